@@ -1,0 +1,131 @@
+"""Plan one bucket: desired and live → the rules added, removed and changed, and one action.
+
+S3 replaces a bucket's whole lifecycle configuration on every PUT, so a changed bucket
+gets exactly one write: PUT with the full desired rule set, or DELETE when the desired
+set is empty (DESIGN.md, rule 2). Rules are matched by ID and compared in canonical form
+(:mod:`lakecircle.normalize`), so a bucket that only reads back differently is a NOOP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.normalize import canonical_rule
+
+
+class Action(StrEnum):
+    PUT = "put"
+    DELETE = "delete"
+    NOOP = "noop"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of a changed rule, as a dotted wire path (``Transitions[0].Days``)."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChange:
+    rule_id: str
+    before: Rule
+    after: Rule
+    fields: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketPlan:
+    bucket: str
+    action: Action
+    added: tuple[Rule, ...]
+    removed: tuple[Rule, ...]
+    changed: tuple[RuleChange, ...]
+    desired: LifecycleConfig
+    """What a PUT sends: the full desired rule set and the planned minimum object size."""
+    live: LifecycleConfig
+    tdmos_change: FieldChange | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return self.action is not Action.NOOP
+
+
+def plan_bucket(bucket: str, desired: LifecycleConfig, live: LifecycleConfig) -> BucketPlan:
+    """The plan that makes ``live`` equal to ``desired``.
+
+    ``TransitionDefaultMinimumObjectSize`` is planned as the defined value or, when the
+    definition is silent, the live one, so a PUT never changes it by accident; a
+    difference in it alone is a change.
+    """
+    tdmos_live = live.transition_default_minimum_object_size
+    tdmos_wanted = desired.transition_default_minimum_object_size
+    tdmos = tdmos_wanted if tdmos_wanted is not None else tdmos_live
+    planned = LifecycleConfig(desired.rules, tdmos)
+
+    live_by_key = {_key(r, i): r for i, r in enumerate(live.rules)}
+    desired_by_key = {_key(r, i): r for i, r in enumerate(desired.rules)}
+    added = tuple(r for k, r in desired_by_key.items() if k not in live_by_key)
+    removed = tuple(r for k, r in live_by_key.items() if k not in desired_by_key)
+    changed = []
+    for key, want in desired_by_key.items():
+        have = live_by_key.get(key)
+        if have is None:
+            continue
+        fields = diff_rules(have, want)
+        if fields:
+            changed.append(RuleChange(want.id or key, have, want, fields))
+
+    tdmos_change = None
+    if tdmos_wanted is not None and tdmos_live is not None and tdmos_wanted != tdmos_live and live.rules:
+        tdmos_change = FieldChange("TransitionDefaultMinimumObjectSize", tdmos_live, tdmos_wanted)
+
+    if not desired.rules:
+        action = Action.DELETE if live.rules else Action.NOOP
+    elif added or removed or changed or tdmos_change:
+        action = Action.PUT
+    else:
+        action = Action.NOOP
+    return BucketPlan(bucket, action, added, removed, tuple(changed), planned, live, tdmos_change)
+
+
+def _key(rule: Rule, index: int) -> str:
+    # A live rule without an ID (some servers allow it) can match nothing but itself.
+    return rule.id if rule.id is not None else f"\x00unnamed-{index}"
+
+
+def diff_rules(before: Rule, after: Rule) -> tuple[FieldChange, ...]:
+    """The fields in which two rules differ, compared in canonical form."""
+    a = canonical_rule(before)
+    b = canonical_rule(after)
+    if a == b:
+        return ()
+    flat_a = flatten(a.to_wire())
+    flat_b = flatten(b.to_wire())
+    return tuple(
+        FieldChange(path, flat_a.get(path), flat_b.get(path))
+        for path in sorted(flat_a.keys() | flat_b.keys())
+        if flat_a.get(path) != flat_b.get(path)
+    )
+
+
+def flatten(value: Any, path: str = "") -> dict[str, Any]:
+    """Wire data as {dotted path: leaf value}; an empty table is a leaf ``{}``."""
+    if isinstance(value, dict):
+        if not value:
+            return {path: {}} if path else {}
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{path}.{key}" if path else key))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for index, inner in enumerate(value):
+            out.update(flatten(inner, f"{path}[{index}]"))
+        return out
+    return {path: value}

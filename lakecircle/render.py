@@ -1,0 +1,160 @@
+"""Render plans and configurations for people (text), machines (JSON) and files (TOML).
+
+Pure functions from values to strings or JSON-ready dicts. Colour is a parameter: the
+caller decides whether its output is a terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import tomli_w
+
+from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.normalize import canonical_rule
+from lakecircle.plan import Action, BucketPlan, flatten
+
+PLAN_FORMAT_VERSION = 1
+
+_COLOURS = {"+": "\x1b[32m", "-": "\x1b[31m", "~": "\x1b[33m", "bold": "\x1b[1m"}
+_RESET = "\x1b[0m"
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_COLOURS[style]}{text}{_RESET}" if color else text
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "(none)"
+    if value == {}:
+        return "{}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _rule_lines(rule: Rule) -> list[str]:
+    lines = []
+    flat = flatten(canonical_rule(rule).to_wire())
+    for path, value in flat.items():
+        if path == "ID":
+            continue
+        lines.append(f"{path} = {_value(value)}")
+    return lines
+
+
+def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False) -> str:
+    """A plan in the manner of ``terraform plan``: ``+`` added, ``-`` removed, ``~`` changed."""
+    out: list[str] = []
+    for plan in plans:
+        if not plan.has_changes:
+            continue
+        verb = "will be deleted (no rules defined)" if plan.action is Action.DELETE else "will be updated"
+        out.append(_paint(f"bucket {plan.bucket} {verb}", "bold", color))
+        for rule in plan.added:
+            out.append(_paint(f"  + rule {rule.id}", "+", color))
+            out.extend(_paint(f"      + {line}", "+", color) for line in _rule_lines(rule))
+        for change in plan.changed:
+            out.append(_paint(f"  ~ rule {change.rule_id}", "~", color))
+            out.extend(
+                _paint(f"      ~ {fc.field}: {_value(fc.before)} -> {_value(fc.after)}", "~", color)
+                for fc in change.fields
+            )
+        for rule in plan.removed:
+            out.append(_paint(f"  - rule {rule.id or '(no ID)'}", "-", color))
+            out.extend(_paint(f"      - {line}", "-", color) for line in _rule_lines(rule))
+        if plan.tdmos_change is not None:
+            tc = plan.tdmos_change
+            out.append(_paint(f"  ~ {tc.field}: {_value(tc.before)} -> {_value(tc.after)}", "~", color))
+        out.append("")
+    out.append(summary_line(plans))
+    return "\n".join(out)
+
+
+def summary_line(plans: Sequence[BucketPlan]) -> str:
+    changed = [p for p in plans if p.has_changes]
+    if not changed:
+        return f"No changes. {len(plans)} bucket(s) match their definitions."
+    added = sum(len(p.added) for p in plans)
+    changed_rules = sum(len(p.changed) for p in plans)
+    removed = sum(len(p.removed) for p in plans)
+    return (
+        f"Plan: {added} rule(s) to add, {changed_rules} to change, {removed} to remove,"
+        f" in {len(changed)} of {len(plans)} bucket(s)."
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def config_json(config: LifecycleConfig) -> dict[str, Any]:
+    """A configuration as JSON-ready wire data (dates as ISO 8601 strings)."""
+    return {
+        "Rules": [_jsonable(r.to_wire()) for r in config.rules],
+        "TransitionDefaultMinimumObjectSize": config.transition_default_minimum_object_size,
+    }
+
+
+def plan_json(plan: BucketPlan) -> dict[str, Any]:
+    """One bucket's plan in the JSON schema documented in the README."""
+    return {
+        "bucket": plan.bucket,
+        "action": plan.action.value,
+        "added": [_jsonable(r.to_wire()) for r in plan.added],
+        "removed": [_jsonable(r.to_wire()) for r in plan.removed],
+        "changed": [
+            {
+                "id": c.rule_id,
+                "fields": [
+                    {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after)} for f in c.fields
+                ],
+            }
+            for c in plan.changed
+        ],
+        "transition_default_minimum_object_size": (
+            None
+            if plan.tdmos_change is None
+            else {"before": plan.tdmos_change.before, "after": plan.tdmos_change.after}
+        ),
+    }
+
+
+def plans_json(plans: Iterable[BucketPlan], **extra: Any) -> dict[str, Any]:
+    plans = list(plans)
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "changes": any(p.has_changes for p in plans),
+        "buckets": [plan_json(p) for p in plans],
+        **extra,
+    }
+
+
+def _toml_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date()
+    if isinstance(value, dict):
+        return {k: _toml_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_toml_value(v) for v in value]
+    return value
+
+
+def config_toml(bucket: str, config: LifecycleConfig) -> str:
+    """A definition file for ``bucket`` that parses back to ``config``."""
+    document: dict[str, Any] = {"BucketName": bucket}
+    if config.transition_default_minimum_object_size is not None:
+        document["TransitionDefaultMinimumObjectSize"] = config.transition_default_minimum_object_size
+    document["LifecycleConfiguration"] = {"Rules": [_toml_value(r.to_wire()) for r in config.rules]}
+    return tomli_w.dumps(document)
