@@ -1,17 +1,43 @@
-"""The ``lakecircle`` command line: validate, plan, sync, export, rollback, daemon, demo."""
+"""The ``lakecircle`` command line: validate, plan, sync, export, demo.
+
+Exit codes: 0 success, 1 failure (configuration errors included, printed as one line
+each), and with ``plan --detailed-exitcode`` 2 when changes are pending. Plans and
+summaries go to standard output, logs to standard error. Run bare, ``python -m
+lakecircle`` behaves like the original entry point: one cycle as ``LCC_ACTIONS`` says.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
+import anyio
 import click
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakecircle import __version__
 from lakecircle.definitions import Definitions, load_definitions
+from lakecircle.errors import LakeCircleError
+from lakecircle.loader import DefinitionLoader
+from lakecircle.log import configure_logging
 from lakecircle.parse import MAX_FILE_BYTES
+from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler
+from lakecircle.render import plans_json, render_plan_text
+from lakecircle.runtime import open_account
+from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
+
+log = structlog.get_logger("lakecircle.cli")
+
+T = TypeVar("T")
+
+PROGRESS_THRESHOLD = 36
+"""Show a progress bar on a terminal when a sync manages more buckets than this."""
 
 
 def read_local(paths: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
@@ -50,10 +76,80 @@ def _print_problems(definitions: Definitions, output: str) -> None:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except LakeCircleError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.app_level, settings.log_format, app_name=settings.app_name)
+    return settings
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return anyio.run(fn)
+    except LakeCircleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@asynccontextmanager
+async def open_reconciler(settings: Settings, definitions_dir: Path | None, *, dry_run: bool) -> AsyncIterator[Reconciler]:
+    """The S3 adapter, the account check and a reconciler, for one command."""
+    from lakecircle.s3 import S3DefinitionSource
+    from lakecircle.sources import LocalDefinitionSource
+
+    async with open_account(settings, need_endpoint=definitions_dir is None) as adapter:
+        source = (
+            LocalDefinitionSource(definitions_dir)
+            if definitions_dir is not None
+            else S3DefinitionSource(adapter, settings.definition_uri)
+        )
+        yield Reconciler(
+            adapter,
+            DefinitionLoader(source, concurrency=settings.concurrency),
+            concurrency=settings.concurrency,
+            dry_run=dry_run,
+            bucket_filter=settings.bucket_filter,
+        )
+
+
+def summary(report: CycleReport) -> str:
+    """One paragraph a person reads after a cycle."""
+    c = report.counts
+    verb = "would change" if report.dry_run else "changed"
+    changed = c[BucketState.DRIFTED] if report.dry_run else c[BucketState.CHANGED]
+    lines = [
+        f"{changed} bucket(s) {verb}, {c[BucketState.IN_SYNC]} in sync, {c[BucketState.MISSING]} missing,"
+        f" {c[BucketState.INVALID]} invalid, {c[BucketState.FAILED]} failed"
+        f" ({report.buckets_listed} bucket(s) in the account, {report.duration:.1f} s)."
+    ]
+    if not report.dry_run:
+        lines.append(
+            f"Rules: {report.rules_added} added, {report.rules_changed} changed, {report.rules_removed} removed."
+        )
+    for result in report.results:
+        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
+            lines.append(f"  {result.state.value}: {result.bucket}: {result.error}")
+    if report.definitions is not None and report.definitions.partial:
+        lines.append(
+            "Some definition files could not be read: " + ", ".join(report.definitions.unreadable)
+        )
+    if report.fatal is not None:
+        lines.append(f"Cycle failed: {report.fatal}")
+    return "\n".join(lines)
+
+
+def _failed(report: CycleReport) -> bool:
+    return not report.ok or report.counts[BucketState.INVALID] > 0
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="lakecircle")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Keep S3 lifecycle rules equal to TOML definitions."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @cli.command()
@@ -69,5 +165,120 @@ def validate(paths: tuple[Path, ...], output: str) -> None:
     sys.exit(1 if definitions.error_count else 0)
 
 
+_definitions_option = click.option(
+    "--definitions",
+    "definitions_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Read definitions from this local directory instead of the S3 prefix.",
+)
+_concurrency_option = click.option("--concurrency", type=int, help="Buckets worked on at once [LCC_CONCURRENCY].")
+
+
+@cli.command()
+@_definitions_option
+@_concurrency_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
+def plan(definitions_dir: Path | None, concurrency: int | None, output: str, detailed_exitcode: bool) -> None:
+    """Show what a sync would change, writing nothing."""
+    settings = _settings(concurrency=concurrency)
+
+    async def go() -> CycleReport:
+        async with open_reconciler(settings, definitions_dir, dry_run=True) as reconciler:
+            return await reconciler.run_cycle("plan")
+
+    report = _run(go)
+    if output == "json":
+        click.echo(json.dumps(plans_json(report.plans, **_report_extra(report)), indent=2))
+    else:
+        click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
+        click.echo(summary(report))
+    if _failed(report):
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and report.pending else 0)
+
+
+def _report_extra(report: CycleReport) -> dict[str, Any]:
+    return {
+        "cycle_id": report.cycle_id,
+        "ok": report.ok,
+        "fatal": report.fatal,
+        "partial_definitions": bool(report.definitions and report.definitions.partial),
+        "problems": [
+            {"bucket": r.bucket, "state": r.state.value, "error": r.error} for r in report.results if r.error is not None
+        ],
+    }
+
+
+@cli.command()
+@_definitions_option
+@_concurrency_option
+@click.option("--dry-run", is_flag=True, help="Plan and report, write nothing (as LCC_ACTIONS=DRYRUN).")
+def sync(definitions_dir: Path | None, concurrency: int | None, dry_run: bool) -> None:
+    """Run one cycle: make every managed bucket equal to its definition."""
+    settings = _settings(concurrency=concurrency)
+    report = _run(lambda: run_sync(settings, definitions_dir, dry_run=dry_run or settings.dry_run))
+    click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
+    click.echo(summary(report))
+    sys.exit(1 if _failed(report) else 0)
+
+
+async def run_sync(settings: Settings, definitions_dir: Path | None, *, dry_run: bool) -> CycleReport:
+    console = Console(stderr=True)
+    async with open_reconciler(settings, definitions_dir, dry_run=dry_run) as reconciler:
+        if not console.is_terminal:
+            return await reconciler.run_cycle("sync")
+        loaded = await reconciler.loader.load()
+        total = len(loaded.definitions.buckets)
+        if total <= PROGRESS_THRESHOLD:
+            return await reconciler.run_cycle("sync")
+        columns = (TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("sync", total=total)
+
+            def advance(_: BucketResult) -> None:
+                progress.advance(task)
+
+            return await reconciler.run_cycle("sync", on_result=advance)
+
+
+@cli.command()
+@click.option("--bucket", "buckets", multiple=True, help="Export only this bucket (repeatable).")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_concurrency_option
+def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) -> None:
+    """Write one definition file per bucket that has lifecycle rules."""
+    from lakecircle.export import export_account
+
+    settings = _settings(concurrency=concurrency)
+    written = _run(lambda: export_account(settings, output_dir, frozenset(buckets) or None))
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"{len(written)} definition file(s) written to {output_dir}")
+
+
+@cli.command()
+def demo() -> None:
+    """Run LakeCircle against an S3 server inside this process: no AWS needed."""
+    from lakecircle.demo import run_demo
+
+    configure_logging(LogLevel.WARNING, LogFormat.AUTO)
+    sys.exit(run_demo(echo=click.echo))
+
+
+def original_entry() -> int:
+    """The original entry point: one cycle as LCC_ACTIONS says, 0 on success, 1 on failure."""
+    try:
+        settings = _settings()
+        report = _run(lambda: run_sync(settings, None, dry_run=settings.dry_run))
+    except click.ClickException as exc:
+        exc.show()
+        return 1
+    click.echo(summary(report))
+    return 1 if _failed(report) else 0
+
+
 def main() -> None:
+    if len(sys.argv) == 1 and sys.argv[0].endswith("__main__.py"):
+        sys.exit(original_entry())
     cli()

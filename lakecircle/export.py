@@ -1,0 +1,68 @@
+"""Export live lifecycle configurations as definition files, to adopt existing buckets.
+
+Each file is written so that ``lakecircle plan --definitions DIR`` right after reports no
+changes for its bucket: the rules are written as S3 returns them, with
+TransitionDefaultMinimumObjectSize where S3 reports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import structlog
+
+from lakecircle.errors import S3Error
+from lakecircle.model import LifecycleConfig
+from lakecircle.render import config_toml
+from lakecircle.runtime import open_account
+from lakecircle.settings import Settings
+from lakecircle.store import BucketRef, LifecycleStore
+
+log = structlog.get_logger("lakecircle.export")
+
+
+async def export_store(
+    store: LifecycleStore, output_dir: Path, only: frozenset[str] | None, *, concurrency: int = 16
+) -> list[Path]:
+    """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    limiter = anyio.CapacityLimiter(concurrency)
+    seen: set[str] = set()
+
+    async def one(ref: BucketRef) -> None:
+        async with limiter:
+            try:
+                config = await store.get_lifecycle(ref)
+            except S3Error as exc:
+                log.warning("export_failed", bucket=ref.name, error=str(exc))
+                return
+        if not config.rules:
+            return
+        unnamed = [i for i, r in enumerate(config.rules) if r.id is None]
+        if unnamed:
+            named = tuple(
+                r if r.id is not None else r.model_copy(update={"id": f"rule-{i + 1}"})
+                for i, r in enumerate(config.rules)
+            )
+            config = LifecycleConfig(named, config.transition_default_minimum_object_size)
+            log.warning("export_named_rules", bucket=ref.name, rules=len(unnamed))
+        path = output_dir / f"{ref.name}.toml"
+        path.write_text(config_toml(ref.name, config), encoding="utf-8")
+        written.append(path)
+
+    async for page in store.iter_buckets():
+        async with anyio.create_task_group() as tg:
+            for ref in page:
+                if only is None or ref.name in only:
+                    seen.add(ref.name)
+                    tg.start_soon(one, ref)
+    for name in sorted((only or frozenset()) - seen):
+        log.warning("bucket_missing", bucket=name)
+    return sorted(written)
+
+
+async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> list[Path]:
+    async with open_account(settings, need_endpoint=False) as adapter:
+        return await export_store(adapter, output_dir, only, concurrency=settings.concurrency)

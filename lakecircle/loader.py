@@ -1,0 +1,93 @@
+"""Load the definitions of a cycle from a source, fetching only what changed.
+
+Parsed files are cached by (key, ETag): a file whose ETag did not change since the last
+cycle is neither downloaded nor parsed again. A file over the size limit is refused by
+its listed size, unread. A file that cannot be fetched makes the picture partial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+
+from lakecircle.definitions import Definitions, build_definitions
+from lakecircle.errors import S3Error
+from lakecircle.parse import MAX_FILE_BYTES, ParsedFile, parse_file
+from lakecircle.problems import Problem
+from lakecircle.store import DefinitionSource, ObjectRef
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    definitions: Definitions
+    fingerprint: frozenset[tuple[str, str]]
+    """The listed (key, ETag) pairs: equal fingerprints mean the definitions did not change."""
+    fetched: int
+    """Files downloaded this time (the others came from the cache)."""
+
+
+class DefinitionLoader:
+    def __init__(self, source: DefinitionSource, *, concurrency: int = 16) -> None:
+        self.source = source
+        self.concurrency = concurrency
+        self._cache: dict[str, tuple[str, ParsedFile]] = {}
+
+    async def list(self) -> list[ObjectRef]:
+        """List the definitions (raises DefinitionSourceError when that is impossible)."""
+        return await self.source.list_definitions()
+
+    async def load(self, refs: list[ObjectRef] | None = None) -> Loaded:
+        if refs is None:
+            refs = await self.list()
+        parsed: dict[str, ParsedFile] = {}
+        todo: list[ObjectRef] = []
+        for ref in refs:
+            cached = self._cache.get(ref.key)
+            if cached is not None and cached[0] == ref.etag:
+                parsed[ref.key] = cached[1]
+            elif ref.size > MAX_FILE_BYTES:
+                parsed[ref.key] = ParsedFile(
+                    ref.key,
+                    (),
+                    (
+                        Problem(
+                            ref.key,
+                            f"file is {ref.size:,} bytes, over the 1 MiB limit for a definition file;"
+                            " split it into several files",
+                        ),
+                    ),
+                    readable=False,
+                )
+            else:
+                todo.append(ref)
+
+        limiter = anyio.CapacityLimiter(self.concurrency)
+
+        async def fetch(ref: ObjectRef) -> None:
+            async with limiter:
+                try:
+                    data = await self.source.fetch(ref)
+                except S3Error as exc:
+                    parsed[ref.key] = ParsedFile(
+                        ref.key, (), (Problem(ref.key, f"could not be read: {exc}"),), readable=False
+                    )
+                    return
+            result = parse_file(ref.key, data)
+            parsed[ref.key] = result
+            self._cache[ref.key] = (ref.etag, result)
+
+        async with anyio.create_task_group() as tg:
+            for ref in todo:
+                tg.start_soon(fetch, ref)
+
+        keys = {r.key for r in refs}
+        for key in list(self._cache):
+            if key not in keys:
+                del self._cache[key]
+        ordered = [parsed[r.key] for r in sorted(refs, key=lambda r: r.key)]
+        return Loaded(
+            build_definitions(ordered),
+            frozenset((r.key, r.etag) for r in refs),
+            len(todo),
+        )

@@ -1,0 +1,107 @@
+"""An in-memory account and endpoint, for tests and benchmarks of the reconcile logic.
+
+It implements the same Protocols as the S3 adapter (:mod:`lakecircle.store`), counts
+calls by S3 operation name, and can be told to fail a bucket's calls with a given
+error, so the reconcile and daemon code can be exercised in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from lakecircle.errors import DefinitionSourceError, NoSuchBucket, S3Error
+from lakecircle.model import LifecycleConfig
+from lakecircle.store import BucketRef, ObjectRef
+
+FailureFactory = Callable[[str, str], S3Error]
+"""Builds the error for (operation, bucket)."""
+
+
+@dataclass
+class MemoryS3:
+    """Buckets with lifecycle configurations, plus an object store for the endpoint."""
+
+    lifecycles: dict[str, LifecycleConfig] = field(default_factory=dict)
+    regions: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, bytes] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    failures: dict[tuple[str, str], FailureFactory] = field(default_factory=dict)
+    """(operation, bucket) -> error factory; bucket "*" matches every bucket."""
+    page_size: int = 1000
+    definition_prefix: str = "definition/"
+    list_fails: S3Error | None = None
+
+    # -- arranging state ----------------------------------------------------------------
+
+    def add_bucket(self, name: str, config: LifecycleConfig | None = None, region: str = "us-east-1") -> None:
+        self.lifecycles[name] = config or LifecycleConfig()
+        self.regions[name] = region
+
+    def fail(self, operation: str, bucket: str, factory: FailureFactory) -> None:
+        self.failures[(operation, bucket)] = factory
+
+    def _call(self, operation: str, bucket: str | None = None) -> None:
+        self.calls[operation] += 1
+        if bucket is not None:
+            factory = self.failures.get((operation, bucket)) or self.failures.get((operation, "*"))
+            if factory is not None:
+                raise factory(operation, bucket)
+            if bucket not in self.lifecycles:
+                raise NoSuchBucket("The specified bucket does not exist", operation=operation, bucket=bucket)
+
+    # -- LifecycleStore -------------------------------------------------------------------
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        names = sorted(self.lifecycles)
+        for start in range(0, max(len(names), 1), self.page_size):
+            self._call("ListBuckets")
+            yield [BucketRef(n, self.regions.get(n)) for n in names[start : start + self.page_size]]
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        self._call("GetBucketLifecycleConfiguration", bucket.name)
+        return self.lifecycles[bucket.name]
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self._call("PutBucketLifecycleConfiguration", bucket.name)
+        self.lifecycles[bucket.name] = config
+
+    async def delete_lifecycle(self, bucket: BucketRef) -> None:
+        self._call("DeleteBucketLifecycle", bucket.name)
+        self.lifecycles[bucket.name] = LifecycleConfig()
+
+    # -- DefinitionSource -----------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return f"memory://{self.definition_prefix}"
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        self.calls["ListObjectsV2"] += 1
+        if self.list_fails is not None:
+            raise DefinitionSourceError(f"cannot list {self.location}: {self.list_fails}") from self.list_fails
+        return [
+            ObjectRef(key, hashlib.md5(data, usedforsecurity=False).hexdigest(), len(data))
+            for key, data in sorted(self.objects.items())
+            if key.startswith(self.definition_prefix) and key.endswith(".toml")
+        ]
+
+    async def fetch(self, ref: ObjectRef) -> bytes:
+        self._call("GetObject")
+        return self.objects[ref.key]
+
+    # -- EndpointStore --------------------------------------------------------------------
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        self._call("PutObject")
+        self.objects[key] = data
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        self._call("GetObject")
+        return self.objects.get(key)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        self.calls["ListObjectsV2"] += 1
+        return sorted(k for k in self.objects if k.startswith(prefix))

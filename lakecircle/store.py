@@ -1,0 +1,76 @@
+"""The small interfaces the reconcile code talks to, so tests can hand it memory instead of S3.
+
+:class:`LifecycleStore` is the account side (buckets and their lifecycle configuration),
+:class:`DefinitionSource` the definition side (TOML files by key and ETag), and
+:class:`EndpointStore` LakeCircle's own records under ``LCC_ENDPOINT``. The S3 adapter
+(:mod:`lakecircle.s3`) implements all three over aioboto3; :mod:`lakecircle.memory`
+implements them in memory for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from lakecircle.model import LifecycleConfig
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRef:
+    """A bucket of the account and the region its calls go to (None: not known yet)."""
+
+    name: str
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """A definition file: its key, ETag and size, as ListObjectsV2 reports them."""
+
+    key: str
+    etag: str
+    size: int
+
+
+class LifecycleStore(Protocol):
+    def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        """The account's buckets, a page at a time (an account may hold a million)."""
+        ...
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        """The live configuration; no configuration at all reads as no rules."""
+        ...
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        """Replace the whole configuration with ``config`` (one request)."""
+        ...
+
+    async def delete_lifecycle(self, bucket: BucketRef) -> None: ...
+
+
+class DefinitionSource(Protocol):
+    @property
+    def location(self) -> str:
+        """Where the definitions are, for messages (``s3://bucket/prefix/definition/``)."""
+        ...
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        """Every ``*.toml`` definition with its ETag; raises DefinitionSourceError."""
+        ...
+
+    async def fetch(self, ref: ObjectRef) -> bytes:
+        """The file's bytes; never called for a file over the size limit."""
+        ...
+
+
+class EndpointStore(Protocol):
+    """LakeCircle's own objects under ``LCC_ENDPOINT`` (history, snapshots, reports)."""
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such key."""
+        ...
+
+    async def list_keys(self, prefix: str) -> list[str]: ...

@@ -1,0 +1,196 @@
+"""One cycle against the in-memory account: scope, one write per bucket, failures isolated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakecircle.errors import AccessDenied, Throttled
+from lakecircle.loader import DefinitionLoader
+from lakecircle.memory import MemoryS3
+from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.reconcile import BucketState, Reconciler
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
+
+
+def rule(rule_id: str, days: int = 30, prefix: str = "") -> Rule:
+    return Rule.model_validate(
+        {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, "Expiration": {"Days": days}}
+    )
+
+
+def definition(bucket: str, *rules: str) -> bytes:
+    body = "".join(
+        f'[[LifecycleConfiguration.Rules]]\nID = "{r}"\nStatus = "Enabled"\nFilter = {{ Prefix = "" }}\n'
+        f"Expiration = {{ Days = 30 }}\n"
+        for r in rules
+    )
+    if not rules:
+        body = "[LifecycleConfiguration]\nRules = []\n"
+    return f'BucketName = "{bucket}"\n{body}'.encode()
+
+
+def account(**files: bytes) -> MemoryS3:
+    s3 = MemoryS3()
+    for name, data in files.items():
+        s3.objects[f"definition/{name}.toml"] = data
+    return s3
+
+
+def reconciler(s3: MemoryS3, *, dry_run: bool = False, concurrency: int = 4) -> Reconciler:
+    return Reconciler(s3, DefinitionLoader(s3), concurrency=concurrency, dry_run=dry_run)
+
+
+def writes(s3: MemoryS3) -> int:
+    return sum(s3.calls[op] for op in WRITES)
+
+
+async def test_examples_sync_once_then_plan_nothing() -> None:
+    s3 = MemoryS3()
+    for path in EXAMPLES.glob("*.toml"):
+        s3.objects[f"definition/{path.name}"] = path.read_bytes()
+    for name in ("acme-analytics-lake", "acme-db-backups", "acme-legacy-exports", "acme-media-assets"):
+        s3.add_bucket(name)
+    report = await reconciler(s3).run_cycle()
+    assert report.ok
+    assert report.writes == 4 == writes(s3)
+    again = await reconciler(s3, dry_run=True).run_cycle()
+    assert again.counts[BucketState.IN_SYNC] == 4
+    assert not again.pending
+    assert writes(s3) == 4
+
+
+async def test_undefined_buckets_are_never_read_or_written() -> None:
+    s3 = account(a=definition("managed", "r1"))
+    s3.add_bucket("managed")
+    s3.add_bucket("bystander", LifecycleConfig((rule("theirs"),)))
+    report = await reconciler(s3).run_cycle()
+    assert [r.bucket for r in report.results] == ["managed"]
+    assert s3.lifecycles["bystander"].rules[0].id == "theirs"
+    assert s3.calls["GetBucketLifecycleConfiguration"] == 1
+
+
+async def test_defined_but_missing_bucket_is_reported_not_failed() -> None:
+    s3 = account(a=definition("ghost", "r1"))
+    report = await reconciler(s3).run_cycle()
+    assert report.counts[BucketState.MISSING] == 1
+    assert report.ok
+
+
+async def test_one_write_per_changed_bucket_whatever_the_rule_count() -> None:
+    s3 = account(a=definition("big", *[f"r{i}" for i in range(50)]), b=definition("same", "r1"))
+    s3.add_bucket("big", LifecycleConfig((rule("old-1"), rule("old-2"))))
+    s3.add_bucket("same", LifecycleConfig((rule("r1"),)))
+    report = await reconciler(s3).run_cycle()
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 1
+    assert report.rules_added == 50
+    assert report.rules_removed == 2
+    assert report.counts[BucketState.IN_SYNC] == 1
+
+
+async def test_empty_rule_list_deletes_the_configuration() -> None:
+    s3 = account(a=definition("bare"))
+    s3.add_bucket("bare", LifecycleConfig((rule("old"),)))
+    report = await reconciler(s3).run_cycle()
+    assert s3.calls["DeleteBucketLifecycle"] == 1
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 0
+    assert report.rules_removed == 1
+    assert s3.lifecycles["bare"].rules == ()
+
+
+async def test_dry_run_writes_nothing_and_reports_drift() -> None:
+    s3 = account(a=definition("b1", "r1"))
+    s3.add_bucket("b1")
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert writes(s3) == 0
+    assert report.pending == 1
+    assert report.results[0].state is BucketState.DRIFTED
+
+
+async def test_a_failing_bucket_is_reported_and_the_others_go_on() -> None:
+    s3 = account(a=definition("ok-1", "r1"), b=definition("denied", "r1"), c=definition("ok-2", "r1"))
+    for name in ("ok-1", "denied", "ok-2"):
+        s3.add_bucket(name)
+    s3.fail(
+        "PutBucketLifecycleConfiguration",
+        "denied",
+        lambda op, b: AccessDenied("Access Denied", operation=op, bucket=b, code="AccessDenied"),
+    )
+    report = await reconciler(s3).run_cycle()
+    assert not report.ok
+    failed = report.failed
+    assert [f.bucket for f in failed] == ["denied"]
+    assert failed[0].stage == "write"
+    assert "AccessDenied" in (failed[0].error or "")
+    assert report.writes == 2
+
+
+async def test_read_failure_writes_nothing_for_that_bucket() -> None:
+    s3 = account(a=definition("b1", "r1"))
+    s3.add_bucket("b1")
+    s3.fail("GetBucketLifecycleConfiguration", "b1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
+    report = await reconciler(s3).run_cycle()
+    assert report.failed[0].stage == "read"
+    assert writes(s3) == 0
+
+
+async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
+    bad = b'BucketName = "bad"\n[[LifecycleConfiguration.Rules]]\nID = "x"\nStatus = "enabled"\nExpiration = {Days = 1}\n'
+    s3 = account(a=definition("good", "r1"), b=bad)
+    s3.add_bucket("good")
+    s3.add_bucket("bad", LifecycleConfig((rule("keep"),)))
+    report = await reconciler(s3).run_cycle()
+    states = {r.bucket: r.state for r in report.results}
+    assert states == {"good": BucketState.CHANGED, "bad": BucketState.INVALID}
+    assert s3.lifecycles["bad"].rules[0].id == "keep"
+    assert s3.calls["GetBucketLifecycleConfiguration"] == 1
+
+
+async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
+    s3 = account(a=definition("b1", "r1"))
+    s3.add_bucket("b1")
+    s3.list_fails = AccessDenied("Access Denied", operation="ListObjectsV2")
+    report = await reconciler(s3).run_cycle()
+    assert report.fatal is not None
+    assert "ListObjectsV2" in report.fatal
+    assert writes(s3) == 0
+    assert s3.calls["ListBuckets"] == 0
+
+
+async def test_unchanged_definitions_are_not_downloaded_again() -> None:
+    s3 = account(a=definition("b1", "r1"), b=definition("b2", "r1"))
+    loader = DefinitionLoader(s3)
+    first = await loader.load()
+    assert first.fetched == 2
+    s3.objects["definition/b.toml"] = definition("b2", "r1", "r2")
+    second = await loader.load()
+    assert second.fetched == 1
+    assert second.fingerprint != first.fingerprint
+    assert len(second.definitions.buckets["b2"].config.rules) == 2
+
+
+async def test_bucket_filter_limits_the_cycle() -> None:
+    s3 = account(a=definition("in", "r1"), b=definition("out", "r1"))
+    s3.add_bucket("in")
+    s3.add_bucket("out")
+    r = Reconciler(s3, DefinitionLoader(s3), bucket_filter=frozenset({"in"}))
+    report = await r.run_cycle()
+    assert [x.bucket for x in report.results] == ["in"]
+    assert s3.lifecycles["out"].rules == ()
+
+
+async def test_many_buckets_pass_through_a_bounded_pool() -> None:
+    files = {f"f{i}": definition(f"bucket-{i:04d}", "r1") for i in range(300)}
+    s3 = account(**files)
+    s3.page_size = 50
+    for i in range(300):
+        s3.add_bucket(f"bucket-{i:04d}")
+    report = await reconciler(s3, concurrency=7).run_cycle()
+    assert report.writes == 300
+    assert s3.calls["ListBuckets"] == 6
+    assert report.buckets_listed == 300
