@@ -93,7 +93,9 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 @asynccontextmanager
-async def open_reconciler(settings: Settings, definitions_dir: Path | None, *, dry_run: bool) -> AsyncIterator[Reconciler]:
+async def open_reconciler(
+    settings: Settings, definitions_dir: Path | None, *, dry_run: bool
+) -> AsyncIterator[Reconciler]:
     """The S3 adapter, the account check and a reconciler, for one command."""
     from lakecircle.s3 import S3DefinitionSource
     from lakecircle.sources import LocalDefinitionSource
@@ -127,13 +129,13 @@ def summary(report: CycleReport) -> str:
         lines.append(
             f"Rules: {report.rules_added} added, {report.rules_changed} changed, {report.rules_removed} removed."
         )
-    for result in report.results:
-        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
-            lines.append(f"  {result.state.value}: {result.bucket}: {result.error}")
+    lines.extend(
+        f"  {result.state.value}: {result.bucket}: {result.error}"
+        for result in report.results
+        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING)
+    )
     if report.definitions is not None and report.definitions.partial:
-        lines.append(
-            "Some definition files could not be read: " + ", ".join(report.definitions.unreadable)
-        )
+        lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
@@ -205,7 +207,9 @@ def _report_extra(report: CycleReport) -> dict[str, Any]:
         "fatal": report.fatal,
         "partial_definitions": bool(report.definitions and report.definitions.partial),
         "problems": [
-            {"bucket": r.bucket, "state": r.state.value, "error": r.error} for r in report.results if r.error is not None
+            {"bucket": r.bucket, "state": r.state.value, "error": r.error}
+            for r in report.results
+            if r.error is not None
         ],
     }
 

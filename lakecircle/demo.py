@@ -63,7 +63,7 @@ def _demo_environment(endpoint_url: str) -> Iterator[None]:
     values = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",  # noqa: S105 -- the embedded server takes any key
+        "AWS_SECRET_ACCESS_KEY": "demo",  # the embedded server takes any key
         "AWS_DEFAULT_REGION": DEMO_REGION,
     }
     saved = {k: os.environ.get(k) for k in [*values, "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
@@ -147,8 +147,7 @@ async def _cycles(settings: Settings, echo: Echo) -> int:
         before = dict(adapter.calls)
         report = await syncer.run_cycle("demo")
         writes = sum(
-            adapter.calls[op] - before.get(op, 0)
-            for op in ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
+            adapter.calls[op] - before.get(op, 0) for op in ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
         )
         echo(
             f"{report.writes} bucket(s) changed with {writes} write(s):"

@@ -26,7 +26,7 @@ async def export_store(
     store: LifecycleStore, output_dir: Path, only: frozenset[str] | None, *, concurrency: int = 16
 ) -> list[Path]:
     """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     limiter = anyio.CapacityLimiter(concurrency)
     seen: set[str] = set()
@@ -49,7 +49,7 @@ async def export_store(
             config = LifecycleConfig(named, config.transition_default_minimum_object_size)
             log.warning("export_named_rules", bucket=ref.name, rules=len(unnamed))
         path = output_dir / f"{ref.name}.toml"
-        path.write_text(config_toml(ref.name, config), encoding="utf-8")
+        await anyio.Path(path).write_text(config_toml(ref.name, config), encoding="utf-8")
         written.append(path)
 
     async for page in store.iter_buckets():

@@ -33,13 +33,13 @@ class DefinitionLoader:
         self.concurrency = concurrency
         self._cache: dict[str, tuple[str, ParsedFile]] = {}
 
-    async def list(self) -> list[ObjectRef]:
+    async def list_refs(self) -> list[ObjectRef]:
         """List the definitions (raises DefinitionSourceError when that is impossible)."""
         return await self.source.list_definitions()
 
     async def load(self, refs: list[ObjectRef] | None = None) -> Loaded:
         if refs is None:
-            refs = await self.list()
+            refs = await self.list_refs()
         parsed: dict[str, ParsedFile] = {}
         todo: list[ObjectRef] = []
         for ref in refs:

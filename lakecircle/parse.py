@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lakecircle.model import BucketDefinition, LifecycleConfig, Rule, _Wire
+from lakecircle.model import TDMOS_VALUES, BucketDefinition, LifecycleConfig, Rule, _Wire
 from lakecircle.problems import Problem, suggest
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -47,12 +47,18 @@ class ParsedFile:
 
     ``readable`` is False when the file as a whole could not be read (too large, not
     UTF-8, not TOML): then the buckets it meant to define are unknown.
+
+    ``incomplete`` holds the buckets whose name is known but whose definition has a
+    problem, with only the rules that could be read. They are never to be applied (every
+    problem of theirs names the bucket, which makes it invalid); :func:`merge` passes them
+    on so validation can report the problems of their other rules in the same run.
     """
 
     name: str
     buckets: tuple[BucketDefinition, ...]
     problems: tuple[Problem, ...]
     readable: bool = True
+    incomplete: tuple[BucketDefinition, ...] = ()
 
 
 def parse_file(name: str, data: bytes) -> ParsedFile:
@@ -65,7 +71,9 @@ def parse_file(name: str, data: bytes) -> ParsedFile:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _unreadable(name, f"file is not UTF-8 (bad byte at offset {exc.start}); save it as UTF-8")
+        line = data.count(b"\n", 0, exc.start) + 1
+        return _unreadable(name, f"file is not UTF-8 (bad byte at line {line}, offset {exc.start}); save it as UTF-8")
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -86,6 +94,7 @@ def parse_document(name: str, document: Mapping[str, Any]) -> ParsedFile:
                     name,
                     f"top-level keys {', '.join(others)} cannot stand beside [[Bucket]];"
                     " move them into a [[Bucket]] table",
+                    field=others[0],
                 )
             )
         tables = document["Bucket"]
@@ -93,14 +102,19 @@ def parse_document(name: str, document: Mapping[str, Any]) -> ParsedFile:
             problems.append(Problem(name, "Bucket must be an array of tables, written [[Bucket]]", field="Bucket"))
             return ParsedFile(name, (), tuple(problems))
         buckets: list[BucketDefinition] = []
+        incomplete: list[BucketDefinition] = []
         for index, table in enumerate(tables):
             bucket, found = _parse_bucket(name, table, f"Bucket[{index}].")
             problems.extend(found)
             if bucket is not None:
-                buckets.append(bucket)
-        return ParsedFile(name, tuple(buckets), tuple(problems))
+                (incomplete if found else buckets).append(bucket)
+        return ParsedFile(name, tuple(buckets), tuple(problems), incomplete=tuple(incomplete))
     bucket, found = _parse_bucket(name, document, "")
-    return ParsedFile(name, (bucket,) if bucket is not None else (), tuple(found))
+    if bucket is None:
+        return ParsedFile(name, (), tuple(found))
+    if found:
+        return ParsedFile(name, (), tuple(found), incomplete=(bucket,))
+    return ParsedFile(name, (bucket,), ())
 
 
 def _unreadable(name: str, message: str) -> ParsedFile:
@@ -108,6 +122,11 @@ def _unreadable(name: str, message: str) -> ParsedFile:
 
 
 def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[BucketDefinition | None, list[Problem]]:
+    """The bucket of one table and its problems.
+
+    With problems, the bucket (if its name is known) holds only the rules that could be
+    read, and every problem names it: it is incomplete, for validation only.
+    """
     raw_name = table.get("BucketName")
     bucket = raw_name if isinstance(raw_name, str) and raw_name else None
     label = bucket  # None when the name is unknown; the field path then says where
@@ -123,10 +142,9 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
     if lifecycle is None:
         del header["LifecycleConfiguration"]
     try:
-        doc = _BucketDoc.model_validate(header)
+        _BucketDoc.model_validate(header)
     except ValidationError as exc:
         problems.extend(_from_validation(exc, _BucketDoc, file=file, bucket=label, rule=None, prefix=where))
-        doc = None
     raw_rules = lifecycle.get("Rules") if isinstance(lifecycle, dict) else None
     rules: list[Rule] = []
     if isinstance(raw_rules, list):
@@ -140,6 +158,7 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                         " write it as [[LifecycleConfiguration.Rules]]",
                         bucket=label,
                         rule=rule_label,
+                        field=f"{where}LifecycleConfiguration.Rules[{index}]",
                     )
                 )
                 continue
@@ -147,10 +166,21 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                 rules.append(Rule.model_validate(raw))
             except ValidationError as exc:
                 problems.extend(_from_validation(exc, Rule, file=file, bucket=label, rule=rule_label, prefix=""))
-    if doc is None or problems:
+    tdmos = table.get("TransitionDefaultMinimumObjectSize")
+    if isinstance(tdmos, str) and tdmos not in TDMOS_VALUES:
+        problems.append(
+            Problem(
+                file,
+                f"TransitionDefaultMinimumObjectSize {tdmos!r} is not one of {', '.join(TDMOS_VALUES)}"
+                f"{suggest(tdmos, TDMOS_VALUES)}",
+                bucket=label,
+                field=f"{where}TransitionDefaultMinimumObjectSize",
+            )
+        )
+    if label is None:
         return None, problems
-    config = LifecycleConfig(tuple(rules), doc.transition_default_minimum_object_size)
-    return BucketDefinition(doc.bucket_name, config, (file,), (file,) * len(rules)), problems
+    config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
+    return BucketDefinition(label, config, (file,), (file,) * len(rules)), problems
 
 
 def _rule_label(raw: object, index: int) -> str:
@@ -179,14 +209,46 @@ def _from_validation(
             allowed = _keys_at(model, loc[:-1])
             key = str(loc[-1])
             message = f"unknown key {key!r}{suggest(key, allowed)}; allowed here: {', '.join(sorted(allowed))}"
+            if key == "TransitionDefaultMinimumObjectSize":
+                message += "; TransitionDefaultMinimumObjectSize belongs beside BucketName, not inside a table"
         elif kind == "missing":
             message = f"missing required key {str(loc[-1])!r}"
             if loc[-1] == "Rules":
                 message += " (write Rules = [] to delete the bucket's lifecycle configuration)"
         else:
-            message = f"{_lower_first(error['msg'])}, got {_describe(error.get('input'))}"
+            expected = _EXPECTED.get(kind)
+            said = f"must be {expected}" if expected else _lower_first(error["msg"])
+            message = f"{said}, got {_describe(error.get('input'))}"
         problems.append(Problem(file, message, bucket=bucket, rule=rule, field=path or None))
     return problems
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "datetime_type": "a date: a TOML date (2030-01-01), a TOML date-time or an ISO 8601 string",
+    "datetime_parsing": "a date: a TOML date (2030-01-01), a TOML date-time or an ISO 8601 string",
+    "string_too_short": "a non-empty string",
+}
+"""What a wrong-typed value should have been, in TOML's words (pydantic says Python's)."""
+
+_TOML_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "bool": "boolean",
+    "dict": "table",
+    "list": "array",
+    "datetime": "date-time",
+    "date": "date",
+    "time": "time",
+    "float": "float",
+}
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -206,10 +268,13 @@ def _lower_first(text: str) -> str:
 
 
 def _describe(value: object) -> str:
+    kind = _TOML_TYPES.get(type(value).__name__, type(value).__name__)
+    if isinstance(value, bool):
+        return f"{kind} {str(value).lower()}"
     try:
-        return f"{type(value).__name__} {_short.repr(value)}"
+        return f"{kind} {_short.repr(value)}"
     except RecursionError:
-        return type(value).__name__
+        return kind
 
 
 def _keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
@@ -243,41 +308,48 @@ def merge(files: Iterable[ParsedFile]) -> tuple[dict[str, BucketDefinition], lis
     """Merge the buckets of several files: a bucket's rules are the union of its files'.
 
     The same rule ID twice for one bucket, or two different
-    TransitionDefaultMinimumObjectSize values, is a problem naming both files.
+    TransitionDefaultMinimumObjectSize values, is a problem naming both files. (Duplicate
+    rule IDs are reported by :func:`lakecircle.validate.validate_bucket`, which sees the
+    merged bucket and the file of each rule.)
+
+    Incomplete buckets (see :class:`ParsedFile`) are merged too, so that validation sees
+    every rule that could be read; their parse problems keep them from being applied.
     """
     merged: dict[str, BucketDefinition] = {}
+    tdmos_file: dict[str, str] = {}
     problems: list[Problem] = []
     for parsed in files:
-        for bucket in parsed.buckets:
+        for bucket in (*parsed.buckets, *parsed.incomplete):
+            value = bucket.config.transition_default_minimum_object_size
             seen = merged.get(bucket.name)
             if seen is None:
                 merged[bucket.name] = bucket
+                if value is not None:
+                    tdmos_file[bucket.name] = bucket.files[0]
                 continue
-            merged[bucket.name], found = _merge_two(seen, bucket)
-            problems.extend(found)
+            kept = seen.config.transition_default_minimum_object_size
+            if value is not None and kept is None:
+                tdmos_file[bucket.name] = bucket.files[0]
+            elif value is not None and kept is not None and value != kept:
+                problems.append(
+                    Problem(
+                        bucket.files[0],
+                        f"TransitionDefaultMinimumObjectSize is {value!r} here but {kept!r} in"
+                        f" {tdmos_file[bucket.name]}; give the bucket one value",
+                        bucket=bucket.name,
+                        field="TransitionDefaultMinimumObjectSize",
+                    )
+                )
+            merged[bucket.name] = _merge_two(seen, bucket)
     return merged, problems
 
 
-def _merge_two(a: BucketDefinition, b: BucketDefinition) -> tuple[BucketDefinition, list[Problem]]:
-    problems = []
+def _merge_two(a: BucketDefinition, b: BucketDefinition) -> BucketDefinition:
     tdmos_a = a.config.transition_default_minimum_object_size
     tdmos_b = b.config.transition_default_minimum_object_size
-    if tdmos_a is not None and tdmos_b is not None and tdmos_a != tdmos_b:
-        problems.append(
-            Problem(
-                b.files[0],
-                f"TransitionDefaultMinimumObjectSize is {tdmos_b!r} here but {tdmos_a!r} in"
-                f" {', '.join(a.files)}; give the bucket one value",
-                bucket=a.name,
-                field="TransitionDefaultMinimumObjectSize",
-            )
-        )
-    return (
-        BucketDefinition(
-            a.name,
-            LifecycleConfig(a.config.rules + b.config.rules, tdmos_a if tdmos_a is not None else tdmos_b),
-            tuple(dict.fromkeys(a.files + b.files)),
-            a.rule_files + b.rule_files,
-        ),
-        problems,
+    return BucketDefinition(
+        a.name,
+        LifecycleConfig(a.config.rules + b.config.rules, tdmos_a if tdmos_a is not None else tdmos_b),
+        tuple(dict.fromkeys(a.files + b.files)),
+        a.rule_files + b.rule_files,
     )

@@ -133,20 +133,22 @@ class Reconciler:
             try:
                 loaded = await self.loader.load()
             except LakeCircleError as exc:
-                return self._finish(cycle_id, trigger, started, [], None, 0, fatal=str(exc))
+                return self._finish(cycle_id, trigger, started, results=[], definitions=None, listed=0, fatal=str(exc))
             definitions = loaded.definitions
             results, listed, fatal = await self._reconcile(definitions, on_result)
-            return self._finish(cycle_id, trigger, started, results, definitions, listed, fatal=fatal)
+            return self._finish(
+                cycle_id, trigger, started, results=results, definitions=definitions, listed=listed, fatal=fatal
+            )
 
     def _finish(
         self,
         cycle_id: str,
         trigger: str,
         started: float,
+        *,
         results: list[BucketResult],
         definitions: Definitions | None,
         listed: int,
-        *,
         fatal: str | None,
     ) -> CycleReport:
         results.sort(key=lambda r: r.bucket)

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f'expected a JSON object such as {{"buckets": ["a", "b"]}} ({exc.msg})') from None
         if not isinstance(value, dict):
-            raise ValueError('expected a JSON object such as {"buckets": ["a", "b"]}')
+            # pydantic turns ValueError, not TypeError, into a reported validation error
+            raise ValueError('expected a JSON object such as {"buckets": ["a", "b"]}')  # noqa: TRY004
         return value
 
     @field_validator("actions", "app_level", "log_format", mode="before")

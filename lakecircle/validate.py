@@ -28,9 +28,19 @@ MAX_ID_LENGTH = 255
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 NEWER_NONCURRENT_RANGE = (1, 100)
+MAX_INTEGER = 2**31 - 1
+"""S3's API types day counts as Integer (32-bit signed): a larger number cannot be sent."""
+MAX_LONG = 2**63 - 1
+"""Object sizes are Long (64-bit signed)."""
+NO_ACTION_FIELD = "(actions)"
+"""The field named by the "rule has no action" problem: no single key is at fault."""
 
 STORAGE_CLASSES = ("STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
-"""Transition targets in S3's supported order (the "waterfall"): an object moves only down it."""
+"""Transition targets in S3's supported order (the "waterfall"): an object moves only down it.
+
+One step down is not supported either: the User Guide lists ONEZONE_IA to GLACIER_IR as
+unsupported, without saying whether S3 refuses it, so that step is a warning.
+"""
 
 _RANK = {name: rank for rank, name in enumerate(STORAGE_CLASSES)}
 _MIN_DAYS_30 = frozenset({"STANDARD_IA", "ONEZONE_IA"})
@@ -82,29 +92,43 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
                 )
             )
 
-    # 3. One bucket does not mix the legacy Prefix form with Filter.
-    legacy = [r for r in config.rules if r.prefix is not None]
-    modern = [r for r in config.rules if r.filter is not None]
+    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
+    # is reported by check_rule; it does not count for either form here.)
+    legacy = [i for i, r in enumerate(config.rules) if r.prefix is not None and r.filter is None]
+    modern = [i for i, r in enumerate(config.rules) if r.filter is not None and r.prefix is None]
     if legacy and modern:
+        first_legacy, first_modern = legacy[0], modern[0]
+        others = f" (as do {len(legacy) - 1} other rules)" if len(legacy) > 1 else ""
         problems.append(
             Problem(
-                first,
-                "rules use both the legacy rule-level Prefix (e.g. rule"
-                f" {legacy[0].id!r}) and Filter (e.g. rule {modern[0].id!r}); S3 refuses the mix:"
+                bucket.file_of(first_legacy),
+                f"rule uses the legacy rule-level Prefix{others} while rule {_label(bucket, first_modern)!r}"
+                f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
                 " write every rule with Filter = { Prefix = ... }",
                 bucket=bucket.name,
+                rule=_label(bucket, first_legacy),
                 field="Prefix",
             )
         )
 
     for index, rule in enumerate(config.rules):
-        label = rule.id if rule.id else f"rule #{index + 1}"
+        label = _label(bucket, index)
         file = bucket.file_of(index)
         problems.extend(
             Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
             for path, message, severity in check_rule(rule)
         )
     return problems
+
+
+def _label(bucket: BucketDefinition, index: int) -> str:
+    """A rule's ID, or for a rule without one its place in its own file ("rule #2")."""
+    rule_id = bucket.config.rules[index].id
+    if rule_id:
+        return rule_id
+    file = bucket.file_of(index)
+    place = sum(1 for before in range(index) if bucket.file_of(before) == file)
+    return f"rule #{place + 1}"
 
 
 _E = Severity.ERROR
@@ -118,6 +142,8 @@ def check_rule(rule: Rule) -> Iterator[Finding]:
         yield "ID", "missing rule ID; every rule needs an ID (its identity in plans and history)", _E
     elif not 1 <= len(rule.id) <= MAX_ID_LENGTH:
         yield "ID", f"rule ID is {len(rule.id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E
+
+    yield from _check_ranges(rule)
 
     # 2. Status exactly Enabled or Disabled.
     if rule.status not in ("Enabled", "Disabled"):
@@ -140,7 +166,7 @@ def check_rule(rule: Rule) -> Iterator[Finding]:
         or rule.abort_incomplete_multipart_upload
     ):
         yield (
-            "-",
+            NO_ACTION_FIELD,
             "rule has no action; add Expiration, Transitions, NoncurrentVersionExpiration,"
             " NoncurrentVersionTransitions or AbortIncompleteMultipartUpload",
             _E,
@@ -179,6 +205,38 @@ def check_rule(rule: Rule) -> Iterator[Finding]:
                 " put it in a rule filtered by prefix only",
                 _E,
             )
+
+
+def _check_ranges(rule: Rule) -> Iterator[Finding]:
+    """Numbers too large for the API's integer types (a TOML integer can be any size)."""
+    numbers: list[tuple[str, int | None, int]] = []
+    if rule.expiration is not None:
+        numbers.append(("Expiration.Days", rule.expiration.days, MAX_INTEGER))
+    for index, tr in enumerate(rule.transitions):
+        numbers.append((f"Transitions[{index}].Days", tr.days, MAX_INTEGER))
+    nve = rule.noncurrent_version_expiration
+    if nve is not None:
+        numbers.append(("NoncurrentVersionExpiration.NoncurrentDays", nve.noncurrent_days, MAX_INTEGER))
+        numbers.append(
+            ("NoncurrentVersionExpiration.NewerNoncurrentVersions", nve.newer_noncurrent_versions, MAX_INTEGER)
+        )
+    for index, ntr in enumerate(rule.noncurrent_version_transitions):
+        path = f"NoncurrentVersionTransitions[{index}]"
+        numbers.append((f"{path}.NoncurrentDays", ntr.noncurrent_days, MAX_INTEGER))
+        numbers.append((f"{path}.NewerNoncurrentVersions", ntr.newer_noncurrent_versions, MAX_INTEGER))
+    if rule.abort_incomplete_multipart_upload is not None:
+        days = rule.abort_incomplete_multipart_upload.days_after_initiation
+        numbers.append(("AbortIncompleteMultipartUpload.DaysAfterInitiation", days, MAX_INTEGER))
+    flt = rule.filter
+    if flt is not None:
+        numbers.append(("Filter.ObjectSizeGreaterThan", flt.object_size_greater_than, MAX_LONG))
+        numbers.append(("Filter.ObjectSizeLessThan", flt.object_size_less_than, MAX_LONG))
+        if flt.and_ is not None:
+            numbers.append(("Filter.And.ObjectSizeGreaterThan", flt.and_.object_size_greater_than, MAX_LONG))
+            numbers.append(("Filter.And.ObjectSizeLessThan", flt.and_.object_size_less_than, MAX_LONG))
+    for path, value, limit in numbers:
+        if value is not None and value > limit:
+            yield path, f"{value} is larger than S3's API accepts here (at most {limit})", _E
 
 
 def _check_filter(flt: Filter) -> Iterator[Finding]:
@@ -287,12 +345,13 @@ def _check_midnight(path: str, when: dt.datetime) -> Iterator[Finding]:
 
 
 def _check_transitions(rule: Rule) -> Iterator[Finding]:
-    # 8. No Date and Days mixed across expiration and transitions.
-    uses_days = any(t.days is not None for t in rule.transitions)
-    uses_date = any(t.date is not None for t in rule.transitions)
+    # 8. No Date and Days mixed across expiration and transitions. An action holding both
+    # is reported on its own (7, 9) and counts for neither here.
+    timings = [(t.days, t.date) for t in rule.transitions]
     if rule.expiration is not None:
-        uses_days = uses_days or rule.expiration.days is not None
-        uses_date = uses_date or rule.expiration.date is not None
+        timings.append((rule.expiration.days, rule.expiration.date))
+    uses_days = any(days is not None and date is None for days, date in timings)
+    uses_date = any(date is not None and days is None for days, date in timings)
     if uses_days and uses_date:
         yield "Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E
 
@@ -403,8 +462,19 @@ def _check_noncurrent(rule: Rule) -> Iterator[Finding]:
 
 def _check_order(path: str, steps: list[tuple[str, int | dt.datetime | None]], unit: str) -> Iterator[Finding]:
     """Transitions sorted by time must go down the waterfall, each strictly later."""
-    known = [(cls, at) for cls, at in steps if cls in _RANK and at is not None]
-    timed = sorted(known, key=lambda s: _RANK[s[0]])
+    known: dict[str, int | dt.datetime] = {}
+    for cls, at in steps:
+        if cls in _RANK and at is not None:
+            known.setdefault(cls, at)  # a class given twice is reported on its own
+    one_zone, instant = known.get("ONEZONE_IA"), known.get("GLACIER_IR")
+    if _comparable(one_zone, instant) and one_zone < instant:  # type: ignore[operator]
+        yield (
+            path,
+            "transition from ONEZONE_IA to GLACIER_IR: S3's User Guide lists it as unsupported"
+            " (warning: the documentation does not say whether S3 refuses the configuration)",
+            _W,
+        )
+    timed = sorted(known.items(), key=lambda s: _RANK[s[0]])
     for (cls_a, at_a), (cls_b, at_b) in itertools.pairwise(timed):
         if not _comparable(at_a, at_b):
             continue

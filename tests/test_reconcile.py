@@ -140,7 +140,9 @@ async def test_read_failure_writes_nothing_for_that_bucket() -> None:
 
 
 async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
-    bad = b'BucketName = "bad"\n[[LifecycleConfiguration.Rules]]\nID = "x"\nStatus = "enabled"\nExpiration = {Days = 1}\n'
+    bad = (
+        b'BucketName = "bad"\n[[LifecycleConfiguration.Rules]]\nID = "x"\nStatus = "enabled"\nExpiration = {Days = 1}\n'
+    )
     s3 = account(a=definition("good", "r1"), b=bad)
     s3.add_bucket("good")
     s3.add_bucket("bad", LifecycleConfig((rule("keep"),)))

@@ -1,0 +1,181 @@
+"""``lakecircle validate PATH...``: every problem on a line, a count, the exit code, JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from lakecircle.cli import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+COUNT = re.compile(
+    r"^(?P<files>\d+) file\(s\), (?P<valid>\d+) valid bucket\(s\), (?P<invalid>\d+) invalid;"
+    r" (?P<errors>\d+) error\(s\), (?P<warnings>\d+) warning\(s\)$"
+)
+
+GOOD = """\
+BucketName = "good"
+
+[[LifecycleConfiguration.Rules]]
+ID = "expire"
+Status = "Enabled"
+Filter = { Prefix = "tmp/" }
+Expiration = { Days = 7 }
+"""
+
+BROKEN = """\
+BucketName = "broken"
+
+[[LifecycleConfiguration.Rules]]
+ID = "too-soon"
+Status = "Enabled"
+Transitions = [{ Days = 10, StorageClass = "STANDARD_IA" }]
+
+[[LifecycleConfiguration.Rules]]
+ID = "typo"
+Status = "Enabled"
+Expiraton = { Days = 30 }
+"""
+
+WARNED = """\
+BucketName = "warned"
+
+[[LifecycleConfiguration.Rules]]
+ID = "same-day"
+Status = "Enabled"
+Transitions = [{ Days = 90, StorageClass = "GLACIER" }, { Days = 90, StorageClass = "DEEP_ARCHIVE" }]
+"""
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["validate", *args])
+
+
+def count_line(result: Result) -> dict[str, int]:
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    match = COUNT.match(last)
+    assert match is not None, last
+    return {k: int(v) for k, v in match.groupdict().items()}
+
+
+def test_the_bundled_examples_validate_with_exit_0() -> None:
+    result = run(str(EXAMPLES))
+
+    assert result.exit_code == 0, result.output
+    assert count_line(result) == {"files": 4, "valid": 4, "invalid": 0, "errors": 0, "warnings": 0}
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_a_broken_file_exits_1_and_prints_each_problem_as_file_bucket_rule_field_message(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(BROKEN)
+
+    result = run(str(broken))
+
+    assert result.exit_code == 1
+    *problems, _ = result.stdout.splitlines()
+    assert len(problems) == 2
+    assert any(line.startswith(f"{broken}: broken: too-soon: Transitions[0].Days: ") for line in problems)
+    assert any(line.startswith(f"{broken}: broken: typo: Expiraton: unknown key 'Expiraton'") for line in problems)
+    assert "did you mean 'Expiration'" in result.stdout
+    assert count_line(result) == {"files": 1, "valid": 0, "invalid": 1, "errors": 2, "warnings": 0}
+
+
+def test_a_directory_is_searched_for_toml_files_only(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "broken.toml").write_text(BROKEN)
+    (tmp_path / "README.md").write_text("not = [ toml")
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 1
+    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 1, "errors": 2, "warnings": 0}
+    assert "README" not in result.stdout
+
+
+def test_several_paths_are_validated_together(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(GOOD)
+    (tmp_path / "b.toml").write_text(GOOD.replace('ID = "expire"', 'ID = "other"'))
+
+    result = run(str(tmp_path / "a.toml"), str(tmp_path / "b.toml"))
+
+    assert result.exit_code == 0, result.output
+    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 0, "warnings": 0}
+
+
+def test_a_rule_id_defined_in_two_paths_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(GOOD)
+    (tmp_path / "b.toml").write_text(GOOD)
+
+    result = run(str(tmp_path / "a.toml"), str(tmp_path / "b.toml"))
+
+    assert result.exit_code == 1
+    assert "good: expire: ID: rule ID 'expire' is defined more than once" in result.stdout
+    assert count_line(result)["errors"] == 1
+
+
+def test_warnings_alone_exit_0_and_are_marked(tmp_path: Path) -> None:
+    (tmp_path / "warned.toml").write_text(WARNED)
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    (line, _) = result.stdout.splitlines()
+    assert line.startswith(f"{tmp_path / 'warned.toml'}: warned: same-day: Transitions: warning: ")
+    assert count_line(result) == {"files": 1, "valid": 1, "invalid": 0, "errors": 0, "warnings": 1}
+
+
+def test_a_file_problem_without_a_bucket_prints_dashes(tmp_path: Path) -> None:
+    bad = tmp_path / "syntax.toml"
+    bad.write_text('BucketName = "b"\n[[LifecycleConfiguration.Rules]\n')
+
+    result = run(str(bad))
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0].startswith(f"{bad}: -: -: -: TOML syntax error")
+
+
+def test_json_output_parses_and_holds_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "broken.toml").write_text(BROKEN)
+
+    result = run("--output", "json", str(tmp_path))
+
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["buckets"] == ["good"]
+    assert report["invalid_buckets"] == ["broken"]
+    assert report["errors"] == 2
+    assert sorted((p["bucket"], p["rule"], p["field"], p["severity"]) for p in report["problems"]) == [
+        ("broken", "too-soon", "Transitions[0].Days", "error"),
+        ("broken", "typo", "Expiraton", "error"),
+    ]
+    assert all(p["file"] == str(tmp_path / "broken.toml") and p["message"] for p in report["problems"])
+
+
+def test_json_output_of_valid_definitions_has_no_problems() -> None:
+    result = run("--output", "json", str(EXAMPLES))
+
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["problems"] == []
+    assert report["errors"] == 0
+    assert report["files"] == 4
+    assert len(report["buckets"]) == 4
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "absent.toml"))
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_no_path_is_a_usage_error() -> None:
+    result = run()
+
+    assert result.exit_code == 2

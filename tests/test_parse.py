@@ -1,0 +1,633 @@
+"""Parsing definition files: shape problems with key paths, multi-bucket files, merging,
+unreadable files, dates in every spelling, and S3's response shape read by the same model."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lakecircle.definitions import Definitions, load_definitions
+from lakecircle.model import Rule, config_from_response
+from lakecircle.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.problems import Severity
+
+FILE = "defs/b.toml"
+HEAD = 'BucketName = "b"\n\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
+"""A one-rule definition, open for the rule's other keys."""
+
+RULE = '[[LifecycleConfiguration.Rules]]\nID = "{id}"\nStatus = "Enabled"\nExpiration = {{ Days = 30 }}\n'
+
+
+def load(text: str | bytes, name: str = FILE) -> Definitions:
+    return load_definitions({name: text.encode() if isinstance(text, str) else text})
+
+
+def only_problem(definitions: Definitions) -> tuple[str, str | None, str | None, str | None, str]:
+    (problem,) = definitions.problems
+    assert problem.severity is Severity.ERROR
+    return problem.file, problem.bucket, problem.rule, problem.field, problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "field", "suggestion"),
+    [
+        pytest.param(HEAD + "Expiraton = { Days = 30 }\n", "r", "Expiraton", "Expiration", id="rule-key"),
+        pytest.param(HEAD + "Expiration = { Dayz = 30 }\n", "r", "Expiration.Dayz", "Days", id="expiration-key"),
+        pytest.param(
+            HEAD + 'Transitions = [{ Days = 30, StorageClas = "GLACIER" }]\n',
+            "r",
+            "Transitions[0].StorageClas",
+            "StorageClass",
+            id="key-inside-an-array",
+        ),
+        pytest.param(
+            HEAD + 'Filter = { And = { Pefix = "a/", Tags = [] } }\nExpiration = { Days = 30 }\n',
+            "r",
+            "Filter.And.Pefix",
+            "Prefix",
+            id="key-inside-and",
+        ),
+        pytest.param(
+            HEAD + 'Filter = { Tag = { Key = "k", Value = "v", Valeu = "w" } }\nExpiration = { Days = 30 }\n',
+            "r",
+            "Filter.Tag.Valeu",
+            "Value",
+            id="key-inside-a-tag",
+        ),
+        pytest.param(
+            HEAD + "NoncurrentVersionExpiration = { NoncurrentDays = 30, NewerNoncurrentVersion = 3 }\n",
+            "r",
+            "NoncurrentVersionExpiration.NewerNoncurrentVersion",
+            "NewerNoncurrentVersions",
+            id="singular-for-plural",
+        ),
+        pytest.param(
+            'TransitionDefaultMinimumObjectSise = "varies_by_storage_class"\n' + HEAD + "Expiration = { Days = 30 }\n",
+            None,
+            "TransitionDefaultMinimumObjectSise",
+            "TransitionDefaultMinimumObjectSize",
+            id="bucket-key",
+        ),
+        pytest.param(
+            'BucketName = "b"\n[LifecycleConfiguration]\nRules = []\nRulez = []\n',
+            None,
+            "LifecycleConfiguration.Rulez",
+            "Rules",
+            id="lifecycle-configuration-key",
+        ),
+        pytest.param(HEAD + "expiration = { Days = 30 }\n", "r", "expiration", "Expiration", id="wrong-case"),
+    ],
+)
+def test_an_unknown_key_is_a_problem_with_its_path_and_a_suggestion(
+    text: str, rule: str | None, field: str, suggestion: str
+) -> None:
+    definitions = load(text)
+
+    problem = next(p for p in definitions.problems if p.field == field)
+    assert (problem.file, problem.bucket, problem.rule) == (FILE, "b", rule)
+    assert f"did you mean {suggestion!r}" in problem.message
+    assert "b" in definitions.invalid
+
+
+def test_an_unknown_key_far_from_any_known_one_lists_the_allowed_keys() -> None:
+    _, _, _, field, message = only_problem(load(HEAD + "Expiration = { Days = 30 }\nColour = 'blue'\n"))
+
+    assert field == "Colour"
+    assert "did you mean" not in message
+    assert "Expiration" in message
+    assert "Transitions" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        pytest.param('Expiration = { Days = "30" }', "Expiration.Days", "must be an integer", id="string-for-integer"),
+        pytest.param("Expiration = { Days = 30.0 }", "Expiration.Days", "must be an integer", id="float-for-integer"),
+        pytest.param("Expiration = { Days = true }", "Expiration.Days", "must be an integer", id="boolean-for-integer"),
+        pytest.param(
+            'Expiration = { ExpiredObjectDeleteMarker = "yes" }',
+            "Expiration.ExpiredObjectDeleteMarker",
+            "must be true or false",
+            id="string-for-boolean",
+        ),
+        pytest.param(
+            'Filter = "logs/"\nExpiration = { Days = 30 }', "Filter", "must be a table", id="string-for-table"
+        ),
+        pytest.param(
+            'Transitions = { Days = 30, StorageClass = "GLACIER" }',
+            "Transitions",
+            "must be an array",
+            id="table-for-array",
+        ),
+        pytest.param(
+            'Filter = { And = { Prefix = "a/", Tags = { Key = "k", Value = "v" } } }\nExpiration = { Days = 30 }',
+            "Filter.And.Tags",
+            "must be an array",
+            id="table-for-tag-array",
+        ),
+        pytest.param(
+            'Filter = { Tag = { Key = 1, Value = "v" } }\nExpiration = { Days = 30 }',
+            "Filter.Tag.Key",
+            "must be a string",
+            id="integer-for-string",
+        ),
+        pytest.param('Expiration = { Date = "soon" }', "Expiration.Date", "must be a date", id="word-for-date"),
+        pytest.param("Expiration = { Date = 00:00:00 }", "Expiration.Date", "must be a date", id="time-for-date"),
+        pytest.param(
+            'Transitions = [{ Date = 2030, StorageClass = "GLACIER" }]',
+            "Transitions[0].Date",
+            "must be a date",
+            id="integer-for-transition-date",
+        ),
+    ],
+)
+def test_a_wrong_type_is_a_problem_with_its_path(body: str, field: str, expected: str) -> None:
+    file, bucket, rule, found_field, message = only_problem(load(HEAD + body + "\n"))
+
+    assert (file, bucket, rule, found_field) == (FILE, "b", "r", field)
+    assert message.startswith(expected)
+    assert ", got " in message
+
+
+def test_a_wrong_type_for_status_names_the_rule() -> None:
+    text = 'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = true\nExpiration = { Days = 1 }\n'
+
+    assert only_problem(load(text))[:4] == (FILE, "b", "r", "Status")
+
+
+def test_a_bucket_name_of_the_wrong_type_leaves_the_bucket_unknown() -> None:
+    definitions = load("BucketName = 3\n" + RULE.format(id="r"))
+
+    assert only_problem(definitions)[:4] == (FILE, None, None, "BucketName")
+    assert definitions.partial
+
+
+def test_a_rule_that_is_not_a_table_is_a_problem_with_its_path() -> None:
+    definitions = load('BucketName = "b"\nLifecycleConfiguration = { Rules = [ "expire" ] }\n')
+
+    assert only_problem(definitions)[:4] == (FILE, "b", "rule #1", "LifecycleConfiguration.Rules[0]")
+
+
+@pytest.mark.parametrize(
+    ("text", "bucket", "rule", "field"),
+    [
+        pytest.param(RULE.format(id="r"), None, None, "BucketName", id="BucketName"),
+        pytest.param('BucketName = "b"\n', "b", None, "LifecycleConfiguration", id="LifecycleConfiguration"),
+        pytest.param(
+            'BucketName = "b"\n[LifecycleConfiguration]\n', "b", None, "LifecycleConfiguration.Rules", id="Rules"
+        ),
+        pytest.param(
+            'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nExpiration = { Days = 1 }\n',
+            "b",
+            "r",
+            "Status",
+            id="Status",
+        ),
+        pytest.param(
+            HEAD + "Transitions = [{ Days = 30 }]\n", "b", "r", "Transitions[0].StorageClass", id="StorageClass"
+        ),
+        pytest.param(
+            HEAD + "NoncurrentVersionTransitions = [{ NoncurrentDays = 30 }]\n",
+            "b",
+            "r",
+            "NoncurrentVersionTransitions[0].StorageClass",
+            id="noncurrent-StorageClass",
+        ),
+        pytest.param(
+            HEAD + 'Filter = { Tag = { Key = "k" } }\nExpiration = { Days = 1 }\n',
+            "b",
+            "r",
+            "Filter.Tag.Value",
+            id="tag-Value",
+        ),
+    ],
+)
+def test_a_missing_required_key_is_a_problem_with_its_path(
+    text: str, bucket: str | None, rule: str | None, field: str
+) -> None:
+    file, found_bucket, found_rule, found_field, message = only_problem(load(text))
+
+    assert (file, found_bucket, found_rule, found_field) == (FILE, bucket, rule, field)
+    assert message.startswith(f"missing required key {field.rsplit('.', 1)[-1]!r}")
+
+
+def test_missing_rules_says_how_to_delete_a_configuration() -> None:
+    message = only_problem(load('BucketName = "b"\n[LifecycleConfiguration]\n'))[4]
+
+    assert "Rules = []" in message
+
+
+def test_an_empty_bucket_name_is_a_problem() -> None:
+    definitions = load('BucketName = ""\nLifecycleConfiguration = { Rules = [] }\n')
+
+    assert only_problem(definitions)[3] == "BucketName"
+    assert definitions.buckets == {}
+
+
+def _multi(*names: str | None, broken: str | None = None) -> str:
+    text = ""
+    for name in names:
+        text += "[[Bucket]]\n"
+        if name is not None:
+            text += f'BucketName = "{name}"\n'
+        days = "Dayz" if broken is not None and name == broken else "Days"
+        text += (
+            f'[[Bucket.LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\nExpiration = {{ {days} = 30 }}\n'
+        )
+    return text
+
+
+def test_a_file_may_define_several_buckets() -> None:
+    definitions = load(_multi("one", "two", "three"))
+
+    assert set(definitions.buckets) == {"one", "two", "three"}
+    assert definitions.problems == ()
+    assert all(b.files == (FILE,) for b in definitions.buckets.values())
+
+
+def test_a_bad_bucket_among_good_ones_leaves_the_good_ones_valid() -> None:
+    definitions = load(_multi("one", "two", "three", broken="two"))
+
+    assert set(definitions.buckets) == {"one", "three"}
+    assert only_problem(definitions)[:4] == (FILE, "two", "r", "Expiration.Dayz")
+    assert not definitions.partial
+
+
+def test_a_bucket_table_without_a_name_makes_the_picture_partial_but_keeps_the_others() -> None:
+    definitions = load(_multi("one", None, "three"))
+
+    assert set(definitions.buckets) == {"one", "three"}
+    assert only_problem(definitions)[:4] == (FILE, None, None, "Bucket[1].BucketName")
+    assert definitions.partial
+
+
+def test_top_level_keys_beside_bucket_tables_are_a_problem() -> None:
+    definitions = load('BucketName = "stray"\n' + _multi("one"))
+
+    assert only_problem(definitions)[:4] == (FILE, None, None, "BucketName")
+    assert "stray" not in definitions.buckets
+
+
+@pytest.mark.parametrize("text", ["Bucket = 3\n", "Bucket = [1, 2]\n", "Bucket = { BucketName = 'b' }\n"])
+def test_a_bucket_key_that_is_not_an_array_of_tables_is_a_problem(text: str) -> None:
+    definitions = load(text)
+
+    assert only_problem(definitions)[:4] == (FILE, None, None, "Bucket")
+    assert definitions.partial
+
+
+def test_files_naming_one_bucket_are_merged_into_the_union_of_their_rules() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one") + RULE.format(id="two")).encode(),
+            "defs/z.toml": ('BucketName = "b"\n' + RULE.format(id="three")).encode(),
+        }
+    )
+
+    merged = definitions.buckets["b"]
+    assert [r.id for r in merged.config.rules] == ["one", "two", "three"]
+    assert merged.files == ("defs/a.toml", "defs/z.toml")
+    assert [merged.file_of(i) for i in range(3)] == ["defs/a.toml", "defs/a.toml", "defs/z.toml"]
+
+
+def test_a_bucket_in_a_multi_bucket_file_merges_with_a_single_bucket_file() -> None:
+    definitions = load_definitions(
+        {
+            "defs/many.toml": _multi("b", "c").encode(),
+            "defs/one.toml": ('BucketName = "b"\n' + RULE.format(id="extra")).encode(),
+        }
+    )
+
+    assert [r.id for r in definitions.buckets["b"].config.rules] == ["r", "extra"]
+    assert [r.id for r in definitions.buckets["c"].config.rules] == ["r"]
+
+
+def test_the_same_rule_id_in_two_files_is_a_problem_naming_both_files() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="dup")).encode(),
+            "defs/z.toml": ('BucketName = "b"\n' + RULE.format(id="dup")).encode(),
+        }
+    )
+
+    file, bucket, rule, field, message = only_problem(definitions)
+    assert (bucket, rule, field) == ("b", "dup", "ID")
+    assert file in {"defs/a.toml", "defs/z.toml"}
+    assert "defs/a.toml" in message
+    assert "defs/z.toml" in message
+    assert definitions.buckets == {}
+
+
+def _tdmos(value: str, rule_id: str) -> bytes:
+    return (f'BucketName = "b"\nTransitionDefaultMinimumObjectSize = "{value}"\n' + RULE.format(id=rule_id)).encode()
+
+
+def test_two_different_default_minimum_object_sizes_are_a_problem_naming_both_files() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": _tdmos("varies_by_storage_class", "one"),
+            "defs/z.toml": _tdmos("all_storage_classes_128K", "two"),
+        }
+    )
+
+    file, bucket, rule, field, message = only_problem(definitions)
+    assert (file, bucket, rule, field) == ("defs/z.toml", "b", None, "TransitionDefaultMinimumObjectSize")
+    assert "defs/a.toml" in message
+    assert definitions.buckets == {}
+
+
+def test_a_conflicting_default_minimum_object_size_names_the_file_that_set_the_other_value() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/m.toml": _tdmos("varies_by_storage_class", "two"),
+            "defs/z.toml": _tdmos("all_storage_classes_128K", "three"),
+        }
+    )
+
+    file, _, _, _, message = only_problem(definitions)
+    assert file == "defs/z.toml"
+    assert "in defs/m.toml" in message
+    assert "defs/a.toml" not in message
+
+
+def test_an_invalid_default_minimum_object_size_is_reported_in_the_file_that_holds_it() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/z.toml": _tdmos("all_storage_classes_128k", "two"),
+        }
+    )
+
+    problem = next(p for p in definitions.problems if p.field == "TransitionDefaultMinimumObjectSize")
+    assert (problem.file, problem.bucket) == ("defs/z.toml", "b")
+    assert "b" in definitions.invalid
+
+
+def test_one_default_minimum_object_size_in_one_of_several_files_applies_to_the_bucket() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/m.toml": _tdmos("varies_by_storage_class", "two"),
+            "defs/z.toml": _tdmos("varies_by_storage_class", "three"),
+        }
+    )
+
+    assert definitions.problems == ()
+    assert definitions.buckets["b"].config.transition_default_minimum_object_size == "varies_by_storage_class"
+
+
+def test_a_file_over_1_mib_is_refused_and_makes_the_picture_partial() -> None:
+    valid = ('BucketName = "b"\n' + RULE.format(id="r")).encode()
+    data = valid + b"#" * (MAX_FILE_BYTES + 1 - len(valid))
+
+    definitions = load(data)
+
+    file, bucket, rule, field, message = only_problem(definitions)
+    assert (file, bucket, rule, field) == (FILE, None, None, None)
+    assert "1 MiB" in message
+    assert definitions.partial
+    assert definitions.unreadable == (FILE,)
+
+
+def test_a_file_of_exactly_1_mib_is_read() -> None:
+    valid = ('BucketName = "b"\n' + RULE.format(id="r")).encode()
+    data = valid + b"#" * (MAX_FILE_BYTES - len(valid))
+
+    definitions = load(data)
+
+    assert len(data) == MAX_FILE_BYTES
+    assert definitions.problems == ()
+    assert "b" in definitions.buckets
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_and_makes_the_picture_partial() -> None:
+    definitions = load(b'# caf\xc3\xa9 is fine\nBucketName = "caf\xe9"\n')
+
+    file, bucket, _, _, message = only_problem(definitions)
+    assert (file, bucket) == (FILE, None)
+    assert "UTF-8" in message
+    assert "line 2, offset 33" in message
+    assert definitions.partial
+
+
+def test_a_toml_syntax_error_is_a_problem_with_its_line() -> None:
+    definitions = load('BucketName = "b"\n\n[[LifecycleConfiguration.Rules]\nID = "r"\n')
+
+    file, bucket, _, _, message = only_problem(definitions)
+    assert (file, bucket) == (FILE, None)
+    assert "line 3" in message
+    assert definitions.partial
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("x = " + "[" * 5000 + "]" * 5000, id="deep-arrays"),
+        pytest.param("x = " + "{ a = " * 2000 + "1" + " }" * 2000, id="deep-inline-tables"),
+        pytest.param(HEAD + "Filter = { And = { Tags = " + "[" * 200 + "]" * 200 + " } }\n", id="deep-inside-a-rule"),
+        pytest.param(HEAD + "Expiraton = " + "[" * 200 + "]" * 200 + "\n", id="deep-under-an-unknown-key"),
+    ],
+)
+def test_deep_nesting_is_a_problem_not_an_exception(text: str) -> None:
+    definitions = load(text)
+
+    assert definitions.error_count >= 1
+    assert all(p.file == FILE for p in definitions.problems)
+    assert definitions.buckets == {}
+
+
+def test_a_readable_file_with_a_bad_rule_does_not_make_the_picture_partial() -> None:
+    definitions = load(HEAD + "Expiraton = { Days = 30 }\n")
+
+    assert not definitions.partial
+    assert definitions.unreadable == ()
+
+
+def test_one_unreadable_file_among_good_ones_makes_the_picture_partial_and_keeps_the_others() -> None:
+    definitions = load_definitions(
+        {
+            "defs/good.toml": ('BucketName = "good"\n' + RULE.format(id="r")).encode(),
+            "defs/broken.toml": b"BucketName = ",
+        }
+    )
+
+    assert definitions.partial
+    assert definitions.unreadable == ("defs/broken.toml",)
+    assert set(definitions.buckets) == {"good"}
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param("2030-01-01", id="toml-date"),
+        pytest.param("2030-01-01T00:00:00Z", id="toml-datetime-utc"),
+        pytest.param("2030-01-01T00:00:00", id="toml-local-datetime"),
+        pytest.param("2030-01-01T02:00:00+02:00", id="toml-datetime-with-offset"),
+        pytest.param('"2030-01-01"', id="iso-date-string"),
+        pytest.param('"2030-01-01T00:00:00Z"', id="iso-datetime-string"),
+        pytest.param('"2030-01-01T00:00:00+00:00"', id="iso-datetime-string-with-offset"),
+    ],
+)
+def test_every_spelling_of_a_date_reads_as_the_same_utc_datetime(spelling: str) -> None:
+    text = HEAD + f'Transitions = [{{ Date = {spelling}, StorageClass = "GLACIER" }}]\n'
+
+    definitions = load(text)
+
+    (rule,) = definitions.buckets["b"].config.rules
+    assert rule.transitions[0].date == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert rule.transitions[0].date.utcoffset() == dt.timedelta(0)
+
+
+def test_parse_file_returns_the_buckets_of_a_file_in_file_order() -> None:
+    parsed = parse_file(FILE, _multi("z", "a", "m").encode())
+
+    assert [b.name for b in parsed.buckets] == ["z", "a", "m"]
+    assert parsed.problems == ()
+    assert parsed.readable
+
+
+# -- S3's GetBucketLifecycleConfiguration response, as boto3 returns it ---------------------
+
+
+def test_a_response_with_an_empty_filter_and_no_id_parses() -> None:
+    config = config_from_response(
+        {
+            "Rules": [{"Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}}],
+            "TransitionDefaultMinimumObjectSize": "all_storage_classes_128K",
+        }
+    )
+
+    (rule,) = config.rules
+    assert rule.id is None
+    assert rule.filter is not None
+    assert (rule.filter.prefix, rule.filter.tag, rule.filter.and_) == (None, None, None)
+    assert config.transition_default_minimum_object_size == "all_storage_classes_128K"
+
+
+def test_a_response_with_a_legacy_prefix_parses() -> None:
+    config = config_from_response(
+        {"Rules": [{"ID": "old", "Prefix": "logs/", "Status": "Disabled", "Expiration": {"Days": 7}}]}
+    )
+
+    (rule,) = config.rules
+    assert (rule.id, rule.prefix, rule.filter, rule.status) == ("old", "logs/", None, "Disabled")
+    assert config.transition_default_minimum_object_size is None
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        pytest.param(dt.datetime(2030, 1, 1, tzinfo=dt.UTC), id="utc"),
+        pytest.param(dt.datetime(2030, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), id="utc-plus-1"),
+        pytest.param(dt.datetime(2029, 12, 31, 19, tzinfo=dt.timezone(dt.timedelta(hours=-5))), id="utc-minus-5"),
+    ],
+)
+def test_a_response_with_tz_aware_datetimes_reads_them_as_utc(when: dt.datetime) -> None:
+    config = config_from_response(
+        {
+            "Rules": [
+                {
+                    "ID": "dated",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Transitions": [{"Date": when, "StorageClass": "GLACIER"}],
+                    "Expiration": {"Date": when + dt.timedelta(days=365)},
+                }
+            ]
+        }
+    )
+
+    (rule,) = config.rules
+    assert rule.transitions[0].date == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert rule.transitions[0].date.tzinfo == dt.UTC
+    assert rule.expiration is not None
+    assert rule.expiration.date == dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+
+
+def test_a_response_with_every_rule_field_parses_into_the_same_model_as_toml() -> None:
+    response_rule = {
+        "ID": "full",
+        "Status": "Enabled",
+        "Filter": {
+            "And": {
+                "Prefix": "p/",
+                "Tags": [{"Key": "k", "Value": "v"}],
+                "ObjectSizeGreaterThan": 10,
+                "ObjectSizeLessThan": 100,
+            }
+        },
+        "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+        "Expiration": {"Days": 365},
+        "NoncurrentVersionTransitions": [
+            {"NoncurrentDays": 30, "StorageClass": "GLACIER", "NewerNoncurrentVersions": 2}
+        ],
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 90, "NewerNoncurrentVersions": 3},
+    }
+    toml = (
+        'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "full"\nStatus = "Enabled"\n'
+        'Filter = { And = { Prefix = "p/", Tags = [{ Key = "k", Value = "v" }],'
+        " ObjectSizeGreaterThan = 10, ObjectSizeLessThan = 100 } }\n"
+        'Transitions = [{ Days = 30, StorageClass = "STANDARD_IA" }]\n'
+        "Expiration = { Days = 365 }\n"
+        'NoncurrentVersionTransitions = [{ NoncurrentDays = 30, StorageClass = "GLACIER",'
+        " NewerNoncurrentVersions = 2 }]\n"
+        "NoncurrentVersionExpiration = { NoncurrentDays = 90, NewerNoncurrentVersions = 3 }\n"
+    )
+
+    (from_response,) = config_from_response({"Rules": [response_rule]}).rules
+    (from_toml,) = load(toml).buckets["b"].config.rules
+
+    assert from_response == from_toml
+    assert isinstance(from_response, Rule)
+
+
+def test_a_shape_problem_in_one_rule_does_not_hide_the_problems_of_the_others() -> None:
+    text = HEAD + "Expiraton = { Days = 30 }\n" + RULE.format(id="zero").replace("Days = 30", "Days = 0")
+
+    definitions = load(text)
+
+    assert sorted((p.rule, p.field) for p in definitions.problems) == [("r", "Expiraton"), ("zero", "Expiration.Days")]
+    assert definitions.buckets == {}
+    assert set(definitions.invalid) == {"b"}
+
+
+def test_a_bucket_with_a_shape_problem_is_incomplete_not_a_parsed_bucket() -> None:
+    parsed = parse_file(FILE, (HEAD + "Expiraton = { Days = 30 }\n" + RULE.format(id="fine")).encode())
+
+    assert parsed.buckets == ()
+    (incomplete,) = parsed.incomplete
+    assert [r.id for r in incomplete.config.rules] == ["fine"]
+    assert all(p.bucket == "b" for p in parsed.problems)
+
+
+def test_an_incomplete_bucket_in_one_file_invalidates_the_bucket_everywhere() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/z.toml": (HEAD + "Expiraton = { Days = 30 }\n").encode(),
+        }
+    )
+
+    assert definitions.buckets == {}
+    assert [(p.file, p.field) for p in definitions.invalid["b"]] == [("defs/z.toml", "Expiraton")]
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    definitions = load(b"\xef\xbb\xbf" + ('BucketName = "b"\n' + RULE.format(id="r")).encode())
+
+    assert definitions.problems == ()
+    assert "b" in definitions.buckets
+
+
+def test_a_default_minimum_object_size_inside_the_configuration_says_where_it_belongs() -> None:
+    text = (
+        'BucketName = "b"\n[LifecycleConfiguration]\nTransitionDefaultMinimumObjectSize = "varies_by_storage_class"\n'
+        + RULE.format(id="r")
+    )
+
+    _, bucket, _, field, message = only_problem(load(text))
+
+    assert (bucket, field) == ("b", "LifecycleConfiguration.TransitionDefaultMinimumObjectSize")
+    assert "beside BucketName" in message

@@ -1,0 +1,855 @@
+"""Validation of definitions against S3's documented constraints (rules 1-12 of the issue).
+
+Every constraint has a table row that breaks it and a row that sits on its boundary and
+passes. Definitions go through the real path: TOML bytes -> parse -> merge -> validate
+(:func:`lakecircle.definitions.load_definitions`), and the tests assert on the fields of
+each problem (file, bucket, rule, field, severity), not on a count alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lakecircle.definitions import Definitions, load_definitions
+from lakecircle.problems import Problem, Severity
+from lakecircle.validate import NO_ACTION_FIELD
+
+FILE = "defs/b.toml"
+BUCKET = "b"
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+
+
+def rule(body: str = "Expiration = { Days = 30 }", *, rule_id: str | None = "r", status: str = "Enabled") -> str:
+    """One ``[[LifecycleConfiguration.Rules]]`` table; ``body`` holds its other keys."""
+    lines = ["[[LifecycleConfiguration.Rules]]"]
+    if rule_id is not None:
+        lines.append(f'ID = "{rule_id}"')
+    lines.append(f'Status = "{status}"')
+    lines.append(body)
+    return "\n".join(lines) + "\n"
+
+
+def bucket(*rules: str, header: str = "") -> bytes:
+    """A definition file for bucket ``b`` holding ``rules`` (none: ``Rules = []``)."""
+    text = f'BucketName = "{BUCKET}"\n{header}\n'
+    text += "".join(rules) if rules else "[LifecycleConfiguration]\nRules = []\n"
+    return text.encode()
+
+
+def load(data: bytes) -> Definitions:
+    return load_definitions({FILE: data})
+
+
+def fields(problems: tuple[Problem, ...]) -> list[tuple[str, str | None, str | None, str | None, Severity]]:
+    return sorted(
+        ((p.file, p.bucket, p.rule, p.field, p.severity) for p in problems),
+        key=lambda t: (str(t[2]), str(t[3])),
+    )
+
+
+def tag(key: str, value: str = "v") -> str:
+    return f'{{ Key = "{key}", Value = "{value}" }}'
+
+
+def tr(cls: str, days: int | None = None, date: str | None = None) -> str:
+    when = f"Days = {days}" if days is not None else f"Date = {date}"
+    return f'{{ {when}, StorageClass = "{cls}" }}'
+
+
+def ntr(cls: str, days: int, newer: int | None = None) -> str:
+    extra = f", NewerNoncurrentVersions = {newer}" if newer is not None else ""
+    return f'{{ NoncurrentDays = {days}, StorageClass = "{cls}"{extra} }}'
+
+
+ABORT = "AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 }"
+EODM = "Expiration = { ExpiredObjectDeleteMarker = true }"
+
+# (definition, [(rule, field), ...]): each listed problem is an error and the only one.
+REJECTED = [
+    # 1. At most 1,000 rules; IDs required, 1 to 255 characters, unique per bucket.
+    pytest.param(bucket(rule(rule_id="x" * 256)), [("x" * 256, "ID")], id="id-of-256-characters"),
+    pytest.param(bucket(rule(rule_id="")), [("rule #1", "ID")], id="empty-id"),
+    pytest.param(bucket(rule(rule_id=None)), [("rule #1", "ID")], id="missing-id"),
+    pytest.param(bucket(rule(), rule()), [("r", "ID")], id="duplicate-id-in-one-file"),
+    pytest.param(
+        bucket(*(rule(rule_id=f"r{i}") for i in range(1001))),
+        [(None, "LifecycleConfiguration.Rules")],
+        id="1001-rules",
+    ),
+    # 2. Status exactly Enabled or Disabled.
+    pytest.param(bucket(rule(status="enabled")), [("r", "Status")], id="status-lowercase"),
+    pytest.param(bucket(rule(status="Active")), [("r", "Status")], id="status-other-word"),
+    pytest.param(bucket(rule(status="")), [("r", "Status")], id="status-empty"),
+    # 3. A Filter or a legacy Prefix, not both; one bucket does not mix the forms.
+    pytest.param(
+        bucket(rule('Prefix = "logs/"\nFilter = { Prefix = "logs/" }\nExpiration = { Days = 30 }')),
+        [("r", "Prefix")],
+        id="filter-and-prefix-in-one-rule",
+    ),
+    pytest.param(
+        bucket(
+            rule('Filter = { Prefix = "new/" }\nExpiration = { Days = 30 }', rule_id="modern"),
+            rule('Prefix = "old/"\nExpiration = { Days = 30 }', rule_id="legacy"),
+        ),
+        [("legacy", "Prefix")],
+        id="legacy-prefix-and-filter-mixed-in-bucket",
+    ),
+    # 4. One predicate per Filter; And holds two or more; unique tag keys; tag lengths.
+    pytest.param(
+        bucket(rule(f'Filter = {{ Prefix = "a/", Tag = {tag("k")} }}\nExpiration = {{ Days = 30 }}')),
+        [("r", "Filter")],
+        id="filter-prefix-and-tag-without-and",
+    ),
+    pytest.param(
+        bucket(rule("Filter = { ObjectSizeGreaterThan = 1, ObjectSizeLessThan = 10 }\nExpiration = { Days = 30 }")),
+        [("r", "Filter")],
+        id="filter-two-sizes-without-and",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f'Filter = {{ Prefix = "a/", And = {{ Prefix = "b/", Tags = [{tag("k")}] }} }}\n'
+                f"Expiration = {{ Days = 30 }}"
+            )
+        ),
+        [("r", "Filter")],
+        id="and-beside-a-sibling-predicate",
+    ),
+    pytest.param(
+        bucket(rule('Filter = { And = { Prefix = "a/" } }\nExpiration = { Days = 30 }')),
+        [("r", "Filter.And")],
+        id="and-with-only-a-prefix",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ And = {{ Tags = [{tag('k')}] }} }}\nExpiration = {{ Days = 30 }}")),
+        [("r", "Filter.And")],
+        id="and-with-only-one-tag",
+    ),
+    pytest.param(
+        bucket(
+            rule(f"Filter = {{ And = {{ Tags = [{tag('k', '1')}, {tag('k', '2')}] }} }}\nExpiration = {{ Days = 30 }}")
+        ),
+        [("r", "Filter.And.Tags")],
+        id="duplicate-tag-keys-in-and",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k' * 129)} }}\nExpiration = {{ Days = 30 }}")),
+        [("r", "Filter.Tag.Key")],
+        id="tag-key-of-129-characters",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('')} }}\nExpiration = {{ Days = 30 }}")),
+        [("r", "Filter.Tag.Key")],
+        id="empty-tag-key",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k', 'v' * 257)} }}\nExpiration = {{ Days = 30 }}")),
+        [("r", "Filter.Tag.Value")],
+        id="tag-value-of-257-characters",
+    ),
+    pytest.param(
+        bucket(
+            rule(f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k" * 129)}] }} }}\nExpiration = {{ Days = 30 }}')
+        ),
+        [("r", "Filter.And.Tags[0].Key")],
+        id="tag-key-of-129-characters-in-and",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k", "v" * 257)}] }} }}\n'
+                f"Expiration = {{ Days = 30 }}"
+            )
+        ),
+        [("r", "Filter.And.Tags[0].Value")],
+        id="tag-value-of-257-characters-in-and",
+    ),
+    # 5. ObjectSizeGreaterThan >= 0, ObjectSizeLessThan >= 1, less-than above greater-than.
+    pytest.param(
+        bucket(rule("Filter = { ObjectSizeGreaterThan = -1 }\nExpiration = { Days = 30 }")),
+        [("r", "Filter.ObjectSizeGreaterThan")],
+        id="size-greater-than-negative",
+    ),
+    pytest.param(
+        bucket(rule("Filter = { ObjectSizeLessThan = 0 }\nExpiration = { Days = 30 }")),
+        [("r", "Filter.ObjectSizeLessThan")],
+        id="size-less-than-zero",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                "Filter = { And = { ObjectSizeGreaterThan = 100, ObjectSizeLessThan = 100 } }\n"
+                "Expiration = { Days = 30 }"
+            )
+        ),
+        [("r", "Filter.And.ObjectSizeLessThan")],
+        id="size-less-than-equal-to-greater-than",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                "Filter = { And = { ObjectSizeGreaterThan = 100, ObjectSizeLessThan = 50 } }\n"
+                "Expiration = { Days = 30 }"
+            )
+        ),
+        [("r", "Filter.And.ObjectSizeLessThan")],
+        id="size-less-than-below-greater-than",
+    ),
+    # 6. At least one action.
+    pytest.param(bucket(rule('Filter = { Prefix = "a/" }')), [("r", NO_ACTION_FIELD)], id="no-action"),
+    # 7. Expiration holds exactly one of Days (>= 1), Date, ExpiredObjectDeleteMarker.
+    pytest.param(
+        bucket(rule("Expiration = { Days = 30, Date = 2030-01-01 }")),
+        [("r", "Expiration")],
+        id="expiration-days-and-date",
+    ),
+    pytest.param(
+        bucket(rule("Expiration = { Days = 30, ExpiredObjectDeleteMarker = true }")),
+        [("r", "Expiration")],
+        id="expiration-days-and-delete-marker",
+    ),
+    pytest.param(
+        bucket(rule("Expiration = { Date = 2030-01-01, ExpiredObjectDeleteMarker = true }")),
+        [("r", "Expiration")],
+        id="expiration-date-and-delete-marker",
+    ),
+    pytest.param(bucket(rule("Expiration = {}")), [("r", "Expiration")], id="expiration-empty"),
+    pytest.param(bucket(rule("Expiration = { Days = 0 }")), [("r", "Expiration.Days")], id="expiration-days-0"),
+    # 8. Every Date at midnight UTC; no Date and Days mixed in one rule.
+    pytest.param(
+        bucket(rule("Expiration = { Date = 2030-01-01T01:00:00Z }")),
+        [("r", "Expiration.Date")],
+        id="expiration-date-at-0100-utc",
+    ),
+    pytest.param(
+        bucket(rule("Expiration = { Date = 2030-01-01T00:00:00+01:00 }")),
+        [("r", "Expiration.Date")],
+        id="expiration-date-at-local-midnight-not-utc",
+    ),
+    pytest.param(
+        bucket(rule('Expiration = { Date = "2030-01-01T00:00:01Z" }')),
+        [("r", "Expiration.Date")],
+        id="expiration-date-string-one-second-past-midnight",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', date='2030-01-01T12:00:00Z')}]")),
+        [("r", "Transitions[0].Date")],
+        id="transition-date-at-noon",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 30)}]\nExpiration = {{ Date = 2031-01-01 }}")),
+        [("r", "Transitions")],
+        id="transition-days-with-expiration-date",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', date='2030-01-01')}]\nExpiration = {{ Days = 400 }}")),
+        [("r", "Transitions")],
+        id="transition-date-with-expiration-days",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 30)}, {tr('DEEP_ARCHIVE', date='2031-01-01')}]")),
+        [("r", "Transitions")],
+        id="transitions-mixing-days-and-date",
+    ),
+    # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER-IR', 30)}]")),
+        [("r", "Transitions[0].StorageClass")],
+        id="unknown-storage-class",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('STANDARD', 30)}]")),
+        [("r", "Transitions[0].StorageClass")],
+        id="transition-to-standard",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 30)}, {tr('GLACIER', 60)}]")),
+        [("r", "Transitions[1].StorageClass")],
+        id="storage-class-twice",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', -1)}]")),
+        [("r", "Transitions[0].Days")],
+        id="transition-days-negative",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('STANDARD_IA', 29)}]")),
+        [("r", "Transitions[0].Days")],
+        id="standard-ia-at-day-29",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('ONEZONE_IA', 29)}]")),
+        [("r", "Transitions[0].Days")],
+        id="onezone-ia-at-day-29",
+    ),
+    pytest.param(
+        bucket(rule('Transitions = [{ StorageClass = "GLACIER" }]')),
+        [("r", "Transitions[0]")],
+        id="transition-without-days-or-date",
+    ),
+    pytest.param(
+        bucket(rule('Transitions = [{ Days = 30, Date = 2030-01-01, StorageClass = "GLACIER" }]')),
+        [("r", "Transitions[0]")],
+        id="transition-with-days-and-date",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('STANDARD_IA', 29)}]")),
+        [("r", "NoncurrentVersionTransitions[0].NoncurrentDays")],
+        id="noncurrent-standard-ia-at-day-29",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('ONEZONE_IA', 29)}]")),
+        [("r", "NoncurrentVersionTransitions[0].NoncurrentDays")],
+        id="noncurrent-onezone-ia-at-day-29",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER', -1)}]")),
+        [("r", "NoncurrentVersionTransitions[0].NoncurrentDays")],
+        id="noncurrent-days-negative",
+    ),
+    pytest.param(
+        bucket(rule('NoncurrentVersionTransitions = [{ StorageClass = "GLACIER" }]')),
+        [("r", "NoncurrentVersionTransitions[0].NoncurrentDays")],
+        id="noncurrent-transition-without-days",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER_FLEXIBLE', 30)}]")),
+        [("r", "NoncurrentVersionTransitions[0].StorageClass")],
+        id="noncurrent-unknown-storage-class",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER', 30)}, {ntr('GLACIER', 60)}]")),
+        [("r", "NoncurrentVersionTransitions[1].StorageClass")],
+        id="noncurrent-storage-class-twice",
+    ),
+    # 10. The waterfall with increasing days; expiration after every transition.
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 30)}, {tr('STANDARD_IA', 60)}]")),
+        [("r", "Transitions")],
+        id="standard-ia-after-glacier",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('DEEP_ARCHIVE', 90)}, {tr('GLACIER', 180)}]")),
+        [("r", "Transitions")],
+        id="glacier-after-deep-archive",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER_IR', 60)}, {tr('ONEZONE_IA', 90)}]")),
+        [("r", "Transitions")],
+        id="onezone-ia-after-glacier-ir",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', date='2030-06-01')}, {tr('DEEP_ARCHIVE', date='2030-01-01')}]")),
+        [("r", "Transitions")],
+        id="deep-archive-date-before-glacier-date",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 60)}]\nExpiration = {{ Days = 60 }}")),
+        [("r", "Expiration")],
+        id="expiration-on-the-day-of-a-transition",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('STANDARD_IA', 30)}, {tr('GLACIER', 90)}]\nExpiration = {{ Days = 60 }}")),
+        [("r", "Expiration")],
+        id="expiration-before-the-last-transition",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', date='2030-01-01')}]\nExpiration = {{ Date = 2030-01-01 }}")),
+        [("r", "Expiration")],
+        id="expiration-date-equal-to-transition-date",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('DEEP_ARCHIVE', 30)}, {ntr('GLACIER', 60)}]")),
+        [("r", "NoncurrentVersionTransitions")],
+        id="noncurrent-glacier-after-deep-archive",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f"NoncurrentVersionTransitions = [{ntr('GLACIER', 60)}]\n"
+                "NoncurrentVersionExpiration = { NoncurrentDays = 60 }"
+            )
+        ),
+        [("r", "NoncurrentVersionExpiration.NoncurrentDays")],
+        id="noncurrent-expiration-on-the-day-of-a-noncurrent-transition",
+    ),
+    # 11. NoncurrentDays >= 1; NewerNoncurrentVersions 1 to 100; DaysAfterInitiation >= 1.
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 0 }")),
+        [("r", "NoncurrentVersionExpiration.NoncurrentDays")],
+        id="noncurrent-expiration-days-0",
+    ),
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NewerNoncurrentVersions = 5 }")),
+        [("r", "NoncurrentVersionExpiration.NoncurrentDays")],
+        id="noncurrent-expiration-without-days",
+    ),
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 30, NewerNoncurrentVersions = 0 }")),
+        [("r", "NoncurrentVersionExpiration.NewerNoncurrentVersions")],
+        id="newer-noncurrent-versions-0",
+    ),
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 30, NewerNoncurrentVersions = 101 }")),
+        [("r", "NoncurrentVersionExpiration.NewerNoncurrentVersions")],
+        id="newer-noncurrent-versions-101",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER', 30, newer=0)}]")),
+        [("r", "NoncurrentVersionTransitions[0].NewerNoncurrentVersions")],
+        id="noncurrent-transition-newer-versions-0",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER', 30, newer=101)}]")),
+        [("r", "NoncurrentVersionTransitions[0].NewerNoncurrentVersions")],
+        id="noncurrent-transition-newer-versions-101",
+    ),
+    pytest.param(
+        bucket(rule("AbortIncompleteMultipartUpload = { DaysAfterInitiation = 0 }")),
+        [("r", "AbortIncompleteMultipartUpload.DaysAfterInitiation")],
+        id="abort-after-0-days",
+    ),
+    pytest.param(
+        bucket(rule("AbortIncompleteMultipartUpload = {}")),
+        [("r", "AbortIncompleteMultipartUpload.DaysAfterInitiation")],
+        id="abort-without-days",
+    ),
+    # 12. No AbortIncompleteMultipartUpload / ExpiredObjectDeleteMarker with tags or sizes.
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k')} }}\n{ABORT}")),
+        [("r", "AbortIncompleteMultipartUpload")],
+        id="abort-with-tag-filter",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ ObjectSizeGreaterThan = 1024 }}\n{ABORT}")),
+        [("r", "AbortIncompleteMultipartUpload")],
+        id="abort-with-size-greater-than-filter",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ ObjectSizeLessThan = 1024 }}\n{ABORT}")),
+        [("r", "AbortIncompleteMultipartUpload")],
+        id="abort-with-size-less-than-filter",
+    ),
+    pytest.param(
+        bucket(rule(f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k")}] }} }}\n{ABORT}')),
+        [("r", "AbortIncompleteMultipartUpload")],
+        id="abort-with-prefix-and-tags",
+    ),
+    pytest.param(
+        bucket(rule(f'Filter = {{ And = {{ Prefix = "a/", ObjectSizeGreaterThan = 0 }} }}\n{ABORT}')),
+        [("r", "AbortIncompleteMultipartUpload")],
+        id="abort-with-prefix-and-size",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k')} }}\n{EODM}")),
+        [("r", "Expiration.ExpiredObjectDeleteMarker")],
+        id="delete-marker-with-tag-filter",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ ObjectSizeLessThan = 1024 }}\n{EODM}")),
+        [("r", "Expiration.ExpiredObjectDeleteMarker")],
+        id="delete-marker-with-size-filter",
+    ),
+    pytest.param(
+        bucket(rule(f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k")}] }} }}\n{EODM}')),
+        [("r", "Expiration.ExpiredObjectDeleteMarker")],
+        id="delete-marker-with-prefix-and-tags",
+    ),
+    # TransitionDefaultMinimumObjectSize is one of its two values.
+    pytest.param(
+        bucket(rule(), header='TransitionDefaultMinimumObjectSize = "all_storage_classes_128k"'),
+        [(None, "TransitionDefaultMinimumObjectSize")],
+        id="tdmos-wrong-case",
+    ),
+    pytest.param(
+        bucket(rule(), header='TransitionDefaultMinimumObjectSize = "128K"'),
+        [(None, "TransitionDefaultMinimumObjectSize")],
+        id="tdmos-unknown-value",
+    ),
+    # Numbers beyond the API's integer types.
+    pytest.param(
+        bucket(rule("Expiration = { Days = 2147483648 }")), [("r", "Expiration.Days")], id="days-beyond-32-bits"
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), REJECTED)
+def test_rejects_a_definition_that_breaks_an_s3_constraint(data: bytes, expected: list[tuple[str | None, str]]) -> None:
+    definitions = load(data)
+
+    assert fields(definitions.problems) == sorted(
+        ((FILE, BUCKET, rule_id, field, ERROR) for rule_id, field in expected),
+        key=lambda t: (str(t[2]), str(t[3])),
+    )
+    assert BUCKET not in definitions.buckets
+    assert set(definitions.invalid) == {BUCKET}
+    assert all(p.message for p in definitions.problems)
+
+
+# Definitions on the boundary of a constraint: valid, without even a warning.
+ACCEPTED = [
+    # 1.
+    pytest.param(bucket(rule(rule_id="x" * 255)), id="id-of-255-characters"),
+    pytest.param(bucket(rule(rule_id="x")), id="id-of-1-character"),
+    pytest.param(bucket(*(rule(rule_id=f"r{i}") for i in range(1000))), id="1000-rules"),
+    pytest.param(bucket(), id="no-rules-means-delete"),
+    pytest.param(bucket(rule(rule_id="a"), rule(rule_id="A")), id="ids-differing-only-in-case"),
+    # 2.
+    pytest.param(bucket(rule(status="Enabled")), id="status-enabled"),
+    pytest.param(bucket(rule(status="Disabled")), id="status-disabled"),
+    # 3.
+    pytest.param(
+        bucket(
+            rule('Prefix = "logs/"\nExpiration = { Days = 30 }', rule_id="a"),
+            rule('Prefix = ""\nExpiration = { Days = 400 }', rule_id="b"),
+        ),
+        id="every-rule-in-legacy-prefix-form",
+    ),
+    pytest.param(
+        bucket(
+            rule('Prefix = "logs/"\nExpiration = { Days = 30 }', rule_id="a"),
+            rule("Expiration = { Days = 400 }", rule_id="b"),
+        ),
+        id="legacy-prefix-beside-a-rule-without-filter",
+    ),
+    pytest.param(
+        bucket(
+            rule('Filter = { Prefix = "logs/" }\nExpiration = { Days = 30 }', rule_id="a"),
+            rule("Filter = {}\nExpiration = { Days = 400 }", rule_id="b"),
+            rule('Filter = { Prefix = "" }\nExpiration = { Days = 500 }', rule_id="c"),
+            rule("Expiration = { Days = 600 }", rule_id="d"),
+        ),
+        id="every-rule-in-filter-form-or-none",
+    ),
+    # 4.
+    pytest.param(
+        bucket(rule(f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k")}] }} }}\nExpiration = {{ Days = 30 }}')),
+        id="and-with-prefix-and-one-tag",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ And = {{ Tags = [{tag('k')}, {tag('l')}] }} }}\nExpiration = {{ Days = 30 }}")),
+        id="and-with-two-tags",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f"Filter = {{ And = {{ Tags = [{tag('k', 'same')}, {tag('l', 'same')}] }} }}\n"
+                f"Expiration = {{ Days = 30 }}"
+            )
+        ),
+        id="and-with-two-tags-of-one-value",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k' * 128, 'v' * 256)} }}\nExpiration = {{ Days = 30 }}")),
+        id="tag-key-128-value-256",
+    ),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k', '')} }}\nExpiration = {{ Days = 30 }}")),
+        id="empty-tag-value",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f'Filter = {{ And = {{ Prefix = "a/", Tags = [{tag("k" * 128, "v" * 256)}] }} }}\n'
+                "Expiration = { Days = 30 }"
+            )
+        ),
+        id="tag-key-128-value-256-in-and",
+    ),
+    # 5.
+    pytest.param(
+        bucket(rule("Filter = { ObjectSizeGreaterThan = 0 }\nExpiration = { Days = 30 }")), id="size-greater-than-0"
+    ),
+    pytest.param(
+        bucket(rule("Filter = { ObjectSizeLessThan = 1 }\nExpiration = { Days = 30 }")), id="size-less-than-1"
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                "Filter = { And = { ObjectSizeGreaterThan = 100, ObjectSizeLessThan = 101 } }\n"
+                "Expiration = { Days = 30 }"
+            )
+        ),
+        id="size-less-than-one-above-greater-than",
+    ),
+    # 6.
+    pytest.param(bucket(rule(f"Filter = {{}}\n{ABORT}")), id="abort-as-the-only-action"),
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 1 }")), id="noncurrent-expiration-as-only-action"
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('GLACIER', 0)}]")), id="noncurrent-transition-as-only-action"
+    ),
+    # 7.
+    pytest.param(bucket(rule("Expiration = { Days = 1 }")), id="expiration-days-1"),
+    pytest.param(bucket(rule(EODM)), id="expiration-delete-marker-alone"),
+    pytest.param(bucket(rule("Expiration = { Days = 2147483647 }")), id="expiration-days-at-32-bit-limit"),
+    # 8.
+    pytest.param(bucket(rule("Expiration = { Date = 2030-01-01 }")), id="date-as-toml-date"),
+    pytest.param(bucket(rule("Expiration = { Date = 2030-01-01T00:00:00Z }")), id="date-at-midnight-utc"),
+    pytest.param(bucket(rule("Expiration = { Date = 2030-01-01T01:00:00+01:00 }")), id="date-at-midnight-utc-in-cet"),
+    pytest.param(bucket(rule('Expiration = { Date = "2030-01-01" }')), id="date-as-iso-string"),
+    pytest.param(
+        bucket(
+            rule(
+                f"Transitions = [{tr('GLACIER', date='2030-01-01')}, {tr('DEEP_ARCHIVE', date='2030-07-01')}]\n"
+                "Expiration = { Date = 2031-01-01 }"
+            )
+        ),
+        id="dates-throughout-a-rule",
+    ),
+    # 9.
+    *(
+        pytest.param(bucket(rule(f"Transitions = [{tr(cls, 0)}]")), id=f"{cls.lower()}-at-day-0")
+        for cls in ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
+    ),
+    pytest.param(bucket(rule(f"Transitions = [{tr('STANDARD_IA', 30)}]")), id="standard-ia-at-day-30"),
+    pytest.param(bucket(rule(f"Transitions = [{tr('ONEZONE_IA', 30)}]")), id="onezone-ia-at-day-30"),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('STANDARD_IA', 30)}]")),
+        id="noncurrent-standard-ia-at-day-30",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('ONEZONE_IA', 30)}]")), id="noncurrent-onezone-ia-at-day-30"
+    ),
+    # 10.
+    pytest.param(
+        bucket(
+            rule(
+                f"Transitions = [{tr('STANDARD_IA', 30)}, {tr('INTELLIGENT_TIERING', 60)}, {tr('GLACIER_IR', 90)},"
+                f" {tr('GLACIER', 180)}, {tr('DEEP_ARCHIVE', 365)}]\nExpiration = {{ Days = 730 }}"
+            )
+        ),
+        id="the-whole-waterfall",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('DEEP_ARCHIVE', 180)}, {tr('STANDARD_IA', 30)}, {tr('GLACIER', 90)}]")),
+        id="waterfall-listed-out-of-order",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('ONEZONE_IA', 30)}, {tr('GLACIER', 60)}, {tr('DEEP_ARCHIVE', 150)}]")),
+        id="onezone-ia-to-glacier",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 60)}]\nExpiration = {{ Days = 61 }}")),
+        id="expiration-a-day-after-the-last-transition",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f"NoncurrentVersionTransitions = [{ntr('STANDARD_IA', 30)}, {ntr('GLACIER', 60)}]\n"
+                "NoncurrentVersionExpiration = { NoncurrentDays = 61 }"
+            )
+        ),
+        id="noncurrent-expiration-a-day-after-the-last-noncurrent-transition",
+    ),
+    # 11.
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 1, NewerNoncurrentVersions = 1 }")),
+        id="newer-noncurrent-versions-1",
+    ),
+    pytest.param(
+        bucket(rule("NoncurrentVersionExpiration = { NoncurrentDays = 1, NewerNoncurrentVersions = 100 }")),
+        id="newer-noncurrent-versions-100",
+    ),
+    pytest.param(
+        bucket(
+            rule(
+                f"NoncurrentVersionTransitions = [{ntr('GLACIER', 30, newer=1)}, {ntr('DEEP_ARCHIVE', 200, newer=100)}]"
+            )
+        ),
+        id="noncurrent-transition-newer-versions-1-and-100",
+    ),
+    pytest.param(bucket(rule("AbortIncompleteMultipartUpload = { DaysAfterInitiation = 1 }")), id="abort-after-1-day"),
+    # 12.
+    pytest.param(bucket(rule(f'Filter = {{ Prefix = "uploads/" }}\n{ABORT}')), id="abort-with-prefix-filter"),
+    pytest.param(bucket(rule(f'Prefix = "uploads/"\n{ABORT}')), id="abort-with-legacy-prefix"),
+    pytest.param(bucket(rule(f'Filter = {{ Prefix = "" }}\n{EODM}')), id="delete-marker-with-prefix-filter"),
+    pytest.param(bucket(rule(f'Prefix = "logs/"\n{EODM}')), id="delete-marker-with-legacy-prefix"),
+    pytest.param(
+        bucket(rule(f"Filter = {{ Tag = {tag('k')} }}\nExpiration = {{ Days = 30 }}")),
+        id="expiration-days-with-tag-filter",
+    ),
+    # TransitionDefaultMinimumObjectSize.
+    pytest.param(
+        bucket(rule(), header='TransitionDefaultMinimumObjectSize = "all_storage_classes_128K"'), id="tdmos-128k"
+    ),
+    pytest.param(
+        bucket(rule(), header='TransitionDefaultMinimumObjectSize = "varies_by_storage_class"'), id="tdmos-varies"
+    ),
+]
+
+
+@pytest.mark.parametrize("data", ACCEPTED)
+def test_accepts_a_definition_on_the_boundary_of_a_constraint(data: bytes) -> None:
+    definitions = load(data)
+
+    assert definitions.problems == ()
+    assert BUCKET in definitions.buckets
+    assert definitions.invalid == {}
+
+
+# Constraints the documentation leaves unclear: a warning, and the bucket stays valid.
+WARNED = [
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('STANDARD_IA', 30)}, {tr('GLACIER', 45)}]")),
+        "Transitions",
+        id="glacier-15-days-after-standard-ia",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('GLACIER', 90)}, {tr('DEEP_ARCHIVE', 90)}]")),
+        "Transitions",
+        id="two-classes-on-one-day",
+    ),
+    pytest.param(
+        bucket(rule(f"Transitions = [{tr('ONEZONE_IA', 30)}, {tr('GLACIER_IR', 90)}]")),
+        "Transitions",
+        id="onezone-ia-to-glacier-ir",
+    ),
+    pytest.param(
+        bucket(rule(f"NoncurrentVersionTransitions = [{ntr('STANDARD_IA', 30)}, {ntr('GLACIER', 40)}]")),
+        "NoncurrentVersionTransitions",
+        id="noncurrent-glacier-10-days-after-standard-ia",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), WARNED)
+def test_warns_but_keeps_the_bucket_when_the_documentation_is_unclear(data: bytes, field: str) -> None:
+    definitions = load(data)
+
+    assert fields(definitions.problems) == [(FILE, BUCKET, "r", field, WARNING)]
+    assert "warning" in definitions.problems[0].message
+    assert BUCKET in definitions.buckets
+    assert definitions.error_count == 0
+
+
+def test_every_problem_of_a_rule_is_reported_at_once() -> None:
+    data = bucket(
+        rule(
+            f"Filter = {{ Tag = {tag('k' * 129)} }}\n"
+            f"Transitions = [{tr('STANDARD_IA', 10)}]\n"
+            "AbortIncompleteMultipartUpload = { DaysAfterInitiation = 0 }",
+            status="On",
+        )
+    )
+
+    found = {p.field for p in load(data).problems}
+
+    assert found == {
+        "Status",
+        "Filter.Tag.Key",
+        "Transitions[0].Days",
+        "AbortIncompleteMultipartUpload",
+        "AbortIncompleteMultipartUpload.DaysAfterInitiation",
+    }
+
+
+def test_a_duplicate_rule_id_across_two_files_names_both_files() -> None:
+    definitions = load_definitions({"defs/a.toml": bucket(rule()), "defs/z.toml": bucket(rule())})
+
+    (problem,) = definitions.problems
+    assert (problem.bucket, problem.rule, problem.field, problem.severity) == (BUCKET, "r", "ID", ERROR)
+    assert problem.file in {"defs/a.toml", "defs/z.toml"}
+    assert "defs/a.toml" in problem.message
+    assert "defs/z.toml" in problem.message
+    assert BUCKET in definitions.invalid
+
+
+def test_a_problem_names_the_file_of_its_rule_when_a_bucket_spans_files() -> None:
+    definitions = load_definitions(
+        {
+            "defs/good.toml": bucket(rule(rule_id="fine")),
+            "defs/bad.toml": bucket(rule("Expiration = { Days = 0 }", rule_id="broken")),
+        }
+    )
+
+    assert fields(definitions.problems) == [("defs/bad.toml", BUCKET, "broken", "Expiration.Days", ERROR)]
+
+
+def test_mixing_legacy_prefix_and_filter_across_files_names_both_rules() -> None:
+    definitions = load_definitions(
+        {
+            "defs/new.toml": bucket(rule('Filter = { Prefix = "new/" }\nExpiration = { Days = 30 }', rule_id="modern")),
+            "defs/old.toml": bucket(rule('Prefix = "old/"\nExpiration = { Days = 30 }', rule_id="legacy")),
+        }
+    )
+
+    (problem,) = definitions.problems
+    assert (problem.file, problem.rule, problem.field) == ("defs/old.toml", "legacy", "Prefix")
+    assert "'modern'" in problem.message
+    assert "defs/new.toml" in problem.message
+
+
+def test_a_bucket_with_an_error_is_skipped_and_the_other_buckets_are_kept() -> None:
+    other = b'BucketName = "other"\n' + rule().encode()
+    definitions = load_definitions({FILE: bucket(rule(status="on")), "defs/other.toml": other})
+
+    assert set(definitions.buckets) == {"other"}
+    assert set(definitions.invalid) == {BUCKET}
+    assert not definitions.partial
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        pytest.param(bucket(rule(status="enabled")), "did you mean 'Enabled'", id="status"),
+        pytest.param(
+            bucket(rule(f"Transitions = [{tr('GLACIER-IR', 30)}]")), "did you mean 'GLACIER_IR'", id="storage-class"
+        ),
+        pytest.param(
+            bucket(rule(), header='TransitionDefaultMinimumObjectSize = "all_storage_classes_128k"'),
+            "did you mean 'all_storage_classes_128K'",
+            id="tdmos",
+        ),
+    ],
+)
+def test_a_near_miss_value_gets_a_suggestion(data: bytes, hint: str) -> None:
+    (problem,) = load(data).problems
+
+    assert hint in problem.message
+
+
+def test_a_problem_prints_as_file_bucket_rule_field_message() -> None:
+    (problem,) = load(bucket(rule("Expiration = { Days = 0 }"))).problems
+
+    assert str(problem) == f"{FILE}: {BUCKET}: r: Expiration.Days: {problem.message}"
+    assert problem.as_dict() == {
+        "file": FILE,
+        "bucket": BUCKET,
+        "rule": "r",
+        "field": "Expiration.Days",
+        "severity": "error",
+        "message": problem.message,
+    }
+
+
+def test_a_warning_prints_with_its_severity() -> None:
+    (problem,) = load(bucket(rule(f"Transitions = [{tr('GLACIER', 90)}, {tr('DEEP_ARCHIVE', 90)}]"))).problems
+
+    assert str(problem).startswith(f"{FILE}: {BUCKET}: r: Transitions: warning: ")
+
+
+def test_the_bundled_examples_are_valid() -> None:
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+    files = {str(p): p.read_bytes() for p in sorted(examples.glob("*.toml"))}
+
+    definitions = load_definitions(files)
+
+    assert len(files) >= 4
+    assert definitions.problems == ()
+    assert definitions.invalid == {}
+
+
+def test_a_rule_without_an_id_is_named_by_its_place_in_its_own_file() -> None:
+    definitions = load_definitions(
+        {
+            "defs/a.toml": bucket(rule(rule_id="one"), rule(rule_id="two")),
+            "defs/z.toml": bucket(rule(rule_id="three"), rule(rule_id=None)),
+        }
+    )
+
+    assert fields(definitions.problems) == [("defs/z.toml", BUCKET, "rule #2", "ID", ERROR)]
