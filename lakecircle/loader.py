@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import anyio
 
 from lakecircle.definitions import Definitions, build_definitions
-from lakecircle.errors import S3Error
+from lakecircle.errors import DefinitionSourceError, S3Error
 from lakecircle.parse import MAX_FILE_BYTES, ParsedFile, parse_file
 from lakecircle.problems import Problem
 from lakecircle.store import DefinitionSource, ObjectRef
@@ -68,7 +68,7 @@ class DefinitionLoader:
             async with limiter:
                 try:
                     data = await self.source.fetch(ref)
-                except S3Error as exc:
+                except (S3Error, DefinitionSourceError) as exc:
                     parsed[ref.key] = ParsedFile(
                         ref.key, (), (Problem(ref.key, f"could not be read: {exc}"),), readable=False
                     )

@@ -80,6 +80,8 @@ def parse_file(name: str, data: bytes) -> ParsedFile:
         return _unreadable(name, f"TOML syntax error: {exc}")
     except RecursionError:
         return _unreadable(name, "TOML is nested too deeply to be a definition")
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        return _unreadable(name, f"TOML value cannot be read: {exc}")
     return parse_document(name, document)
 
 

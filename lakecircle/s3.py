@@ -1,0 +1,554 @@
+"""The S3 adapter: the one place that talks to AWS, and the only module that sees botocore.
+
+It implements the Protocols of :mod:`lakecircle.store` over aioboto3: the account's
+buckets and their lifecycle configurations (:class:`S3Adapter`), the definition files
+under the definition prefix (:class:`S3DefinitionSource`) and LakeCircle's own records
+under the endpoint (:class:`S3EndpointStore`). Every botocore exception becomes one of
+LakeCircle's errors (:func:`map_error`), raised ``from`` the original, so the rest of the
+code decides what to do next by the error's class alone.
+
+One aioboto3 session, one client per region, created on first use and closed when the
+adapter's ``async with`` block ends. Each bucket's calls go to its own region's client,
+and every bucket-level call carries ``ExpectedBucketOwner`` (DESIGN.md, rule 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import aioboto3
+from botocore import xform_name
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
+from pydantic import ValidationError
+
+from lakecircle import __version__, errors
+from lakecircle.model import LifecycleConfig, config_from_response, config_to_request
+from lakecircle.parse import MAX_FILE_BYTES
+from lakecircle.store import BucketRef, ObjectRef
+
+DEFAULT_PAGE_SIZE = 1000
+"""ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
+
+ClientFactory = Callable[[str, str], AbstractAsyncContextManager[Any]]
+"""Opens a client for (service, region). The default is the aioboto3 session's; tests
+hand in stub clients to exercise logic that moto cannot show."""
+
+_BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+
+_THROTTLED_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "TooManyRequestsException",
+        "BandwidthLimitExceeded",
+    }
+)
+_ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "AccountProblem",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+    }
+)
+_SERVER_ERROR_CODES = frozenset({"InternalError", "ServiceUnavailable"})
+
+
+# -- error mapping ----------------------------------------------------------------------
+
+
+def map_error(exc: Exception, *, operation: str, bucket: str | None = None) -> errors.LakeCircleError:
+    """LakeCircle's error for a botocore exception raised by ``operation`` on ``bucket``.
+
+    The caller raises the result ``from exc``. Missing credentials are a configuration
+    problem (:class:`~lakecircle.errors.ConfigError`), not a bucket's failure.
+    """
+    if isinstance(exc, ClientError):
+        return _map_client_error(exc, operation=operation, bucket=bucket)
+    if isinstance(exc, BotoConnectionError | HTTPClientError | IncompleteReadError):
+        # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, connection resets.
+        return errors.ConnectionFailed(str(exc), operation=operation, bucket=bucket)
+    if isinstance(exc, ResponseParserError):
+        return errors.MalformedResponse(
+            f"the response could not be parsed: {_one_line(str(exc))}", operation=operation, bucket=bucket
+        )
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | ProfileNotFound):
+        return errors.ConfigError(
+            [
+                f"AWS credentials: {exc}; provide them the AWS SDK's way"
+                " (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance or task role)"
+            ]
+        )
+    if isinstance(exc, ParamValidationError):
+        return errors.InvalidRequest(
+            f"the request was refused before it was sent: {_one_line(str(exc))}", operation=operation, bucket=bucket
+        )
+    return errors.PermanentError(str(exc) or type(exc).__name__, operation=operation, bucket=bucket)
+
+
+def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -> errors.S3Error:
+    response: Mapping[str, Any] = exc.response or {}
+    error: Mapping[str, Any] = response.get("Error") or {}
+    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+    headers: Mapping[str, Any] = meta.get("HTTPHeaders") or {}
+    code = str(error.get("Code") or "") or None
+    raw_status = meta.get("HTTPStatusCode")
+    status = raw_status if isinstance(raw_status, int) else None
+    request_id = meta.get("RequestId") or headers.get("x-amz-request-id") or headers.get("x-amzn-requestid") or None
+    message = str(error.get("Message") or code or exc)
+    cls = _error_class(code, status, operation)
+    return cls(message, operation=operation, bucket=bucket, code=code, request_id=request_id, status=status)
+
+
+def _error_class(code: str | None, status: int | None, operation: str) -> type[errors.S3Error]:
+    if code in _THROTTLED_CODES or status in (429, 503):
+        return errors.Throttled
+    if code in _ACCESS_DENIED_CODES or status == 403:
+        return errors.AccessDenied
+    if code == "NoSuchBucket" or (status == 404 and operation == "HeadBucket"):
+        # HEAD responses have no body, so HeadBucket's "no such bucket" is a bare 404.
+        return errors.NoSuchBucket
+    if code in _SERVER_ERROR_CODES or (status is not None and status >= 500):
+        return errors.ServerError
+    return errors.InvalidRequest
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _describe_validation(exc: ValidationError | TypeError | ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    return _one_line(str(exc))
+
+
+def _request_id(response: Mapping[str, Any]) -> str | None:
+    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+    return meta.get("RequestId") or None
+
+
+def _region_header(response: Mapping[str, Any]) -> str | None:
+    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+    headers: Mapping[str, Any] = meta.get("HTTPHeaders") or {}
+    region = headers.get("x-amz-bucket-region")
+    return str(region) if region else None
+
+
+def region_from_location(constraint: str | None) -> str:
+    """GetBucketLocation's LocationConstraint as a region name (None or "" is us-east-1)."""
+    if not constraint:
+        return "us-east-1"
+    if constraint == "EU":
+        return "eu-west-1"
+    return constraint
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket/prefix/``; the prefix is "" or ends with "/"."""
+    if not uri.startswith("s3://"):
+        raise errors.ConfigError([f"{uri!r} is not an S3 URI; expected one such as s3://bucket/prefix/"])
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise errors.ConfigError([f"{uri!r} names no bucket; expected an S3 URI such as s3://bucket/prefix/"])
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+def _use_content_md5(params: dict[str, Any], **_: Any) -> None:
+    """Send ``Content-MD5`` instead of a CRC32 checksum, for servers that require it.
+
+    botocore >= 1.36 computes a CRC32 for every operation whose model requires a checksum
+    (PutBucketLifecycleConfiguration does), even with ``request_checksum_calculation =
+    "when_required"``, and no longer sends Content-MD5, which some S3-compatible servers
+    insist on ("Missing required header for this request: Content-MD5"). Registered on
+    ``before-call``: the checksum is decided before this event and applied after it.
+    """
+    body = params.get("body") or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    checksum = params.get("context", {}).get("checksum", {})
+    checksum.pop("request_algorithm", None)
+    checksum.pop("request_algorithm_header", None)
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")
+
+
+async def _read_at_most(body: Any, limit: int | None) -> bytes:
+    """Read a streaming body to its end, or to ``limit`` bytes, whichever comes first."""
+    if limit is None:
+        data: bytes = await body.read()
+        return data
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk: bytes = await body.read(limit - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+# -- the adapter ------------------------------------------------------------------------
+
+
+class S3Adapter:
+    """The account's buckets and their lifecycle configurations, over aioboto3.
+
+    Use it as ``async with S3Adapter(...) as s3:``; clients are created per region on
+    first use and closed on exit. ``calls`` counts the requests made, by operation name.
+    """
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        region: str,
+        concurrency: int = 16,
+        content_md5: bool = False,
+        endpoint_url: str | None = None,
+        verify_account: bool = True,
+        session: aioboto3.Session | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        if not 1 <= page_size <= 10_000:
+            raise ValueError(f"page_size must be between 1 and 10,000, not {page_size}")
+        self.account = account
+        self.region = region
+        self.concurrency = concurrency
+        self.content_md5 = content_md5
+        self.endpoint_url = endpoint_url
+        self.verify_account = verify_account
+        self.page_size = page_size
+        self.calls: Counter[str] = Counter()
+        self._session = session if session is not None else aioboto3.Session()
+        self._config = self._client_config(connect_timeout, read_timeout)
+        self._factory: ClientFactory = client_factory or self._session_client
+        self._stack: AsyncExitStack | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = asyncio.Lock()
+        self._regions: dict[str, str] = {}
+        self._region_locks: dict[str, asyncio.Lock] = {}
+
+    def _client_config(self, connect_timeout: float, read_timeout: float) -> Config:
+        options: dict[str, Any] = {
+            "max_pool_connections": max(self.concurrency, 10),
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            # One attempt per call: the retry layer (tenacity, around the reconcile steps)
+            # is the only one that retries, with jittered backoff, and it sees and counts
+            # every attempt. botocore retrying underneath would multiply the attempts.
+            "retries": {"max_attempts": 1, "mode": "standard"},
+            "user_agent_extra": f"lakecircle/{__version__}",
+        }
+        if self.content_md5:
+            # Unset otherwise, so that AWS_REQUEST_CHECKSUM_CALCULATION still applies.
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        return Config(**options)
+
+    def _session_client(self, service: str, region: str) -> AbstractAsyncContextManager[Any]:
+        client: AbstractAsyncContextManager[Any] = self._session.client(
+            service, region_name=region, config=self._config, endpoint_url=self.endpoint_url
+        )
+        return client
+
+    async def __aenter__(self) -> Self:
+        self._stack = AsyncExitStack()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        self._clients.clear()
+        if stack is not None:
+            await stack.aclose()
+
+    # -- clients and requests -------------------------------------------------------------
+
+    async def client(self, region: str | None = None, *, service: str = "s3") -> Any:
+        """The client of ``service`` in ``region`` (default: the adapter's region)."""
+        region = region or self.region
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        async with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                if self._stack is None:
+                    raise RuntimeError("S3Adapter is used outside its `async with` block")
+                opened: Any = await self._stack.enter_async_context(self._factory(service, region))
+                if service == "s3" and self.content_md5:
+                    opened.meta.events.register("before-call.s3.PutBucketLifecycleConfiguration", _use_content_md5)
+                self._clients[key] = client = opened
+        return client
+
+    async def _send(self, client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One request, counted; botocore's exceptions pass through."""
+        self.calls[operation] += 1
+        response: dict[str, Any] = await getattr(client, xform_name(operation))(**params)
+        return response
+
+    async def call(
+        self, operation: str, *, region: str | None = None, service: str = "s3", **params: Any
+    ) -> dict[str, Any]:
+        """Make one ``operation`` request (``"GetBucketLifecycleConfiguration"``) in ``region``.
+
+        Raises LakeCircle's own errors, never botocore's.
+        """
+        bucket = params.get("Bucket")
+        try:
+            client = await self.client(region, service=service)
+            return await self._send(client, operation, params)
+        except _BOTO_ERRORS as exc:
+            raise map_error(exc, operation=operation, bucket=bucket) from exc
+
+    # -- account ----------------------------------------------------------------------------
+
+    async def check_account(self) -> str | None:
+        """The caller's ARN, after checking that the credentials belong to ``account``.
+
+        Returns None without asking STS when ``verify_account`` is off (S3-compatible
+        servers often have no STS); the caller then says the account was not verified.
+        """
+        if not self.verify_account:
+            return None
+        response = await self.call("GetCallerIdentity", service="sts")
+        actual = str(response.get("Account") or "")
+        arn = response.get("Arn")
+        if actual != self.account:
+            raise errors.AccountMismatch(self.account, actual or "(none)", arn)
+        return str(arn) if arn else None
+
+    # -- LifecycleStore ---------------------------------------------------------------------
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        """The account's buckets, one ListBuckets page at a time.
+
+        Stops when no ContinuationToken comes back (some S3-compatible servers never send
+        one). A bucket listed without BucketRegion gets its region later, on first use.
+        """
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"MaxBuckets": self.page_size}
+            if token:
+                params["ContinuationToken"] = token
+            response = await self.call("ListBuckets", **params)
+            yield [self._bucket_ref(entry, response) for entry in response.get("Buckets") or ()]
+            next_token = response.get("ContinuationToken")
+            if not next_token:
+                return
+            if next_token == token:
+                raise errors.MalformedResponse(
+                    "the same ContinuationToken came back twice; the bucket list would never end",
+                    operation="ListBuckets",
+                    request_id=_request_id(response),
+                )
+            token = next_token
+
+    def _bucket_ref(self, entry: Mapping[str, Any], response: Mapping[str, Any]) -> BucketRef:
+        name = entry.get("Name")
+        if not isinstance(name, str) or not name:
+            raise errors.MalformedResponse(
+                f"a bucket entry has no name: {entry!r}", operation="ListBuckets", request_id=_request_id(response)
+            )
+        region = entry.get("BucketRegion") or self._regions.get(name)
+        return BucketRef(name, region)
+
+    async def region_of(self, bucket: BucketRef) -> str:
+        """The bucket's region: as listed, or found once (HeadBucket, GetBucketLocation) and cached."""
+        if bucket.region:
+            return bucket.region
+        name = bucket.name
+        cached = self._regions.get(name)
+        if cached:
+            return cached
+        lock = self._region_locks.setdefault(name, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._regions.get(name)
+                if cached:
+                    return cached
+                region = await self._resolve_region(name)
+                self._regions[name] = region
+                return region
+        finally:
+            self._region_locks.pop(name, None)
+
+    async def _resolve_region(self, name: str) -> str:
+        params = {"Bucket": name, "ExpectedBucketOwner": self.account}
+        try:
+            client = await self.client()
+            response = await self._send(client, "HeadBucket", params)
+        except ClientError as exc:
+            # S3 names the region even when it refuses the HEAD (403) or redirects (301).
+            region = _region_header(exc.response or {})
+            if region:
+                return region
+            mapped = map_error(exc, operation="HeadBucket", bucket=name)
+            if not isinstance(mapped, errors.AccessDenied | errors.InvalidRequest):
+                raise mapped from exc
+        except _BOTO_ERRORS as exc:
+            raise map_error(exc, operation="HeadBucket", bucket=name) from exc
+        else:
+            region = response.get("BucketRegion") or _region_header(response)
+            if region:
+                return str(region)
+        location = await self.call("GetBucketLocation", **params)
+        return region_from_location(location.get("LocationConstraint"))
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        """The live configuration; NoSuchLifecycleConfiguration reads as no rules."""
+        region = await self.region_of(bucket)
+        operation = "GetBucketLifecycleConfiguration"
+        try:
+            response = await self.call(operation, region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account)
+        except errors.S3Error as exc:
+            if exc.code == "NoSuchLifecycleConfiguration":
+                return LifecycleConfig()
+            raise
+        try:
+            return config_from_response(response)
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise errors.MalformedResponse(
+                f"the lifecycle configuration could not be read: {_describe_validation(exc)}",
+                operation=operation,
+                bucket=bucket.name,
+                request_id=_request_id(response),
+            ) from exc
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
+        region = await self.region_of(bucket)
+        await self.call(
+            "PutBucketLifecycleConfiguration",
+            region=region,
+            Bucket=bucket.name,
+            ExpectedBucketOwner=self.account,
+            **config_to_request(config),
+        )
+
+    async def delete_lifecycle(self, bucket: BucketRef) -> None:
+        region = await self.region_of(bucket)
+        await self.call("DeleteBucketLifecycle", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account)
+
+    # -- objects (the endpoint bucket, in the adapter's region) -------------------------
+
+    async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """ListObjectsV2 over ``prefix``, one page at a time."""
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "ExpectedBucketOwner": self.account}
+            if token:
+                params["ContinuationToken"] = token
+            response = await self.call("ListObjectsV2", **params)
+            yield list(response.get("Contents") or ())
+            next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+            if not next_token or next_token == token:
+                return
+            token = next_token
+
+    async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
+        """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""
+        response = await self.call("GetObject", Bucket=bucket, Key=key, ExpectedBucketOwner=self.account)
+        body = response["Body"]
+        try:
+            async with body:
+                return await _read_at_most(body, limit)
+        except _BOTO_ERRORS as exc:
+            raise map_error(exc, operation="GetObject", bucket=bucket) from exc
+
+    async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        await self.call(
+            "PutObject", Bucket=bucket, Key=key, Body=data, ContentType=content_type, ExpectedBucketOwner=self.account
+        )
+
+
+class S3DefinitionSource:
+    """The ``*.toml`` definition files under an S3 prefix, by key and ETag."""
+
+    def __init__(self, adapter: S3Adapter, uri: str) -> None:
+        self._adapter = adapter
+        self.bucket, self.prefix = parse_s3_uri(uri)
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        refs: list[ObjectRef] = []
+        try:
+            async for page in self._adapter.iter_objects(self.bucket, self.prefix):
+                refs.extend(
+                    ObjectRef(str(o["Key"]), str(o.get("ETag") or "").strip('"'), int(o.get("Size") or 0))
+                    for o in page
+                    if str(o.get("Key", "")).endswith(".toml")
+                )
+        except errors.S3Error as exc:
+            raise errors.DefinitionSourceError(f"cannot list the definitions at {self.location}: {exc}") from exc
+        return refs
+
+    async def fetch(self, ref: ObjectRef) -> bytes:
+        """The file's bytes; never more than one byte over the limit, so the parser refuses it."""
+        return await self._adapter.read_object(self.bucket, ref.key, limit=MAX_FILE_BYTES + 1)
+
+
+class S3EndpointStore:
+    """LakeCircle's own objects under ``LCC_ENDPOINT``; keys are relative to it."""
+
+    def __init__(self, adapter: S3Adapter, uri: str) -> None:
+        self._adapter = adapter
+        self.bucket, self.prefix = parse_s3_uri(uri)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        await self._adapter.write_object(self.bucket, self.prefix + key, data, content_type)
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return await self._adapter.read_object(self.bucket, self.prefix + key)
+        except errors.S3Error as exc:
+            if exc.code in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        async for page in self._adapter.iter_objects(self.bucket, self.prefix + prefix):
+            keys.extend(str(o["Key"]).removeprefix(self.prefix) for o in page)
+        return sorted(keys)

@@ -1,0 +1,802 @@
+"""The S3 adapter: against moto's server over HTTP, and against stub clients where moto can't show it.
+
+Moto never returns a ContinuationToken or BucketRegion from ListBuckets, ignores
+ExpectedBucketOwner and drops ObjectSize* and NewerNoncurrentVersions, so pagination,
+region resolution and the error mapping are tested with stub clients handed to the
+adapter, and the integration fixtures stick to what moto round-trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+from lakecircle import errors
+from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.parse import MAX_FILE_BYTES
+from lakecircle.s3 import (
+    S3Adapter,
+    S3DefinitionSource,
+    S3EndpointStore,
+    map_error,
+    parse_s3_uri,
+    region_from_location,
+)
+from lakecircle.store import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
+
+ACCOUNT = "123456789012"  # moto's account
+OTHER_ACCOUNT = "210987654321"
+REGION = "us-east-1"
+
+pytestmark = pytest.mark.anyio
+
+
+def rules(*wire: dict[str, Any]) -> tuple[Rule, ...]:
+    return tuple(Rule.model_validate(w) for w in wire)
+
+
+# What moto round-trips: no ObjectSize* filters, no NewerNoncurrentVersions.
+ROUND_TRIP = LifecycleConfig(
+    rules=rules(
+        {
+            "ID": "archive-logs",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "logs/"},
+            "Expiration": {"Days": 90},
+            "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}, {"Days": 60, "StorageClass": "GLACIER"}],
+        },
+        {
+            "ID": "tagged-until-2030",
+            "Status": "Disabled",
+            "Filter": {"Tag": {"Key": "team", "Value": "data"}},
+            "Expiration": {"Date": dt.datetime(2030, 1, 1, tzinfo=dt.UTC)},
+        },
+        {
+            "ID": "old-versions",
+            "Status": "Enabled",
+            "Filter": {"And": {"Prefix": "x/", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 10},
+            "NoncurrentVersionTransitions": [{"NoncurrentDays": 5, "StorageClass": "GLACIER"}],
+        },
+        {
+            "ID": "whole-bucket",
+            "Status": "Enabled",
+            "Filter": {},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+        },
+    ),
+    transition_default_minimum_object_size="all_storage_classes_128K",
+)
+
+
+@pytest.fixture
+async def s3(moto: str) -> AsyncIterator[S3Adapter]:
+    async with S3Adapter(account=ACCOUNT, region=REGION, concurrency=4) as adapter:
+        yield adapter
+
+
+def create_bucket(s3_client: Any, name: str, region: str = REGION) -> None:
+    if region == "us-east-1":
+        s3_client.create_bucket(Bucket=name)
+    else:
+        s3_client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+
+
+def record_params(client: Any, event: str = "before-parameter-build.s3") -> list[tuple[str, dict[str, Any]]]:
+    """Record (operation, parameters) of every request the client makes, via a botocore event hook."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
+        seen.append((model.name, dict(params)))
+
+    client.meta.events.register(event, hook)
+    return seen
+
+
+async def collect(adapter: S3Adapter) -> list[list[BucketRef]]:
+    return [page async for page in adapter.iter_buckets()]
+
+
+def test_the_adapters_implement_the_store_protocols() -> None:
+    adapter = S3Adapter(account=ACCOUNT, region=REGION)
+    store: LifecycleStore = adapter
+    source: DefinitionSource = S3DefinitionSource(adapter, "s3://endpoint/lc/definition/")
+    endpoint: EndpointStore = S3EndpointStore(adapter, "s3://endpoint/lc/")
+    assert store is adapter
+    assert source.location == "s3://endpoint/lc/definition/"
+    assert isinstance(endpoint, S3EndpointStore)
+
+
+# -- against moto ---------------------------------------------------------------------------
+
+
+async def test_lists_every_bucket_of_the_account(s3: S3Adapter, s3_client: Any) -> None:
+    for name in ("alpha-bucket", "beta-bucket"):
+        create_bucket(s3_client, name)
+    create_bucket(s3_client, "gamma-bucket", "eu-west-1")
+
+    pages = await collect(s3)
+
+    assert [sorted(b.name for b in page) for page in pages] == [["alpha-bucket", "beta-bucket", "gamma-bucket"]]
+    assert s3.calls["ListBuckets"] == 1
+
+
+async def test_finds_a_missing_region_once_and_sends_the_buckets_calls_there(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "eu-bucket", "eu-west-1")
+    [[ref]] = await collect(s3)  # moto lists no BucketRegion
+    assert ref.region is None
+    eu_requests = record_params(await s3.client("eu-west-1"))
+
+    assert await s3.get_lifecycle(ref) == LifecycleConfig()
+    assert await s3.get_lifecycle(ref) == LifecycleConfig()
+
+    assert await s3.region_of(ref) == "eu-west-1"
+    assert s3.calls["HeadBucket"] == 1
+    assert [op for op, _ in eu_requests] == ["GetBucketLifecycleConfiguration"] * 2
+
+
+async def test_a_bucket_without_configuration_reads_as_no_rules(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "bare-bucket")
+
+    assert await s3.get_lifecycle(BucketRef("bare-bucket", REGION)) == LifecycleConfig()
+
+
+async def test_put_then_get_round_trips_the_configuration(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "rules-bucket")
+    ref = BucketRef("rules-bucket", REGION)
+
+    await s3.put_lifecycle(ref, ROUND_TRIP)
+
+    assert await s3.get_lifecycle(ref) == ROUND_TRIP
+
+
+async def test_the_legacy_prefix_form_round_trips(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "legacy-bucket")
+    ref = BucketRef("legacy-bucket", REGION)
+    legacy = rules(
+        {"ID": "old", "Status": "Enabled", "Prefix": "old/", "Expiration": {"Days": 3}},
+        {"ID": "all", "Status": "Enabled", "Prefix": "", "Expiration": {"Days": 400}},
+    )
+
+    await s3.put_lifecycle(ref, LifecycleConfig(rules=legacy))
+
+    assert (await s3.get_lifecycle(ref)).rules == legacy
+
+
+async def test_transition_default_minimum_object_size_is_its_own_request_parameter(
+    s3: S3Adapter, s3_client: Any
+) -> None:
+    create_bucket(s3_client, "tdmos-bucket")
+    requests = record_params(await s3.client())
+    config = LifecycleConfig(
+        rules=ROUND_TRIP.rules[:1], transition_default_minimum_object_size="varies_by_storage_class"
+    )
+
+    await s3.put_lifecycle(BucketRef("tdmos-bucket", REGION), config)
+
+    [(operation, params)] = requests
+    assert operation == "PutBucketLifecycleConfiguration"
+    assert params["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    assert "TransitionDefaultMinimumObjectSize" not in params["LifecycleConfiguration"]
+
+
+async def test_delete_removes_the_configuration(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "doomed-rules")
+    ref = BucketRef("doomed-rules", REGION)
+    await s3.put_lifecycle(ref, ROUND_TRIP)
+
+    await s3.delete_lifecycle(ref)
+
+    assert await s3.get_lifecycle(ref) == LifecycleConfig()
+    with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):
+        s3_client.get_bucket_lifecycle_configuration(Bucket="doomed-rules")
+
+
+async def test_every_bucket_call_carries_the_expected_bucket_owner(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "owned-bucket")
+    create_bucket(s3_client, "endpoint-bucket")
+    s3_client.put_object(Bucket="endpoint-bucket", Key="lc/definition/a.toml", Body=b"x = 1\n")
+    requests = record_params(await s3.client())
+    ref = BucketRef("owned-bucket")  # region unknown: found with HeadBucket
+    source = S3DefinitionSource(s3, "s3://endpoint-bucket/lc/definition/")
+    endpoint = S3EndpointStore(s3, "s3://endpoint-bucket/lc/")
+
+    await s3.put_lifecycle(ref, ROUND_TRIP)
+    await s3.get_lifecycle(ref)
+    await s3.delete_lifecycle(ref)
+    [definition] = await source.list_definitions()
+    await source.fetch(definition)
+    await endpoint.put_bytes("current/owned-bucket.json", b"{}")
+    await endpoint.get_bytes("current/owned-bucket.json")
+    await endpoint.list_keys("current/")
+
+    assert {op for op, _ in requests} == {
+        "HeadBucket",
+        "PutBucketLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
+        "ListObjectsV2",
+        "GetObject",
+        "PutObject",
+    }
+    assert all(params.get("ExpectedBucketOwner") == ACCOUNT for _, params in requests)
+
+
+async def test_counts_one_call_per_request_by_operation(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "counted-bucket")
+    ref = BucketRef("counted-bucket", REGION)
+
+    await s3.check_account()
+    await collect(s3)
+    await s3.get_lifecycle(ref)
+    await s3.put_lifecycle(ref, ROUND_TRIP)
+    await s3.get_lifecycle(ref)
+    await s3.delete_lifecycle(ref)
+
+    assert s3.calls == Counter(
+        {
+            "GetCallerIdentity": 1,
+            "ListBuckets": 1,
+            "GetBucketLifecycleConfiguration": 2,
+            "PutBucketLifecycleConfiguration": 1,
+            "DeleteBucketLifecycle": 1,
+        }
+    )
+
+
+async def test_account_check_returns_the_callers_arn(s3: S3Adapter) -> None:
+    assert await s3.check_account() == f"arn:aws:sts::{ACCOUNT}:user/moto"
+
+
+async def test_account_check_refuses_another_account(moto: str) -> None:
+    async with S3Adapter(account=OTHER_ACCOUNT, region=REGION) as adapter:
+        with pytest.raises(errors.AccountMismatch) as caught:
+            await adapter.check_account()
+
+    assert (caught.value.expected, caught.value.actual) == (OTHER_ACCOUNT, ACCOUNT)
+    assert OTHER_ACCOUNT in str(caught.value)
+    assert ACCOUNT in str(caught.value)
+
+
+async def test_account_check_can_be_turned_off_and_then_asks_nothing(moto: str) -> None:
+    async with S3Adapter(account=OTHER_ACCOUNT, region=REGION, verify_account=False) as adapter:
+        assert await adapter.check_account() is None
+
+    assert adapter.calls["GetCallerIdentity"] == 0
+
+
+async def test_a_missing_bucket_is_no_such_bucket(s3: S3Adapter) -> None:
+    with pytest.raises(errors.NoSuchBucket) as caught:
+        await s3.get_lifecycle(BucketRef("no-such-bucket", REGION))
+
+    assert caught.value.bucket == "no-such-bucket"
+    assert caught.value.operation == "GetBucketLifecycleConfiguration"
+    assert caught.value.code == "NoSuchBucket"
+    assert caught.value.status == 404
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+async def test_a_missing_bucket_of_unknown_region_is_no_such_bucket(s3: S3Adapter) -> None:
+    with pytest.raises(errors.NoSuchBucket) as caught:
+        await s3.put_lifecycle(BucketRef("no-such-bucket"), ROUND_TRIP)
+
+    assert caught.value.operation == "HeadBucket"
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 0
+
+
+async def test_an_unreachable_endpoint_is_connection_failed(moto: str) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with S3Adapter(
+        account=ACCOUNT, region=REGION, endpoint_url=f"http://127.0.0.1:{port}", connect_timeout=2
+    ) as adapter:
+        with pytest.raises(errors.ConnectionFailed) as caught:
+            await collect(adapter)
+
+    assert caught.value.operation == "ListBuckets"
+    assert isinstance(caught.value, errors.TransientError)
+    assert adapter.calls["ListBuckets"] == 1  # botocore did not retry
+
+
+async def test_content_md5_replaces_the_crc32_checksum(moto: str, s3_client: Any) -> None:
+    create_bucket(s3_client, "md5-bucket")
+    headers: list[dict[str, str]] = []
+    bodies: list[bytes] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        headers.append({k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+        bodies.append(request.body)
+
+    async with S3Adapter(account=ACCOUNT, region=REGION, content_md5=True) as adapter:
+        (await adapter.client()).meta.events.register("before-send.s3.PutBucketLifecycleConfiguration", capture)
+        ref = BucketRef("md5-bucket", REGION)
+        await adapter.put_lifecycle(ref, ROUND_TRIP)
+        assert await adapter.get_lifecycle(ref) == ROUND_TRIP
+
+    [sent] = headers
+    assert sent["content-md5"] == base64.b64encode(hashlib.md5(bodies[0], usedforsecurity=False).digest()).decode()
+    assert not [name for name in sent if name.startswith("x-amz-checksum-") or name == "x-amz-sdk-checksum-algorithm"]
+
+
+async def test_without_content_md5_botocore_sends_its_own_checksum(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "crc-bucket")
+    headers: list[set[str]] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        headers.append({k.lower() for k in request.headers})
+
+    (await s3.client()).meta.events.register("before-send.s3.PutBucketLifecycleConfiguration", capture)
+    await s3.put_lifecycle(BucketRef("crc-bucket", REGION), ROUND_TRIP)
+
+    [sent] = headers
+    assert "content-md5" not in sent
+    assert any(name.startswith("x-amz-checksum-") for name in sent)
+
+
+# -- definitions and the endpoint, against moto -----------------------------------------
+
+
+async def test_definitions_are_the_toml_keys_under_the_prefix_with_etags(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "endpoint-bucket")
+    objects = {
+        "lc/definition/a.toml": b'BucketName = "a"\n',
+        "lc/definition/team/b.toml": b'BucketName = "b"\n# longer\n',
+        "lc/definition/README.md": b"# not a definition\n",
+        "lc/definition/c.toml.bak": b"old\n",
+        "lc/current/a.toml": b"not under the definition prefix\n",
+    }
+    for key, body in objects.items():
+        s3_client.put_object(Bucket="endpoint-bucket", Key=key, Body=body)
+    source = S3DefinitionSource(s3, "s3://endpoint-bucket/lc/definition/")
+
+    refs = await source.list_definitions()
+
+    assert sorted(r.key for r in refs) == ["lc/definition/a.toml", "lc/definition/team/b.toml"]
+    for ref in refs:
+        head = s3_client.head_object(Bucket="endpoint-bucket", Key=ref.key)
+        assert ref.etag == head["ETag"].strip('"')
+        assert ref.etag == hashlib.md5(objects[ref.key], usedforsecurity=False).hexdigest()
+        assert ref.size == len(objects[ref.key])
+        assert await source.fetch(ref) == objects[ref.key]
+
+
+async def test_fetch_reads_no_more_than_one_byte_over_the_limit(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "endpoint-bucket")
+    s3_client.put_object(Bucket="endpoint-bucket", Key="definition/huge.toml", Body=b"#" * (MAX_FILE_BYTES + 4096))
+    source = S3DefinitionSource(s3, "s3://endpoint-bucket/definition/")
+    [ref] = await source.list_definitions()
+
+    data = await source.fetch(ref)
+
+    assert ref.size == MAX_FILE_BYTES + 4096
+    assert len(data) == MAX_FILE_BYTES + 1
+
+
+async def test_a_definition_prefix_that_cannot_be_listed_names_the_uri(s3: S3Adapter) -> None:
+    source = S3DefinitionSource(s3, "s3://missing-endpoint/lc/definition/")
+
+    with pytest.raises(errors.DefinitionSourceError, match="s3://missing-endpoint/lc/definition/") as caught:
+        await source.list_definitions()
+
+    assert isinstance(caught.value.__cause__, errors.NoSuchBucket)
+
+
+async def test_the_endpoint_store_keeps_keys_relative_to_its_prefix(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "endpoint-bucket")
+    s3_client.put_object(Bucket="endpoint-bucket", Key="elsewhere/current/x.json", Body=b"{}")
+    store = S3EndpointStore(s3, "s3://endpoint-bucket/lc/")
+
+    await store.put_bytes("current/a.json", b'{"a": 1}')
+    await store.put_bytes("current/b.json", b'{"b": 2}')
+    await store.put_bytes("history/2025/01/01/a.json", b"{}")
+
+    assert await store.get_bytes("current/a.json") == b'{"a": 1}'
+    assert await store.get_bytes("current/none.json") is None
+    assert await store.list_keys("current/") == ["current/a.json", "current/b.json"]
+    head = s3_client.head_object(Bucket="endpoint-bucket", Key="lc/current/a.json")
+    assert head["ContentType"] == "application/json"
+
+
+# -- stub clients: what moto cannot show ----------------------------------------------------
+
+
+Answer = dict[str, Any] | Exception
+
+
+class StubAccount:
+    """Canned answers per client method, and a log of (region, method, params) requests."""
+
+    def __init__(self, answers: dict[str, list[Answer]] | None = None) -> None:
+        self.answers: dict[str, list[Answer]] = answers or {}
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+
+    def factory(self, service: str, region: str) -> contextlib.nullcontext[StubClient]:
+        return contextlib.nullcontext(StubClient(self, region))
+
+
+class StubClient:
+    def __init__(self, account: StubAccount, region: str) -> None:
+        self._account = account
+        self._region = region
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def call(**params: Any) -> dict[str, Any]:
+            self._account.requests.append((self._region, method, params))
+            await asyncio.sleep(0)  # let concurrent callers interleave
+            queue = self._account.answers.get(method)
+            if not queue:
+                return {}
+            answer = queue.pop(0) if len(queue) > 1 else queue[0]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return call
+
+
+def stub_adapter(account: StubAccount, **options: Any) -> S3Adapter:
+    return S3Adapter(account=ACCOUNT, region=REGION, client_factory=account.factory, **options)
+
+
+def client_error(
+    code: str, status: int, operation: str = "GetBucketLifecycleConfiguration", headers: dict[str, str] | None = None
+) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"RequestId": "REQ123", "HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+        },
+        operation,
+    )
+
+
+def methods(account: StubAccount) -> list[str]:
+    return [method for _, method, _ in account.requests]
+
+
+async def test_bucket_pages_follow_continuation_tokens_until_none_comes_back() -> None:
+    account = StubAccount(
+        {
+            "list_buckets": [
+                {"Buckets": [{"Name": "a", "BucketRegion": "eu-west-1"}, {"Name": "b"}], "ContinuationToken": "t1"},
+                {"Buckets": [{"Name": "c", "BucketRegion": "us-west-2"}], "ContinuationToken": "t2"},
+                {"Buckets": [{"Name": "d"}]},
+            ]
+        }
+    )
+
+    async with stub_adapter(account, page_size=2) as adapter:
+        pages = await collect(adapter)
+
+    assert pages == [
+        [BucketRef("a", "eu-west-1"), BucketRef("b", None)],
+        [BucketRef("c", "us-west-2")],
+        [BucketRef("d", None)],
+    ]
+    assert [params for _, _, params in account.requests] == [
+        {"MaxBuckets": 2},
+        {"MaxBuckets": 2, "ContinuationToken": "t1"},
+        {"MaxBuckets": 2, "ContinuationToken": "t2"},
+    ]
+    assert adapter.calls["ListBuckets"] == 3
+
+
+async def test_a_continuation_token_that_repeats_is_a_malformed_response() -> None:
+    account = StubAccount({"list_buckets": [{"Buckets": [{"Name": "a"}], "ContinuationToken": "same"}]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match="ContinuationToken"):
+            await collect(adapter)
+
+    assert adapter.calls["ListBuckets"] == 2
+
+
+async def test_definition_listing_follows_continuation_tokens() -> None:
+    account = StubAccount(
+        {
+            "list_objects_v2": [
+                {
+                    "Contents": [{"Key": "d/a.toml", "ETag": '"e1"', "Size": 1}, {"Key": "d/x.md", "ETag": '"e2"'}],
+                    "IsTruncated": True,
+                    "NextContinuationToken": "n1",
+                },
+                {"Contents": [{"Key": "d/b.toml", "ETag": '"e3"', "Size": 3}], "IsTruncated": False},
+            ]
+        }
+    )
+
+    async with stub_adapter(account) as adapter:
+        refs = await S3DefinitionSource(adapter, "s3://endpoint/d/").list_definitions()
+
+    assert refs == [ObjectRef("d/a.toml", "e1", 1), ObjectRef("d/b.toml", "e3", 3)]
+    assert [params.get("ContinuationToken") for _, _, params in account.requests] == [None, "n1"]
+    assert all(params["Prefix"] == "d/" for _, _, params in account.requests)
+
+
+def test_page_size_is_bounded_by_what_s3_accepts() -> None:
+    with pytest.raises(ValueError, match="page_size"):
+        S3Adapter(account=ACCOUNT, region=REGION, page_size=10_001)
+
+
+async def test_a_listed_region_is_used_without_asking() -> None:
+    account = StubAccount({"list_buckets": [{"Buckets": [{"Name": "a", "BucketRegion": "ap-south-1"}]}]})
+
+    async with stub_adapter(account) as adapter:
+        [[ref]] = await collect(adapter)
+        await adapter.get_lifecycle(ref)
+        await adapter.put_lifecycle(ref, ROUND_TRIP)
+        await adapter.delete_lifecycle(ref)
+
+    assert [(region, method) for region, method, _ in account.requests[1:]] == [
+        ("ap-south-1", "get_bucket_lifecycle_configuration"),
+        ("ap-south-1", "put_bucket_lifecycle_configuration"),
+        ("ap-south-1", "delete_bucket_lifecycle"),
+    ]
+
+
+async def test_the_region_comes_from_the_head_bucket_header_once_per_bucket() -> None:
+    head = {"ResponseMetadata": {"HTTPHeaders": {"x-amz-bucket-region": "eu-central-1"}}}
+    account = StubAccount({"head_bucket": [head]})
+
+    async with stub_adapter(account) as adapter:
+        ref = BucketRef("a")
+        await asyncio.gather(*(adapter.get_lifecycle(ref) for _ in range(5)))
+        await adapter.put_lifecycle(ref, ROUND_TRIP)
+
+    assert methods(account).count("head_bucket") == 1
+    assert {region for region, method, _ in account.requests if method != "head_bucket"} == {"eu-central-1"}
+    assert account.requests[0] == (REGION, "head_bucket", {"Bucket": "a", "ExpectedBucketOwner": ACCOUNT})
+
+
+async def test_a_refused_head_bucket_still_gives_the_region_from_its_header() -> None:
+    refused = client_error("403", 403, "HeadBucket", {"x-amz-bucket-region": "sa-east-1"})
+    account = StubAccount({"head_bucket": [refused]})
+
+    async with stub_adapter(account) as adapter:
+        assert await adapter.region_of(BucketRef("a")) == "sa-east-1"
+
+    assert "get_bucket_location" not in methods(account)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "region"),
+    [(None, "us-east-1"), ("", "us-east-1"), ("EU", "eu-west-1"), ("eu-west-3", "eu-west-3")],
+)
+async def test_without_a_region_header_get_bucket_location_decides(constraint: str | None, region: str) -> None:
+    account = StubAccount(
+        {
+            "head_bucket": [client_error("403", 403, "HeadBucket")],
+            "get_bucket_location": [{"LocationConstraint": constraint}],
+        }
+    )
+
+    async with stub_adapter(account) as adapter:
+        assert await adapter.region_of(BucketRef("a")) == region
+
+    assert methods(account) == ["head_bucket", "get_bucket_location"]
+    assert account.requests[1][2] == {"Bucket": "a", "ExpectedBucketOwner": ACCOUNT}
+
+
+async def test_a_throttled_head_bucket_is_not_papered_over() -> None:
+    account = StubAccount({"head_bucket": [client_error("SlowDown", 503, "HeadBucket")]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.Throttled):
+            await adapter.get_lifecycle(BucketRef("a"))
+
+    assert methods(account) == ["head_bucket"]
+
+
+async def test_get_reads_transition_default_minimum_object_size_and_every_feature() -> None:
+    response = {
+        "TransitionDefaultMinimumObjectSize": "varies_by_storage_class",
+        "Rules": [
+            {
+                "ID": "sized",
+                "Status": "Enabled",
+                "Filter": {"And": {"Prefix": "p/", "ObjectSizeGreaterThan": 10, "ObjectSizeLessThan": 100}},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 2},
+            }
+        ],
+        "ResponseMetadata": {"RequestId": "R"},
+    }
+    account = StubAccount({"get_bucket_lifecycle_configuration": [response]})
+
+    async with stub_adapter(account) as adapter:
+        config = await adapter.get_lifecycle(BucketRef("a", REGION))
+
+    assert config.transition_default_minimum_object_size == "varies_by_storage_class"
+    [rule] = config.rules
+    assert rule.filter is not None
+    assert rule.filter.and_ is not None
+    assert rule.filter.and_.object_size_less_than == 100
+    assert rule.noncurrent_version_expiration is not None
+    assert rule.noncurrent_version_expiration.newer_noncurrent_versions == 2
+
+
+async def test_a_configuration_that_does_not_fit_the_model_is_a_malformed_response() -> None:
+    response = {
+        "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}, "FutureFeature": {}}],
+        "ResponseMetadata": {"RequestId": "REQ9"},
+    }
+    account = StubAccount({"get_bucket_lifecycle_configuration": [response]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match="FutureFeature") as caught:
+            await adapter.get_lifecycle(BucketRef("a", REGION))
+
+    assert (caught.value.bucket, caught.value.request_id) == ("a", "REQ9")
+
+
+async def test_put_sends_the_whole_configuration_with_the_owner() -> None:
+    account = StubAccount()
+    config = LifecycleConfig(
+        rules=ROUND_TRIP.rules[:2], transition_default_minimum_object_size="all_storage_classes_128K"
+    )
+
+    async with stub_adapter(account) as adapter:
+        await adapter.put_lifecycle(BucketRef("a", REGION), config)
+
+    [(_, method, params)] = account.requests
+    assert method == "put_bucket_lifecycle_configuration"
+    assert params["Bucket"] == "a"
+    assert params["ExpectedBucketOwner"] == ACCOUNT
+    assert params["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    assert [r["ID"] for r in params["LifecycleConfiguration"]["Rules"]] == ["archive-logs", "tagged-until-2030"]
+
+
+async def test_a_failed_call_raises_the_projects_error_from_botocores() -> None:
+    denied = client_error("AccessDenied", 403, "PutBucketLifecycleConfiguration")
+    account = StubAccount({"put_bucket_lifecycle_configuration": [denied]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.AccessDenied) as caught:
+            await adapter.put_lifecycle(BucketRef("a", REGION), ROUND_TRIP)
+
+    assert caught.value.__cause__ is denied
+    assert "bucket a: PutBucketLifecycleConfiguration failed [AccessDenied]" in str(caught.value)
+    assert "REQ123" in str(caught.value)
+
+
+def test_the_adapter_refuses_to_work_outside_its_context() -> None:
+    adapter = S3Adapter(account=ACCOUNT, region=REGION, client_factory=StubAccount().factory)
+
+    with pytest.raises(RuntimeError, match="async with"):
+        asyncio.run(adapter.client())
+
+
+# -- the error mapping ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "operation", "expected"),
+    [
+        ("AccessDenied", 403, "GetBucketLifecycleConfiguration", errors.AccessDenied),
+        ("AllAccessDisabled", 403, "GetBucketLifecycleConfiguration", errors.AccessDenied),
+        ("SomethingForbidden", 403, "PutBucketLifecycleConfiguration", errors.AccessDenied),
+        ("InvalidClientTokenId", 403, "GetCallerIdentity", errors.AccessDenied),
+        ("NoSuchBucket", 404, "DeleteBucketLifecycle", errors.NoSuchBucket),
+        ("404", 404, "HeadBucket", errors.NoSuchBucket),
+        ("SlowDown", 503, "PutBucketLifecycleConfiguration", errors.Throttled),
+        ("Throttling", 400, "GetCallerIdentity", errors.Throttled),
+        ("ThrottlingException", 400, "ListBuckets", errors.Throttled),
+        ("RequestTimeout", 400, "PutObject", errors.Throttled),
+        ("RequestLimitExceeded", 400, "ListBuckets", errors.Throttled),
+        ("ServiceUnavailable", 503, "ListBuckets", errors.Throttled),
+        ("InternalError", 500, "GetBucketLifecycleConfiguration", errors.ServerError),
+        ("BadGateway", 502, "GetBucketLifecycleConfiguration", errors.ServerError),
+        ("MalformedXML", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
+        ("InvalidArgument", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
+        ("InvalidRequest", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
+        ("PermanentRedirect", 301, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
+        ("NoSuchKey", 404, "GetObject", errors.InvalidRequest),
+    ],
+)
+def test_client_errors_map_by_code_and_status(
+    code: str, status: int, operation: str, expected: type[errors.S3Error]
+) -> None:
+    mapped = map_error(client_error(code, status, operation), operation=operation, bucket="b")
+
+    assert type(mapped) is expected
+    assert isinstance(mapped, errors.S3Error)
+    assert (mapped.operation, mapped.bucket, mapped.code, mapped.status, mapped.request_id) == (
+        operation,
+        "b",
+        code,
+        status,
+        "REQ123",
+    )
+
+
+def test_the_request_id_falls_back_to_the_response_header() -> None:
+    exc = ClientError(
+        {
+            "Error": {"Code": "404", "Message": "Not Found"},
+            "ResponseMetadata": {"RequestId": "", "HTTPStatusCode": 404, "HTTPHeaders": {"x-amz-request-id": "HDR1"}},
+        },
+        "HeadBucket",
+    )
+
+    mapped = map_error(exc, operation="HeadBucket", bucket="b")
+
+    assert isinstance(mapped, errors.NoSuchBucket)
+    assert mapped.request_id == "HDR1"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), errors.ConnectionFailed),
+        (ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"), errors.ConnectionFailed),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), errors.ConnectionFailed),
+        (ResponseParserError("Unable to parse response, invalid XML"), errors.MalformedResponse),
+        (ParamValidationError(report="Unknown parameter"), errors.InvalidRequest),
+        (NoCredentialsError(), errors.ConfigError),
+    ],
+)
+def test_transport_and_local_errors_map_to_what_the_caller_does_next(
+    exc: Exception, expected: type[errors.LakeCircleError]
+) -> None:
+    mapped = map_error(exc, operation="ListBuckets")
+
+    assert type(mapped) is expected
+    if isinstance(mapped, errors.S3Error):
+        assert mapped.operation == "ListBuckets"
+
+
+def test_transient_and_permanent_errors_are_told_apart() -> None:
+    throttled = map_error(client_error("SlowDown", 503), operation="X")
+    denied = map_error(client_error("AccessDenied", 403), operation="X")
+
+    assert isinstance(throttled, errors.TransientError)
+    assert isinstance(denied, errors.PermanentError)
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "parts"),
+    [
+        ("s3://bucket/", ("bucket", "")),
+        ("s3://bucket", ("bucket", "")),
+        ("s3://bucket/lc/definition", ("bucket", "lc/definition/")),
+        ("s3://bucket/lc/definition/", ("bucket", "lc/definition/")),
+    ],
+)
+def test_s3_uris_split_into_bucket_and_prefix(uri: str, parts: tuple[str, str]) -> None:
+    assert parse_s3_uri(uri) == parts
+
+
+@pytest.mark.parametrize("uri", ["bucket/prefix/", "s3:///prefix/", "https://bucket/"])
+def test_a_malformed_s3_uri_is_a_config_error(uri: str) -> None:
+    with pytest.raises(errors.ConfigError):
+        parse_s3_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "region"),
+    [(None, "us-east-1"), ("", "us-east-1"), ("EU", "eu-west-1"), ("ap-south-1", "ap-south-1")],
+)
+def test_location_constraints_name_regions(constraint: str | None, region: str) -> None:
+    assert region_from_location(constraint) == region
