@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import http.client
 import logging
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 MOTO_ACCOUNT = "123456789012"
 """The account moto's STS answers with."""
@@ -31,17 +35,70 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@dataclass
+class ServerTap:
+    """Wraps moto's WSGI app: counts requests as the server sees them, and can refuse some.
+
+    ``counts`` is keyed by (HTTP method, bucket, subresource), e.g. ("PUT", "b1",
+    "lifecycle"). ``deny`` holds buckets whose lifecycle calls get S3's 403 AccessDenied.
+    """
+
+    app: Any
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    deny: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method = environ["REQUEST_METHOD"]
+        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+        query = environ.get("QUERY_STRING", "")
+        sub = query.split("=", 1)[0].split("&", 1)[0] if query else ""
+        with self.lock:
+            self.counts[(method, bucket, sub)] += 1
+        if sub == "lifecycle" and bucket in self.deny:
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                b"<Message>Access Denied</Message><RequestId>TAP0000001</RequestId></Error>"
+            )
+            start_response("403 Forbidden", [("Content-Type", "application/xml"), ("x-amz-request-id", "TAP0000001")])
+            return [body]
+        return self.app(environ, start_response)
+
+    def total(self, method: str, sub: str = "lifecycle") -> int:
+        with self.lock:
+            return sum(n for (m, _, s), n in self.counts.items() if m == method and s == sub)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.deny.clear()
+
+
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """Start moto's server on 127.0.0.1 and a free port, for the whole session; yields its URL."""
+def moto_tap() -> Iterator[tuple[str, ServerTap]]:
+    """moto's server on 127.0.0.1 and a free port, behind a counting tap, for the session."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    tap = ServerTap(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, tap, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{server.server_port}", tap
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def moto_server(moto_tap: tuple[str, ServerTap]) -> str:
+    """The URL of the session's moto server."""
+    return moto_tap[0]
+
+
+@pytest.fixture
+def tap(moto: str, moto_tap: tuple[str, ServerTap]) -> ServerTap:
+    """The request counts and refusals of the (freshly reset) moto server."""
+    return moto_tap[1]
 
 
 def reset_moto(url: str) -> None:
@@ -59,9 +116,10 @@ def reset_moto(url: str) -> None:
 
 
 @pytest.fixture
-def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def moto(moto_server: str, moto_tap: tuple[str, ServerTap], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """An empty moto server, and the AWS SDK's environment pointing at it; yields its URL."""
     reset_moto(moto_server)
+    moto_tap[1].reset()
     for name in (
         "AWS_PROFILE",
         "AWS_DEFAULT_PROFILE",
