@@ -40,7 +40,11 @@ def _to_utc_datetime(value: object) -> object:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is a valid TOML datetime, but before year 1 in UTC.
+            raise ValueError(f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     return value

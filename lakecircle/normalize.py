@@ -9,29 +9,74 @@ Canonical choices: the filter is always a :class:`Filter` (the legacy prefix mov
 it, an empty prefix is dropped, a lone predicate stands bare, two or more go into
 ``And``); tags, transitions and noncurrent transitions are sorted; a false
 ``ExpiredObjectDeleteMarker`` is dropped. The result is valid wire data for the V2 form.
+
+:func:`canonical_key` says the same as :func:`canonical_rule` as a tuple of plain values:
+two rules have equal keys exactly when their canonical forms are equal. Planning compares
+keys, which costs a fraction of building canonical models for every rule of every bucket.
 """
 
 from __future__ import annotations
 
-from lakecircle.model import AndOperator, Expiration, Filter, LifecycleConfig, Rule, Tag
+import datetime as dt
+from typing import Any
+
+from lakecircle.model import (
+    AndOperator,
+    Expiration,
+    Filter,
+    LifecycleConfig,
+    NoncurrentVersionTransition,
+    Rule,
+    Tag,
+    Transition,
+)
+
+_NO_EXPIRATION = Expiration()
+_NO_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+_FilterParts = tuple[str | None, tuple[Tag, ...], int | None, int | None]
+
+
+def _filter_parts(rule: Rule) -> _FilterParts:
+    """What a rule's filter selects: (prefix or None, sorted tags, greater-than, less-than)."""
+    flt = rule.filter
+    if flt is None:
+        return (rule.prefix or None, (), None, None)
+    op = flt.and_
+    if op is None:
+        prefix = flt.prefix or rule.prefix or None
+        tags: tuple[Tag, ...] = (flt.tag,) if flt.tag is not None else ()
+        return (prefix, tags, flt.object_size_greater_than, flt.object_size_less_than)
+    prefix = flt.prefix or op.prefix or rule.prefix or None
+    tags = ((flt.tag,) if flt.tag is not None else ()) + op.tags
+    if len(tags) > 1:
+        tags = tuple(sorted(tags, key=_tag_order))
+    greater = flt.object_size_greater_than if flt.object_size_greater_than is not None else op.object_size_greater_than
+    less = flt.object_size_less_than if flt.object_size_less_than is not None else op.object_size_less_than
+    return (prefix, tags, greater, less)
+
+
+def _tag_order(tag: Tag) -> tuple[str, str]:
+    return (tag.key, tag.value)
+
+
+def _transition_order(t: Transition) -> tuple[Any, ...]:
+    # Total over every field (dates by instant), so one multiset has one canonical order.
+    return (t.days is None, t.days or 0, t.date is None, t.date or _NO_DATE, t.storage_class)
+
+
+def _noncurrent_order(t: NoncurrentVersionTransition) -> tuple[Any, ...]:
+    return (
+        t.noncurrent_days is None,
+        t.noncurrent_days or 0,
+        t.storage_class,
+        t.newer_noncurrent_versions is None,
+        t.newer_noncurrent_versions or 0,
+    )
 
 
 def canonical_filter(rule: Rule) -> Filter:
-    prefix: str | None = rule.prefix
-    tags: list[Tag] = []
-    greater: int | None = None
-    less: int | None = None
-    flt = rule.filter
-    if flt is not None:
-        op = flt.and_ or AndOperator()
-        prefix = next((p for p in (flt.prefix, op.prefix, prefix) if p), None)
-        tags = ([flt.tag] if flt.tag is not None else []) + list(op.tags)
-        greater = (
-            flt.object_size_greater_than if flt.object_size_greater_than is not None else op.object_size_greater_than
-        )
-        less = flt.object_size_less_than if flt.object_size_less_than is not None else op.object_size_less_than
-    prefix = prefix or None
-    tags.sort(key=lambda t: (t.key, t.value))
+    prefix, tags, greater, less = _filter_parts(rule)
     count = (prefix is not None) + len(tags) + (greater is not None) + (less is not None)
     if count == 0:
         return Filter.model_construct()
@@ -44,44 +89,64 @@ def canonical_filter(rule: Rule) -> Filter:
         )
     return Filter.model_construct(
         and_=AndOperator.model_construct(
-            prefix=prefix, tags=tuple(tags), object_size_greater_than=greater, object_size_less_than=less
+            prefix=prefix, tags=tags, object_size_greater_than=greater, object_size_less_than=less
         )
     )
 
 
+def _canonical_expiration(expiration: Expiration | None) -> Expiration | None:
+    """A false ExpiredObjectDeleteMarker says nothing; an Expiration that says nothing is none."""
+    if expiration is None:
+        return None
+    if expiration.expired_object_delete_marker is False:
+        expiration = expiration.model_copy(update={"expired_object_delete_marker": None})
+    return None if expiration == _NO_EXPIRATION else expiration
+
+
 def canonical_rule(rule: Rule) -> Rule:
     """``rule`` in canonical form; ``canonical_rule(canonical_rule(r)) == canonical_rule(r)``."""
-    expiration = rule.expiration
-    if expiration is not None and expiration.expired_object_delete_marker is False:
-        expiration = expiration.model_copy(update={"expired_object_delete_marker": None})
-        if expiration == Expiration():
-            expiration = None
     return rule.model_copy(
         update={
             "filter": canonical_filter(rule),
             "prefix": None,
-            "expiration": expiration,
-            "transitions": tuple(
-                sorted(
-                    rule.transitions,
-                    key=lambda t: (
-                        t.days if t.days is not None else -1,
-                        t.date.isoformat() if t.date else "",
-                        t.storage_class,
-                    ),
-                )
-            ),
+            "expiration": _canonical_expiration(rule.expiration),
+            "transitions": tuple(sorted(rule.transitions, key=_transition_order)),
             "noncurrent_version_transitions": tuple(
-                sorted(
-                    rule.noncurrent_version_transitions,
-                    key=lambda t: (
-                        t.noncurrent_days if t.noncurrent_days is not None else -1,
-                        t.storage_class,
-                        t.newer_noncurrent_versions or 0,
-                    ),
-                )
+                sorted(rule.noncurrent_version_transitions, key=_noncurrent_order)
             ),
         }
+    )
+
+
+def canonical_key(rule: Rule) -> tuple[Any, ...]:
+    """A hashable value equal for two rules exactly when their canonical forms are equal."""
+    prefix, tags, greater, less = _filter_parts(rule)
+    exp = rule.expiration
+    exp_key: tuple[Any, ...] | None = None
+    if exp is not None:
+        marker = None if exp.expired_object_delete_marker is False else exp.expired_object_delete_marker
+        if exp.days is not None or exp.date is not None or marker is not None:
+            exp_key = (exp.days, exp.date, marker)
+    transitions = rule.transitions
+    if len(transitions) > 1:
+        transitions = tuple(sorted(transitions, key=_transition_order))
+    noncurrent = rule.noncurrent_version_transitions
+    if len(noncurrent) > 1:
+        noncurrent = tuple(sorted(noncurrent, key=_noncurrent_order))
+    nve = rule.noncurrent_version_expiration
+    abort = rule.abort_incomplete_multipart_upload
+    return (
+        rule.id,
+        rule.status,
+        prefix,
+        tuple((t.key, t.value) for t in tags),
+        greater,
+        less,
+        exp_key,
+        tuple((t.days, t.date, t.storage_class) for t in transitions),
+        None if nve is None else (nve.noncurrent_days, nve.newer_noncurrent_versions),
+        tuple((t.noncurrent_days, t.storage_class, t.newer_noncurrent_versions) for t in noncurrent),
+        None if abort is None else (abort.days_after_initiation,),
     )
 
 

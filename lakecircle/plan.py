@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.normalize import canonical_rule
+from lakecircle.normalize import canonical_key, canonical_rule
 
 
 class Action(StrEnum):
@@ -82,7 +82,9 @@ def plan_bucket(bucket: str, desired: LifecycleConfig, live: LifecycleConfig) ->
             changed.append(RuleChange(want.id or key, have, want, fields))
 
     tdmos_change = None
-    if tdmos_wanted is not None and tdmos_live is not None and tdmos_wanted != tdmos_live and live.rules:
+    # A DELETE sends no value; a live side that does not say (a server without the
+    # setting) is not a difference, or every cycle would rewrite the bucket.
+    if tdmos_wanted is not None and tdmos_live is not None and tdmos_wanted != tdmos_live and desired.rules:
         tdmos_change = FieldChange("TransitionDefaultMinimumObjectSize", tdmos_live, tdmos_wanted)
 
     if not desired.rules:
@@ -101,17 +103,29 @@ def _key(rule: Rule, index: int) -> str:
 
 def diff_rules(before: Rule, after: Rule) -> tuple[FieldChange, ...]:
     """The fields in which two rules differ, compared in canonical form."""
+    if canonical_key(before) == canonical_key(after):
+        return ()
     a = canonical_rule(before)
     b = canonical_rule(after)
-    if a == b:
-        return ()
     flat_a = flatten(a.to_wire())
     flat_b = flatten(b.to_wire())
+    # An empty table on one side that the other side fills (Filter {} -> Filter.Prefix)
+    # is not a field of its own: the filled-in leaves say the whole change.
+    flat_a = _without_refined(flat_a, flat_b)
+    flat_b = _without_refined(flat_b, flat_a)
     return tuple(
         FieldChange(path, flat_a.get(path), flat_b.get(path))
         for path in sorted(flat_a.keys() | flat_b.keys())
         if flat_a.get(path) != flat_b.get(path)
     )
+
+
+def _without_refined(flat: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    empty = [path for path, value in flat.items() if value == {}]
+    if not empty:
+        return flat
+    refined = {p for p in empty if any(k.startswith((f"{p}.", f"{p}[")) for k in other)}
+    return {path: value for path, value in flat.items() if path not in refined}
 
 
 def flatten(value: Any, path: str = "") -> dict[str, Any]:

@@ -7,6 +7,7 @@ caller decides whether its output is a terminal.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,11 +27,19 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{_COLOURS[style]}{text}{_RESET}" if color else text
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a rule ID or tag value from a definition
+    or from S3 must not move the cursor, clear the screen or fake a colour."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _value(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
     if isinstance(value, str):
-        return f'"{value}"'
+        return _printable(json.dumps(value, ensure_ascii=False))
     if value is None:
         return "(none)"
     if value == {}:
@@ -48,6 +57,10 @@ def _rule_lines(rule: Rule) -> list[str]:
     return lines
 
 
+def _rule_name(rule_id: str | None) -> str:
+    return "(no ID)" if rule_id is None else _printable(rule_id)
+
+
 def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False) -> str:
     """A plan in the manner of ``terraform plan``: ``+`` added, ``-`` removed, ``~`` changed."""
     out: list[str] = []
@@ -55,18 +68,18 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False) -> str
         if not plan.has_changes:
             continue
         verb = "will be deleted (no rules defined)" if plan.action is Action.DELETE else "will be updated"
-        out.append(_paint(f"bucket {plan.bucket} {verb}", "bold", color))
+        out.append(_paint(f"bucket {_printable(plan.bucket)} {verb}", "bold", color))
         for rule in plan.added:
-            out.append(_paint(f"  + rule {rule.id}", "+", color))
+            out.append(_paint(f"  + rule {_rule_name(rule.id)}", "+", color))
             out.extend(_paint(f"      + {line}", "+", color) for line in _rule_lines(rule))
         for change in plan.changed:
-            out.append(_paint(f"  ~ rule {change.rule_id}", "~", color))
+            out.append(_paint(f"  ~ rule {_rule_name(change.rule_id)}", "~", color))
             out.extend(
                 _paint(f"      ~ {fc.field}: {_value(fc.before)} -> {_value(fc.after)}", "~", color)
                 for fc in change.fields
             )
         for rule in plan.removed:
-            out.append(_paint(f"  - rule {rule.id or '(no ID)'}", "-", color))
+            out.append(_paint(f"  - rule {_rule_name(rule.id)}", "-", color))
             out.extend(_paint(f"      - {line}", "-", color) for line in _rule_lines(rule))
         if plan.tdmos_change is not None:
             tc = plan.tdmos_change

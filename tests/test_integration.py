@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -70,7 +71,7 @@ def config(rules: list[dict[str, Any]]) -> LifecycleConfig:
 
 
 def reordered(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = json.loads(json.dumps(rules))[::-1]
+    out: list[dict[str, Any]] = copy.deepcopy(rules)[::-1]
     for r in out:
         if "Transitions" in r:
             r["Transitions"].reverse()
@@ -81,7 +82,7 @@ def reordered(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def drifted(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = json.loads(json.dumps(rules))
+    out: list[dict[str, Any]] = copy.deepcopy(rules)
     out[0]["Expiration"]["Days"] = 400
     return out
 
