@@ -11,7 +11,7 @@ $(BIN)/python:
 
 demo: $(BIN)/python
 	$(BIN)/python -m pip install --quiet '.[demo]'
-	$(BIN)/lakecircle validate examples/definitions
+	$(BIN)/lakecircle demo
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'

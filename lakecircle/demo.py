@@ -133,8 +133,9 @@ async def _cycles(settings: Settings, echo: Echo) -> int:
 
     async with open_account(settings) as adapter:
         loader = DefinitionLoader(S3DefinitionSource(adapter, settings.definition_uri))
-        planner = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=True)
-        syncer = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=False)
+        applied: dict[str, LifecycleConfig] = {}
+        planner = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=True, applied=applied)
+        syncer = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=False, applied=applied)
 
         echo("== 1. plan: what LakeCircle would change ==")
         report = await planner.run_cycle("demo")
@@ -159,6 +160,12 @@ async def _cycles(settings: Settings, echo: Echo) -> int:
         echo("\n== 3. plan again: nothing left to do ==")
         again = await planner.run_cycle("demo")
         echo(render_plan_text(again.plans))
+        for result in again.results:
+            if result.dropped:
+                echo(
+                    f"  note: {result.bucket}: the embedded server does not store {', '.join(result.dropped)};"
+                    " LakeCircle saw its own write come back without them and does not rewrite for them."
+                )
 
         untouched = await adapter.get_lifecycle(BucketRef(UNDEFINED_BUCKET, DEMO_REGION))
         echo(f"\n{UNDEFINED_BUCKET} (not defined) still has its own {len(untouched.rules)} rule(s): untouched.")

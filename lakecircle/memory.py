@@ -33,6 +33,8 @@ class MemoryS3:
     page_size: int = 1000
     definition_prefix: str = "definition/"
     list_fails: S3Error | None = None
+    stores: Callable[[LifecycleConfig], LifecycleConfig] | None = None
+    """What the server keeps of a PUT (a stand-in for servers that drop fields)."""
 
     # -- arranging state ----------------------------------------------------------------
 
@@ -66,7 +68,7 @@ class MemoryS3:
 
     async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
         self._call("PutBucketLifecycleConfiguration", bucket.name)
-        self.lifecycles[bucket.name] = config
+        self.lifecycles[bucket.name] = config if self.stores is None else self.stores(config)
 
     async def delete_lifecycle(self, bucket: BucketRef) -> None:
         self._call("DeleteBucketLifecycle", bucket.name)

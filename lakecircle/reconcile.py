@@ -9,10 +9,11 @@ the :class:`CycleReport` it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,9 +22,10 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.definitions import Definitions
+from lakecircle.drift import same_config, server_dropped
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.loader import DefinitionLoader
-from lakecircle.model import BucketDefinition
+from lakecircle.model import BucketDefinition, LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
 from lakecircle.store import BucketRef, LifecycleStore
 
@@ -51,6 +53,8 @@ class BucketResult:
     error: str | None = None
     stage: str | None = None
     """Where a failure happened: read, write."""
+    dropped: tuple[str, ...] = ()
+    """Fields the server did not store although LakeCircle wrote them (kept in sync anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,14 @@ class CycleReport:
 
     @property
     def plans(self) -> list[BucketPlan]:
-        return [r.plan for r in self.results if r.plan is not None]
+        """Every bucket's plan; a bucket counted in sync shows as NOOP."""
+        return [
+            r.plan
+            if r.state is not BucketState.IN_SYNC or not r.plan.has_changes
+            else dataclasses.replace(r.plan, action=Action.NOOP, added=(), removed=(), changed=(), tdmos_change=None)
+            for r in self.results
+            if r.plan is not None
+        ]
 
     @property
     def writes(self) -> int:
@@ -118,6 +129,7 @@ class Reconciler:
         dry_run: bool = False,
         bucket_filter: frozenset[str] | None = None,
         clock: Callable[[], float] = time.time,
+        applied: MutableMapping[str, LifecycleConfig] | None = None,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -125,6 +137,8 @@ class Reconciler:
         self.dry_run = dry_run
         self.bucket_filter = bucket_filter
         self.clock = clock
+        self.applied: MutableMapping[str, LifecycleConfig] = {} if applied is None else applied
+        """What this process last wrote to each bucket (shared between reconcilers)."""
 
     async def run_cycle(self, trigger: str = "manual", on_result: ResultHook | None = None) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
@@ -238,6 +252,10 @@ class Reconciler:
         plan = plan_bucket(ref.name, definition.config, live)
         if plan.action is Action.NOOP:
             return BucketResult(ref.name, BucketState.IN_SYNC, plan=plan)
+        dropped = server_dropped(plan)
+        last = self.applied.get(ref.name)
+        if dropped and last is not None and same_config(last, plan.desired):
+            return BucketResult(ref.name, BucketState.IN_SYNC, plan=plan, dropped=tuple(dropped))
         if self.dry_run:
             return BucketResult(ref.name, BucketState.DRIFTED, plan=plan)
         try:
@@ -247,6 +265,7 @@ class Reconciler:
                 await self.store.put_lifecycle(ref, plan.desired)
         except S3Error as exc:
             return BucketResult(ref.name, BucketState.FAILED, plan=plan, error=str(exc), stage="write")
+        self.applied[ref.name] = plan.desired
         return BucketResult(ref.name, BucketState.CHANGED, plan=plan)
 
 
@@ -261,6 +280,13 @@ def log_bucket(result: BucketResult) -> None:
         )
     if result.error is not None:
         fields["error"] = result.error
+    if result.dropped:
+        log.warning(
+            "server_dropped_fields",
+            bucket=result.bucket,
+            fields=list(result.dropped),
+            hint="the server does not store these fields; LakeCircle will not rewrite the bucket for them",
+        )
     if result.state is BucketState.FAILED:
         log.warning("bucket_failed", stage=result.stage, **fields)
     elif result.state is BucketState.MISSING:

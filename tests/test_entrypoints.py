@@ -1,0 +1,101 @@
+"""The process-level entry points: ``python -m lakecircle`` as the original, and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from lakecircle.model import LifecycleConfig, Rule, config_to_request
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+
+DEFINITION = b"""BucketName = "orig-bucket"
+[[LifecycleConfiguration.Rules]]
+ID = "expire"
+Status = "Enabled"
+Filter = { Prefix = "logs/" }
+Expiration = { Days = 30 }
+"""
+
+
+def run_module(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 -- our own interpreter and module
+        [sys.executable, "-m", "lakecircle", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def original_env(moto: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
+    env.update(
+        LCC_ENDPOINT="s3://orig-endpoint/lifecycle/",
+        LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
+        LCC_AWS_REGION=MOTO_REGION,
+        LCC_LOG_FORMAT="JSON",
+        **extra,
+    )
+    return env
+
+
+def arrange(s3_client: Any) -> None:
+    s3_client.create_bucket(Bucket="orig-endpoint")
+    s3_client.put_object(Bucket="orig-endpoint", Key="lifecycle/definition/orig.toml", Body=DEFINITION)
+    s3_client.create_bucket(Bucket="orig-bucket")
+    old = LifecycleConfig(
+        (Rule.model_validate({"ID": "old", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}}),)
+    )
+    s3_client.put_bucket_lifecycle_configuration(Bucket="orig-bucket", **config_to_request(old))
+
+
+def test_bare_module_with_sync_runs_one_cycle_and_exits_0(moto: str, s3_client: Any, tap: ServerTap) -> None:
+    arrange(s3_client)
+    tap.reset()
+    done = run_module(original_env(moto, LCC_ACTIONS="SYNC"))
+    assert done.returncode == 0, done.stderr
+    assert tap.total("PUT") == 1
+    rules = s3_client.get_bucket_lifecycle_configuration(Bucket="orig-bucket")["Rules"]
+    assert [r["ID"] for r in rules] == ["expire"]
+
+
+def test_bare_module_with_dryrun_writes_nothing(moto: str, s3_client: Any, tap: ServerTap) -> None:
+    arrange(s3_client)
+    tap.reset()
+    done = run_module(original_env(moto, LCC_ACTIONS="DRYRUN"))
+    assert done.returncode == 0, done.stderr
+    assert "1 bucket(s) would change" in done.stdout
+    assert tap.total("PUT") == 0
+
+
+def test_bare_module_with_a_bad_setting_exits_1_naming_it(moto: str) -> None:
+    done = run_module(original_env(moto, LCC_ACTIONS="APPLY"))
+    assert done.returncode == 1
+    assert "LCC_ACTIONS" in done.stderr
+
+
+def test_demo_runs_without_aws_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LCC_", "AWS_"))}
+    env["HOME"] = str(tmp_path)  # no AWS config of the machine can be read
+    before = set(tmp_path.iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "lakecircle", "demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "bucket acme-db-backups will be updated" in out
+    assert "- rule tmp-cleanup" in out
+    assert "missing: acme-media-assets" in out
+    assert "No changes." in out.split("== 3.")[1]
+    assert "acme-scratch (not defined) still has its own 1 rule(s)" in out
+    assert set(tmp_path.iterdir()) == before
