@@ -111,15 +111,16 @@ def canonical_rule(rule: Rule) -> Rule:
             "prefix": None,
             "expiration": _canonical_expiration(rule.expiration),
             "transitions": tuple(sorted(rule.transitions, key=_transition_order)),
-            "noncurrent_version_transitions": tuple(
-                sorted(rule.noncurrent_version_transitions, key=_noncurrent_order)
-            ),
+            "noncurrent_version_transitions": tuple(sorted(rule.noncurrent_version_transitions, key=_noncurrent_order)),
         }
     )
 
 
 def canonical_key(rule: Rule) -> tuple[Any, ...]:
-    """A hashable value equal for two rules exactly when their canonical forms are equal."""
+    """A hashable value equal for two rules exactly when their canonical forms are equal.
+
+    Planning calls this for every rule of every bucket, so it builds plain tuples only.
+    """
     prefix, tags, greater, less = _filter_parts(rule)
     exp = rule.expiration
     exp_key: tuple[Any, ...] | None = None
@@ -127,26 +128,29 @@ def canonical_key(rule: Rule) -> tuple[Any, ...]:
         marker = None if exp.expired_object_delete_marker is False else exp.expired_object_delete_marker
         if exp.days is not None or exp.date is not None or marker is not None:
             exp_key = (exp.days, exp.date, marker)
-    transitions = rule.transitions
-    if len(transitions) > 1:
-        transitions = tuple(sorted(transitions, key=_transition_order))
-    noncurrent = rule.noncurrent_version_transitions
-    if len(noncurrent) > 1:
-        noncurrent = tuple(sorted(noncurrent, key=_noncurrent_order))
+    transitions: tuple[Any, ...] = ()
+    if rule.transitions:
+        ordered = sorted(rule.transitions, key=_transition_order) if len(rule.transitions) > 1 else rule.transitions
+        transitions = tuple([(t.days, t.date, t.storage_class) for t in ordered])
+    noncurrent: tuple[Any, ...] = ()
+    if rule.noncurrent_version_transitions:
+        steps = rule.noncurrent_version_transitions
+        ordered_nc = sorted(steps, key=_noncurrent_order) if len(steps) > 1 else steps
+        noncurrent = tuple([(t.noncurrent_days, t.storage_class, t.newer_noncurrent_versions) for t in ordered_nc])
     nve = rule.noncurrent_version_expiration
     abort = rule.abort_incomplete_multipart_upload
     return (
         rule.id,
         rule.status,
         prefix,
-        tuple((t.key, t.value) for t in tags),
+        tuple([(t.key, t.value) for t in tags]) if tags else (),
         greater,
         less,
         exp_key,
-        tuple((t.days, t.date, t.storage_class) for t in transitions),
+        transitions,
         None if nve is None else (nve.noncurrent_days, nve.newer_noncurrent_versions),
-        tuple((t.noncurrent_days, t.storage_class, t.newer_noncurrent_versions) for t in noncurrent),
-        None if abort is None else (abort.days_after_initiation,),
+        noncurrent,
+        None if abort is None else abort.days_after_initiation,
     )
 
 

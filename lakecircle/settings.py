@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=16, ge=1, le=1024)
     verify_account: bool = True
     content_md5: bool = False
+    # -- the always-on service -------------------------------------------------------------
+    poll_interval: float = Field(default=30.0, gt=0)
+    resync_interval: float = Field(default=600.0, gt=0)
+    metrics_addr: str = "127.0.0.1:9739"
+    max_requests_per_second: float = Field(default=0.0, ge=0)
+    shutdown_timeout: float = Field(default=30.0, ge=0)
+    # -- retries (one layer: tenacity around each S3 call) ----------------------------------
+    retry_max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_delay: float = Field(default=0.2, gt=0)
+    retry_max_delay: float = Field(default=20.0, gt=0)
+    cycle_deadline: float = Field(default=1800.0, gt=0)
 
     @field_validator("action_params", mode="before")
     @classmethod
@@ -106,7 +117,20 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("metrics_addr")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected HOST:PORT such as 127.0.0.1:9739 (0.0.0.0:9739 for all interfaces)")
+        return value
+
     # -- derived values ---------------------------------------------------------------
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        host, _, port = self.metrics_addr.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
 
     @property
     def dry_run(self) -> bool:
