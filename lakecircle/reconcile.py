@@ -27,7 +27,7 @@ from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.loader import DefinitionLoader
 from lakecircle.model import BucketDefinition, LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
-from lakecircle.store import BucketRef, LifecycleStore
+from lakecircle.store import BucketRef, LifecycleStore, ObjectRef
 
 log = structlog.get_logger("lakecircle.reconcile")
 
@@ -70,6 +70,10 @@ class CycleReport:
     fatal: str | None = None
     """Set when the cycle could not run at all (definitions not listable, account unreadable)."""
     counts: Counter[BucketState] = field(default_factory=Counter)
+    fingerprint: frozenset[tuple[str, str]] | None = None
+    """The (key, ETag) pairs of the definitions this cycle used."""
+    interrupted: bool = False
+    """Stopped early by a shutdown: buckets not reached are in no list."""
 
     @property
     def ok(self) -> bool:
@@ -137,21 +141,32 @@ class Reconciler:
         self.dry_run = dry_run
         self.bucket_filter = bucket_filter
         self.clock = clock
+        self.draining = False
+        """Set on shutdown: no new bucket work starts; in-flight work finishes."""
         self.applied: MutableMapping[str, LifecycleConfig] = {} if applied is None else applied
         """What this process last wrote to each bucket (shared between reconcilers)."""
 
-    async def run_cycle(self, trigger: str = "manual", on_result: ResultHook | None = None) -> CycleReport:
+    async def run_cycle(
+        self, trigger: str = "manual", on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+    ) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
         started = self.clock()
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
             try:
-                loaded = await self.loader.load()
+                loaded = await self.loader.load(refs)
             except LakeCircleError as exc:
                 return self._finish(cycle_id, trigger, started, results=[], definitions=None, listed=0, fatal=str(exc))
             definitions = loaded.definitions
             results, listed, fatal = await self._reconcile(definitions, on_result)
             return self._finish(
-                cycle_id, trigger, started, results=results, definitions=definitions, listed=listed, fatal=fatal
+                cycle_id,
+                trigger,
+                started,
+                results=results,
+                definitions=definitions,
+                listed=listed,
+                fatal=fatal,
+                fingerprint=loaded.fingerprint,
             )
 
     def _finish(
@@ -164,6 +179,7 @@ class Reconciler:
         definitions: Definitions | None,
         listed: int,
         fatal: str | None,
+        fingerprint: frozenset[tuple[str, str]] | None = None,
     ) -> CycleReport:
         results.sort(key=lambda r: r.bucket)
         report = CycleReport(
@@ -177,6 +193,8 @@ class Reconciler:
             buckets_listed=listed,
             fatal=fatal,
             counts=Counter(r.state for r in results),
+            fingerprint=fingerprint,
+            interrupted=self.draining,
         )
         log_report(report)
         return report
@@ -205,6 +223,8 @@ class Reconciler:
         async def worker(items: MemoryObjectReceiveStream[tuple[BucketRef, BucketDefinition]]) -> None:
             async with items:
                 async for ref, definition in items:
+                    if self.draining:
+                        continue
                     try:
                         result = await self._one(ref, definition)
                     except Exception as exc:  # a bug must cost one bucket, not the cycle
@@ -219,12 +239,14 @@ class Reconciler:
             async with send:
                 try:
                     async for page in self.store.iter_buckets():
+                        if self.draining:
+                            break
                         listed += len(page)
                         for ref in page:
                             if ref.name in invalid:
                                 seen.add(ref.name)
                             definition = defined.get(ref.name)
-                            if definition is not None and ref.name not in seen:
+                            if definition is not None and ref.name not in seen and not self.draining:
                                 seen.add(ref.name)
                                 await send.send((ref, definition))
                 except S3Error as exc:
@@ -239,7 +261,7 @@ class Reconciler:
                     error=f"{len(problems)} problem(s) in its definition, first: {problems[0]}",
                 )
             )
-        if fatal is None:
+        if fatal is None and not self.draining:
             for name in sorted(set(defined) - seen):
                 record(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
         return results, listed, fatal

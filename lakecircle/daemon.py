@@ -1,0 +1,199 @@
+"""The always-on loop: poll the definitions by ETag, resync on a timer, wake on SIGHUP.
+
+The loop is a small state machine around :class:`~lakecircle.reconcile.Reconciler`:
+
+- every poll interval (with jitter) it lists the definition prefix; when the (key, ETag)
+  set is unchanged and no resync is due, that listing is all the poll costs;
+- a changed listing, a due resync, or SIGHUP runs a full cycle; SIGHUPs that arrive
+  during a cycle coalesce into exactly one more cycle after it;
+- SIGTERM or SIGINT stops it: no new bucket work starts, in-flight writes finish within
+  the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns.
+
+Cycles never overlap, and an exception inside one is logged and counted while the loop
+goes on. Time comes from an injected :class:`Clock`, so tests run a ten-minute resync
+in milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+import structlog
+
+from lakecircle.errors import LakeCircleError
+from lakecircle.reconcile import CycleReport, Reconciler
+from lakecircle.store import ObjectRef
+
+log = structlog.get_logger("lakecircle.daemon")
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class CycleObserver(Protocol):
+    def cycle_finished(self, report: CycleReport) -> None: ...
+
+
+@dataclass
+class DaemonStats:
+    cycles: int = 0
+    polls: int = 0
+    idle_polls: int = 0
+    crashes: int = 0
+
+
+class Daemon:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        *,
+        poll_interval: float = 30.0,
+        resync_interval: float = 600.0,
+        shutdown_timeout: float = 30.0,
+        clock: Clock | None = None,
+        jitter: Callable[[], float] | None = None,
+        observer: CycleObserver | None = None,
+        max_cycles: int | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.poll_interval = poll_interval
+        self.resync_interval = resync_interval
+        self.shutdown_timeout = shutdown_timeout
+        self.clock: Clock = clock or RealClock()
+        self.jitter = jitter or (lambda: random.uniform(0.9, 1.1))  # noqa: S311 -- spreading, not security
+        self.observer = observer
+        self.max_cycles = max_cycles
+        self.stats = DaemonStats()
+        self.last_report: CycleReport | None = None
+        self._wake = anyio.Event()
+        self._sync_requested = False
+        self._stopping = False
+        self._cycle_scope: anyio.CancelScope | None = None
+
+    # -- requests from outside (signal handlers, tests) -----------------------------------
+
+    def request_sync(self) -> None:
+        """Run a full cycle now, or exactly one more after the running one."""
+        self._sync_requested = True
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        """Start no new work; let in-flight writes finish within the shutdown timeout."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.reconciler.draining = True
+        if self._cycle_scope is not None:
+            self._cycle_scope.deadline = anyio.current_time() + self.shutdown_timeout
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        fingerprint: frozenset[tuple[str, str]] | None = None
+        next_resync = self.clock.now()
+        trigger = "startup"
+        while not self._stopping:
+            refs: list[ObjectRef] | None = None
+            if trigger == "poll" and self.clock.now() >= next_resync:
+                trigger = "resync"
+            elif trigger == "poll":
+                self.stats.polls += 1
+                try:
+                    refs = await self.reconciler.loader.list_refs()
+                except LakeCircleError as exc:
+                    log.warning("poll_failed", error=str(exc))
+                    trigger = await self._wait(self.poll_interval * self.jitter())
+                    continue
+                if frozenset((r.key, r.etag) for r in refs) == fingerprint:
+                    self.stats.idle_polls += 1
+                    log.debug("poll_unchanged", files=len(refs))
+                    trigger = await self._wait(self.poll_interval * self.jitter())
+                    continue
+                trigger = "definitions"
+            self._sync_requested = False
+            report = await self._cycle(trigger, refs)
+            fingerprint = report.fingerprint if report is not None and report.fatal is None else None
+            next_resync = self.clock.now() + self.resync_interval
+            if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
+                break
+            trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
+        log.info("daemon_stopped", cycles=self.stats.cycles, polls=self.stats.polls)
+
+    async def _cycle(self, trigger: str, refs: list[ObjectRef] | None) -> CycleReport | None:
+        self.stats.cycles += 1
+        report: CycleReport | None = None
+        with anyio.CancelScope() as scope:
+            self._cycle_scope = scope
+            if self._stopping:
+                scope.deadline = anyio.current_time() + self.shutdown_timeout
+            try:
+                report = await self.reconciler.run_cycle(trigger, refs=refs)
+            except Exception:  # a bug in one cycle must not end the service
+                self.stats.crashes += 1
+                log.exception("cycle_crashed", trigger=trigger)
+        self._cycle_scope = None
+        if scope.cancelled_caught:
+            log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
+        if report is not None:
+            self.last_report = report
+            if self.observer is not None:
+                self.observer.cycle_finished(report)
+        return report
+
+    async def _wait(self, seconds: float) -> str:
+        """Sleep until the next poll, or until a sync or stop request; say which."""
+        if not (self._sync_requested or self._stopping):
+            async with anyio.create_task_group() as tg:
+
+                async def sleeper() -> None:
+                    await self.clock.sleep(seconds)
+                    tg.cancel_scope.cancel()
+
+                async def waker() -> None:
+                    await self._wake.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(sleeper)
+                tg.start_soon(waker)
+        self._wake = anyio.Event()
+        if self._stopping:
+            return "stop"
+        if self._sync_requested:
+            return "signal"
+        return "poll"
+
+
+async def handle_signals(daemon: Daemon) -> None:
+    """SIGHUP: a full cycle now. SIGTERM, SIGINT: stop gracefully."""
+    with anyio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("signal_received", signal="SIGHUP", action="sync")
+                daemon.request_sync()
+            else:
+                log.info("signal_received", signal=signal.Signals(signum).name, action="stop")
+                daemon.request_stop()

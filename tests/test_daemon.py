@@ -1,0 +1,226 @@
+"""The service loop with an injected clock: hours of polling run in milliseconds."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from lakecircle.daemon import Daemon
+from lakecircle.loader import DefinitionLoader
+from lakecircle.memory import MemoryS3
+from lakecircle.model import LifecycleConfig
+from lakecircle.reconcile import Reconciler
+from lakecircle.store import BucketRef
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    """Monotonic time that moves only when the daemon sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+def definition(bucket: str, days: int = 30) -> bytes:
+    return (
+        f'BucketName = "{bucket}"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
+        f'Filter = {{ Prefix = "" }}\nExpiration = {{ Days = {days} }}\n'
+    ).encode()
+
+
+def world(n: int = 3) -> MemoryS3:
+    s3 = MemoryS3()
+    for i in range(n):
+        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
+        s3.add_bucket(f"b{i}")
+    return s3
+
+
+def daemon_for(s3: MemoryS3, clock: FakeClock, **kwargs: object) -> Daemon:
+    reconciler = Reconciler(s3, DefinitionLoader(s3), concurrency=2)
+    return Daemon(reconciler, clock=clock, jitter=lambda: 1.0, **kwargs)  # type: ignore[arg-type]
+
+
+async def run_until(daemon: Daemon, clock: FakeClock, until: float) -> None:
+    """Run the daemon until fake time passes ``until``, then stop it."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(daemon.run)
+        while clock.now() < until:
+            await anyio.lowlevel.checkpoint()
+        daemon.request_stop()
+
+
+async def test_ten_minute_resync_and_idle_polls_run_in_fake_time() -> None:
+    s3, clock = world(), FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=600)
+    with anyio.fail_after(5):
+        await run_until(daemon, clock, clock.now() + 1250)
+    # startup, then a resync every 600 s: at 600 and 1200.
+    assert daemon.stats.cycles == 3
+    assert daemon.stats.idle_polls == daemon.stats.polls > 30
+    # One listing per idle poll, plus one per cycle; nothing else while idle.
+    assert s3.calls["ListObjectsV2"] == daemon.stats.polls + daemon.stats.cycles
+    assert s3.calls["GetBucketLifecycleConfiguration"] == 3 * 3
+    assert s3.calls["GetObject"] == 3  # every file fetched once, then cached by ETag
+
+
+async def test_an_unchanged_poll_costs_exactly_one_list_request() -> None:
+    s3, clock = world(), FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=10_000)
+    with anyio.fail_after(5):
+        await run_until(daemon, clock, clock.now() + 30 * 10 + 1)
+    assert daemon.stats.cycles == 1
+    before = dict(s3.calls)
+    idle = daemon.stats.idle_polls
+    assert idle == 10
+    assert before["ListObjectsV2"] == 1 + idle
+    assert before["ListBuckets"] == 1
+
+
+async def test_a_changed_etag_fetches_that_file_only_and_syncs() -> None:
+    s3, clock = world(5), FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=10_000)
+
+    async def edit_later() -> None:
+        while clock.now() < 1000 + 100:
+            await anyio.lowlevel.checkpoint()
+        s3.objects["definition/b3.toml"] = definition("b3", days=45)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(edit_later)
+            await run_until(daemon, clock, 1000 + 200)
+    assert daemon.stats.cycles == 2
+    assert s3.calls["GetObject"] == 5 + 1
+    rule = s3.lifecycles["b3"].rules[0]
+    assert rule.expiration is not None
+    assert rule.expiration.days == 45
+
+
+class GatedS3(MemoryS3):
+    """Lifecycle reads (or writes) wait on a gate, to hold a cycle open."""
+
+    def __init__(self, *, gate_reads: bool = False, gate_writes: bool = False) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.gate_reads = gate_reads
+        self.gate_writes = gate_writes
+        self.in_flight = 0
+        self.started = 0
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        if self.gate_reads:
+            await self.gate.wait()
+        return await super().get_lifecycle(bucket)
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.started += 1
+        self.in_flight += 1
+        if self.gate_writes:
+            await self.gate.wait()
+        await super().put_lifecycle(bucket, config)
+        self.in_flight -= 1
+
+
+async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> None:
+    s3 = GatedS3(gate_reads=True)
+    for i in range(3):
+        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
+        s3.add_bucket(f"b{i}")
+    clock = FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            while s3.calls["ListBuckets"] == 0:
+                await anyio.lowlevel.checkpoint()
+            for _ in range(5):
+                daemon.request_sync()
+            s3.gate.set()
+            while daemon.stats.cycles < 2:
+                await anyio.lowlevel.checkpoint()
+            for _ in range(50):
+                await anyio.lowlevel.checkpoint()
+            daemon.request_stop()
+    assert daemon.stats.cycles == 2
+    assert s3.calls["ListBuckets"] == 2
+
+
+async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> None:
+    s3 = GatedS3(gate_writes=True)
+    for i in range(10):
+        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
+        s3.add_bucket(f"b{i}")
+    clock = FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            while s3.in_flight < 2:
+                await anyio.lowlevel.checkpoint()
+            daemon.request_stop()
+            s3.gate.set()
+    assert s3.started == 2
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 2
+    assert s3.in_flight == 0
+    assert daemon.last_report is not None
+    assert daemon.last_report.interrupted
+    assert daemon.last_report.writes == 2
+
+
+async def test_shutdown_timeout_bounds_a_stuck_write() -> None:
+    s3 = GatedS3(gate_writes=True)  # the gate never opens
+    s3.objects["definition/b0.toml"] = definition("b0")
+    s3.add_bucket("b0")
+    clock = FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000, shutdown_timeout=0.05)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            while s3.in_flight < 1:
+                await anyio.lowlevel.checkpoint()
+            daemon.request_stop()
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 0
+
+
+async def test_an_exception_in_a_cycle_is_counted_and_the_loop_goes_on() -> None:
+    s3, clock = world(1), FakeClock()
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=60)
+    calls = 0
+    original = daemon.reconciler.run_cycle
+
+    async def flaky(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    daemon.reconciler.run_cycle = flaky  # type: ignore[method-assign]
+    with anyio.fail_after(5):
+        await run_until(daemon, clock, clock.now() + 200)
+    assert daemon.stats.crashes == 1
+    assert daemon.stats.cycles >= 3
+    assert daemon.last_report is not None
+    assert daemon.last_report.ok
+
+
+async def test_dry_run_daemon_only_monitors() -> None:
+    s3, clock = world(2), FakeClock()
+    reconciler = Reconciler(s3, DefinitionLoader(s3), dry_run=True)
+    daemon = Daemon(reconciler, clock=clock, jitter=lambda: 1.0, poll_interval=30, resync_interval=60)
+    with anyio.fail_after(5):
+        await run_until(daemon, clock, clock.now() + 200)
+    assert daemon.stats.cycles >= 3
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 0
+    assert daemon.last_report is not None
+    assert daemon.last_report.pending == 2
