@@ -29,6 +29,13 @@ def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
+def _tree(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """TREE: bucket lines hang under the line of their cycle."""
+    if "bucket" in event:
+        event["event"] = f"  └─ {event['event']}"
+    return event
+
+
 def configure_logging(
     level: LogLevel = LogLevel.INFO,
     fmt: LogFormat = LogFormat.AUTO,
@@ -53,11 +60,13 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        lambda _, __, event: {"app": app_name, **event},
         _mask_secrets,
     ]
     if fmt is LogFormat.JSON:
-        processors += [structlog.processors.dict_tracebacks]
-        processors.append(lambda _, __, event: {"app": app_name, **event})
+        processors.append(structlog.processors.dict_tracebacks)
+    if fmt in (LogFormat.TREE, LogFormat.COLORTREE):
+        processors.append(_tree)
     processors.append(renderer)
     structlog.configure(
         processors=processors,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import structlog
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -27,6 +28,14 @@ MOTO_ACCOUNT = "123456789012"
 """The account moto's STS answers with."""
 
 MOTO_REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Every test starts and ends with structlog's defaults (a CLI run reconfigures it)."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
