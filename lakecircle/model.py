@@ -53,6 +53,11 @@ def _to_utc_datetime(value: object) -> object:
 UtcDate = Annotated[dt.datetime, BeforeValidator(_to_utc_datetime)]
 
 
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer S3's API can carry at all (a TOML integer can be any size); the
+per-field limits (Days fit in 32 bits, sizes in 64) are checked in validate."""
+
+
 def _list_to_tuple(value: object) -> object:
     """TOML and boto3 give arrays as lists; the frozen model holds tuples."""
     return tuple(value) if isinstance(value, list) else value
@@ -85,43 +90,43 @@ class Tag(_Wire):
 class AndOperator(_Wire):
     prefix: str | None = Field(default=None, alias="Prefix")
     tags: Tags = Field(default=(), alias="Tags")
-    object_size_greater_than: int | None = Field(default=None, alias="ObjectSizeGreaterThan")
-    object_size_less_than: int | None = Field(default=None, alias="ObjectSizeLessThan")
+    object_size_greater_than: Int64 | None = Field(default=None, alias="ObjectSizeGreaterThan")
+    object_size_less_than: Int64 | None = Field(default=None, alias="ObjectSizeLessThan")
 
 
 class Filter(_Wire):
     prefix: str | None = Field(default=None, alias="Prefix")
     tag: Tag | None = Field(default=None, alias="Tag")
-    object_size_greater_than: int | None = Field(default=None, alias="ObjectSizeGreaterThan")
-    object_size_less_than: int | None = Field(default=None, alias="ObjectSizeLessThan")
+    object_size_greater_than: Int64 | None = Field(default=None, alias="ObjectSizeGreaterThan")
+    object_size_less_than: Int64 | None = Field(default=None, alias="ObjectSizeLessThan")
     and_: AndOperator | None = Field(default=None, alias="And")
 
 
 class Expiration(_Wire):
-    days: int | None = Field(default=None, alias="Days")
+    days: Int64 | None = Field(default=None, alias="Days")
     date: UtcDate | None = Field(default=None, alias="Date")
     expired_object_delete_marker: bool | None = Field(default=None, alias="ExpiredObjectDeleteMarker")
 
 
 class Transition(_Wire):
-    days: int | None = Field(default=None, alias="Days")
+    days: Int64 | None = Field(default=None, alias="Days")
     date: UtcDate | None = Field(default=None, alias="Date")
     storage_class: str = Field(alias="StorageClass")
 
 
 class NoncurrentVersionExpiration(_Wire):
-    noncurrent_days: int | None = Field(default=None, alias="NoncurrentDays")
-    newer_noncurrent_versions: int | None = Field(default=None, alias="NewerNoncurrentVersions")
+    noncurrent_days: Int64 | None = Field(default=None, alias="NoncurrentDays")
+    newer_noncurrent_versions: Int64 | None = Field(default=None, alias="NewerNoncurrentVersions")
 
 
 class NoncurrentVersionTransition(_Wire):
-    noncurrent_days: int | None = Field(default=None, alias="NoncurrentDays")
+    noncurrent_days: Int64 | None = Field(default=None, alias="NoncurrentDays")
     storage_class: str = Field(alias="StorageClass")
-    newer_noncurrent_versions: int | None = Field(default=None, alias="NewerNoncurrentVersions")
+    newer_noncurrent_versions: Int64 | None = Field(default=None, alias="NewerNoncurrentVersions")
 
 
 class AbortIncompleteMultipartUpload(_Wire):
-    days_after_initiation: int | None = Field(default=None, alias="DaysAfterInitiation")
+    days_after_initiation: Int64 | None = Field(default=None, alias="DaysAfterInitiation")
 
 
 class Rule(_Wire):

@@ -275,7 +275,7 @@ def _describe(value: object) -> str:
         return f"{kind} {str(value).lower()}"
     try:
         return f"{kind} {_short.repr(value)}"
-    except RecursionError:
+    except (RecursionError, ValueError):  # too deep, or an integer past the digit limit
         return kind
 
 

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     @field_validator("metrics_addr")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
+        _, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected HOST:PORT such as 127.0.0.1:9739 (0.0.0.0:9739 for all interfaces)")
         return value

@@ -236,7 +236,16 @@ def _check_ranges(rule: Rule) -> Iterator[Finding]:
             numbers.append(("Filter.And.ObjectSizeLessThan", flt.and_.object_size_less_than, MAX_LONG))
     for path, value, limit in numbers:
         if value is not None and value > limit:
-            yield path, f"{value} is larger than S3's API accepts here (at most {limit})", _E
+            yield path, f"{_number(value)} is larger than S3's API accepts here (at most {limit})", _E
+
+
+def _number(value: int) -> str:
+    """A number for a message; one too long to print is described by its size."""
+    try:
+        text = str(value)
+    except ValueError:  # past Python's digit limit for int-to-str conversion
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} digits)"
 
 
 def _check_filter(flt: Filter) -> Iterator[Finding]:

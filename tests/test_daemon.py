@@ -205,7 +205,7 @@ async def test_an_exception_in_a_cycle_is_counted_and_the_loop_goes_on() -> None
             raise RuntimeError("boom")
         return await original(*args, **kwargs)  # type: ignore[arg-type]
 
-    daemon.reconciler.run_cycle = flaky  # type: ignore[method-assign]
+    daemon.reconciler.run_cycle = flaky  # type: ignore[method-assign,assignment]
     with anyio.fail_after(5):
         await run_until(daemon, clock, clock.now() + 200)
     assert daemon.stats.crashes == 1

@@ -1,0 +1,297 @@
+"""Prometheus metrics: one object owning its collectors, fed by cycle reports and S3 calls.
+
+Everything about a cycle is derived from its :class:`~lakecircle.reconcile.CycleReport`
+by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
+summary log line prints. S3 request counts and latencies come from the S3 adapter, which
+takes a :class:`Metrics` as its observer (``on_request`` and ``on_retry``); this module
+imports nothing of the adapter, so the dependency runs one way only.
+
+The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
+never on prometheus_client's global registry, so tests and embedded uses can build as
+many as they like. The metric names are a contract (DESIGN.md, "Metrics"): dashboards,
+alerts and the README's table rely on them. No metric has a per-bucket label: an account
+may hold a million buckets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.registry import Collector
+
+from lakecircle import __version__
+from lakecircle.reconcile import BucketState
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from lakecircle.reconcile import CycleReport
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+"""The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
+
+SUCCESS: Final = "success"
+PARTIAL: Final = "partial"
+FAILURE: Final = "failure"
+RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
+
+TRIGGERS: Final = ("startup", "poll", "resync", "signal", "manual")
+"""Cycle triggers whose series exist from the start; another trigger gets its own series."""
+
+STAGES: Final = ("definitions", "list", "read", "write", "snapshot", "cycle")
+"""Where a failure happened: reading the definitions, listing the account's buckets,
+reading or writing one bucket's lifecycle, writing its history snapshot, or the cycle
+itself (an internal error)."""
+
+EXTRA_BUCKET_STATES: Final = ("propagating", "diverging")
+"""States the settle window will add (a write not yet visible; still different after it)."""
+
+BUCKET_STATES: Final = tuple(s.value for s in BucketState) + tuple(
+    s for s in EXTRA_BUCKET_STATES if s not in {b.value for b in BucketState}
+)
+
+GUARDS: Final = ("partial_definitions", "blast_radius")
+
+CYCLE_BUCKETS: Final = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+"""Cycle durations: half a second (a few buckets) to an hour (a large account under a rate limit)."""
+
+S3_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+"""S3 request durations: 5 ms to a minute, as controller-runtime's reconcile histogram."""
+
+
+def cycle_result(report: CycleReport) -> str:
+    """``failure`` when the cycle could not run, ``partial`` when some of it failed, else ``success``.
+
+    A cycle is partial when a bucket failed or when a definition file could not be read
+    (then the cycle removes no rules anywhere). Invalid definitions and missing buckets
+    are not failures of the cycle: they have gauges of their own.
+    """
+    if report.fatal is not None:
+        return FAILURE
+    if (report.definitions is not None and report.definitions.partial) or report.failed:
+        return PARTIAL
+    return SUCCESS
+
+
+def fatal_stage(report: CycleReport) -> str:
+    """The stage a fatal cycle failed at: without definitions the loader failed, else the bucket listing."""
+    return "definitions" if report.definitions is None else "list"
+
+
+def tripped_guards(report: CycleReport) -> list[str]:
+    """The guards that held something back in this cycle.
+
+    A partial picture of the definitions holds back every removal of the cycle. The
+    blast-radius guard needs the report to say it tripped (not recorded yet).
+    """
+    guards = []
+    if report.fatal is None and report.definitions is not None and report.definitions.partial:
+        guards.append("partial_definitions")
+    return guards
+
+
+class Metrics:
+    """LakeCircle's collectors on one registry, and the ways to feed them.
+
+    Also the S3 adapter's observer: :meth:`on_request` and :meth:`on_retry` match the
+    observer Protocol of :mod:`lakecircle.retry`.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = CollectorRegistry() if registry is None else registry
+        r = self.registry
+
+        self.rules_added = Counter(
+            "lakecircle_rules_added_total", "Lifecycle rules added to buckets by writes that succeeded.", registry=r
+        )
+        self.rules_removed = Counter(
+            "lakecircle_rules_removed_total",
+            "Lifecycle rules removed from buckets by writes that succeeded (a DELETE counts each rule).",
+            registry=r,
+        )
+        self.rules_changed = Counter(
+            "lakecircle_rules_changed_total",
+            "Lifecycle rules changed in place (same ID) by writes that succeeded.",
+            registry=r,
+        )
+        self.failures = Counter(
+            "lakecircle_failures_total",
+            "Failures by stage: definitions (a file unreadable or not listable), list (the account's buckets), "
+            "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error).",
+            ["stage"],
+            registry=r,
+        )
+        self.cycles = Counter(
+            "lakecircle_cycles_total",
+            "Reconcile cycles by what triggered them and their result (success, partial, failure).",
+            ["trigger", "result"],
+            registry=r,
+        )
+        self.cycle_duration = Histogram(
+            "lakecircle_cycle_duration_seconds",
+            "Duration of reconcile cycles, whatever their result.",
+            buckets=CYCLE_BUCKETS,
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "lakecircle_last_success_timestamp_seconds",
+            "Unix time at which the last cycle with result success finished; 0 before the first.",
+            registry=r,
+        )
+        self.buckets = Gauge(
+            "lakecircle_buckets",
+            "Managed buckets by state in the last cycle that ran (in_sync, changed, drifted, missing, invalid, "
+            "failed, propagating, diverging).",
+            ["state"],
+            registry=r,
+        )
+        self.definition_files = Gauge(
+            "lakecircle_definition_files", "Definition files read in the last cycle that loaded them.", registry=r
+        )
+        self.definition_errors = Gauge(
+            "lakecircle_definition_errors",
+            "Errors found in the definitions in the last cycle that loaded them (warnings not counted).",
+            registry=r,
+        )
+        self.partial_definitions = Gauge(
+            "lakecircle_partial_definitions",
+            "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0.",
+            registry=r,
+        )
+        self.guard_trips = Counter(
+            "lakecircle_guard_trips_total",
+            "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
+            "definition file is unreadable), blast_radius (too many removals in one cycle).",
+            ["guard"],
+            registry=r,
+        )
+        self.server_dropped_fields = Gauge(
+            "lakecircle_server_dropped_fields",
+            "Buckets whose S3 server did not store some fields LakeCircle wrote, in the last cycle that ran.",
+            registry=r,
+        )
+        self.s3_requests = Counter(
+            "lakecircle_s3_requests_total",
+            "S3 (and STS) requests by API operation and outcome, each attempt counted.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.s3_request_duration = Histogram(
+            "lakecircle_s3_request_duration_seconds",
+            "Duration of S3 (and STS) requests by API operation, each attempt observed.",
+            ["operation"],
+            buckets=S3_BUCKETS,
+            registry=r,
+        )
+        self.s3_retries = Counter(
+            "lakecircle_s3_retries_total",
+            "S3 (and STS) requests retried, by API operation and the reason for the retry.",
+            ["operation", "reason"],
+            registry=r,
+        )
+        self.info = Info(
+            "lakecircle",
+            "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1.",
+            registry=r,
+        )
+
+        for stage in STAGES:
+            self.failures.labels(stage=stage)
+        for trigger in TRIGGERS:
+            for result in RESULTS:
+                self.cycles.labels(trigger=trigger, result=result)
+        for state in BUCKET_STATES:
+            self.buckets.labels(state=state)
+        for guard in GUARDS:
+            self.guard_trips.labels(guard=guard)
+        self.set_info(__version__, "", "")
+
+    # -- feeding ----------------------------------------------------------------------
+
+    def observe_cycle(self, report: CycleReport, *, now: float) -> str:
+        """Count one finished cycle; ``now`` is the Unix time it finished. Returns its result.
+
+        A cycle that could not run (``report.fatal``) leaves the bucket and definition
+        gauges at their last values: it knows nothing newer about them.
+        """
+        result = cycle_result(report)
+        self.cycles.labels(trigger=report.trigger, result=result).inc()
+        self.cycle_duration.observe(report.duration)
+        if result == SUCCESS:
+            self.last_success.set(now)
+
+        self.rules_added.inc(report.rules_added)
+        self.rules_removed.inc(report.rules_removed)
+        self.rules_changed.inc(report.rules_changed)
+
+        failures: Tally[str] = Tally(r.stage or "cycle" for r in report.failed)
+        if report.fatal is not None:
+            failures[fatal_stage(report)] += 1
+        if report.definitions is not None:
+            failures["definitions"] += len(report.definitions.unreadable)
+        for stage, count in failures.items():
+            if count:
+                self.failures.labels(stage=stage).inc(count)
+
+        for guard in tripped_guards(report):
+            self.guard_trips.labels(guard=guard).inc()
+
+        if report.definitions is not None:
+            self.definition_files.set(len(report.definitions.files))
+            self.definition_errors.set(report.definitions.error_count)
+            self.partial_definitions.set(1 if report.definitions.partial else 0)
+
+        if report.fatal is None:
+            states = Tally(r.state.value for r in report.results)
+            for state in sorted(set(BUCKET_STATES) | set(states)):
+                self.buckets.labels(state=state).set(states[state])
+            self.server_dropped_fields.set(sum(1 for r in report.results if r.dropped))
+        return result
+
+    def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:
+        """Count a cycle that raised instead of returning a report (a bug, logged by the caller)."""
+        self.cycles.labels(trigger=trigger, result=FAILURE).inc()
+        self.failures.labels(stage="cycle").inc()
+        if duration is not None:
+            self.cycle_duration.observe(duration)
+
+    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
+        """One S3 request attempt finished: ``outcome`` as :func:`lakecircle.retry.outcome_of` names it."""
+        self.s3_requests.labels(operation=operation, outcome=outcome).inc()
+        self.s3_request_duration.labels(operation=operation).observe(seconds)
+
+    def on_retry(self, operation: str, reason: str, delay: float) -> None:
+        """An S3 request will be retried after ``delay`` seconds for ``reason`` (throttled, 5xx, ...)."""
+        self.s3_retries.labels(operation=operation, reason=reason).inc()
+
+    def set_info(self, version: str, mode: str, account: str | None) -> None:
+        """Set ``lakecircle_info``'s labels (one series: the last values set)."""
+        self.info.info({"version": version, "mode": mode, "account": account or ""})
+
+    # -- exposition -------------------------------------------------------------------
+
+    content_type: ClassVar[str] = CONTENT_TYPE
+
+    def render(self) -> bytes:
+        """The registry in Prometheus's text format, without the ``_created`` series.
+
+        prometheus_client adds a ``*_created`` gauge per counter and histogram series;
+        Prometheus has no use for it in the text format and it doubles the series count.
+        """
+        return generate_latest(_WithoutCreated(self.registry))
+
+
+class _WithoutCreated(Collector):
+    """A registry's metrics without the ``*_created`` samples."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.registry.collect():
+            created = f"{metric.name}_created"
+            metric.samples = [s for s in metric.samples if s.name != created]
+            yield metric
