@@ -7,6 +7,9 @@ its listed size, unread. A file that cannot be fetched makes the picture partial
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -25,6 +28,24 @@ class Loaded:
     """The listed (key, ETag) pairs: equal fingerprints mean the definitions did not change."""
     fetched: int
     """Files downloaded this time (the others came from the cache)."""
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector around a bulk parse.
+
+    Parsing thousands of files allocates millions of small objects that all stay alive;
+    on Python 3.11 the collector traverses the growing heap again and again, which cost
+    about a third of the planning benchmark's parse time. Nothing parsed here forms
+    reference cycles worth collecting, so the pause frees nothing late.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class DefinitionLoader:
@@ -63,31 +84,37 @@ class DefinitionLoader:
                 todo.append(ref)
 
         limiter = anyio.CapacityLimiter(self.concurrency)
+        fetched: dict[str, bytes] = {}
 
         async def fetch(ref: ObjectRef) -> None:
             async with limiter:
                 try:
-                    data = await self.source.fetch(ref)
+                    fetched[ref.key] = await self.source.fetch(ref)
                 except (S3Error, DefinitionSourceError) as exc:
                     parsed[ref.key] = ParsedFile(
                         ref.key, (), (Problem(ref.key, f"could not be read: {exc}"),), readable=False
                     )
-                    return
-            result = parse_file(ref.key, data)
-            parsed[ref.key] = result
-            self._cache[ref.key] = (ref.etag, result)
 
         async with anyio.create_task_group() as tg:
             for ref in todo:
                 tg.start_soon(fetch, ref)
+        with collector_paused():
+            for ref in todo:
+                data = fetched.pop(ref.key, None)
+                if data is not None:
+                    result = parse_file(ref.key, data)
+                    parsed[ref.key] = result
+                    self._cache[ref.key] = (ref.etag, result)
 
         keys = {r.key for r in refs}
         for key in list(self._cache):
             if key not in keys:
                 del self._cache[key]
         ordered = [parsed[r.key] for r in sorted(refs, key=lambda r: r.key)]
+        with collector_paused():
+            definitions = build_definitions(ordered)
         return Loaded(
-            build_definitions(ordered),
+            definitions,
             frozenset((r.key, r.etag) for r in refs),
             len(todo),
         )
