@@ -247,6 +247,29 @@ async def run_sync(settings: Settings, definitions_dir: Path | None, *, dry_run:
 
 
 @cli.command()
+@_definitions_option
+@_concurrency_option
+@click.option("--metrics-addr", help="HOST:PORT for /metrics, /healthz, /readyz [LCC_METRICS_ADDR].")
+@click.option("--dry-run", is_flag=True, help="Monitor drift only, write nothing (as LCC_ACTIONS=DRYRUN).")
+@click.option("--cycles", type=click.IntRange(min=1), help="Stop after this many cycles.")
+def daemon(
+    definitions_dir: Path | None,
+    concurrency: int | None,
+    metrics_addr: str | None,
+    dry_run: bool,
+    cycles: int | None,
+) -> None:
+    """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
+    from lakecircle.service import run_service
+
+    settings = _settings(
+        concurrency=concurrency, metrics_addr=metrics_addr, actions="DRYRUN" if dry_run else None
+    )
+    _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles))
+    sys.exit(0)
+
+
+@cli.command()
 @click.option("--bucket", "buckets", multiple=True, help="Export only this bucket (repeatable).")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_concurrency_option

@@ -52,6 +52,8 @@ class RealClock:
 class CycleObserver(Protocol):
     def cycle_finished(self, report: CycleReport) -> None: ...
 
+    def cycle_crashed(self, trigger: str) -> None: ...
+
 
 @dataclass
 class DaemonStats:
@@ -155,6 +157,8 @@ class Daemon:
             except Exception:  # a bug in one cycle must not end the service
                 self.stats.crashes += 1
                 log.exception("cycle_crashed", trigger=trigger)
+                if self.observer is not None:
+                    self.observer.cycle_crashed(trigger)
         self._cycle_scope = None
         if scope.cancelled_caught:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")

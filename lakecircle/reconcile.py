@@ -9,13 +9,16 @@ the :class:`CycleReport` it returns.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import anyio
 import structlog
@@ -134,6 +137,7 @@ class Reconciler:
         bucket_filter: frozenset[str] | None = None,
         clock: Callable[[], float] = time.time,
         applied: MutableMapping[str, LifecycleConfig] | None = None,
+        around_cycle: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -141,6 +145,8 @@ class Reconciler:
         self.dry_run = dry_run
         self.bucket_filter = bucket_filter
         self.clock = clock
+        self.around_cycle = around_cycle or contextlib.nullcontext
+        """Entered for each cycle (the S3 adapter's retry deadline)."""
         self.draining = False
         """Set on shutdown: no new bucket work starts; in-flight work finishes."""
         self.applied: MutableMapping[str, LifecycleConfig] = {} if applied is None else applied
@@ -151,7 +157,7 @@ class Reconciler:
     ) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
         started = self.clock()
-        with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
+        with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
             try:
                 loaded = await self.loader.load(refs)
             except LakeCircleError as exc:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from lakecircle.retry import RequestObserver, RetryPolicy
 from lakecircle.settings import Settings
 
 if TYPE_CHECKING:
@@ -17,7 +18,13 @@ log = structlog.get_logger("lakecircle.runtime")
 
 
 @asynccontextmanager
-async def open_account(settings: Settings, *, need_endpoint: bool = True) -> AsyncIterator[S3Adapter]:
+async def open_account(
+    settings: Settings,
+    *,
+    need_endpoint: bool = True,
+    retry: RetryPolicy | None = None,
+    observer: RequestObserver | None = None,
+) -> AsyncIterator[S3Adapter]:
     """An S3 adapter for the configured account, after the account guard has passed.
 
     Raises ConfigError for missing settings and AccountMismatch for wrong credentials
@@ -34,6 +41,9 @@ async def open_account(settings: Settings, *, need_endpoint: bool = True) -> Asy
         concurrency=settings.concurrency,
         content_md5=settings.content_md5,
         verify_account=settings.verify_account,
+        retry=retry if retry is not None else RetryPolicy.from_settings(settings),
+        observer=observer,
+        max_requests_per_second=settings.max_requests_per_second,
     ) as adapter:
         arn = await adapter.check_account()
         if arn is None:

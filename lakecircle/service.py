@@ -1,0 +1,127 @@
+"""Wiring of the always-on service: settings in, a daemon with metrics and health out.
+
+``lakecircle daemon`` (and the demo) call :func:`run_service`. It binds the metrics
+server first (so a wrong address fails fast), checks the account, then runs the loop of
+:mod:`lakecircle.daemon` until SIGTERM or SIGINT, with SIGHUP forcing a cycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import structlog
+
+from lakecircle import __version__
+from lakecircle.daemon import Clock, Daemon, handle_signals
+from lakecircle.errors import ConfigError
+from lakecircle.loader import DefinitionLoader
+from lakecircle.metrics import Metrics
+from lakecircle.reconcile import CycleReport, Reconciler
+from lakecircle.retry import RetryPolicy
+from lakecircle.runtime import open_account
+from lakecircle.server import Health, serve
+from lakecircle.settings import Settings
+
+log = structlog.get_logger("lakecircle.service")
+
+
+class CycleSink:
+    """Feeds each cycle's report to the metrics and the readiness check."""
+
+    def __init__(self, metrics: Metrics, health: Health, on_report: Callable[[CycleReport], None] | None) -> None:
+        self.metrics = metrics
+        self.health = health
+        self.on_report = on_report
+
+    def cycle_finished(self, report: CycleReport) -> None:
+        now = time.time()
+        self.metrics.observe_cycle(report, now=now)
+        if report.definitions is not None:
+            self.health.mark_definitions_loaded()
+        self.health.mark_cycle_finished(now)
+        if self.on_report is not None:
+            self.on_report(report)
+
+    def cycle_crashed(self, trigger: str) -> None:
+        self.metrics.observe_cycle_error(trigger)
+
+
+@asynccontextmanager
+async def _listening(metrics: Metrics, health: Health, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
+    try:
+        server = serve(metrics, health, host, port)
+        bound = await server.__aenter__()
+    except OSError as exc:
+        raise ConfigError([f"LCC_METRICS_ADDR: cannot listen on {host}:{port}: {exc.strerror or exc}"]) from exc
+    try:
+        yield bound
+    finally:
+        await server.__aexit__(None, None, None)
+
+
+async def run_service(
+    settings: Settings,
+    definitions_dir: Path | None = None,
+    *,
+    max_cycles: int | None = None,
+    clock: Clock | None = None,
+    on_started: Callable[[Daemon, tuple[str, int]], None] | None = None,
+    on_report: Callable[[CycleReport], None] | None = None,
+) -> Daemon:
+    """Run the daemon until a signal stops it (or ``max_cycles`` cycles ran)."""
+    metrics = Metrics()
+    metrics.set_info(__version__, settings.actions.value, settings.aws_account)
+    health = Health(max_age=3 * settings.resync_interval)
+    host, port = settings.metrics_host_port
+    async with _listening(metrics, health, host, port) as bound:
+        log.info("metrics_listening", address=f"http://{bound[0]}:{bound[1]}/metrics")
+        async with open_account(
+            settings,
+            need_endpoint=definitions_dir is None,
+            retry=RetryPolicy.from_settings(settings),
+            observer=metrics,
+        ) as adapter:
+            from lakecircle.s3 import S3DefinitionSource
+            from lakecircle.sources import LocalDefinitionSource
+
+            source = (
+                LocalDefinitionSource(definitions_dir)
+                if definitions_dir is not None
+                else S3DefinitionSource(adapter, settings.definition_uri)
+            )
+            reconciler = Reconciler(
+                adapter,
+                DefinitionLoader(source, concurrency=settings.concurrency),
+                concurrency=settings.concurrency,
+                dry_run=settings.dry_run,
+                bucket_filter=settings.bucket_filter,
+                around_cycle=adapter.cycle_deadline,
+            )
+            daemon = Daemon(
+                reconciler,
+                poll_interval=settings.poll_interval,
+                resync_interval=settings.resync_interval,
+                shutdown_timeout=settings.shutdown_timeout,
+                clock=clock,
+                observer=CycleSink(metrics, health, on_report),
+                max_cycles=max_cycles,
+            )
+            log.info(
+                "daemon_started",
+                mode=settings.actions.value,
+                poll_interval_s=settings.poll_interval,
+                resync_interval_s=settings.resync_interval,
+                concurrency=settings.concurrency,
+                definitions=str(definitions_dir) if definitions_dir else settings.definition_uri,
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(handle_signals, daemon)
+                if on_started is not None:
+                    on_started(daemon, bound)
+                await daemon.run()
+                tg.cancel_scope.cancel()
+    return daemon
