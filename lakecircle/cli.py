@@ -262,9 +262,7 @@ def daemon(
     """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
     from lakecircle.service import run_service
 
-    settings = _settings(
-        concurrency=concurrency, metrics_addr=metrics_addr, actions="DRYRUN" if dry_run else None
-    )
+    settings = _settings(concurrency=concurrency, metrics_addr=metrics_addr, actions="DRYRUN" if dry_run else None)
     _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles))
     sys.exit(0)
 
@@ -285,12 +283,18 @@ def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) 
 
 
 @cli.command()
-def demo() -> None:
+@click.option("--cycles", type=click.IntRange(min=1), help="Stop after this many daemon cycles.")
+@click.option("--metrics-addr", default="127.0.0.1:9739", show_default=True, help="HOST:PORT for /metrics.")
+def demo(cycles: int | None, metrics_addr: str) -> None:
     """Run LakeCircle against an S3 server inside this process: no AWS needed."""
     from lakecircle.demo import run_demo
 
     configure_logging(LogLevel.WARNING, LogFormat.AUTO)
-    sys.exit(run_demo(echo=click.echo))
+    try:
+        code = run_demo(echo=click.echo, cycles=cycles, metrics_addr=metrics_addr)
+    except LakeCircleError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 def original_entry() -> int:

@@ -8,8 +8,10 @@ the process: when it ends, no server, process or file is left behind.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -20,10 +22,9 @@ import anyio
 
 from lakecircle.loader import DefinitionLoader
 from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.reconcile import BucketState, CycleReport, Reconciler
 from lakecircle.render import render_plan_text
 from lakecircle.settings import Settings
-from lakecircle.store import BucketRef
 
 DEMO_ACCOUNT = "123456789012"  # the account moto's server answers for
 DEMO_REGION = "us-east-1"
@@ -127,62 +128,97 @@ def arrange(client: Any) -> None:
     client.put_bucket_lifecycle_configuration(Bucket=UNDEFINED_BUCKET, **config_to_request(own))
 
 
-async def _cycles(settings: Settings, echo: Echo) -> int:
+async def _plan_first(settings: Settings, echo: Echo) -> None:
     from lakecircle.runtime import open_account
     from lakecircle.s3 import S3DefinitionSource
 
     async with open_account(settings) as adapter:
         loader = DefinitionLoader(S3DefinitionSource(adapter, settings.definition_uri))
-        applied: dict[str, LifecycleConfig] = {}
-        planner = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=True, applied=applied)
-        syncer = Reconciler(adapter, loader, concurrency=settings.concurrency, dry_run=False, applied=applied)
+        report = await Reconciler(adapter, loader, dry_run=True).run_cycle("demo")
+    echo("== plan: what LakeCircle would change ==")
+    echo(render_plan_text(report.plans))
+    for result in report.results:
+        if result.state in (BucketState.MISSING, BucketState.INVALID):
+            echo(f"  {result.state.value}: {result.bucket}: {result.error}")
 
-        echo("== 1. plan: what LakeCircle would change ==")
-        report = await planner.run_cycle("demo")
-        echo(render_plan_text(report.plans))
+
+class _Narrator:
+    """Tells each daemon cycle's story, and makes drift after the first one."""
+
+    def __init__(self, echo: Echo, client: Any) -> None:
+        self.echo = echo
+        self.client = client
+        self.cycle = 0
+        self.ok = True
+
+    def __call__(self, report: CycleReport) -> None:
+        self.cycle += 1
+        self.ok = self.ok and report.ok
+        c = report.counts
+        self.echo(
+            f"\n== cycle {self.cycle} ({report.trigger}) =="
+            f"\n{report.writes} bucket(s) written: {report.rules_added} rule(s) added,"
+            f" {report.rules_changed} changed, {report.rules_removed} removed;"
+            f" {c[BucketState.IN_SYNC]} in sync, {c[BucketState.MISSING]} missing, {c[BucketState.FAILED]} failed"
+            f" ({report.duration:.2f} s)."
+        )
         for result in report.results:
-            if result.state in (BucketState.MISSING, BucketState.INVALID):
-                echo(f"  {result.state.value}: {result.bucket}: {result.error}")
-
-        echo("\n== 2. sync: one write per changed bucket ==")
-        before = dict(adapter.calls)
-        report = await syncer.run_cycle("demo")
-        writes = sum(
-            adapter.calls[op] - before.get(op, 0) for op in ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
-        )
-        echo(
-            f"{report.writes} bucket(s) changed with {writes} write(s):"
-            f" {report.rules_added} rule(s) added, {report.rules_changed} changed,"
-            f" {report.rules_removed} removed; {report.counts[BucketState.IN_SYNC]} already in sync,"
-            f" {report.counts[BucketState.MISSING]} missing, {report.counts[BucketState.FAILED]} failed."
-        )
-
-        echo("\n== 3. plan again: nothing left to do ==")
-        again = await planner.run_cycle("demo")
-        echo(render_plan_text(again.plans))
-        for result in again.results:
-            if result.dropped:
-                echo(
+            if result.plan is not None and result.state is BucketState.CHANGED:
+                self.echo(render_plan_text([result.plan]).split("\n\n")[0])
+            if result.dropped and self.cycle == 2:
+                self.echo(
                     f"  note: {result.bucket}: the embedded server does not store {', '.join(result.dropped)};"
                     " LakeCircle saw its own write come back without them and does not rewrite for them."
                 )
+        if self.cycle == 1:
+            self.echo(
+                "\nSomeone edits acme-db-backups behind LakeCircle's back (adds a rule, changes another),"
+                " and LakeCircle is sent SIGHUP to sync at once..."
+            )
+            live = self.client.get_bucket_lifecycle_configuration(Bucket="acme-db-backups")["Rules"]
+            for rule in live:
+                if rule.get("ID") == "nightly-dumps" and "Expiration" in rule:
+                    rule["Expiration"] = {"Days": 3650}
+            live.append({"ID": "manual-hotfix", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 2}})
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket="acme-db-backups", LifecycleConfiguration={"Rules": live}
+            )
+            os.kill(os.getpid(), signal.SIGHUP)
 
-        untouched = await adapter.get_lifecycle(BucketRef(UNDEFINED_BUCKET, DEMO_REGION))
-        echo(f"\n{UNDEFINED_BUCKET} (not defined) still has its own {len(untouched.rules)} rule(s): untouched.")
-        return 0 if report.ok and again.ok else 1
 
-
-def run_demo(echo: Echo = print) -> int:
+def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str = "127.0.0.1:9739") -> int:
     """Run the demo; returns the process exit code."""
     import boto3
 
+    from lakecircle.service import run_service
+
     with embedded_s3() as url, _demo_environment(url):
         echo(f"Embedded S3 server on {url} (account {DEMO_ACCOUNT}); nothing here touches AWS.\n")
-        arrange(boto3.client("s3", endpoint_url=url, region_name=DEMO_REGION))
+        client = boto3.client("s3", endpoint_url=url, region_name=DEMO_REGION)
+        arrange(client)
         settings = Settings(
             endpoint=f"s3://{ENDPOINT_BUCKET}/lifecycle/",
             aws_account=DEMO_ACCOUNT,
             aws_region=DEMO_REGION,
             concurrency=8,
+            metrics_addr=metrics_addr,
+            poll_interval=5,
+            resync_interval=60,
         )
-        return anyio.run(_cycles, settings, echo)
+        anyio.run(_plan_first, settings, echo)
+        narrator = _Narrator(echo, client)
+
+        def started(_: object, bound: tuple[str, int]) -> None:
+            echo(f"\nLakeCircle daemon running; metrics on http://{bound[0]}:{bound[1]}/metrics")
+            if cycles is None:
+                echo("It polls every 5 s and resyncs every 60 s. Ctrl-C stops it.")
+
+        daemon = anyio.run(
+            functools.partial(run_service, settings, max_cycles=cycles, on_started=started, on_report=narrator)
+        )
+        untouched = client.get_bucket_lifecycle_configuration(Bucket=UNDEFINED_BUCKET)["Rules"]
+        echo(
+            f"\n{UNDEFINED_BUCKET} (not defined) still has its own {len(untouched)} rule(s): untouched."
+            f"\nStopped after {daemon.stats.cycles} cycle(s)."
+        )
+        return 0 if narrator.ok else 1

@@ -10,6 +10,10 @@ code decides what to do next by the error's class alone.
 One aioboto3 session, one client per region, created on first use and closed when the
 adapter's ``async with`` block ends. Each bucket's calls go to its own region's client,
 and every bucket-level call carries ``ExpectedBucketOwner`` (DESIGN.md, rule 8).
+
+Every request goes through :meth:`S3Adapter.call`, which retries transient errors with
+:func:`lakecircle.retry.call_with_retries` (the only retry layer: botocore makes one
+attempt) and tells the :class:`~lakecircle.retry.RequestObserver` about each attempt.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aioboto3
+import anyio
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
@@ -43,7 +49,10 @@ from pydantic import ValidationError
 from lakecircle import __version__, errors
 from lakecircle.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.parse import MAX_FILE_BYTES
+from lakecircle.retry import Clock, RequestObserver, RetryPolicy, Sleep, ThrottleGate, call_with_retries, outcome_of
 from lakecircle.store import BucketRef, ObjectRef
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 1000
 """ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
@@ -204,6 +213,10 @@ def _use_content_md5(params: dict[str, Any], **_: Any) -> None:
     params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
+async def _as_is(response: dict[str, Any]) -> dict[str, Any]:
+    return response
+
+
 async def _read_at_most(body: Any, limit: int | None) -> bytes:
     """Read a streaming body to its end, or to ``limit`` bytes, whichever comes first."""
     if limit is None:
@@ -227,7 +240,19 @@ class S3Adapter:
     """The account's buckets and their lifecycle configurations, over aioboto3.
 
     Use it as ``async with S3Adapter(...) as s3:``; clients are created per region on
-    first use and closed on exit. ``calls`` counts the requests made, by operation name.
+    first use and closed on exit. ``calls`` counts the requests made (every attempt),
+    by operation name.
+
+    Retries: every request is retried on throttling, 5xx and connection errors as
+    ``retry`` says (default :class:`~lakecircle.retry.RetryPolicy`), behind one
+    :class:`~lakecircle.retry.ThrottleGate` (``gate``) shared by all of the adapter's
+    requests, which also applies ``max_requests_per_second`` (0: no limit). ``observer``
+    hears of each attempt (``on_request``) and each retry (``on_retry``). ``clock`` and
+    ``sleep`` (``time.monotonic``, ``anyio.sleep``) are injected for tests.
+
+    Deadline: ``with s3.cycle_deadline():`` at the start of a cycle sets ``deadline_at``
+    to now plus ``retry.deadline`` (or the seconds given); no retry inside the block
+    sleeps past it. Outside such a block each call's own start counts.
     """
 
     def __init__(
@@ -244,6 +269,11 @@ class S3Adapter:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         client_factory: ClientFactory | None = None,
+        retry: RetryPolicy | None = None,
+        observer: RequestObserver | None = None,
+        max_requests_per_second: float = 0.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
     ) -> None:
         if not 1 <= page_size <= 10_000:
             raise ValueError(f"page_size must be between 1 and 10,000, not {page_size}")
@@ -255,6 +285,18 @@ class S3Adapter:
         self.verify_account = verify_account
         self.page_size = page_size
         self.calls: Counter[str] = Counter()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.observer = observer
+        self.deadline_at: float | None = None
+        self._clock = clock
+        self._sleep = sleep
+        self.gate = ThrottleGate(
+            base_delay=self.retry.base_delay,
+            max_delay=self.retry.max_delay,
+            max_requests_per_second=max_requests_per_second,
+            clock=clock,
+            sleep=sleep,
+        )
         self._session = session if session is not None else aioboto3.Session()
         self._config = self._client_config(connect_timeout, read_timeout)
         self._factory: ClientFactory = client_factory or self._session_client
@@ -269,10 +311,12 @@ class S3Adapter:
             "max_pool_connections": max(self.concurrency, 10),
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
-            # One attempt per call: the retry layer (tenacity, around the reconcile steps)
-            # is the only one that retries, with jittered backoff, and it sees and counts
-            # every attempt. botocore retrying underneath would multiply the attempts.
-            "retries": {"max_attempts": 1, "mode": "standard"},
+            # One attempt per call: tenacity in lakecircle/retry.py, around each request in
+            # call(), is the only retry layer, with jittered backoff shared by the process,
+            # and it sees and counts every attempt. botocore retrying underneath would
+            # multiply the attempts and hide them from the metrics. (botocore's own
+            # "max_attempts" counts retries, not attempts: 1 there means 2 requests.)
+            "retries": {"total_max_attempts": 1, "mode": "standard"},
             "user_agent_extra": f"lakecircle/{__version__}",
         }
         if self.content_md5:
@@ -319,25 +363,90 @@ class S3Adapter:
                 self._clients[key] = client = opened
         return client
 
+    @contextmanager
+    def cycle_deadline(self, seconds: float | None = None) -> Iterator[float | None]:
+        """Within the block, no retry sleeps past ``seconds`` from now (default: ``retry.deadline``).
+
+        The daemon enters it at the start of each cycle; yields the absolute deadline on
+        the adapter's clock (None: no deadline) and restores the previous one on exit.
+        """
+        seconds = self.retry.deadline if seconds is None else seconds
+        previous = self.deadline_at
+        self.deadline_at = None if seconds is None else self._clock() + seconds
+        try:
+            yield self.deadline_at
+        finally:
+            self.deadline_at = previous
+
     async def _send(self, client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One request, counted; botocore's exceptions pass through."""
         self.calls[operation] += 1
         response: dict[str, Any] = await getattr(client, xform_name(operation))(**params)
         return response
 
-    async def call(
-        self, operation: str, *, region: str | None = None, service: str = "s3", **params: Any
-    ) -> dict[str, Any]:
-        """Make one ``operation`` request (``"GetBucketLifecycleConfiguration"``) in ``region``.
-
-        Raises LakeCircle's own errors, never botocore's.
-        """
+    async def _attempt(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        consume: Callable[[dict[str, Any]], Awaitable[T]],
+        *,
+        region: str | None,
+        service: str,
+    ) -> T:
+        """One attempt: the request and ``consume`` of its response, timed, observed, errors mapped."""
         bucket = params.get("Bucket")
         try:
             client = await self.client(region, service=service)
-            return await self._send(client, operation, params)
         except _BOTO_ERRORS as exc:
             raise map_error(exc, operation=operation, bucket=bucket) from exc
+        started = self._clock()
+        outcome: str | None = None  # stays None when the request is cancelled: not observed
+        try:
+            result = await consume(await self._send(client, operation, params))
+        except _BOTO_ERRORS as exc:
+            mapped = map_error(exc, operation=operation, bucket=bucket)
+            outcome = outcome_of(mapped)
+            raise mapped from exc
+        except Exception as exc:
+            outcome = outcome_of(exc)
+            raise
+        else:
+            outcome = "success"
+            return result
+        finally:
+            if outcome is not None and self.observer is not None:
+                self.observer.on_request(operation, outcome, self._clock() - started)
+
+    async def _retried(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        consume: Callable[[dict[str, Any]], Awaitable[T]],
+        *,
+        region: str | None = None,
+        service: str = "s3",
+    ) -> T:
+        return await call_with_retries(
+            lambda: self._attempt(operation, params, consume, region=region, service=service),
+            operation=operation,
+            policy=self.retry,
+            gate=self.gate,
+            sleep=self._sleep,
+            clock=self._clock,
+            deadline_at=self.deadline_at,
+            on_retry=self.observer.on_retry if self.observer is not None else None,
+        )
+
+    async def call(
+        self, operation: str, *, region: str | None = None, service: str = "s3", **params: Any
+    ) -> dict[str, Any]:
+        """Make an ``operation`` request (``"GetBucketLifecycleConfiguration"``) in ``region``.
+
+        Every S3 and STS request goes through here: transient errors are retried (see
+        :mod:`lakecircle.retry`), each attempt is counted in ``calls`` and observed.
+        Raises LakeCircle's own errors, never botocore's.
+        """
+        return await self._retried(operation, params, _as_is, region=region, service=service)
 
     # -- account ----------------------------------------------------------------------------
 
@@ -414,18 +523,15 @@ class S3Adapter:
     async def _resolve_region(self, name: str) -> str:
         params = {"Bucket": name, "ExpectedBucketOwner": self.account}
         try:
-            client = await self.client()
-            response = await self._send(client, "HeadBucket", params)
-        except ClientError as exc:
+            response = await self.call("HeadBucket", **params)
+        except errors.S3Error as exc:
             # S3 names the region even when it refuses the HEAD (403) or redirects (301).
-            region = _region_header(exc.response or {})
+            cause = exc.__cause__
+            region = _region_header(cause.response or {}) if isinstance(cause, ClientError) else None
             if region:
                 return region
-            mapped = map_error(exc, operation="HeadBucket", bucket=name)
-            if not isinstance(mapped, errors.AccessDenied | errors.InvalidRequest):
-                raise mapped from exc
-        except _BOTO_ERRORS as exc:
-            raise map_error(exc, operation="HeadBucket", bucket=name) from exc
+            if not isinstance(exc, errors.AccessDenied | errors.InvalidRequest):
+                raise
         else:
             region = response.get("BucketRegion") or _region_header(response)
             if region:
@@ -486,13 +592,15 @@ class S3Adapter:
 
     async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
         """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""
-        response = await self.call("GetObject", Bucket=bucket, Key=key, ExpectedBucketOwner=self.account)
-        body = response["Body"]
-        try:
+
+        async def read_body(response: dict[str, Any]) -> bytes:
+            # Inside the attempt: a connection dropped mid-body is retried like any other.
+            body = response["Body"]
             async with body:
                 return await _read_at_most(body, limit)
-        except _BOTO_ERRORS as exc:
-            raise map_error(exc, operation="GetObject", bucket=bucket) from exc
+
+        params = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": self.account}
+        return await self._retried("GetObject", params, read_body)
 
     async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         await self.call(

@@ -83,7 +83,7 @@ def test_demo_runs_without_aws_and_leaves_nothing_behind(tmp_path: Path) -> None
     env["HOME"] = str(tmp_path)  # no AWS config of the machine can be read
     before = set(tmp_path.iterdir())
     done = subprocess.run(
-        [sys.executable, "-m", "lakecircle", "demo"],
+        [sys.executable, "-m", "lakecircle", "demo", "--cycles", "2", "--metrics-addr", "127.0.0.1:0"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -93,9 +93,14 @@ def test_demo_runs_without_aws_and_leaves_nothing_behind(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "bucket acme-db-backups will be updated" in out
-    assert "- rule tmp-cleanup" in out
-    assert "missing: acme-media-assets" in out
-    assert "No changes." in out.split("== 3.")[1]
+    plan, _, daemon = out.partition("LakeCircle daemon running; metrics on http://127.0.0.1:")
+    assert "bucket acme-db-backups will be updated" in plan
+    assert "- rule tmp-cleanup" in plan
+    assert "missing: acme-media-assets" in plan
+    first, _, second = daemon.partition("== cycle 2 (signal) ==")
+    assert "== cycle 1 (startup) ==\n2 bucket(s) written: 6 rule(s) added, 1 changed, 1 removed" in first
+    assert "1 bucket(s) written: 0 rule(s) added, 1 changed, 1 removed" in second
+    assert "- rule manual-hotfix" in second
     assert "acme-scratch (not defined) still has its own 1 rule(s)" in out
+    assert "Stopped after 2 cycle(s)." in out
     assert set(tmp_path.iterdir()) == before

@@ -14,8 +14,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import socket
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,15 +24,19 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     NoCredentialsError,
     ParamValidationError,
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import make_server
 
 from lakecircle import errors
 from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.parse import MAX_FILE_BYTES
+from lakecircle.retry import RetryPolicy
 from lakecircle.s3 import (
     S3Adapter,
     S3DefinitionSource,
@@ -41,12 +46,23 @@ from lakecircle.s3 import (
     region_from_location,
 )
 from lakecircle.store import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
+from tests.conftest import ServerTap
 
 ACCOUNT = "123456789012"  # moto's account
 OTHER_ACCOUNT = "210987654321"
 REGION = "us-east-1"
 
 pytestmark = pytest.mark.anyio
+
+
+class Naps:
+    """An injected sleep that records its delays and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
 
 
 def rules(*wire: dict[str, Any]) -> tuple[Rule, ...]:
@@ -303,19 +319,26 @@ async def test_a_missing_bucket_of_unknown_region_is_no_such_bucket(s3: S3Adapte
     assert s3.calls["PutBucketLifecycleConfiguration"] == 0
 
 
-async def test_an_unreachable_endpoint_is_connection_failed(moto: str) -> None:
+async def test_an_unreachable_endpoint_is_connection_failed_after_our_retries_only(moto: str) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    naps = Naps()
     async with S3Adapter(
-        account=ACCOUNT, region=REGION, endpoint_url=f"http://127.0.0.1:{port}", connect_timeout=2
+        account=ACCOUNT,
+        region=REGION,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        connect_timeout=2,
+        retry=RetryPolicy(max_attempts=3),
+        sleep=naps,
     ) as adapter:
         with pytest.raises(errors.ConnectionFailed) as caught:
             await collect(adapter)
 
     assert caught.value.operation == "ListBuckets"
     assert isinstance(caught.value, errors.TransientError)
-    assert adapter.calls["ListBuckets"] == 1  # botocore did not retry
+    assert adapter.calls["ListBuckets"] == 3  # botocore made one attempt per retry of ours
+    assert len(naps.delays) == 2
 
 
 async def test_content_md5_replaces_the_crc32_checksum(moto: str, s3_client: Any) -> None:
@@ -351,6 +374,125 @@ async def test_without_content_md5_botocore_sends_its_own_checksum(s3: S3Adapter
     [sent] = headers
     assert "content-md5" not in sent
     assert any(name.startswith("x-amz-checksum-") for name in sent)
+
+
+# -- retries, against moto behind a throttling proxy ---------------------------------------
+
+
+class SlowDownFirst:
+    """WSGI middleware: S3's 503 SlowDown for the first ``times`` lifecycle requests, then the app's answers."""
+
+    def __init__(self, app: Any, times: int) -> None:
+        self.app = app
+        self.left = times
+        self.throttled = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        query = environ.get("QUERY_STRING", "")
+        if query.split("=", 1)[0].split("&", 1)[0] == "lifecycle":
+            with self.lock:
+                refuse = self.left > 0
+                if refuse:
+                    self.left -= 1
+                    self.throttled += 1
+            if refuse:
+                body = (
+                    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                    b"<Message>Please reduce your request rate.</Message><RequestId>SLOW0001</RequestId></Error>"
+                )
+                start_response(
+                    "503 Slow Down",
+                    [
+                        ("Content-Type", "application/xml"),
+                        ("Content-Length", str(len(body))),
+                        ("x-amz-request-id", "SLOW0001"),
+                    ],
+                )
+                return [body]
+        return self.app(environ, start_response)
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` on 127.0.0.1 and a free port, as conftest serves moto; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+        self.retries: list[tuple[str, str, float]] = []
+
+    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
+        self.requests.append((operation, outcome, seconds))
+
+    def on_retry(self, operation: str, reason: str, delay: float) -> None:
+        self.retries.append((operation, reason, delay))
+
+
+async def test_a_throttled_lifecycle_read_succeeds_after_retries_and_each_attempt_is_observed(
+    s3: S3Adapter, s3_client: Any, tap: ServerTap
+) -> None:
+    create_bucket(s3_client, "busy-bucket")
+    ref = BucketRef("busy-bucket", REGION)
+    await s3.put_lifecycle(ref, ROUND_TRIP)
+    slow = SlowDownFirst(tap, times=3)
+    observer = RecordingObserver()
+    policy = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05)  # real, short sleeps
+
+    with serve(slow) as url:
+        async with S3Adapter(
+            account=ACCOUNT, region=REGION, endpoint_url=url, retry=policy, observer=observer
+        ) as adapter:
+            assert await adapter.get_lifecycle(ref) == ROUND_TRIP
+
+    operation = "GetBucketLifecycleConfiguration"
+    assert slow.throttled == 3
+    assert tap.counts[("GET", "busy-bucket", "lifecycle")] == 1  # only the fourth attempt got through
+    assert adapter.calls[operation] == 4  # each of our attempts is one HTTP request: botocore never retries
+    assert [(op, outcome) for op, outcome, _ in observer.requests] == [(operation, "throttled")] * 3 + [
+        (operation, "success")
+    ]
+    assert [(op, reason) for op, reason, _ in observer.retries] == [(operation, "throttled")] * 3
+    assert all(0 <= delay <= 0.05 for _, _, delay in observer.retries)
+    assert all(seconds > 0 for _, _, seconds in observer.requests)
+
+
+async def test_a_connection_dropped_while_reading_an_object_is_retried() -> None:
+    class Body:
+        def __init__(self, chunks: list[bytes | Exception]) -> None:
+            self.chunks = chunks
+
+        async def __aenter__(self) -> Body:
+            return self
+
+        async def __aexit__(self, *_: object) -> None:
+            return None
+
+        async def read(self, _: int | None = None) -> bytes:
+            chunk = self.chunks.pop(0) if self.chunks else b""
+            if isinstance(chunk, Exception):
+                raise chunk
+            return chunk
+
+    dropped = IncompleteReadError(actual_bytes=2, expected_bytes=5)
+    account = StubAccount({"get_object": [{"Body": Body([b"ab", dropped])}, {"Body": Body([b"abcde"])}]})
+    naps = Naps()
+
+    async with stub_adapter(account, sleep=naps) as adapter:
+        assert await adapter.read_object("endpoint", "lc/definition/a.toml", limit=100) == b"abcde"
+
+    assert methods(account) == ["get_object", "get_object"]
+    assert len(naps.delays) == 1
 
 
 # -- definitions and the endpoint, against moto -----------------------------------------
@@ -597,14 +739,14 @@ async def test_without_a_region_header_get_bucket_location_decides(constraint: s
     assert account.requests[1][2] == {"Bucket": "a", "ExpectedBucketOwner": ACCOUNT}
 
 
-async def test_a_throttled_head_bucket_is_not_papered_over() -> None:
+async def test_a_throttled_head_bucket_is_retried_and_not_papered_over() -> None:
     account = StubAccount({"head_bucket": [client_error("SlowDown", 503, "HeadBucket")]})
 
-    async with stub_adapter(account) as adapter:
+    async with stub_adapter(account, retry=RetryPolicy(max_attempts=3), sleep=Naps()) as adapter:
         with pytest.raises(errors.Throttled):
             await adapter.get_lifecycle(BucketRef("a"))
 
-    assert methods(account) == ["head_bucket"]
+    assert methods(account) == ["head_bucket"] * 3
 
 
 async def test_get_reads_transition_default_minimum_object_size_and_every_feature() -> None:

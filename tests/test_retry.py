@@ -1,0 +1,547 @@
+"""The retry layer with an injected clock and sleep: a minute of backoff runs in milliseconds.
+
+Nothing here waits for real. ``FakeTime.sleep`` records each delay and moves the fake
+clock on; jitter comes from the ``random`` module, seeded (or pinned to its upper
+bound) where a test needs the numbers to be reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from statistics import mean
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lakecircle import errors
+from lakecircle.model import LifecycleConfig
+from lakecircle.retry import RateLimiter, RetryPolicy, ThrottleGate, call_with_retries, outcome_of
+from lakecircle.s3 import S3Adapter
+from lakecircle.store import BucketRef
+
+pytestmark = pytest.mark.anyio
+
+OPERATION = "GetBucketLifecycleConfiguration"
+
+
+class FakeTime:
+    """A monotonic clock that only moves when someone sleeps; the sleeps are recorded."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.start = start
+        self.now = start
+        self.sleeps: list[float] = []
+        self._wakes: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Concurrent sleepers wake in order: the earliest one moves the clock to its end."""
+        self.sleeps.append(seconds)
+        wake = self.now + seconds
+        self._wakes.append(wake)
+        try:
+            while self.now < wake:
+                for _ in range(5):  # let every runnable task reach its own sleep first
+                    await asyncio.sleep(0)
+                if wake <= min(self._wakes):
+                    self.now = max(self.now, wake)
+        finally:
+            self._wakes.remove(wake)
+
+    @property
+    def elapsed(self) -> float:
+        return self.now - self.start
+
+
+class Script:
+    """One request per call: raises the scripted errors in turn, then returns ``result``."""
+
+    def __init__(self, time: FakeTime, failures: list[Exception] | Callable[[], Exception], result: str = "ok") -> None:
+        self.time = time
+        self.failures = failures
+        self.result = result
+        self.started: list[float] = []
+        self.raised: list[Exception] = []
+
+    async def __call__(self) -> str:
+        self.started.append(self.time.now)
+        if callable(self.failures):
+            failure: Exception | None = self.failures()
+        else:
+            failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            self.raised.append(failure)
+            raise failure
+        return self.result
+
+
+def throttled() -> errors.Throttled:
+    return errors.Throttled("Please reduce your request rate.", operation=OPERATION, code="SlowDown", status=503)
+
+
+def server_error() -> errors.ServerError:
+    return errors.ServerError(
+        "We encountered an internal error.", operation=OPERATION, code="InternalError", status=500
+    )
+
+
+def connection_failed() -> errors.ConnectionFailed:
+    return errors.ConnectionFailed("Connection reset by peer", operation=OPERATION)
+
+
+async def run(
+    fn: Callable[[], Awaitable[str]],
+    time: FakeTime,
+    policy: RetryPolicy,
+    *,
+    gate: ThrottleGate | None = None,
+    retries: list[tuple[str, str, float]] | None = None,
+    deadline_at: float | None = None,
+) -> str:
+    return await call_with_retries(
+        fn,
+        operation=OPERATION,
+        policy=policy,
+        gate=gate,
+        sleep=time.sleep,
+        clock=time.clock,
+        deadline_at=deadline_at,
+        on_retry=(lambda *args: retries.append(args)) if retries is not None else None,
+    )
+
+
+def caps(policy: RetryPolicy, n: int) -> list[float]:
+    """The upper bound of the wait before retry 1..n."""
+    return [min(policy.max_delay, policy.base_delay * 2**k) for k in range(n)]
+
+
+async def delays_of_failing_calls(
+    make_error: Callable[[], Exception], policy: RetryPolicy, seeds: range, *, with_gate: bool = False
+) -> list[list[float]]:
+    """The sleeps of a call that never succeeds, once per seed."""
+    runs = []
+    for seed in seeds:
+        random.seed(seed)
+        time = FakeTime()
+        gate = ThrottleGate(
+            base_delay=policy.base_delay, max_delay=policy.max_delay, clock=time.clock, sleep=time.sleep
+        )
+        script = Script(time, make_error)
+        with pytest.raises(errors.TransientError):
+            await run(script, time, policy, gate=gate if with_gate else None)
+        assert len(script.started) == policy.max_attempts
+        runs.append(time.sleeps)
+    return runs
+
+
+@pytest.fixture
+def upper_bound_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every jittered delay takes the top of its range: the numbers become exact."""
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+
+
+# -- backoff ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_error", [server_error, connection_failed, throttled])
+async def test_retry_delays_grow_exponentially_stay_jittered_and_under_their_caps(
+    make_error: Callable[[], Exception],
+) -> None:
+    policy = RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=20.0)
+
+    runs = await delays_of_failing_calls(make_error, policy, range(300), with_gate=make_error is throttled)
+
+    bounds = caps(policy, 7)  # 0.2, 0.4, ... 12.8
+    assert all(len(delays) == 7 for delays in runs)
+    assert all(0 <= d <= cap for delays in runs for d, cap in zip(delays, bounds, strict=True))
+    means = [mean(column) for column in zip(*runs, strict=True)]
+    assert means == sorted(means)
+    for average, cap in zip(means, bounds, strict=True):
+        # Full jitter: uniform on [0, cap] averages cap/2 (a throttle also waits for the
+        # shared gate, the larger of two such draws: 2/3 of the cap on average).
+        assert 0.35 * cap < average < 0.8 * cap
+    # Jittered: the same retry waits differently from run to run.
+    assert all(len(set(column)) > 250 for column in zip(*runs, strict=True))
+
+
+async def test_delays_never_exceed_max_delay_however_many_attempts() -> None:
+    policy = RetryPolicy(max_attempts=12, base_delay=1.0, max_delay=3.0)
+
+    runs = await delays_of_failing_calls(throttled, policy, range(100), with_gate=True)
+
+    delays = [d for run_delays in runs for d in run_delays]
+    assert len(delays) == 100 * 11
+    assert max(delays) <= 3.0
+    late = [d for run_delays in runs for d in run_delays[4:]]  # caps 1, 2, then 3 from retry 3 on
+    assert max(late) > 2.9  # the cap is reached, not just respected
+
+
+async def test_jitter_differs_between_seeds_and_repeats_with_the_same_seed() -> None:
+    policy = RetryPolicy(max_attempts=6)
+
+    first, second, first_again = [
+        (await delays_of_failing_calls(server_error, policy, range(seed, seed + 1)))[0] for seed in (1, 2, 1)
+    ]
+
+    assert first != second
+    assert first == first_again
+
+
+async def test_with_the_top_of_each_range_the_delays_double_up_to_the_cap(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    policy = RetryPolicy(max_attempts=10, base_delay=0.2, max_delay=20.0)
+
+    with pytest.raises(errors.ServerError):
+        await run(Script(time, server_error), time, policy)
+
+    assert time.sleeps == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 20.0, 20.0])
+
+
+# -- when to stop -------------------------------------------------------------------------
+
+
+async def test_attempts_stop_at_max_attempts_and_the_last_error_is_raised_as_is() -> None:
+    time = FakeTime()
+    script = Script(time, server_error)
+
+    with pytest.raises(errors.ServerError) as caught:
+        await run(script, time, RetryPolicy(max_attempts=4))
+
+    assert len(script.started) == 4
+    assert len(time.sleeps) == 3
+    assert caught.value is script.raised[-1]
+
+
+async def test_a_call_that_recovers_returns_its_result() -> None:
+    time = FakeTime()
+    script = Script(time, [throttled(), server_error(), connection_failed()], result="rules")
+
+    assert await run(script, time, RetryPolicy()) == "rules"
+    assert len(script.started) == 4
+
+
+async def test_the_deadline_stops_retries_before_a_sleep_would_end_past_it(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    script = Script(time, server_error)
+
+    with pytest.raises(errors.ServerError):
+        await run(script, time, RetryPolicy(max_attempts=8, base_delay=0.2, deadline=1.0))
+
+    # Sleeps of 0.2 and 0.4 end at 0.6 s; the next one (0.8 s) would end at 1.4 s.
+    assert time.sleeps == pytest.approx([0.2, 0.4])
+    assert len(script.started) == 3
+    assert time.elapsed <= 1.0
+
+
+async def test_an_absolute_deadline_counts_from_the_cycle_start_not_the_call() -> None:
+    time = FakeTime()
+    cycle_deadline = time.now + 5.0
+    time.now += 5.0  # the cycle's time is up before this call starts
+    script = Script(time, server_error)
+
+    with pytest.raises(errors.ServerError):
+        await run(script, time, RetryPolicy(), deadline_at=cycle_deadline)
+
+    assert len(script.started) == 1
+    assert time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.AccessDenied("Access Denied", operation=OPERATION, code="AccessDenied", status=403),
+        errors.InvalidRequest("The XML was malformed", operation=OPERATION, code="MalformedXML", status=400),
+        errors.NoSuchBucket("The bucket does not exist", operation=OPERATION, code="NoSuchBucket", status=404),
+        errors.MalformedResponse("unreadable", operation=OPERATION),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_permanent_errors_fail_at_once_without_sleeping(error: errors.PermanentError) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(clock=time.clock, sleep=time.sleep)
+    retries: list[tuple[str, str, float]] = []
+    script = Script(time, [error])
+
+    with pytest.raises(type(error)) as caught:
+        await run(script, time, RetryPolicy(), gate=gate, retries=retries)
+
+    assert caught.value is error
+    assert len(script.started) == 1
+    assert time.sleeps == []
+    assert retries == []
+    assert gate.remaining() == 0
+
+
+async def test_on_retry_names_the_operation_the_reason_and_the_delay() -> None:
+    time = FakeTime()
+    retries: list[tuple[str, str, float]] = []
+    script = Script(time, [throttled(), server_error(), connection_failed()])
+
+    await run(script, time, RetryPolicy(), retries=retries)
+
+    assert [(op, reason) for op, reason, _ in retries] == [
+        (OPERATION, "throttled"),
+        (OPERATION, "server_error"),
+        (OPERATION, "connection"),
+    ]
+    assert [delay for _, _, delay in retries] == time.sleeps
+
+
+# -- the shared gate ----------------------------------------------------------------------
+
+
+async def test_a_throttled_worker_makes_the_next_worker_wait(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(base_delay=0.2, clock=time.clock, sleep=time.sleep)
+    first = Script(time, [throttled()])
+    second = Script(time, [])
+
+    with pytest.raises(errors.Throttled):
+        await run(first, time, RetryPolicy(max_attempts=1), gate=gate)
+    await run(second, time, RetryPolicy(), gate=gate)
+
+    assert time.sleeps == pytest.approx([0.2])  # the second worker was never throttled itself
+    assert second.started[0] == pytest.approx(first.started[0] + 0.2)
+
+
+async def test_without_a_gate_the_next_worker_does_not_wait() -> None:
+    time = FakeTime()
+    with pytest.raises(errors.Throttled):
+        await run(Script(time, [throttled()]), time, RetryPolicy(max_attempts=1))
+    second = Script(time, [])
+
+    await run(second, time, RetryPolicy())
+
+    assert time.sleeps == []
+
+
+async def test_throttling_that_persists_slows_everyone_more_and_successes_relax_it(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(base_delay=0.2, max_delay=20.0, clock=time.clock, sleep=time.sleep)
+
+    for _ in range(4):
+        gate.on_throttled(time.now)
+        await gate.wait()
+    assert gate.level == 4
+    assert time.sleeps == pytest.approx([0.2, 0.4, 0.8, 1.6])
+
+    for _ in range(3):
+        gate.on_success(time.now)
+    assert gate.level == 1
+    gate.on_throttled(time.now)
+    assert gate.remaining() == pytest.approx(0.4)
+
+
+async def test_one_burst_of_throttling_raises_the_gate_once_not_once_per_worker(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(base_delay=0.2, clock=time.clock, sleep=time.sleep)
+    in_flight_since = time.now
+
+    for _ in range(16):  # sixteen workers' requests, all sent before the first answer
+        gate.on_throttled(in_flight_since)
+
+    assert gate.level == 1
+    assert gate.remaining() == pytest.approx(0.2)
+
+
+async def test_concurrent_workers_all_wait_for_the_gate(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(base_delay=0.2, clock=time.clock, sleep=time.sleep)
+    gate.on_throttled(time.now)
+    scripts = [Script(time, []) for _ in range(5)]
+
+    await asyncio.gather(*(run(script, time, RetryPolicy(), gate=gate) for script in scripts))
+
+    assert all(script.started[0] >= time.start + 0.2 for script in scripts)
+
+
+async def test_the_gate_does_not_hold_a_request_past_the_deadline(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    gate = ThrottleGate(base_delay=8.0, max_delay=8.0, clock=time.clock, sleep=time.sleep)
+    gate.on_throttled(time.now)
+
+    await gate.wait(deadline_at=time.now + 1.0)
+
+    assert time.sleeps == pytest.approx([1.0])
+
+
+# -- the rate limit -----------------------------------------------------------------------
+
+
+async def test_the_rate_limiter_spaces_requests_over_n_divided_by_rate_seconds() -> None:
+    time = FakeTime()
+    gate = ThrottleGate(max_requests_per_second=5.0, clock=time.clock, sleep=time.sleep)
+    scripts = [Script(time, []) for _ in range(10)]
+
+    await asyncio.gather(*(run(script, time, RetryPolicy(), gate=gate) for script in scripts))
+
+    starts = sorted(script.started[0] - time.start for script in scripts)
+    assert starts == pytest.approx([i / 5.0 for i in range(10)])
+
+
+async def test_retries_take_rate_limit_slots_too() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(2.0, clock=time.clock, sleep=time.sleep)
+
+    waits = [await limiter.acquire() for _ in range(3)]
+
+    assert waits == pytest.approx([0.0, 0.5, 0.5])
+    assert time.elapsed == pytest.approx(1.0)
+
+
+async def test_no_rate_limit_by_default() -> None:
+    time = FakeTime()
+    gate = ThrottleGate(clock=time.clock, sleep=time.sleep)
+    scripts = [Script(time, []) for _ in range(50)]
+
+    await asyncio.gather(*(run(script, time, RetryPolicy(), gate=gate) for script in scripts))
+
+    assert gate.limiter is None
+    assert time.sleeps == []
+
+
+# -- the policy and its labels --------------------------------------------------------------
+
+
+def test_the_default_policy() -> None:
+    assert RetryPolicy() == RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=20.0, deadline=None)
+
+
+@pytest.mark.parametrize(
+    "options", [{"max_attempts": 0}, {"base_delay": 0}, {"base_delay": 30.0, "max_delay": 20.0}, {"deadline": 0}]
+)
+def test_a_policy_that_cannot_work_is_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"must|expected"):
+        RetryPolicy(**options)
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (None, "success"),
+        (throttled(), "throttled"),
+        (server_error(), "server_error"),
+        (connection_failed(), "connection"),
+        (errors.AccessDenied("x", operation=OPERATION), "denied"),
+        (errors.NoSuchBucket("x", operation=OPERATION), "not_found"),
+        (errors.InvalidRequest("x", operation=OPERATION, code="NoSuchLifecycleConfiguration", status=404), "not_found"),
+        (errors.InvalidRequest("x", operation=OPERATION, code="MalformedXML", status=400), "invalid"),
+        (errors.MalformedResponse("x", operation=OPERATION), "error"),
+        (RuntimeError("x"), "error"),
+    ],
+)
+def test_each_request_outcome_has_its_label(error: Exception | None, outcome: str) -> None:
+    assert outcome_of(error) == outcome
+
+
+# -- the adapter: every attempt is observed -----------------------------------------------
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+        self.retries: list[tuple[str, str, float]] = []
+
+    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
+        self.requests.append((operation, outcome, seconds))
+
+    def on_retry(self, operation: str, reason: str, delay: float) -> None:
+        self.retries.append((operation, reason, delay))
+
+
+class ScriptedClient:
+    """An S3 client whose every request takes 50 ms of fake time and gives the next answer."""
+
+    def __init__(self, time: FakeTime, answers: list[dict[str, Any] | Exception]) -> None:
+        self.time = time
+        self.answers = answers
+
+    async def get_bucket_lifecycle_configuration(self, **_: Any) -> dict[str, Any]:
+        self.time.now += 0.05
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "R"}},
+        OPERATION,
+    )
+
+
+def scripted_adapter(
+    time: FakeTime, answers: list[dict[str, Any] | Exception], observer: RecordingObserver, **options: Any
+) -> S3Adapter:
+    client = ScriptedClient(time, answers)
+    return S3Adapter(
+        account="123456789012",
+        region="us-east-1",
+        client_factory=lambda service, region: contextlib.nullcontext(client),
+        observer=observer,
+        clock=time.clock,
+        sleep=time.sleep,
+        **options,
+    )
+
+
+async def test_the_observer_sees_every_attempt_and_every_retry() -> None:
+    time = FakeTime()
+    observer = RecordingObserver()
+    answers: list[dict[str, Any] | Exception] = [
+        client_error("SlowDown", 503),
+        client_error("InternalError", 500),
+        {"Rules": []},
+    ]
+
+    async with scripted_adapter(time, answers, observer) as adapter:
+        assert await adapter.get_lifecycle(BucketRef("b", "us-east-1")) == LifecycleConfig()
+
+    assert [(op, outcome) for op, outcome, _ in observer.requests] == [
+        (OPERATION, "throttled"),
+        (OPERATION, "server_error"),
+        (OPERATION, "success"),
+    ]
+    assert [seconds for _, _, seconds in observer.requests] == pytest.approx([0.05] * 3)
+    assert [(op, reason) for op, reason, _ in observer.retries] == [
+        (OPERATION, "throttled"),
+        (OPERATION, "server_error"),
+    ]
+    assert adapter.calls[OPERATION] == 3
+
+
+async def test_a_missing_configuration_is_one_not_found_request_and_no_retry() -> None:
+    time = FakeTime()
+    observer = RecordingObserver()
+
+    async with scripted_adapter(time, [client_error("NoSuchLifecycleConfiguration", 404)], observer) as adapter:
+        assert await adapter.get_lifecycle(BucketRef("b", "us-east-1")) == LifecycleConfig()
+
+    assert [outcome for _, outcome, _ in observer.requests] == ["not_found"]
+    assert observer.retries == []
+    assert time.sleeps == []
+
+
+async def test_the_adapters_cycle_deadline_bounds_its_retries(upper_bound_jitter: None) -> None:
+    time = FakeTime()
+    observer = RecordingObserver()
+    answers: list[dict[str, Any] | Exception] = [client_error("InternalError", 500) for _ in range(8)]
+
+    async with scripted_adapter(time, answers, observer, retry=RetryPolicy(deadline=1.0)) as adapter:
+        with adapter.cycle_deadline() as deadline_at:
+            assert deadline_at == pytest.approx(time.now + 1.0)
+            with pytest.raises(errors.ServerError):
+                await adapter.get_lifecycle(BucketRef("b", "us-east-1"))
+        assert adapter.deadline_at is None
+
+    # 50 ms per request: sleeps of 0.2 and 0.4 s, then 0.8 s would end past 1.0 s.
+    assert time.sleeps == pytest.approx([0.2, 0.4])
+    assert len(observer.requests) == 3
+    assert time.elapsed <= 1.0
