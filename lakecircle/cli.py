@@ -24,13 +24,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lakecircle import __version__
 from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.errors import LakeCircleError
-from lakecircle.loader import DefinitionLoader
+from lakecircle.history import History
 from lakecircle.log import configure_logging
 from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler
 from lakecircle.render import plans_json, render_plan_text
-from lakecircle.runtime import open_account
+from lakecircle.rollback import RollbackResult
+from lakecircle.runtime import Account, build_reconciler, open_account
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
+from lakecircle.store import BucketRef
 
 log = structlog.get_logger("lakecircle.cli")
 
@@ -94,24 +96,12 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def open_reconciler(
-    settings: Settings, definitions_dir: Path | None, *, dry_run: bool
+    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
 ) -> AsyncIterator[Reconciler]:
     """The S3 adapter, the account check and a reconciler, for one command."""
-    from lakecircle.s3 import S3DefinitionSource
-    from lakecircle.sources import LocalDefinitionSource
-
-    async with open_account(settings, need_endpoint=definitions_dir is None) as adapter:
-        source = (
-            LocalDefinitionSource(definitions_dir)
-            if definitions_dir is not None
-            else S3DefinitionSource(adapter, settings.definition_uri)
-        )
-        yield Reconciler(
-            adapter,
-            DefinitionLoader(source, concurrency=settings.concurrency),
-            concurrency=settings.concurrency,
-            dry_run=dry_run,
-            bucket_filter=settings.bucket_filter,
+    async with open_account(settings, need_endpoint=definitions_dir is None) as account:
+        yield build_reconciler(
+            settings, account, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
         )
 
 
@@ -129,11 +119,27 @@ def summary(report: CycleReport) -> str:
         lines.append(
             f"Rules: {report.rules_added} added, {report.rules_changed} changed, {report.rules_removed} removed."
         )
-    lines.extend(
-        f"  {result.state.value}: {result.bucket}: {result.error}"
-        for result in report.results
-        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING)
-    )
+    if c[BucketState.PROPAGATING] or c[BucketState.DIVERGING]:
+        lines.append(
+            f"{c[BucketState.PROPAGATING]} bucket(s) propagating (just written; S3 still answers with the old"
+            f" rules), {c[BucketState.DIVERGING]} diverging (rewritten only with backoff)."
+        )
+    for result in report.results:
+        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
+            lines.append(f"  {result.state.value}: {result.bucket}: {result.error}")
+        elif result.dropped:
+            lines.append(
+                f"  {result.state.value}: {result.bucket}: the server did not keep {', '.join(result.dropped)}"
+            )
+        if result.external:
+            lines.append(f"  drift: {result.bucket} was changed by another writer since LakeCircle wrote it")
+    if "partial_definitions" in report.guards:
+        lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
+    if "blast_radius" in report.guards:
+        lines.append(
+            "Guard: more rule removals than LCC_MAX_REMOVALS; removals were held back"
+            " (review the plan, then run `lakecircle sync --allow-mass-removal`)."
+        )
     if report.definitions is not None and report.definitions.partial:
         lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))
     if report.fatal is not None:
@@ -218,18 +224,29 @@ def _report_extra(report: CycleReport) -> dict[str, Any]:
 @_definitions_option
 @_concurrency_option
 @click.option("--dry-run", is_flag=True, help="Plan and report, write nothing (as LCC_ACTIONS=DRYRUN).")
-def sync(definitions_dir: Path | None, concurrency: int | None, dry_run: bool) -> None:
+@click.option(
+    "--allow-mass-removal", is_flag=True, help="Lift the LCC_MAX_REMOVALS guard for this run (it still logs)."
+)
+def sync(definitions_dir: Path | None, concurrency: int | None, dry_run: bool, allow_mass_removal: bool) -> None:
     """Run one cycle: make every managed bucket equal to its definition."""
     settings = _settings(concurrency=concurrency)
-    report = _run(lambda: run_sync(settings, definitions_dir, dry_run=dry_run or settings.dry_run))
+    report = _run(
+        lambda: run_sync(
+            settings, definitions_dir, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
+        )
+    )
     click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
     click.echo(summary(report))
     sys.exit(1 if _failed(report) else 0)
 
 
-async def run_sync(settings: Settings, definitions_dir: Path | None, *, dry_run: bool) -> CycleReport:
+async def run_sync(
+    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
+) -> CycleReport:
     console = Console(stderr=True)
-    async with open_reconciler(settings, definitions_dir, dry_run=dry_run) as reconciler:
+    async with open_reconciler(
+        settings, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+    ) as reconciler:
         if not console.is_terminal:
             return await reconciler.run_cycle("sync")
         loaded = await reconciler.loader.load()
@@ -295,6 +312,81 @@ def demo(cycles: int | None, metrics_addr: str) -> None:
     except LakeCircleError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+@cli.command()
+@click.argument("bucket")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def history(bucket: str, output: str) -> None:
+    """List a bucket's change records, newest first."""
+    settings = _settings()
+
+    async def go() -> list[dict[str, Any]]:
+        async with open_account(settings) as account:
+            store = _history_of(settings, account)
+            keys = await store.records(bucket)
+            return [{"key": key, **await store.read(key)} for key in keys]
+
+    records = _run(go)
+    if output == "json":
+        click.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        click.echo(f"no history for {bucket}")
+    for rec in records:
+        plan = rec.get("plan", {})
+        click.echo(
+            f"{rec['key']}  {rec.get('time', '')}  {rec.get('kind', '')} {rec.get('action', '')}"
+            f"  +{len(plan.get('added', []))} ~{len(plan.get('changed', []))} -{len(plan.get('removed', []))}"
+            f"  cycle {rec.get('cycle_id', '')}"
+        )
+
+
+def _history_of(settings: Settings, account: Account) -> History:
+    from lakecircle.s3 import S3EndpointStore
+
+    settings.require("endpoint")
+    assert settings.endpoint is not None  # noqa: S101 -- checked by require()
+    return History(S3EndpointStore(account.adapter, settings.endpoint), caller=account.caller)
+
+
+@cli.command()
+@click.argument("bucket")
+@click.option("--to", "record", help="A history record's key: restore what the bucket held before that change.")
+@click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
+def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
+    """Restore a bucket's previous configuration (or the one before a recorded change)."""
+    from lakecircle.rollback import rollback as do_rollback
+
+    settings = _settings()
+
+    async def go() -> RollbackResult:
+        async with open_account(settings) as account:
+            store = _history_of(settings, account)
+            loaded = await build_reconciler(settings, account, None, dry_run=True).loader.load()
+            region = await account.adapter.region_of(BucketRef(bucket))
+            return await do_rollback(
+                account.adapter,
+                store,
+                BucketRef(bucket, region),
+                record=record,
+                dry_run=dry_run,
+                definitions=loaded.definitions,
+            )
+
+    result = _run(go)
+    click.echo(f"restoring {bucket} from {result.source}")
+    click.echo(render_plan_text([result.plan], color=sys.stdout.isatty()))
+    if result.applied:
+        click.echo(f"rolled back; change record {result.history}")
+    elif not dry_run and not result.plan.has_changes:
+        click.echo("nothing to do: the bucket already holds that configuration")
+    if result.undone_by_definitions:
+        click.echo(
+            f"warning: the definitions of {bucket} differ from the restored configuration; the next sync"
+            " (or the running daemon's next cycle) will write them back. Change the definitions to keep it.",
+            err=True,
+        )
 
 
 def original_entry() -> int:

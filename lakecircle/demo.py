@@ -20,9 +20,8 @@ from typing import Any
 
 import anyio
 
-from lakecircle.loader import DefinitionLoader
 from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.reconcile import BucketState, CycleReport, Reconciler
+from lakecircle.reconcile import BucketState, CycleReport
 from lakecircle.render import render_plan_text
 from lakecircle.settings import Settings
 
@@ -129,12 +128,10 @@ def arrange(client: Any) -> None:
 
 
 async def _plan_first(settings: Settings, echo: Echo) -> None:
-    from lakecircle.runtime import open_account
-    from lakecircle.s3 import S3DefinitionSource
+    from lakecircle.runtime import build_reconciler, open_account
 
-    async with open_account(settings) as adapter:
-        loader = DefinitionLoader(S3DefinitionSource(adapter, settings.definition_uri))
-        report = await Reconciler(adapter, loader, dry_run=True).run_cycle("demo")
+    async with open_account(settings) as account:
+        report = await build_reconciler(settings, account, None, dry_run=True).run_cycle("demo")
     echo("== plan: what LakeCircle would change ==")
     echo(render_plan_text(report.plans))
     for result in report.results:

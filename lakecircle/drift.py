@@ -1,16 +1,21 @@
-"""Tell real drift from a server that stores less than it was sent.
+"""What a difference between a bucket and its definition means, once LakeCircle wrote it.
 
-Some S3-compatible servers (and test doubles) silently drop fields they do not support:
-object-size filters, ``NewerNoncurrentVersions``, ``TransitionDefaultMinimumObjectSize``.
-Rewriting such a bucket every cycle would change nothing and cost a write each time. A
-difference is only a server's dropping when every field the live rule has, the desired
-rule has with the same value, and nothing but fields are missing: no rule added or
-removed. The reconcile code treats it so only after it has written exactly this desired
-configuration before; the first time, it writes as usual.
+After a write S3 may go on answering with the old configuration (or none) for a while:
+the bucket is *propagating*, and writing again would only fight S3's own consistency.
+A bucket that still differs after the settle window is *diverging* (a server that drops
+fields it does not support, or another writer reverting it at once): it is rewritten
+only with a doubling backoff, never every cycle. A bucket that did hold what LakeCircle
+wrote and changed later was changed by *another writer*: that is corrected at once.
+
+A server's dropping is recognised when every field the live rule has, the desired rule
+has with the same value, and nothing but fields are missing (no rule added or removed).
+All of it is pure: the record of the last write and the clock's reading come in as values.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from lakecircle.model import LifecycleConfig, Rule
@@ -72,3 +77,65 @@ def server_dropped(plan: BucketPlan) -> list[str] | None:
 def same_config(a: LifecycleConfig, b: LifecycleConfig) -> bool:
     """Equal in canonical form (rules, order-free; and the minimum object size)."""
     return canonical_config(a) == canonical_config(b)
+
+
+# -- after a write: propagating, diverging, or drift by another writer ----------------------
+
+MAX_BACKOFF = 24 * 3600.0
+"""The longest wait between two rewrites of a bucket that does not keep what it was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What LakeCircle last wrote to a bucket: its ``current/`` record."""
+
+    config: LifecycleConfig
+    previous: LifecycleConfig
+    at: float
+    """Unix time of the write."""
+    rewrites: int = 0
+    """Rewrites of this same configuration because the bucket diverged from it."""
+    confirmed: bool = False
+    """A read has shown the bucket holding it since the write."""
+
+
+class Verdict(StrEnum):
+    WRITE = "write"
+    """Nothing LakeCircle wrote explains the difference: the definitions changed, or
+    LakeCircle never wrote this bucket."""
+    EXTERNAL_DRIFT = "external_drift"
+    """The bucket held what LakeCircle wrote, and someone changed it since: correct it."""
+    PROPAGATING = "propagating"
+    """Just written, still reading back what it held before: wait, do not write."""
+    DIVERGING_WAIT = "diverging_wait"
+    """Still not what LakeCircle wrote, past the settle window: wait for the backoff."""
+    DIVERGING_WRITE = "diverging_write"
+    """Still not what LakeCircle wrote, and the backoff has passed: write once more."""
+
+
+def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float) -> Verdict:
+    """What a differing bucket means, given what LakeCircle last wrote to it (pure).
+
+    - Not what LakeCircle last wrote for these definitions (or never written): WRITE.
+    - Within the settle window, answering with its old rules or none: PROPAGATING.
+    - Someone else's rules, the first time since LakeCircle's write or after the
+      bucket had held that write: EXTERNAL_DRIFT, corrected at once.
+    - Otherwise (a server that keeps dropping fields, or a writer that reverts every
+      correction): DIVERGING, rewritten only once the doubling backoff has passed.
+    """
+    if record is None or not same_config(record.config, plan.desired):
+        return Verdict.WRITE
+    elapsed = now - record.at
+    live = plan.live
+    if elapsed < settle and (not live.rules or same_config(live, record.previous)):
+        return Verdict.PROPAGATING
+    if server_dropped(plan) is None and (record.confirmed or record.rewrites == 0):
+        return Verdict.EXTERNAL_DRIFT
+    if elapsed >= backoff(record.rewrites, settle):
+        return Verdict.DIVERGING_WRITE
+    return Verdict.DIVERGING_WAIT
+
+
+def backoff(rewrites: int, settle: float) -> float:
+    """Seconds after a write before a diverging bucket is written again: doubling, capped."""
+    return min(settle * float(2 ** min(rewrites, 32)), MAX_BACKOFF)

@@ -64,5 +64,5 @@ async def export_store(
 
 
 async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> list[Path]:
-    async with open_account(settings, need_endpoint=False) as adapter:
-        return await export_store(adapter, output_dir, only, concurrency=settings.concurrency)
+    async with open_account(settings, need_endpoint=False) as account:
+        return await export_store(account.adapter, output_dir, only, concurrency=settings.concurrency)

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 TDMOS_VALUES = ("all_storage_classes_128K", "varies_by_storage_class")
+OWNERSHIP_VALUES = ("authoritative", "shared")
 """The two values S3 accepts for TransitionDefaultMinimumObjectSize."""
 
 
@@ -182,6 +183,13 @@ class BucketDefinition:
     files: tuple[str, ...]
     rule_files: tuple[str, ...] = field(default=())
     """The file of each rule, parallel to ``config.rules``."""
+    ownership: str | None = None
+    """``shared``: only rules LakeCircle applied itself may be removed. None or
+    ``authoritative``: the definitions are the whole truth for the bucket."""
+
+    @property
+    def shared(self) -> bool:
+        return self.ownership == "shared"
 
     def file_of(self, index: int) -> str:
         return self.rule_files[index] if index < len(self.rule_files) else ", ".join(self.files)

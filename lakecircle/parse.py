@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lakecircle.model import TDMOS_VALUES, BucketDefinition, LifecycleConfig, Rule, _Wire
+from lakecircle.model import OWNERSHIP_VALUES, TDMOS_VALUES, BucketDefinition, LifecycleConfig, Rule, _Wire
 from lakecircle.problems import Problem, suggest
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -39,6 +39,7 @@ class _BucketDoc(_Wire):
     bucket_name: str = Field(alias="BucketName", min_length=1)
     transition_default_minimum_object_size: str | None = Field(default=None, alias="TransitionDefaultMinimumObjectSize")
     lifecycle_configuration: _LifecycleDoc = Field(alias="LifecycleConfiguration")
+    ownership: str | None = Field(default=None, alias="Ownership")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +180,22 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                 field=f"{where}TransitionDefaultMinimumObjectSize",
             )
         )
+    ownership = table.get("Ownership")
+    if isinstance(ownership, str) and ownership not in OWNERSHIP_VALUES:
+        problems.append(
+            Problem(
+                file,
+                f"Ownership {ownership!r} is not one of {', '.join(OWNERSHIP_VALUES)}"
+                f"{suggest(ownership, OWNERSHIP_VALUES)}",
+                bucket=label,
+                field=f"{where}Ownership",
+            )
+        )
     if label is None:
         return None, problems
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
-    return BucketDefinition(label, config, (file,), (file,) * len(rules)), problems
+    owner = ownership if ownership in OWNERSHIP_VALUES else None
+    return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
 
 
 def _rule_label(raw: object, index: int) -> str:
@@ -342,6 +355,16 @@ def merge(files: Iterable[ParsedFile]) -> tuple[dict[str, BucketDefinition], lis
                         field="TransitionDefaultMinimumObjectSize",
                     )
                 )
+            if bucket.ownership is not None and seen.ownership is not None and bucket.ownership != seen.ownership:
+                problems.append(
+                    Problem(
+                        bucket.files[0],
+                        f"Ownership is {bucket.ownership!r} here but {seen.ownership!r} in"
+                        f" {', '.join(seen.files)}; give the bucket one value",
+                        bucket=bucket.name,
+                        field="Ownership",
+                    )
+                )
             merged[bucket.name] = _merge_two(seen, bucket)
     return merged, problems
 
@@ -354,4 +377,5 @@ def _merge_two(a: BucketDefinition, b: BucketDefinition) -> BucketDefinition:
         LifecycleConfig(a.config.rules + b.config.rules, tdmos_a if tdmos_a is not None else tdmos_b),
         tuple(dict.fromkeys(a.files + b.files)),
         a.rule_files + b.rule_files,
+        a.ownership if a.ownership is not None else b.ownership,
     )

@@ -8,6 +8,7 @@ set is empty (DESIGN.md, rule 2). Rules are matched by ID and compared in canoni
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -56,13 +57,28 @@ class BucketPlan:
         return self.action is not Action.NOOP
 
 
-def plan_bucket(bucket: str, desired: LifecycleConfig, live: LifecycleConfig) -> BucketPlan:
+def plan_bucket(
+    bucket: str,
+    desired: LifecycleConfig,
+    live: LifecycleConfig,
+    *,
+    keep: Callable[[Rule], bool] | None = None,
+) -> BucketPlan:
     """The plan that makes ``live`` equal to ``desired``.
 
     ``TransitionDefaultMinimumObjectSize`` is planned as the defined value or, when the
     definition is silent, the live one, so a PUT never changes it by accident; a
     difference in it alone is a change.
+
+    ``keep`` protects live rules the definitions do not name: those it returns True for
+    stay, and are sent again with the PUT (shared ownership, and the guards that forbid
+    removals). A rule ID the definitions name always follows the definitions.
     """
+    if keep is not None:
+        named = {r.id for r in desired.rules}
+        kept = tuple(r for r in live.rules if r.id not in named and keep(r))
+        if kept:
+            desired = LifecycleConfig(desired.rules + kept, desired.transition_default_minimum_object_size)
     tdmos_live = live.transition_default_minimum_object_size
     tdmos_wanted = desired.transition_default_minimum_object_size
     tdmos = tdmos_wanted if tdmos_wanted is not None else tdmos_live

@@ -25,10 +25,11 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.definitions import Definitions
-from lakecircle.drift import same_config, server_dropped
+from lakecircle.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.errors import LakeCircleError, S3Error
+from lakecircle.history import History
 from lakecircle.loader import DefinitionLoader
-from lakecircle.model import BucketDefinition, LifecycleConfig
+from lakecircle.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.plan import Action, BucketPlan, plan_bucket
 from lakecircle.store import BucketRef, LifecycleStore, ObjectRef
 
@@ -46,6 +47,10 @@ class BucketState(StrEnum):
     INVALID = "invalid"
     """Its definition has errors: skipped."""
     FAILED = "failed"
+    PROPAGATING = "propagating"
+    """Just written; S3 still answers with what it held before. Not written again."""
+    DIVERGING = "diverging"
+    """Still not what LakeCircle wrote after the settle window: rewritten only with backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,13 @@ class BucketResult:
     stage: str | None = None
     """Where a failure happened: read, write."""
     dropped: tuple[str, ...] = ()
-    """Fields the server did not store although LakeCircle wrote them (kept in sync anyway)."""
+    """Fields the server did not store although LakeCircle wrote them."""
+    external: bool = False
+    """The bucket held what LakeCircle wrote and another writer changed it since."""
+    guard: str | None = None
+    """A guard that held back this bucket's removals (partial_definitions, blast_radius)."""
+    history: str | None = None
+    """The key of the change record written before this bucket's write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,8 @@ class CycleReport:
     """The (key, ETag) pairs of the definitions this cycle used."""
     interrupted: bool = False
     """Stopped early by a shutdown: buckets not reached are in no list."""
+    guards: tuple[str, ...] = ()
+    """Guards that held back removals this cycle."""
 
     @property
     def ok(self) -> bool:
@@ -103,14 +116,19 @@ class CycleReport:
 
     @property
     def plans(self) -> list[BucketPlan]:
-        """Every bucket's plan; a bucket counted in sync shows as NOOP."""
+        """Every bucket's plan; a bucket that is not to be written now shows as NOOP."""
+        quiet = (BucketState.IN_SYNC, BucketState.PROPAGATING, BucketState.DIVERGING)
         return [
             r.plan
-            if r.state is not BucketState.IN_SYNC or not r.plan.has_changes
+            if r.state not in quiet or not r.plan.has_changes
             else dataclasses.replace(r.plan, action=Action.NOOP, added=(), removed=(), changed=(), tdmos_change=None)
             for r in self.results
             if r.plan is not None
         ]
+
+    @property
+    def external_drift(self) -> int:
+        return sum(1 for r in self.results if r.external)
 
     @property
     def writes(self) -> int:
@@ -136,7 +154,10 @@ class Reconciler:
         dry_run: bool = False,
         bucket_filter: frozenset[str] | None = None,
         clock: Callable[[], float] = time.time,
-        applied: MutableMapping[str, LifecycleConfig] | None = None,
+        history: History | None = None,
+        settle_seconds: float = 300.0,
+        max_removals: int | None = None,
+        records: MutableMapping[str, Applied] | None = None,
         around_cycle: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.store = store
@@ -149,20 +170,35 @@ class Reconciler:
         """Entered for each cycle (the S3 adapter's retry deadline)."""
         self.draining = False
         """Set on shutdown: no new bucket work starts; in-flight work finishes."""
-        self.applied: MutableMapping[str, LifecycleConfig] = {} if applied is None else applied
-        """What this process last wrote to each bucket (shared between reconcilers)."""
+        self.history = history
+        """Write-ahead records under the endpoint; None only where nothing is written."""
+        self.settle_seconds = settle_seconds
+        self.max_removals = max_removals
+        """Rule removals allowed per cycle (None: no limit)."""
+        self.records: MutableMapping[str, Applied] = {} if records is None else records
+        """What LakeCircle last wrote to each bucket, as far as this process knows."""
+        self._unknown: set[str] = set()
+        """Buckets whose current/ record was looked up and does not exist."""
+        self._removals_left: int | None = None
+        self._guards: set[str] = set()
+        self._cycle_id = ""
+        self._partial = False
 
     async def run_cycle(
         self, trigger: str = "manual", on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
     ) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
         started = self.clock()
+        self._cycle_id = cycle_id
+        self._guards = set()
+        self._removals_left = self.max_removals
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
             try:
                 loaded = await self.loader.load(refs)
             except LakeCircleError as exc:
                 return self._finish(cycle_id, trigger, started, results=[], definitions=None, listed=0, fatal=str(exc))
             definitions = loaded.definitions
+            self._partial = definitions.partial
             results, listed, fatal = await self._reconcile(definitions, on_result)
             return self._finish(
                 cycle_id,
@@ -201,6 +237,7 @@ class Reconciler:
             counts=Counter(r.state for r in results),
             fingerprint=fingerprint,
             interrupted=self.draining,
+            guards=tuple(sorted(self._guards)),
         )
         log_report(report)
         return report
@@ -273,28 +310,136 @@ class Reconciler:
         return results, listed, fatal
 
     async def _one(self, ref: BucketRef, definition: BucketDefinition) -> BucketResult:
+        name = ref.name
         try:
             live = await self.store.get_lifecycle(ref)
         except S3Error as exc:
-            return BucketResult(ref.name, BucketState.FAILED, error=str(exc), stage="read")
-        plan = plan_bucket(ref.name, definition.config, live)
+            return BucketResult(name, BucketState.FAILED, error=str(exc), stage="read")
+        desired = definition.config
+        named = {r.id for r in desired.rules}
+        foreign = [r for r in live.rules if r.id not in named]
+
+        guard: str | None = None
+        keep: Callable[[Rule], bool] | None = None
+        if foreign and self._partial:
+            keep, guard = _everything, "partial_definitions"
+        elif foreign and definition.shared:
+            record = await self._record(name)
+            ours = {r.id for r in record.config.rules} if record is not None else set()
+            keep = lambda rule: rule.id not in ours  # noqa: E731 -- a one-line predicate
+        plan = plan_bucket(name, desired, live, keep=keep)
+        if guard is not None and len(foreign) > len(plan.removed):
+            self._guards.add(guard)
+            if plan.action is Action.NOOP:  # only removals, all held back
+                return BucketResult(name, BucketState.DRIFTED, plan=plan_bucket(name, desired, live), guard=guard)
+        else:
+            guard = None
+
         if plan.action is Action.NOOP:
-            return BucketResult(ref.name, BucketState.IN_SYNC, plan=plan)
-        dropped = server_dropped(plan)
-        last = self.applied.get(ref.name)
-        if dropped and last is not None and same_config(last, plan.desired):
-            return BucketResult(ref.name, BucketState.IN_SYNC, plan=plan, dropped=tuple(dropped))
+            known = self.records.get(name)
+            if known is not None and not known.confirmed:
+                self.records[name] = dataclasses.replace(known, confirmed=True)
+            return BucketResult(name, BucketState.IN_SYNC, plan=plan, guard=guard)
+
+        record = await self._record(name)
+        verdict = judge(plan, record, now=self.clock(), settle=self.settle_seconds)
+        dropped = tuple(server_dropped(plan) or ())
+        if dropped and record is not None and verdict is not Verdict.WRITE and not record.confirmed:
+            # The server holds all it can of LakeCircle's write: a later change is someone else's.
+            self.records[name] = record = dataclasses.replace(record, confirmed=True)
+        if verdict is Verdict.PROPAGATING:
+            return BucketResult(name, BucketState.PROPAGATING, plan=plan, guard=guard)
+        if verdict is Verdict.DIVERGING_WAIT:
+            return BucketResult(name, BucketState.DIVERGING, plan=plan, dropped=dropped, guard=guard)
+
+        removals = len(live.rules) if plan.action is Action.DELETE else len(plan.removed)
+        if removals and not self._take_removals(removals):
+            self._guards.add("blast_radius")
+            guard = "blast_radius"
+            held = plan_bucket(name, desired, live, keep=_everything)
+            if held.action is Action.NOOP:  # only removals, all held back
+                return BucketResult(name, BucketState.DRIFTED, plan=plan, guard=guard)
+            plan = held
+
+        external = verdict is Verdict.EXTERNAL_DRIFT
         if self.dry_run:
-            return BucketResult(ref.name, BucketState.DRIFTED, plan=plan)
+            state = BucketState.DIVERGING if verdict is Verdict.DIVERGING_WRITE else BucketState.DRIFTED
+            return BucketResult(name, state, plan=plan, dropped=dropped, external=external, guard=guard)
+        return await self._write(ref, plan, record, verdict, guard=guard, dropped=dropped)
+
+    def _take_removals(self, count: int) -> bool:
+        if self._removals_left is None:
+            return True
+        if count > self._removals_left:
+            return False
+        self._removals_left -= count
+        return True
+
+    async def _record(self, name: str) -> Applied | None:
+        """What LakeCircle last wrote to the bucket: from memory, else its current/ record."""
+        known = self.records.get(name)
+        if known is not None or name in self._unknown or self.history is None:
+            return known
+        try:
+            loaded = await self.history.load_applied(name)
+        except LakeCircleError as exc:
+            log.warning("current_record_unreadable", bucket=name, error=str(exc))
+            loaded = None
+        if loaded is None:
+            self._unknown.add(name)
+        else:
+            self.records[name] = loaded
+        return loaded
+
+    async def _write(
+        self,
+        ref: BucketRef,
+        plan: BucketPlan,
+        record: Applied | None,
+        verdict: Verdict,
+        *,
+        guard: str | None,
+        dropped: tuple[str, ...],
+    ) -> BucketResult:
+        name = ref.name
+        external = verdict is Verdict.EXTERNAL_DRIFT
+        history_key: str | None = None
+        if self.history is not None:
+            try:
+                history_key = await self.history.before_write(plan, cycle_id=self._cycle_id)
+            except LakeCircleError as exc:
+                return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="snapshot")
         try:
             if plan.action is Action.DELETE:
                 await self.store.delete_lifecycle(ref)
             else:
                 await self.store.put_lifecycle(ref, plan.desired)
         except S3Error as exc:
-            return BucketResult(ref.name, BucketState.FAILED, plan=plan, error=str(exc), stage="write")
-        self.applied[ref.name] = plan.desired
-        return BucketResult(ref.name, BucketState.CHANGED, plan=plan)
+            return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="write")
+        diverging = verdict is Verdict.DIVERGING_WRITE
+        # A correction the bucket never held on to counts towards the backoff.
+        again = record is not None and (diverging or (external and not record.confirmed))
+        applied = Applied(
+            config=plan.desired if plan.action is Action.PUT else LifecycleConfig(),
+            previous=record.previous if diverging and record is not None else plan.live,
+            at=self.clock(),
+            rewrites=record.rewrites + 1 if again and record is not None else 0,
+        )
+        self.records[name] = applied
+        self._unknown.discard(name)
+        if self.history is not None and history_key is not None:
+            try:
+                await self.history.after_write(plan, applied, cycle_id=self._cycle_id, history_key=history_key)
+            except LakeCircleError as exc:
+                log.exception("current_record_not_saved", bucket=name, error=str(exc))
+        state = BucketState.DIVERGING if diverging else BucketState.CHANGED
+        return BucketResult(
+            name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=history_key
+        )
+
+
+def _everything(_: Rule) -> bool:
+    return True
 
 
 def log_bucket(result: BucketResult) -> None:

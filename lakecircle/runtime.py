@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
+from lakecircle.history import History
+from lakecircle.loader import DefinitionLoader
+from lakecircle.reconcile import Reconciler
 from lakecircle.retry import RequestObserver, RetryPolicy
 from lakecircle.settings import Settings
 
@@ -24,7 +29,7 @@ async def open_account(
     need_endpoint: bool = True,
     retry: RetryPolicy | None = None,
     observer: RequestObserver | None = None,
-) -> AsyncIterator[S3Adapter]:
+) -> AsyncIterator[Account]:
     """An S3 adapter for the configured account, after the account guard has passed.
 
     Raises ConfigError for missing settings and AccountMismatch for wrong credentials
@@ -54,4 +59,52 @@ async def open_account(
             )
         else:
             log.info("account_verified", account=settings.aws_account, caller=arn)
-        yield adapter
+        yield Account(adapter, arn)
+
+
+@dataclass(frozen=True)
+class Account:
+    adapter: S3Adapter
+    caller: str | None
+    """The caller's ARN, when the account was verified."""
+
+
+def build_reconciler(
+    settings: Settings,
+    account: Account,
+    definitions_dir: Path | None,
+    *,
+    dry_run: bool,
+    allow_mass_removal: bool = False,
+) -> Reconciler:
+    """The reconciler of a command or the daemon: definitions, history and guards wired.
+
+    Writing needs ``LCC_ENDPOINT``: every write is preceded by its history record there.
+    """
+    from lakecircle.s3 import S3DefinitionSource, S3EndpointStore
+    from lakecircle.sources import LocalDefinitionSource
+
+    if not dry_run:
+        settings.require("endpoint")
+    adapter = account.adapter
+    source = (
+        LocalDefinitionSource(definitions_dir)
+        if definitions_dir is not None
+        else S3DefinitionSource(adapter, settings.definition_uri)
+    )
+    history = (
+        History(S3EndpointStore(adapter, settings.endpoint), caller=account.caller)
+        if settings.endpoint is not None
+        else None
+    )
+    return Reconciler(
+        adapter,
+        DefinitionLoader(source, concurrency=settings.concurrency),
+        concurrency=settings.concurrency,
+        dry_run=dry_run,
+        bucket_filter=settings.bucket_filter,
+        history=history,
+        settle_seconds=settings.settle_seconds,
+        max_removals=None if allow_mass_removal else settings.max_removals,
+        around_cycle=adapter.cycle_deadline,
+    )

@@ -18,11 +18,10 @@ import structlog
 from lakecircle import __version__
 from lakecircle.daemon import Clock, Daemon, handle_signals
 from lakecircle.errors import ConfigError
-from lakecircle.loader import DefinitionLoader
 from lakecircle.metrics import Metrics
-from lakecircle.reconcile import CycleReport, Reconciler
+from lakecircle.reconcile import CycleReport
 from lakecircle.retry import RetryPolicy
-from lakecircle.runtime import open_account
+from lakecircle.runtime import build_reconciler, open_account
 from lakecircle.server import Health, serve
 from lakecircle.settings import Settings
 
@@ -84,23 +83,8 @@ async def run_service(
             need_endpoint=definitions_dir is None,
             retry=RetryPolicy.from_settings(settings),
             observer=metrics,
-        ) as adapter:
-            from lakecircle.s3 import S3DefinitionSource
-            from lakecircle.sources import LocalDefinitionSource
-
-            source = (
-                LocalDefinitionSource(definitions_dir)
-                if definitions_dir is not None
-                else S3DefinitionSource(adapter, settings.definition_uri)
-            )
-            reconciler = Reconciler(
-                adapter,
-                DefinitionLoader(source, concurrency=settings.concurrency),
-                concurrency=settings.concurrency,
-                dry_run=settings.dry_run,
-                bucket_filter=settings.bucket_filter,
-                around_cycle=adapter.cycle_deadline,
-            )
+        ) as account:
+            reconciler = build_reconciler(settings, account, definitions_dir, dry_run=settings.dry_run)
             daemon = Daemon(
                 reconciler,
                 poll_interval=settings.poll_interval,

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     retry_base_delay: float = Field(default=0.2, gt=0)
     retry_max_delay: float = Field(default=20.0, gt=0)
     cycle_deadline: float = Field(default=1800.0, gt=0)
+    # -- safety ----------------------------------------------------------------------------
+    max_removals: int = Field(default=100, ge=0)
+    settle_seconds: float = Field(default=300.0, ge=0)
 
     @field_validator("action_params", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from lakecircle.memory import MemoryS3
 from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.plan import plan_bucket
 from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.store import BucketRef
 
 
 def rule(**wire: Any) -> Rule:
@@ -84,29 +85,90 @@ NoncurrentVersionExpiration = { NoncurrentDays = 5, NewerNoncurrentVersions = 3 
 """
 
 
-@pytest.mark.anyio
-async def test_a_server_that_drops_fields_costs_one_write_not_one_per_cycle() -> None:
-    s3 = MemoryS3(stores=lossy)
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def world(**kwargs: Any) -> tuple[MemoryS3, Clock, Reconciler]:
+    s3 = MemoryS3(**kwargs)
     s3.objects["definition/b.toml"] = DEFINITION
     s3.add_bucket("b")
-    reconciler = Reconciler(s3, DefinitionLoader(s3))
+    clock = Clock()
+    reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
+    return s3, clock, reconciler
+
+
+@pytest.mark.anyio
+async def test_a_server_that_drops_fields_forever_is_diverging_and_rewritten_only_with_backoff() -> None:
+    s3, clock, reconciler = world(stores=lossy)
     first = await reconciler.run_cycle()
     assert first.counts[BucketState.CHANGED] == 1
-    for _ in range(3):
-        again = await reconciler.run_cycle()
-        assert again.counts[BucketState.IN_SYNC] == 1
-        assert "TransitionDefaultMinimumObjectSize" in again.results[0].dropped
+    states = []
+    for _ in range(24 * 60):  # a day of cycles, one a minute
+        clock.t += 60
+        report = await reconciler.run_cycle()
+        states.append(report.results[0].state)
+        assert "TransitionDefaultMinimumObjectSize" in report.results[0].dropped
+    assert set(states) == {BucketState.DIVERGING}
+    writes = s3.calls["PutBucketLifecycleConfiguration"]
+    # Rewrites after 300, 600, 1200, ... seconds: about log2(86400 / 300) of them in a day.
+    assert 2 <= writes <= 1 + 10
+    assert writes < len(states) / 100
+
+
+def stale_for(seconds: float, clock: Clock) -> type[MemoryS3]:
+    class Stale(MemoryS3):
+        """Answers with the old configuration for ``seconds`` after each write."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.old: dict[str, tuple[LifecycleConfig, float]] = {}
+
+        async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+            self.old[bucket.name] = (self.lifecycles[bucket.name], clock.t)
+            await super().put_lifecycle(bucket, config)
+
+        async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+            fresh = await super().get_lifecycle(bucket)
+            old = self.old.get(bucket.name)
+            if old is not None and clock.t - old[1] < seconds:
+                return old[0]
+            return fresh
+
+    return Stale
+
+
+@pytest.mark.anyio
+async def test_a_bucket_that_reads_back_its_old_rules_for_a_while_is_propagating_not_rewritten() -> None:
+    clock = Clock()
+    s3 = stale_for(120, clock)()
+    s3.objects["definition/b.toml"] = DEFINITION
+    s3.add_bucket("b", LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),)))
+    reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
+    assert (await reconciler.run_cycle()).counts[BucketState.CHANGED] == 1
+    seen = []
+    for _ in range(10):
+        clock.t += 30
+        seen.append((await reconciler.run_cycle()).results[0].state)
+    assert seen[:3] == [BucketState.PROPAGATING] * 3
+    assert set(seen[4:]) == {BucketState.IN_SYNC}
     assert s3.calls["PutBucketLifecycleConfiguration"] == 1
 
 
 @pytest.mark.anyio
-async def test_real_drift_after_a_write_is_still_corrected() -> None:
-    s3 = MemoryS3(stores=lossy)
-    s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b")
-    reconciler = Reconciler(s3, DefinitionLoader(s3))
+async def test_drift_by_another_writer_after_a_confirmed_write_is_corrected_at_once() -> None:
+    s3, clock, reconciler = world()
     await reconciler.run_cycle()
+    clock.t += 60
+    assert (await reconciler.run_cycle()).results[0].state is BucketState.IN_SYNC
     s3.lifecycles["b"] = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
+    clock.t += 60
     report = await reconciler.run_cycle()
-    assert report.counts[BucketState.CHANGED] == 1
+    assert report.results[0].state is BucketState.CHANGED
+    assert report.results[0].external
+    assert report.external_drift == 1
     assert s3.calls["PutBucketLifecycleConfiguration"] == 2

@@ -111,7 +111,9 @@ def arrange(s3_client: Any, directory: Path) -> None:
 
 
 @pytest.fixture
-def lcc_env(moto: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def lcc_env(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3_client.create_bucket(Bucket="lcc-endpoint")
+    monkeypatch.setenv("LCC_ENDPOINT", "s3://lcc-endpoint/lc/")
     monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
     monkeypatch.setenv("LCC_AWS_REGION", MOTO_REGION)
     monkeypatch.setenv("LCC_LOG_FORMAT", "JSON")
@@ -253,7 +255,6 @@ def test_definitions_from_the_s3_prefix(
     s3_client: Any, tap: ServerTap, tmp_path: Path, lcc_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arrange(s3_client, tmp_path / "defs")
-    s3_client.create_bucket(Bucket="lcc-endpoint")
     for path in (tmp_path / "defs").glob("*.toml"):
         s3_client.put_object(Bucket="lcc-endpoint", Key=f"lc/definition/{path.name}", Body=path.read_bytes())
     s3_client.put_object(Bucket="lcc-endpoint", Key="lc/definition/README.md", Body=b"not a definition")
