@@ -27,7 +27,7 @@ from lakecircle.errors import LakeCircleError
 from lakecircle.history import History
 from lakecircle.log import configure_logging
 from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler
+from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler, report_document
 from lakecircle.render import plans_json, render_plan_text
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account
@@ -197,27 +197,13 @@ def plan(definitions_dir: Path | None, concurrency: int | None, output: str, det
 
     report = _run(go)
     if output == "json":
-        click.echo(json.dumps(plans_json(report.plans, **_report_extra(report)), indent=2))
+        click.echo(json.dumps(plans_json(report.plans, report=report_document(report)), indent=2))
     else:
         click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
         click.echo(summary(report))
     if _failed(report):
         sys.exit(1)
     sys.exit(2 if detailed_exitcode and report.pending else 0)
-
-
-def _report_extra(report: CycleReport) -> dict[str, Any]:
-    return {
-        "cycle_id": report.cycle_id,
-        "ok": report.ok,
-        "fatal": report.fatal,
-        "partial_definitions": bool(report.definitions and report.definitions.partial),
-        "problems": [
-            {"bucket": r.bucket, "state": r.state.value, "error": r.error}
-            for r in report.results
-            if r.error is not None
-        ],
-    }
 
 
 @cli.command()

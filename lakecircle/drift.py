@@ -97,6 +97,9 @@ class Applied:
     """Rewrites of this same configuration because the bucket diverged from it."""
     confirmed: bool = False
     """A read has shown the bucket holding it since the write."""
+    owned: tuple[str, ...] = ()
+    """IDs of the rules LakeCircle wrote from the definitions (not the foreign rules it
+    kept): the rules a shared bucket's LakeCircle may remove later."""
 
 
 class Verdict(StrEnum):

@@ -113,6 +113,7 @@ class History:
             "version": __version__,
             "history": history_key,
             "rewrites": applied.rewrites,
+            "owned_rules": list(applied.owned),
             "config": config_json(applied.config),
             "previous": config_json(applied.previous),
         }
@@ -133,6 +134,7 @@ class History:
                 rewrites=rewrites,
                 # A record that old settled long ago, unless it was still diverging.
                 confirmed=rewrites == 0,
+                owned=tuple(str(i) for i in document.get("owned_rules", ())),
             )
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             raise LakeCircleError(f"current/{bucket}.json cannot be read: {exc}") from exc

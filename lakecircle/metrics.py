@@ -82,15 +82,8 @@ def fatal_stage(report: CycleReport) -> str:
 
 
 def tripped_guards(report: CycleReport) -> list[str]:
-    """The guards that held something back in this cycle.
-
-    A partial picture of the definitions holds back every removal of the cycle. The
-    blast-radius guard needs the report to say it tripped (not recorded yet).
-    """
-    guards = []
-    if report.fatal is None and report.definitions is not None and report.definitions.partial:
-        guards.append("partial_definitions")
-    return guards
+    """The guards that held something back in this cycle, as the report records them."""
+    return list(report.guards)
 
 
 class Metrics:
@@ -166,6 +159,11 @@ class Metrics:
             "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
             "definition file is unreadable), blast_radius (too many removals in one cycle).",
             ["guard"],
+            registry=r,
+        )
+        self.external_drift = Counter(
+            "lakecircle_external_drift_total",
+            "Buckets found changed by another writer after they held what LakeCircle wrote.",
             registry=r,
         )
         self.server_dropped_fields = Gauge(
@@ -249,6 +247,7 @@ class Metrics:
             for state in sorted(set(BUCKET_STATES) | set(states)):
                 self.buckets.labels(state=state).set(states[state])
             self.server_dropped_fields.set(sum(1 for r in report.results if r.dropped))
+            self.external_drift.inc(report.external_drift)
         return result
 
     def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:

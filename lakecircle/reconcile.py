@@ -200,7 +200,7 @@ class Reconciler:
             definitions = loaded.definitions
             self._partial = definitions.partial
             results, listed, fatal = await self._reconcile(definitions, on_result)
-            return self._finish(
+            report = self._finish(
                 cycle_id,
                 trigger,
                 started,
@@ -210,6 +210,12 @@ class Reconciler:
                 fatal=fatal,
                 fingerprint=loaded.fingerprint,
             )
+            if self.history is not None and (report.writes or not report.ok or report.guards):
+                try:
+                    await self.history.write_report(report_document(report), cycle_id=cycle_id)
+                except LakeCircleError as exc:
+                    log.warning("cycle_report_not_saved", error=str(exc))
+            return report
 
     def _finish(
         self,
@@ -325,7 +331,7 @@ class Reconciler:
             keep, guard = _everything, "partial_definitions"
         elif foreign and definition.shared:
             record = await self._record(name)
-            ours = {r.id for r in record.config.rules} if record is not None else set()
+            ours = set(record.owned) if record is not None else set()
             keep = lambda rule: rule.id not in ours  # noqa: E731 -- a one-line predicate
         plan = plan_bucket(name, desired, live, keep=keep)
         if guard is not None and len(foreign) > len(plan.removed):
@@ -365,7 +371,8 @@ class Reconciler:
         if self.dry_run:
             state = BucketState.DIVERGING if verdict is Verdict.DIVERGING_WRITE else BucketState.DRIFTED
             return BucketResult(name, state, plan=plan, dropped=dropped, external=external, guard=guard)
-        return await self._write(ref, plan, record, verdict, guard=guard, dropped=dropped)
+        owned = tuple(r.id for r in desired.rules if r.id is not None)
+        return await self._write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned)
 
     def _take_removals(self, count: int) -> bool:
         if self._removals_left is None:
@@ -400,6 +407,7 @@ class Reconciler:
         *,
         guard: str | None,
         dropped: tuple[str, ...],
+        owned: tuple[str, ...],
     ) -> BucketResult:
         name = ref.name
         external = verdict is Verdict.EXTERNAL_DRIFT
@@ -424,6 +432,7 @@ class Reconciler:
             previous=record.previous if diverging and record is not None else plan.live,
             at=self.clock(),
             rewrites=record.rewrites + 1 if again and record is not None else 0,
+            owned=owned,
         )
         self.records[name] = applied
         self._unknown.discard(name)
@@ -440,6 +449,34 @@ class Reconciler:
 
 def _everything(_: Rule) -> bool:
     return True
+
+
+def report_document(report: CycleReport) -> dict[str, Any]:
+    """The cycle report as JSON-ready data (``log/`` records, ``plan --output json``)."""
+    return {
+        "cycle_id": report.cycle_id,
+        "trigger": report.trigger,
+        "dry_run": report.dry_run,
+        "started_at": report.started_at,
+        "duration_s": round(report.duration, 3),
+        "ok": report.ok,
+        "fatal": report.fatal,
+        "interrupted": report.interrupted,
+        "guards": list(report.guards),
+        "partial_definitions": bool(report.definitions and report.definitions.partial),
+        "counts": {state.value: report.counts[state] for state in BucketState},
+        "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
+        "problems": [
+            {"bucket": r.bucket, "state": r.state.value, "error": r.error, "stage": r.stage}
+            for r in report.results
+            if r.error is not None
+        ],
+        "changes": [
+            {"bucket": r.bucket, "state": r.state.value, "history": r.history, "external": r.external}
+            for r in report.results
+            if r.state in (BucketState.CHANGED, BucketState.DIVERGING, BucketState.DRIFTED)
+        ],
+    }
 
 
 def log_bucket(result: BucketResult) -> None:

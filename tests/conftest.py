@@ -55,6 +55,8 @@ class ServerTap:
     app: Any
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     deny: set[str] = field(default_factory=set)
+    deny_writes: set[str] = field(default_factory=set)
+    """Buckets whose object PUTs get 403 AccessDenied (a failing snapshot store)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -64,7 +66,7 @@ class ServerTap:
         sub = query.split("=", 1)[0].split("&", 1)[0] if query else ""
         with self.lock:
             self.counts[(method, bucket, sub)] += 1
-        if sub == "lifecycle" and bucket in self.deny:
+        if (sub == "lifecycle" and bucket in self.deny) or (method == "PUT" and not sub and bucket in self.deny_writes):
             body = (
                 b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
                 b"<Message>Access Denied</Message><RequestId>TAP0000001</RequestId></Error>"
@@ -81,6 +83,7 @@ class ServerTap:
         with self.lock:
             self.counts.clear()
             self.deny.clear()
+            self.deny_writes.clear()
 
 
 @pytest.fixture(scope="session")

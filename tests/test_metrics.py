@@ -89,8 +89,10 @@ def report(
     trigger: str = "manual",
     duration: float = 1.5,
     dry_run: bool = False,
+    guards: tuple[str, ...] = (),
 ) -> CycleReport:
     return CycleReport(
+        guards=guards,
         cycle_id="c0ffee",
         trigger=trigger,
         dry_run=dry_run,
@@ -204,7 +206,9 @@ def test_unreadable_definitions_make_a_partial_cycle_and_trip_the_guard(
     registry: CollectorRegistry, metrics: Metrics
 ) -> None:
     defs = definitions(4, unreadable=("broken.toml", "huge.toml"))
-    result = metrics.observe_cycle(report(BucketResult("b", BucketState.IN_SYNC), defs=defs), now=NOW)
+    result = metrics.observe_cycle(
+        report(BucketResult("b", BucketState.IN_SYNC), defs=defs, guards=("partial_definitions",)), now=NOW
+    )
 
     assert result == "partial"
     assert value(registry, "lakecircle_partial_definitions") == 1
@@ -216,6 +220,23 @@ def test_unreadable_definitions_make_a_partial_cycle_and_trip_the_guard(
     metrics.observe_cycle(report(BucketResult("b", BucketState.IN_SYNC), defs=definitions(4)), now=NOW + 30)
     assert value(registry, "lakecircle_partial_definitions") == 0
     assert value(registry, "lakecircle_guard_trips_total", guard="partial_definitions") == 1
+
+
+def test_settle_states_blast_radius_and_external_drift_are_counted(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    results = (
+        BucketResult("a", BucketState.PROPAGATING),
+        BucketResult("b", BucketState.DIVERGING, dropped=("r: Filter.ObjectSizeGreaterThan",)),
+        BucketResult("c", BucketState.CHANGED, external=True),
+        BucketResult("d", BucketState.DRIFTED, guard="blast_radius"),
+    )
+    metrics.observe_cycle(report(*results, guards=("blast_radius",)), now=NOW)
+    assert value(registry, "lakecircle_buckets", state="propagating") == 1
+    assert value(registry, "lakecircle_buckets", state="diverging") == 1
+    assert value(registry, "lakecircle_server_dropped_fields") == 1
+    assert value(registry, "lakecircle_external_drift_total") == 1
+    assert value(registry, "lakecircle_guard_trips_total", guard="blast_radius") == 1
 
 
 def test_a_fatal_cycle_fails_and_keeps_the_last_known_gauges(registry: CollectorRegistry, metrics: Metrics) -> None:

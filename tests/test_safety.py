@@ -1,0 +1,232 @@
+"""Nothing lost, nothing flapping: history, rollback, ownership and guards against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lakecircle.cli import cli
+from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.normalize import canonical_config
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+
+ENDPOINT = "lcc-endpoint"
+
+
+def rule(rule_id: str, days: int = 30, prefix: str = "") -> dict[str, Any]:
+    return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, "Expiration": {"Days": days}}
+
+
+def toml(bucket: str, *rules: dict[str, Any], ownership: str | None = None) -> str:
+    head = f'BucketName = "{bucket}"\n' + (f'Ownership = "{ownership}"\n' if ownership else "")
+    if not rules:
+        return head + "[LifecycleConfiguration]\nRules = []\n"
+    body = "".join(
+        f'[[LifecycleConfiguration.Rules]]\nID = "{r["ID"]}"\nStatus = "Enabled"\n'
+        f'Filter = {{ Prefix = "{r["Filter"]["Prefix"]}" }}\nExpiration = {{ Days = {r["Expiration"]["Days"]} }}\n'
+        for r in rules
+    )
+    return head + body
+
+
+def live(s3_client: Any, bucket: str) -> LifecycleConfig:
+    try:
+        return config_from_response(s3_client.get_bucket_lifecycle_configuration(Bucket=bucket))
+    except s3_client.exceptions.ClientError:
+        return LifecycleConfig()
+
+
+def put_live(s3_client: Any, bucket: str, *rules: dict[str, Any]) -> None:
+    config = LifecycleConfig(tuple(Rule.model_validate(r) for r in rules))
+    s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, **config_to_request(config))
+
+
+def history_keys(s3_client: Any, bucket: str | None = None) -> list[str]:
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=ENDPOINT, Prefix="lc/history/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    return [k for k in keys if bucket is None or k.endswith(f"Z-{bucket}.json")]
+
+
+@pytest.fixture
+def env(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    s3_client.create_bucket(Bucket=ENDPOINT)
+    monkeypatch.setenv("LCC_ENDPOINT", f"s3://{ENDPOINT}/lc/")
+    monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
+    monkeypatch.setenv("LCC_AWS_REGION", MOTO_REGION)
+    monkeypatch.setenv("LCC_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("LCC_APP_LEVEL", "WARNING")
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    return defs
+
+
+def sync(defs: Path, *extra: str) -> Result:
+    return CliRunner().invoke(cli, ["sync", "--definitions", str(defs), *extra])
+
+
+def test_every_change_has_a_history_record_and_a_current_record(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("old", 5))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("new", 40)))
+    result = sync(env)
+    assert result.exit_code == 0, result.output
+    (key,) = history_keys(s3_client, "bkt-1")
+    record = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key=key)["Body"].read())
+    assert [r["ID"] for r in record["before"]["Rules"]] == ["old"]
+    assert [r["ID"] for r in record["after"]["Rules"]] == ["new"]
+    assert record["action"] == "put"
+    assert record["caller"].startswith("arn:aws:")
+    assert record["cycle_id"]
+    previous = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/previous/bkt-1.json")["Body"].read())
+    assert [r["ID"] for r in previous["config"]["Rules"]] == ["old"]
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    assert [r["ID"] for r in current["config"]["Rules"]] == ["new"]
+    assert current["history"] == key.removeprefix("lc/")
+    logs = s3_client.list_objects_v2(Bucket=ENDPOINT, Prefix="lc/log/").get("KeyCount", 0)
+    assert logs == 1
+
+
+def test_a_failed_snapshot_write_leaves_the_bucket_untouched(s3_client: Any, tap: ServerTap, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("old", 5))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("new", 40)))
+    tap.reset()
+    tap.deny_writes.add(ENDPOINT)
+    result = sync(env)
+    assert result.exit_code == 1
+    assert "bkt-1" in result.output
+    assert "write-ahead" in result.output
+    assert tap.total("PUT") == 0
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["old"]
+
+
+def test_rollback_restores_the_previous_configuration_in_canonical_form(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    original = (rule("keep-a", 7, "a/"), rule("keep-b", 90, "b/"))
+    put_live(s3_client, "bkt-1", *original)
+    before = live(s3_client, "bkt-1")
+    definition = toml("bkt-1", rule("new", 40)).encode()
+    s3_client.put_object(Bucket=ENDPOINT, Key="lc/definition/bkt-1.toml", Body=definition)
+    assert CliRunner().invoke(cli, ["sync"]).exit_code == 0
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["new"]
+
+    dry = CliRunner().invoke(cli, ["rollback", "bkt-1", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "+ rule keep-a" in dry.output
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["new"]
+
+    done = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+    assert done.exit_code == 0, done.output
+    assert canonical_config(live(s3_client, "bkt-1")) == canonical_config(before)
+    assert "the next sync" in done.output  # the definitions still say otherwise
+    assert len(history_keys(s3_client, "bkt-1")) == 2
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])
+    lines = listed.output.strip().splitlines()
+    assert len(lines) == 2
+    assert "rollback" in lines[0]  # newest first
+    assert "sync" in lines[1]
+
+
+def test_rollback_to_a_record_restores_what_the_bucket_held_before_it(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    for version in ("v1", "v2"):
+        (env / "b1.toml").write_text(toml("bkt-1", rule(version)))
+        assert sync(env).exit_code == 0
+    first = sorted(history_keys(s3_client, "bkt-1"))[0].removeprefix("lc/")
+    done = CliRunner().invoke(cli, ["rollback", "bkt-1", "--to", first])
+    assert done.exit_code == 0, done.output
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v0"]
+
+
+def test_shared_ownership_keeps_foreign_rules_and_removes_only_its_own(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="shared")
+    put_live(s3_client, "shared", rule("theirs", 3, "t/"))
+    (env / "s.toml").write_text(toml("shared", rule("ours-1"), rule("ours-2", 60, "x/"), ownership="shared"))
+    for _ in range(2):
+        assert sync(env).exit_code == 0
+        assert sorted(r.id or "" for r in live(s3_client, "shared").rules) == ["ours-1", "ours-2", "theirs"]
+    (env / "s.toml").write_text(toml("shared", rule("ours-1"), ownership="shared"))
+    result = sync(env)
+    assert result.exit_code == 0, result.output
+    assert sorted(r.id or "" for r in live(s3_client, "shared").rules) == ["ours-1", "theirs"]
+
+
+def test_an_unreadable_definition_file_mid_run_removes_nothing(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    s3_client.create_bucket(Bucket="bkt-2")
+    (env / "b1.toml").write_text(toml("bkt-1", rule("a"), rule("b", 60, "b/")))
+    (env / "b2.toml").write_text(toml("bkt-2", rule("c")))
+    assert sync(env).exit_code == 0
+    (env / "b1.toml").write_text(toml("bkt-1", rule("a")))  # would remove rule b...
+    (env / "broken.toml").write_bytes(b"BucketName = \n")  # ...but a file cannot be parsed
+    result = sync(env)
+    assert "no rule was removed" in result.output
+    assert sorted(r.id or "" for r in live(s3_client, "bkt-1").rules) == ["a", "b"]
+    (env / "broken.toml").unlink()
+    assert sync(env).exit_code == 0
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["a"]
+
+
+def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
+    s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LCC_MAX_REMOVALS", "3")
+    for i in range(3):
+        s3_client.create_bucket(Bucket=f"mass-{i}")
+        put_live(s3_client, f"mass-{i}", rule("x1"), rule("x2", 60, "2/"))
+        (env / f"mass-{i}.toml").write_text(toml(f"mass-{i}", rule("new")))
+    result = sync(env)
+    assert "LCC_MAX_REMOVALS" in result.output
+    remaining = sum(len(live(s3_client, f"mass-{i}").rules) for i in range(3))
+    assert remaining == 3 * 3 - 2  # one bucket's two removals fit, the others were held back
+    lifted = sync(env, "--allow-mass-removal")
+    assert lifted.exit_code == 0, lifted.output
+    assert all([r.id for r in live(s3_client, f"mass-{i}").rules] == ["new"] for i in range(3))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_nothing_and_the_account_converges(s3_client: Any, env: Path) -> None:
+    rng = random.Random(11)
+    buckets = [f"crash-{i:03d}" for i in range(200)]
+    for name in buckets:
+        s3_client.create_bucket(Bucket=name)
+        if rng.random() < 0.5:
+            put_live(s3_client, name, rule("stale", 9))
+    child_env = dict(os.environ)
+    for kill in range(30):
+        for name in rng.sample(buckets, 20):  # the definitions keep changing between runs
+            (env / f"{name}.toml").write_text(toml(name, rule(f"gen-{kill}", 30 + kill)))
+        proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            [sys.executable, "-m", "lakecircle", "sync", "--definitions", str(env)],
+            env=child_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.5, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    final = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "lakecircle", "sync", "--definitions", str(env)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert final.returncode == 0, final.stdout[-2000:] + final.stderr[-2000:]
+    plan = CliRunner().invoke(cli, ["plan", "--definitions", str(env), "--detailed-exitcode"])
+    assert plan.exit_code == 0, plan.output
+    recorded = {key.rsplit("Z-", 1)[1].removesuffix(".json") for key in history_keys(s3_client)}
+    changed = {name for name in buckets if (env / f"{name}.toml").exists()}
+    assert changed <= recorded
