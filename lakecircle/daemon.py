@@ -135,7 +135,7 @@ class Daemon:
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                trigger = "definitions"
+                trigger = "poll"  # a poll that found changed definitions
             self._sync_requested = False
             report = await self._cycle(trigger, refs)
             fingerprint = report.fingerprint if report is not None and report.fatal is None else None
