@@ -38,10 +38,10 @@ class CycleSink:
 
     def cycle_finished(self, report: CycleReport) -> None:
         now = time.time()
-        self.metrics.observe_cycle(report, now=now)
         if report.definitions is not None:
             self.health.mark_definitions_loaded()
         self.health.mark_cycle_finished(now)
+        self.metrics.observe_cycle(report, now=now)
         if self.on_report is not None:
             self.on_report(report)
 

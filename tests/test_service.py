@@ -120,14 +120,24 @@ def cycles(samples: dict[str, float]) -> float:
     return sum(v for k, v in samples.items() if k.startswith("lakecircle_cycles_total{"))
 
 
+def scrape_after_cycles(url: str, count: int, timeout: float = 30) -> dict[str, float]:
+    """Scrape once the metrics have taken in ``count`` cycles (the log line comes first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(url)
+        if cycles(samples) >= count or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.05)
+
+
 def test_daemon_serves_metrics_syncs_on_sighup_and_exits_0_on_sigterm(running: Daemon, s3_client: Any) -> None:
     address = running.wait_for("metrics_listening")["address"]
     running.wait_for("cycle_finished")
-    samples = scrape(address)
+    samples = scrape_after_cycles(address, 1)
     assert cycles(samples) == 1
     assert samples["lakecircle_rules_added_total"] == 3
     assert samples['lakecircle_buckets{state="changed"}'] == 3
-    with urllib.request.urlopen(address.replace("/metrics", "/readyz"), timeout=10) as ready:  # noqa: S310
+    with urllib.request.urlopen(address.replace("/metrics", "/readyz"), timeout=10) as ready:  # noqa: S310 -- loopback
         assert ready.status == 200
 
     # Someone changes a bucket behind LakeCircle's back; SIGHUP repairs it now.
@@ -137,7 +147,7 @@ def test_daemon_serves_metrics_syncs_on_sighup_and_exits_0_on_sigterm(running: D
     s3_client.put_bucket_lifecycle_configuration(Bucket="svc-bucket-1", **config_to_request(foreign))
     running.proc.send_signal(signal.SIGHUP)
     running.wait_for("cycle_finished", count=2)
-    samples = scrape(address)
+    samples = scrape_after_cycles(address, 2)
     assert cycles(samples) == 2
     assert samples['lakecircle_cycles_total{result="success",trigger="signal"}'] == 1
     assert samples["lakecircle_rules_removed_total"] == 1
