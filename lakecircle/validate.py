@@ -364,31 +364,15 @@ def _check_transitions(rule: Rule) -> Iterator[Finding]:
     if uses_days and uses_date:
         yield "Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E
 
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     for index, tr in enumerate(rule.transitions):
         path = f"Transitions[{index}]"
         # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
-        if tr.storage_class not in _RANK:
-            yield (
-                f"{path}.StorageClass",
-                f"StorageClass {tr.storage_class!r} is not a transition target; use one of"
-                f" {', '.join(STORAGE_CLASSES)}{suggest(tr.storage_class, STORAGE_CLASSES)}",
-                _E,
-            )
-        elif tr.storage_class in seen:
-            yield f"{path}.StorageClass", f"StorageClass {tr.storage_class} appears twice in this rule", _E
-        seen.setdefault(tr.storage_class, index)
+        yield from _check_class(path, tr.storage_class, seen)
         if (tr.days is None) == (tr.date is None):
             yield path, "a transition holds exactly one of Days and Date", _E
         if tr.days is not None:
-            if tr.days < 0:
-                yield f"{path}.Days", f"Days is {tr.days}; it must be at least 0", _E
-            elif tr.storage_class in _MIN_DAYS_30 and tr.days < 30:
-                yield (
-                    f"{path}.Days",
-                    f"Days is {tr.days}; S3 requires at least 30 days before {tr.storage_class}",
-                    _E,
-                )
+            yield from _check_min_days(f"{path}.Days", tr.days, tr.storage_class)
         if tr.date is not None:
             yield from _check_midnight(f"{path}.Date", tr.date)
 
@@ -413,6 +397,29 @@ def _check_transitions(rule: Rule) -> Iterator[Finding]:
                 )
 
 
+def _check_class(path: str, storage_class: str, seen: set[str]) -> Iterator[Finding]:
+    """A known transition target, not twice in one rule (``seen`` collects the rule's)."""
+    if storage_class not in _RANK:
+        yield (
+            f"{path}.StorageClass",
+            f"StorageClass {storage_class!r} is not a transition target; use one of"
+            f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
+            _E,
+        )
+    elif storage_class in seen:
+        yield f"{path}.StorageClass", f"StorageClass {storage_class} appears twice in this rule", _E
+    seen.add(storage_class)
+
+
+def _check_min_days(path: str, days: int, storage_class: str) -> Iterator[Finding]:
+    """At least 0 days, and at least 30 before the infrequent-access classes."""
+    name = path.rsplit(".", 1)[-1]
+    if days < 0:
+        yield path, f"{name} is {days}; it must be at least 0", _E
+    elif storage_class in _MIN_DAYS_30 and days < 30:
+        yield path, f"{name} is {days}; S3 requires at least 30 days before {storage_class}", _E
+
+
 def _check_noncurrent(rule: Rule) -> Iterator[Finding]:
     nve = rule.noncurrent_version_expiration
     low, high = NEWER_NONCURRENT_RANGE
@@ -429,26 +436,11 @@ def _check_noncurrent(rule: Rule) -> Iterator[Finding]:
     seen: set[str] = set()
     for index, tr in enumerate(rule.noncurrent_version_transitions):
         path = f"NoncurrentVersionTransitions[{index}]"
-        if tr.storage_class not in _RANK:
-            yield (
-                f"{path}.StorageClass",
-                f"StorageClass {tr.storage_class!r} is not a transition target; use one of"
-                f" {', '.join(STORAGE_CLASSES)}{suggest(tr.storage_class, STORAGE_CLASSES)}",
-                _E,
-            )
-        elif tr.storage_class in seen:
-            yield f"{path}.StorageClass", f"StorageClass {tr.storage_class} appears twice in this rule", _E
-        seen.add(tr.storage_class)
+        yield from _check_class(path, tr.storage_class, seen)
         if tr.noncurrent_days is None:
             yield f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", _E
-        elif tr.noncurrent_days < 0:
-            yield f"{path}.NoncurrentDays", f"NoncurrentDays is {tr.noncurrent_days}; it must be at least 0", _E
-        elif tr.storage_class in _MIN_DAYS_30 and tr.noncurrent_days < 30:
-            yield (
-                f"{path}.NoncurrentDays",
-                f"NoncurrentDays is {tr.noncurrent_days}; S3 requires at least 30 days before {tr.storage_class}",
-                _E,
-            )
+        else:
+            yield from _check_min_days(f"{path}.NoncurrentDays", tr.noncurrent_days, tr.storage_class)
         n = tr.newer_noncurrent_versions
         if n is not None and not low <= n <= high:
             yield f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E
