@@ -199,7 +199,7 @@ def plan(definitions_dir: Path | None, concurrency: int | None, output: str, det
     if output == "json":
         click.echo(json.dumps(plans_json(report.plans, report=report_document(report)), indent=2))
     else:
-        click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
+        click.echo(render_plan_text(report.plans, color=sys.stdout.isatty(), total=report.compared))
         click.echo(summary(report))
     if _failed(report):
         sys.exit(1)
@@ -221,7 +221,7 @@ def sync(definitions_dir: Path | None, concurrency: int | None, dry_run: bool, a
             settings, definitions_dir, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
         )
     )
-    click.echo(render_plan_text(report.plans, color=sys.stdout.isatty()))
+    click.echo(render_plan_text(report.plans, color=sys.stdout.isatty(), total=report.compared))
     click.echo(summary(report))
     sys.exit(1 if _failed(report) else 0)
 

@@ -133,7 +133,7 @@ async def _plan_first(settings: Settings, echo: Echo) -> None:
     async with open_account(settings) as account:
         report = await build_reconciler(settings, account, None, dry_run=True).run_cycle("demo")
     echo("== plan: what LakeCircle would change ==")
-    echo(render_plan_text(report.plans))
+    echo(render_plan_text(report.plans, total=report.compared))
     for result in report.results:
         if result.state in (BucketState.MISSING, BucketState.INVALID):
             echo(f"  {result.state.value}: {result.bucket}: {result.error}")

@@ -127,6 +127,11 @@ class CycleReport:
         ]
 
     @property
+    def compared(self) -> int:
+        """Managed buckets whose live configuration was read and planned."""
+        return sum(1 for r in self.results if r.plan is not None or r.state is BucketState.IN_SYNC)
+
+    @property
     def external_drift(self) -> int:
         return sum(1 for r in self.results if r.external)
 
@@ -345,7 +350,8 @@ class Reconciler:
             known = self.records.get(name)
             if known is not None and not known.confirmed:
                 self.records[name] = dataclasses.replace(known, confirmed=True)
-            return BucketResult(name, BucketState.IN_SYNC, plan=plan, guard=guard)
+            # No plan kept: an account may hold a million buckets in sync.
+            return BucketResult(name, BucketState.IN_SYNC, guard=guard)
 
         record = await self._record(name)
         verdict = judge(plan, record, now=self.clock(), settle=self.settle_seconds)

@@ -61,7 +61,7 @@ def _rule_name(rule_id: str | None) -> str:
     return "(no ID)" if rule_id is None else _printable(rule_id)
 
 
-def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False) -> str:
+def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total: int | None = None) -> str:
     """A plan in the manner of ``terraform plan``: ``+`` added, ``-`` removed, ``~`` changed."""
     out: list[str] = []
     for plan in plans:
@@ -85,20 +85,22 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False) -> str
             tc = plan.tdmos_change
             out.append(_paint(f"  ~ {tc.field}: {_value(tc.before)} -> {_value(tc.after)}", "~", color))
         out.append("")
-    out.append(summary_line(plans))
+    out.append(summary_line(plans, total=total))
     return "\n".join(out)
 
 
-def summary_line(plans: Sequence[BucketPlan]) -> str:
+def summary_line(plans: Sequence[BucketPlan], *, total: int | None = None) -> str:
+    """The last line of a plan; ``total`` counts the buckets compared (default: the plans)."""
+    total = len(plans) if total is None else total
     changed = [p for p in plans if p.has_changes]
     if not changed:
-        return f"No changes. {len(plans)} bucket(s) match their definitions."
+        return f"No changes. {total} bucket(s) match their definitions."
     added = sum(len(p.added) for p in plans)
     changed_rules = sum(len(p.changed) for p in plans)
     removed = sum(len(p.removed) for p in plans)
     return (
         f"Plan: {added} rule(s) to add, {changed_rules} to change, {removed} to remove,"
-        f" in {len(changed)} of {len(plans)} bucket(s)."
+        f" in {len(changed)} of {total} bucket(s)."
     )
 
 

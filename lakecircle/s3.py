@@ -29,12 +29,14 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aioboto3
+import aiohttp
 import anyio
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    FlexibleChecksumError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
@@ -61,7 +63,9 @@ ClientFactory = Callable[[str, str], AbstractAsyncContextManager[Any]]
 """Opens a client for (service, region). The default is the aioboto3 session's; tests
 hand in stub clients to exercise logic that moto cannot show."""
 
-_BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+_BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError, aiohttp.ClientError)
+"""What one attempt may raise from below: botocore's errors, and aiohttp's where aiobotocore
+lets them through (a body cut short while it is streamed raises ClientPayloadError)."""
 
 _THROTTLED_CODES = frozenset(
     {
@@ -106,6 +110,18 @@ def map_error(exc: Exception, *, operation: str, bucket: str | None = None) -> e
     if isinstance(exc, BotoConnectionError | HTTPClientError | IncompleteReadError):
         # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, connection resets.
         return errors.ConnectionFailed(str(exc), operation=operation, bucket=bucket)
+    if isinstance(exc, aiohttp.ClientError):
+        # A streamed body (GetObject) cut short: aiobotocore passes aiohttp's ClientPayloadError on.
+        return errors.ConnectionFailed(
+            f"the connection broke while the answer was read: {_one_line(str(exc))}", operation=operation, bucket=bucket
+        )
+    if isinstance(exc, FlexibleChecksumError):
+        # The body does not match the checksum S3 sent with it: a corrupted transfer, worth another try.
+        return errors.ConnectionFailed(
+            f"the answer's body does not match its checksum (corrupted in transfer): {_one_line(str(exc))}",
+            operation=operation,
+            bucket=bucket,
+        )
     if isinstance(exc, ResponseParserError):
         return errors.MalformedResponse(
             f"the response could not be parsed: {_one_line(str(exc))}", operation=operation, bucket=bucket
@@ -134,6 +150,10 @@ def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -
     status = raw_status if isinstance(raw_status, int) else None
     request_id = meta.get("RequestId") or headers.get("x-amz-request-id") or headers.get("x-amzn-requestid") or None
     message = str(error.get("Message") or code or exc)
+    if status is not None and status >= 500 and code == str(status):
+        # No S3 error document could be read: botocore reports a 200 whose body is not XML
+        # (garbled or cut short) as a retryable 500 too. Say so rather than "Internal Server Error".
+        message = f"HTTP {status} without a readable S3 error document ({message}); the answer was garbled or cut short"
     cls = _error_class(code, status, operation)
     return cls(message, operation=operation, bucket=bucket, code=code, request_id=request_id, status=status)
 

@@ -150,7 +150,8 @@ def test_plan_detailed_exitcode_is_2_with_pending_changes_and_json_lists_them(
     document = json.loads(as_json.output)
     actions = {b["bucket"]: b["action"] for b in document["buckets"]}
     assert actions["state-none"] == "put"
-    assert actions["state-identical"] == "noop"
+    assert "state-identical" not in actions  # buckets in sync are counted, not listed
+    assert document["report"]["counts"]["in_sync"] == 3  # identical, reordered, legacy-form
     removed = next(b for b in document["buckets"] if b["bucket"] == "state-extra")["removed"]
     assert [r["ID"] for r in removed] == ["foreign"]
 
