@@ -1,0 +1,174 @@
+"""Helpers shared by the tests of ``deploy/`` and ``grafana/``: paths, tools, PromQL names.
+
+The deployment files are part of the product, so their tests read them as a user's
+tools would (YAML, JSON, promtool, Prometheus) and check them against the code they
+describe: the metric names :class:`~lakecircle.metrics.Metrics` exposes, the settings
+:mod:`lakecircle.settings` accepts, the operations :mod:`lakecircle.s3` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lakecircle.metrics import Metrics
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+GRAFANA = REPO / "grafana"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+ALERTS_TEST = DEPLOY / "prometheus" / "alerts_test.yml"
+DASHBOARD = GRAFANA / "lakecircle.json"
+
+
+def require_binary(name: str, path: str | None = None) -> str:
+    """The path of a tool the test needs: a failure on CI when it is missing, else a skip.
+
+    The Makefile's ``tools`` target installs Debian's ``prometheus`` package (promtool
+    and the server) on CI, so a missing binary there is a broken CI, not a reason to skip.
+    """
+    found = path if path is not None and Path(path).exists() else shutil.which(name)
+    if found is None:
+        message = f"{name} not found: install Debian's prometheus package (make tools does, as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as stream:
+        return yaml.safe_load(stream)
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    with path.open(encoding="utf-8") as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule of deploy/prometheus/alerts.yml, in order."""
+    groups = load_yaml(ALERTS)["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+# -- the dashboard --------------------------------------------------------------------
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return data
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel with queries, rows' nested panels included."""
+    found: list[dict[str, Any]] = []
+    for panel in board.get("panels", []):
+        found.extend(panel.get("panels", []))
+        if panel.get("type") != "row":
+            found.append(panel)
+    return found
+
+
+def panel_exprs(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title and refId, PromQL expression) for every query of every panel."""
+    return [
+        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        for panel in panels(board)
+        for target in panel.get("targets", [])
+    ]
+
+
+GRAFANA_VARIABLES = {
+    # What Grafana would put in place of its variables, for running the queries outside it.
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$job": "lakecircle",
+    "$instance": ".+",
+}
+
+
+def substitute(expr: str, values: dict[str, str] = GRAFANA_VARIABLES) -> str:
+    """``expr`` with the dashboard's variables replaced (longest names first); unknown ones fail."""
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(name, values[name])
+    assert "$" not in expr, f"a variable the tests cannot replace is left in: {expr}"
+    return expr
+
+
+# -- PromQL: the metric and label names an expression uses --------------------------
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*\{([^}]*)\}")
+_MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+_IDENTIFIER = re.compile(r"(?<![\w:.$])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()(?![\w:])")
+_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"})
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects (functions, keywords and labels left out)."""
+    text = _STRING.sub('""', expr)
+    names = {m.group(1) for m in _SELECTOR.finditer(text) if m.group(1)}
+    text = _SELECTOR.sub(lambda m: f" {m.group(1) or ''} ", text)
+    text = _RANGE.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    names |= {m.group(1) for m in _IDENTIFIER.finditer(text) if m.group(1).lower() not in _KEYWORDS}
+    return names
+
+
+def selector_labels(expr: str) -> dict[str, set[str]]:
+    """For each metric selected with ``{...}``, the label names its matchers use."""
+    text = _STRING.sub('""', expr)
+    labels: dict[str, set[str]] = {}
+    for match in _SELECTOR.finditer(text):
+        if match.group(1):
+            labels.setdefault(match.group(1), set()).update(_MATCHER_LABEL.findall(match.group(2)))
+    return labels
+
+
+def grouping_labels(expr: str) -> set[str]:
+    """The label names of every ``by``/``without``/``on``/``ignoring``/``group_*`` clause."""
+    text = _STRING.sub('""', expr)
+    return {label.strip() for clause in _GROUPING.findall(text) for label in clause.split(",") if label.strip()}
+
+
+TARGET_LABELS = frozenset({"job", "instance"})
+"""Labels Prometheus adds to every scraped series."""
+
+
+def exposed_metrics() -> dict[str, set[str]]:
+    """Every series name LakeCircle's exporter can expose, with its label names.
+
+    Read from a real exposition of :class:`~lakecircle.metrics.Metrics`, after one S3
+    request and one retry were observed so that the labelled series that appear only
+    then are in it too. Histograms appear as their ``_bucket``, ``_sum`` and ``_count``.
+    """
+    metrics = Metrics()
+    metrics.on_request("ListBuckets", "success", 0.01)
+    metrics.on_retry("ListBuckets", "throttled", 0.2)
+    found: dict[str, set[str]] = {}
+    for line in metrics.render().decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series = line.rpartition(" ")[0]
+        name, _, labels = series.partition("{")
+        found.setdefault(name, set()).update(_MATCHER_LABEL.findall(_STRING.sub('""', labels)))
+    return found

@@ -1,0 +1,138 @@
+"""deploy/prometheus/alerts.yml: promtool accepts it, and its unit tests pass and cover every alert.
+
+``promtool test rules`` runs deploy/prometheus/alerts_test.yml, which feeds each alert
+series over time and says when it must fire and when it must not. These tests also
+check that every alert has both kinds of case there, that the alerts select only
+metrics LakeCircle exposes, and that the issue's list of alerts and deploy/README.md's
+alerts table name the same alerts as the file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy_common import (
+    ALERTS,
+    ALERTS_TEST,
+    DEPLOY,
+    TARGET_LABELS,
+    alert_rules,
+    exposed_metrics,
+    load_yaml,
+    metric_names,
+    require_binary,
+    selector_labels,
+)
+
+EXPECTED = {
+    # The issue's list: down, cycles failing, no successful cycle for three resync
+    # intervals, drift persisting, S3 throttling sustained, definition errors, guards.
+    "LakeCircleDown",
+    "LakeCircleCyclesFailing",
+    "LakeCircleNoSuccessfulCycle",
+    "LakeCircleDriftPersisting",
+    "LakeCircleS3Throttling",
+    "LakeCircleDefinitionErrors",
+    "LakeCircleGuardTripped",
+}
+
+PROMETHEUS_OWN = {"up"}
+"""Series Prometheus makes itself, not LakeCircle."""
+
+
+def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    promtool = require_binary("promtool", "/usr/bin/promtool")
+    return subprocess.run(  # noqa: S603 -- Debian's promtool on our own files
+        [promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_alerts_are_the_issues_list() -> None:
+    names = [rule["alert"] for rule in alert_rules()]
+    assert len(names) == len(set(names))
+    assert set(names) == EXPECTED
+
+
+def test_promtool_check_rules_accepts_the_alerts() -> None:
+    result = _promtool("check", "rules", str(ALERTS), cwd=ALERTS.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(EXPECTED)} rules found" in result.stdout
+
+
+def test_promtool_check_rules_refuses_a_broken_rule(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(ALERTS.read_text().replace("== 0 or absent(", "== 0 or absent(("))
+    result = _promtool("check", "rules", str(broken), cwd=tmp_path)
+    assert result.returncode != 0
+
+
+def test_promtool_unit_tests_of_every_alert_pass() -> None:
+    result = _promtool("test", "rules", ALERTS_TEST.name, cwd=ALERTS_TEST.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_unit_tests_catch_a_changed_threshold(tmp_path: Path) -> None:
+    """The unit tests can fail: one alert made more lenient breaks them."""
+    shutil.copy(ALERTS_TEST, tmp_path / ALERTS_TEST.name)
+    text = ALERTS.read_text()
+    assert 'lakecircle_definition_errors{job="lakecircle"} > 0' in text
+    (tmp_path / "alerts.yml").write_text(
+        text.replace(
+            'lakecircle_definition_errors{job="lakecircle"} > 0', 'lakecircle_definition_errors{job="lakecircle"} > 5'
+        )
+    )
+    result = _promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "LakeCircleDefinitionErrors" in result.stdout + result.stderr
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    spec = load_yaml(ALERTS_TEST)
+    assert spec["rule_files"] == [ALERTS.name]
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for test in spec["tests"]:
+        for case in test.get("alert_rule_test", []):
+            (firing if case["exp_alerts"] else quiet).add(case["alertname"])
+    assert firing == EXPECTED, f"no firing case for {EXPECTED - firing}"
+    assert quiet == EXPECTED, f"no quiet case for {EXPECTED - quiet}"
+
+
+def test_alerts_select_only_exposed_metrics_and_labels() -> None:
+    exposed = exposed_metrics()
+    for rule in alert_rules():
+        names = metric_names(rule["expr"]) - PROMETHEUS_OWN
+        assert names <= set(exposed), f"{rule['alert']}: {names - set(exposed)} not exposed"
+        for name, labels in selector_labels(rule["expr"]).items():
+            if name not in PROMETHEUS_OWN:
+                assert labels <= exposed[name] | TARGET_LABELS, f"{rule['alert']}: {name}{{{labels}}}"
+
+
+def test_every_alert_has_a_severity_summary_and_description() -> None:
+    for rule in alert_rules():
+        assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert rule["annotations"]["description"], rule["alert"]
+
+
+def test_no_successful_cycle_waits_three_default_resync_intervals() -> None:
+    from lakecircle.settings import Settings
+
+    rule = next(r for r in alert_rules() if r["alert"] == "LakeCircleNoSuccessfulCycle")
+    three = 3 * Settings.model_fields["resync_interval"].default
+    assert f"> {three:.0f}" in rule["expr"]
+    assert f"[{three / 60:.0f}m" in rule["expr"]
+
+
+@pytest.mark.parametrize("alert", sorted(EXPECTED))
+def test_the_deploy_readme_alerts_table_lists(alert: str) -> None:
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\|\s*`?(LakeCircle\w+)`?\s*\|", readme, flags=re.MULTILINE)
+    assert alert in rows
+    assert set(rows) == EXPECTED

@@ -1,0 +1,175 @@
+"""deploy/iam-policy.json grants exactly the actions of the operations the S3 adapter calls.
+
+The operations are read out of lakecircle/s3.py itself (every request goes through
+``S3Adapter.call`` or ``S3Adapter._retried`` with the operation's API name), so a new
+call without its permission, or a permission nobody uses any more, fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+import botocore.session
+import pytest
+
+from tests.deploy_common import DEPLOY, REPO
+
+S3_MODULE = REPO / "lakecircle" / "s3.py"
+POLICY = DEPLOY / "iam-policy.json"
+
+ENDPOINT_BUCKET = "my-lakecircle-bucket"
+ENDPOINT_PREFIX = "lifecycle/"
+
+ACTIONS: dict[str, str | None] = {
+    # API operation -> the IAM action that authorizes it (None: no permission needed).
+    "GetCallerIdentity": None,  # STS answers anyone about themselves, even under an explicit deny
+    "ListBuckets": "s3:ListAllMyBuckets",
+    "HeadBucket": "s3:ListBucket",
+    "GetBucketLocation": "s3:GetBucketLocation",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",  # S3 has no action of its own for it
+    "ListObjectsV2": "s3:ListBucket",
+    "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+}
+
+SENDERS = {"call", "_retried"}
+"""The S3Adapter methods every request goes through; the first argument is the operation."""
+
+
+def called_operations(source: str) -> set[str]:
+    """The operation names passed to ``call``/``_retried``, as literals or local string variables."""
+    operations: set[str] = set()
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        local = {
+            target.id: node.value.value
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in SENDERS or not node.args:
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                operations.add(first.value)
+            elif isinstance(first, ast.Name) and first.id in local:
+                operations.add(local[first.id])
+            elif isinstance(first, ast.Name) and first.id == "operation" and function.name in SENDERS:
+                continue  # the senders themselves pass their parameter on
+            else:
+                raise AssertionError(
+                    f"line {node.lineno}: {function.name}() sends an operation this test cannot read: "
+                    f"{ast.unparse(first)}; pass the API name as a string literal or a local string variable"
+                )
+    return operations
+
+
+def _policy() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(POLICY.read_text(encoding="utf-8"))
+    return data
+
+
+def _listify(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def granted() -> dict[str, list[str]]:
+    """IAM action -> the resources the policy grants it on."""
+    grants: dict[str, list[str]] = {}
+    for statement in _policy()["Statement"]:
+        for action in _listify(statement["Action"]):
+            grants.setdefault(action, []).extend(_listify(statement["Resource"]))
+    return grants
+
+
+def test_operations_are_read_out_of_the_adapter() -> None:
+    source = """
+class A:
+    async def call(self, operation, **params):
+        return await self._retried(operation, params)
+    async def one(self):
+        await self.call("ListBuckets")
+    async def two(self):
+        op = "GetObject"
+        await self._retried(op, {}, None)
+"""
+    assert called_operations(source) == {"ListBuckets", "GetObject"}
+    with pytest.raises(AssertionError, match="cannot read"):
+        called_operations("async def f(s, x):\n    await s.call(x.name)\n")
+
+
+def test_the_adapter_calls_only_operations_with_a_known_permission() -> None:
+    operations = called_operations(S3_MODULE.read_text(encoding="utf-8"))
+    assert {"ListBuckets", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration"} <= operations
+    unknown = operations - set(ACTIONS)
+    assert not unknown, f"add the IAM action of {sorted(unknown)} to ACTIONS and to deploy/iam-policy.json"
+
+
+def test_the_mapping_names_real_api_operations() -> None:
+    session = botocore.session.get_session()
+    real = set(session.get_service_model("s3").operation_names) | set(session.get_service_model("sts").operation_names)
+    assert set(ACTIONS) <= real
+
+
+def test_the_policy_grants_exactly_the_actions_the_adapter_needs() -> None:
+    operations = called_operations(S3_MODULE.read_text(encoding="utf-8"))
+    needed = {ACTIONS[op] for op in operations} - {None}
+    assert set(granted()) == needed
+
+
+def test_the_policy_only_allows_and_names_no_wildcard_actions() -> None:
+    policy = _policy()
+    assert policy["Version"] == "2012-10-17"
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert len(sids) == len(set(sids))
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+        for action in _listify(statement["Action"]):
+            assert "*" not in action, action
+
+
+def test_object_access_stays_under_the_endpoint_prefix() -> None:
+    grants = granted()
+    base = f"arn:aws:s3:::{ENDPOINT_BUCKET}/{ENDPOINT_PREFIX}"
+    for action in ("s3:GetObject", "s3:PutObject"):
+        for resource in grants[action]:
+            assert resource.startswith(base), f"{action} on {resource}"
+            assert resource.endswith("/*"), resource
+    assert f"{base}definition/*" in grants["s3:GetObject"]
+    # LakeCircle never writes its own input.
+    assert not any(r.startswith(f"{base}definition") for r in grants["s3:PutObject"])
+    written = {r.removeprefix(base).removesuffix("/*") for r in grants["s3:PutObject"]}
+    assert written == {"current", "previous", "history", "log", "data"}
+
+
+def test_listing_is_limited_to_the_endpoint_bucket_and_prefix() -> None:
+    [statement] = [s for s in _policy()["Statement"] if "s3:ListBucket" in _listify(s["Action"])]
+    assert _listify(statement["Resource"]) == [f"arn:aws:s3:::{ENDPOINT_BUCKET}"]
+    prefixes = _listify(statement["Condition"]["StringLike"]["s3:prefix"])
+    assert prefixes == [f"{ENDPOINT_PREFIX}*"]
+
+
+def test_bucket_level_actions_are_on_buckets_not_objects() -> None:
+    grants = granted()
+    assert grants["s3:ListAllMyBuckets"] == ["*"]
+    for action in ("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:GetBucketLocation"):
+        assert grants[action] == ["arn:aws:s3:::*"], action
+
+
+def test_the_readme_explains_every_action() -> None:
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for action in granted():
+        assert f"`{action}`" in readme, action
+    assert "sts:GetCallerIdentity" in readme
