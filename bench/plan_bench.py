@@ -3,7 +3,10 @@
 Not a test: it prints a table of seconds per phase and whether the whole stays under the
 issue's target of 3 s on this machine. The workload is seeded, so runs compare.
 
-    python bench/plan_bench.py [--buckets N] [--rules N] [--profile]
+    python bench/plan_bench.py [--buckets N] [--rules N] [--profile] [--json]
+
+``bench/run.py`` runs it as part (6) of the full benchmark; its workload generator and
+drift (``make_definitions``, ``drift_rules``) also feed the fake S3 endpoint there.
 
 Definitions are one file per bucket, written the way people write them (inline tables,
 every kind of filter and action, dates as TOML dates and ISO strings). The live side is
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import json
 import pstats
 import random
 import sys
@@ -32,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lakecircle.definitions import build_definitions
 from lakecircle.loader import collector_paused
-from lakecircle.model import LifecycleConfig, config_from_response, config_to_request
+from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.parse import parse_file
 from lakecircle.plan import BucketPlan, plan_bucket
 
@@ -110,6 +114,28 @@ def _as_s3_answer(config: LifecycleConfig, tdmos: str) -> dict[str, Any]:
     return {"Rules": rules, "TransitionDefaultMinimumObjectSize": tdmos, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
 
+def drift_rules(rng: random.Random, rules: list[Rule], tdmos: str, *, tdmos_defined: bool) -> tuple[list[Rule], str]:
+    """One kind of drift, as a console user or another tool makes it: a rule's status
+    flipped, the last rule removed, a rule added, or the minimum object size changed.
+
+    Returns new rules and minimum object size that always differ from the given ones in
+    a way a plan sees (``tdmos_defined``: the definition names a minimum object size).
+    """
+    rules = list(rules)
+    match rng.randrange(4):
+        case 0:
+            rules[0] = rules[0].model_copy(update={"status": "Disabled" if rules[0].status == "Enabled" else "Enabled"})
+        case 1:
+            rules.pop()
+        case 2:
+            rules.append(rules[0].model_copy(update={"id": "hand-made-in-console"}))
+        case _:
+            tdmos = TDMOS[1] if tdmos == TDMOS[0] else TDMOS[0]
+            if not tdmos_defined:
+                rules.pop()  # a silent definition keeps any live value: drift elsewhere
+    return rules, tdmos
+
+
 def make_live(rng: random.Random, desired: dict[str, LifecycleConfig]) -> tuple[dict[str, LifecycleConfig], int]:
     live: dict[str, LifecycleConfig] = {}
     drifted = 0
@@ -119,19 +145,8 @@ def make_live(rng: random.Random, desired: dict[str, LifecycleConfig]) -> tuple[
         tdmos = config.transition_default_minimum_object_size or TDMOS[0]
         if rng.random() < 0.1:
             drifted += 1
-            match rng.randrange(4):
-                case 0:
-                    rules[0] = rules[0].model_copy(
-                        update={"status": "Disabled" if rules[0].status == "Enabled" else "Enabled"}
-                    )
-                case 1:
-                    rules.pop()
-                case 2:
-                    rules.append(rules[0].model_copy(update={"id": "hand-made-in-console"}))
-                case _:
-                    tdmos = TDMOS[1] if tdmos == TDMOS[0] else TDMOS[0]
-                    if config.transition_default_minimum_object_size is None:
-                        rules.pop()  # a silent definition keeps any live value: drift elsewhere
+            defined = config.transition_default_minimum_object_size is not None
+            rules, tdmos = drift_rules(rng, rules, tdmos, tdmos_defined=defined)
         live[name] = config_from_response(_as_s3_answer(LifecycleConfig(tuple(rules)), tdmos))
     return live, drifted
 
@@ -141,6 +156,7 @@ def main() -> int:
     parser.add_argument("--buckets", type=int, default=10_000)
     parser.add_argument("--rules", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions per phase")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object (for bench/run.py)")
     parser.add_argument(
         "--gc-on",
         action="store_true",
@@ -192,6 +208,21 @@ def main() -> int:
     parse_s, validate_s, plan_s = t1 - t0, t2 - t1, t4 - t3
     total = parse_s + validate_s + plan_s
     rules_total = sum(len(c.rules) for c in desired.values())
+    if args.json:
+        figures = {
+            "buckets": args.buckets,
+            "rules": args.rules,
+            "megabytes": round(megabytes, 2),
+            "parse_s": parse_s,
+            "validate_s": validate_s,
+            "plan_s": plan_s,
+            "total_s": total,
+            "tomllib_s": toml_s,
+            "drifted": drifted,
+            "target_s": TARGET_SECONDS,
+        }
+        print(json.dumps(figures))
+        return 0 if total < TARGET_SECONDS else 1
     print(f"LakeCircle planning benchmark: {args.buckets:,} buckets x {args.rules} rules")
     print(f"  ({len(files):,} files, {megabytes:.1f} MB of TOML, {rules_total:,} rules; {drifted:,} buckets drifted)")
     print()

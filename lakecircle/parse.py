@@ -9,6 +9,7 @@ key path; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import re
 import reprlib
 import tomllib
 import types
@@ -23,6 +24,18 @@ from lakecircle.model import OWNERSHIP_VALUES, TDMOS_VALUES, BucketDefinition, L
 from lakecircle.problems import Problem, suggest
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_KEY_PARTS = 64
+_DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*")
+"""A bare word and the words dotted to it; it never backtracks, so a scan is linear."""
+
+
+def _has_long_dotted_key(text: str) -> bool:
+    """Python's TOML reader takes quadratic time on long dotted keys: refuse them unread."""
+    if text.count(".") < MAX_KEY_PARTS:
+        return False
+    return any(m.group().count(".") >= MAX_KEY_PARTS for m in _DOTTED.finditer(text))
+
+
 """Definition files over 1 MiB are refused unread."""
 
 _short = reprlib.Repr()
@@ -75,6 +88,12 @@ def parse_file(name: str, data: bytes) -> ParsedFile:
         line = data.count(b"\n", 0, exc.start) + 1
         return _unreadable(name, f"file is not UTF-8 (bad byte at line {line}, offset {exc.start}); save it as UTF-8")
     text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
+    if _has_long_dotted_key(text):
+        return _unreadable(
+            name,
+            f"a key has more than {MAX_KEY_PARTS} dotted parts; definition keys are a few levels deep"
+            " (TOML is nested too deeply to be a definition)",
+        )
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

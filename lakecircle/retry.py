@@ -81,7 +81,18 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        """The policy of ``LCC_RETRY_MAX_ATTEMPTS``, ``LCC_RETRY_*_DELAY`` and ``LCC_CYCLE_DEADLINE``."""
+        """The policy of ``LCC_RETRY_MAX_ATTEMPTS``, ``LCC_RETRY_*_DELAY`` and ``LCC_CYCLE_DEADLINE``.
+
+        Each value is checked on its own when the settings load; that the base delay does
+        not exceed the cap is checked here, as a configuration error naming both variables.
+        """
+        if settings.retry_base_delay > settings.retry_max_delay:
+            raise errors.ConfigError(
+                [
+                    f"LCC_RETRY_BASE_DELAY: {settings.retry_base_delay:g} s is more than LCC_RETRY_MAX_DELAY"
+                    f" ({settings.retry_max_delay:g} s); the first retry's delay must not exceed the cap"
+                ]
+            )
         return cls(
             max_attempts=settings.retry_max_attempts,
             base_delay=settings.retry_base_delay,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -31,8 +32,9 @@ from typing import Any, Self, TypeVar
 import aioboto3
 import aiohttp
 import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
 from botocore import xform_name
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -49,7 +51,7 @@ from botocore.parsers import ResponseParserError
 from pydantic import ValidationError
 
 from lakecircle import __version__, errors
-from lakecircle.model import LifecycleConfig, config_from_response, config_to_request
+from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.retry import Clock, RequestObserver, RetryPolicy, Sleep, ThrottleGate, call_with_retries, outcome_of
 from lakecircle.store import BucketRef, ObjectRef
@@ -181,6 +183,19 @@ def _describe_validation(exc: ValidationError | TypeError | ValueError) -> str:
     return _one_line(str(exc))
 
 
+def _describe_rule_problem(response: Mapping[str, Any], exc: ValidationError | TypeError | ValueError) -> str:
+    """What in a GetBucketLifecycleConfiguration answer the model refused, naming the rule."""
+    rules = response.get("Rules")
+    for index, raw in enumerate(rules if isinstance(rules, list) else ()):
+        try:
+            Rule.model_validate(raw)
+        except (ValidationError, TypeError, ValueError) as rule_exc:
+            rule_id = raw.get("ID") if isinstance(raw, Mapping) else None
+            name = f"rule {rule_id!r}" if isinstance(rule_id, str) and rule_id else f"rule #{index + 1}"
+            return f"{name}: {_describe_validation(rule_exc)}"
+    return _describe_validation(exc)
+
+
 def _request_id(response: Mapping[str, Any]) -> str | None:
     meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
     return meta.get("RequestId") or None
@@ -233,6 +248,64 @@ def _use_content_md5(params: dict[str, Any], **_: Any) -> None:
     params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
+class _OneAttemptSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is untyped
+    """aiobotocore's HTTP session, without aiohttp's own silent retry.
+
+    aiohttp (3.10 and later) sends an idempotent request (GET, HEAD, PUT, DELETE) a second
+    time, at once, when the connection drops before an answer comes. That is a retry layer
+    under tenacity's: no backoff, no throttle gate, and invisible to the metrics (a
+    connection reset was counted nowhere). LakeCircle makes one HTTP request per attempt,
+    so each session is told not to. (``_retry_connection`` is aiohttp's own switch, the one
+    its test client turns off; without it this class changes nothing.)
+    """
+
+    async def _get_session(self, proxy_url: Any) -> Any:
+        session = await super()._get_session(proxy_url)
+        if getattr(session, "_retry_connection", False):
+            session._retry_connection = False
+        return session
+
+
+_EXPECTED_ROOTS = {
+    "GetBucketLifecycleConfiguration": "LifecycleConfiguration",
+    "ListBuckets": "ListAllMyBucketsResult",
+    "ListObjectsV2": "ListBucketResult",
+}
+"""The root element of a successful answer to the operations LakeCircle decides on."""
+
+
+def _check_root(response_dict: dict[str, Any], operation_model: Any = None, **_: Any) -> None:
+    """Refuse a 200 answer that is not the document the operation returns.
+
+    botocore reads whatever XML comes back into the operation's shape and leaves out what
+    it does not recognise: an empty body, an HTML page from a proxy or another operation's
+    document all read as "no rules". A bucket read that way would be planned and written
+    as if it held nothing, its write-ahead record saying so, and a shared bucket's foreign
+    rules dropped. Registered on ``before-parse`` for the operations of ``_EXPECTED_ROOTS``;
+    a body that is not XML at all botocore has already turned into a retryable 500.
+    """
+    expected = _EXPECTED_ROOTS.get(getattr(operation_model, "name", ""))
+    if expected is None or response_dict.get("status_code") != 200:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes | bytearray):
+        return
+    root = _root_tag(bytes(body))
+    if root != expected:
+        found = f"a <{root}> document" if root else "no XML document"
+        raise ResponseParserError(f"expected a <{expected}> document in the answer, got {found} ({len(body)} bytes)")
+
+
+def _root_tag(body: bytes) -> str | None:
+    """The local name of the first element of ``body``, or None when it has none."""
+    match = re.search(
+        rb"<\s*([A-Za-z_][\w.:-]*)", re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", body, flags=re.S)
+    )
+    if match is None:
+        return None
+    return match.group(1).decode("ascii", "replace").rpartition(":")[2]
+
+
 async def _as_is(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
@@ -270,6 +343,11 @@ class S3Adapter:
     hears of each attempt (``on_request``) and each retry (``on_retry``). ``clock`` and
     ``sleep`` (``time.monotonic``, ``anyio.sleep``) are injected for tests.
 
+    Timeouts: ``connect_timeout`` and ``read_timeout`` are botocore's; ``attempt_timeout``
+    (default: their sum) bounds a whole attempt, because a request can stall where the
+    read timeout does not apply: aiohttp waits for a PutObject's ``100 Continue`` without
+    one. An attempt cut off by it is a :class:`~lakecircle.errors.ConnectionFailed`.
+
     Deadline: ``with s3.cycle_deadline():`` at the start of a cycle sets ``deadline_at``
     to now plus ``retry.deadline`` (or the seconds given); no retry inside the block
     sleeps past it. Outside such a block each call's own start counts.
@@ -288,6 +366,7 @@ class S3Adapter:
         page_size: int = DEFAULT_PAGE_SIZE,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        attempt_timeout: float | None = None,
         client_factory: ClientFactory | None = None,
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
@@ -308,6 +387,8 @@ class S3Adapter:
         self.retry = retry if retry is not None else RetryPolicy()
         self.observer = observer
         self.deadline_at: float | None = None
+        self.attempt_timeout = connect_timeout + read_timeout if attempt_timeout is None else attempt_timeout
+        """The most one attempt may take, answer read included (see :meth:`_attempt`)."""
         self._clock = clock
         self._sleep = sleep
         self.gate = ThrottleGate(
@@ -326,7 +407,7 @@ class S3Adapter:
         self._regions: dict[str, str] = {}
         self._region_locks: dict[str, asyncio.Lock] = {}
 
-    def _client_config(self, connect_timeout: float, read_timeout: float) -> Config:
+    def _client_config(self, connect_timeout: float, read_timeout: float) -> AioConfig:
         options: dict[str, Any] = {
             "max_pool_connections": max(self.concurrency, 10),
             "connect_timeout": connect_timeout,
@@ -343,7 +424,7 @@ class S3Adapter:
             # Unset otherwise, so that AWS_REQUEST_CHECKSUM_CALCULATION still applies.
             options["request_checksum_calculation"] = "when_required"
             options["response_checksum_validation"] = "when_required"
-        return Config(**options)
+        return AioConfig(http_session_cls=_OneAttemptSession, **options)
 
     def _session_client(self, service: str, region: str) -> AbstractAsyncContextManager[Any]:
         client: AbstractAsyncContextManager[Any] = self._session.client(
@@ -380,6 +461,10 @@ class S3Adapter:
                 opened: Any = await self._stack.enter_async_context(self._factory(service, region))
                 if service == "s3" and self.content_md5:
                     opened.meta.events.register("before-call.s3.PutBucketLifecycleConfiguration", _use_content_md5)
+                events = getattr(getattr(opened, "meta", None), "events", None)
+                if service == "s3" and events is not None:  # a botocore client (tests may hand in stubs)
+                    for name in _EXPECTED_ROOTS:
+                        events.register(f"before-parse.s3.{name}", _check_root)
                 self._clients[key] = client = opened
         return client
 
@@ -422,9 +507,26 @@ class S3Adapter:
         started = self._clock()
         outcome: str | None = None  # stays None when the request is cancelled: not observed
         try:
-            result = await consume(await self._send(client, operation, params))
+            with anyio.fail_after(self.attempt_timeout):
+                result = await consume(await self._send(client, operation, params))
         except _BOTO_ERRORS as exc:
             mapped = map_error(exc, operation=operation, bucket=bucket)
+            outcome = outcome_of(mapped)
+            raise mapped from exc
+        except ValueError as exc:
+            # botocore's parsers raise a bare ValueError for a value of the wrong type
+            # (<Days>abc</Days>, a timestamp that is no date): the answer cannot be read.
+            mapped = errors.MalformedResponse(
+                f"the response could not be parsed: {_one_line(str(exc))}", operation=operation, bucket=bucket
+            )
+            outcome = outcome_of(mapped)
+            raise mapped from exc
+        except TimeoutError as exc:
+            mapped = errors.ConnectionFailed(
+                f"no complete answer within {self.attempt_timeout:g} s; the request stalled",
+                operation=operation,
+                bucket=bucket,
+            )
             outcome = outcome_of(mapped)
             raise mapped from exc
         except Exception as exc:
@@ -573,7 +675,7 @@ class S3Adapter:
             return config_from_response(response)
         except (ValidationError, TypeError, ValueError) as exc:
             raise errors.MalformedResponse(
-                f"the lifecycle configuration could not be read: {_describe_validation(exc)}",
+                f"the lifecycle configuration could not be read: {_describe_rule_problem(response, exc)}",
                 operation=operation,
                 bucket=bucket.name,
                 request_id=_request_id(response),

@@ -64,6 +64,12 @@ def _check_account(value: str | None) -> str | None:
     return value
 
 
+def _check_region(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
+        raise ValueError("expected an AWS region code such as eu-west-1")
+    return value
+
+
 class Settings(BaseSettings):
     """Every ``LCC_*`` setting. The README's configuration table lists the same."""
 
@@ -74,11 +80,12 @@ class Settings(BaseSettings):
         case_sensitive=False,
         env_ignore_empty=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
     endpoint: Annotated[str | None, AfterValidator(_check_endpoint)] = None
     aws_account: Annotated[str | None, AfterValidator(_check_account)] = None
-    aws_region: str | None = None
+    aws_region: Annotated[str | None, AfterValidator(_check_region)] = None
     actions: ActionMode = ActionMode.SYNC
     action_params: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     app_level: LogLevel = LogLevel.INFO
@@ -208,6 +215,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             problems.append(f"{name}: {message}, got {error.get('input')!r}")
         raise ConfigError(problems) from None
     problems += _known_params(settings.action_params)
+    if settings.retry_base_delay > settings.retry_max_delay:
+        problems.append(
+            f"{ENV_PREFIX}RETRY_BASE_DELAY: {settings.retry_base_delay:g} s is more than"
+            f" {ENV_PREFIX}RETRY_MAX_DELAY ({settings.retry_max_delay:g} s); the first retry's delay"
+            " must not exceed the cap"
+        )
     if problems:
         raise ConfigError(problems)
     return settings

@@ -1,0 +1,543 @@
+"""A benchmark-only S3 endpoint: aiohttp on 127.0.0.1, everything in memory, real S3 XML.
+
+moto's server tops out near 250 requests per second, far below what a benchmark of a
+concurrent client needs, so this serves the few operations LakeCircle uses, straight
+from prepared bytes: ListBuckets (MaxBuckets, ContinuationToken, BucketRegion),
+ListObjectsV2 (prefix, continuation), Get/Put/HeadObject, Get/Put/DeleteBucketLifecycle
+(the PUT's XML is parsed and checked as S3 checks it: at least one rule, at most 1,000,
+unique IDs, a checksum header), HeadBucket, GetBucketLocation and STS GetCallerIdentity.
+``ExpectedBucketOwner`` is checked (403 on a mismatch). It is not S3: no signature check,
+path-style addressing only, one region.
+
+Knobs, set through ``/__bench/*`` (never counted): a delay before every answer
+(``asyncio.sleep``), and a token bucket that answers ``503 SlowDown`` to requests beyond
+``rate`` per second (burst: a tenth of a second's worth). Requests are counted by
+operation, throttled ones apart, with the server's own CPU seconds.
+
+Run it in its own process, so that the client's CPU is measured apart:
+``python bench/fake_s3.py`` prints ``{"port": N}`` and serves until stdin closes or
+SIGTERM. :class:`FakeS3Process` does that from Python and drives the admin API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import workload as wl  # noqa: E402 -- after the path is set for script use
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+CREATED = "2024-01-02T03:04:05.000Z"
+LAST_MODIFIED = formatdate(1704164645, usegmt=True)
+TDMOS_HEADER = "x-amz-transition-default-minimum-object-size"
+TDMOS_VALUES = ("all_storage_classes_128K", "varies_by_storage_class")
+CHECKSUM_HEADERS = (
+    "content-md5",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+)
+MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
+UNPAGINATED_BUCKETS = 10_000
+"""ListBuckets without MaxBuckets answers at most this many (then a token)."""
+
+
+# -- the state ----------------------------------------------------------------------------
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    etag: str
+    listing: str
+    """Its ``<Contents>`` element, rendered once."""
+
+
+def _contents(key: str, obj_data: bytes, etag: str) -> str:
+    return (
+        f"<Contents><Key>{escape(quote(key, safe='/'))}</Key><LastModified>{CREATED}</LastModified>"
+        f"<ETag>{escape(etag)}</ETag><Size>{len(obj_data)}</Size><StorageClass>STANDARD</StorageClass></Contents>"
+    )
+
+
+@dataclass
+class ObjectBucket:
+    """The objects of one bucket, with their keys kept sorted for listings."""
+
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+
+    def put(self, key: str, data: bytes) -> str:
+        etag = _etag(data)
+        if key not in self.objects:
+            bisect.insort(self.keys, key)
+        self.objects[key] = StoredObject(data, etag, _contents(key, data, etag))
+        return etag
+
+
+@dataclass
+class TokenBucket:
+    """At most ``rate`` requests per second on average, bursts of ``burst``."""
+
+    rate: float
+    burst: float
+    tokens: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class FakeS3:
+    """The endpoint's state and its aiohttp handler."""
+
+    def __init__(self) -> None:
+        self.account = wl.ACCOUNT
+        self.region = wl.REGION
+        self.delay = 0.0
+        self.throttle: TokenBucket | None = None
+        self.counts: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.lifecycle: dict[str, tuple[bytes, str]] = {}
+        self.objects: dict[str, ObjectBucket] = {}
+        self.bucket_names: list[str] = []
+        self.bucket_xml: list[str] = []
+        self.workload: wl.Workload | None = None
+        self._request_id = 0
+        self.set_buckets([])
+
+    # -- setup --------------------------------------------------------------------------
+
+    def set_buckets(self, names: list[str]) -> None:
+        everything = sorted({*names, wl.ENDPOINT_BUCKET})
+        self.bucket_names = everything
+        self.bucket_xml = [
+            f"<Bucket><Name>{n}</Name><CreationDate>{CREATED}</CreationDate><BucketRegion>{self.region}</BucketRegion>"
+            "</Bucket>"
+            for n in everything
+        ]
+        self.objects = {n: self.objects.get(n) or ObjectBucket() for n in everything}
+
+    def load(self, workload: wl.Workload) -> None:
+        self.workload = workload
+        self.objects = {}
+        self.set_buckets(list(workload.buckets))
+        endpoint = self.objects[wl.ENDPOINT_BUCKET]
+        for key, data in workload.definitions.items():
+            endpoint.put(key, data)
+        self.lifecycle = dict(workload.live)
+
+    # -- the handler ----------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/__bench/"):
+            return await self.admin(request, path.removeprefix("/__bench/"))
+        bucket, _, key = path[1:].partition("/")
+        query = request.query
+        method = request.method
+        operation = _operation(method, bucket, key, query)
+        self.counts[operation] += 1
+        if self.throttle is not None and not self.throttle.take():
+            self.throttled[operation] += 1
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return self.error(503, "SlowDown", "Please reduce your request rate.", head=method == "HEAD")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if bucket and bucket not in self.objects:
+            return self.error(404, "NoSuchBucket", "The specified bucket does not exist", head=method == "HEAD")
+        owner = request.headers.get("x-amz-expected-bucket-owner")
+        if owner is not None and owner != self.account:
+            return self.error(403, "AccessDenied", "Access Denied", head=method == "HEAD")
+        handler = getattr(self, "op_" + operation, None)
+        if handler is None:
+            return self.error(501, "NotImplemented", f"{operation} is not served by the benchmark endpoint")
+        response: web.StreamResponse = await handler(request, bucket, key)
+        return response
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        self._request_id += 1
+        headers = {"x-amz-request-id": f"BENCH{self._request_id:011d}", "x-amz-id-2": "bench"}
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def xml(self, body: bytes | str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+        data = body.encode() if isinstance(body, str) else body
+        return web.Response(
+            body=XML_HEAD + data, status=status, content_type="application/xml", headers=self._headers(headers)
+        )
+
+    def error(self, status: int, code: str, message: str, *, head: bool = False) -> web.Response:
+        if head:
+            return web.Response(status=status, headers=self._headers())
+        body = f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>bench</RequestId></Error>"
+        return self.xml(body, status=status)
+
+    # -- operations ---------------------------------------------------------------------
+
+    async def op_ListBuckets(self, request: web.Request, _: str, __: str) -> web.Response:
+        query = request.query
+        token = query.get("continuation-token")
+        limit = int(query.get("max-buckets") or UNPAGINATED_BUCKETS)
+        if not 1 <= limit <= 10_000:
+            return self.error(400, "InvalidArgument", "max-buckets must be between 1 and 10000")
+        start = bisect.bisect_right(self.bucket_names, _untoken(token)) if token else 0
+        end = min(start + limit, len(self.bucket_names))
+        more = end < len(self.bucket_names)
+        parts = [
+            f'<ListAllMyBucketsResult xmlns="{NS}"><Owner><ID>bench-owner</ID><DisplayName>bench</DisplayName></Owner>'
+            "<Buckets>",
+            *self.bucket_xml[start:end],
+            "</Buckets>",
+        ]
+        if more:
+            parts.append(f"<ContinuationToken>{_token(self.bucket_names[end - 1])}</ContinuationToken>")
+        parts.append("</ListAllMyBucketsResult>")
+        return self.xml("".join(parts))
+
+    async def op_HeadBucket(self, _: web.Request, __: str, ___: str) -> web.Response:
+        return web.Response(status=200, headers=self._headers({"x-amz-bucket-region": self.region}))
+
+    async def op_GetBucketLocation(self, _: web.Request, __: str, ___: str) -> web.Response:
+        location = "" if self.region == "us-east-1" else self.region
+        return self.xml(f'<LocationConstraint xmlns="{NS}">{location}</LocationConstraint>')
+
+    async def op_GetBucketLifecycleConfiguration(self, _: web.Request, bucket: str, __: str) -> web.Response:
+        stored = self.lifecycle.get(bucket)
+        if stored is None:
+            return self.error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
+        return self.xml(stored[0], headers={TDMOS_HEADER: stored[1]})
+
+    async def op_PutBucketLifecycleConfiguration(self, request: web.Request, bucket: str, __: str) -> web.Response:
+        if not any(h in request.headers for h in CHECKSUM_HEADERS):
+            return self.error(400, "InvalidRequest", "Missing required header for this request: Content-MD5")
+        body = _decode_chunked(request, await request.read())
+        tdmos = request.headers.get(TDMOS_HEADER, TDMOS_VALUES[0])
+        if tdmos not in TDMOS_VALUES:
+            return self.error(400, "InvalidRequest", f"Invalid TransitionDefaultMinimumObjectSize found: {tdmos}")
+        problem = _check_lifecycle(body)
+        if problem is not None:
+            return self.error(400, *problem)
+        self.lifecycle[bucket] = (body, tdmos)
+        return web.Response(status=200, headers=self._headers({TDMOS_HEADER: tdmos}))
+
+    async def op_DeleteBucketLifecycle(self, _: web.Request, bucket: str, __: str) -> web.Response:
+        self.lifecycle.pop(bucket, None)
+        return web.Response(status=204, headers=self._headers())
+
+    async def op_ListObjectsV2(self, request: web.Request, bucket: str, _: str) -> web.Response:
+        query = request.query
+        store = self.objects[bucket]
+        prefix = query.get("prefix", "")
+        limit = max(0, min(int(query.get("max-keys") or 1000), 1000))
+        token = query.get("continuation-token")
+        after = max(query.get("start-after", ""), _untoken(token) if token else "")
+        start = bisect.bisect_left(store.keys, prefix)
+        if after:
+            start = max(start, bisect.bisect_right(store.keys, after))
+        picked: list[str] = []
+        index = start
+        while index < len(store.keys) and len(picked) < limit:
+            key = store.keys[index]
+            if not key.startswith(prefix):
+                break
+            picked.append(key)
+            index += 1
+        truncated = index < len(store.keys) and store.keys[index].startswith(prefix) and bool(picked)
+        parts = [
+            f'<ListBucketResult xmlns="{NS}"><Name>{bucket}</Name><Prefix>{escape(prefix)}</Prefix>'
+            f"<KeyCount>{len(picked)}</KeyCount><MaxKeys>{limit}</MaxKeys>"
+            f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+        ]
+        if query.get("encoding-type") == "url":
+            parts.append("<EncodingType>url</EncodingType>")
+        if token:
+            parts.append(f"<ContinuationToken>{escape(token)}</ContinuationToken>")
+        if truncated:
+            parts.append(f"<NextContinuationToken>{_token(picked[-1])}</NextContinuationToken>")
+        parts.extend(store.objects[k].listing for k in picked)
+        parts.append("</ListBucketResult>")
+        return self.xml("".join(parts))
+
+    async def op_GetObject(self, _: web.Request, bucket: str, key: str) -> web.Response:
+        obj = self.objects[bucket].objects.get(key)
+        if obj is None:
+            return self.error(404, "NoSuchKey", "The specified key does not exist.")
+        headers = self._headers({"ETag": obj.etag, "Last-Modified": LAST_MODIFIED})
+        return web.Response(body=obj.data, content_type="binary/octet-stream", headers=headers)
+
+    async def op_HeadObject(self, _: web.Request, bucket: str, key: str) -> web.Response:
+        obj = self.objects[bucket].objects.get(key)
+        if obj is None:
+            return web.Response(status=404, headers=self._headers())
+        headers = {"ETag": obj.etag, "Last-Modified": LAST_MODIFIED, "Content-Length": str(len(obj.data))}
+        return web.Response(status=200, headers=self._headers(headers))
+
+    async def op_PutObject(self, request: web.Request, bucket: str, key: str) -> web.Response:
+        data = _decode_chunked(request, await request.read())
+        etag = self.objects[bucket].put(key, data)
+        return web.Response(status=200, headers=self._headers({"ETag": etag}))
+
+    async def op_GetCallerIdentity(self, _: web.Request, __: str, ___: str) -> web.Response:
+        body = (
+            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+            f"<Arn>arn:aws:iam::{self.account}:user/bench</Arn><UserId>AIDABENCH</UserId>"
+            f"<Account>{self.account}</Account></GetCallerIdentityResult>"
+            "<ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+        )
+        return web.Response(body=body.encode(), content_type="text/xml", headers=self._headers())
+
+    # -- the admin API (not counted, not delayed, not throttled) --------------------------
+
+    async def admin(self, request: web.Request, what: str) -> web.Response:
+        params: dict[str, Any] = await request.json() if request.can_read_body else {}
+        if what == "workload":
+            started = time.perf_counter()
+            work = wl.build(int(params["buckets"]), int(params.get("rules", 5)), float(params.get("drift", 0.1)))
+            self.load(work)
+            return web.json_response(
+                {
+                    "buckets": len(work.buckets),
+                    "files": len(work.definitions),
+                    "drifted": sorted(work.drifted),
+                    "second": sorted(work.second),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+        if what == "reset":
+            # Back to the workload's initial state (drifted), as if no cycle had run.
+            assert self.workload is not None
+            self.load(self.workload)
+            return web.json_response({"ok": True})
+        if what == "second-drift":
+            assert self.workload is not None
+            self.lifecycle.update(self.workload.second_drift())
+            return web.json_response({"drifted": len(self.workload.second)})
+        if what == "settings":
+            self.delay = float(params.get("delay_ms", 0)) / 1000
+            rate = float(params.get("rate", 0))
+            self.throttle = TokenBucket(rate, max(1.0, rate / 10), tokens=max(1.0, rate / 10)) if rate > 0 else None
+            return web.json_response({"delay_s": self.delay, "rate": rate})
+        if what == "counts":
+            if request.method == "POST":
+                self.counts.clear()
+                self.throttled.clear()
+            times = os.times()
+            return web.json_response(
+                {
+                    "ops": dict(self.counts),
+                    "throttled": dict(self.throttled),
+                    "cpu": times.user + times.system,
+                    "lifecycle_written": len(self.lifecycle),
+                }
+            )
+        return web.json_response({"error": f"unknown admin call {what}"}, status=404)
+
+
+def _operation(method: str, bucket: str, key: str, query: Mapping[str, str]) -> str:
+    if not bucket:
+        return "GetCallerIdentity" if method == "POST" else "ListBuckets"
+    if key:
+        return {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject"}.get(method, f"{method}Object")
+    if "lifecycle" in query:
+        return {
+            "GET": "GetBucketLifecycleConfiguration",
+            "PUT": "PutBucketLifecycleConfiguration",
+            "DELETE": "DeleteBucketLifecycle",
+        }.get(method, f"{method}Lifecycle")
+    if method == "HEAD":
+        return "HeadBucket"
+    if "list-type" in query:
+        return "ListObjectsV2"
+    if "location" in query:
+        return "GetBucketLocation"
+    return f"{method}Bucket"
+
+
+def _token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _untoken(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError:
+        return ""
+
+
+def _decode_chunked(request: web.Request, body: bytes) -> bytes:
+    """The payload of an ``aws-chunked`` body (botocore's trailing-checksum uploads)."""
+    if "aws-chunked" not in request.headers.get("Content-Encoding", "") and not request.headers.get(
+        "x-amz-content-sha256", ""
+    ).startswith("STREAMING-"):
+        return body
+    out = bytearray()
+    rest = body
+    while rest:
+        line, _, rest = rest.partition(b"\r\n")
+        size = int(line.split(b";", 1)[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        rest = rest[size + 2 :]
+    return bytes(out)
+
+
+def _check_lifecycle(body: bytes) -> tuple[str, str] | None:
+    """S3's answer to a lifecycle configuration it would refuse, or None."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 -- the benchmark's own client sends it
+    except ET.ParseError:
+        return "MalformedXML", MALFORMED
+    rules = root.findall(f"{{{NS}}}Rule") or root.findall("Rule")
+    if not rules or len(rules) > 1000:
+        return "MalformedXML", MALFORMED
+    ids = [(r.findtext(f"{{{NS}}}ID") or r.findtext("ID") or "") for r in rules]
+    named = [i for i in ids if i]
+    if len(set(named)) != len(named):
+        return "InvalidArgument", "Rule ID must be unique. Found same ID for more than one rule"
+    return None
+
+
+# -- running it ---------------------------------------------------------------------------
+
+
+async def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve until stdin closes or SIGTERM; print ``{"port": N}`` once listening."""
+    fake = FakeS3()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only here
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    print(json.dumps({"port": bound, "pid": os.getpid()}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 1) else None)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+class FakeS3Process:
+    """The endpoint in a child process, and a small client of its admin API.
+
+    ``with FakeS3Process() as s3:`` starts it and stops it (closing its stdin) on exit.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def __enter__(self) -> Self:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_s3"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the benchmark S3 endpoint did not start")
+        self.port = int(json.loads(line)["port"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def call(self, what: str, payload: dict[str, Any] | None = None, *, timeout: float = 600) -> dict[str, Any]:
+        return admin_call(self.url, what, payload, timeout=timeout)
+
+    def workload(self, buckets: int, *, rules: int = 5, drift: float = 0.1) -> dict[str, Any]:
+        return self.call("workload", {"buckets": buckets, "rules": rules, "drift": drift})
+
+    def settings(self, *, delay_ms: float = 0, rate: float = 0) -> None:
+        self.call("settings", {"delay_ms": delay_ms, "rate": rate})
+
+    def counts(self, *, reset: bool = False) -> dict[str, Any]:
+        return self.call("counts", {} if reset else None)
+
+
+def admin_call(url: str, what: str, payload: dict[str, Any] | None = None, *, timeout: float = 600) -> dict[str, Any]:
+    """One call of the endpoint's admin API: POST with a JSON body, GET without one."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(  # noqa: S310 -- a loopback URL of our own
+        f"{url}/__bench/{what}", data=data, method="GET" if data is None else "POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+def ops_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """Requests by operation between two counts."""
+    return {op: n - before.get(op, 0) for op, n in sorted(after.items()) if n - before.get(op, 0)}
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

@@ -1,0 +1,540 @@
+"""A fault-injecting HTTP proxy between LakeCircle and moto's server, for the campaigns.
+
+LakeCircle talks to the proxy (``AWS_ENDPOINT_URL`` or the adapter's ``endpoint_url``);
+the proxy forwards each request to the upstream server (moto behind the conftest tap)
+unless a fault is drawn for it. The faults are what S3 and the network do to a client
+under load:
+
+- ``slowdown``: 503 with S3's ``SlowDown`` error document, the request never forwarded;
+- ``server_error``: 500 ``InternalError``, never forwarded;
+- ``reset``: the connection closed with a TCP RST and no answer; half of the resets
+  happen before forwarding and half after the server handled the request (a write
+  that was applied but whose answer was lost);
+- ``stall``: no answer for ``stall_seconds``, then the connection dropped (beyond the
+  client's read timeout, the client gives up first); never forwarded;
+- ``delay``: a bounded stall of ``delay_seconds``, then the request is forwarded and
+  answered normally;
+- ``truncate``: the server's answer with its full ``Content-Length`` but half its body,
+  then the connection closed;
+- ``garbage``: the server's 200 answer with its body replaced by bytes that are no XML.
+
+Rates are per request and per fault, drawn from a seeded PRNG; ``limits`` caps a fault's
+total (a few stalls). Body faults (``truncate``, ``garbage``) only hit successful answers
+of the operations in ``body_operations``. ``force`` pins a fault (or a replacement body)
+on one bucket's operation. Everything injected is counted per fault and per operation,
+every request is logged in order (for "what came after what" checks), and the
+``x-amz-expected-bucket-owner`` header of every bucket-level request is recorded.
+
+The proxy runs its own asyncio loop in a thread, so it serves in-process tests, sync
+tests and subprocesses alike; ``with FaultProxy(...) as proxy:`` starts it on 127.0.0.1
+and a free port and, on exit, stops it and closes every socket it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import struct
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MAX_HEAD = 64 * 1024
+MAX_BODY = 8 * 1024 * 1024
+UPSTREAM_TIMEOUT = 30.0
+
+
+class Fault(StrEnum):
+    SLOWDOWN = "slowdown"
+    SERVER_ERROR = "server_error"
+    RESET = "reset"
+    STALL = "stall"
+    DELAY = "delay"
+    TRUNCATE = "truncate"
+    GARBAGE = "garbage"
+
+
+BODY_FAULTS = frozenset({Fault.TRUNCATE, Fault.GARBAGE})
+
+LIFECYCLE_OPERATIONS = frozenset(
+    {"GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"}
+)
+
+S3_OPERATIONS = frozenset(
+    {
+        *LIFECYCLE_OPERATIONS,
+        "ListBuckets",
+        "HeadBucket",
+        "GetBucketLocation",
+        "ListObjectsV2",
+        "GetObject",
+        "PutObject",
+        "HeadObject",
+    }
+)
+"""The operations LakeCircle makes against S3 (STS's GetCallerIdentity is not among them)."""
+
+_ERRORS = {
+    Fault.SLOWDOWN: (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
+    Fault.SERVER_ERROR: (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
+}
+
+_GARBAGE = (
+    b"\x00\x9f\x92\x96 not xml at all \xff\xfe",
+    b"<html><body><h1>502 Bad Gateway</h1></body></html",
+    b"<?xml version='1.0'?><LifecycleConfiguration><Rule><ID>cut",
+)
+
+
+def classify(method: str, target: str, body: bytes) -> tuple[str, str | None]:
+    """(operation, bucket) of a path-style S3 request or an STS query request."""
+    parts = urlsplit(target)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    path = unquote(parts.path)
+    if method == "POST" and path == "/" and b"Action=" in body:
+        action = dict(parse_qsl(body.decode("latin-1"))).get("Action", "Unknown")
+        return action, None
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket:
+        return ("ListBuckets" if method == "GET" else f"{method}Root"), None
+    if key:
+        names = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+        return names.get(method, f"{method}Object"), bucket
+    if "lifecycle" in query:
+        names = {
+            "GET": "GetBucketLifecycleConfiguration",
+            "PUT": "PutBucketLifecycleConfiguration",
+            "DELETE": "DeleteBucketLifecycle",
+        }
+        return names.get(method, f"{method}Lifecycle"), bucket
+    if "location" in query:
+        return "GetBucketLocation", bucket
+    if query.get("list-type") == "2":
+        return "ListObjectsV2", bucket
+    names = {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "ListObjects"}
+    return names.get(method, f"{method}Bucket"), bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One request the proxy saw, in arrival order."""
+
+    seq: int
+    operation: str
+    bucket: str | None
+    fault: Fault | None
+    owner: str | None
+    """The x-amz-expected-bucket-owner header, if any."""
+    key: str = ""
+    """The object key of an object request."""
+
+
+@dataclass
+class _Forced:
+    what: Fault | bytes
+    times: int | None
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    expect: bool = False
+    """The client sent ``Expect: 100-continue`` and waits for it before sending the body."""
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+@dataclass
+class _Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass
+class FaultProxy:
+    """The proxy; see the module docstring. Use it as a context manager."""
+
+    upstream: str
+    rates: Mapping[Fault, float] = field(default_factory=dict)
+    seed: int = 0
+    limits: Mapping[Fault, int] = field(default_factory=dict)
+    operations: frozenset[str] = S3_OPERATIONS
+    """Operations random faults may hit."""
+    body_operations: frozenset[str] = frozenset({"GetBucketLifecycleConfiguration"})
+    """Operations whose successful answers may be truncated or replaced by garbage."""
+    stall_seconds: float = 5.0
+    delay_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._forced: dict[tuple[str, str | None], _Forced] = {}
+        self._seq = 0
+        self.enabled = True
+        """False: forward everything untouched (the counts still run)."""
+        self.injected: Counter[tuple[Fault, str]] = Counter()
+        self.seen: Counter[str] = Counter()
+        self.events: list[Event] = []
+        self.errors: list[str] = []
+        """The proxy's own failures (a bug in the test harness, not in LakeCircle)."""
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- control (any thread) -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def force(self, operation: str, bucket: str | None, what: Fault | bytes, *, times: int | None = None) -> None:
+        """Always inject ``what`` (a fault, or a 200 body) into ``bucket``'s ``operation``.
+
+        ``times`` limits how often (None: every time). Forced faults ignore ``enabled``
+        and the rates, and are counted like random ones (a replacement body as garbage).
+        """
+        with self._lock:
+            self._forced[(operation, bucket)] = _Forced(what, times)
+
+    def clear_forced(self) -> None:
+        with self._lock:
+            self._forced.clear()
+
+    def total(self, fault: Fault) -> int:
+        with self._lock:
+            return sum(n for (f, _), n in self.injected.items() if f is fault)
+
+    def by_operation(self, fault: Fault) -> dict[str, int]:
+        with self._lock:
+            return {op: n for (f, op), n in sorted(self.injected.items()) if f is fault and n}
+
+    def snapshot(self) -> Counter[tuple[Fault, str]]:
+        with self._lock:
+            return Counter(self.injected)
+
+    def requests(self) -> int:
+        with self._lock:
+            return sum(self.seen.values())
+
+    def bucket_events(self, bucket: str, operations: Iterable[str] = LIFECYCLE_OPERATIONS) -> list[Event]:
+        wanted = frozenset(operations)
+        with self._lock:
+            return [e for e in self.events if e.bucket == bucket and e.operation in wanted]
+
+    def owner_problems(self, account: str, operations: Iterable[str] = LIFECYCLE_OPERATIONS) -> list[Event]:
+        """Bucket-level requests of ``operations`` without ``x-amz-expected-bucket-owner: account``."""
+        wanted = frozenset(operations)
+        with self._lock:
+            return [e for e in self.events if e.operation in wanted and e.bucket and e.owner != account]
+
+    def summary(self) -> str:
+        with self._lock:
+            faults: Counter[Fault] = Counter()
+            for (fault, _), n in self.injected.items():
+                faults[fault] += n
+            lines = [f"proxy: {sum(self.seen.values())} requests, injected " + _fmt(faults)]
+            for fault in Fault:
+                ops = {op: n for (f, op), n in sorted(self.injected.items()) if f is fault and n}
+                if ops:
+                    lines.append(f"  {fault.value}: {ops}")
+            return "\n".join(lines)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._serve_thread, name="faultproxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or not self.port:
+            raise RuntimeError(f"the fault proxy did not start: {self.errors}")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended on its own
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(30)
+            if self._thread.is_alive():
+                raise RuntimeError("the fault proxy did not stop within 30 s")
+
+    def _serve_thread(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as exc:  # noqa: BLE001 -- reported to the test through errors
+            self.errors.append(f"proxy loop: {exc!r}")
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=MAX_HEAD)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await server.wait_closed()
+
+    # -- one connection, one request ------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve_one(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, TimeoutError):
+            pass  # the client went away, or the proxy is stopping
+        except Exception as exc:  # noqa: BLE001 -- reported to the test through errors
+            self.errors.append(f"proxy handler: {exc!r}")
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await _read_request(reader)
+        if request is None:
+            return
+        operation, bucket = classify(request.method, request.target, request.body)
+        fault = self._draw(operation, bucket)
+        forced_body = fault if isinstance(fault, bytes) else None
+        if forced_body is not None:
+            fault = Fault.GARBAGE
+        assert not isinstance(fault, bytes)
+        if request.expect:
+            if fault is Fault.STALL:  # not even the 100 Continue (aiobotocore's PutObject waits for it)
+                self._count(fault, operation, bucket, request)
+                await asyncio.sleep(self.stall_seconds)
+                _reset(writer)
+                return
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            request.body = await _read_body(reader, request.headers, to_eof=False)
+        if fault in _ERRORS:
+            self._count(fault, operation, bucket, request)
+            writer.write(_error_response(fault, request.method == "HEAD"))
+            await writer.drain()
+            return
+        if fault is Fault.RESET and self._coin():
+            self._count(fault, operation, bucket, request)
+            _reset(writer)
+            return
+        if fault is Fault.STALL:
+            self._count(fault, operation, bucket, request)
+            await asyncio.sleep(self.stall_seconds)
+            _reset(writer)
+            return
+        if fault is Fault.DELAY:
+            await asyncio.sleep(self.delay_seconds)
+        response = await self._forward(request)
+        if fault in BODY_FAULTS and (response.status != 200 or not response.body or request.method == "HEAD"):
+            fault = None  # nothing to spoil: the answer passes as it is, and nothing is counted
+        self._count(fault, operation, bucket, request)
+        if fault is Fault.RESET:  # after the server handled it: the answer is lost
+            _reset(writer)
+            return
+        if fault is Fault.GARBAGE:
+            response.body = forced_body if forced_body is not None else self._garbage()
+        truncate = fault is Fault.TRUNCATE
+        writer.write(_render(response, head=request.method == "HEAD", truncate=truncate))
+        await writer.drain()
+        if truncate:
+            _reset(writer)
+
+    def _draw(self, operation: str, bucket: str | None) -> Fault | bytes | None:
+        with self._lock:
+            forced = self._forced.get((operation, bucket))
+            if forced is not None and (forced.times is None or forced.times > 0):
+                if forced.times is not None:
+                    forced.times -= 1
+                return forced.what
+            if not self.enabled or operation not in self.operations:
+                return None
+            roll = self._rng.random()
+            for fault in Fault:
+                rate = self.rates.get(fault, 0.0)
+                if roll < rate:
+                    if fault in BODY_FAULTS and operation not in self.body_operations:
+                        return None
+                    limit = self.limits.get(fault)
+                    if limit is not None and sum(n for (f, _), n in self.injected.items() if f is fault) >= limit:
+                        return None
+                    return fault
+                roll -= rate
+            return None
+
+    def _coin(self) -> bool:
+        with self._lock:
+            return self._rng.random() < 0.5
+
+    def _garbage(self) -> bytes:
+        with self._lock:
+            return self._rng.choice(_GARBAGE)
+
+    def _count(self, fault: Fault | None, operation: str, bucket: str | None, request: _Request) -> None:
+        with self._lock:
+            self._seq += 1
+            self.seen[operation] += 1
+            if fault is not None:
+                self.injected[(fault, operation)] += 1
+            owner = request.header("x-amz-expected-bucket-owner")
+            key = unquote(urlsplit(request.target).path).lstrip("/").partition("/")[2]
+            self.events.append(Event(self._seq, operation, bucket, fault, owner, key))
+
+    async def _forward(self, request: _Request) -> _Response:
+        host, port = self._upstream
+        reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD)
+        try:
+            async with asyncio.timeout(UPSTREAM_TIMEOUT):
+                head = f"{request.method} {request.target} HTTP/1.1\r\n"
+                skip = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length", "expect"}
+                for name, value in request.headers:
+                    if name.lower() not in skip:
+                        head += f"{name}: {value}\r\n"
+                head += f"Content-Length: {len(request.body)}\r\nConnection: close\r\n\r\n"
+                writer.write(head.encode("latin-1") + request.body)
+                await writer.drain()
+                return await _read_response(reader, head_only=request.method == "HEAD")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+# -- HTTP/1.1, as little as the SDK and moto need ------------------------------------------
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str, str]]] | None:
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None  # a connection opened and closed without a request
+        raise
+    first, *lines = raw[:-4].decode("latin-1").split("\r\n")
+    headers = []
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    return first, headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: list[tuple[str, str]], *, to_eof: bool) -> bytes:
+    values = {k.lower(): v for k, v in headers}
+    if "chunked" in values.get("transfer-encoding", "").lower():
+        chunks: list[bytes] = []
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
+                    pass
+                return b"".join(chunks)
+            chunks.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+    length = values.get("content-length")
+    if length is not None:
+        size = int(length)
+        if size > MAX_BODY:
+            raise ValueError(f"body of {size} bytes is over the proxy's limit")
+        return await reader.readexactly(size)
+    return await reader.read(MAX_BODY) if to_eof else b""
+
+
+async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
+    """The request; its body is left unread when the client waits for ``100 Continue`` first."""
+    parsed = await _read_headers(reader)
+    if parsed is None:
+        return None
+    first, headers = parsed
+    method, target, version = first.split(" ", 2)
+    expect = any(k.lower() == "expect" and v.lower() == "100-continue" for k, v in headers)
+    body = b"" if expect else await _read_body(reader, headers, to_eof=False)
+    return _Request(method, target, version, headers, body, expect)
+
+
+async def _read_response(reader: asyncio.StreamReader, *, head_only: bool) -> _Response:
+    parsed = await _read_headers(reader)
+    if parsed is None:
+        raise ConnectionResetError("the upstream server closed the connection without answering")
+    first, headers = parsed
+    _, status, *reason = first.split(" ", 2)
+    code = int(status)
+    body = b"" if head_only or code in (204, 304) else await _read_body(reader, headers, to_eof=True)
+    return _Response(code, reason[0] if reason else "", headers, body)
+
+
+def _render(response: _Response, *, head: bool, truncate: bool = False) -> bytes:
+    skip = {"connection", "keep-alive", "transfer-encoding"} | (set() if head else {"content-length"})
+    text = f"HTTP/1.1 {response.status} {response.reason}\r\n"
+    for name, value in response.headers:
+        if name.lower() not in skip:
+            text += f"{name}: {value}\r\n"
+    if not head:
+        text += f"Content-Length: {len(response.body)}\r\n"
+    text += "Connection: close\r\n\r\n"
+    body = b"" if head else response.body
+    if truncate:
+        body = body[: len(body) // 2]
+    return text.encode("latin-1") + body
+
+
+def _error_response(fault: Fault, head: bool) -> bytes:
+    status, reason, code, message = _ERRORS[fault]
+    request_id = f"FAULT{random.getrandbits(40):010X}"
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<RequestId>{request_id}</RequestId><HostId>faultproxy</HostId></Error>"
+    ).encode()
+    return _render(
+        _Response(
+            status,
+            reason,
+            [("Content-Type", "application/xml"), ("x-amz-request-id", request_id), ("Content-Length", str(len(body)))],
+            body,
+        ),
+        head=head,
+    )
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close the connection with a TCP RST: no answer, no orderly end."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def _fmt(counts: Mapping[Fault, int]) -> str:
+    return ", ".join(f"{fault.value}={counts.get(fault, 0)}" for fault in Fault)
