@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 
 from lakecircle import __version__
@@ -97,10 +98,13 @@ class History:
             "config": config_json(plan.live),
         }
         try:
-            await self.store.put_bytes(self.previous_key(plan.bucket), _dumps(previous))
-            await self.store.put_bytes(key, _dumps(record))
-        except LakeCircleError as exc:
-            raise SnapshotError(f"could not save the write-ahead record of {plan.bucket}: {exc}") from exc
+            # Both records before the write, sent at once: the write waits for the slower.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.store.put_bytes, self.previous_key(plan.bucket), _dumps(previous))
+                tg.start_soon(self.store.put_bytes, key, _dumps(record))
+        except* LakeCircleError as group:
+            first = group.exceptions[0]
+            raise SnapshotError(f"could not save the write-ahead record of {plan.bucket}: {first}") from first
         return key
 
     async def after_write(self, plan: BucketPlan, applied: Applied, *, cycle_id: str, history_key: str) -> None:

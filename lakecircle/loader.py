@@ -7,6 +7,7 @@ its listed size, unread. A file that cannot be fetched makes the picture partial
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ class DefinitionLoader:
         self.source = source
         self.concurrency = concurrency
         self._cache: dict[str, tuple[str, ParsedFile]] = {}
+        self._last: Loaded | None = None
 
     async def list_refs(self) -> list[ObjectRef]:
         """List the definitions (raises DefinitionSourceError when that is impossible)."""
@@ -104,17 +106,19 @@ class DefinitionLoader:
                 if data is not None:
                     result = parse_file(ref.key, data)
                     parsed[ref.key] = result
-                    self._cache[ref.key] = (ref.etag, result)
+                    if result.readable:  # a garbled download is fetched again next time
+                        self._cache[ref.key] = (ref.etag, result)
 
         keys = {r.key for r in refs}
         for key in list(self._cache):
             if key not in keys:
                 del self._cache[key]
+        fingerprint = frozenset((r.key, r.etag) for r in refs)
+        if not todo and self._last is not None and self._last.fingerprint == fingerprint:
+            return dataclasses.replace(self._last, fetched=0)  # nothing changed: nothing to rebuild
         ordered = [parsed[r.key] for r in sorted(refs, key=lambda r: r.key)]
         with collector_paused():
             definitions = build_definitions(ordered)
-        return Loaded(
-            definitions,
-            frozenset((r.key, r.etag) for r in refs),
-            len(todo),
-        )
+        loaded = Loaded(definitions, fingerprint, len(todo))
+        self._last = loaded if not definitions.partial else None
+        return loaded
