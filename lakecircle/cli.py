@@ -26,12 +26,12 @@ from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.errors import LakeCircleError
 from lakecircle.history import History
 from lakecircle.log import configure_logging
-from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler, report_document
 from lakecircle.render import plans_json, render_plan_text
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
+from lakecircle.sources import definition_files, read_capped
 from lakecircle.store import BucketRef
 
 log = structlog.get_logger("lakecircle.cli")
@@ -48,10 +48,8 @@ def read_local(paths: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
     A file over the size limit is not read past it: the parser refuses it by its size.
     """
     for path in paths:
-        files = sorted(path.rglob("*.toml")) if path.is_dir() else [path]
-        for file in files:
-            with file.open("rb") as handle:
-                yield str(file), handle.read(MAX_FILE_BYTES + 1)
+        for file in definition_files(path):
+            yield str(file), read_capped(file)
 
 
 def _print_problems(definitions: Definitions, output: str) -> None:

@@ -36,24 +36,28 @@ class LocalDefinitionSource:
             raise DefinitionSourceError(f"cannot list the definitions at {self.location}: {reason}") from exc
 
     def _list(self) -> list[ObjectRef]:
-        if self.directory.is_file():
-            files = [self.directory]
-        elif self.directory.is_dir():
-            files = sorted(self.directory.rglob("*.toml"))
-        else:
-            raise FileNotFoundError(2, "no such file or directory", str(self.directory))
-        return [_ref(file) for file in files if file.is_file()]
+        return [_ref(file) for file in definition_files(self.directory)]
 
     async def fetch(self, ref: ObjectRef) -> bytes:
         """The file's bytes; never more than one byte over the limit, so the parser refuses it."""
         try:
-            return await anyio.to_thread.run_sync(_read, Path(ref.key))
+            return await anyio.to_thread.run_sync(read_capped, Path(ref.key))
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise DefinitionSourceError(f"cannot read the definition {ref.key}: {reason}") from exc
 
 
-def _read(path: Path) -> bytes:
+def definition_files(path: Path) -> list[Path]:
+    """Every ``*.toml`` under a directory (recursively, sorted), or the one file given."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return [file for file in sorted(path.rglob("*.toml")) if file.is_file()]
+    raise FileNotFoundError(2, "no such file or directory", str(path))
+
+
+def read_capped(path: Path) -> bytes:
+    """A file's bytes, never more than one byte over the limit, so the parser refuses it."""
     with path.open("rb") as handle:
         return handle.read(MAX_FILE_BYTES + 1)
 
@@ -64,5 +68,5 @@ def _ref(path: Path) -> ObjectRef:
         # Never read: the loader refuses it by its size. Size and mtime still show a change.
         etag = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
     else:
-        etag = hashlib.sha256(_read(path)).hexdigest()
+        etag = hashlib.sha256(read_capped(path)).hexdigest()
     return ObjectRef(str(path), etag, stat.st_size)
