@@ -119,31 +119,58 @@ def canonical_rule(rule: Rule) -> Rule:
 def canonical_key(rule: Rule) -> tuple[Any, ...]:
     """A hashable value equal for two rules exactly when their canonical forms are equal.
 
-    Planning calls this for every rule of every bucket, so it builds plain tuples only.
+    Planning calls this for every rule of every bucket, so it builds plain tuples only,
+    reading each part of the rule once (the filter as :func:`_filter_parts` reads it).
     """
-    prefix, tags, greater, less = _filter_parts(rule)
+    flt = rule.filter
+    if flt is None:
+        prefix = rule.prefix or None
+        tags: tuple[tuple[str, str], ...] = ()
+        greater = less = None
+    elif flt.and_ is None:
+        prefix = flt.prefix or rule.prefix or None
+        tag = flt.tag
+        tags = () if tag is None else ((tag.key, tag.value),)
+        greater, less = flt.object_size_greater_than, flt.object_size_less_than
+    else:
+        prefix, found, greater, less = _filter_parts(rule)
+        tags = tuple([(t.key, t.value) for t in found])
     exp = rule.expiration
     exp_key: tuple[Any, ...] | None = None
     if exp is not None:
-        marker = None if exp.expired_object_delete_marker is False else exp.expired_object_delete_marker
+        marker = exp.expired_object_delete_marker
+        if marker is False:
+            marker = None
         if exp.days is not None or exp.date is not None or marker is not None:
             exp_key = (exp.days, exp.date, marker)
-    transitions: tuple[Any, ...] = ()
-    if rule.transitions:
-        ordered = sorted(rule.transitions, key=_transition_order) if len(rule.transitions) > 1 else rule.transitions
-        transitions = tuple([(t.days, t.date, t.storage_class) for t in ordered])
-    noncurrent: tuple[Any, ...] = ()
-    if rule.noncurrent_version_transitions:
-        steps = rule.noncurrent_version_transitions
-        ordered_nc = sorted(steps, key=_noncurrent_order) if len(steps) > 1 else steps
-        noncurrent = tuple([(t.noncurrent_days, t.storage_class, t.newer_noncurrent_versions) for t in ordered_nc])
+    steps = rule.transitions
+    if not steps:
+        transitions: tuple[Any, ...] = ()
+    elif len(steps) == 1:
+        t = steps[0]
+        transitions = ((t.days, t.date, t.storage_class),)
+    else:
+        transitions = tuple([(t.days, t.date, t.storage_class) for t in sorted(steps, key=_transition_order)])
+    nc_steps = rule.noncurrent_version_transitions
+    if not nc_steps:
+        noncurrent: tuple[Any, ...] = ()
+    elif len(nc_steps) == 1:
+        n = nc_steps[0]
+        noncurrent = ((n.noncurrent_days, n.storage_class, n.newer_noncurrent_versions),)
+    else:
+        noncurrent = tuple(
+            [
+                (n.noncurrent_days, n.storage_class, n.newer_noncurrent_versions)
+                for n in sorted(nc_steps, key=_noncurrent_order)
+            ]
+        )
     nve = rule.noncurrent_version_expiration
     abort = rule.abort_incomplete_multipart_upload
     return (
         rule.id,
         rule.status,
         prefix,
-        tuple([(t.key, t.value) for t in tags]) if tags else (),
+        tags,
         greater,
         less,
         exp_key,

@@ -153,25 +153,13 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
     bucket = raw_name if isinstance(raw_name, str) and raw_name else None
     label = bucket  # None when the name is unknown; the field path then says where
     problems: list[Problem] = []
-    header = {k: v for k, v in table.items() if k != "LifecycleConfiguration"}
     lifecycle = table.get("LifecycleConfiguration")
-    if isinstance(lifecycle, dict):
-        header["LifecycleConfiguration"] = {
-            k: ([] if k == "Rules" and isinstance(v, list) else v) for k, v in lifecycle.items()
-        }
-    else:
-        header["LifecycleConfiguration"] = lifecycle
-    if lifecycle is None:
-        del header["LifecycleConfiguration"]
-    try:
-        _BucketDoc.model_validate(header)
-    except ValidationError as exc:
-        problems.extend(_from_validation(exc, _BucketDoc, file=file, bucket=label, rule=None, prefix=where))
+    if not _plain_header(table, lifecycle):
+        problems.extend(_header_problems(file, table, lifecycle, label, where))
     raw_rules = lifecycle.get("Rules") if isinstance(lifecycle, dict) else None
     rules: list[Rule] = []
     if isinstance(raw_rules, list):
         for index, raw in enumerate(raw_rules):
-            rule_label = _rule_label(raw, index)
             if not isinstance(raw, dict):
                 problems.append(
                     Problem(
@@ -179,15 +167,17 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                         f"a rule must be a table, not {type(raw).__name__};"
                         " write it as [[LifecycleConfiguration.Rules]]",
                         bucket=label,
-                        rule=rule_label,
+                        rule=_rule_label(raw, index),
                         field=f"{where}LifecycleConfiguration.Rules[{index}]",
                     )
                 )
                 continue
             try:
-                rules.append(Rule.model_validate(raw))
+                rules.append(_validate_rule(raw))
             except ValidationError as exc:
-                problems.extend(_from_validation(exc, Rule, file=file, bucket=label, rule=rule_label, prefix=""))
+                problems.extend(
+                    _from_validation(exc, Rule, file=file, bucket=label, rule=_rule_label(raw, index), prefix="")
+                )
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     if isinstance(tdmos, str) and tdmos not in TDMOS_VALUES:
         problems.append(
@@ -215,6 +205,54 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
     owner = ownership if ownership in OWNERSHIP_VALUES else None
     return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
+
+
+_HEADER_KEYS = frozenset({"BucketName", "TransitionDefaultMinimumObjectSize", "LifecycleConfiguration", "Ownership"})
+
+
+def _plain_header(table: Mapping[str, Any], lifecycle: object) -> bool:
+    """True when the keys beside the rules are certainly the right ones of the right types.
+
+    Then :class:`_BucketDoc` would find nothing, and checking it is skipped: it is the
+    shape of nearly every file, and the check costs more than this look. Anything else
+    (a key missing or unknown, a type to report) is left to :func:`_header_problems`.
+    """
+    name = table.get("BucketName")
+    tdmos = table.get("TransitionDefaultMinimumObjectSize")
+    ownership = table.get("Ownership")
+    return (
+        type(name) is str
+        and name != ""
+        and (tdmos is None or type(tdmos) is str)
+        and (ownership is None or type(ownership) is str)
+        and type(lifecycle) is dict
+        and len(lifecycle) == 1
+        and type(lifecycle.get("Rules")) is list
+        and _HEADER_KEYS.issuperset(table)
+    )
+
+
+def _header_problems(
+    file: str, table: Mapping[str, Any], lifecycle: object, label: str | None, where: str
+) -> list[Problem]:
+    """The problems of a bucket's keys other than its rules (which are checked one by one)."""
+    header = {k: v for k, v in table.items() if k != "LifecycleConfiguration"}
+    if isinstance(lifecycle, dict):
+        header["LifecycleConfiguration"] = {
+            k: ([] if k == "Rules" and isinstance(v, list) else v) for k, v in lifecycle.items()
+        }
+    elif lifecycle is not None:
+        header["LifecycleConfiguration"] = lifecycle
+    try:
+        _BucketDoc.model_validate(header)
+    except ValidationError as exc:
+        return _from_validation(exc, _BucketDoc, file=file, bucket=label, rule=None, prefix=where)
+    return []
+
+
+_validate_rule = Rule.__pydantic_validator__.validate_python
+"""``Rule.model_validate`` without its wrapper (which passes only defaults): every rule
+of every file goes through it."""
 
 
 def _rule_label(raw: object, index: int) -> str:

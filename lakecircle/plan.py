@@ -84,15 +84,16 @@ def plan_bucket(
     tdmos = tdmos_wanted if tdmos_wanted is not None else tdmos_live
     planned = LifecycleConfig(desired.rules, tdmos)
 
-    live_by_key = {_key(r, i): r for i, r in enumerate(live.rules)}
-    desired_by_key = {_key(r, i): r for i, r in enumerate(desired.rules)}
+    # Keyed as _key says, inline: this runs for every rule of every bucket.
+    live_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(live.rules)}
+    desired_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(desired.rules)}
     added = tuple(r for k, r in desired_by_key.items() if k not in live_by_key)
     removed = tuple(r for k, r in live_by_key.items() if k not in desired_by_key)
     changed = []
     for key, want in desired_by_key.items():
         have = live_by_key.get(key)
-        if have is None:
-            continue
+        if have is None or canonical_key(have) == canonical_key(want):
+            continue  # the usual case, decided without diff_rules (which compares the keys first too)
         fields = diff_rules(have, want)
         if fields:
             changed.append(RuleChange(want.id or key, have, want, fields))

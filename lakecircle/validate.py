@@ -50,6 +50,7 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
     """Every problem with one bucket's merged definition."""
     problems: list[Problem] = []
     config = bucket.config
+    rules = config.rules
     first = bucket.files[0] if bucket.files else "-"
 
     tdmos = config.transition_default_minimum_object_size
@@ -65,17 +66,40 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
         )
 
     # 1. At most 1,000 rules; IDs required, 1-255 characters, unique.
-    if len(config.rules) > MAX_RULES:
+    if len(rules) > MAX_RULES:
         problems.append(
             Problem(
                 first,
-                f"{len(config.rules)} rules, over S3's limit of {MAX_RULES} per bucket; merge or drop rules",
+                f"{len(rules)} rules, over S3's limit of {MAX_RULES} per bucket; merge or drop rules",
                 bucket=bucket.name,
                 field="LifecycleConfiguration.Rules",
             )
         )
+    ids = [r.id for r in rules if r.id is not None]
+    if len(set(ids)) != len(ids):
+        problems.extend(_duplicate_ids(bucket))
+
+    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
+    # is reported by check_rule; it does not count for either form here.)
+    if any(r.prefix is not None for r in rules):
+        problems.extend(_mixed_forms(bucket))
+
+    for index, rule in enumerate(rules):
+        found = _rule_findings(rule)
+        if found:
+            label = _label(bucket, index)
+            file = bucket.file_of(index)
+            problems.extend(
+                Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
+                for path, message, severity in found
+            )
+    return problems
+
+
+def _duplicate_ids(bucket: BucketDefinition) -> list[Problem]:
+    problems = []
     files_by_id: dict[str, list[str]] = {}
-    for index, rule in enumerate(config.rules):
+    for index, rule in enumerate(bucket.config.rules):
         if rule.id is not None:
             files_by_id.setdefault(rule.id, []).append(bucket.file_of(index))
     for rule_id, files in files_by_id.items():
@@ -91,34 +115,28 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
                     field="ID",
                 )
             )
-
-    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
-    # is reported by check_rule; it does not count for either form here.)
-    legacy = [i for i, r in enumerate(config.rules) if r.prefix is not None and r.filter is None]
-    modern = [i for i, r in enumerate(config.rules) if r.filter is not None and r.prefix is None]
-    if legacy and modern:
-        first_legacy, first_modern = legacy[0], modern[0]
-        others = f" (as do {len(legacy) - 1} other rules)" if len(legacy) > 1 else ""
-        problems.append(
-            Problem(
-                bucket.file_of(first_legacy),
-                f"rule uses the legacy rule-level Prefix{others} while rule {_label(bucket, first_modern)!r}"
-                f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
-                " write every rule with Filter = { Prefix = ... }",
-                bucket=bucket.name,
-                rule=_label(bucket, first_legacy),
-                field="Prefix",
-            )
-        )
-
-    for index, rule in enumerate(config.rules):
-        label = _label(bucket, index)
-        file = bucket.file_of(index)
-        problems.extend(
-            Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
-            for path, message, severity in check_rule(rule)
-        )
     return problems
+
+
+def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
+    rules = bucket.config.rules
+    legacy = [i for i, r in enumerate(rules) if r.prefix is not None and r.filter is None]
+    modern = [i for i, r in enumerate(rules) if r.filter is not None and r.prefix is None]
+    if not (legacy and modern):
+        return []
+    first_legacy, first_modern = legacy[0], modern[0]
+    others = f" (as do {len(legacy) - 1} other rules)" if len(legacy) > 1 else ""
+    return [
+        Problem(
+            bucket.file_of(first_legacy),
+            f"rule uses the legacy rule-level Prefix{others} while rule {_label(bucket, first_modern)!r}"
+            f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
+            " write every rule with Filter = { Prefix = ... }",
+            bucket=bucket.name,
+            rule=_label(bucket, first_legacy),
+            field="Prefix",
+        )
+    ]
 
 
 def _label(bucket: BucketDefinition, index: int) -> str:
@@ -135,108 +153,150 @@ _E = Severity.ERROR
 _W = Severity.WARNING
 Finding = tuple[str, str, Severity]
 
+# The checks below append their findings to one list instead of yielding them: a valid
+# rule (the usual case) then costs a few attribute reads, not a chain of generators.
+# The findings and their order are those of the numbered constraints.
+
 
 def check_rule(rule: Rule) -> Iterator[Finding]:
     """The problems of one rule, as (field, message, severity)."""
-    if rule.id is None:
-        yield "ID", "missing rule ID; every rule needs an ID (its identity in plans and history)", _E
-    elif not 1 <= len(rule.id) <= MAX_ID_LENGTH:
-        yield "ID", f"rule ID is {len(rule.id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E
+    yield from _rule_findings(rule)
 
-    yield from _check_ranges(rule)
+
+def _rule_findings(rule: Rule) -> list[Finding]:
+    """:func:`check_rule`'s findings as a list (empty for a valid rule)."""
+    out: list[Finding] = []
+    rule_id = rule.id
+    if rule_id is None:
+        out.append(("ID", "missing rule ID; every rule needs an ID (its identity in plans and history)", _E))
+    elif not 1 <= len(rule_id) <= MAX_ID_LENGTH:
+        out.append(("ID", f"rule ID is {len(rule_id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E))
+
+    _check_ranges(rule, out)
 
     # 2. Status exactly Enabled or Disabled.
     if rule.status not in ("Enabled", "Disabled"):
         hint = suggest(rule.status, ("Enabled", "Disabled"))
-        yield "Status", f"Status {rule.status!r} must be exactly 'Enabled' or 'Disabled'{hint}", _E
+        out.append(("Status", f"Status {rule.status!r} must be exactly 'Enabled' or 'Disabled'{hint}", _E))
 
     # 3. A Filter or a legacy Prefix, not both.
-    if rule.filter is not None and rule.prefix is not None:
-        yield "Prefix", "a rule has either Filter or the legacy Prefix, not both; move Prefix into Filter", _E
-
-    if rule.filter is not None:
-        yield from _check_filter(rule.filter)
+    flt = rule.filter
+    if flt is not None:
+        if rule.prefix is not None:
+            out.append(
+                ("Prefix", "a rule has either Filter or the legacy Prefix, not both; move Prefix into Filter", _E)
+            )
+        _check_filter(flt, out)
 
     # 6. At least one action.
+    expiration = rule.expiration
+    abort = rule.abort_incomplete_multipart_upload
     if not (
-        rule.expiration
+        expiration
         or rule.transitions
         or rule.noncurrent_version_expiration
         or rule.noncurrent_version_transitions
-        or rule.abort_incomplete_multipart_upload
+        or abort
     ):
-        yield (
-            NO_ACTION_FIELD,
-            "rule has no action; add Expiration, Transitions, NoncurrentVersionExpiration,"
-            " NoncurrentVersionTransitions or AbortIncompleteMultipartUpload",
-            _E,
+        out.append(
+            (
+                NO_ACTION_FIELD,
+                "rule has no action; add Expiration, Transitions, NoncurrentVersionExpiration,"
+                " NoncurrentVersionTransitions or AbortIncompleteMultipartUpload",
+                _E,
+            )
         )
 
-    if rule.expiration is not None:
-        yield from _check_expiration(rule.expiration)
-    yield from _check_transitions(rule)
-    yield from _check_noncurrent(rule)
+    if expiration is not None:
+        _check_expiration(expiration, out)
+    _check_transitions(rule, out)
+    if rule.noncurrent_version_expiration is not None or rule.noncurrent_version_transitions:
+        _check_noncurrent(rule, out)
 
     # 11. AbortIncompleteMultipartUpload.DaysAfterInitiation at least 1.
-    abort = rule.abort_incomplete_multipart_upload
     if abort is not None:
         if abort.days_after_initiation is None:
-            yield "AbortIncompleteMultipartUpload.DaysAfterInitiation", "missing DaysAfterInitiation", _E
+            out.append(("AbortIncompleteMultipartUpload.DaysAfterInitiation", "missing DaysAfterInitiation", _E))
         elif abort.days_after_initiation < 1:
-            yield (
-                "AbortIncompleteMultipartUpload.DaysAfterInitiation",
-                f"DaysAfterInitiation is {abort.days_after_initiation}; it must be at least 1",
-                _E,
+            out.append(
+                (
+                    "AbortIncompleteMultipartUpload.DaysAfterInitiation",
+                    f"DaysAfterInitiation is {abort.days_after_initiation}; it must be at least 1",
+                    _E,
+                )
             )
 
     # 12. No AbortIncompleteMultipartUpload / ExpiredObjectDeleteMarker with tag or size filters.
-    if _filters_tags_or_size(rule.filter):
+    if (abort is not None or expiration is not None) and _filters_tags_or_size(flt):
         if abort is not None:
-            yield (
-                "AbortIncompleteMultipartUpload",
-                "AbortIncompleteMultipartUpload cannot be used with a tag or object-size filter;"
-                " put it in a rule filtered by prefix only",
-                _E,
+            out.append(
+                (
+                    "AbortIncompleteMultipartUpload",
+                    "AbortIncompleteMultipartUpload cannot be used with a tag or object-size filter;"
+                    " put it in a rule filtered by prefix only",
+                    _E,
+                )
             )
-        if rule.expiration is not None and rule.expiration.expired_object_delete_marker:
-            yield (
-                "Expiration.ExpiredObjectDeleteMarker",
-                "ExpiredObjectDeleteMarker cannot be used with a tag or object-size filter;"
-                " put it in a rule filtered by prefix only",
-                _E,
+        if expiration is not None and expiration.expired_object_delete_marker:
+            out.append(
+                (
+                    "Expiration.ExpiredObjectDeleteMarker",
+                    "ExpiredObjectDeleteMarker cannot be used with a tag or object-size filter;"
+                    " put it in a rule filtered by prefix only",
+                    _E,
+                )
             )
+    return out
 
 
-def _check_ranges(rule: Rule) -> Iterator[Finding]:
+def _check_ranges(rule: Rule, out: list[Finding]) -> None:
     """Numbers too large for the API's integer types (a TOML integer can be any size)."""
-    numbers: list[tuple[str, int | None, int]] = []
-    if rule.expiration is not None:
-        numbers.append(("Expiration.Days", rule.expiration.days, MAX_INTEGER))
+    expiration = rule.expiration
+    if expiration is not None:
+        days = expiration.days
+        if days is not None and days > MAX_INTEGER:
+            out.append(_too_large("Expiration.Days", days, MAX_INTEGER))
     for index, tr in enumerate(rule.transitions):
-        numbers.append((f"Transitions[{index}].Days", tr.days, MAX_INTEGER))
+        days = tr.days
+        if days is not None and days > MAX_INTEGER:
+            out.append(_too_large(f"Transitions[{index}].Days", days, MAX_INTEGER))
     nve = rule.noncurrent_version_expiration
     if nve is not None:
-        numbers.append(("NoncurrentVersionExpiration.NoncurrentDays", nve.noncurrent_days, MAX_INTEGER))
-        numbers.append(
-            ("NoncurrentVersionExpiration.NewerNoncurrentVersions", nve.newer_noncurrent_versions, MAX_INTEGER)
-        )
+        days, newer = nve.noncurrent_days, nve.newer_noncurrent_versions
+        if days is not None and days > MAX_INTEGER:
+            out.append(_too_large("NoncurrentVersionExpiration.NoncurrentDays", days, MAX_INTEGER))
+        if newer is not None and newer > MAX_INTEGER:
+            out.append(_too_large("NoncurrentVersionExpiration.NewerNoncurrentVersions", newer, MAX_INTEGER))
     for index, ntr in enumerate(rule.noncurrent_version_transitions):
-        path = f"NoncurrentVersionTransitions[{index}]"
-        numbers.append((f"{path}.NoncurrentDays", ntr.noncurrent_days, MAX_INTEGER))
-        numbers.append((f"{path}.NewerNoncurrentVersions", ntr.newer_noncurrent_versions, MAX_INTEGER))
-    if rule.abort_incomplete_multipart_upload is not None:
-        days = rule.abort_incomplete_multipart_upload.days_after_initiation
-        numbers.append(("AbortIncompleteMultipartUpload.DaysAfterInitiation", days, MAX_INTEGER))
+        days, newer = ntr.noncurrent_days, ntr.newer_noncurrent_versions
+        if days is not None and days > MAX_INTEGER:
+            out.append(_too_large(f"NoncurrentVersionTransitions[{index}].NoncurrentDays", days, MAX_INTEGER))
+        if newer is not None and newer > MAX_INTEGER:
+            out.append(_too_large(f"NoncurrentVersionTransitions[{index}].NewerNoncurrentVersions", newer, MAX_INTEGER))
+    abort = rule.abort_incomplete_multipart_upload
+    if abort is not None:
+        days = abort.days_after_initiation
+        if days is not None and days > MAX_INTEGER:
+            out.append(_too_large("AbortIncompleteMultipartUpload.DaysAfterInitiation", days, MAX_INTEGER))
     flt = rule.filter
     if flt is not None:
-        numbers.append(("Filter.ObjectSizeGreaterThan", flt.object_size_greater_than, MAX_LONG))
-        numbers.append(("Filter.ObjectSizeLessThan", flt.object_size_less_than, MAX_LONG))
-        if flt.and_ is not None:
-            numbers.append(("Filter.And.ObjectSizeGreaterThan", flt.and_.object_size_greater_than, MAX_LONG))
-            numbers.append(("Filter.And.ObjectSizeLessThan", flt.and_.object_size_less_than, MAX_LONG))
-    for path, value, limit in numbers:
-        if value is not None and value > limit:
-            yield path, f"{_number(value)} is larger than S3's API accepts here (at most {limit})", _E
+        # The models already hold object sizes to 64 bits; a value built without them may not.
+        greater, less = flt.object_size_greater_than, flt.object_size_less_than
+        if greater is not None and greater > MAX_LONG:
+            out.append(_too_large("Filter.ObjectSizeGreaterThan", greater, MAX_LONG))
+        if less is not None and less > MAX_LONG:
+            out.append(_too_large("Filter.ObjectSizeLessThan", less, MAX_LONG))
+        op = flt.and_
+        if op is not None:
+            greater, less = op.object_size_greater_than, op.object_size_less_than
+            if greater is not None and greater > MAX_LONG:
+                out.append(_too_large("Filter.And.ObjectSizeGreaterThan", greater, MAX_LONG))
+            if less is not None and less > MAX_LONG:
+                out.append(_too_large("Filter.And.ObjectSizeLessThan", less, MAX_LONG))
+
+
+def _too_large(path: str, value: int, limit: int) -> Finding:
+    return path, f"{_number(value)} is larger than S3's API accepts here (at most {limit})", _E
 
 
 def _number(value: int) -> str:
@@ -248,67 +308,84 @@ def _number(value: int) -> str:
     return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} digits)"
 
 
-def _check_filter(flt: Filter) -> Iterator[Finding]:
+def _check_filter(flt: Filter, out: list[Finding]) -> None:
     # 4. At most one predicate; And holds at least two; unique tag keys; tag lengths.
-    present = [
-        name
-        for name, value in (
-            ("Prefix", flt.prefix),
-            ("Tag", flt.tag),
-            ("ObjectSizeGreaterThan", flt.object_size_greater_than),
-            ("ObjectSizeLessThan", flt.object_size_less_than),
-            ("And", flt.and_),
+    tag, greater, less = flt.tag, flt.object_size_greater_than, flt.object_size_less_than
+    if (flt.prefix is not None) + (tag is not None) + (greater is not None) + (less is not None) + (
+        flt.and_ is not None
+    ) > 1:
+        present = [
+            name
+            for name, value in (
+                ("Prefix", flt.prefix),
+                ("Tag", tag),
+                ("ObjectSizeGreaterThan", greater),
+                ("ObjectSizeLessThan", less),
+                ("And", flt.and_),
+            )
+            if value is not None
+        ]
+        out.append(
+            (
+                "Filter",
+                f"Filter holds {', '.join(present)}; a Filter holds one predicate, combine several inside And",
+                _E,
+            )
         )
-        if value is not None
-    ]
-    if len(present) > 1:
-        yield (
-            "Filter",
-            f"Filter holds {', '.join(present)}; a Filter holds one predicate, combine several inside And",
-            _E,
-        )
-    if flt.tag is not None:
-        yield from _check_tag("Filter.Tag", flt.tag.key, flt.tag.value)
-    yield from _check_sizes("Filter", flt.object_size_greater_than, flt.object_size_less_than)
+    if tag is not None:
+        _check_tag("Filter.Tag", tag.key, tag.value, out)
+    if greater is not None or less is not None:
+        _check_sizes("Filter", greater, less, out)
     if flt.and_ is not None:
-        yield from _check_and(flt.and_)
+        _check_and(flt.and_, out)
 
 
-def _check_and(op: AndOperator) -> Iterator[Finding]:
+def _check_and(op: AndOperator, out: list[Finding]) -> None:
+    tags = op.tags
     count = (
         (op.prefix is not None)
-        + len(op.tags)
+        + len(tags)
         + (op.object_size_greater_than is not None)
         + (op.object_size_less_than is not None)
     )
     if count < 2:
-        yield "Filter.And", "And holds fewer than two predicates; S3 wants a single predicate outside And", _E
-    for index, tag in enumerate(op.tags):
-        yield from _check_tag(f"Filter.And.Tags[{index}]", tag.key, tag.value)
-    for key, n in Counter(t.key for t in op.tags).items():
-        if n > 1:
-            yield "Filter.And.Tags", f"tag key {key!r} appears {n} times; tag keys in And must be unique", _E
-    yield from _check_sizes("Filter.And", op.object_size_greater_than, op.object_size_less_than)
+        out.append(("Filter.And", "And holds fewer than two predicates; S3 wants a single predicate outside And", _E))
+    for index, tag in enumerate(tags):
+        key, value = tag.key, tag.value
+        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            _check_tag(f"Filter.And.Tags[{index}]", key, value, out)
+    if len(tags) > 1:
+        keys = [t.key for t in tags]
+        if len(set(keys)) != len(keys):
+            for key, n in Counter(keys).items():
+                if n > 1:
+                    out.append(
+                        ("Filter.And.Tags", f"tag key {key!r} appears {n} times; tag keys in And must be unique", _E)
+                    )
+    if op.object_size_greater_than is not None or op.object_size_less_than is not None:
+        _check_sizes("Filter.And", op.object_size_greater_than, op.object_size_less_than, out)
 
 
-def _check_tag(path: str, key: str, value: str) -> Iterator[Finding]:
+def _check_tag(path: str, key: str, value: str, out: list[Finding]) -> None:
     if not 1 <= len(key) <= MAX_TAG_KEY:
-        yield f"{path}.Key", f"tag key is {len(key)} characters; S3 allows 1 to {MAX_TAG_KEY}", _E
+        out.append((f"{path}.Key", f"tag key is {len(key)} characters; S3 allows 1 to {MAX_TAG_KEY}", _E))
     if len(value) > MAX_TAG_VALUE:
-        yield f"{path}.Value", f"tag value is {len(value)} characters; S3 allows at most {MAX_TAG_VALUE}", _E
+        out.append((f"{path}.Value", f"tag value is {len(value)} characters; S3 allows at most {MAX_TAG_VALUE}", _E))
 
 
-def _check_sizes(path: str, greater: int | None, less: int | None) -> Iterator[Finding]:
+def _check_sizes(path: str, greater: int | None, less: int | None, out: list[Finding]) -> None:
     # 5. ObjectSizeGreaterThan >= 0, ObjectSizeLessThan >= 1, less-than above greater-than.
     if greater is not None and greater < 0:
-        yield f"{path}.ObjectSizeGreaterThan", f"ObjectSizeGreaterThan is {greater}; it must be at least 0", _E
+        out.append((f"{path}.ObjectSizeGreaterThan", f"ObjectSizeGreaterThan is {greater}; it must be at least 0", _E))
     if less is not None and less < 1:
-        yield f"{path}.ObjectSizeLessThan", f"ObjectSizeLessThan is {less}; it must be at least 1", _E
+        out.append((f"{path}.ObjectSizeLessThan", f"ObjectSizeLessThan is {less}; it must be at least 1", _E))
     if greater is not None and less is not None and less <= greater:
-        yield (
-            f"{path}.ObjectSizeLessThan",
-            f"ObjectSizeLessThan ({less}) must be greater than ObjectSizeGreaterThan ({greater})",
-            _E,
+        out.append(
+            (
+                f"{path}.ObjectSizeLessThan",
+                f"ObjectSizeLessThan ({less}) must be greater than ObjectSizeGreaterThan ({greater})",
+                _E,
+            )
         )
 
 
@@ -323,182 +400,225 @@ def _filters_tags_or_size(flt: Filter | None) -> bool:
     )
 
 
-def _check_expiration(exp: Expiration) -> Iterator[Finding]:
+def _check_expiration(exp: Expiration, out: list[Finding]) -> None:
     # 7. Exactly one of Days, Date, ExpiredObjectDeleteMarker.
-    given = [
-        name
-        for name, value in (
-            ("Days", exp.days),
-            ("Date", exp.date),
-            ("ExpiredObjectDeleteMarker", exp.expired_object_delete_marker),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
+    days, date, marker = exp.days, exp.date, exp.expired_object_delete_marker
+    if (days is not None) + (date is not None) + (marker is not None) != 1:
+        given = [
+            name
+            for name, value in (("Days", days), ("Date", date), ("ExpiredObjectDeleteMarker", marker))
+            if value is not None
+        ]
         what = ", ".join(given) if given else "none"
-        yield (
-            "Expiration",
-            f"Expiration holds {what}; it holds exactly one of Days, Date, ExpiredObjectDeleteMarker",
-            _E,
+        out.append(
+            (
+                "Expiration",
+                f"Expiration holds {what}; it holds exactly one of Days, Date, ExpiredObjectDeleteMarker",
+                _E,
+            )
         )
-    if exp.days is not None and exp.days < 1:
-        yield "Expiration.Days", f"Days is {exp.days}; it must be a positive integer", _E
-    if exp.date is not None:
-        yield from _check_midnight("Expiration.Date", exp.date)
+    if days is not None and days < 1:
+        out.append(("Expiration.Days", f"Days is {days}; it must be a positive integer", _E))
+    if date is not None:
+        _check_midnight("Expiration.Date", date, out)
 
 
-def _check_midnight(path: str, when: dt.datetime) -> Iterator[Finding]:
+def _check_midnight(path: str, when: dt.datetime, out: list[Finding]) -> None:
     # 8. Every Date at midnight UTC.
-    if (when.hour, when.minute, when.second, when.microsecond) != (0, 0, 0, 0):
-        yield path, f"Date {when.isoformat()} is not at midnight UTC; write a date such as {when.date()}", _E
+    if when.hour or when.minute or when.second or when.microsecond:
+        out.append((path, f"Date {when.isoformat()} is not at midnight UTC; write a date such as {when.date()}", _E))
 
 
-def _check_transitions(rule: Rule) -> Iterator[Finding]:
+def _check_transitions(rule: Rule, out: list[Finding]) -> None:
+    transitions = rule.transitions
+    expiration = rule.expiration
     # 8. No Date and Days mixed across expiration and transitions. An action holding both
     # is reported on its own (7, 9) and counts for neither here.
-    timings = [(t.days, t.date) for t in rule.transitions]
-    if rule.expiration is not None:
-        timings.append((rule.expiration.days, rule.expiration.date))
-    uses_days = any(days is not None and date is None for days, date in timings)
-    uses_date = any(date is not None and days is None for days, date in timings)
-    if uses_days and uses_date:
-        yield "Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E
+    if transitions:
+        uses_days = uses_date = False
+        for t in transitions:
+            if t.date is None:
+                uses_days = uses_days or t.days is not None
+            elif t.days is None:
+                uses_date = True
+        if expiration is not None:
+            if expiration.date is None:
+                uses_days = uses_days or expiration.days is not None
+            elif expiration.days is None:
+                uses_date = True
+        if uses_days and uses_date:
+            out.append(
+                ("Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E)
+            )
+    else:
+        return  # without transitions, nothing below has anything to check
 
     seen: set[str] = set()
-    for index, tr in enumerate(rule.transitions):
-        path = f"Transitions[{index}]"
+    for index, tr in enumerate(transitions):
         # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
-        yield from _check_class(path, tr.storage_class, seen)
-        if (tr.days is None) == (tr.date is None):
-            yield path, "a transition holds exactly one of Days and Date", _E
-        if tr.days is not None:
-            yield from _check_min_days(f"{path}.Days", tr.days, tr.storage_class)
-        if tr.date is not None:
-            yield from _check_midnight(f"{path}.Date", tr.date)
+        days, date, storage_class = tr.days, tr.date, tr.storage_class
+        if storage_class not in _RANK or storage_class in seen:
+            _check_class(f"Transitions[{index}]", storage_class, seen, out)
+        seen.add(storage_class)
+        if (days is None) == (date is None):
+            out.append((f"Transitions[{index}]", "a transition holds exactly one of Days and Date", _E))
+        if days is not None:
+            _check_min_days(f"Transitions[{index}].Days", days, storage_class, out)
+        if date is not None:
+            _check_midnight(f"Transitions[{index}].Date", date, out)
 
     # 10. The waterfall, with increasing times, and expiration after every transition.
-    yield from _check_order(
-        "Transitions",
-        [(t.storage_class, t.days if t.days is not None else t.date) for t in rule.transitions],
-        "Days/Date",
-    )
-    if rule.expiration is not None:
-        exp_at: int | dt.datetime | None = (
-            rule.expiration.days if rule.expiration.days is not None else rule.expiration.date
+    if len(transitions) > 1:
+        _check_order(
+            "Transitions",
+            [(t.storage_class, t.days if t.days is not None else t.date) for t in transitions],
+            "Days/Date",
+            out,
         )
-        for index, tr in enumerate(rule.transitions):
+    if expiration is not None:
+        exp_at: int | dt.datetime | None = expiration.days if expiration.days is not None else expiration.date
+        for index, tr in enumerate(transitions):
             tr_at = tr.days if tr.days is not None else tr.date
             if _comparable(exp_at, tr_at) and exp_at <= tr_at:  # type: ignore[operator]
-                yield (
-                    "Expiration",
-                    f"Expiration ({_show(exp_at)}) must come after the transition to {tr.storage_class}"
-                    f" ({_show(tr_at)}) in Transitions[{index}]",
-                    _E,
+                out.append(
+                    (
+                        "Expiration",
+                        f"Expiration ({_show(exp_at)}) must come after the transition to {tr.storage_class}"
+                        f" ({_show(tr_at)}) in Transitions[{index}]",
+                        _E,
+                    )
                 )
 
 
-def _check_class(path: str, storage_class: str, seen: set[str]) -> Iterator[Finding]:
-    """A known transition target, not twice in one rule (``seen`` collects the rule's)."""
+def _check_class(path: str, storage_class: str, seen: set[str], out: list[Finding]) -> None:
+    """A known transition target, not twice in one rule (``seen`` holds the rule's classes so far)."""
     if storage_class not in _RANK:
-        yield (
-            f"{path}.StorageClass",
-            f"StorageClass {storage_class!r} is not a transition target; use one of"
-            f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
-            _E,
+        out.append(
+            (
+                f"{path}.StorageClass",
+                f"StorageClass {storage_class!r} is not a transition target; use one of"
+                f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
+                _E,
+            )
         )
     elif storage_class in seen:
-        yield f"{path}.StorageClass", f"StorageClass {storage_class} appears twice in this rule", _E
-    seen.add(storage_class)
+        out.append((f"{path}.StorageClass", f"StorageClass {storage_class} appears twice in this rule", _E))
 
 
-def _check_min_days(path: str, days: int, storage_class: str) -> Iterator[Finding]:
+def _check_min_days(path: str, days: int, storage_class: str, out: list[Finding]) -> None:
     """At least 0 days, and at least 30 before the infrequent-access classes."""
-    name = path.rsplit(".", 1)[-1]
     if days < 0:
-        yield path, f"{name} is {days}; it must be at least 0", _E
-    elif storage_class in _MIN_DAYS_30 and days < 30:
-        yield path, f"{name} is {days}; S3 requires at least 30 days before {storage_class}", _E
+        name = path.rsplit(".", 1)[-1]
+        out.append((path, f"{name} is {days}; it must be at least 0", _E))
+    elif days < 30 and storage_class in _MIN_DAYS_30:
+        name = path.rsplit(".", 1)[-1]
+        out.append((path, f"{name} is {days}; S3 requires at least 30 days before {storage_class}", _E))
 
 
-def _check_noncurrent(rule: Rule) -> Iterator[Finding]:
+def _check_noncurrent(rule: Rule, out: list[Finding]) -> None:
     nve = rule.noncurrent_version_expiration
+    steps = rule.noncurrent_version_transitions
     low, high = NEWER_NONCURRENT_RANGE
     if nve is not None:
         # 11. NoncurrentDays at least 1; NewerNoncurrentVersions 1 to 100.
         path = "NoncurrentVersionExpiration"
         if nve.noncurrent_days is None:
-            yield f"{path}.NoncurrentDays", "missing NoncurrentDays; NoncurrentVersionExpiration needs it", _E
+            out.append((f"{path}.NoncurrentDays", "missing NoncurrentDays; NoncurrentVersionExpiration needs it", _E))
         elif nve.noncurrent_days < 1:
-            yield f"{path}.NoncurrentDays", f"NoncurrentDays is {nve.noncurrent_days}; it must be at least 1", _E
+            out.append(
+                (f"{path}.NoncurrentDays", f"NoncurrentDays is {nve.noncurrent_days}; it must be at least 1", _E)
+            )
         n = nve.newer_noncurrent_versions
         if n is not None and not low <= n <= high:
-            yield f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E
+            out.append(
+                (f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E)
+            )
     seen: set[str] = set()
-    for index, tr in enumerate(rule.noncurrent_version_transitions):
+    for index, tr in enumerate(steps):
         path = f"NoncurrentVersionTransitions[{index}]"
-        yield from _check_class(path, tr.storage_class, seen)
+        storage_class = tr.storage_class
+        if storage_class not in _RANK or storage_class in seen:
+            _check_class(path, storage_class, seen, out)
+        seen.add(storage_class)
         if tr.noncurrent_days is None:
-            yield f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", _E
+            out.append((f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", _E))
         else:
-            yield from _check_min_days(f"{path}.NoncurrentDays", tr.noncurrent_days, tr.storage_class)
+            _check_min_days(f"{path}.NoncurrentDays", tr.noncurrent_days, storage_class, out)
         n = tr.newer_noncurrent_versions
         if n is not None and not low <= n <= high:
-            yield f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E
-    yield from _check_order(
-        "NoncurrentVersionTransitions",
-        [(t.storage_class, t.noncurrent_days) for t in rule.noncurrent_version_transitions],
-        "NoncurrentDays",
-    )
+            out.append(
+                (f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E)
+            )
+    if len(steps) > 1:
+        _check_order(
+            "NoncurrentVersionTransitions",
+            [(t.storage_class, t.noncurrent_days) for t in steps],
+            "NoncurrentDays",
+            out,
+        )
     if nve is not None and nve.noncurrent_days is not None:
-        for index, tr in enumerate(rule.noncurrent_version_transitions):
+        for index, tr in enumerate(steps):
             if tr.noncurrent_days is not None and nve.noncurrent_days <= tr.noncurrent_days:
-                yield (
-                    "NoncurrentVersionExpiration.NoncurrentDays",
-                    f"NoncurrentDays ({nve.noncurrent_days}) must be greater than the NoncurrentDays"
-                    f" of the transition to {tr.storage_class} ({tr.noncurrent_days})"
-                    f" in NoncurrentVersionTransitions[{index}]",
-                    _E,
+                out.append(
+                    (
+                        "NoncurrentVersionExpiration.NoncurrentDays",
+                        f"NoncurrentDays ({nve.noncurrent_days}) must be greater than the NoncurrentDays"
+                        f" of the transition to {tr.storage_class} ({tr.noncurrent_days})"
+                        f" in NoncurrentVersionTransitions[{index}]",
+                        _E,
+                    )
                 )
 
 
-def _check_order(path: str, steps: list[tuple[str, int | dt.datetime | None]], unit: str) -> Iterator[Finding]:
-    """Transitions sorted by time must go down the waterfall, each strictly later."""
+def _check_order(path: str, steps: list[tuple[str, int | dt.datetime | None]], unit: str, out: list[Finding]) -> None:
+    """Transitions sorted by time must go down the waterfall, each strictly later.
+
+    With fewer than two steps there is nothing to compare; callers skip the call then.
+    """
     known: dict[str, int | dt.datetime] = {}
     for cls, at in steps:
         if cls in _RANK and at is not None:
             known.setdefault(cls, at)  # a class given twice is reported on its own
     one_zone, instant = known.get("ONEZONE_IA"), known.get("GLACIER_IR")
     if _comparable(one_zone, instant) and one_zone < instant:  # type: ignore[operator]
-        yield (
-            path,
-            "transition from ONEZONE_IA to GLACIER_IR: S3's User Guide lists it as unsupported"
-            " (warning: the documentation does not say whether S3 refuses the configuration)",
-            _W,
+        out.append(
+            (
+                path,
+                "transition from ONEZONE_IA to GLACIER_IR: S3's User Guide lists it as unsupported"
+                " (warning: the documentation does not say whether S3 refuses the configuration)",
+                _W,
+            )
         )
     timed = sorted(known.items(), key=lambda s: _RANK[s[0]])
     for (cls_a, at_a), (cls_b, at_b) in itertools.pairwise(timed):
         if not _comparable(at_a, at_b):
             continue
         if at_b < at_a:  # type: ignore[operator]
-            yield (
-                path,
-                f"transition to {cls_b} ({_show(at_b)}) comes before the transition to {cls_a} ({_show(at_a)});"
-                f" S3 moves objects only down the order {' > '.join(STORAGE_CLASSES)}",
-                _E,
+            out.append(
+                (
+                    path,
+                    f"transition to {cls_b} ({_show(at_b)}) comes before the transition to {cls_a} ({_show(at_a)});"
+                    f" S3 moves objects only down the order {' > '.join(STORAGE_CLASSES)}",
+                    _E,
+                )
             )
         elif at_b == at_a:
-            yield (
-                path,
-                f"transitions to {cls_a} and {cls_b} share the same {unit} ({_show(at_a)}); give the"
-                f" later class a later time (warning: S3's documentation is unclear whether it accepts this)",
-                _W,
+            out.append(
+                (
+                    path,
+                    f"transitions to {cls_a} and {cls_b} share the same {unit} ({_show(at_a)}); give the"
+                    f" later class a later time (warning: S3's documentation is unclear whether it accepts this)",
+                    _W,
+                )
             )
         elif isinstance(at_a, int) and isinstance(at_b, int) and cls_a in _MIN_DAYS_30 and at_b - at_a < 30:
-            yield (
-                path,
-                f"transition to {cls_b} comes {at_b - at_a} days after the transition to {cls_a}; S3 bills"
-                f" {cls_a} for at least 30 days and may refuse a shorter stay (warning)",
-                _W,
+            out.append(
+                (
+                    path,
+                    f"transition to {cls_b} comes {at_b - at_a} days after the transition to {cls_a}; S3 bills"
+                    f" {cls_a} for at least 30 days and may refuse a shorter stay (warning)",
+                    _W,
+                )
             )
 
 
