@@ -161,7 +161,10 @@ def _build_reconciler(settings: Any, opened: Any) -> Any:
 
     build = getattr(runtime, "build_reconciler", None)
     if build is not None:
-        return build(settings, opened, None, dry_run=settings.dry_run)
+        try:
+            return build(settings, opened, None, dry_run=settings.dry_run, keep_plans=False)
+        except TypeError:  # a LakeCircle before reports kept counts only
+            return build(settings, opened, None, dry_run=settings.dry_run)
     from lakecircle.loader import DefinitionLoader
     from lakecircle.reconcile import Reconciler
     from lakecircle.s3 import S3DefinitionSource

@@ -4,17 +4,37 @@ This is the desired state a cycle plans against. A bucket with any error is left
 of ``buckets`` and listed in ``invalid`` (it is skipped, never half-applied); a file that
 could not be read or parsed as a whole makes the picture ``partial``, and a partial
 picture removes no rules (DESIGN.md, rule 6).
+
+A daemon may manage a hundred thousand buckets, and a rule as models costs about 3 KB.
+So the loader keeps each file in brief (:class:`FileBrief`: its compressed bytes, and
+per bucket a digest of its rules and its problems) and builds :class:`Definitions` from
+those with :func:`definitions_from_briefs`: ``desired`` tells which buckets are in sync
+without any model, and ``buckets`` parses a bucket's files again only when it is asked
+for one (the buckets that differ). :func:`build_definitions` is the same from parsed
+files, for the commands that read a few files once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
+from lakecircle.digest import Digest, rules_digest
 from lakecircle.model import BucketDefinition
 from lakecircle.parse import ParsedFile, merge, parse_file
 from lakecircle.problems import Problem
 from lakecircle.validate import validate_bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """A valid bucket's definitions in brief: enough to tell that the bucket is in sync."""
+
+    rules: Digest
+    """:func:`lakecircle.digest.rules_digest` of its merged rules."""
+    tdmos: str | None
+    """Its TransitionDefaultMinimumObjectSize, None when the definitions are silent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +49,8 @@ class Definitions:
     unreadable: tuple[str, ...]
     """Files whose buckets are not all known: too large, not UTF-8, not TOML, or a bucket
     whose name could not be read."""
+    desired: Mapping[str, Desired] = field(default_factory=dict)
+    """The valid buckets in brief (a bucket missing here is planned the long way)."""
 
     @property
     def partial(self) -> bool:
@@ -39,15 +61,13 @@ class Definitions:
         return sum(1 for p in self.problems if p.is_error)
 
 
-def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
-    """Merge and validate already parsed files (a cache may hold parsed files by ETag)."""
-    parsed = list(parsed)
-    merged, problems = merge(parsed)
-    problems = [p for f in parsed for p in f.problems] + problems
-    for bucket in merged.values():
-        problems.extend(validate_bucket(bucket))
+def _desired(bucket: BucketDefinition) -> Desired:
+    return Desired(rules_digest(bucket.config.rules), bucket.config.transition_default_minimum_object_size)
+
+
+def _sorted_out(problems: list[Problem], unreadable: list[str]) -> tuple[dict[str, tuple[Problem, ...]], list[str]]:
+    """Split the errors: by bucket (the bucket is invalid), or of a whole file (unreadable)."""
     invalid: dict[str, list[Problem]] = {}
-    unreadable: list[str] = [f.name for f in parsed if not f.readable]
     for problem in problems:
         if not problem.is_error:
             continue
@@ -56,12 +76,25 @@ def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
                 unreadable.append(problem.file)
         else:
             invalid.setdefault(problem.bucket, []).append(problem)
+    return {name: tuple(found) for name, found in invalid.items()}, unreadable
+
+
+def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
+    """Merge and validate already parsed files."""
+    parsed = list(parsed)
+    merged, problems = merge(parsed)
+    problems = [p for f in parsed for p in f.problems] + problems
+    for bucket in merged.values():
+        problems.extend(validate_bucket(bucket))
+    invalid, unreadable = _sorted_out(problems, [f.name for f in parsed if not f.readable])
+    valid = {name: b for name, b in merged.items() if name not in invalid}
     return Definitions(
-        buckets={name: b for name, b in merged.items() if name not in invalid},
-        invalid={name: tuple(found) for name, found in invalid.items()},
+        buckets=valid,
+        invalid=invalid,
         problems=tuple(problems),
         files=tuple(f.name for f in parsed),
         unreadable=tuple(unreadable),
+        desired={name: _desired(b) for name, b in valid.items()},
     )
 
 
@@ -69,3 +102,111 @@ def load_definitions(files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -
     """Parse, merge and validate definition files given as (name, bytes)."""
     items = files.items() if isinstance(files, Mapping) else files
     return build_definitions(parse_file(name, data) for name, data in items)
+
+
+# -- the compact form the loader keeps between cycles ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BucketBrief:
+    """One bucket as one file defines it, in brief."""
+
+    name: str
+    desired: Desired
+    problems: tuple[Problem, ...]
+    """What :func:`validate_bucket` finds in this file's part alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileBrief:
+    """One definition file in brief: a few hundred bytes instead of its models."""
+
+    name: str
+    packed: bytes
+    """The file's bytes, zlib-compressed (empty when it was never read)."""
+    buckets: tuple[BucketBrief, ...]
+    """Its buckets, complete and incomplete, in file order."""
+    problems: tuple[Problem, ...]
+    """What parsing it found."""
+    readable: bool = True
+
+    @classmethod
+    def of(cls, parsed: ParsedFile, data: bytes) -> FileBrief:
+        """The brief of a file parsed from ``data``."""
+        briefs = tuple(
+            BucketBrief(b.name, _desired(b), tuple(validate_bucket(b))) for b in (*parsed.buckets, *parsed.incomplete)
+        )
+        packed = zlib.compress(data, 6) if briefs else b""
+        return cls(parsed.name, packed, briefs, parsed.problems, parsed.readable)
+
+    def parse(self) -> ParsedFile:
+        """The file parsed again from its bytes (the same result as the first time)."""
+        return parse_file(self.name, zlib.decompress(self.packed) if self.packed else b"")
+
+
+class LazyBuckets(Mapping[str, BucketDefinition]):
+    """The valid buckets by name; each one's models are built again from its files' bytes
+    when it is looked up, and not kept."""
+
+    __slots__ = ("_briefs", "_files")
+
+    def __init__(self, files: dict[str, tuple[str, ...]], briefs: Mapping[str, FileBrief]) -> None:
+        self._files = files
+        self._briefs = briefs
+
+    def __getitem__(self, name: str) -> BucketDefinition:
+        keys = self._files[name]
+        merged, _ = merge(self._briefs[key].parse() for key in keys)
+        return merged[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._files
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
+    """The same value :func:`build_definitions` makes of these files parsed, from their briefs.
+
+    A bucket defined in one file (the usual case) needs nothing but its brief. The files
+    of a bucket that several files define are parsed again, merged and validated whole.
+    """
+    briefs = list(briefs)
+    by_name = {b.name: b for b in briefs}
+    files_of: dict[str, list[str]] = {}
+    first: dict[str, BucketBrief] = {}
+    for brief in briefs:
+        for bucket in brief.buckets:
+            files_of.setdefault(bucket.name, []).append(brief.name)
+            first.setdefault(bucket.name, bucket)
+    shared = {name for name, keys in files_of.items() if len(keys) > 1}
+    merged: dict[str, BucketDefinition] = {}
+    problems = [p for b in briefs for p in b.problems]
+    if shared:
+        wanted = {key for name in shared for key in files_of[name]}
+        again = [b.parse() for b in briefs if b.name in wanted]  # in the order of the listing
+        merged_all, merge_problems = merge(again)
+        merged = {n: merged_all[n] for n in shared}
+        problems += merge_problems
+    desired: dict[str, Desired] = {}
+    for name, bucket in first.items():
+        if name in shared:
+            problems.extend(validate_bucket(merged[name]))
+            desired[name] = _desired(merged[name])
+        else:
+            problems.extend(bucket.problems)
+            desired[name] = bucket.desired
+    invalid, unreadable = _sorted_out(problems, [b.name for b in briefs if not b.readable])
+    valid_files = {name: tuple(keys) for name, keys in files_of.items() if name not in invalid}
+    return Definitions(
+        buckets=LazyBuckets(valid_files, by_name),
+        invalid=invalid,
+        problems=tuple(problems),
+        files=tuple(b.name for b in briefs),
+        unreadable=tuple(unreadable),
+        desired={name: d for name, d in desired.items() if name not in invalid},
+    )

@@ -14,13 +14,22 @@ All of it is pure: the record of the last write and the clock's reading come in 
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.digest import Digest, config_digest
+from lakecircle.model import LifecycleConfig, Rule, config_from_response
 from lakecircle.normalize import canonical_config, canonical_rule
 from lakecircle.plan import Action, BucketPlan, flatten
+from lakecircle.render import config_json
+
+
+def config_from_json(document: dict[str, Any]) -> LifecycleConfig:
+    """A configuration from its JSON wire data (as :func:`~lakecircle.render.config_json` writes it)."""
+    return config_from_response({k: v for k, v in document.items() if v is not None})
 
 
 def rule_facts(rule: Rule) -> dict[str, Any]:
@@ -87,10 +96,17 @@ MAX_BACKOFF = 24 * 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What LakeCircle last wrote to a bucket: its ``current/`` record."""
+    """What LakeCircle last wrote to a bucket: its ``current/`` record.
 
-    config: LifecycleConfig
-    previous: LifecycleConfig
+    A daemon keeps one per bucket it ever wrote, so the configurations are kept as
+    digests (16 bytes, :mod:`lakecircle.digest`) and the one before the write as
+    compressed JSON (for the next ``current/`` record), not as models.
+    """
+
+    config: Digest
+    """The digest of the configuration written (:func:`~lakecircle.digest.config_digest`)."""
+    previous: Digest
+    """The digest of the configuration the bucket held before."""
     at: float
     """Unix time of the write."""
     rewrites: int = 0
@@ -100,6 +116,36 @@ class Applied:
     owned: tuple[str, ...] = ()
     """IDs of the rules LakeCircle wrote from the definitions (not the foreign rules it
     kept): the rules a shared bucket's LakeCircle may remove later."""
+    previous_document: bytes = b""
+    """The configuration before, as zlib-compressed JSON wire data (empty: none)."""
+
+    @classmethod
+    def of(
+        cls,
+        config: LifecycleConfig,
+        previous: LifecycleConfig | dict[str, Any],
+        at: float,
+        *,
+        rewrites: int = 0,
+        confirmed: bool = False,
+        owned: tuple[str, ...] = (),
+    ) -> Applied:
+        """The record of writing ``config`` over ``previous`` (a configuration, or its JSON)."""
+        if isinstance(previous, LifecycleConfig):
+            document = config_json(previous)
+            digest = config_digest(previous)
+        else:
+            document = previous
+            digest = config_digest(config_from_json(previous))
+        packed = zlib.compress(json.dumps(document, sort_keys=True, default=str).encode())
+        return cls(config_digest(config), digest, at, rewrites, confirmed, owned, packed)
+
+    def previous_json(self) -> dict[str, Any]:
+        """The configuration before the write, as JSON wire data."""
+        if not self.previous_document:
+            return config_json(LifecycleConfig())
+        document: dict[str, Any] = json.loads(zlib.decompress(self.previous_document))
+        return document
 
 
 class Verdict(StrEnum):
@@ -126,11 +172,11 @@ def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float
     - Otherwise (a server that keeps dropping fields, or a writer that reverts every
       correction): DIVERGING, rewritten only once the doubling backoff has passed.
     """
-    if record is None or not same_config(record.config, plan.desired):
+    if record is None or record.config != config_digest(plan.desired):
         return Verdict.WRITE
     elapsed = now - record.at
     live = plan.live
-    if elapsed < settle and (not live.rules or same_config(live, record.previous)):
+    if elapsed < settle and (not live.rules or config_digest(live) == record.previous):
         return Verdict.PROPAGATING
     if server_dropped(plan) is None and (record.confirmed or record.rewrites == 0):
         return Verdict.EXTERNAL_DRIFT

@@ -21,9 +21,9 @@ import anyio
 from pydantic import ValidationError
 
 from lakecircle import __version__
-from lakecircle.drift import Applied
+from lakecircle.drift import Applied, config_from_json
 from lakecircle.errors import LakeCircleError
-from lakecircle.model import LifecycleConfig, config_from_response
+from lakecircle.model import LifecycleConfig
 from lakecircle.plan import BucketPlan
 from lakecircle.render import config_json, plan_json
 from lakecircle.store import EndpointStore
@@ -37,10 +37,6 @@ class SnapshotError(LakeCircleError):
 
 def _dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-
-
-def config_from_json(document: dict[str, Any]) -> LifecycleConfig:
-    return config_from_response({k: v for k, v in document.items() if v is not None})
 
 
 class History:
@@ -118,8 +114,8 @@ class History:
             "history": history_key,
             "rewrites": applied.rewrites,
             "owned_rules": list(applied.owned),
-            "config": config_json(applied.config),
-            "previous": config_json(applied.previous),
+            "config": config_json(plan.desired if plan.action.value == "put" else LifecycleConfig()),
+            "previous": applied.previous_json(),
         }
         await self.store.put_bytes(self.current_key(plan.bucket), _dumps(document))
 
@@ -131,10 +127,10 @@ class History:
         try:
             document = json.loads(data)
             rewrites = int(document.get("rewrites", 0))
-            return Applied(
-                config=config_from_json(document["config"]),
-                previous=config_from_json(document.get("previous") or {}),
-                at=float(document["applied_at"]),
+            return Applied.of(
+                config_from_json(document["config"]),
+                dict(document.get("previous") or {}),
+                float(document["applied_at"]),
                 rewrites=rewrites,
                 # A record that old settled long ago, unless it was still diverging.
                 confirmed=rewrites == 0,
@@ -142,6 +138,11 @@ class History:
             )
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             raise LakeCircleError(f"current/{bucket}.json cannot be read: {exc}") from exc
+
+    async def applied_buckets(self) -> set[str]:
+        """The buckets that have a ``current/`` record (one listing)."""
+        keys = await self.store.list_keys("current/")
+        return {k.removeprefix("current/").removesuffix(".json") for k in keys if k.endswith(".json")}
 
     async def write_report(self, document: dict[str, Any], *, cycle_id: str) -> str:
         t = dt.datetime.fromtimestamp(self.clock(), dt.UTC)

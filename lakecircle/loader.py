@@ -1,6 +1,6 @@
 """Load the definitions of a cycle from a source, fetching only what changed.
 
-Parsed files are cached by (key, ETag): a file whose ETag did not change since the last
+Files are cached in brief by (key, ETag): a file whose ETag did not change since the last
 cycle is neither downloaded nor parsed again. A file over the size limit is refused by
 its listed size, unread. A file that cannot be fetched makes the picture partial.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import anyio
 
-from lakecircle.definitions import Definitions, build_definitions
+from lakecircle.definitions import Definitions, FileBrief, definitions_from_briefs
 from lakecircle.errors import DefinitionSourceError, S3Error
-from lakecircle.parse import MAX_FILE_BYTES, ParsedFile, parse_file
+from lakecircle.parse import MAX_FILE_BYTES, parse_file
 from lakecircle.problems import Problem
 from lakecircle.store import DefinitionSource, ObjectRef
 
@@ -50,10 +50,18 @@ def collector_paused() -> Iterator[None]:
 
 
 class DefinitionLoader:
+    """Loads the definitions of each cycle, keeping every file in brief between cycles.
+
+    Changed files are fetched by ``concurrency`` workers and parsed as they arrive, so no
+    more than that many files' bytes are held at once; the cache keeps each file's
+    :class:`~lakecircle.definitions.FileBrief` (its compressed bytes, its buckets' digests
+    and problems), never its models.
+    """
+
     def __init__(self, source: DefinitionSource, *, concurrency: int = 16) -> None:
         self.source = source
         self.concurrency = concurrency
-        self._cache: dict[str, tuple[str, ParsedFile]] = {}
+        self._cache: dict[str, tuple[str, FileBrief]] = {}
         self._last: Loaded | None = None
 
     async def list_refs(self) -> list[ObjectRef]:
@@ -63,51 +71,39 @@ class DefinitionLoader:
     async def load(self, refs: list[ObjectRef] | None = None) -> Loaded:
         if refs is None:
             refs = await self.list_refs()
-        parsed: dict[str, ParsedFile] = {}
+        briefs: dict[str, FileBrief] = {}
         todo: list[ObjectRef] = []
         for ref in refs:
             cached = self._cache.get(ref.key)
             if cached is not None and cached[0] == ref.etag:
-                parsed[ref.key] = cached[1]
+                briefs[ref.key] = cached[1]
             elif ref.size > MAX_FILE_BYTES:
-                parsed[ref.key] = ParsedFile(
+                briefs[ref.key] = _unreadable(
                     ref.key,
-                    (),
-                    (
-                        Problem(
-                            ref.key,
-                            f"file is {ref.size:,} bytes, over the 1 MiB limit for a definition file;"
-                            " split it into several files",
-                        ),
-                    ),
-                    readable=False,
+                    f"file is {ref.size:,} bytes, over the 1 MiB limit for a definition file;"
+                    " split it into several files",
                 )
             else:
                 todo.append(ref)
 
-        limiter = anyio.CapacityLimiter(self.concurrency)
-        fetched: dict[str, bytes] = {}
-
-        async def fetch(ref: ObjectRef) -> None:
-            async with limiter:
+        async def worker(pending: Iterator[ObjectRef]) -> None:
+            for ref in pending:  # one iterator shared by the workers
                 try:
-                    fetched[ref.key] = await self.source.fetch(ref)
+                    data = await self.source.fetch(ref)
                 except (S3Error, DefinitionSourceError) as exc:
-                    parsed[ref.key] = ParsedFile(
-                        ref.key, (), (Problem(ref.key, f"could not be read: {exc}"),), readable=False
-                    )
+                    briefs[ref.key] = _unreadable(ref.key, f"could not be read: {exc}")
+                    continue
+                parsed = parse_file(ref.key, data)
+                brief = FileBrief.of(parsed, data)
+                del parsed, data
+                briefs[ref.key] = brief
+                if brief.readable:  # a garbled download is fetched again next time
+                    self._cache[ref.key] = (ref.etag, brief)
 
+        pending = iter(todo)
         async with anyio.create_task_group() as tg:
-            for ref in todo:
-                tg.start_soon(fetch, ref)
-        with collector_paused():
-            for ref in todo:
-                data = fetched.pop(ref.key, None)
-                if data is not None:
-                    result = parse_file(ref.key, data)
-                    parsed[ref.key] = result
-                    if result.readable:  # a garbled download is fetched again next time
-                        self._cache[ref.key] = (ref.etag, result)
+            for _ in range(min(self.concurrency, len(todo))):
+                tg.start_soon(worker, pending)
 
         keys = {r.key for r in refs}
         for key in list(self._cache):
@@ -116,9 +112,13 @@ class DefinitionLoader:
         fingerprint = frozenset((r.key, r.etag) for r in refs)
         if not todo and self._last is not None and self._last.fingerprint == fingerprint:
             return dataclasses.replace(self._last, fetched=0)  # nothing changed: nothing to rebuild
-        ordered = [parsed[r.key] for r in sorted(refs, key=lambda r: r.key)]
+        ordered = [briefs[r.key] for r in sorted(refs, key=lambda r: r.key)]
         with collector_paused():
-            definitions = build_definitions(ordered)
+            definitions = definitions_from_briefs(ordered)
         loaded = Loaded(definitions, fingerprint, len(todo))
         self._last = loaded if not definitions.partial else None
         return loaded
+
+
+def _unreadable(key: str, message: str) -> FileBrief:
+    return FileBrief(key, b"", (), (Problem(key, message),), readable=False)

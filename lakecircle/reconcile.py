@@ -25,11 +25,12 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.definitions import Definitions
+from lakecircle.digest import in_sync
 from lakecircle.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.history import History
 from lakecircle.loader import DefinitionLoader
-from lakecircle.model import BucketDefinition, LifecycleConfig, Rule
+from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.plan import Action, BucketPlan, plan_bucket
 from lakecircle.store import BucketRef, LifecycleStore, ObjectRef
 
@@ -54,10 +55,25 @@ class BucketState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PlanCounts:
+    """A plan in numbers: what reports and metrics need of it."""
+
+    action: Action
+    added: int
+    removed: int
+    changed: int
+
+    @classmethod
+    def of(cls, plan: BucketPlan) -> PlanCounts:
+        return cls(plan.action, len(plan.added), len(plan.removed), len(plan.changed))
+
+
+@dataclass(frozen=True, slots=True)
 class BucketResult:
     bucket: str
     state: BucketState
     plan: BucketPlan | None = None
+    """The plan, where the reconciler keeps plans (commands do; the daemon keeps counts)."""
     error: str | None = None
     stage: str | None = None
     """Where a failure happened: read, write."""
@@ -69,6 +85,16 @@ class BucketResult:
     """A guard that held back this bucket's removals (partial_definitions, blast_radius)."""
     history: str | None = None
     """The key of the change record written before this bucket's write."""
+    counts: PlanCounts | None = None
+    """The plan's counts (set whenever there was a plan, kept or not)."""
+
+    def __post_init__(self) -> None:
+        if self.counts is None and self.plan is not None:
+            object.__setattr__(self, "counts", PlanCounts.of(self.plan))
+
+    def without_plan(self) -> BucketResult:
+        """The same result holding the plan's counts only."""
+        return self if self.plan is None else dataclasses.replace(self, plan=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +126,7 @@ class CycleReport:
         return [r for r in self.results if r.state is BucketState.FAILED]
 
     def _sum(self, attr: str, states: tuple[BucketState, ...]) -> int:
-        return sum(len(getattr(r.plan, attr)) for r in self.results if r.plan is not None and r.state in states)
+        return sum(getattr(r.counts, attr) for r in self.results if r.counts is not None and r.state in states)
 
     @property
     def rules_added(self) -> int:
@@ -129,7 +155,7 @@ class CycleReport:
     @property
     def compared(self) -> int:
         """Managed buckets whose live configuration was read and planned."""
-        return sum(1 for r in self.results if r.plan is not None or r.state is BucketState.IN_SYNC)
+        return sum(1 for r in self.results if r.counts is not None or r.state is BucketState.IN_SYNC)
 
     @property
     def external_drift(self) -> int:
@@ -164,6 +190,7 @@ class Reconciler:
         max_removals: int | None = None,
         records: MutableMapping[str, Applied] | None = None,
         around_cycle: Callable[[], AbstractContextManager[Any]] | None = None,
+        keep_plans: bool = True,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -182,8 +209,14 @@ class Reconciler:
         """Rule removals allowed per cycle (None: no limit)."""
         self.records: MutableMapping[str, Applied] = {} if records is None else records
         """What LakeCircle last wrote to each bucket, as far as this process knows."""
+        self.keep_plans = keep_plans
+        """Keep each bucket's plan in the report (commands print them); the daemon keeps
+        counts only, so a cycle that writes 10% of a large account holds no models."""
         self._unknown: set[str] = set()
         """Buckets whose current/ record was looked up and does not exist."""
+        self._listed: set[str] | None = None
+        """This cycle's listing of current/ (None: not listed yet)."""
+        self._listing = anyio.Lock()
         self._removals_left: int | None = None
         self._guards: set[str] = set()
         self._cycle_id = ""
@@ -197,6 +230,7 @@ class Reconciler:
         self._cycle_id = cycle_id
         self._guards = set()
         self._removals_left = self.max_removals
+        self._listed = None
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
             try:
                 loaded = await self.loader.load(refs)
@@ -262,25 +296,25 @@ class Reconciler:
         results: list[BucketResult] = []
 
         def record(result: BucketResult) -> None:
-            results.append(result)
             log_bucket(result)
             if on_result is not None:
                 on_result(result)
+            results.append(result if self.keep_plans else result.without_plan())
 
-        defined = {n: b for n, b in definitions.buckets.items() if self._wanted(n)}
+        defined = {n for n in definitions.buckets if self._wanted(n)}
         invalid = {n for n in definitions.invalid if self._wanted(n)}
         seen: set[str] = set()
         listed = 0
         fatal: str | None = None
-        send, receive = anyio.create_memory_object_stream[tuple[BucketRef, BucketDefinition]](self.concurrency)
+        send, receive = anyio.create_memory_object_stream[BucketRef](self.concurrency)
 
-        async def worker(items: MemoryObjectReceiveStream[tuple[BucketRef, BucketDefinition]]) -> None:
+        async def worker(items: MemoryObjectReceiveStream[BucketRef]) -> None:
             async with items:
-                async for ref, definition in items:
+                async for ref in items:
                     if self.draining:
                         continue
                     try:
-                        result = await self._one(ref, definition)
+                        result = await self._one(ref, definitions)
                     except Exception as exc:  # a bug must cost one bucket, not the cycle
                         log.exception("bucket_internal_error", bucket=ref.name)
                         result = BucketResult(ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
@@ -299,10 +333,9 @@ class Reconciler:
                         for ref in page:
                             if ref.name in invalid:
                                 seen.add(ref.name)
-                            definition = defined.get(ref.name)
-                            if definition is not None and ref.name not in seen and not self.draining:
+                            if ref.name in defined and ref.name not in seen and not self.draining:
                                 seen.add(ref.name)
-                                await send.send((ref, definition))
+                                await send.send(ref)
                 except S3Error as exc:
                     fatal = f"could not list the account's buckets: {exc}"
 
@@ -320,12 +353,18 @@ class Reconciler:
                 record(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
         return results, listed, fatal
 
-    async def _one(self, ref: BucketRef, definition: BucketDefinition) -> BucketResult:
+    async def _one(self, ref: BucketRef, definitions: Definitions) -> BucketResult:
         name = ref.name
         try:
             live = await self.store.get_lifecycle(ref)
         except S3Error as exc:
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage="read")
+        brief = definitions.desired.get(name)
+        if brief is not None and in_sync(brief.rules, brief.tdmos, live):
+            # The common case, decided by digests: no models of the definitions, no plan.
+            self._confirm(name)
+            return BucketResult(name, BucketState.IN_SYNC)
+        definition = definitions.buckets[name]
         desired = definition.config
         named = {r.id for r in desired.rules}
         foreign = [r for r in live.rules if r.id not in named]
@@ -347,9 +386,7 @@ class Reconciler:
             guard = None
 
         if plan.action is Action.NOOP:
-            known = self.records.get(name)
-            if known is not None and not known.confirmed:
-                self.records[name] = dataclasses.replace(known, confirmed=True)
+            self._confirm(name)
             # No plan kept: an account may hold a million buckets in sync.
             return BucketResult(name, BucketState.IN_SYNC, guard=guard)
 
@@ -380,6 +417,12 @@ class Reconciler:
         owned = tuple(r.id for r in desired.rules if r.id is not None)
         return await self._write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned)
 
+    def _confirm(self, name: str) -> None:
+        """The bucket was read holding what LakeCircle last wrote to it."""
+        known = self.records.get(name)
+        if known is not None and not known.confirmed:
+            self.records[name] = dataclasses.replace(known, confirmed=True)
+
     def _take_removals(self, count: int) -> bool:
         if self._removals_left is None:
             return True
@@ -393,6 +436,10 @@ class Reconciler:
         known = self.records.get(name)
         if known is not None or name in self._unknown or self.history is None:
             return known
+        listed = await self._list_records()
+        if listed is not None and name not in listed:
+            self._unknown.add(name)
+            return None
         try:
             loaded = await self.history.load_applied(name)
         except LakeCircleError as exc:
@@ -403,6 +450,19 @@ class Reconciler:
         else:
             self.records[name] = loaded
         return loaded
+
+    async def _list_records(self) -> set[str] | None:
+        """The buckets with a current/ record, listed once per cycle when first needed
+        (one request per 1,000 records instead of a GET per bucket never written).
+        None when the listing failed: each bucket's record is then read on its own."""
+        async with self._listing:
+            if self._listed is None and self.history is not None:
+                try:
+                    self._listed = await self.history.applied_buckets()
+                except LakeCircleError as exc:
+                    log.warning("current_records_not_listed", error=str(exc))
+                    self._listed = _UNLISTED
+            return None if self._listed is _UNLISTED else self._listed
 
     async def _write(
         self,
@@ -433,10 +493,10 @@ class Reconciler:
         diverging = verdict is Verdict.DIVERGING_WRITE
         # A correction the bucket never held on to counts towards the backoff.
         again = record is not None and (diverging or (external and not record.confirmed))
-        applied = Applied(
-            config=plan.desired if plan.action is Action.PUT else LifecycleConfig(),
-            previous=record.previous if diverging and record is not None else plan.live,
-            at=self.clock(),
+        applied = Applied.of(
+            plan.desired if plan.action is Action.PUT else LifecycleConfig(),
+            record.previous_json() if diverging and record is not None else plan.live,
+            self.clock(),
             rewrites=record.rewrites + 1 if again and record is not None else 0,
             owned=owned,
         )
@@ -455,6 +515,10 @@ class Reconciler:
 
 def _everything(_: Rule) -> bool:
     return True
+
+
+_UNLISTED: set[str] = set()
+"""The listing of current/ failed this cycle (compared by identity)."""
 
 
 def report_document(report: CycleReport) -> dict[str, Any]:
@@ -487,12 +551,12 @@ def report_document(report: CycleReport) -> dict[str, Any]:
 
 def log_bucket(result: BucketResult) -> None:
     fields: dict[str, object] = {"bucket": result.bucket, "state": result.state.value}
-    if result.plan is not None:
+    if result.counts is not None:
         fields.update(
-            action=result.plan.action.value,
-            added=len(result.plan.added),
-            removed=len(result.plan.removed),
-            changed=len(result.plan.changed),
+            action=result.counts.action.value,
+            added=result.counts.added,
+            removed=result.counts.removed,
+            changed=result.counts.changed,
         )
     if result.error is not None:
         fields["error"] = result.error

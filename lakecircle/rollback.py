@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 
 from lakecircle.definitions import Definitions
-from lakecircle.drift import Applied
+from lakecircle.drift import Applied, config_from_json
 from lakecircle.errors import LakeCircleError
-from lakecircle.history import History, config_from_json
+from lakecircle.history import History
 from lakecircle.model import LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
 from lakecircle.store import BucketRef, LifecycleStore
@@ -65,10 +65,6 @@ async def rollback(
         await store.delete_lifecycle(bucket)
     else:
         await store.put_lifecycle(bucket, plan.desired)
-    applied = Applied(
-        config=plan.desired if plan.action is Action.PUT else LifecycleConfig(),
-        previous=live,
-        at=time.time(),
-    )
+    applied = Applied.of(plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time())
     await history.after_write(plan, applied, cycle_id=cycle_id, history_key=key)
     return RollbackResult(plan, source, applied=True, history=key, undone_by_definitions=undone)

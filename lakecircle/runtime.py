@@ -76,6 +76,7 @@ def build_reconciler(
     *,
     dry_run: bool,
     allow_mass_removal: bool = False,
+    keep_plans: bool = True,
 ) -> Reconciler:
     """The reconciler of a command or the daemon: definitions, history and guards wired.
 
@@ -107,4 +108,5 @@ def build_reconciler(
         settle_seconds=settings.settle_seconds,
         max_removals=None if allow_mass_removal else settings.max_removals,
         around_cycle=adapter.cycle_deadline,
+        keep_plans=keep_plans,
     )

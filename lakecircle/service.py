@@ -84,7 +84,11 @@ async def run_service(
             retry=RetryPolicy.from_settings(settings),
             observer=metrics,
         ) as account:
-            reconciler = build_reconciler(settings, account, definitions_dir, dry_run=settings.dry_run)
+            # The daemon's reports feed metrics and logs: counts, not every plan's models
+            # (plans only for an ``on_report`` that narrates them: the demo).
+            reconciler = build_reconciler(
+                settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
+            )
             daemon = Daemon(
                 reconciler,
                 poll_interval=settings.poll_interval,
