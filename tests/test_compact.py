@@ -78,7 +78,8 @@ def test_briefs_build_the_same_definitions_as_the_parsed_files() -> None:
     assert isinstance(compact.buckets, LazyBuckets)
     assert sorted(compact.buckets) == sorted(eager.buckets)
     assert {name: compact.buckets[name] for name in compact.buckets} == dict(eager.buckets)
-    assert "split" in compact.buckets and len(compact.buckets["split"].config.rules) == 3
+    assert "split" in compact.buckets
+    assert len(compact.buckets["split"].config.rules) == 3
     with pytest.raises(KeyError):
         compact.buckets["tdmos"]  # invalid: conflicting values
 
