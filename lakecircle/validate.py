@@ -431,59 +431,59 @@ def _check_midnight(path: str, when: dt.datetime, out: list[Finding]) -> None:
 
 def _check_transitions(rule: Rule, out: list[Finding]) -> None:
     transitions = rule.transitions
+    if not transitions:
+        return  # an expiration alone mixes nothing and comes after nothing
     expiration = rule.expiration
     # 8. No Date and Days mixed across expiration and transitions. An action holding both
-    # is reported on its own (7, 9) and counts for neither here.
-    if transitions:
-        uses_days = uses_date = False
-        for t in transitions:
-            if t.date is None:
-                uses_days = uses_days or t.days is not None
-            elif t.days is None:
-                uses_date = True
-        if expiration is not None:
-            if expiration.date is None:
-                uses_days = uses_days or expiration.days is not None
-            elif expiration.days is None:
-                uses_date = True
-        if uses_days and uses_date:
-            out.append(
-                ("Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E)
-            )
-    else:
-        return  # without transitions, nothing below has anything to check
+    # is reported on its own (7, 9) and counts for neither here. (Found in the loop below,
+    # reported before the transitions' own findings.)
+    mixed_at = len(out)
+    uses_days = uses_date = False
+    if expiration is not None:
+        if expiration.date is None:
+            uses_days = expiration.days is not None
+        elif expiration.days is None:
+            uses_date = True
 
+    steps: list[tuple[str, int | dt.datetime | None]] = []
     seen: set[str] = set()
     for index, tr in enumerate(transitions):
-        # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
         days, date, storage_class = tr.days, tr.date, tr.storage_class
+        if date is None:
+            uses_days = uses_days or days is not None
+            steps.append((storage_class, days))
+        else:
+            uses_date = uses_date or days is None
+            steps.append((storage_class, days if days is not None else date))
+        # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
         if storage_class not in _RANK or storage_class in seen:
             _check_class(f"Transitions[{index}]", storage_class, seen, out)
         seen.add(storage_class)
         if (days is None) == (date is None):
             out.append((f"Transitions[{index}]", "a transition holds exactly one of Days and Date", _E))
-        if days is not None:
+        if days is not None and (days < 0 or (days < 30 and storage_class in _MIN_DAYS_30)):
             _check_min_days(f"Transitions[{index}].Days", days, storage_class, out)
         if date is not None:
             _check_midnight(f"Transitions[{index}].Date", date, out)
+    if uses_days and uses_date:
+        out.insert(
+            mixed_at,
+            ("Transitions", "rule mixes Date and Days across Expiration and Transitions; use one of them", _E),
+        )
 
     # 10. The waterfall, with increasing times, and expiration after every transition.
-    if len(transitions) > 1:
-        _check_order(
-            "Transitions",
-            [(t.storage_class, t.days if t.days is not None else t.date) for t in transitions],
-            "Days/Date",
-            out,
-        )
+    if len(steps) > 1:
+        _check_order("Transitions", steps, "Days/Date", out)
     if expiration is not None:
-        exp_at: int | dt.datetime | None = expiration.days if expiration.days is not None else expiration.date
-        for index, tr in enumerate(transitions):
-            tr_at = tr.days if tr.days is not None else tr.date
-            if _comparable(exp_at, tr_at) and exp_at <= tr_at:  # type: ignore[operator]
+        exp_at = expiration.days if expiration.days is not None else expiration.date
+        if exp_at is None:
+            return
+        for index, (storage_class, tr_at) in enumerate(steps):
+            if type(tr_at) is type(exp_at) and exp_at <= tr_at:  # type: ignore[operator]
                 out.append(
                     (
                         "Expiration",
-                        f"Expiration ({_show(exp_at)}) must come after the transition to {tr.storage_class}"
+                        f"Expiration ({_show(exp_at)}) must come after the transition to {storage_class}"
                         f" ({_show(tr_at)}) in Transitions[{index}]",
                         _E,
                     )
@@ -517,7 +517,7 @@ def _check_min_days(path: str, days: int, storage_class: str, out: list[Finding]
 
 def _check_noncurrent(rule: Rule, out: list[Finding]) -> None:
     nve = rule.noncurrent_version_expiration
-    steps = rule.noncurrent_version_transitions
+    transitions = rule.noncurrent_version_transitions
     low, high = NEWER_NONCURRENT_RANGE
     if nve is not None:
         # 11. NoncurrentDays at least 1; NewerNoncurrentVersions 1 to 100.
@@ -533,31 +533,37 @@ def _check_noncurrent(rule: Rule, out: list[Finding]) -> None:
             out.append(
                 (f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E)
             )
+    steps: list[tuple[str, int | dt.datetime | None]] = []
     seen: set[str] = set()
-    for index, tr in enumerate(steps):
-        path = f"NoncurrentVersionTransitions[{index}]"
-        storage_class = tr.storage_class
+    for index, tr in enumerate(transitions):
+        days, storage_class = tr.noncurrent_days, tr.storage_class
+        steps.append((storage_class, days))
         if storage_class not in _RANK or storage_class in seen:
-            _check_class(path, storage_class, seen, out)
+            _check_class(f"NoncurrentVersionTransitions[{index}]", storage_class, seen, out)
         seen.add(storage_class)
-        if tr.noncurrent_days is None:
-            out.append((f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", _E))
-        else:
-            _check_min_days(f"{path}.NoncurrentDays", tr.noncurrent_days, storage_class, out)
+        if days is None:
+            out.append(
+                (
+                    f"NoncurrentVersionTransitions[{index}].NoncurrentDays",
+                    "missing NoncurrentDays; a noncurrent transition needs it",
+                    _E,
+                )
+            )
+        elif days < 0 or (days < 30 and storage_class in _MIN_DAYS_30):
+            _check_min_days(f"NoncurrentVersionTransitions[{index}].NoncurrentDays", days, storage_class, out)
         n = tr.newer_noncurrent_versions
         if n is not None and not low <= n <= high:
             out.append(
-                (f"{path}.NewerNoncurrentVersions", f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}", _E)
+                (
+                    f"NoncurrentVersionTransitions[{index}].NewerNoncurrentVersions",
+                    f"NewerNoncurrentVersions is {n}; S3 allows {low} to {high}",
+                    _E,
+                )
             )
     if len(steps) > 1:
-        _check_order(
-            "NoncurrentVersionTransitions",
-            [(t.storage_class, t.noncurrent_days) for t in steps],
-            "NoncurrentDays",
-            out,
-        )
+        _check_order("NoncurrentVersionTransitions", steps, "NoncurrentDays", out)
     if nve is not None and nve.noncurrent_days is not None:
-        for index, tr in enumerate(steps):
+        for index, tr in enumerate(transitions):
             if tr.noncurrent_days is not None and nve.noncurrent_days <= tr.noncurrent_days:
                 out.append(
                     (
@@ -573,25 +579,28 @@ def _check_noncurrent(rule: Rule, out: list[Finding]) -> None:
 def _check_order(path: str, steps: list[tuple[str, int | dt.datetime | None]], unit: str, out: list[Finding]) -> None:
     """Transitions sorted by time must go down the waterfall, each strictly later.
 
-    With fewer than two steps there is nothing to compare; callers skip the call then.
+    Only steps of the same kind compare (days with days, dates with dates).
     """
     known: dict[str, int | dt.datetime] = {}
     for cls, at in steps:
         if cls in _RANK and at is not None:
             known.setdefault(cls, at)  # a class given twice is reported on its own
-    one_zone, instant = known.get("ONEZONE_IA"), known.get("GLACIER_IR")
-    if _comparable(one_zone, instant) and one_zone < instant:  # type: ignore[operator]
-        out.append(
-            (
-                path,
-                "transition from ONEZONE_IA to GLACIER_IR: S3's User Guide lists it as unsupported"
-                " (warning: the documentation does not say whether S3 refuses the configuration)",
-                _W,
+    if len(known) < 2:
+        return
+    if "ONEZONE_IA" in known and "GLACIER_IR" in known:
+        one_zone, instant = known["ONEZONE_IA"], known["GLACIER_IR"]
+        if type(one_zone) is type(instant) and one_zone < instant:  # type: ignore[operator]
+            out.append(
+                (
+                    path,
+                    "transition from ONEZONE_IA to GLACIER_IR: S3's User Guide lists it as unsupported"
+                    " (warning: the documentation does not say whether S3 refuses the configuration)",
+                    _W,
+                )
             )
-        )
-    timed = sorted(known.items(), key=lambda s: _RANK[s[0]])
-    for (cls_a, at_a), (cls_b, at_b) in itertools.pairwise(timed):
-        if not _comparable(at_a, at_b):
+    for cls_a, cls_b in itertools.pairwise(sorted(known, key=_RANK.__getitem__)):
+        at_a, at_b = known[cls_a], known[cls_b]
+        if type(at_a) is not type(at_b):
             continue
         if at_b < at_a:  # type: ignore[operator]
             out.append(
@@ -620,10 +629,6 @@ def _check_order(path: str, steps: list[tuple[str, int | dt.datetime | None]], u
                     _W,
                 )
             )
-
-
-def _comparable(a: object, b: object) -> bool:
-    return a is not None and b is not None and type(a) is type(b)
 
 
 def _show(at: object) -> str:
