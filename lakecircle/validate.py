@@ -75,24 +75,36 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
                 field="LifecycleConfiguration.Rules",
             )
         )
-    ids = [r.id for r in rules if r.id is not None]
-    if len(set(ids)) != len(ids):
-        problems.extend(_duplicate_ids(bucket))
-
-    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
-    # is reported by check_rule; it does not count for either form here.)
-    if any(r.prefix is not None for r in rules):
-        problems.extend(_mixed_forms(bucket))
-
+    # One pass over the rules (each is read from memory once): their own findings, and
+    # whether any ID repeats or any rule has the legacy Prefix. The problems of the whole
+    # bucket come first, then the rules' in rule order.
+    found_by_rule: list[Problem] = []
+    ids: set[str] = set()
+    repeated = legacy = False
     for index, rule in enumerate(rules):
+        rule_id = rule.id
+        if rule_id is not None:
+            if rule_id in ids:
+                repeated = True
+            else:
+                ids.add(rule_id)
+        if rule.prefix is not None:
+            legacy = True
         found = _rule_findings(rule)
         if found:
             label = _label(bucket, index)
             file = bucket.file_of(index)
-            problems.extend(
+            found_by_rule.extend(
                 Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
                 for path, message, severity in found
             )
+    if repeated:
+        problems.extend(_duplicate_ids(bucket))
+    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
+    # is reported by check_rule; it does not count for either form here.)
+    if legacy:
+        problems.extend(_mixed_forms(bucket))
+    problems.extend(found_by_rule)
     return problems
 
 
