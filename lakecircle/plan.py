@@ -87,8 +87,11 @@ def plan_bucket(
     # Keyed as _key says, inline: this runs for every rule of every bucket.
     live_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(live.rules)}
     desired_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(desired.rules)}
-    added = tuple(r for k, r in desired_by_key.items() if k not in live_by_key)
-    removed = tuple(r for k, r in live_by_key.items() if k not in desired_by_key)
+    added: tuple[Rule, ...] = ()
+    removed: tuple[Rule, ...] = ()
+    if desired_by_key.keys() != live_by_key.keys():
+        added = tuple([r for k, r in desired_by_key.items() if k not in live_by_key])
+        removed = tuple([r for k, r in live_by_key.items() if k not in desired_by_key])
     changed = []
     for key, want in desired_by_key.items():
         have = live_by_key.get(key)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.model import Rule, config_from_response
-from lakecircle.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.parse import MAX_FILE_BYTES, _header_problems, _plain_header, parse_file
 from lakecircle.problems import Severity
 
 FILE = "defs/b.toml"
@@ -631,3 +633,52 @@ def test_a_default_minimum_object_size_inside_the_configuration_says_where_it_be
 
     assert (bucket, field) == ("b", "LifecycleConfiguration.TransitionDefaultMinimumObjectSize")
     assert "beside BucketName" in message
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.integers(-1, 1),
+    st.booleans(),
+    st.lists(st.integers(), max_size=1),
+    st.dictionaries(
+        st.sampled_from(["Rules", "Rulez", "TransitionDefaultMinimumObjectSize"]),
+        st.one_of(st.lists(st.integers(), max_size=1), st.text(max_size=1)),
+        max_size=2,
+    ),
+)
+
+
+def _mostly(right: object) -> st.SearchStrategy[object]:
+    """``right`` three times in four, else anything."""
+    return st.integers(0, 3).flatmap(lambda n: st.just(right) if n else _ANY_VALUE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=_mostly("b"),
+    lifecycle=_mostly({"Rules": [{}]}),
+    tdmos=_mostly("bogus"),
+    ownership=_mostly("shared"),
+    stray=st.sampled_from([None, None, None, "Extra", "bucket_name", "BucketName", "LifecycleConfiguration"]),
+)
+def test_a_header_taken_as_plain_is_one_the_header_model_accepts(
+    name: object, lifecycle: object, tdmos: object, ownership: object, stray: str | None
+) -> None:
+    table: dict[str, object] = {
+        "BucketName": name,
+        "LifecycleConfiguration": lifecycle,
+        "TransitionDefaultMinimumObjectSize": tdmos,
+        "Ownership": ownership,
+    }
+    if stray in table:
+        del table[stray]  # a required key missing
+    elif stray is not None:
+        table[stray] = "x"  # a key the header does not have
+    # parse skips the header model for plainly right headers: that must never hide a problem.
+    lifecycle = table.get("LifecycleConfiguration")
+    plain = _plain_header(table, lifecycle)
+    problems = _header_problems(FILE, table, lifecycle, "b", "")
+
+    assert not (plain and problems), problems
+    event(f"plain: {plain}")

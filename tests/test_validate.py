@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from lakecircle.definitions import Definitions, load_definitions
+from lakecircle.model import AndOperator, Expiration, Filter, Rule
 from lakecircle.problems import Problem, Severity
-from lakecircle.validate import NO_ACTION_FIELD
+from lakecircle.validate import NO_ACTION_FIELD, check_rule
 
 FILE = "defs/b.toml"
 BUCKET = "b"
@@ -853,3 +854,50 @@ def test_a_rule_without_an_id_is_named_by_its_place_in_its_own_file() -> None:
     )
 
     assert fields(definitions.problems) == [("defs/z.toml", BUCKET, "rule #2", "ID", ERROR)]
+
+
+def test_findings_of_one_rule_keep_the_order_of_the_constraints() -> None:
+    # The mix of Days and Date is found while reading the transitions, and still comes
+    # before their own findings; the waterfall needs two known classes to say anything.
+    body = f"Expiration = {{ Date = 2030-01-01 }}\nTransitions = [{tr('STANDARD_IA', 10)}, {tr('FOO', 5)}]"
+
+    problems = load(bucket(rule(body))).problems
+
+    assert [p.field for p in problems] == ["Transitions", "Transitions[0].Days", "Transitions[1].StorageClass"]
+
+
+def test_numbers_past_the_api_integer_types_are_reported_in_field_order() -> None:
+    big = 2**31
+    body = (
+        f"Expiration = {{ Days = {big + 1} }}\n"
+        f"Transitions = [{tr('GLACIER', 40)}, {tr('DEEP_ARCHIVE', big)}]\n"
+        f"NoncurrentVersionExpiration = {{ NoncurrentDays = {big}, NewerNoncurrentVersions = 3 }}\n"
+        f"NoncurrentVersionTransitions = [{ntr('GLACIER', 30, big)}]\n"
+        f"AbortIncompleteMultipartUpload = {{ DaysAfterInitiation = {big} }}"
+    )
+
+    problems = load(bucket(rule(body))).problems
+
+    too_large = [(p.field, p.message) for p in problems if "larger than" in p.message]
+    assert [field for field, _ in too_large] == [
+        "Expiration.Days",
+        "Transitions[1].Days",
+        "NoncurrentVersionExpiration.NoncurrentDays",
+        "NoncurrentVersionTransitions[0].NewerNoncurrentVersions",
+        "AbortIncompleteMultipartUpload.DaysAfterInitiation",
+    ]
+    assert too_large[0][1] == f"{big + 1} is larger than S3's API accepts here (at most {big - 1})"
+
+
+def test_object_sizes_past_64_bits_are_reported_on_a_rule_built_without_the_model_checks() -> None:
+    huge = 2**64
+    flt = Filter.model_construct(
+        and_=AndOperator.model_construct(prefix="p/", object_size_greater_than=1, object_size_less_than=huge)
+    )
+    built = Rule.model_construct(id="r", status="Enabled", filter=flt, expiration=Expiration.model_construct(days=1))
+
+    findings = list(check_rule(built))
+
+    assert findings == [
+        ("Filter.And.ObjectSizeLessThan", f"{huge} is larger than S3's API accepts here (at most {2**63 - 1})", ERROR)
+    ]
