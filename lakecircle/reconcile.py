@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 import uuid
 from collections import Counter
@@ -22,6 +23,7 @@ from typing import Any
 
 import anyio
 import structlog
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.definitions import Definitions
@@ -217,6 +219,10 @@ class Reconciler:
         self._listed: set[str] | None = None
         """This cycle's listing of current/ (None: not listed yet)."""
         self._listing = anyio.Lock()
+        self._background: TaskGroup | None = None
+        """Where the current/ records of this cycle's writes are saved."""
+        self._record_slots = anyio.CapacityLimiter(concurrency)
+        """current/ records saved at once: as many as buckets in work."""
         self._removals_left: int | None = None
         self._guards: set[str] = set()
         self._cycle_id = ""
@@ -295,8 +301,11 @@ class Reconciler:
     ) -> tuple[list[BucketResult], int, str | None]:
         results: list[BucketResult] = []
 
+        quiet = not _debug_enabled()
+
         def record(result: BucketResult) -> None:
-            log_bucket(result)
+            if not (quiet and result.state is BucketState.IN_SYNC):  # most of a large account
+                log_bucket(result)
             if on_result is not None:
                 on_result(result)
             results.append(result if self.keep_plans else result.without_plan())
@@ -320,7 +329,8 @@ class Reconciler:
                         result = BucketResult(ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
                     record(result)
 
-        async with anyio.create_task_group() as tg:
+        # current/ records are saved alongside, off the workers' path; the cycle waits for them.
+        async with anyio.create_task_group() as self._background, anyio.create_task_group() as tg:
             for _ in range(self.concurrency):
                 tg.start_soon(worker, receive.clone())
             receive.close()
@@ -338,6 +348,7 @@ class Reconciler:
                                 await send.send(ref)
                 except S3Error as exc:
                     fatal = f"could not list the account's buckets: {exc}"
+        self._background = None
 
         for name in sorted(invalid):
             problems = definitions.invalid[name]
@@ -451,6 +462,14 @@ class Reconciler:
             self.records[name] = loaded
         return loaded
 
+    async def _save_current(self, history: History, plan: BucketPlan, applied: Applied, history_key: str) -> None:
+        """Save the bucket's current/ record (after its write; a failure costs only the record)."""
+        async with self._record_slots:
+            try:
+                await history.after_write(plan, applied, cycle_id=self._cycle_id, history_key=history_key)
+            except Exception as exc:
+                log.exception("current_record_not_saved", bucket=plan.bucket, error=str(exc))
+
     async def _list_records(self) -> set[str] | None:
         """The buckets with a current/ record, listed once per cycle when first needed
         (one request per 1,000 records instead of a GET per bucket never written).
@@ -503,10 +522,10 @@ class Reconciler:
         self.records[name] = applied
         self._unknown.discard(name)
         if self.history is not None and history_key is not None:
-            try:
-                await self.history.after_write(plan, applied, cycle_id=self._cycle_id, history_key=history_key)
-            except LakeCircleError as exc:
-                log.exception("current_record_not_saved", bucket=name, error=str(exc))
+            if self._background is not None:
+                self._background.start_soon(self._save_current, self.history, plan, applied, history_key)
+            else:
+                await self._save_current(self.history, plan, applied, history_key)
         state = BucketState.DIVERGING if diverging else BucketState.CHANGED
         return BucketResult(
             name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=history_key
@@ -515,6 +534,13 @@ class Reconciler:
 
 def _everything(_: Rule) -> bool:
     return True
+
+
+def _debug_enabled() -> bool:
+    """Whether the log takes DEBUG lines (a bucket in sync is one)."""
+    logger = structlog.get_logger("lakecircle.reconcile").bind()
+    check = getattr(logger, "is_enabled_for", None)
+    return True if check is None else bool(check(logging.DEBUG))
 
 
 _UNLISTED: set[str] = set()
