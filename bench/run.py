@@ -16,6 +16,9 @@ RSS are the client's alone. Sections, in the order of the issue:
 4. idle polls of the daemon; 5. peak RSS of one daemon cycle over 100,000 buckets;
 6. planning (bench/plan_bench.py); 7. throttling by the endpoint at R requests/second.
 
+``--only throttling`` (or a comma-separated list of the sections of :data:`SECTIONS`)
+runs and prints those sections alone; the default is all of them.
+
 Figures are printed, never asserted; the exit code is 0 whatever the targets say.
 """
 
@@ -55,6 +58,12 @@ SHORT = {
     "HeadBucket": "HB",
     "GetCallerIdentity": "STS",
 }
+SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling")
+"""The sections ``--only`` can pick: the endpoint's ceiling, (1-2) full cycles and the
+floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling."""
+
+ALIASES = {"cycle": "cycles", "floor": "cycles", "plan": "planning", "throttle": "throttling"}
+
 LEGEND = (
     "LB ListBuckets, LO ListObjectsV2, GO GetObject, PO PutObject, "
     "GL/PL/DL Get/Put/DeleteBucketLifecycle(Configuration)"
@@ -267,27 +276,46 @@ class Bench:
         self.results["planning"] = json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(plan: Plan, logs: Path) -> dict[str, Any]:
+def parse_sections(value: str) -> frozenset[str]:
+    """The sections named by ``--only`` (comma-separated; a few aliases accepted)."""
+    names = [ALIASES.get(name, name) for name in (part.strip().lower() for part in value.split(",")) if name]
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SECTIONS)}"
+        )
+    return frozenset(names)
+
+
+def run(plan: Plan, logs: Path, sections: frozenset[str] = frozenset(SECTIONS)) -> dict[str, Any]:
     started = time.time()
     load_before = os.getloadavg()
     with FakeS3Process() as server:
         bench = Bench(server, plan, logs)
         by_size: dict[int, list[Callable[[], None]]] = {}
-        for n in plan.sizes:
-            by_size.setdefault(n, []).extend(functools.partial(bench.cycles, n, d) for d in plan.delays)
-        by_size.setdefault(plan.sizes[0], []).insert(0, bench.ceiling)
-        by_size.setdefault(plan.throttle_buckets, []).append(bench.throttling)
-        by_size.setdefault(plan.original_buckets, []).append(bench.original)
-        by_size.setdefault(plan.idle_files, []).append(bench.idle)
-        by_size.setdefault(plan.memory_buckets, []).append(bench.memory)
+        if "cycles" in sections:
+            for n in plan.sizes:
+                by_size.setdefault(n, []).extend(functools.partial(bench.cycles, n, d) for d in plan.delays)
+        if "ceiling" in sections:
+            by_size.setdefault(plan.sizes[0], []).insert(0, bench.ceiling)
+        if "throttling" in sections:
+            by_size.setdefault(plan.throttle_buckets, []).append(bench.throttling)
+        if "original" in sections:
+            by_size.setdefault(plan.original_buckets, []).append(bench.original)
+        if "idle" in sections:
+            by_size.setdefault(plan.idle_files, []).append(bench.idle)
+        if "memory" in sections:
+            by_size.setdefault(plan.memory_buckets, []).append(bench.memory)
         for n, steps in sorted(by_size.items()):
             bench.load(n)
             for step in steps:
                 step()
                 if bench.workload["buckets"] != n:  # a step loaded another account
                     bench.load(n)
-        bench.planning()
+        if "planning" in sections:
+            bench.planning()
     results = bench.results
+    results["sections"] = sorted(sections)
     results["machine"] = machine()
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     results["started"] = dt.datetime.fromtimestamp(started, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -362,8 +390,10 @@ def render(results: Mapping[str, Any]) -> str:
     out.append("")
 
     # (1) and (2)
-    out.append("### 1-2. Full cycle, and the floor (bare aiobotocore GETs, same concurrency and delay)")
-    out.append("")
+    measured_cycles = bool(results.get("cycles"))
+    if measured_cycles:
+        out.append("### 1-2. Full cycle, and the floor (bare aiobotocore GETs, same concurrency and delay)")
+        out.append("")
     rows: list[list[str]] = []
     ratio_rows: list[list[str]] = []
     writes_ok = True
@@ -409,31 +439,32 @@ def render(results: Mapping[str, Any]) -> str:
             tput_ratios.append(((n / resync["wall"]) / floor_rate, f"N={n:,}, {delay} ms"))
         if unchanged:
             cpu_ratios.append((cpu_ratio, f"N={n:,}, {delay} ms"))
-    header = ["N", "delay", "cycle", "wall s", "buckets/s", "requests by operation", "client CPU s"]
-    out.extend(_table([*header, "CPU ms/bucket", "peak RSS MB"], rows))
-    out.append("")
-    out.append(
-        f"{LEGEND}. cold: a fresh process (every definition fetched, 10% drifted); resync: definitions cached, "
-        "another 10% drifted by another writer; unchanged: nothing to do. Peak RSS is the client process's, over "
-        "all its cycles."
-    )
-    out.append("")
-    out.extend(
-        _table(
-            [
-                "N",
-                "delay",
-                "floor GETs/s",
-                "cold / floor",
-                "resync / floor",
-                "unchanged / floor",
-                "floor CPU ms/GET",
-                "unchanged CPU ms/bucket",
-            ],
-            ratio_rows,
+    if measured_cycles:
+        header = ["N", "delay", "cycle", "wall s", "buckets/s", "requests by operation", "client CPU s"]
+        out.extend(_table([*header, "CPU ms/bucket", "peak RSS MB"], rows))
+        out.append("")
+        out.append(
+            f"{LEGEND}. cold: a fresh process (every definition fetched, 10% drifted); resync: definitions cached, "
+            "another 10% drifted by another writer; unchanged: nothing to do. Peak RSS is the client process's, "
+            "over all its cycles."
         )
-    )
-    out.append("")
+        out.append("")
+        out.extend(
+            _table(
+                [
+                    "N",
+                    "delay",
+                    "floor GETs/s",
+                    "cold / floor",
+                    "resync / floor",
+                    "unchanged / floor",
+                    "floor CPU ms/GET",
+                    "unchanged CPU ms/bucket",
+                ],
+                ratio_rows,
+            )
+        )
+        out.append("")
     if tput_ratios:
         worst = min(tput_ratios)
         targets.append(
@@ -525,13 +556,14 @@ def render(results: Mapping[str, Any]) -> str:
                 per_thousand <= 1.0 and idle["cycles_during_polls"] == 0,
             )
         )
-    targets.append(
-        Target(
-            "Writes exactly equal to the changed buckets (every cycle above)",
-            "all equal" if writes_ok else "; ".join(writes_notes),
-            writes_ok,
+    if measured_cycles:
+        targets.append(
+            Target(
+                "Writes exactly equal to the changed buckets (every cycle above)",
+                "all equal" if writes_ok else "; ".join(writes_notes),
+                writes_ok,
+            )
         )
-    )
     if cpu_ratios:
         worst_cpu = max(cpu_ratios)
         targets.append(
@@ -668,6 +700,13 @@ def main() -> int:
     parser.add_argument("--save", type=Path, help="also write the raw figures as JSON to this file")
     parser.add_argument("--render", type=Path, help="print the table of a saved JSON file instead of running")
     parser.add_argument("--logs", type=Path, help="directory for the clients' logs (default: a temporary one)")
+    parser.add_argument(
+        "--only",
+        type=parse_sections,
+        default=frozenset(SECTIONS),
+        metavar="SECTION[,SECTION]",
+        help=f"run and print only these sections (of: {', '.join(SECTIONS)}); default: all",
+    )
     args = parser.parse_args()
     if args.render:
         print(render(json.loads(args.render.read_text())))
@@ -675,7 +714,7 @@ def main() -> int:
     logs = args.logs or Path(tempfile.mkdtemp(prefix="lakecircle-bench-"))
     logs.mkdir(parents=True, exist_ok=True)
     log(f"clients' logs in {logs}")
-    results = run(QUICK if args.quick else FULL, logs)
+    results = run(QUICK if args.quick else FULL, logs, args.only)
     if args.save:
         args.save.write_text(json.dumps(results, indent=1, default=str))
     print(render(results))
