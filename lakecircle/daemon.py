@@ -27,6 +27,7 @@ import anyio
 import structlog
 
 from lakecircle.errors import LakeCircleError
+from lakecircle.loader import listing_fingerprint
 from lakecircle.reconcile import CycleReport, Reconciler
 from lakecircle.store import ObjectRef
 
@@ -115,7 +116,7 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        fingerprint: frozenset[tuple[str, str]] | None = None
+        fingerprint: bytes | None = None
         next_resync = self.clock.now()
         trigger = "startup"
         while not self._stopping:
@@ -130,7 +131,7 @@ class Daemon:
                     log.warning("poll_failed", error=str(exc))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                if frozenset((r.key, r.etag) for r in refs) == fingerprint:
+                if listing_fingerprint(refs) == fingerprint:
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())

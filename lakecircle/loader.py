@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -25,8 +26,9 @@ from lakecircle.store import DefinitionSource, ObjectRef
 @dataclass(frozen=True, slots=True)
 class Loaded:
     definitions: Definitions
-    fingerprint: frozenset[tuple[str, str]]
-    """The listed (key, ETag) pairs: equal fingerprints mean the definitions did not change."""
+    fingerprint: bytes
+    """A digest of the listed (key, ETag) pairs: equal fingerprints mean the definitions
+    did not change (:func:`listing_fingerprint`)."""
     fetched: int
     """Files downloaded this time (the others came from the cache)."""
 
@@ -61,7 +63,7 @@ class DefinitionLoader:
     def __init__(self, source: DefinitionSource, *, concurrency: int = 16) -> None:
         self.source = source
         self.concurrency = concurrency
-        self._cache: dict[str, tuple[str, FileBrief]] = {}
+        self._cache: dict[str, FileBrief] = {}
         self._last: Loaded | None = None
 
     async def list_refs(self) -> list[ObjectRef]:
@@ -75,8 +77,8 @@ class DefinitionLoader:
         todo: list[ObjectRef] = []
         for ref in refs:
             cached = self._cache.get(ref.key)
-            if cached is not None and cached[0] == ref.etag:
-                briefs[ref.key] = cached[1]
+            if cached is not None and cached.etag == ref.etag:
+                briefs[ref.key] = cached
             elif ref.size > MAX_FILE_BYTES:
                 briefs[ref.key] = _unreadable(
                     ref.key,
@@ -94,11 +96,11 @@ class DefinitionLoader:
                     briefs[ref.key] = _unreadable(ref.key, f"could not be read: {exc}")
                     continue
                 parsed = parse_file(ref.key, data)
-                brief = FileBrief.of(parsed, data)
+                brief = FileBrief.of(parsed, data, ref.etag)
                 del parsed, data
                 briefs[ref.key] = brief
                 if brief.readable:  # a garbled download is fetched again next time
-                    self._cache[ref.key] = (ref.etag, brief)
+                    self._cache[ref.key] = brief
 
         pending = iter(todo)
         async with anyio.create_task_group() as tg:
@@ -109,7 +111,7 @@ class DefinitionLoader:
         for key in list(self._cache):
             if key not in keys:
                 del self._cache[key]
-        fingerprint = frozenset((r.key, r.etag) for r in refs)
+        fingerprint = listing_fingerprint(refs)
         if not todo and self._last is not None and self._last.fingerprint == fingerprint:
             return dataclasses.replace(self._last, fetched=0)  # nothing changed: nothing to rebuild
         ordered = [briefs[r.key] for r in sorted(refs, key=lambda r: r.key)]
@@ -118,6 +120,14 @@ class DefinitionLoader:
         loaded = Loaded(definitions, fingerprint, len(todo))
         self._last = loaded if not definitions.partial else None
         return loaded
+
+
+def listing_fingerprint(refs: Iterable[ObjectRef]) -> bytes:
+    """16 bytes that change when any definition file is added, removed or changed."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key, etag in sorted((r.key, r.etag) for r in refs):
+        digest.update(f"{key}\0{etag}\n".encode())
+    return digest.digest()
 
 
 def _unreadable(key: str, message: str) -> FileBrief:

@@ -112,8 +112,8 @@ class CycleReport:
     fatal: str | None = None
     """Set when the cycle could not run at all (definitions not listable, account unreadable)."""
     counts: Counter[BucketState] = field(default_factory=Counter)
-    fingerprint: frozenset[tuple[str, str]] | None = None
-    """The (key, ETag) pairs of the definitions this cycle used."""
+    fingerprint: bytes | None = None
+    """The fingerprint of the definition listing this cycle used (:func:`~lakecircle.loader.listing_fingerprint`)."""
     interrupted: bool = False
     """Stopped early by a shutdown: buckets not reached are in no list."""
     guards: tuple[str, ...] = ()
@@ -272,7 +272,7 @@ class Reconciler:
         definitions: Definitions | None,
         listed: int,
         fatal: str | None,
-        fingerprint: frozenset[tuple[str, str]] | None = None,
+        fingerprint: bytes | None = None,
     ) -> CycleReport:
         results.sort(key=lambda r: r.bucket)
         report = CycleReport(

@@ -108,9 +108,14 @@ def test_in_sync_by_digest_never_hides_a_write(desired: LifecycleConfig, live: L
     digest = rules_digest(desired.rules)
     if in_sync(digest, desired.transition_default_minimum_object_size, live):
         assert plan_bucket("b", desired, live).action is Action.NOOP
-    elif same and live.rules and desired.transition_default_minimum_object_size in (
-        None,
-        live.transition_default_minimum_object_size,
+    elif (
+        same
+        and live.rules
+        and desired.transition_default_minimum_object_size
+        in (
+            None,
+            live.transition_default_minimum_object_size,
+        )
     ):
         pytest.fail("the same rules in another order must be in sync")
 
@@ -142,7 +147,7 @@ async def test_buckets_in_sync_are_decided_without_models(monkeypatch: pytest.Mo
     loader = DefinitionLoader(s3)
     reconciler = Reconciler(s3, loader, concurrency=4)
     loaded = await loader.load()
-    assert all(isinstance(entry[1], FileBrief) for entry in loader._cache.values())
+    assert all(isinstance(entry, FileBrief) for entry in loader._cache.values())
     parsed: list[str] = []
     real = FileBrief.parse
 
