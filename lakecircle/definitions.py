@@ -16,6 +16,7 @@ files, for the commands that read a few files once.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ class Definitions:
 
 
 def _desired(bucket: BucketDefinition) -> Desired:
-    return Desired(rules_digest(bucket.config.rules), bucket.config.transition_default_minimum_object_size)
+    tdmos = bucket.config.transition_default_minimum_object_size
+    # One of two values in every file that sets it: shared, not a string per bucket.
+    return Desired(rules_digest(bucket.config.rules), None if tdmos is None else sys.intern(tdmos))
 
 
 def _sorted_out(problems: list[Problem], unreadable: list[str]) -> tuple[dict[str, tuple[Problem, ...]], list[str]]:
@@ -108,11 +111,11 @@ def load_definitions(files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -
 
 
 @dataclass(frozen=True, slots=True)
-class BucketBrief:
-    """One bucket as one file defines it, in brief."""
+class BucketBrief(Desired):
+    """One bucket as one file defines it, in brief (its own :class:`Desired`: one object
+    per bucket, not two)."""
 
     name: str
-    desired: Desired
     problems: tuple[Problem, ...]
     """What :func:`validate_bucket` finds in this file's part alone."""
 
@@ -181,7 +184,9 @@ class FileBrief:
     def of(cls, parsed: ParsedFile, data: bytes, etag: str = "") -> FileBrief:
         """The brief of a file parsed from ``data``."""
         briefs = tuple(
-            BucketBrief(b.name, _desired(b), tuple(validate_bucket(b))) for b in (*parsed.buckets, *parsed.incomplete)
+            BucketBrief(d.rules, d.tdmos, b.name, tuple(validate_bucket(b)))
+            for b in (*parsed.buckets, *parsed.incomplete)
+            for d in (_desired(b),)
         )
         packed = _pack(data) if briefs else b""
         return cls(parsed.name, packed, briefs, parsed.problems, parsed.readable, etag)
@@ -195,16 +200,15 @@ class LazyBuckets(Mapping[str, BucketDefinition]):
     """The valid buckets by name; each one's models are built again from its files' bytes
     when it is looked up, and not kept."""
 
-    __slots__ = ("_briefs", "_files")
+    __slots__ = ("_files",)
 
-    def __init__(self, files: dict[str, str | tuple[str, ...]], briefs: Mapping[str, FileBrief]) -> None:
+    def __init__(self, files: dict[str, FileBrief | tuple[FileBrief, ...]]) -> None:
         self._files = files
         """Each bucket's file, or files when several define it."""
-        self._briefs = briefs
 
     def __getitem__(self, name: str) -> BucketDefinition:
-        keys = self._files[name]
-        merged, _ = merge(self._briefs[key].parse() for key in ((keys,) if isinstance(keys, str) else keys))
+        files = self._files[name]
+        merged, _ = merge(f.parse() for f in ((files,) if isinstance(files, FileBrief) else files))
         return merged[name]
 
     def __contains__(self, name: object) -> bool:
@@ -224,18 +228,17 @@ def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
     of a bucket that several files define are parsed again, merged and validated whole.
     """
     briefs = list(briefs)
-    by_name = {b.name: b for b in briefs}
-    files_of: dict[str, list[str]] = {}
+    files_of: dict[str, list[FileBrief]] = {}
     first: dict[str, BucketBrief] = {}
     for brief in briefs:
         for bucket in brief.buckets:
-            files_of.setdefault(bucket.name, []).append(brief.name)
+            files_of.setdefault(bucket.name, []).append(brief)
             first.setdefault(bucket.name, bucket)
-    shared = {name for name, keys in files_of.items() if len(keys) > 1}
+    shared = {name for name, files in files_of.items() if len(files) > 1}
     merged: dict[str, BucketDefinition] = {}
     problems = [p for b in briefs for p in b.problems]
     if shared:
-        wanted = {key for name in shared for key in files_of[name]}
+        wanted = {f.name for name in shared for f in files_of[name]}
         again = [b.parse() for b in briefs if b.name in wanted]  # in the order of the listing
         merged_all, merge_problems = merge(again)
         merged = {n: merged_all[n] for n in shared}
@@ -247,13 +250,13 @@ def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
             desired[name] = _desired(merged[name])
         else:
             problems.extend(bucket.problems)
-            desired[name] = bucket.desired
+            desired[name] = bucket
     invalid, unreadable = _sorted_out(problems, [b.name for b in briefs if not b.readable])
-    valid_files: dict[str, str | tuple[str, ...]] = {
-        name: keys[0] if len(keys) == 1 else tuple(keys) for name, keys in files_of.items() if name not in invalid
+    valid_files: dict[str, FileBrief | tuple[FileBrief, ...]] = {
+        name: files[0] if len(files) == 1 else tuple(files) for name, files in files_of.items() if name not in invalid
     }
     return Definitions(
-        buckets=LazyBuckets(valid_files, by_name),
+        buckets=LazyBuckets(valid_files),
         invalid=invalid,
         problems=tuple(problems),
         files=tuple(b.name for b in briefs),

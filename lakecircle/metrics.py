@@ -243,7 +243,7 @@ class Metrics:
             self.partial_definitions.set(1 if report.definitions.partial else 0)
 
         if report.fatal is None:
-            states = Tally(r.state.value for r in report.results)
+            states = Tally({state.value: n for state, n in report.counts.items()})
             for state in sorted(set(BUCKET_STATES) | set(states)):
                 self.buckets.labels(state=state).set(states[state])
             self.server_dropped_fields.set(sum(1 for r in report.results if r.dropped))

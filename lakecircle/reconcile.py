@@ -118,6 +118,9 @@ class CycleReport:
     """Stopped early by a shutdown: buckets not reached are in no list."""
     guards: tuple[str, ...] = ()
     """Guards that held back removals this cycle."""
+    in_sync_omitted: int = 0
+    """Buckets in sync that are counted but have no entry in ``results`` (a daemon's
+    report: an account may hold a million buckets in sync)."""
 
     @property
     def ok(self) -> bool:
@@ -157,7 +160,8 @@ class CycleReport:
     @property
     def compared(self) -> int:
         """Managed buckets whose live configuration was read and planned."""
-        return sum(1 for r in self.results if r.counts is not None or r.state is BucketState.IN_SYNC)
+        compared = sum(1 for r in self.results if r.counts is not None or r.state is BucketState.IN_SYNC)
+        return compared + self.in_sync_omitted
 
     @property
     def external_drift(self) -> int:
@@ -219,6 +223,8 @@ class Reconciler:
         self._listed: set[str] | None = None
         """This cycle's listing of current/ (None: not listed yet)."""
         self._listing = anyio.Lock()
+        self._omitted = 0
+        """Buckets in sync this cycle that ``results`` leaves out (``keep_plans`` off)."""
         self._background: TaskGroup | None = None
         """Where the current/ records of this cycle's writes are saved."""
         self._record_slots = anyio.CapacityLimiter(concurrency)
@@ -237,6 +243,7 @@ class Reconciler:
         self._guards = set()
         self._removals_left = self.max_removals
         self._listed = None
+        self._omitted = 0
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
             try:
                 loaded = await self.loader.load(refs)
@@ -285,10 +292,11 @@ class Reconciler:
             definitions=definitions,
             buckets_listed=listed,
             fatal=fatal,
-            counts=Counter(r.state for r in results),
+            counts=Counter(r.state for r in results) + Counter({BucketState.IN_SYNC: self._omitted}),
             fingerprint=fingerprint,
             interrupted=self.draining,
             guards=tuple(sorted(self._guards)),
+            in_sync_omitted=self._omitted,
         )
         log_report(report)
         return report
@@ -308,11 +316,16 @@ class Reconciler:
                 log_bucket(result)
             if on_result is not None:
                 on_result(result)
-            results.append(result if self.keep_plans else result.without_plan())
+            if self.keep_plans:
+                results.append(result)
+            elif result.state is BucketState.IN_SYNC and result.guard is None:
+                self._omitted += 1
+            else:
+                results.append(result.without_plan())
 
-        defined = {n for n in definitions.buckets if self._wanted(n)}
+        remaining = {n for n in definitions.buckets if self._wanted(n)}
+        """Defined buckets not listed yet (what is left at the end is missing)."""
         invalid = {n for n in definitions.invalid if self._wanted(n)}
-        seen: set[str] = set()
         listed = 0
         fatal: str | None = None
         send, receive = anyio.create_memory_object_stream[BucketRef](self.concurrency)
@@ -341,10 +354,8 @@ class Reconciler:
                             break
                         listed += len(page)
                         for ref in page:
-                            if ref.name in invalid:
-                                seen.add(ref.name)
-                            if ref.name in defined and ref.name not in seen and not self.draining:
-                                seen.add(ref.name)
+                            if ref.name in remaining and not self.draining:
+                                remaining.discard(ref.name)
                                 await send.send(ref)
                 except S3Error as exc:
                     fatal = f"could not list the account's buckets: {exc}"
@@ -360,7 +371,7 @@ class Reconciler:
                 )
             )
         if fatal is None and not self.draining:
-            for name in sorted(set(defined) - seen):
+            for name in sorted(remaining):
                 record(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
         return results, listed, fatal
 

@@ -74,7 +74,9 @@ def test_briefs_build_the_same_definitions_as_the_parsed_files() -> None:
     assert compact.invalid == eager.invalid
     assert compact.unreadable == eager.unreadable
     assert compact.files == eager.files
-    assert compact.desired == eager.desired
+    assert {n: (d.rules, d.tdmos) for n, d in compact.desired.items()} == {
+        n: (d.rules, d.tdmos) for n, d in eager.desired.items()
+    }
     assert isinstance(compact.buckets, LazyBuckets)
     assert sorted(compact.buckets) == sorted(eager.buckets)
     assert {name: compact.buckets[name] for name in compact.buckets} == dict(eager.buckets)
@@ -210,3 +212,7 @@ async def test_a_daemon_report_keeps_counts_not_plans() -> None:
     assert all(r.plan is None for r in report.results)
     assert [r.counts.added for r in report.results if r.counts is not None] == [1, 1, 1, 1]
     assert report.plans == []
+    # the six buckets in sync are counted, not listed one by one
+    assert len(report.results) == 4
+    assert report.counts[BucketState.IN_SYNC] == 6
+    assert report.compared == 10
