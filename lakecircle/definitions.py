@@ -97,7 +97,8 @@ def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
         problems=tuple(problems),
         files=tuple(f.name for f in parsed),
         unreadable=tuple(unreadable),
-        desired={name: _desired(b) for name, b in valid.items()},
+        # No digests: these models are at hand, and the commands that read files once plan
+        # every bucket (digests are what the loader keeps instead of models).
     )
 
 
