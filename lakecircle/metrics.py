@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from lakecircle.reconcile import CycleReport
+    from lakecircle.retry import ThrottleGate
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
@@ -190,6 +191,12 @@ class Metrics:
             ["operation", "reason"],
             registry=r,
         )
+        self.s3_rate_limit = Gauge(
+            "lakecircle_s3_request_rate_limit",
+            "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
+            " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit.",
+            registry=r,
+        )
         self.info = Info(
             "lakecircle",
             "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1.",
@@ -265,6 +272,10 @@ class Metrics:
     def on_retry(self, operation: str, reason: str, delay: float) -> None:
         """An S3 request will be retried after ``delay`` seconds for ``reason`` (throttled, 5xx, ...)."""
         self.s3_retries.labels(operation=operation, reason=reason).inc()
+
+    def watch_gate(self, gate: ThrottleGate) -> None:
+        """Export ``gate``'s current rate limit as ``lakecircle_s3_request_rate_limit`` (read at scrape time)."""
+        self.s3_rate_limit.set_function(lambda: gate.rate or 0.0)
 
     def set_info(self, version: str, mode: str, account: str | None) -> None:
         """Set ``lakecircle_info``'s labels (one series: the last values set)."""

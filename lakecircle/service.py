@@ -84,6 +84,7 @@ async def run_service(
             retry=RetryPolicy.from_settings(settings),
             observer=metrics,
         ) as account:
+            metrics.watch_gate(account.adapter.gate)
             # The daemon's reports feed metrics and logs: counts, not every plan's models
             # (plans only for an ``on_report`` that narrates them: the demo).
             reconciler = build_reconciler(

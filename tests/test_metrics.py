@@ -19,7 +19,7 @@ from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.plan import plan_bucket
 from lakecircle.problems import Problem, Severity
 from lakecircle.reconcile import BucketResult, BucketState, CycleReport
-from lakecircle.retry import OUTCOMES, RETRY_REASONS, RequestObserver
+from lakecircle.retry import OUTCOMES, RETRY_REASONS, RequestObserver, ThrottleGate
 
 NOW = 1_750_000_000.0
 
@@ -399,3 +399,14 @@ def test_the_metrics_module_does_not_load_the_s3_adapter() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)  # noqa: S603
 
     assert done.stdout.strip() == "[]"
+
+
+def test_the_rate_limit_gauge_reads_the_throttle_gate_at_scrape_time() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    unlimited = ThrottleGate()
+    metrics.watch_gate(unlimited)
+    assert value(registry, "lakecircle_s3_request_rate_limit") == 0.0
+    capped = ThrottleGate(max_requests_per_second=40.0)
+    metrics.watch_gate(capped)
+    assert value(registry, "lakecircle_s3_request_rate_limit") == pytest.approx(40.0)
