@@ -36,8 +36,7 @@ The gate's rule:
   tight sawtooth just under its limit. Other throttled answers are retried without
   slowing everyone: S3 answers SlowDown now and then for reasons of its own, and a rate
   cut for each of those compounds down to the floor (with 10% of answers SlowDown at
-  random, the fault campaign of tests/test_faults.py did not finish one cycle in 200 s
-  that way, against 36 s with the previous gate).
+  random, as in the fault campaign of tests/test_faults.py, a cycle would never finish).
 - **Increase.** Multiplicative: the rate set at the decrease times :data:`INCREASE`
   (1.05) per throttle-free second, compounded continuously, up to
   ``LCC_MAX_REQUESTS_PER_SECOND``. Multiplicative rather than additive so that a deep
