@@ -731,3 +731,19 @@ async def test_the_adapters_cycle_deadline_bounds_its_retries(upper_bound_jitter
     assert time.sleeps == pytest.approx([0.2, 0.4])
     assert len(observer.requests) == 3
     assert time.elapsed <= 1.0
+
+
+async def test_a_decrease_in_the_first_second_of_a_busy_spell_recovers_fast() -> None:
+    time = FakeTime()
+    gate = ThrottleGate(clock=time.clock, sleep=time.sleep)
+    serve(gate, time, 100, 0.5)  # half a second of work: connections still opening
+    slow_down(gate, time, 40)
+
+    assert gate.level == 1
+    assert gate.capacity is None  # measured over half a second: not the endpoint's capacity
+    cut = gate.rate
+    assert cut is not None
+    decreased_at = time.now
+    time.now = decreased_at + 0.9
+    await gate.wait()
+    assert gate.rate == pytest.approx(cut * 2**0.9)  # doubling per second, not 5%
