@@ -22,17 +22,19 @@ Digest = bytes
 """16 bytes of BLAKE2b over the canonical form."""
 
 
+def _digest(rules: Iterable[Rule], *extra: str) -> Digest:
+    keys = sorted(repr(canonical_key(rule)) for rule in rules)
+    return hashlib.blake2b("\n".join((*keys, *extra)).encode(), digest_size=16).digest()
+
+
 def rules_digest(rules: Iterable[Rule]) -> Digest:
     """The rules as a set of canonical rules (order does not matter; IDs do)."""
-    keys = sorted(repr(canonical_key(rule)) for rule in rules)
-    return hashlib.blake2b("\n".join(keys).encode(), digest_size=16).digest()
+    return _digest(rules)
 
 
 def config_digest(config: LifecycleConfig) -> Digest:
-    """The rules and the minimum object size: equal exactly when ``same_config`` holds."""
-    keys = sorted(repr(canonical_key(rule)) for rule in config.rules)
-    keys.append(repr(config.transition_default_minimum_object_size))
-    return hashlib.blake2b("\n".join(keys).encode(), digest_size=16).digest()
+    """The rules and the minimum object size: equal exactly when the canonical forms are."""
+    return _digest(config.rules, repr(config.transition_default_minimum_object_size))
 
 
 def in_sync(desired_rules: Digest, desired_tdmos: str | None, live: LifecycleConfig) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 from lakecircle.digest import Digest, config_digest
 from lakecircle.model import LifecycleConfig, Rule, config_from_response
-from lakecircle.normalize import canonical_config, canonical_rule
+from lakecircle.normalize import canonical_rule
 from lakecircle.plan import Action, BucketPlan, flatten
 from lakecircle.render import config_json
 
@@ -81,11 +81,6 @@ def server_dropped(plan: BucketPlan) -> list[str] | None:
     if plan.tdmos_change is not None:
         dropped.append("TransitionDefaultMinimumObjectSize")
     return dropped or None
-
-
-def same_config(a: LifecycleConfig, b: LifecycleConfig) -> bool:
-    """Equal in canonical form (rules, order-free; and the minimum object size)."""
-    return canonical_config(a) == canonical_config(b)
 
 
 # -- after a write: propagating, diverging, or drift by another writer ----------------------
