@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import hashlib
+import platform
 import re
 import time
 from collections import Counter
@@ -30,10 +32,12 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aioboto3
+import aiobotocore
 import aiohttp
 import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.session import AioSession
 from botocore import xform_name
 from botocore.exceptions import (
     BotoCoreError,
@@ -48,6 +52,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
+from botocore.utils import parse_timestamp
 from pydantic import ValidationError
 
 from lakecircle import __version__, errors
@@ -248,6 +253,50 @@ def _use_content_md5(params: dict[str, Any], **_: Any) -> None:
     params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")
 
 
+def parse_s3_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser, with S3's own form read by the standard library.
+
+    S3's XML carries ISO 8601 UTC timestamps (``2026-11-29T12:00:00.000Z``): every
+    listed object's LastModified, every bucket's CreationDate, every dated lifecycle rule.
+    botocore reads each through dateutil's general parser, 70 µs apiece, which made a
+    tenth of the CPU of a bucket read and most of a definition listing's.
+    ``datetime.fromisoformat`` reads that form in a fraction of a microsecond to the same
+    aware datetime; any other form (an HTTP date header, epoch seconds, an invalid value)
+    still goes through botocore's parser, with its errors.
+    """
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return parse_timestamp(value)
+
+
+def botocore_session() -> AioSession:
+    """A botocore session whose clients read timestamps with :func:`parse_s3_timestamp`.
+
+    The parser is a default of the session's response-parser factory (botocore's own
+    switch for it, the one the AWS CLI uses), so every client made from the session has it.
+    """
+    session = AioSession()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_s3_timestamp)
+    return session
+
+
+USER_AGENT = (
+    f"lakecircle/{__version__} aiobotocore/{aiobotocore.__version__}"
+    f" Python/{platform.python_version()} {platform.system()}/{platform.release()}"
+)
+"""The User-Agent of every request: LakeCircle, its SDK and the platform, fixed at start
+(boto3's session adds ``botocore/<version>``).
+
+Given as the client's ``user_agent``, so botocore sends it as it is. Its default header
+is assembled again for every request, twice (once when the request is serialised, once
+more after the request is created, to add the features the call used), which cost 6-8%
+of the CPU of a bucket read.
+"""
+
+
 class _OneAttemptSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is untyped
     """aiobotocore's HTTP session, without aiohttp's own silent retry.
 
@@ -398,7 +447,7 @@ class S3Adapter:
             clock=clock,
             sleep=sleep,
         )
-        self._session = session if session is not None else aioboto3.Session()
+        self._session = session if session is not None else aioboto3.Session(botocore_session=botocore_session())
         self._config = self._client_config(connect_timeout, read_timeout)
         self._factory: ClientFactory = client_factory or self._session_client
         self._stack: AsyncExitStack | None = None
@@ -418,7 +467,7 @@ class S3Adapter:
             # multiply the attempts and hide them from the metrics. (botocore's own
             # "max_attempts" counts retries, not attempts: 1 there means 2 requests.)
             "retries": {"total_max_attempts": 1, "mode": "standard"},
-            "user_agent_extra": f"lakecircle/{__version__}",
+            "user_agent": USER_AGENT,
         }
         if self.content_md5:
             # Unset otherwise, so that AWS_REQUEST_CHECKSUM_CALCULATION still applies.

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import botocore
 import pytest
 from botocore.exceptions import (
     ClientError,
@@ -30,6 +31,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from botocore.utils import parse_timestamp
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
@@ -38,10 +40,12 @@ from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.retry import RetryPolicy
 from lakecircle.s3 import (
+    USER_AGENT,
     S3Adapter,
     S3DefinitionSource,
     S3EndpointStore,
     map_error,
+    parse_s3_timestamp,
     parse_s3_uri,
     region_from_location,
 )
@@ -942,3 +946,64 @@ def test_a_malformed_s3_uri_is_a_config_error(uri: str) -> None:
 )
 def test_location_constraints_name_regions(constraint: str | None, region: str) -> None:
     assert region_from_location(constraint) == region
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-29T12:00:00.000Z",  # S3's XML timestamps
+        "2026-11-29T12:00:00Z",
+        "2026-11-29T00:00:00+00:00",
+        "2026-11-29T12:30:15.123456Z",
+        "2026-11-29T12:00:00.000+02:00",
+        "2026-11-29T12:00:00",  # no offset: naive, as botocore gives it
+        "Sun, 29 Nov 2026 12:00:00 GMT",  # an HTTP date header
+        "1796212800",  # epoch seconds
+        "2026-11-29",
+    ],
+)
+def test_timestamps_read_as_botocore_reads_them(value: str) -> None:
+    ours, botocores = parse_s3_timestamp(value), parse_timestamp(value)
+
+    assert ours == botocores
+    assert ours.utcoffset() == botocores.utcoffset()
+
+
+@pytest.mark.parametrize("value", ["someday", "2026-13-45T00:00:00Z", "2026-11-29Tnoon"])
+def test_an_invalid_timestamp_fails_as_botocores_does(value: str) -> None:
+    with pytest.raises(ValueError, match="Invalid timestamp") as ours:
+        parse_s3_timestamp(value)
+    with pytest.raises(ValueError, match="Invalid timestamp") as botocores:
+        parse_timestamp(value)
+    assert str(ours.value) == str(botocores.value)
+
+
+async def test_the_adapters_clients_read_timestamps_with_the_fast_parser(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "dated-bucket")
+    ref = BucketRef("dated-bucket", REGION)
+    dated = rules({"ID": "dated", "Status": "Enabled", "Filter": {}, "Expiration": {"Date": "2030-01-01T00:00:00Z"}})
+
+    await s3.put_lifecycle(ref, LifecycleConfig(rules=dated))
+    raw = await s3.call("GetBucketLifecycleConfiguration", Bucket="dated-bucket", ExpectedBucketOwner=ACCOUNT)
+
+    # The standard library's UTC, where botocore's own parser gives dateutil's tzutc().
+    assert raw["Rules"][0]["Expiration"]["Date"].tzinfo is dt.UTC
+    assert (await s3.get_lifecycle(ref)).rules == dated
+
+
+async def test_every_request_carries_lakecircles_user_agent(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "agent-bucket")
+    client = await s3.client(REGION)
+    sent: list[str] = []
+
+    def hook(request: Any, **_: Any) -> None:
+        sent.append(request.headers["User-Agent"].decode())
+
+    client.meta.events.register("before-send.s3", hook)
+
+    await s3.get_lifecycle(BucketRef("agent-bucket", REGION))
+    await s3.put_lifecycle(BucketRef("agent-bucket", REGION), ROUND_TRIP)
+
+    expected = f"{USER_AGENT} botocore/{botocore.__version__}"  # boto3's session adds botocore's
+    assert sent == [expected, expected]
+    assert USER_AGENT.startswith("lakecircle/")
