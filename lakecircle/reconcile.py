@@ -229,6 +229,8 @@ class Reconciler:
         """Where the current/ records of this cycle's writes are saved."""
         self._record_slots = anyio.CapacityLimiter(concurrency)
         """current/ records saved at once: as many as buckets in work."""
+        self._write_slots = anyio.Semaphore(concurrency)
+        """Bucket writes under way at once; a worker with a write to hand over waits for one."""
         self._removals_left: int | None = None
         self._guards: set[str] = set()
         self._cycle_id = ""
@@ -340,10 +342,29 @@ class Reconciler:
                     except Exception as exc:  # a bug must cost one bucket, not the cycle
                         log.exception("bucket_internal_error", bucket=ref.name)
                         result = BucketResult(ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
-                    record(result)
+                    if isinstance(result, _Write):
+                        # Written by a writer, while this worker reads the next bucket.
+                        await self._write_slots.acquire()
+                        if self.draining:  # stopped while waiting: a write not yet begun is not begun
+                            self._write_slots.release()
+                            continue
+                        background.start_soon(write, result)
+                    else:
+                        record(result)
 
-        # current/ records are saved alongside, off the workers' path; the cycle waits for them.
-        async with anyio.create_task_group() as self._background, anyio.create_task_group() as tg:
+        async def write(pending: _Write) -> None:
+            try:
+                result = await self._write(pending)
+            except Exception as exc:  # a bug must cost one bucket, not the cycle
+                log.exception("bucket_internal_error", bucket=pending.ref.name)
+                result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
+            finally:
+                self._write_slots.release()
+            record(result)
+
+        # Writes and current/ records are made alongside, off the workers' path; the cycle waits for them.
+        async with anyio.create_task_group() as background, anyio.create_task_group() as tg:
+            self._background = background
             for _ in range(self.concurrency):
                 tg.start_soon(worker, receive.clone())
             receive.close()
@@ -375,7 +396,8 @@ class Reconciler:
                 record(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
         return results, listed, fatal
 
-    async def _one(self, ref: BucketRef, definitions: Definitions) -> BucketResult:
+    async def _one(self, ref: BucketRef, definitions: Definitions) -> BucketResult | _Write:
+        """The bucket read and planned: its result, or the write it needs (see :meth:`_write`)."""
         name = ref.name
         try:
             live = await self.store.get_lifecycle(ref)
@@ -437,7 +459,7 @@ class Reconciler:
             state = BucketState.DIVERGING if verdict is Verdict.DIVERGING_WRITE else BucketState.DRIFTED
             return BucketResult(name, state, plan=plan, dropped=dropped, external=external, guard=guard)
         owned = tuple(r.id for r in desired.rules if r.id is not None)
-        return await self._write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned)
+        return _Write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned)
 
     def _confirm(self, name: str) -> None:
         """The bucket was read holding what LakeCircle last wrote to it."""
@@ -494,17 +516,10 @@ class Reconciler:
                     self._listed = _UNLISTED
             return None if self._listed is _UNLISTED else self._listed
 
-    async def _write(
-        self,
-        ref: BucketRef,
-        plan: BucketPlan,
-        record: Applied | None,
-        verdict: Verdict,
-        *,
-        guard: str | None,
-        dropped: tuple[str, ...],
-        owned: tuple[str, ...],
-    ) -> BucketResult:
+    async def _write(self, pending: _Write) -> BucketResult:
+        """The write-ahead records, then the one PUT or DELETE, then (alongside) current/."""
+        ref, plan, record, verdict = pending.ref, pending.plan, pending.record, pending.verdict
+        guard, dropped, owned = pending.guard, pending.dropped, pending.owned
         name = ref.name
         external = verdict is Verdict.EXTERNAL_DRIFT
         history_key: str | None = None
@@ -541,6 +556,19 @@ class Reconciler:
         return BucketResult(
             name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=history_key
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Write:
+    """A bucket read and planned that needs a write: what :meth:`Reconciler._write` takes."""
+
+    ref: BucketRef
+    plan: BucketPlan
+    record: Applied | None
+    verdict: Verdict
+    guard: str | None
+    dropped: tuple[str, ...]
+    owned: tuple[str, ...]
 
 
 def _everything(_: Rule) -> bool:

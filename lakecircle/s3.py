@@ -66,6 +66,11 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 1000
 """ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
 
+BUCKETS = "buckets"
+"""The client lane of the account's buckets (see :meth:`S3Adapter.client`)."""
+OBJECTS = "objects"
+"""The client lane of the endpoint's objects: definitions and LakeCircle's records."""
+
 ClientFactory = Callable[[str, str], AbstractAsyncContextManager[Any]]
 """Opens a client for (service, region). The default is the aioboto3 session's; tests
 hand in stub clients to exercise logic that moto cannot show."""
@@ -451,7 +456,7 @@ class S3Adapter:
         self._config = self._client_config(connect_timeout, read_timeout)
         self._factory: ClientFactory = client_factory or self._session_client
         self._stack: AsyncExitStack | None = None
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = asyncio.Lock()
         self._regions: dict[str, str] = {}
         self._region_locks: dict[str, asyncio.Lock] = {}
@@ -495,10 +500,16 @@ class S3Adapter:
 
     # -- clients and requests -------------------------------------------------------------
 
-    async def client(self, region: str | None = None, *, service: str = "s3") -> Any:
-        """The client of ``service`` in ``region`` (default: the adapter's region)."""
+    async def client(self, region: str | None = None, *, service: str = "s3", lane: str = BUCKETS) -> Any:
+        """The client of ``service`` in ``region`` (default: the adapter's region) for ``lane``.
+
+        Two lanes, each a client with its own pool of ``concurrency`` connections:
+        :data:`BUCKETS` for the account's buckets and :data:`OBJECTS` for the endpoint's
+        objects (definitions, write-ahead and current/ records), so that LakeCircle's own
+        records never wait for a connection behind bucket work, nor take one from it.
+        """
         region = region or self.region
-        key = (service, region)
+        key = (service, region, lane)
         client = self._clients.get(key)
         if client is not None:
             return client
@@ -546,11 +557,12 @@ class S3Adapter:
         *,
         region: str | None,
         service: str,
+        lane: str,
     ) -> T:
         """One attempt: the request and ``consume`` of its response, timed, observed, errors mapped."""
         bucket = params.get("Bucket")
         try:
-            client = await self.client(region, service=service)
+            client = await self.client(region, service=service, lane=lane)
         except _BOTO_ERRORS as exc:
             raise map_error(exc, operation=operation, bucket=bucket) from exc
         started = self._clock()
@@ -596,9 +608,10 @@ class S3Adapter:
         *,
         region: str | None = None,
         service: str = "s3",
+        lane: str = BUCKETS,
     ) -> T:
         return await call_with_retries(
-            lambda: self._attempt(operation, params, consume, region=region, service=service),
+            lambda: self._attempt(operation, params, consume, region=region, service=service, lane=lane),
             operation=operation,
             policy=self.retry,
             gate=self.gate,
@@ -609,7 +622,7 @@ class S3Adapter:
         )
 
     async def call(
-        self, operation: str, *, region: str | None = None, service: str = "s3", **params: Any
+        self, operation: str, *, region: str | None = None, service: str = "s3", lane: str = BUCKETS, **params: Any
     ) -> dict[str, Any]:
         """Make an ``operation`` request (``"GetBucketLifecycleConfiguration"``) in ``region``.
 
@@ -617,7 +630,7 @@ class S3Adapter:
         :mod:`lakecircle.retry`), each attempt is counted in ``calls`` and observed.
         Raises LakeCircle's own errors, never botocore's.
         """
-        return await self._retried(operation, params, _as_is, region=region, service=service)
+        return await self._retried(operation, params, _as_is, region=region, service=service, lane=lane)
 
     # -- account ----------------------------------------------------------------------------
 
@@ -754,7 +767,7 @@ class S3Adapter:
             params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "ExpectedBucketOwner": self.account}
             if token:
                 params["ContinuationToken"] = token
-            response = await self.call("ListObjectsV2", **params)
+            response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
             yield list(response.get("Contents") or ())
             next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
             if not next_token or next_token == token:
@@ -771,11 +784,17 @@ class S3Adapter:
                 return await _read_at_most(body, limit)
 
         params = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": self.account}
-        return await self._retried("GetObject", params, read_body)
+        return await self._retried("GetObject", params, read_body, lane=OBJECTS)
 
     async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         await self.call(
-            "PutObject", Bucket=bucket, Key=key, Body=data, ContentType=content_type, ExpectedBucketOwner=self.account
+            "PutObject",
+            lane=OBJECTS,
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ExpectedBucketOwner=self.account,
         )
 
 

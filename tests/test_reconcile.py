@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from lakecircle.errors import AccessDenied, Throttled
@@ -11,6 +12,7 @@ from lakecircle.loader import DefinitionLoader
 from lakecircle.memory import MemoryS3
 from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.store import BucketRef
 
 pytestmark = pytest.mark.anyio
 
@@ -211,3 +213,40 @@ async def test_an_unchanged_listing_reuses_the_definitions_and_an_unreadable_fil
     unchanged = await loader.load()
     assert unchanged.fetched == 0
     assert unchanged.definitions is fixed.definitions
+
+
+class HeldWrites(MemoryS3):
+    """Lifecycle writes wait until released; counts the writes under way at most."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = anyio.Event()
+        self.writing = 0
+        self.most_writing = 0
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.writing += 1
+        self.most_writing = max(self.most_writing, self.writing)
+        await self.release.wait()
+        await super().put_lifecycle(bucket, config)
+        self.writing -= 1
+
+
+async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounded() -> None:
+    s3 = HeldWrites()
+    for i in range(6):
+        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}", "r1")
+        s3.add_bucket(f"b{i}")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reconciler(s3, concurrency=2).run_cycle)
+            # Two writes held, and the two workers still read the remaining buckets.
+            while s3.calls["GetBucketLifecycleConfiguration"] < 4 or s3.writing < 2:
+                await anyio.lowlevel.checkpoint()
+            for _ in range(100):
+                await anyio.lowlevel.checkpoint()
+            assert s3.writing == 2  # no third write while two are under way
+            s3.release.set()
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 6
+    assert s3.most_writing == 2
+    assert all(s3.lifecycles[f"b{i}"].rules == (rule("r1"),) for i in range(6))

@@ -40,6 +40,7 @@ from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.retry import RetryPolicy
 from lakecircle.s3 import (
+    OBJECTS,
     USER_AGENT,
     S3Adapter,
     S3DefinitionSource,
@@ -235,7 +236,8 @@ async def test_every_bucket_call_carries_the_expected_bucket_owner(s3: S3Adapter
     create_bucket(s3_client, "owned-bucket")
     create_bucket(s3_client, "endpoint-bucket")
     s3_client.put_object(Bucket="endpoint-bucket", Key="lc/definition/a.toml", Body=b"x = 1\n")
-    requests = record_params(await s3.client())
+    bucket_requests = record_params(await s3.client())
+    object_requests = record_params(await s3.client(lane=OBJECTS))  # the endpoint's objects: a client of their own
     ref = BucketRef("owned-bucket")  # region unknown: found with HeadBucket
     source = S3DefinitionSource(s3, "s3://endpoint-bucket/lc/definition/")
     endpoint = S3EndpointStore(s3, "s3://endpoint-bucket/lc/")
@@ -249,16 +251,14 @@ async def test_every_bucket_call_carries_the_expected_bucket_owner(s3: S3Adapter
     await endpoint.get_bytes("current/owned-bucket.json")
     await endpoint.list_keys("current/")
 
-    assert {op for op, _ in requests} == {
+    assert {op for op, _ in bucket_requests} == {
         "HeadBucket",
         "PutBucketLifecycleConfiguration",
         "GetBucketLifecycleConfiguration",
         "DeleteBucketLifecycle",
-        "ListObjectsV2",
-        "GetObject",
-        "PutObject",
     }
-    assert all(params.get("ExpectedBucketOwner") == ACCOUNT for _, params in requests)
+    assert {op for op, _ in object_requests} == {"ListObjectsV2", "GetObject", "PutObject"}
+    assert all(params.get("ExpectedBucketOwner") == ACCOUNT for _, params in bucket_requests + object_requests)
 
 
 async def test_counts_one_call_per_request_by_operation(s3: S3Adapter, s3_client: Any) -> None:
@@ -1007,3 +1007,11 @@ async def test_every_request_carries_lakecircles_user_agent(s3: S3Adapter, s3_cl
     expected = f"{USER_AGENT} botocore/{botocore.__version__}"  # boto3's session adds botocore's
     assert sent == [expected, expected]
     assert USER_AGENT.startswith("lakecircle/")
+
+
+async def test_the_endpoints_objects_have_a_client_and_connection_pool_of_their_own(s3: S3Adapter) -> None:
+    buckets, objects = await s3.client(), await s3.client(lane=OBJECTS)
+
+    assert buckets is not objects
+    assert buckets.meta.config.max_pool_connections == objects.meta.config.max_pool_connections == 10  # max(4, 10)
+    assert await s3.client(lane=OBJECTS) is objects
