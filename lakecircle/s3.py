@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import platform
 import re
@@ -262,19 +263,30 @@ def parse_s3_timestamp(value: Any) -> Any:
     """botocore's timestamp parser, with S3's own form read by the standard library.
 
     S3's XML carries ISO 8601 UTC timestamps (``2026-11-29T12:00:00.000Z``): every
-    listed object's LastModified, every bucket's CreationDate, every dated lifecycle rule.
-    botocore reads each through dateutil's general parser, 70 µs apiece, which made a
-    tenth of the CPU of a bucket read and most of a definition listing's.
-    ``datetime.fromisoformat`` reads that form in a fraction of a microsecond to the same
-    aware datetime; any other form (an HTTP date header, epoch seconds, an invalid value)
-    still goes through botocore's parser, with its errors.
+    listed object's LastModified, every bucket's CreationDate, every dated lifecycle rule;
+    its headers carry HTTP dates (an object's Last-Modified). botocore reads each through
+    dateutil's general parser, 60-70 µs apiece, which made a tenth of the CPU of a bucket
+    read and most of a definition listing's. ``datetime.fromisoformat`` and
+    ``email.utils.parsedate_to_datetime`` read those two forms in 0.3 and 5 µs to the
+    same aware datetimes; any other form (epoch seconds, an invalid value) still goes
+    through botocore's parser, with its errors.
     """
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
-        try:
-            return dt.datetime.fromisoformat(value)
-        except ValueError:
-            pass
+    if isinstance(value, str):
+        if len(value) >= 19 and value[4] == "-" and value[10] == "T":
+            try:
+                return dt.datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        elif _HTTP_DATE.match(value):
+            try:
+                return email.utils.parsedate_to_datetime(value)
+            except ValueError:
+                pass
     return parse_timestamp(value)
+
+
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\Z")
+"""An HTTP date in UTC (``Sun, 29 Nov 2026 12:00:00 GMT``), as S3 sends Last-Modified."""
 
 
 def botocore_session() -> AioSession:

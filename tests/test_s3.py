@@ -958,6 +958,8 @@ def test_location_constraints_name_regions(constraint: str | None, region: str) 
         "2026-11-29T12:00:00.000+02:00",
         "2026-11-29T12:00:00",  # no offset: naive, as botocore gives it
         "Sun, 29 Nov 2026 12:00:00 GMT",  # an HTTP date header
+        "Mon, 01 Jan 2001 00:00:59 GMT",
+        "Sun, 29 Nov 2026 12:00:00 +0000",  # another zone's spelling: botocore's parser
         "1796212800",  # epoch seconds
         "2026-11-29",
     ],
@@ -969,7 +971,9 @@ def test_timestamps_read_as_botocore_reads_them(value: str) -> None:
     assert ours.utcoffset() == botocores.utcoffset()
 
 
-@pytest.mark.parametrize("value", ["someday", "2026-13-45T00:00:00Z", "2026-11-29Tnoon"])
+@pytest.mark.parametrize(
+    "value", ["someday", "2026-13-45T00:00:00Z", "2026-11-29Tnoon", "Sun, 31 Feb 2026 12:00:00 GMT"]
+)
 def test_an_invalid_timestamp_fails_as_botocores_does(value: str) -> None:
     with pytest.raises(ValueError, match="Invalid timestamp") as ours:
         parse_s3_timestamp(value)
