@@ -7,9 +7,11 @@ under the endpoint (:class:`S3EndpointStore`). Every botocore exception becomes 
 LakeCircle's errors (:func:`map_error`), raised ``from`` the original, so the rest of the
 code decides what to do next by the error's class alone.
 
-One aioboto3 session, one client per region, created on first use and closed when the
-adapter's ``async with`` block ends. Each bucket's calls go to its own region's client,
-and every bucket-level call carries ``ExpectedBucketOwner`` (DESIGN.md, rule 8).
+One aioboto3 session; per region, one client for the account's buckets and one for the
+endpoint's objects (each with its own connection pool, see :meth:`S3Adapter.client`),
+created on first use and closed when the adapter's ``async with`` block ends. Each
+bucket's calls go to its own region's client, and every bucket-level call carries
+``ExpectedBucketOwner`` (DESIGN.md, rule 8).
 
 Every request goes through :meth:`S3Adapter.call`, which retries transient errors with
 :func:`lakecircle.retry.call_with_retries` (the only retry layer: botocore makes one
