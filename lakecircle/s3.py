@@ -55,7 +55,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
-from botocore.utils import parse_timestamp
+from botocore.utils import determine_content_length, parse_timestamp
 from pydantic import ValidationError
 
 from lakecircle import __version__, errors
@@ -316,6 +316,25 @@ of the CPU of a bucket read.
 """
 
 
+SMALL_BODY = 1 << 20
+"""Bodies up to this size (1 MiB) are sent without ``Expect: 100-continue``."""
+
+
+def _send_small_bodies_at_once(params: dict[str, Any], **_: Any) -> None:
+    """Drop ``Expect: 100-continue`` from a request whose body is small (a PutObject).
+
+    botocore turns every PutObject body into a file object and asks for ``100 Continue``
+    before sending it, so a client can stop before uploading gigabytes to a server that
+    will refuse them. LakeCircle's objects are records of a few KB: waiting for the go-ahead
+    cost each one a round trip more (three per written bucket: previous/ and history/
+    before the write, current/ after it). Registered last on ``before-call.s3``, after
+    botocore's own handler has added the header; larger bodies keep it.
+    """
+    headers = params.get("headers") or {}
+    if "Expect" in headers and determine_content_length(params.get("body")) <= SMALL_BODY:
+        del headers["Expect"]
+
+
 class _OneAttemptSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is untyped
     """aiobotocore's HTTP session, without aiohttp's own silent retry.
 
@@ -539,6 +558,8 @@ class S3Adapter:
                 if service == "s3" and events is not None:  # a botocore client (tests may hand in stubs)
                     for name in _EXPECTED_ROOTS:
                         events.register(f"before-parse.s3.{name}", _check_root)
+                    # Last on the event botocore's own handler that adds the header is on.
+                    events.register_last("before-call.s3", _send_small_bodies_at_once)
                 self._clients[key] = client = opened
         return client
 

@@ -42,7 +42,7 @@ from lakecircle.normalize import canonical_config
 from lakecircle.reconcile import BucketState, CycleReport
 from lakecircle.retry import RetryPolicy
 from lakecircle.runtime import Account, build_reconciler
-from lakecircle.s3 import S3Adapter
+from lakecircle.s3 import SMALL_BODY, S3Adapter
 from lakecircle.service import run_service
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
@@ -477,12 +477,11 @@ def test_the_proxy_names_the_operations_lakecircle_makes() -> None:
     assert {key: classify(*key) for key in cases} == cases
 
 
-async def test_a_write_that_stalls_before_100_continue_is_cut_off_by_the_attempt_timeout(
+async def test_a_record_write_whose_answer_stalls_is_cut_off_and_retried(
     s3_client: Any, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # aiobotocore sends PutObject (the write-ahead history record) with "Expect: 100-continue"
-    # and waits for it where botocore's read timeout does not apply: without a bound on the
-    # whole attempt, a server that never answers holds the bucket's worker for good.
+    # A write-ahead record (PutObject) that the server never answers: the read timeout cuts
+    # it off, the retry layer sends it again, and the bucket is written after it.
     wanted = arrange(s3_client, 3, seed=3, name="expect")
     proxy.stall_seconds = 30.0
     proxy.force("PutObject", ENDPOINT, Fault.STALL, times=1)
@@ -514,6 +513,38 @@ async def test_a_write_that_stalls_before_100_continue_is_cut_off_by_the_attempt
     assert elapsed < 15, figures
     proxy.enabled = False
     assert not_converged(s3_client, wanted) == [], figures
+
+
+async def test_a_large_write_that_stalls_before_100_continue_is_cut_off_by_the_attempt_timeout(
+    s3_client: Any, proxy: FaultProxy
+) -> None:
+    # A body over SMALL_BODY is sent with "Expect: 100-continue", and aiohttp waits for the
+    # go-ahead where botocore's read timeout does not apply: without a bound on the whole
+    # attempt, a server that never sends it would hold the caller for good.
+    s3_client.create_bucket(Bucket=ENDPOINT)
+    proxy.stall_seconds = 30.0
+    proxy.force("PutObject", ENDPOINT, Fault.STALL, times=1)
+    metrics = Metrics()
+    body = b" " * (SMALL_BODY + 1)
+    began = time.monotonic()
+    async with S3Adapter(
+        account=MOTO_ACCOUNT,
+        region=MOTO_REGION,
+        endpoint_url=proxy.url,
+        connect_timeout=1,
+        read_timeout=1,
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
+        observer=metrics,
+    ) as adapter:
+        assert adapter.attempt_timeout == 2
+        with anyio.fail_after(20):
+            await adapter.write_object(ENDPOINT, f"{PREFIX}log/large.json", body, "application/json")
+    elapsed = time.monotonic() - began
+    samples = parse_samples(metrics.render().decode())
+    assert proxy.by_operation(Fault.STALL) == {"PutObject": 1}, proxy.summary()
+    assert by_label(samples, "lakecircle_s3_retries_total", "operation", reason="connection") == {"PutObject": 1}
+    assert elapsed < 15
+    assert s3_client.get_object(Bucket=ENDPOINT, Key=f"{PREFIX}log/large.json")["ContentLength"] == len(body)
 
 
 # -- SIGKILL of the daemon in the middle of a cycle ----------------------------------------

@@ -41,6 +41,7 @@ from lakecircle.parse import MAX_FILE_BYTES
 from lakecircle.retry import RetryPolicy
 from lakecircle.s3 import (
     OBJECTS,
+    SMALL_BODY,
     USER_AGENT,
     S3Adapter,
     S3DefinitionSource,
@@ -1019,3 +1020,28 @@ async def test_the_endpoints_objects_have_a_client_and_connection_pool_of_their_
     assert buckets is not objects
     assert buckets.meta.config.max_pool_connections == objects.meta.config.max_pool_connections == 10  # max(4, 10)
     assert await s3.client(lane=OBJECTS) is objects
+
+
+def record_headers(client: Any, operation: str) -> list[dict[str, str]]:
+    """The headers of every ``operation`` request the client sends, as sent."""
+    seen: list[dict[str, str]] = []
+
+    def hook(request: Any, **_: Any) -> None:
+        seen.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+
+    client.meta.events.register(f"before-send.s3.{operation}", hook)
+    return seen
+
+
+async def test_a_small_record_is_sent_at_once_and_a_large_object_waits_for_100_continue(
+    s3: S3Adapter, s3_client: Any
+) -> None:
+    create_bucket(s3_client, "records-bucket")
+    sent = record_headers(await s3.client(lane=OBJECTS), "PutObject")
+
+    await s3.write_object("records-bucket", "history/small.json", b"{}" * 1000, "application/json")
+    await s3.write_object("records-bucket", "log/large.json", b" " * (SMALL_BODY + 1), "application/json")
+
+    assert [headers.get("Expect") for headers in sent] == [None, "100-continue"]
+    stored = s3_client.get_object(Bucket="records-bucket", Key="history/small.json")["Body"].read()
+    assert stored == b"{}" * 1000
