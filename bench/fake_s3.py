@@ -10,7 +10,8 @@ unique IDs, a checksum header), HeadBucket, GetBucketLocation and STS GetCallerI
 path-style addressing only, one region.
 
 Knobs, set through ``/__bench/*`` (never counted): a delay before every answer
-(``asyncio.sleep``), and a token bucket that answers ``503 SlowDown`` to requests beyond
+(``asyncio.sleep``; an ``Expect: 100-continue`` waits for it twice, once for the
+go-ahead and once for the answer, as across a network), and a token bucket that answers ``503 SlowDown`` to requests beyond
 ``rate`` per second (burst: a tenth of a second's worth). Requests are counted by
 operation, throttled ones apart, with the server's own CPU seconds.
 
@@ -167,6 +168,17 @@ class FakeS3:
         self.lifecycle = dict(workload.live)
 
     # -- the handler ----------------------------------------------------------------------
+
+    async def expect(self, request: web.Request) -> None:
+        """Answer ``Expect: 100-continue`` after the delay, as a server across a network
+        does: the client's wait for the go-ahead is a round trip of its own (aiohttp's
+        default handler would answer at once)."""
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {request.headers.get('Expect')}")
+        if self.delay and not request.path.startswith("/__bench/"):
+            await asyncio.sleep(self.delay)
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -449,7 +461,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     """Serve until stdin closes or SIGTERM; print ``{"port": N}`` once listening."""
     fake = FakeS3()
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    app.router.add_route("*", "/{tail:.*}", fake.handle, expect_handler=fake.expect)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
