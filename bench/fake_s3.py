@@ -11,9 +11,10 @@ path-style addressing only, one region.
 
 Knobs, set through ``/__bench/*`` (never counted): a delay before every answer
 (``asyncio.sleep``; an ``Expect: 100-continue`` waits for it twice, once for the
-go-ahead and once for the answer, as across a network), and a token bucket that answers ``503 SlowDown`` to requests beyond
-``rate`` per second (burst: a tenth of a second's worth). Requests are counted by
-operation, throttled ones apart, with the server's own CPU seconds.
+go-ahead and once for the answer, as across a network), and a token bucket that
+answers ``503 SlowDown`` to requests beyond ``rate`` per second (burst: a tenth of a
+second's worth). Requests are counted by operation, throttled ones apart, with the
+server's own CPU seconds.
 
 Run it in its own process, so that the client's CPU is measured apart:
 ``python bench/fake_s3.py`` prints ``{"port": N}`` and serves until stdin closes or
