@@ -477,6 +477,19 @@ def test_the_proxy_names_the_operations_lakecircle_makes() -> None:
     assert {key: classify(*key) for key in cases} == cases
 
 
+def stalling_adapter(proxy: FaultProxy, metrics: Metrics) -> S3Adapter:
+    """An adapter through the proxy with 1 s timeouts (2 s an attempt) and quick retries."""
+    return S3Adapter(
+        account=MOTO_ACCOUNT,
+        region=MOTO_REGION,
+        endpoint_url=proxy.url,
+        connect_timeout=1,
+        read_timeout=1,
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
+        observer=metrics,
+    )
+
+
 async def test_a_record_write_whose_answer_stalls_is_cut_off_and_retried(
     s3_client: Any, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -488,17 +501,8 @@ async def test_a_record_write_whose_answer_stalls_is_cut_off_and_retried(
     service_env(monkeypatch, proxy)
     settings = load_settings()
     metrics = Metrics()
-    policy = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
     began = time.monotonic()
-    async with S3Adapter(
-        account=MOTO_ACCOUNT,
-        region=MOTO_REGION,
-        endpoint_url=proxy.url,
-        connect_timeout=1,
-        read_timeout=1,
-        retry=policy,
-        observer=metrics,
-    ) as adapter:
+    async with stalling_adapter(proxy, metrics) as adapter:
         assert adapter.attempt_timeout == 2
         reconciler = build_reconciler(settings, Account(adapter, None), None, dry_run=False)
         with anyio.fail_after(20):
@@ -527,15 +531,7 @@ async def test_a_large_write_that_stalls_before_100_continue_is_cut_off_by_the_a
     metrics = Metrics()
     body = b" " * (SMALL_BODY + 1)
     began = time.monotonic()
-    async with S3Adapter(
-        account=MOTO_ACCOUNT,
-        region=MOTO_REGION,
-        endpoint_url=proxy.url,
-        connect_timeout=1,
-        read_timeout=1,
-        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
-        observer=metrics,
-    ) as adapter:
+    async with stalling_adapter(proxy, metrics) as adapter:
         assert adapter.attempt_timeout == 2
         with anyio.fail_after(20):
             await adapter.write_object(ENDPOINT, f"{PREFIX}log/large.json", body, "application/json")
