@@ -223,7 +223,7 @@ class Bench:
         )
         expected = {"cold": len(self.workload["drifted"]), "resync": len(self.workload["second"]), "unchanged": 0}
         for cycle in lakecircle["cycles"]:
-            cycle["expected_writes"] = expected.get(cycle["name"])
+            cycle["expected_writes"] = expected.get(cycle["name"], 0)  # unchanged-2, …: none either
         self.results.setdefault("cycles", {})[key] = {"lakecircle": lakecircle, "floor": floor, "n": n, "delay": delay}
 
     def original(self) -> None:
