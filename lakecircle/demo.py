@@ -187,6 +187,7 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
     """Run the demo; returns the process exit code."""
     import boto3
 
+    from lakecircle.server import host_port
     from lakecircle.service import run_service
 
     with embedded_s3() as url, _demo_environment(url):
@@ -206,7 +207,7 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
         narrator = _Narrator(echo, client)
 
         def started(_: object, bound: tuple[str, int]) -> None:
-            echo(f"\nLakeCircle daemon running; metrics on http://{bound[0]}:{bound[1]}/metrics")
+            echo(f"\nLakeCircle daemon running; metrics on http://{host_port(*bound)}/metrics")
             if cycles is None:
                 echo("It polls every 5 s and resyncs every 60 s. Ctrl-C stops it.")
 

@@ -22,7 +22,7 @@ from lakecircle.metrics import Metrics
 from lakecircle.reconcile import CycleReport
 from lakecircle.retry import RetryPolicy
 from lakecircle.runtime import build_reconciler, open_account
-from lakecircle.server import Health, serve
+from lakecircle.server import Health, host_port, serve
 from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.service")
@@ -55,7 +55,9 @@ async def _listening(metrics: Metrics, health: Health, host: str, port: int) -> 
         server = serve(metrics, health, host, port)
         bound = await server.__aenter__()
     except OSError as exc:
-        raise ConfigError([f"LCC_METRICS_ADDR: cannot listen on {host}:{port}: {exc.strerror or exc}"]) from exc
+        raise ConfigError(
+            [f"LCC_METRICS_ADDR: cannot listen on {host_port(host, port)}: {exc.strerror or exc}"]
+        ) from exc
     try:
         yield bound
     finally:
@@ -77,7 +79,7 @@ async def run_service(
     health = Health(max_age=3 * settings.resync_interval)
     host, port = settings.metrics_host_port
     async with _listening(metrics, health, host, port) as bound:
-        log.info("metrics_listening", address=f"http://{bound[0]}:{bound[1]}/metrics")
+        log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
         async with open_account(
             settings,
             need_endpoint=definitions_dir is None,

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import anyio
 import pytest
+import structlog
 
+from lakecircle.daemon import Daemon as DaemonLoop
 from lakecircle.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.server import host_port
+from lakecircle.service import run_service
+from lakecircle.settings import Settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 
 DEFINITION = """BucketName = "{bucket}"
@@ -174,3 +184,83 @@ def test_metrics_pass_promtool_check(running: Daemon) -> None:
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert b"lakecircle_s3_requests_total" in body
+
+
+# -- the service in-process: addresses -------------------------------------
+
+
+@asynccontextmanager
+async def service(settings: Settings) -> AsyncIterator[tuple[DaemonLoop, str]]:
+    """run_service in this process; yields the daemon and the server's base URL, stops it on exit."""
+    started = anyio.Event()
+    found: dict[str, Any] = {}
+
+    def on_started(daemon: DaemonLoop, bound: tuple[str, int]) -> None:
+        found.update(daemon=daemon, url=f"http://{host_port(*bound)}")
+        started.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(run_service, settings, on_started=on_started))
+        with anyio.fail_after(30):
+            await started.wait()
+        try:
+            yield found["daemon"], found["url"]
+        finally:
+            found["daemon"].request_stop()
+
+
+async def get_text(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def until_status(url: str, status: int) -> str:
+    while True:
+        got, text = await get_text(url)
+        if got == status:
+            return text
+        await anyio.sleep(0.1)
+
+
+def service_settings(**extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "endpoint": "s3://svc-endpoint/lc/",
+        "aws_account": MOTO_ACCOUNT,
+        "aws_region": MOTO_REGION,
+        "metrics_addr": "127.0.0.1:0",
+        "poll_interval": 3600,
+        "resync_interval": 3600,
+        **extra,
+    }
+    return Settings(**values)
+
+
+@pytest.mark.anyio
+async def test_an_ipv6_metrics_address_is_printed_in_brackets(daemon_env: dict[str, str]) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with service(service_settings(metrics_addr="[::1]:0")) as (_, url):
+            status, _ = await get_text(f"{url}/healthz")
+    address = next(e["address"] for e in logs if e["event"] == "metrics_listening")
+    assert address.startswith("http://[::1]:")
+    assert address == f"{url}/metrics"
+    assert status == 200
+
+
+def test_a_metrics_address_that_cannot_be_bound_names_the_setting_and_the_address(
+    daemon_env: dict[str, str],
+) -> None:
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "lakecircle", "daemon"],
+            env={**daemon_env, "LCC_METRICS_ADDR": f"[::1]:{port}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"LCC_METRICS_ADDR: cannot listen on [::1]:{port}: " in done.stderr
+    assert "Traceback" not in done.stderr
