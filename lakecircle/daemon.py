@@ -10,8 +10,9 @@ The loop is a small state machine around :class:`~lakecircle.reconcile.Reconcile
   the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns.
 
 Cycles never overlap, and an exception inside one is logged and counted while the loop
-goes on. Time comes from an injected :class:`Clock`, so tests run a ten-minute resync
-in milliseconds.
+goes on. A poll that fails is told to the :class:`PollObserver` (a failure metric, and
+readiness), as each cycle's report is told to the :class:`CycleObserver`. Time comes from
+an injected :class:`Clock`, so tests run a ten-minute resync in milliseconds.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class CycleObserver(Protocol):
     def cycle_crashed(self, trigger: str) -> None: ...
 
 
+class PollObserver(Protocol):
+    """Told how each poll of the definitions went: S3 answered it, or it failed (after its retries)."""
+
+    def poll_succeeded(self) -> None: ...
+
+    def poll_failed(self, error: LakeCircleError) -> None: ...
+
+
 @dataclass
 class DaemonStats:
     cycles: int = 0
@@ -75,6 +84,7 @@ class Daemon:
         clock: Clock | None = None,
         jitter: Callable[[], float] | None = None,
         observer: CycleObserver | None = None,
+        poll_observer: PollObserver | None = None,
         max_cycles: int | None = None,
     ) -> None:
         self.reconciler = reconciler
@@ -84,6 +94,7 @@ class Daemon:
         self.clock: Clock = clock or RealClock()
         self.jitter = jitter or (lambda: random.uniform(0.9, 1.1))  # noqa: S311 -- spreading, not security
         self.observer = observer
+        self.poll_observer = poll_observer
         self.max_cycles = max_cycles
         self.stats = DaemonStats()
         self.last_report: CycleReport | None = None
@@ -129,8 +140,12 @@ class Daemon:
                     refs = await self.reconciler.loader.list_refs()
                 except LakeCircleError as exc:
                     log.warning("poll_failed", error=str(exc))
+                    if self.poll_observer is not None:
+                        self.poll_observer.poll_failed(exc)
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
+                if self.poll_observer is not None:
+                    self.poll_observer.poll_succeeded()
                 if listing_fingerprint(refs) == fingerprint:
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))

@@ -3,8 +3,9 @@
 Three GET endpoints and nothing else (404 for other paths, 405 for other methods), served
 by aiohttp on the event loop the daemon runs on, so an answer from ``/healthz`` is itself
 the proof that the loop is not blocked. ``/readyz`` asks a :class:`Health` whether the
-definitions were loaded once and the last cycle finished recently. The server binds
-exactly the host it is given: loopback unless ``LCC_METRICS_ADDR`` says otherwise.
+definitions were loaded once, the last cycle finished recently, and S3 has not been out
+of reach for too long. The server binds exactly the host it is given: loopback unless
+``LCC_METRICS_ADDR`` says otherwise.
 
 Clients may be hostile, and aiohttp has no timeout on reading a request's head (its
 keep-alive timer is an hour by default), so every connection is wrapped in
@@ -44,18 +45,30 @@ def host_port(host: str, port: int) -> str:
 
 
 class Health:
-    """Readiness: definitions loaded at least once, and a cycle finished within ``max_age`` seconds.
+    """Readiness: definitions loaded, a recent cycle, and S3 not out of reach for too long.
 
-    Times are read from ``clock`` unless given; the daemon passes its own clock (and a
-    ``max_age`` of about three resync intervals), tests a fake one. The default is Unix
-    time, the clock of :meth:`Metrics.observe_cycle`'s ``now``, so one reading can feed both.
+    Ready once the definitions were loaded at least once and a cycle finished within
+    ``max_age`` seconds. Not ready while every contact with S3 (a poll, a cycle that
+    listed the definitions and the buckets) has failed for longer than ``outage_limit``
+    seconds, counted from the first failure after the last success; ready again after
+    the next successful contact.
+
+    Times are read from ``clock`` unless given; the daemon passes Unix time (the clock of
+    :meth:`Metrics.observe_cycle`'s ``now``, so one reading can feed both), tests a fake one.
     """
 
-    def __init__(self, max_age: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, max_age: float, clock: Callable[[], float] = time.time, *, outage_limit: float | None = None
+    ) -> None:
         self.max_age = max_age
+        self.outage_limit = outage_limit
         self.clock = clock
         self.definitions_loaded = False
         self.last_cycle: float | None = None
+        self.failing_since: float | None = None
+        """When contacts with S3 began to fail (None: the last one succeeded)."""
+        self.failed_stage: str | None = None
+        """The stage of the last failed contact."""
 
     def mark_definitions_loaded(self) -> None:
         self.definitions_loaded = True
@@ -63,13 +76,32 @@ class Health:
     def mark_cycle_finished(self, now: float | None = None) -> None:
         self.last_cycle = self.clock() if now is None else now
 
+    def mark_contact(self) -> None:
+        """S3 answered a poll or a cycle: whatever failed before is over."""
+        self.failing_since = None
+        self.failed_stage = None
+
+    def mark_contact_failed(self, stage: str, now: float | None = None) -> None:
+        """A poll or a cycle could not reach S3 (or was refused), at ``stage``."""
+        if self.failing_since is None:
+            self.failing_since = self.clock() if now is None else now
+        self.failed_stage = stage
+
     def ready(self, now: float | None = None) -> tuple[bool, str]:
         """Whether the daemon is ready, and a short reason a probe's log can show."""
+        now = self.clock() if now is None else now
+        if self.failing_since is not None and self.outage_limit is not None:
+            down = now - self.failing_since
+            if down > self.outage_limit:
+                return False, (
+                    f"S3 out of reach: polls and cycles have failed for {down:.0f}s, over the"
+                    f" {self.outage_limit:.0f}s limit (last failure at stage {self.failed_stage})"
+                )
         if not self.definitions_loaded:
             return False, "definitions not loaded yet"
         if self.last_cycle is None:
             return False, "no cycle finished yet"
-        age = (self.clock() if now is None else now) - self.last_cycle
+        age = now - self.last_cycle
         if age > self.max_age:
             return False, f"last cycle finished {age:.0f}s ago, over the {self.max_age:.0f}s limit"
         return True, "ok"

@@ -3,6 +3,9 @@
 ``lakecircle daemon`` (and the demo) call :func:`run_service`. It binds the metrics
 server first (so a wrong address fails fast), checks the account, then runs the loop of
 :mod:`lakecircle.daemon` until SIGTERM or SIGINT, with SIGHUP forcing a cycle.
+
+Cycle reports and polls feed the failure metrics and :class:`~lakecircle.server.Health`,
+which turns not ready when S3 stays out of reach for :data:`OUTAGE_POLLS` poll intervals.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Final
 
 import anyio
 import structlog
 
 from lakecircle import __version__
 from lakecircle.daemon import Clock, Daemon, handle_signals
-from lakecircle.errors import ConfigError
-from lakecircle.metrics import Metrics
+from lakecircle.errors import ConfigError, LakeCircleError
+from lakecircle.metrics import Metrics, Stage, fatal_stage
 from lakecircle.reconcile import CycleReport
 from lakecircle.retry import RetryPolicy
 from lakecircle.runtime import build_reconciler, open_account
@@ -27,19 +31,35 @@ from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.service")
 
+OUTAGE_POLLS: Final = 3
+"""Readiness is lost when polls and cycles have failed for longer than this many poll intervals."""
+
 
 class CycleSink:
-    """Feeds each cycle's report to the metrics and the readiness check."""
+    """Feeds each cycle's report, and each poll's outcome, to the metrics and the readiness check."""
 
-    def __init__(self, metrics: Metrics, health: Health, on_report: Callable[[CycleReport], None] | None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        health: Health,
+        on_report: Callable[[CycleReport], None] | None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.metrics = metrics
         self.health = health
         self.on_report = on_report
+        self.clock = clock
+        """Unix time: when a cycle finished (the last-success gauge), when contacts began to fail."""
 
     def cycle_finished(self, report: CycleReport) -> None:
-        now = time.time()
+        now = self.clock()
         if report.definitions is not None:
             self.health.mark_definitions_loaded()
+        if report.fatal is None:
+            self.health.mark_contact()
+        else:
+            self.health.mark_contact_failed(fatal_stage(report), now)
         self.health.mark_cycle_finished(now)
         self.metrics.observe_cycle(report, now=now)
         if self.on_report is not None:
@@ -47,6 +67,13 @@ class CycleSink:
 
     def cycle_crashed(self, trigger: str) -> None:
         self.metrics.observe_cycle_error(trigger)
+
+    def poll_succeeded(self) -> None:
+        self.health.mark_contact()
+
+    def poll_failed(self, error: LakeCircleError) -> None:
+        self.metrics.observe_poll_failure()
+        self.health.mark_contact_failed(Stage.POLL, self.clock())
 
 
 @asynccontextmanager
@@ -76,7 +103,7 @@ async def run_service(
     """Run the daemon until a signal stops it (or ``max_cycles`` cycles ran)."""
     metrics = Metrics()
     metrics.set_info(__version__, settings.actions.value, settings.aws_account)
-    health = Health(max_age=3 * settings.resync_interval)
+    health = Health(max_age=3 * settings.resync_interval, outage_limit=OUTAGE_POLLS * settings.poll_interval)
     host, port = settings.metrics_host_port
     async with _listening(metrics, health, host, port) as bound:
         log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
@@ -92,13 +119,15 @@ async def run_service(
             reconciler = build_reconciler(
                 settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
             )
+            sink = CycleSink(metrics, health, on_report)
             daemon = Daemon(
                 reconciler,
                 poll_interval=settings.poll_interval,
                 resync_interval=settings.resync_interval,
                 shutdown_timeout=settings.shutdown_timeout,
                 clock=clock,
-                observer=CycleSink(metrics, health, on_report),
+                observer=sink,
+                poll_observer=sink,
                 max_cycles=max_cycles,
             )
             log.info(

@@ -1,5 +1,5 @@
 """The HTTP endpoints over real loopback sockets: /metrics, /healthz, /readyz, nothing else;
-and clients that send too slowly or send garbage."""
+readiness; and clients that send too slowly or send garbage."""
 
 from __future__ import annotations
 
@@ -238,3 +238,35 @@ def test_an_ipv6_address_is_written_in_brackets() -> None:
     assert host_port("::1", 9739) == "[::1]:9739"
     assert host_port("127.0.0.1", 9739) == "127.0.0.1:9739"
     assert host_port("localhost", 80) == "localhost:80"
+
+
+def test_readiness_is_lost_when_s3_stays_out_of_reach_past_the_limit_and_comes_back() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    health.mark_contact_failed("poll")
+    clock.now += 60
+    health.mark_contact_failed("definitions")
+    clock.now += 30
+    assert health.ready() == (True, "ok")  # 90 s: at the limit, not over it
+    clock.now += 1
+    assert health.ready() == (
+        False,
+        "S3 out of reach: polls and cycles have failed for 91s, over the 90s limit (last failure at stage definitions)",
+    )
+    health.mark_contact()
+    assert health.ready() == (True, "ok")
+
+
+def test_one_failed_contact_between_good_ones_never_costs_readiness() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    for _ in range(10):
+        health.mark_contact_failed("poll")
+        clock.now += 60
+        health.mark_contact()
+        clock.now += 60
+        assert health.ready()[0]

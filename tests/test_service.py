@@ -28,6 +28,7 @@ from lakecircle.server import host_port
 from lakecircle.service import run_service
 from lakecircle.settings import Settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+from tests.faultproxy import Fault, FaultProxy
 
 DEFINITION = """BucketName = "{bucket}"
 [[LifecycleConfiguration.Rules]]
@@ -186,7 +187,7 @@ def test_metrics_pass_promtool_check(running: Daemon) -> None:
     assert b"lakecircle_s3_requests_total" in body
 
 
-# -- the service in-process: addresses -------------------------------------
+# -- the service in-process: S3 out of reach, addresses -------------------------------------
 
 
 @asynccontextmanager
@@ -233,6 +234,34 @@ def service_settings(**extra: Any) -> Settings:
         **extra,
     }
     return Settings(**values)
+
+
+@pytest.mark.anyio
+async def test_an_s3_outage_counts_failed_polls_and_turns_readiness_off_until_s3_answers(
+    daemon_env: dict[str, str], moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FaultProxy(moto, rates={Fault.SERVER_ERROR: 1.0}) as proxy:
+        proxy.enabled = False
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        settings = service_settings(poll_interval=1, retry_max_attempts=1)
+        async with service(settings) as (_, url):
+            with anyio.fail_after(30):
+                await until_status(f"{url}/readyz", 200)
+            proxy.enabled = True  # every S3 request answers 500 from now on
+            out = time.monotonic()
+            with anyio.fail_after(20):
+                reason = await until_status(f"{url}/readyz", 503)
+            waited = time.monotonic() - out
+            _, text = await get_text(f"{url}/metrics")
+            proxy.enabled = False
+            with anyio.fail_after(10):
+                await until_status(f"{url}/readyz", 200)
+    assert waited > 3  # three poll intervals
+    assert reason.startswith("S3 out of reach: polls and cycles have failed for ")
+    assert "(last failure at stage poll)" in reason
+    failed = [line for line in text.splitlines() if line.startswith('lakecircle_failures_total{stage="poll"}')]
+    assert failed
+    assert float(failed[0].split()[-1]) >= 3
 
 
 @pytest.mark.anyio
