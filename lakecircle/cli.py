@@ -275,16 +275,24 @@ def daemon(
     cycles: int | None,
 ) -> None:
     """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
-    from lakecircle.service import run_service
+    from lakecircle.signals import SignalInbox
 
-    settings = _settings(
-        required=_account_and(definitions_dir),
-        required_to_write=("endpoint",),  # write-ahead records go under it
-        concurrency=concurrency,
-        metrics_addr=metrics_addr,
-        actions="DRYRUN" if dry_run else None,
-    )
-    _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles))
+    # Before anything slow: from here on SIGTERM and SIGINT stop the daemon (exit 0) and
+    # SIGHUP asks for a cycle, even while it starts.
+    signals = SignalInbox().install()
+    try:
+        from lakecircle.service import run_service
+
+        settings = _settings(
+            required=_account_and(definitions_dir),
+            required_to_write=("endpoint",),  # write-ahead records go under it
+            concurrency=concurrency,
+            metrics_addr=metrics_addr,
+            actions="DRYRUN" if dry_run else None,
+        )
+        _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles, signals=signals))
+    finally:
+        signals.uninstall()  # the process ends now; a command run in-process gives them back
     sys.exit(0)
 
 

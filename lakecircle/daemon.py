@@ -7,7 +7,8 @@ The loop is a small state machine around :class:`~lakecircle.reconcile.Reconcile
 - a changed listing, a due resync, or SIGHUP runs a full cycle; SIGHUPs that arrive
   during a cycle coalesce into exactly one more cycle after it;
 - SIGTERM or SIGINT stops it: no new bucket work starts, in-flight writes finish within
-  the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns.
+  the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns
+  (:mod:`lakecircle.service` routes the signals here, :mod:`lakecircle.signals` catches them).
 
 Cycles never overlap, and an exception inside one is logged and counted while the loop
 goes on. A poll that fails is told to the :class:`PollObserver` (a failure metric, and
@@ -18,10 +19,10 @@ an injected :class:`Clock`, so tests run a ten-minute resync in milliseconds.
 from __future__ import annotations
 
 import random
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import anyio
@@ -65,6 +66,19 @@ class PollObserver(Protocol):
     def poll_failed(self, error: LakeCircleError) -> None: ...
 
 
+class StopReason(StrEnum):
+    """Why the daemon stopped: the ``reason`` of its ``daemon_stopped`` line."""
+
+    SIGNAL = "signal"
+    """SIGTERM or SIGINT (the line's ``signal`` says which)."""
+    REQUESTED = "requested"
+    """:meth:`Daemon.request_stop` without a signal (an embedding program, a test)."""
+    CYCLES_DONE = "cycles_done"
+    """``--cycles N``: the N cycles ran."""
+    START_UP_FAILED = "start_up_failed"
+    """The service could not start (its ``error`` says why); the daemon never ran."""
+
+
 @dataclass
 class DaemonStats:
     cycles: int = 0
@@ -101,6 +115,7 @@ class Daemon:
         self._wake = anyio.Event()
         self._sync_requested = False
         self._stopping = False
+        self._stop_signal: str | None = None
         self._cycle_scope: anyio.CancelScope | None = None
 
     # -- requests from outside (signal handlers, tests) -----------------------------------
@@ -110,11 +125,15 @@ class Daemon:
         self._sync_requested = True
         self._wake.set()
 
-    def request_stop(self) -> None:
-        """Start no new work; let in-flight writes finish within the shutdown timeout."""
+    def request_stop(self, signal: str | None = None) -> None:
+        """Start no new work; let in-flight writes finish within the shutdown timeout.
+
+        ``signal`` names the signal that asked for it (``SIGTERM``), for the log line.
+        """
         if self._stopping:
             return
         self._stopping = True
+        self._stop_signal = signal
         self.reconciler.draining = True
         if self._cycle_scope is not None:
             self._cycle_scope.deadline = anyio.current_time() + self.shutdown_timeout
@@ -159,7 +178,17 @@ class Daemon:
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
-        log.info("daemon_stopped", cycles=self.stats.cycles, polls=self.stats.polls)
+        if not self._stopping:
+            reason = StopReason.CYCLES_DONE
+        else:
+            reason = StopReason.SIGNAL if self._stop_signal else StopReason.REQUESTED
+        log.info(
+            "daemon_stopped",
+            reason=reason.value,
+            **({"signal": self._stop_signal} if self._stop_signal else {}),
+            cycles=self.stats.cycles,
+            polls=self.stats.polls,
+        )
 
     async def _cycle(self, trigger: str, refs: list[ObjectRef] | None) -> CycleReport | None:
         self.stats.cycles += 1
@@ -205,15 +234,3 @@ class Daemon:
         if self._sync_requested:
             return "signal"
         return "poll"
-
-
-async def handle_signals(daemon: Daemon) -> None:
-    """SIGHUP: a full cycle now. SIGTERM, SIGINT: stop gracefully."""
-    with anyio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            if signum == signal.SIGHUP:
-                log.info("signal_received", signal="SIGHUP", action="sync")
-                daemon.request_sync()
-            else:
-                log.info("signal_received", signal=signal.Signals(signum).name, action="stop")
-                daemon.request_stop()

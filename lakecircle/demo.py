@@ -217,6 +217,6 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
         untouched = client.get_bucket_lifecycle_configuration(Bucket=UNDEFINED_BUCKET)["Rules"]
         echo(
             f"\n{UNDEFINED_BUCKET} (not defined) still has its own {len(untouched)} rule(s): untouched."
-            f"\nStopped after {daemon.stats.cycles} cycle(s)."
+            f"\nStopped after {daemon.stats.cycles if daemon is not None else 0} cycle(s)."
         )
         return 0 if narrator.ok else 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import anyio
 import anyio.lowlevel
 import pytest
+import structlog
 
 from lakecircle.daemon import Daemon
 from lakecircle.errors import ConnectionFailed
@@ -291,3 +292,14 @@ async def test_a_cycle_that_cannot_list_counts_at_its_stage_and_a_good_one_ends_
             tg.start_soon(daemon.run)
             tg.start_soon(recover)
     assert metrics.registry.get_sample_value("lakecircle_failures_total", {"stage": "definitions"}) == 1
+
+
+async def test_the_stop_line_says_why_the_daemon_stopped() -> None:
+    s3, clock = world(1), FakeClock()
+    with structlog.testing.capture_logs() as logs:
+        await daemon_for(s3, clock, max_cycles=1).run()
+        asked = daemon_for(s3, clock)
+        asked.request_stop("SIGTERM")
+        await asked.run()
+    stops = [e for e in logs if e["event"] == "daemon_stopped"]
+    assert [(e["reason"], e.get("signal")) for e in stops] == [("cycles_done", None), ("signal", "SIGTERM")]

@@ -1,4 +1,4 @@
-"""``lakecircle daemon`` as a real process against moto: scrape, SIGHUP, SIGTERM."""
+"""``lakecircle daemon`` as a real process against moto: scrape, SIGHUP, SIGTERM, also while it starts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from lakecircle.model import LifecycleConfig, Rule, config_to_request
 from lakecircle.server import host_port
 from lakecircle.service import run_service
 from lakecircle.settings import Settings
+from lakecircle.signals import SignalInbox
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import Fault, FaultProxy
 
@@ -185,6 +186,95 @@ def test_metrics_pass_promtool_check(running: Daemon) -> None:
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert b"lakecircle_s3_requests_total" in body
+
+
+# -- signals from the first instant ---------------------------------------------------------
+
+
+@pytest.fixture
+def stalled_sts(moto: str) -> Iterator[FaultProxy]:
+    """A fault proxy in front of moto whose STS calls stall (the account check hangs)."""
+    with FaultProxy(moto, stall_seconds=30) as proxy:
+        proxy.force("GetCallerIdentity", None, Fault.STALL)
+        yield proxy
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s")
+        time.sleep(0.02)
+
+
+def stalls(proxy: FaultProxy, operation: str = "GetCallerIdentity") -> int:
+    return sum(1 for e in proxy.events if e.operation == operation and e.fault is Fault.STALL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda sig: sig.name)
+def test_a_stop_signal_during_the_account_check_exits_0_at_once(
+    sig: signal.Signals, daemon_env: dict[str, str], stalled_sts: FaultProxy
+) -> None:
+    daemon = Daemon({**daemon_env, "AWS_ENDPOINT_URL": stalled_sts.url})
+    try:
+        wait_until(lambda: stalls(stalled_sts) == 1)
+        sent = time.monotonic()
+        daemon.proc.send_signal(sig)
+        assert daemon.proc.wait(timeout=10) == 0
+        assert time.monotonic() - sent < 5
+        stopped = daemon.wait_for("daemon_stopped", timeout=5)
+    finally:
+        daemon.stop()
+    assert stopped["reason"] == "signal"
+    assert stopped["signal"] == sig.name
+    assert stopped["phase"] == "start_up"
+    assert not [e for e in daemon.lines if e.get("event") == "daemon_started"]
+    assert "Traceback" not in "".join(daemon.raw)
+    assert all(line.startswith("{") for line in daemon.raw), daemon.raw  # JSON lines only: no warnings
+
+
+def test_a_sighup_during_the_account_check_is_answered_by_the_first_cycle(
+    daemon_env: dict[str, str], moto: str, s3_client: Any
+) -> None:
+    with FaultProxy(moto, stall_seconds=1.5) as proxy:
+        proxy.force("GetCallerIdentity", None, Fault.STALL, times=1)
+        daemon = Daemon({**daemon_env, "AWS_ENDPOINT_URL": proxy.url})
+        try:
+            wait_until(lambda: stalls(proxy) == 1)
+            daemon.proc.send_signal(signal.SIGHUP)
+            received = daemon.wait_for("signal_received")
+            finished = daemon.wait_for("cycle_finished")
+            assert daemon.proc.poll() is None
+            daemon.proc.send_signal(signal.SIGTERM)
+            assert daemon.proc.wait(timeout=30) == 0
+        finally:
+            daemon.stop()
+    assert (received["signal"], received["action"], received["phase"]) == ("SIGHUP", "sync", "start_up")
+    assert finished["trigger"] == "startup"
+    assert [r["ID"] for r in s3_client.get_bucket_lifecycle_configuration(Bucket="svc-bucket-0")["Rules"]] == ["expire"]
+    assert "Traceback" not in "".join(daemon.raw)
+
+
+@pytest.mark.anyio
+async def test_a_stop_signal_caught_before_the_service_runs_is_not_lost() -> None:
+    inbox = SignalInbox().install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # before the event loop reads the inbox
+        settings = Settings(
+            endpoint="s3://svc-endpoint/lc/",
+            aws_account=MOTO_ACCOUNT,
+            aws_region=MOTO_REGION,
+            metrics_addr="127.0.0.1:0",
+        )
+        with structlog.testing.capture_logs() as logs, anyio.fail_after(10):
+            daemon = await run_service(settings, signals=inbox)
+    finally:
+        inbox.uninstall()
+    assert daemon is None
+    events = [e["event"] for e in logs]
+    assert "daemon_started" not in events
+    assert events[-1] == "daemon_stopped"
+    assert logs[-1]["reason"] == "signal"
 
 
 # -- the service in-process: S3 out of reach, addresses -------------------------------------
