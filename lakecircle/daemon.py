@@ -117,6 +117,8 @@ class Daemon:
         self._stopping = False
         self._stop_signal: str | None = None
         self._cycle_scope: anyio.CancelScope | None = None
+        self._idle_scope: anyio.CancelScope | None = None
+        """Cancelled by a stop outside a cycle: a poll (which only reads) or a wait ends at once."""
 
     # -- requests from outside (signal handlers, tests) -----------------------------------
 
@@ -137,6 +139,8 @@ class Daemon:
         self.reconciler.draining = True
         if self._cycle_scope is not None:
             self._cycle_scope.deadline = anyio.current_time() + self.shutdown_timeout
+        elif self._idle_scope is not None:
+            self._idle_scope.cancel()
         self._wake.set()
 
     @property
@@ -146,6 +150,23 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Poll, resync and run cycles until a stop is requested (or ``max_cycles`` cycles ran)."""
+        with anyio.CancelScope() as self._idle_scope:
+            await self._loop()
+        self._idle_scope = None
+        if not self._stopping:
+            reason = StopReason.CYCLES_DONE
+        else:
+            reason = StopReason.SIGNAL if self._stop_signal else StopReason.REQUESTED
+        log.info(
+            "daemon_stopped",
+            reason=reason.value,
+            **({"signal": self._stop_signal} if self._stop_signal else {}),
+            cycles=self.stats.cycles,
+            polls=self.stats.polls,
+        )
+
+    async def _loop(self) -> None:
         fingerprint: bytes | None = None
         next_resync = self.clock.now()
         trigger = "startup"
@@ -178,17 +199,6 @@ class Daemon:
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
-        if not self._stopping:
-            reason = StopReason.CYCLES_DONE
-        else:
-            reason = StopReason.SIGNAL if self._stop_signal else StopReason.REQUESTED
-        log.info(
-            "daemon_stopped",
-            reason=reason.value,
-            **({"signal": self._stop_signal} if self._stop_signal else {}),
-            cycles=self.stats.cycles,
-            polls=self.stats.polls,
-        )
 
     async def _cycle(self, trigger: str, refs: list[ObjectRef] | None) -> CycleReport | None:
         self.stats.cycles += 1

@@ -18,7 +18,7 @@ from lakecircle.model import LifecycleConfig
 from lakecircle.reconcile import Reconciler
 from lakecircle.server import Health
 from lakecircle.service import CycleSink
-from lakecircle.store import BucketRef
+from lakecircle.store import BucketRef, ObjectRef
 
 pytestmark = pytest.mark.anyio
 
@@ -303,3 +303,27 @@ async def test_the_stop_line_says_why_the_daemon_stopped() -> None:
         await asked.run()
     stops = [e for e in logs if e["event"] == "daemon_stopped"]
     assert [(e["reason"], e.get("signal")) for e in stops] == [("cycles_done", None), ("signal", "SIGTERM")]
+
+
+class HangingListS3(MemoryS3):
+    """After the first listing, listings never answer (a stalled endpoint, retries under way)."""
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        if self.calls["ListObjectsV2"] >= 1:
+            self.calls["ListObjectsV2"] += 1
+            await anyio.sleep_forever()
+        return await super().list_definitions()
+
+
+async def test_a_stop_during_a_stalled_poll_ends_the_daemon_at_once() -> None:
+    s3, clock = HangingListS3(), FakeClock()
+    s3.objects["definition/b0.toml"] = definition("b0")
+    s3.add_bucket("b0")
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=100_000)
+    with structlog.testing.capture_logs() as logs, anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await until(lambda: s3.calls["ListObjectsV2"] == 2)  # the cycle's listing, then the stalled poll's
+            daemon.request_stop("SIGTERM")
+    assert daemon.stats.cycles == 1
+    assert [(e["reason"], e["signal"]) for e in logs if e["event"] == "daemon_stopped"] == [("signal", "SIGTERM")]
