@@ -161,9 +161,11 @@ def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float
     """What a differing bucket means, given what LakeCircle last wrote to it (pure).
 
     - Not what LakeCircle last wrote for these definitions (or never written): WRITE.
-    - Within the settle window, answering with its old rules or none: PROPAGATING.
-    - Someone else's rules, the first time since LakeCircle's write or after the
-      bucket had held that write: EXTERNAL_DRIFT, corrected at once.
+    - Within the settle window, answering with its old rules or none, and never yet
+      read holding the write: PROPAGATING.
+    - Someone else's rules (the old ones or none included, once a read has confirmed
+      the write), the first time since LakeCircle's write or after the bucket had held
+      that write: EXTERNAL_DRIFT, corrected at once.
     - Otherwise (a server that keeps dropping fields, or a writer that reverts every
       correction): DIVERGING, rewritten only once the doubling backoff has passed.
     """
@@ -171,7 +173,7 @@ def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float
         return Verdict.WRITE
     elapsed = now - record.at
     live = plan.live
-    if elapsed < settle and (not live.rules or config_digest(live) == record.previous):
+    if not record.confirmed and elapsed < settle and (not live.rules or config_digest(live) == record.previous):
         return Verdict.PROPAGATING
     if server_dropped(plan) is None and (record.confirmed or record.rewrites == 0):
         return Verdict.EXTERNAL_DRIFT

@@ -491,8 +491,11 @@ class Reconciler:
             loaded = None
         if loaded is None:
             self._unknown.add(name)
-        else:
-            self.records[name] = loaded
+            return None
+        if loaded.confirmed and self.clock() - loaded.at < self.settle_seconds:
+            # Written by another process moments ago: no read of this one has confirmed it.
+            loaded = dataclasses.replace(loaded, confirmed=False)
+        self.records[name] = loaded
         return loaded
 
     async def _save_current(self, history: History, plan: BucketPlan, applied: Applied, history_key: str) -> None:

@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
 
 from lakecircle.cli import cli
 from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.normalize import canonical_config
+from lakecircle.runtime import build_reconciler, open_account
+from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 
 ENDPOINT = "lcc-endpoint"
@@ -193,6 +196,28 @@ def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
     lifted = sync(env, "--allow-mass-removal")
     assert lifted.exit_code == 0, lifted.output
     assert all([r.id for r in live(s3_client, f"mass-{i}").rules] == ["new"] for i in range(3))
+
+
+def test_rules_another_writer_deletes_after_a_confirmed_write_are_rewritten_in_the_next_cycle(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    (env / "b1.toml").write_text(toml("bkt-1", rule("ours", 40)))
+
+    async def cycles() -> list[Any]:
+        settings = load_settings()
+        async with open_account(settings, need_endpoint=False) as account:
+            reconciler = build_reconciler(settings, account, env, dry_run=False)
+            states = []
+            for step in range(3):
+                if step == 2:  # another writer deletes the rules, well within the settle window
+                    s3_client.delete_bucket_lifecycle(Bucket="bkt-1")
+                report = await reconciler.run_cycle()
+                states.append((report.results[0].state.value, report.results[0].external))
+            return states
+
+    assert anyio.run(cycles) == [("changed", False), ("in_sync", False), ("changed", True)]
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["ours"]
 
 
 @pytest.mark.slow
