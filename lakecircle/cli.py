@@ -26,7 +26,7 @@ from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.errors import LakeCircleError
 from lakecircle.history import History
 from lakecircle.log import configure_logging
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler, report_document
+from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
 from lakecircle.render import plans_json, render_plan_text
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account
@@ -131,12 +131,14 @@ def summary(report: CycleReport) -> str:
             )
         if result.external:
             lines.append(f"  drift: {result.bucket} was changed by another writer since LakeCircle wrote it")
-    if "partial_definitions" in report.guards:
+    if Guard.PARTIAL_DEFINITIONS in report.guards:
         lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
-    if "blast_radius" in report.guards:
+    if Guard.BLAST_RADIUS in report.guards:
         lines.append(
-            "Guard: more rule removals than LCC_MAX_REMOVALS; removals were held back"
-            " (review the plan, then run `lakecircle sync --allow-mass-removal`)."
+            f"Guard: {report.removals_planned} rule removal(s) planned, more than LCC_MAX_REMOVALS"
+            f" ({report.max_removals}), so none was made: every one is held back (marked ! in the plan)."
+            " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
+            " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
     if report.definitions is not None and report.definitions.partial:
         lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))

@@ -181,7 +181,7 @@ def test_an_unreadable_definition_file_mid_run_removes_nothing(s3_client: Any, e
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["a"]
 
 
-def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
+def test_the_blast_radius_guard_removes_nothing_in_any_cycle_until_a_person_allows_it(
     s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LCC_MAX_REMOVALS", "3")
@@ -189,13 +189,42 @@ def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
         s3_client.create_bucket(Bucket=f"mass-{i}")
         put_live(s3_client, f"mass-{i}", rule("x1"), rule("x2", 60, "2/"))
         (env / f"mass-{i}.toml").write_text(toml(f"mass-{i}", rule("new")))
-    result = sync(env)
-    assert "LCC_MAX_REMOVALS" in result.output
-    remaining = sum(len(live(s3_client, f"mass-{i}").rules) for i in range(3))
-    assert remaining == 3 * 3 - 2  # one bucket's two removals fit, the others were held back
+    for _ in range(2):  # a second plain sync removes nothing either
+        result = sync(env)
+        assert "6 rule removal(s) planned, more than LCC_MAX_REMOVALS (3), so none was made" in result.output
+        assert "  ! rule x1 (removal held back: the rule stays)" in result.output
+        assert "  - rule" not in result.output
+        for i in range(3):  # the additions went, every removal was held back
+            assert sorted(r.id or "" for r in live(s3_client, f"mass-{i}").rules) == ["new", "x1", "x2"]
+
+    planned = CliRunner().invoke(cli, ["plan", "--definitions", str(env), "--output", "json"])
+    document = json.loads(planned.stdout)
+    assert document["report"]["removals"] == {"planned": 6, "held": 6, "limit": 3}
+    assert document["report"]["guards"] == ["blast_radius"]
+    assert {b["bucket"]: [r["ID"] for r in b["held"]] for b in document["buckets"]} == {
+        f"mass-{i}": ["x1", "x2"] for i in range(3)
+    }
+    assert all(b["removed"] == [] for b in document["buckets"])
+    logs = s3_client.list_objects_v2(Bucket=ENDPOINT, Prefix="lc/log/")["Contents"]
+    saved = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key=logs[-1]["Key"])["Body"].read())
+    assert saved["removals"] == {"planned": 6, "held": 6, "limit": 3}
+
     lifted = sync(env, "--allow-mass-removal")
     assert lifted.exit_code == 0, lifted.output
     assert all([r.id for r in live(s3_client, f"mass-{i}").rules] == ["new"] for i in range(3))
+
+
+def test_the_allow_mass_removal_setting_lifts_the_guard_for_every_cycle(
+    s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LCC_MAX_REMOVALS", "1")
+    monkeypatch.setenv("LCC_ALLOW_MASS_REMOVAL", "true")
+    s3_client.create_bucket(Bucket="mass")
+    put_live(s3_client, "mass", rule("x1"), rule("x2", 60, "2/"))
+    (env / "mass.toml").write_text(toml("mass", rule("new")))
+    result = sync(env)
+    assert result.exit_code == 0, result.output
+    assert [r.id for r in live(s3_client, "mass").rules] == ["new"]
 
 
 def test_rules_another_writer_deletes_after_a_confirmed_write_are_rewritten_in_the_next_cycle(
