@@ -113,6 +113,10 @@ class Applied:
     kept): the rules a shared bucket's LakeCircle may remove later."""
     previous_document: bytes = b""
     """The configuration before, as zlib-compressed JSON wire data (empty: none)."""
+    history: str | None = None
+    """The key of the change record of the write (None: not known, an older record).
+    The next change record names it, so that it still reads as applied once
+    ``current/`` has moved on (:mod:`lakecircle.history`)."""
 
     @classmethod
     def of(
@@ -124,6 +128,7 @@ class Applied:
         rewrites: int = 0,
         confirmed: bool = False,
         owned: tuple[str, ...] = (),
+        history: str | None = None,
     ) -> Applied:
         """The record of writing ``config`` over ``previous`` (a configuration, or its JSON)."""
         if isinstance(previous, LifecycleConfig):
@@ -133,7 +138,7 @@ class Applied:
             document = previous
             digest = config_digest(config_from_json(previous))
         packed = zlib.compress(json.dumps(document, sort_keys=True, default=str).encode())
-        return cls(config_digest(config), digest, at, rewrites, confirmed, owned, packed)
+        return cls(config_digest(config), digest, at, rewrites, confirmed, owned, packed, history)
 
     def previous_json(self) -> dict[str, Any]:
         """The configuration before the write, as JSON wire data."""

@@ -37,7 +37,7 @@ from lakecircle.definitions import Definitions
 from lakecircle.digest import in_sync
 from lakecircle.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.errors import LakeCircleError, S3Error
-from lakecircle.history import History
+from lakecircle.history import Change, History, Outcome, SnapshotError
 from lakecircle.loader import DefinitionLoader
 from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.plan import Action, BucketPlan, hold_removals, plan_bucket
@@ -560,17 +560,30 @@ class Reconciler:
                     self._listed = _UNLISTED
             return None if self._listed is _UNLISTED else self._listed
 
+    async def _finish_change(self, change: Change, outcome: Outcome, error: str) -> None:
+        """Say in a change record that its write failed or never started (a failure to
+        say so is logged: the record then reads as unknown)."""
+        assert self.history is not None  # noqa: S101 -- a change record exists only with a history
+        try:
+            await self.history.finish(change, outcome, error)
+        except LakeCircleError as exc:
+            log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))
+
     async def _write(self, run: _Run, pending: _Write) -> BucketResult:
         """The write-ahead records, then the one PUT or DELETE, then (alongside) current/."""
         ref, plan, record, verdict = pending.ref, pending.plan, pending.record, pending.verdict
         guard, dropped, owned = pending.guard, pending.dropped, pending.owned
         name = ref.name
         external = verdict is Verdict.EXTERNAL_DRIFT
-        history_key: str | None = None
+        change: Change | None = None
         if self.history is not None:
+            last = record.history if record is not None else None
+            change = self.history.change_record(plan, cycle_id=run.cycle_id, last_applied=last)
             try:
-                history_key = await self.history.before_write(plan, cycle_id=run.cycle_id)
-            except LakeCircleError as exc:
+                await self.history.before_write(change)
+            except SnapshotError as exc:
+                if exc.record_saved:
+                    await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
                 return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="snapshot")
         try:
             if plan.action is Action.DELETE:
@@ -578,7 +591,11 @@ class Reconciler:
             else:
                 await self.store.put_lifecycle(ref, plan.desired)
         except S3Error as exc:
-            return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="write")
+            if change is not None:
+                await self._finish_change(change, Outcome.FAILED, str(exc))
+            return BucketResult(
+                name, BucketState.FAILED, plan=plan, error=str(exc), stage="write", history=_key(change)
+            )
         diverging = verdict is Verdict.DIVERGING_WRITE
         # A correction the bucket never held on to counts towards the backoff.
         again = record is not None and (diverging or (external and not record.confirmed))
@@ -588,18 +605,23 @@ class Reconciler:
             self.clock(),
             rewrites=record.rewrites + 1 if again and record is not None else 0,
             owned=owned,
+            history=_key(change),
         )
         self.records[name] = applied
         self._unknown.discard(name)
-        if self.history is not None and history_key is not None:
+        if self.history is not None and change is not None:
             if self._background is not None:
-                self._background.start_soon(self._save_current, self.history, plan, applied, history_key)
+                self._background.start_soon(self._save_current, self.history, plan, applied, change.key)
             else:
-                await self._save_current(self.history, plan, applied, history_key)
+                await self._save_current(self.history, plan, applied, change.key)
         state = BucketState.DIVERGING if diverging else BucketState.CHANGED
         return BucketResult(
-            name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=history_key
+            name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=_key(change)
         )
+
+
+def _key(change: Change | None) -> str | None:
+    return None if change is None else change.key
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from lakecircle.normalize import canonical_config
 from lakecircle.runtime import build_reconciler, open_account
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+from tests.faultproxy import Fault, FaultProxy
 
 ENDPOINT = "lcc-endpoint"
 
@@ -247,6 +248,132 @@ def test_rules_another_writer_deletes_after_a_confirmed_write_are_rewritten_in_t
 
     assert anyio.run(cycles) == [("changed", False), ("in_sync", False), ("changed", True)]
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["ours"]
+
+
+def clean(result: Result) -> str:
+    """The command's whole output, after checking that no traceback or repr reached it."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    text = result.output
+    assert "Traceback" not in text
+    assert "Error(" not in text  # no exception repr
+    return text
+
+
+def test_a_failed_write_reads_as_failed_and_rollback_restores_the_last_applied_change(
+    s3_client: Any, env: Path, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("LCC_RETRY_MAX_ATTEMPTS", "1")
+        proxy.force("PutBucketLifecycleConfiguration", "bkt-1", Fault.SERVER_ERROR)
+        (env / "b1.toml").write_text(toml("bkt-1", rule("v2")))
+        assert sync(env).exit_code == 1
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])
+    assert listed.exit_code == 0, listed.output
+    newest, older = clean(listed).strip().splitlines()
+    assert "  failed: " in newest
+    assert "InternalError" in newest
+    assert older.endswith("  applied")
+    as_json = json.loads(CliRunner().invoke(cli, ["history", "bkt-1", "--output", "json"]).stdout)
+    assert [r["outcome"]["state"] for r in as_json] == ["failed", "applied"]
+
+    done = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+    assert done.exit_code == 0, done.output
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v0"]
+
+
+def put_record(s3_client: Any, key: str, body: bytes) -> None:
+    s3_client.put_object(Bucket=ENDPOINT, Key=f"lc/{key}", Body=body)
+
+
+def test_unreadable_history_records_are_named_in_one_line_each_and_the_others_still_listed(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    bad = {
+        "history/2020/01/01/000000.000001Z-bkt-1.json": b"\x00\x01 not json",
+        "history/2020/01/01/000000.000002Z-bkt-1.json": b"[1, 2]",
+        "history/2020/01/01/000000.000003Z-bkt-1.json": json.dumps({"format_version": 7}).encode(),
+        "history/2020/01/01/000000.000004Z-bkt-1.json": json.dumps(
+            {"format_version": 1, "bucket": "bkt-1", "kind": "sync", "time": 5}
+        ).encode(),
+    }
+    for key, body in bad.items():
+        put_record(s3_client, key, body)
+    result = CliRunner().invoke(cli, ["history", "bkt-1"])
+    assert result.exit_code == 1
+    clean(result)
+    assert len(result.stdout.strip().splitlines()) == 1  # the good record
+    assert result.stdout.strip().endswith("  applied")
+    errors = result.stderr.strip().splitlines()
+    assert [line.split(": ", 1)[0] for line in errors] == [f"unreadable record {k}" for k in sorted(bad)]
+    assert "not JSON" in errors[0]
+    assert "not a JSON object" in errors[1]
+    assert "format_version is 7" in errors[2]
+    assert "time: Input should be a valid string" in errors[3]
+    as_json = CliRunner().invoke(cli, ["history", "bkt-1", "--output", "json"])
+    assert as_json.exit_code == 1
+    assert [r.get("unreadable") is None for r in json.loads(as_json.stdout)] == [True, False, False, False, False]
+
+
+def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    put_record(s3_client, "history/2020/01/01/000000.000001Z-bkt-1.json", b"{not json")
+    put_record(s3_client, "history/2020/01/01/000000.000002Z-other.json", b"{}")
+    cases = {
+        "current/bkt-1.json": "not a change record",
+        "log/x.json": "not a change record",
+        "history/2020/01/01/000000.000001Z-bkt-1.json": "not JSON",
+        "history/2020/01/01/000000.000002Z-other.json": "format_version is none",
+        "history/2099/01/01/000000.000000Z-bkt-1.json": "no such record",
+    }
+    for key, reason in cases.items():
+        result = CliRunner().invoke(cli, ["rollback", "bkt-1", "--to", key])
+        assert result.exit_code == 1, (key, result.output)
+        [line] = clean(result).strip().splitlines()
+        assert line.startswith(f"Error: {key}: {reason}"), line
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+
+def test_rollback_with_a_current_record_the_model_refuses_names_it_and_ignores_previous(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    put_record(s3_client, "previous/bkt-1.json", b"garbage")  # no longer what rollback reads
+    assert CliRunner().invoke(cli, ["rollback", "bkt-1", "--dry-run"]).exit_code == 0
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    current["previous"] = {"Rules": [{"ID": "x", "Status": "Enabled", "Expiration": {"Days": "many"}}]}
+    put_record(s3_client, "current/bkt-1.json", json.dumps(current).encode())
+    result = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+    assert result.exit_code == 1
+    [line] = clean(result).strip().splitlines()
+    assert line.startswith("Error: current/bkt-1.json: previous: ")
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+    assert "Expiration.Days" in line
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])  # the change it names is still applied
+    assert listed.exit_code == 0
+    assert clean(listed).strip().endswith("  applied")
+    put_record(s3_client, "current/bkt-1.json", b"\xff\xfe")
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])  # unreadable: the change is listed, unknown
+    assert listed.exit_code == 1
+    assert clean(listed).count("\n") == 2
+    assert listed.stderr.startswith("unreadable record current/bkt-1.json: not JSON")
+    assert listed.stdout.strip().endswith("  unknown")
 
 
 @pytest.mark.slow
