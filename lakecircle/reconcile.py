@@ -72,6 +72,11 @@ class Guard(StrEnum):
     """More removals planned than ``LCC_MAX_REMOVALS``: none is made until a person allows it."""
 
 
+SHIELDED_TIMEOUT = 5.0
+"""Seconds a cycle cut short by a shutdown may still spend recording what it did (the
+outcome of an interrupted write, the cycle's report in ``log/``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlanCounts:
     """A plan in numbers: what reports and metrics need of it."""
@@ -279,7 +284,16 @@ class Reconciler:
                 return self._finish(run, trigger, started, definitions=None, listed=0, fatal=str(exc))
             definitions = loaded.definitions
             run.partial = definitions.partial
-            listed, fatal = await self._reconcile(run, definitions, on_result)
+            try:
+                listed, fatal = await self._reconcile(run, definitions, on_result)
+            except anyio.get_cancelled_exc_class():
+                # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
+                report = self._finish(
+                    run, trigger, started, definitions=definitions, listed=run.listed, fatal=None, interrupted=True
+                )
+                with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
+                    await self._save_report(report)
+                raise
             report = self._finish(
                 run,
                 trigger,
@@ -289,7 +303,7 @@ class Reconciler:
                 fatal=fatal,
                 fingerprint=loaded.fingerprint,
             )
-            if report.writes or not report.ok or report.guards:
+            if report.writes or not report.ok or report.guards or report.interrupted:
                 await self._save_report(report)
             return report
 
@@ -311,6 +325,7 @@ class Reconciler:
         listed: int,
         fatal: str | None,
         fingerprint: bytes | None = None,
+        interrupted: bool = False,
     ) -> CycleReport:
         results = sorted(run.results, key=lambda r: r.bucket)
         guard = run.removals
@@ -326,7 +341,7 @@ class Reconciler:
             fatal=fatal,
             counts=Counter(r.state for r in results) + Counter({BucketState.IN_SYNC: run.omitted}),
             fingerprint=fingerprint,
-            interrupted=self.draining,
+            interrupted=interrupted or self.draining,
             guards=tuple(sorted(run.guards)),
             removals_planned=guard.planned,
             removals_held=run.held,
@@ -397,6 +412,17 @@ class Reconciler:
         async def write(pending: _Write) -> None:
             try:
                 result = await self._write(run, pending)
+            except anyio.get_cancelled_exc_class():
+                record(
+                    BucketResult(
+                        pending.ref.name,
+                        BucketState.FAILED,
+                        plan=pending.plan,
+                        error="cut short by shutdown while it was being written",
+                        stage="write",
+                    )
+                )
+                raise
             except Exception as exc:  # a bug must cost one bucket, not the cycle
                 log.exception("bucket_internal_error", bucket=pending.ref.name)
                 result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
@@ -560,14 +586,15 @@ class Reconciler:
                     self._listed = _UNLISTED
             return None if self._listed is _UNLISTED else self._listed
 
-    async def _finish_change(self, change: Change, outcome: Outcome, error: str) -> None:
+    async def _finish_change(self, change: Change, outcome: Outcome, error: str, *, shielded: bool = False) -> None:
         """Say in a change record that its write failed or never started (a failure to
         say so is logged: the record then reads as unknown)."""
         assert self.history is not None  # noqa: S101 -- a change record exists only with a history
-        try:
-            await self.history.finish(change, outcome, error)
-        except LakeCircleError as exc:
-            log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))
+        with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
+            try:
+                await self.history.finish(change, outcome, error)
+            except LakeCircleError as exc:
+                log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))
 
     async def _write(self, run: _Run, pending: _Write) -> BucketResult:
         """The write-ahead records, then the one PUT or DELETE, then (alongside) current/."""
@@ -576,6 +603,7 @@ class Reconciler:
         name = ref.name
         external = verdict is Verdict.EXTERNAL_DRIFT
         change: Change | None = None
+        cancelled = anyio.get_cancelled_exc_class()
         if self.history is not None:
             last = record.history if record is not None else None
             change = self.history.change_record(plan, cycle_id=run.cycle_id, last_applied=last)
@@ -585,6 +613,9 @@ class Reconciler:
                 if exc.record_saved:
                     await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
                 return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="snapshot")
+            except cancelled:
+                await self._finish_change(change, Outcome.NOT_STARTED, "cut short by shutdown", shielded=True)
+                raise
         try:
             if plan.action is Action.DELETE:
                 await self.store.delete_lifecycle(ref)
@@ -596,6 +627,11 @@ class Reconciler:
             return BucketResult(
                 name, BucketState.FAILED, plan=plan, error=str(exc), stage="write", history=_key(change)
             )
+        except cancelled:
+            if change is not None:
+                why = "cut short by shutdown while the request was under way: the bucket may hold either configuration"
+                await self._finish_change(change, Outcome.FAILED, why, shielded=True)
+            raise
         diverging = verdict is Verdict.DIVERGING_WRITE
         # A correction the bucket never held on to counts towards the backoff.
         again = record is not None and (diverging or (external and not record.confirmed))
@@ -807,6 +843,8 @@ def log_report(report: CycleReport) -> None:
     }
     if report.removals_held:
         fields["removals_held"] = report.removals_held
+    if report.interrupted:
+        fields["interrupted"] = True
     if report.definitions is not None:
         fields["definition_files"] = len(report.definitions.files)
         fields["definition_errors"] = report.definitions.error_count

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import anyio
 import pytest
 
+from lakecircle.daemon import Daemon
 from lakecircle.errors import AccessDenied
 from lakecircle.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
 from lakecircle.loader import DefinitionLoader
@@ -153,3 +156,44 @@ async def test_rollback_to_a_change_that_failed_is_refused_in_one_line() -> None
     assert str(caught.value).startswith(f"{failed}: its write failed")
     assert "\n" not in str(caught.value)
     assert ids(s3.lifecycles["b"]) == ["v1"]
+
+
+class HangingWrites(MemoryS3):
+    """Lifecycle writes never answer (a stalled connection); a flag says one started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = anyio.Event()
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.writing.set()
+        await anyio.sleep_forever()
+
+
+async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writes_outcome() -> None:
+    s3 = HangingWrites()
+    s3.add_bucket("b", LifecycleConfig((rule("v0"),)))
+    s3.add_bucket("quiet", LifecycleConfig((rule("q"),)))
+    s3.objects["definition/b.toml"] = definition("b", "v1")
+    s3.objects["definition/quiet.toml"] = definition("quiet", "q")
+    history = History(s3)
+    daemon = Daemon(Reconciler(s3, DefinitionLoader(s3), history=history), shutdown_timeout=0.05)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await s3.writing.wait()
+            daemon.request_stop()
+    [log_key] = [k for k in s3.objects if k.startswith("log/")]
+    report = json.loads(s3.objects[log_key])
+    assert report["interrupted"] is True
+    assert report["problems"] == [
+        {
+            "bucket": "b",
+            "state": "failed",
+            "error": "cut short by shutdown while it was being written",
+            "stage": "write",
+        }
+    ]
+    [record] = (await history.bucket_history("b")).records
+    assert record.outcome is Outcome.FAILED
+    assert "cut short by shutdown" in (record.error or "")
