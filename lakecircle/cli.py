@@ -24,10 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lakecircle import __version__
 from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.errors import LakeCircleError
-from lakecircle.history import History
+from lakecircle.history import BucketHistory, ChangeRecord, History
 from lakecircle.log import configure_logging
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler, report_document
-from lakecircle.render import plans_json, render_plan_text
+from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
+from lakecircle.render import plans_json, printable, render_plan_text
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
@@ -131,12 +131,14 @@ def summary(report: CycleReport) -> str:
             )
         if result.external:
             lines.append(f"  drift: {result.bucket} was changed by another writer since LakeCircle wrote it")
-    if "partial_definitions" in report.guards:
+    if Guard.PARTIAL_DEFINITIONS in report.guards:
         lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
-    if "blast_radius" in report.guards:
+    if Guard.BLAST_RADIUS in report.guards:
         lines.append(
-            "Guard: more rule removals than LCC_MAX_REMOVALS; removals were held back"
-            " (review the plan, then run `lakecircle sync --allow-mass-removal`)."
+            f"Guard: {report.removals_planned} rule removal(s) planned, more than LCC_MAX_REMOVALS"
+            f" ({report.max_removals}), so none was made: every one is held back (marked ! in the plan)."
+            " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
+            " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
     if report.definitions is not None and report.definitions.partial:
         lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))
@@ -302,28 +304,45 @@ def demo(cycles: int | None, metrics_addr: str) -> None:
 @click.argument("bucket")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history(bucket: str, output: str) -> None:
-    """List a bucket's change records, newest first."""
+    """List a bucket's change records, newest first, each with its outcome.
+
+    An outcome is applied, failed (with the error), not_started, or unknown (a process
+    stopped before it recorded one). A record that cannot be read is named on standard
+    error with what is wrong; the others are still listed, and the exit code is 1.
+    """
     settings = _settings()
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> BucketHistory:
         async with open_account(settings) as account:
-            store = _history_of(settings, account)
-            keys = await store.records(bucket)
-            return [{"key": key, **await store.read(key)} for key in keys]
+            return await _history_of(settings, account).bucket_history(bucket)
 
-    records = _run(go)
+    found = _run(go)
+    for problem in found.unreadable:
+        click.echo(f"unreadable record {problem}", err=True)
     if output == "json":
-        click.echo(json.dumps(records, indent=2))
-        return
-    if not records:
-        click.echo(f"no history for {bucket}")
-    for rec in records:
-        plan = rec.get("plan", {})
-        click.echo(
-            f"{rec['key']}  {rec.get('time', '')}  {rec.get('kind', '')} {rec.get('action', '')}"
-            f"  +{len(plan.get('added', []))} ~{len(plan.get('changed', []))} -{len(plan.get('removed', []))}"
-            f"  cycle {rec.get('cycle_id', '')}"
-        )
+        unreadable = [{"key": p.key, "unreadable": p.reason} for p in found.unreadable]
+        click.echo(json.dumps([r.as_dict() for r in found.records] + unreadable, indent=2))
+    elif not found.records and not found.unreadable:
+        click.echo(f"no history for {printable(bucket)}")
+    for record in found.records if output == "text" else ():
+        click.echo(_history_line(record))
+    sys.exit(1 if found.unreadable else 0)
+
+
+def _history_line(record: ChangeRecord) -> str:
+    doc = record.document
+
+    def count(name: str) -> int:
+        value = doc.plan.get(name)
+        return len(value) if isinstance(value, list) else 0
+
+    held = f" !{count('held')}" if count("held") else ""
+    outcome = record.outcome.value + (f": {record.error}" if record.error else "")
+    return printable(
+        f"{record.key}  {doc.time}  {doc.kind} {doc.action}"
+        f"  +{count('added')} ~{count('changed')} -{count('removed')}{held}"
+        f"  cycle {doc.cycle_id}  {outcome}"
+    )
 
 
 def _history_of(settings: Settings, account: Account) -> History:
@@ -336,10 +355,11 @@ def _history_of(settings: Settings, account: Account) -> History:
 
 @cli.command()
 @click.argument("bucket")
-@click.option("--to", "record", help="A history record's key: restore what the bucket held before that change.")
+@click.option("--to", "record", help="An applied change record's key: restore what the bucket held before that change.")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
 def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
-    """Restore a bucket's previous configuration (or the one before a recorded change)."""
+    """Restore what a bucket held before LakeCircle's last applied change (or before a
+    recorded applied change)."""
     from lakecircle.rollback import rollback as do_rollback
 
     settings = _settings()
@@ -359,7 +379,9 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
             )
 
     result = _run(go)
-    click.echo(f"restoring {bucket} from {result.source}")
+    for problem in result.unreadable:
+        click.echo(f"unreadable record {problem}", err=True)
+    click.echo(printable(f"restoring {bucket} from {result.source}"))
     click.echo(render_plan_text([result.plan], color=sys.stdout.isatty()))
     if result.applied:
         click.echo(f"rolled back; change record {result.history}")
@@ -371,6 +393,7 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
             " (or the running daemon's next cycle) will write them back. Change the definitions to keep it.",
             err=True,
         )
+    sys.exit(1 if result.unreadable else 0)
 
 
 def original_entry() -> int:

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     cycle_deadline: float = Field(default=1800.0, gt=0)
     # -- safety ----------------------------------------------------------------------------
     max_removals: int = Field(default=100, ge=0)
+    allow_mass_removal: bool = False
     settle_seconds: float = Field(default=300.0, ge=0)
 
     @field_validator("action_params", mode="before")

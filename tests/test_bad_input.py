@@ -308,6 +308,7 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "retry_max_delay": ("fast", "valid number"),
     "cycle_deadline": ("0", "greater than 0"),
     "max_removals": ("-1", "greater than or equal to 0"),
+    "allow_mass_removal": ("sometimes", "valid boolean"),
     "settle_seconds": ("-3", "greater than or equal to 0"),
 }
 

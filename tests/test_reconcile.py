@@ -6,12 +6,14 @@ from pathlib import Path
 
 import anyio
 import pytest
+import structlog
 
 from lakecircle.errors import AccessDenied, Throttled
 from lakecircle.loader import DefinitionLoader
 from lakecircle.memory import MemoryS3
+from lakecircle.metrics import Metrics
 from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.reconcile import BucketState, CycleReport, Reconciler, report_document
 from lakecircle.store import BucketRef
 
 pytestmark = pytest.mark.anyio
@@ -250,3 +252,156 @@ async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounde
     assert s3.calls["PutBucketLifecycleConfiguration"] == 6
     assert s3.most_writing == 2
     assert all(s3.lifecycles[f"b{i}"].rules == (rule("r1"),) for i in range(6))
+
+
+# -- the removal guard: a stop, not an allowance --------------------------------------------
+
+
+def mass_removal(buckets: int, removals_each: int, *, concurrency: int = 4) -> MemoryS3:
+    """Buckets that each hold ``removals_each`` rules their definition dropped, and gain one."""
+    s3 = MemoryS3()
+    for i in range(buckets):
+        name = f"m{i:03d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.add_bucket(name, LifecycleConfig(tuple(rule(f"old-{j}") for j in range(removals_each))))
+    return s3
+
+
+def rule_ids(s3: MemoryS3, name: str) -> list[str]:
+    return sorted(r.id or "" for r in s3.lifecycles[name].rules)
+
+
+async def test_a_cycle_planning_more_removals_than_the_limit_removes_none_in_this_or_any_later_cycle() -> None:
+    s3 = mass_removal(50, 3)  # 150 removals planned, 100 allowed
+    guarded = Reconciler(s3, DefinitionLoader(s3), concurrency=4, max_removals=100)
+    for _ in range(2):
+        report = await guarded.run_cycle()
+        assert all(rule_ids(s3, f"m{i:03d}") == ["new", "old-0", "old-1", "old-2"] for i in range(50))
+        assert report.rules_removed == 0
+        assert report.guards == ("blast_radius",)
+        assert (report.removals_planned, report.removals_held, report.max_removals) == (150, 150, 100)
+    assert report.rules_added == 0  # the additions went in the first cycle
+    assert s3.calls["DeleteBucketLifecycle"] == 0
+    allowed = Reconciler(s3, DefinitionLoader(s3), max_removals=100, allow_mass_removal=True)
+    report = await allowed.run_cycle()
+    assert report.guards == ()
+    assert report.rules_removed == 150
+    assert all(rule_ids(s3, f"m{i:03d}") == ["new"] for i in range(50))
+
+
+async def test_removals_within_the_limit_are_made_and_a_delete_counts_its_rules() -> None:
+    s3 = mass_removal(3, 1)
+    s3.objects["definition/bare.toml"] = definition("bare")
+    s3.add_bucket("bare", LifecycleConfig((rule("a"), rule("b"))))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=5).run_cycle()
+    assert report.guards == ()
+    assert (report.removals_planned, report.removals_held) == (5, 0)
+    assert s3.lifecycles["bare"].rules == ()
+    assert all(rule_ids(s3, f"m{i:03d}") == ["new"] for i in range(3))
+
+
+class Sequenced(MemoryS3):
+    """Records the order of lifecycle reads and writes: (operation, bucket, rule count)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sequence: list[tuple[str, str]] = []
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        self.sequence.append(("read", bucket.name))
+        await anyio.lowlevel.checkpoint()
+        return await super().get_lifecycle(bucket)
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        removes = len({r.id for r in self.lifecycles[bucket.name].rules} - {r.id for r in config.rules})
+        self.sequence.append(("removes" if removes else "writes", bucket.name))
+        await super().put_lifecycle(bucket, config)
+
+
+async def test_no_removal_is_sent_before_every_bucket_is_read_and_other_writes_do_not_wait() -> None:
+    s3 = Sequenced()
+    for i in range(40):
+        name = f"b{i:02d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        # Every fifth bucket loses a rule; the others only gain one.
+        s3.add_bucket(name, LifecycleConfig((rule("drop"),) if i % 5 == 0 else ()))
+    report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=100).run_cycle()
+    assert report.rules_removed == 8
+    last_read = max(i for i, (op, _) in enumerate(s3.sequence) if op == "read")
+    first_removal = min(i for i, (op, _) in enumerate(s3.sequence) if op == "removes")
+    first_write = min(i for i, (op, _) in enumerate(s3.sequence) if op == "writes")
+    assert first_removal > last_read
+    assert first_write < last_read  # a bucket without removals keeps the fast path
+
+
+async def test_once_over_the_limit_the_writes_go_without_their_removals_and_nothing_waits() -> None:
+    s3 = Sequenced()
+    for i in range(30):
+        name = f"b{i:02d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        s3.add_bucket(name, LifecycleConfig((rule("drop"),)))
+    report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=3).run_cycle()
+    assert report.guards == ("blast_radius",)
+    assert "removes" not in {op for op, _ in s3.sequence}
+    last_read = max(i for i, (op, _) in enumerate(s3.sequence) if op == "read")
+    writes = [i for i, (op, _) in enumerate(s3.sequence) if op == "writes"]
+    assert len(writes) == 30
+    assert sum(1 for i in writes if i < last_read) >= 20  # written as they were read once the guard tripped
+    assert all(rule_ids(s3, f"b{i:02d}") == ["drop", "keep"] for i in range(30))
+
+
+async def test_the_dry_run_plan_shows_the_removals_sync_holds_back() -> None:
+    s3 = mass_removal(4, 2)
+    s3.objects["definition/bare.toml"] = definition("bare")
+    s3.add_bucket("bare", LifecycleConfig((rule("a"),)))
+    planned = await Reconciler(s3, DefinitionLoader(s3), dry_run=True, max_removals=5).run_cycle()
+    assert writes(s3) == 0
+    synced = await Reconciler(s3, DefinitionLoader(s3), max_removals=5).run_cycle()
+
+    def shown(report: CycleReport) -> dict[str, tuple[str, list[str], list[str], list[str]]]:
+        return {
+            p.bucket: (p.action.value, _ids(p.added), _ids(p.removed), _ids(p.held))
+            for p in report.plans
+            if p.has_changes or p.held
+        }
+
+    assert shown(planned) == shown(synced)
+    assert shown(synced)["bare"] == ("noop", [], [], ["a"])
+    assert shown(synced)["m000"] == ("put", ["new"], [], ["old-0", "old-1"])
+    assert planned.removals_held == synced.removals_held == 9
+    assert planned.guards == synced.guards == ("blast_radius",)
+
+
+def _ids(rules: tuple[Rule, ...]) -> list[str]:
+    return [r.id or "" for r in rules]
+
+
+async def test_a_tripped_guard_logs_one_warning_and_counts_one_trip_per_cycle() -> None:
+    s3 = mass_removal(10, 2)
+    reconciler = Reconciler(s3, DefinitionLoader(s3), max_removals=5)
+    metrics = Metrics()
+    for _ in range(2):
+        with structlog.testing.capture_logs() as logs:
+            report = await reconciler.run_cycle()
+        metrics.observe_cycle(report, now=0.0)
+        tripped = [e for e in logs if e["event"] == "removal_guard_tripped"]
+        assert len(tripped) == 1
+        assert (tripped[0]["planned"], tripped[0]["limit"]) == (20, 5)
+        assert "--allow-mass-removal" in tripped[0]["hint"]
+        assert "LCC_ALLOW_MASS_REMOVAL" in tripped[0]["hint"]
+    trips = metrics.registry.get_sample_value("lakecircle_guard_trips_total", {"guard": "blast_radius"})
+    assert trips == 2
+    document = report_document(report)
+    assert document["removals"] == {"planned": 20, "held": 20, "limit": 5}
+    assert document["guards"] == ["blast_radius"]
+
+
+async def test_an_unreadable_definition_file_shows_the_removals_it_holds_back_as_held() -> None:
+    s3 = account(a=definition("b1", "r1"), broken=b"BucketName = \n")
+    s3.add_bucket("b1", LifecycleConfig((rule("r1"), rule("gone"))))
+    report = await reconciler(s3).run_cycle()
+    [plan] = [p for p in report.plans if p.bucket == "b1"]
+    assert plan.removed == ()
+    assert _ids(plan.held) == ["gone"]
+    assert report.guards == ("partial_definitions",)
+    assert report.removals_held == 1
