@@ -70,6 +70,9 @@ class Guard(StrEnum):
     """A definition file could not be read: the picture is partial, nothing is removed."""
     BLAST_RADIUS = "blast_radius"
     """More removals planned than ``LCC_MAX_REMOVALS``: none is made until a person allows it."""
+    INCOMPLETE_LISTING = "incomplete_listing"
+    """The account's bucket listing failed part way: the cycle's total of removals is
+    unknown, so the removals that waited for it are not made."""
 
 
 SHIELDED_TIMEOUT = 5.0
@@ -365,6 +368,7 @@ class Reconciler:
             if on_result is not None:
                 on_result(result)
             if result.guard is not None:
+                run.guards.add(Guard(result.guard))
                 run.held += result.counts.held if result.counts is not None else 0
             if self.keep_plans:
                 run.results.append(result)
@@ -450,8 +454,9 @@ class Reconciler:
                     except S3Error as exc:
                         fatal = f"could not list the account's buckets: {exc}"
             # Every bucket read: the cycle knows its planned removals, and the writes that
-            # waited for the total go now, with their removals or without.
-            for item in run.removals.release():
+            # waited for the total go now, with their removals or without. A listing that
+            # failed leaves the total unknown: they go without.
+            for item in run.removals.release(complete=fatal is None):
                 if self.draining:
                     break
                 await dispatch(item)
@@ -683,9 +688,9 @@ class _Write:
             self.ref.name, state, plan=self.plan, dropped=self.dropped, external=external, guard=self.guard
         )
 
-    def held_back(self) -> BucketResult | _Write:
-        """This write without its removals (the removal guard tripped): the write of what
-        else changed, or the bucket's result when nothing else did."""
+    def held_back(self, guard: Guard = Guard.BLAST_RADIUS) -> BucketResult | _Write:
+        """This write without its removals (the removal guard tripped, or ``guard``): the
+        write of what else changed, or the bucket's result when nothing else did."""
         plan = hold_removals(self.plan)
         if plan.action is Action.NOOP:
             external = self.verdict is Verdict.EXTERNAL_DRIFT
@@ -695,9 +700,9 @@ class _Write:
                 plan=plan,
                 dropped=self.dropped,
                 external=external,
-                guard=Guard.BLAST_RADIUS,
+                guard=guard,
             )
-        return dataclasses.replace(self, plan=plan, guard=Guard.BLAST_RADIUS, removals=0)
+        return dataclasses.replace(self, plan=plan, guard=guard, removals=0)
 
 
 @dataclass(slots=True)
@@ -726,10 +731,14 @@ class _RemovalGuard:
         self.waiting.append(pending)
         return []
 
-    def release(self) -> list[_Write]:
-        """Every bucket read and the total within the limit: the writes that waited, as planned."""
+    def release(self, *, complete: bool = True) -> list[BucketResult | _Write]:
+        """The writes that waited: as planned when every bucket was read (``complete``) and
+        the total is within the limit; without their removals when the account's listing
+        failed, since the total is then unknown."""
         waited, self.waiting = self.waiting, []
-        return waited
+        if complete:
+            return list(waited)
+        return [w.held_back(Guard.INCOMPLETE_LISTING) for w in waited]
 
 
 @dataclass(slots=True)

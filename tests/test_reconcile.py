@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -298,6 +299,29 @@ async def test_removals_within_the_limit_are_made_and_a_delete_counts_its_rules(
     assert (report.removals_planned, report.removals_held) == (5, 0)
     assert s3.lifecycles["bare"].rules == ()
     assert all(rule_ids(s3, f"m{i:03d}") == ["new"] for i in range(3))
+
+
+class ListingFailsAfterFirstPage(MemoryS3):
+    """An account whose bucket listing breaks after its first page."""
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        names = sorted(self.lifecycles)
+        yield [BucketRef(n, self.regions.get(n)) for n in names[: self.page_size]]
+        raise AccessDenied("Access Denied", operation="ListBuckets")
+
+
+async def test_a_cycle_whose_bucket_listing_fails_part_way_makes_none_of_the_removals_that_waited() -> None:
+    s3 = ListingFailsAfterFirstPage()
+    s3.page_size = 2
+    for i in range(4):
+        name = f"m{i:03d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.add_bucket(name, LifecycleConfig((rule("old-0"),)))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
+    assert report.fatal is not None
+    assert report.rules_removed == 0
+    assert report.guards == ("incomplete_listing",)
+    assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new", "old-0"]  # the addition went, the removal not
 
 
 class Sequenced(MemoryS3):
