@@ -307,7 +307,11 @@ class Reconciler:
                 fingerprint=loaded.fingerprint,
             )
             if report.writes or not report.ok or report.guards or report.interrupted:
-                await self._save_report(report)
+                if self.draining:  # the shutdown timeout may fall now: the report still goes to log/
+                    with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
+                        await self._save_report(report)
+                else:
+                    await self._save_report(report)
             return report
 
     async def _save_report(self, report: CycleReport) -> None:
