@@ -796,18 +796,37 @@ class S3Adapter:
     # -- objects (the endpoint bucket, in the adapter's region) -------------------------
 
     async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
-        """ListObjectsV2 over ``prefix``, one page at a time."""
+        """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
+
+        A page that says more follows (IsTruncated) but gives no NextContinuationToken, or
+        gives a token already used, ends the listing early or never: that is a
+        :class:`~lakecircle.errors.MalformedResponse`, never a shorter listing.
+        """
         token: str | None = None
+        used: set[str] = set()
         while True:
             params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "ExpectedBucketOwner": self.account}
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
             yield list(response.get("Contents") or ())
-            next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-            if not next_token or next_token == token:
+            if not response.get("IsTruncated"):
                 return
-            token = next_token
+            next_token = response.get("NextContinuationToken")
+            if not next_token:
+                problem = "a page says more objects follow (IsTruncated) but gives no NextContinuationToken"
+            elif next_token in used:
+                problem = "a NextContinuationToken already used came back; the listing would never end"
+            else:
+                used.add(next_token)
+                token = next_token
+                continue
+            raise errors.MalformedResponse(
+                f"{problem}, so the listing of {prefix or '/'} cannot be followed to its end",
+                operation="ListObjectsV2",
+                bucket=bucket,
+                request_id=_request_id(response),
+            )
 
     async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
         """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""

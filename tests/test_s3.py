@@ -680,6 +680,37 @@ async def test_definition_listing_follows_continuation_tokens() -> None:
     assert all(params["Prefix"] == "d/" for _, _, params in account.requests)
 
 
+async def test_a_definition_page_that_says_more_follows_without_a_token_is_a_failed_listing() -> None:
+    account = StubAccount(
+        {"list_objects_v2": [{"Contents": [{"Key": "d/a.toml", "ETag": '"e1"'}], "IsTruncated": True}]}
+    )
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.DefinitionSourceError, match="gives no NextContinuationToken") as caught:
+            await S3DefinitionSource(adapter, "s3://endpoint/d/").list_definitions()
+
+    assert isinstance(caught.value.__cause__, errors.MalformedResponse)
+    assert adapter.calls["ListObjectsV2"] == 1
+
+
+async def test_a_continuation_token_already_used_ends_the_object_listing_as_malformed() -> None:
+    def page(token: str) -> dict[str, Any]:
+        return {
+            "Contents": [{"Key": f"d/{token}.toml", "ETag": '"e"'}],
+            "IsTruncated": True,
+            "NextContinuationToken": token,
+        }
+
+    account = StubAccount({"list_objects_v2": [page("t1"), page("t2"), page("t1"), page("t2")]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match="already used came back"):
+            async for _ in adapter.iter_objects("endpoint", "d/"):
+                pass
+
+    assert [params.get("ContinuationToken") for _, _, params in account.requests] == [None, "t1", "t2"]
+
+
 def test_page_size_is_bounded_by_what_s3_accepts() -> None:
     with pytest.raises(ValueError, match="page_size"):
         S3Adapter(account=ACCOUNT, region=REGION, page_size=10_001)
