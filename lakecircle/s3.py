@@ -413,6 +413,35 @@ async def _read_at_most(body: Any, limit: int | None) -> bytes:
     return b"".join(chunks)
 
 
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_md5(response: Mapping[str, Any], data: bytes, *, bucket: str, key: str) -> None:
+    """Refuse a body whose MD5 is not its ETag, where the ETag is the body's MD5.
+
+    S3's ETag is the MD5 of the object for a single-part upload stored unencrypted or with
+    SSE-S3; not for a multipart upload (``<hex>-<parts>``) nor under SSE-KMS or SSE-C.
+    botocore checks no ETag; it checks a body against an ``x-amz-checksum-*`` header, but
+    only for objects uploaded with such a checksum and only while response checksum
+    validation is on (``LCC_CONTENT_MD5`` turns it to "when required"). This check covers
+    every other definition file: a body replaced or garbled on the way (a proxy, a cache)
+    fails the attempt, which is retried, and is never parsed as the file.
+    """
+    etag = str(response.get("ETag") or "").strip('"').lower()
+    encryption = str(response.get("ServerSideEncryption") or "AES256")
+    if not _PLAIN_MD5.fullmatch(etag) or encryption != "AES256" or response.get("SSECustomerAlgorithm"):
+        return
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if digest != etag:
+        raise errors.ConnectionFailed(
+            f"the body of {key} ({len(data):,} bytes) does not match its ETag {etag} (its MD5 is {digest});"
+            " it was garbled or replaced on the way",
+            operation="GetObject",
+            bucket=bucket,
+            request_id=_request_id(response),
+        )
+
+
 # -- the adapter ------------------------------------------------------------------------
 
 
@@ -829,13 +858,20 @@ class S3Adapter:
             )
 
     async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
-        """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""
+        """The object's bytes, at most ``limit`` of them (the rest is never downloaded).
+
+        A body that does not match its ETag is a failed attempt, retried (see :func:`_check_md5`);
+        one shorter than its Content-Length botocore's body refuses, also retried.
+        """
 
         async def read_body(response: dict[str, Any]) -> bytes:
             # Inside the attempt: a connection dropped mid-body is retried like any other.
             body = response["Body"]
             async with body:
-                return await _read_at_most(body, limit)
+                data = await _read_at_most(body, limit)
+            if limit is None or len(data) < limit:  # the whole body
+                _check_md5(response, data, bucket=bucket, key=key)
+            return data
 
         params = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": self.account}
         return await self._retried("GetObject", params, read_body, lane=OBJECTS)
