@@ -824,6 +824,11 @@ class S3Adapter:
 
     # -- objects (the endpoint bucket, in the adapter's region) -------------------------
 
+    def _owner(self) -> dict[str, str]:
+        """``ExpectedBucketOwner`` for an object call, unless the adapter has no account
+        (``lakecircle validate s3://...`` reads a prefix without LCC_AWS_ACCOUNT)."""
+        return {"ExpectedBucketOwner": self.account} if self.account else {}
+
     async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
         """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
 
@@ -834,7 +839,7 @@ class S3Adapter:
         token: str | None = None
         used: set[str] = set()
         while True:
-            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "ExpectedBucketOwner": self.account}
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self._owner()}
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
@@ -873,7 +878,7 @@ class S3Adapter:
                 _check_md5(response, data, bucket=bucket, key=key)
             return data
 
-        params = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": self.account}
+        params = {"Bucket": bucket, "Key": key, **self._owner()}
         return await self._retried("GetObject", params, read_body, lane=OBJECTS)
 
     async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
@@ -889,11 +894,18 @@ class S3Adapter:
 
 
 class S3DefinitionSource:
-    """The ``*.toml`` definition files under an S3 prefix, by key and ETag."""
+    """The ``*.toml`` definition files under an S3 prefix, by key and ETag.
 
-    def __init__(self, adapter: S3Adapter, uri: str) -> None:
+    A file is named by its key, or with ``full_names`` by its URI (``s3://bucket/key``, as
+    ``lakecircle validate`` prints it beside local paths). A listing that cannot be
+    followed to its end raises, like one that cannot be made: a cycle without the whole
+    listing writes nothing.
+    """
+
+    def __init__(self, adapter: S3Adapter, uri: str, *, full_names: bool = False) -> None:
         self._adapter = adapter
         self.bucket, self.prefix = parse_s3_uri(uri)
+        self._names = f"s3://{self.bucket}/" if full_names else ""
 
     @property
     def location(self) -> str:
@@ -904,7 +916,7 @@ class S3DefinitionSource:
         try:
             async for page in self._adapter.iter_objects(self.bucket, self.prefix):
                 refs.extend(
-                    ObjectRef(str(o["Key"]), str(o.get("ETag") or "").strip('"'), int(o.get("Size") or 0))
+                    ObjectRef(self._names + str(o["Key"]), str(o.get("ETag") or "").strip('"'), int(o.get("Size") or 0))
                     for o in page
                     if str(o.get("Key", "")).endswith(".toml")
                 )
@@ -914,7 +926,8 @@ class S3DefinitionSource:
 
     async def fetch(self, ref: ObjectRef) -> bytes:
         """The file's bytes; never more than one byte over the limit, so the parser refuses it."""
-        return await self._adapter.read_object(self.bucket, ref.key, limit=MAX_FILE_BYTES + 1)
+        key = ref.key.removeprefix(self._names)
+        return await self._adapter.read_object(self.bucket, key, limit=MAX_FILE_BYTES + 1)
 
 
 class S3EndpointStore:
