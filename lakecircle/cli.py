@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakecircle import __version__
-from lakecircle.definitions import Definitions
+from lakecircle.definitions import Definitions, UnreadableFile
 from lakecircle.errors import LakeCircleError
 from lakecircle.history import BucketHistory, ChangeRecord, History
 from lakecircle.loader import DefinitionLoader
@@ -103,6 +103,7 @@ def _print_problems(definitions: Definitions, output: str) -> None:
                     "buckets": sorted(definitions.buckets),
                     "invalid_buckets": sorted(definitions.invalid),
                     "errors": definitions.error_count,
+                    "unreadable_files": [f.as_dict() for f in definitions.unreadable_files],
                     "problems": [p.as_dict() for p in definitions.problems],
                 },
                 indent=2,
@@ -165,14 +166,13 @@ def summary(report: CycleReport) -> str:
             f" rules), {c[BucketState.DIVERGING]} diverging (rewritten only with backoff)."
         )
     for result in report.results:
+        bucket = printable(result.bucket)
         if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
-            lines.append(f"  {result.state.value}: {result.bucket}: {result.error}")
+            lines.append(f"  {result.state.value}: {bucket}: {printable(result.error or '')}")
         elif result.dropped:
-            lines.append(
-                f"  {result.state.value}: {result.bucket}: the server did not keep {', '.join(result.dropped)}"
-            )
+            lines.append(f"  {result.state.value}: {bucket}: the server did not keep {', '.join(result.dropped)}")
         if result.external:
-            lines.append(f"  drift: {result.bucket} was changed by another writer since LakeCircle wrote it")
+            lines.append(f"  drift: {bucket} was changed by another writer since LakeCircle wrote it")
     if Guard.PARTIAL_DEFINITIONS in report.guards:
         lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
     if Guard.BLAST_RADIUS in report.guards:
@@ -183,14 +183,23 @@ def summary(report: CycleReport) -> str:
             " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
     if report.definitions is not None and report.definitions.partial:
-        lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))
+        files = report.definitions.unreadable_files
+        lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")
+        lines.extend(f"  unreadable: {_unreadable_line(f)}" for f in files)
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
 
 
+def _unreadable_line(file: UnreadableFile) -> str:
+    where = f" (line {file.line})" if file.line is not None else ""
+    return f"{printable(file.file)}{where}: {printable(file.reason)}"
+
+
 def _failed(report: CycleReport) -> bool:
-    return not report.ok or report.counts[BucketState.INVALID] > 0
+    """Exit 1: a bucket failed or is invalid, the cycle could not run, or a definition file is unreadable."""
+    partial = report.definitions is not None and report.definitions.partial
+    return not report.ok or partial or report.counts[BucketState.INVALID] > 0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)

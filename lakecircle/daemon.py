@@ -181,6 +181,10 @@ class Daemon:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
         if report is not None:
             self.last_report = report
+            if report.definitions is not None and report.definitions.partial:
+                # One line per cycle naming every unreadable file, for whoever reads the log.
+                unreadable = [f.as_dict() for f in report.definitions.unreadable_files]
+                log.warning("definitions_partial", count=len(unreadable), files=unreadable)
             if self.observer is not None:
                 self.observer.cycle_finished(report)
         return report
