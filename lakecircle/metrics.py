@@ -156,6 +156,12 @@ class Metrics:
             "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0.",
             registry=r,
         )
+        self.definition_files_unreadable = Gauge(
+            "lakecircle_definition_files_unreadable",
+            "Definition files that could not be read or parsed in the last cycle that loaded them"
+            " (the cycle's definitions_partial log line names each with its reason).",
+            registry=r,
+        )
         self.guard_trips = Counter(
             "lakecircle_guard_trips_total",
             "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
@@ -249,6 +255,7 @@ class Metrics:
             self.definition_files.set(len(report.definitions.files))
             self.definition_errors.set(report.definitions.error_count)
             self.partial_definitions.set(1 if report.definitions.partial else 0)
+            self.definition_files_unreadable.set(len(report.definitions.unreadable))
 
         if report.fatal is None:
             states = Tally({state.value: n for state, n in report.counts.items()})

@@ -306,7 +306,7 @@ class Reconciler:
                 fatal=fatal,
                 fingerprint=loaded.fingerprint,
             )
-            if report.writes or not report.ok or report.guards or report.interrupted:
+            if report.writes or not report.ok or report.guards or report.interrupted or definitions.partial:
                 if self.draining:  # the shutdown timeout may fall now: the report still goes to log/
                     with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
                         await self._save_report(report)
@@ -790,6 +790,7 @@ def report_document(report: CycleReport) -> dict[str, Any]:
             "held": report.removals_held,
             "limit": report.max_removals,
         },
+        "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
         "counts": {state.value: report.counts[state] for state in BucketState},
         "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
         "problems": [

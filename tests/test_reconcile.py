@@ -203,13 +203,14 @@ async def test_many_buckets_pass_through_a_bounded_pool() -> None:
     assert report.buckets_listed == 300
 
 
-async def test_an_unchanged_listing_reuses_the_definitions_and_an_unreadable_file_is_fetched_again() -> None:
+async def test_an_unchanged_listing_reuses_the_definitions_and_a_file_unreadable_by_its_content_stays_so() -> None:
     s3 = account(a=definition("b1", "r1"), b=b"BucketName = \n")
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.definitions.partial
     again = await loader.load()
-    assert again.fetched == 1  # the unreadable file, not the good one
+    assert again.fetched == 0  # the same ETag is the same syntax error: not downloaded again
+    assert again.definitions.unreadable == ("definition/b.toml",)
     s3.objects["definition/b.toml"] = definition("b2", "r1")
     fixed = await loader.load()
     assert not fixed.definitions.partial
