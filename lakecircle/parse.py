@@ -9,9 +9,7 @@ key path; nothing here raises on bad input.
 
 from __future__ import annotations
 
-import re
 import reprlib
-import tomllib
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,20 +20,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from lakecircle.model import OWNERSHIP_VALUES, TDMOS_VALUES, BucketDefinition, LifecycleConfig, Rule, _Wire
 from lakecircle.problems import Problem, suggest
+from lakecircle.toml_reader import TomlError, read_toml
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_KEY_PARTS = 64
-_DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*")
-"""A bare word and the words dotted to it; it never backtracks, so a scan is linear."""
-
-
-def _has_long_dotted_key(text: str) -> bool:
-    """Python's TOML reader takes quadratic time on long dotted keys: refuse them unread."""
-    if text.count(".") < MAX_KEY_PARTS:
-        return False
-    return any(m.group().count(".") >= MAX_KEY_PARTS for m in _DOTTED.finditer(text))
-
-
 """Definition files over 1 MiB are refused unread."""
 
 _short = reprlib.Repr()
@@ -88,20 +75,10 @@ def parse_file(name: str, data: bytes) -> ParsedFile:
         line = data.count(b"\n", 0, exc.start) + 1
         return _unreadable(name, f"file is not UTF-8 (bad byte at line {line}, offset {exc.start}); save it as UTF-8")
     text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
-    if _has_long_dotted_key(text):
-        return _unreadable(
-            name,
-            f"a key has more than {MAX_KEY_PARTS} dotted parts; definition keys are a few levels deep"
-            " (TOML is nested too deeply to be a definition)",
-        )
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return _unreadable(name, f"TOML syntax error: {exc}")
-    except RecursionError:
-        return _unreadable(name, "TOML is nested too deeply to be a definition")
-    except ValueError as exc:  # e.g. an integer past Python's digit limit
-        return _unreadable(name, f"TOML value cannot be read: {exc}")
+        document = read_toml(text)
+    except TomlError as exc:
+        return _unreadable(name, str(exc))
     return parse_document(name, document)
 
 

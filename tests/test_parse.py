@@ -4,6 +4,9 @@ unreadable files, dates in every spelling, and S3's response shape read by the s
 from __future__ import annotations
 
 import datetime as dt
+import time
+import tomllib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import event, given, settings
@@ -13,6 +16,7 @@ from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.model import Rule, config_from_response
 from lakecircle.parse import MAX_FILE_BYTES, _header_problems, _plain_header, parse_file
 from lakecircle.problems import Severity
+from lakecircle.toml_reader import MAX_KEY_PARTS, READER, TOMLI, TOMLLIB, TomlError, TomlReader, read_toml
 
 FILE = "defs/b.toml"
 HEAD = 'BucketName = "b"\n\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
@@ -682,3 +686,153 @@ def test_a_header_taken_as_plain_is_one_the_header_model_accepts(
 
     assert not (plain and problems), problems
     event(f"plain: {plain}")
+
+
+# -- every file TOML accepts reads as tomllib reads it --------------------------------------
+
+_PARTS_70 = ".".join(str(n) for n in range(70))
+"""A version-like string of 70 dotted parts: a value, not a key."""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(HEAD.replace('ID = "r"', f'ID = "v{_PARTS_70}"') + "Expiration = { Days = 30 }\n", id="dotted-id"),
+        pytest.param(
+            HEAD + f'Filter = {{ Prefix = "{_PARTS_70}/" }}\nExpiration = {{ Days = 30 }}\n', id="dotted-prefix"
+        ),
+        pytest.param(f"# release {_PARTS_70}\n" + HEAD + "Expiration = { Days = 30 }\n", id="comment-of-dots"),
+        pytest.param(HEAD + f"Expiration = {{ Days = 30 }} # {_PARTS_70}\n", id="trailing-comment-of-dots"),
+        pytest.param(
+            f"# \"{_PARTS_70}\" '{_PARTS_70}'\n" + HEAD + "Expiration = { Days = 30 }\n", id="quotes-in-a-comment"
+        ),
+        pytest.param(
+            HEAD.replace('ID = "r"', f"ID = '''r'''\n# '''{_PARTS_70}'''") + "Expiration = { Days = 30 }\n",
+            id="multi-line-literal-string-then-a-comment",
+        ),
+        pytest.param(
+            f'notes = """\n{_PARTS_70}\n{_PARTS_70}\n"""\n' + HEAD + "Expiration = { Days = 30 }\n",
+            id="dots-in-a-multi-line-string",
+        ),
+    ],
+)
+def test_a_valid_definition_with_many_dots_outside_keys_is_read(text: str) -> None:
+    parsed = parse_file(FILE, text.encode())
+
+    assert parsed.readable
+    assert not any(p.bucket is None for p in parsed.problems), parsed.problems
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [pytest.param(65, id="65-parts"), pytest.param(300, id="300-parts"), pytest.param(1000, id="1000-parts")],
+)
+def test_a_key_of_many_parts_up_to_the_readers_limit_is_read_and_reported_as_an_unknown_key(parts: int) -> None:
+    key = ".".join(f"k{n}" for n in range(parts))
+
+    definitions = load(HEAD + "Expiration = { Days = 30 }\n" + f"{key} = 1\n")
+
+    assert not definitions.partial
+    _, bucket, rule, field, message = only_problem(definitions)
+    assert (bucket, rule, field) == ("b", "r", "k0")
+    assert message.startswith("unknown key 'k0'")
+
+
+def _same(a: object, b: object) -> bool:
+    """``a == b`` for documents nested deeper than Python's recursion limit allows ``==``."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
+
+
+def _long_key_file(parts: int) -> str:
+    return 'BucketName = "b"\n' + ".".join(["a"] * parts) + " = 1\n"
+
+
+def _dots(part: str, parts: int) -> str:
+    return ".".join([part] * parts)
+
+
+@pytest.mark.parametrize("reader", [TOMLI, TOMLLIB], ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(_long_key_file, id="key"),
+        pytest.param(lambda n: f"[{_dots('a', n)}]\n", id="table-header"),
+        pytest.param(lambda n: f"x = 1\n[[ {_dots('a', n)} ]]\n", id="array-header"),
+        pytest.param(lambda n: f"x = {{ {_dots(chr(34) + 'a.b' + chr(34), n)} = 1 }}\n", id="quoted-parts-inline"),
+        pytest.param(lambda n: f"x = {{ {_dots('a', n).replace('.', ' . ')} = 1 }}\n", id="spaced-dots"),
+    ],
+)
+def test_both_readers_read_a_key_of_the_limits_parts_and_refuse_one_more(
+    reader: TomlReader, make: Callable[[int], str]
+) -> None:
+    text = make(MAX_KEY_PARTS)
+    assert _same(read_toml(text, reader), tomllib.loads(text))
+
+    with pytest.raises(TomlError, match=r"more than 1,000 dotted parts \(at line (1|2)\)"):
+        read_toml(make(MAX_KEY_PARTS + 1), reader)
+
+
+def test_the_compiled_tomli_is_the_reader_when_installed() -> None:
+    assert TOMLI is not None
+    assert READER is TOMLI
+    assert not TOMLI.loads.__module__.endswith(".py")
+
+
+def test_a_key_of_too_many_parts_is_refused_by_the_tomllib_reader_before_it_burns_the_cpu() -> None:
+    # 40,000 parts keep tomllib busy for half a minute (quadratic); the guard answers first.
+    text = _long_key_file(40_000)
+    began = time.perf_counter()
+
+    with pytest.raises(TomlError, match="line 2"):
+        read_toml(text, TOMLLIB)
+
+    assert time.perf_counter() - began < 2
+
+
+def test_a_key_of_too_many_parts_makes_the_file_unreadable_with_its_line() -> None:
+    definitions = load(_long_key_file(MAX_KEY_PARTS + 1))
+
+    file, bucket, _, _, message = only_problem(definitions)
+    assert (file, bucket) == (FILE, None)
+    assert "more than 1,000 dotted parts (at line 2)" in message
+    assert definitions.partial
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        pytest.param("[a]\n[a]\n", "Cannot declare a twice (at line 2, column 3)", id="table-twice"),
+        pytest.param(
+            '[a."b c".d]\n[a."b c".d]\n', 'Cannot declare a."b c".d twice (at line 2, column 11)', id="quoted-part"
+        ),
+        pytest.param("a = { b = 1 }\n[a]\n", "Cannot declare a twice", id="inline-table-then-header"),
+        pytest.param("a.b = 1\n[a]\n", "Cannot declare a twice", id="dotted-key-then-header"),
+    ],
+)
+def test_a_key_in_a_syntax_error_is_written_as_toml_not_as_a_python_tuple(text: str, shown: str) -> None:
+    message = only_problem(load(text))[4]
+
+    assert message.startswith("TOML syntax error: ")
+    assert shown in message
+    assert "('" not in message
+
+
+def test_an_integer_past_the_digit_limit_says_its_digits_and_line_not_pythons_limit() -> None:
+    definitions = load(HEAD + "Expiration = { Days = " + "9" * 5000 + " }\n")
+
+    message = only_problem(definitions)[4]
+    assert message == "an integer with 5,000 digits (at line 6); S3's numbers have at most 19 digits"
+    assert definitions.partial
