@@ -901,3 +901,27 @@ def test_object_sizes_past_64_bits_are_reported_on_a_rule_built_without_the_mode
     assert findings == [
         ("Filter.And.ObjectSizeLessThan", f"{huge} is larger than S3's API accepts here (at most {2**63 - 1})", ERROR)
     ]
+
+
+# -- one problem, one line ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "escaped"),
+    [
+        pytest.param(FILE, 'BucketName = "my\\nbucket"\n' + rule("Expiration = {}"), "my\\nbucket", id="bucket"),
+        pytest.param(FILE, bucket(rule("Expiration = {}", rule_id="r\\u001b[31m")).decode(), "r\\x1b[31m", id="rule"),
+        pytest.param(FILE, bucket(rule('"Expi\\rration" = { Days = 1 }')).decode(), "Expi\\rration", id="field"),
+        pytest.param(FILE, bucket(rule(status="Enabled\\n")).decode(), "Enabled\\n", id="value-in-a-message"),
+        pytest.param("defs/a\nb.toml", bucket(rule("Expiration = {}")).decode(), "defs/a\\nb.toml", id="file"),
+        pytest.param(FILE, 'BucketName = "ab\\u202ec"\n' + rule("Expiration = {}"), "ab\\u202ec", id="bidi-mark"),
+    ],
+)
+def test_a_problem_prints_on_one_line_with_control_characters_escaped(name: str, text: str, escaped: str) -> None:
+    definitions = load_definitions({name: text.encode()})
+
+    assert definitions.problems
+    for problem in definitions.problems:
+        line = str(problem)
+        assert line.isprintable(), line
+        assert escaped in line
