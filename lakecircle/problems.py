@@ -95,6 +95,16 @@ def shown(value: str) -> str:
     return _short.repr(value)
 
 
+def shown_number(value: int) -> str:
+    """An integer for a message; one too long to print is described by its size (a TOML
+    integer can have any number of digits, more than the interpreter converts to text)."""
+    try:
+        text = str(value)
+    except ValueError:
+        return f"a number of about {int(value.bit_length() * 0.30103):,} digits"
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text):,} digits)"
+
+
 def has_errors(problems: Iterable[Problem]) -> bool:
     return any(p.is_error for p in problems)
 

@@ -21,7 +21,7 @@ from lakecircle.model import (
     Filter,
     Rule,
 )
-from lakecircle.problems import Problem, Severity, suggest
+from lakecircle.problems import Problem, Severity, shown, shown_number, suggest
 
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
@@ -58,7 +58,7 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
         problems.append(
             Problem(
                 first,
-                f"TransitionDefaultMinimumObjectSize {tdmos!r} is not one of {', '.join(TDMOS_VALUES)}"
+                f"TransitionDefaultMinimumObjectSize {shown(tdmos)} is not one of {', '.join(TDMOS_VALUES)}"
                 f"{suggest(tdmos, TDMOS_VALUES)}",
                 bucket=bucket.name,
                 field="TransitionDefaultMinimumObjectSize",
@@ -120,7 +120,7 @@ def _duplicate_ids(bucket: BucketDefinition) -> list[Problem]:
             problems.append(
                 Problem(
                     files[-1],
-                    f"rule ID {rule_id!r} is defined more than once for this bucket, in {where};"
+                    f"rule ID {shown(rule_id)} is defined more than once for this bucket, in {where};"
                     " rule IDs must be unique per bucket",
                     bucket=bucket.name,
                     rule=rule_id,
@@ -141,7 +141,7 @@ def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
     return [
         Problem(
             bucket.file_of(first_legacy),
-            f"rule uses the legacy rule-level Prefix{others} while rule {_label(bucket, first_modern)!r}"
+            f"rule uses the legacy rule-level Prefix{others} while rule {shown(_label(bucket, first_modern))}"
             f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
             " write every rule with Filter = { Prefix = ... }",
             bucket=bucket.name,
@@ -189,7 +189,7 @@ def _rule_findings(rule: Rule) -> list[Finding]:
     # 2. Status exactly Enabled or Disabled.
     if rule.status not in ("Enabled", "Disabled"):
         hint = suggest(rule.status, ("Enabled", "Disabled"))
-        out.append(("Status", f"Status {rule.status!r} must be exactly 'Enabled' or 'Disabled'{hint}", _E))
+        out.append(("Status", f"Status {shown(rule.status)} must be exactly 'Enabled' or 'Disabled'{hint}", _E))
 
     # 3. A Filter or a legacy Prefix, not both.
     flt = rule.filter
@@ -308,16 +308,7 @@ def _check_ranges(rule: Rule, out: list[Finding]) -> None:
 
 
 def _too_large(path: str, value: int, limit: int) -> Finding:
-    return path, f"{_number(value)} is larger than S3's API accepts here (at most {limit})", _E
-
-
-def _number(value: int) -> str:
-    """A number for a message; one too long to print is described by its size."""
-    try:
-        text = str(value)
-    except ValueError:  # past Python's digit limit for int-to-str conversion
-        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
-    return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} digits)"
+    return path, f"{shown_number(value)} is larger than S3's API accepts here (at most {limit})", _E
 
 
 def _check_filter(flt: Filter, out: list[Finding]) -> None:
@@ -372,7 +363,11 @@ def _check_and(op: AndOperator, out: list[Finding]) -> None:
             for key, n in Counter(keys).items():
                 if n > 1:
                     out.append(
-                        ("Filter.And.Tags", f"tag key {key!r} appears {n} times; tag keys in And must be unique", _E)
+                        (
+                            "Filter.And.Tags",
+                            f"tag key {shown(key)} appears {n} times; tag keys in And must be unique",
+                            _E,
+                        )
                     )
     if op.object_size_greater_than is not None or op.object_size_less_than is not None:
         _check_sizes("Filter.And", op.object_size_greater_than, op.object_size_less_than, out)
@@ -438,7 +433,8 @@ def _check_expiration(exp: Expiration, out: list[Finding]) -> None:
 def _check_midnight(path: str, when: dt.datetime, out: list[Finding]) -> None:
     # 8. Every Date at midnight UTC.
     if when.hour or when.minute or when.second or when.microsecond:
-        out.append((path, f"Date {when.isoformat()} is not at midnight UTC; write a date such as {when.date()}", _E))
+        written = when.isoformat().replace("+00:00", "Z")
+        out.append((path, f"Date {written} is not at midnight UTC; write the day alone: Date = {when.date()}", _E))
 
 
 def _check_transitions(rule: Rule, out: list[Finding]) -> None:
@@ -508,7 +504,7 @@ def _check_class(path: str, storage_class: str, seen: set[str], out: list[Findin
         out.append(
             (
                 f"{path}.StorageClass",
-                f"StorageClass {storage_class!r} is not a transition target; use one of"
+                f"StorageClass {shown(storage_class)} is not a transition target; use one of"
                 f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
                 _E,
             )

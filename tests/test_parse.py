@@ -836,3 +836,91 @@ def test_an_integer_past_the_digit_limit_says_its_digits_and_line_not_pythons_li
     message = only_problem(definitions)[4]
     assert message == "an integer with 5,000 digits (at line 6); S3's numbers have at most 19 digits"
     assert definitions.partial
+
+
+# -- messages in TOML's words, never Python's ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        pytest.param(
+            "Expiration = { Date = 00:00:00 }",
+            "Expiration.Date",
+            "must be a date: a TOML date (2030-01-01), a TOML date-time or an ISO 8601 string, got time 00:00:00",
+            id="local-time-for-a-date",
+        ),
+        pytest.param(
+            "Expiration = { Days = 2030-01-01T10:00:00 }",
+            "Expiration.Days",
+            "must be an integer, got date-time 2030-01-01T10:00:00",
+            id="local-date-time-for-days",
+        ),
+        pytest.param(
+            "Expiration = { Days = [2030-01-01, 1.5, 'x', 00:01:00] }",
+            "Expiration.Days",
+            "must be an integer, got array [2030-01-01, 1.5, 'x', ...]",
+            id="array-of-dates-and-times",
+        ),
+        pytest.param(
+            'Expiration = { Days = { a = 2030-01-01, "b c" = [true] } }',
+            "Expiration.Days",
+            "must be an integer, got table { a = 2030-01-01, 'b c' = [true] }",
+            id="table-of-values",
+        ),
+        pytest.param(
+            "Expiration = { Days = 99999999999999999999 }",
+            "Expiration.Days",
+            "must be at most 9223372036854775807, got integer 99999999999999999999",
+            id="integer-past-64-bits",
+        ),
+        pytest.param(
+            "Expiration = { Days = -99999999999999999999 }",
+            "Expiration.Days",
+            "must be at least -9223372036854775808, got integer -99999999999999999999",
+            id="integer-below-64-bits",
+        ),
+        pytest.param(
+            "Expiration = { Date = 0001-01-01T00:00:00+01:00 }",
+            "Expiration.Date",
+            "0001-01-01T00:00:00+01:00 is outside the years 1 to 9999 in UTC",
+            id="date-before-year-1-in-utc",
+        ),
+        pytest.param(
+            "Expiration = { Date = 2030-01-01T00:00:00+02:00 }",
+            "Expiration.Date",
+            "Date 2030-01-01T00:00:00+02:00 is 2029-12-31T22:00:00Z in UTC, and S3 takes a Date only at midnight UTC;"
+            " write the day alone: Date = 2030-01-01",
+            id="date-time-with-an-offset",
+        ),
+        pytest.param(
+            'Expiration = { Date = "2030-01-01T00:00:00-05:00" }',
+            "Expiration.Date",
+            "Date 2030-01-01T00:00:00-05:00 is 2030-01-01T05:00:00Z in UTC, and S3 takes a Date only at midnight UTC;"
+            " write the day alone: Date = 2030-01-01",
+            id="iso-string-with-an-offset",
+        ),
+        pytest.param(
+            "Expiration = { Date = 2030-01-01T10:00:00 }",
+            "Expiration.Date",
+            "Date 2030-01-01T10:00:00Z is not at midnight UTC; write the day alone: Date = 2030-01-01",
+            id="local-date-time-off-midnight",
+        ),
+    ],
+)
+def test_a_value_in_a_message_is_written_as_toml_writes_it(body: str, field: str, message: str) -> None:
+    definitions = load(HEAD + body + "\n")
+
+    _, bucket, rule, found_field, found = only_problem(definitions)
+    assert (bucket, rule, found_field) == ("b", "r", field)
+    assert found == message
+
+
+def test_a_date_with_an_offset_does_not_hide_the_other_problems_of_its_rule() -> None:
+    body = 'Transitions = [{ Date = 2030-01-01T00:00:00+02:00, StorageClass = "GLACIER" }]\n'
+    body += "Expiration = { Date = 2029-06-01 }\n"
+
+    definitions = load(HEAD + body)
+
+    assert [(p.rule, p.field) for p in definitions.problems] == [("r", "Transitions[0].Date"), ("r", "Expiration")]
+    assert "(2030-01-01)" in definitions.problems[1].message
