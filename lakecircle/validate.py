@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 
+from lakecircle.bucket_names import name_problems
 from lakecircle.model import (
     TDMOS_VALUES,
     AndOperator,
@@ -21,7 +23,7 @@ from lakecircle.model import (
     Filter,
     Rule,
 )
-from lakecircle.problems import Problem, Severity, shown, shown_number, suggest
+from lakecircle.problems import Problem, Severity, printable, shown, shown_number, suggest
 
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
@@ -52,6 +54,11 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
     config = bucket.config
     rules = config.rules
     first = bucket.files[0] if bucket.files else "-"
+
+    # 0. A name S3 can hold (its naming rules for general purpose buckets).
+    problems.extend(
+        Problem(first, message, bucket=bucket.name, field="BucketName") for message in name_problems(bucket.name)
+    )
 
     tdmos = config.transition_default_minimum_object_size
     if tdmos is not None and tdmos not in TDMOS_VALUES:
@@ -181,8 +188,13 @@ def _rule_findings(rule: Rule) -> list[Finding]:
     rule_id = rule.id
     if rule_id is None:
         out.append(("ID", "missing rule ID; every rule needs an ID (its identity in plans and history)", _E))
-    elif not 1 <= len(rule_id) <= MAX_ID_LENGTH:
-        out.append(("ID", f"rule ID is {len(rule_id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E))
+    else:
+        if not 1 <= len(rule_id) <= MAX_ID_LENGTH:
+            out.append(("ID", f"rule ID is {len(rule_id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E))
+        if not rule_id.isprintable():
+            _check_text("ID", "rule ID", rule_id, out)
+    if rule.prefix is not None and not rule.prefix.isprintable():
+        _check_text("Prefix", "Prefix", rule.prefix, out)
 
     _check_ranges(rule, out)
 
@@ -311,9 +323,32 @@ def _too_large(path: str, value: int, limit: int) -> Finding:
     return path, f"{shown_number(value)} is larger than S3's API accepts here (at most {limit})", _E
 
 
+def _check_text(path: str, what: str, text: str, out: list[Finding]) -> None:
+    """A control character (or a character XML cannot carry) in an ID, a prefix or a tag.
+
+    S3's API is XML, which cannot carry most control characters at all, and those it can
+    (tab, line feed, carriage return) do not come back from it as they were sent.
+    Only called for text that is not printable: most text never comes here.
+    """
+    for index, char in enumerate(text):
+        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
+            out.append(
+                (
+                    path,
+                    f"{what} holds the control character '{printable(char)}' (character {index + 1});"
+                    " S3's XML cannot carry control characters reliably: remove it",
+                    _E,
+                )
+            )
+            return
+
+
 def _check_filter(flt: Filter, out: list[Finding]) -> None:
-    # 4. At most one predicate; And holds at least two; unique tag keys; tag lengths.
+    # 4. At most one predicate; And holds at least two; unique tag keys; tag lengths;
+    # no control characters in prefixes and tags.
     tag, greater, less = flt.tag, flt.object_size_greater_than, flt.object_size_less_than
+    if flt.prefix is not None and not flt.prefix.isprintable():
+        _check_text("Filter.Prefix", "Prefix", flt.prefix, out)
     if (flt.prefix is not None) + (tag is not None) + (greater is not None) + (less is not None) + (
         flt.and_ is not None
     ) > 1:
@@ -353,9 +388,11 @@ def _check_and(op: AndOperator, out: list[Finding]) -> None:
     )
     if count < 2:
         out.append(("Filter.And", "And holds fewer than two predicates; S3 wants a single predicate outside And", _E))
+    if op.prefix is not None and not op.prefix.isprintable():
+        _check_text("Filter.And.Prefix", "Prefix", op.prefix, out)
     for index, tag in enumerate(tags):
         key, value = tag.key, tag.value
-        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE or not (key + value).isprintable():
             _check_tag(f"Filter.And.Tags[{index}]", key, value, out)
     if len(tags) > 1:
         keys = [t.key for t in tags]
@@ -378,6 +415,10 @@ def _check_tag(path: str, key: str, value: str, out: list[Finding]) -> None:
         out.append((f"{path}.Key", f"tag key is {len(key)} characters; S3 allows 1 to {MAX_TAG_KEY}", _E))
     if len(value) > MAX_TAG_VALUE:
         out.append((f"{path}.Value", f"tag value is {len(value)} characters; S3 allows at most {MAX_TAG_VALUE}", _E))
+    if not key.isprintable():
+        _check_text(f"{path}.Key", "tag key", key, out)
+    if not value.isprintable():
+        _check_text(f"{path}.Value", "tag value", value, out)
 
 
 def _check_sizes(path: str, greater: int | None, less: int | None, out: list[Finding]) -> None:
