@@ -52,9 +52,9 @@ class Problem:
         }
 
 
-MAX_PART = 256
-"""The longest file, bucket, rule or field printed whole (a valid rule ID has up to 255
-characters); a longer one is cut, and says how long it was."""
+MAX_PART = 1024
+"""The longest file, bucket, rule or field printed whole; a longer one (a value nobody
+meant, such as a megabyte-long rule ID) is cut, and says how long it was."""
 
 
 def _part(text: str | None) -> str:
