@@ -393,10 +393,6 @@ def _path(loc: Sequence[int | str]) -> str:
     return text
 
 
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
 def _describe(value: object) -> str:
     """A TOML value for a message: its TOML type and a short TOML spelling, never a Python repr."""
     kind = _TOML_TYPES.get(type(value).__name__, "value")
@@ -408,7 +404,7 @@ def _spelled(value: object, depth: int) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
-        return shown_number(value)
+        return shown_number(value).removeprefix("a number ")  # "integer of about 4,400 digits"
     if isinstance(value, float):
         return repr(value)  # inf, -inf, nan and 1.5 are spelled alike in TOML
     if isinstance(value, str):

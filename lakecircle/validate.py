@@ -326,8 +326,9 @@ def _too_large(path: str, value: int, limit: int) -> Finding:
 def _check_text(path: str, what: str, text: str, out: list[Finding]) -> None:
     """A control character (or a character XML cannot carry) in an ID, a prefix or a tag.
 
-    S3's API is XML, which cannot carry most control characters at all, and those it can
-    (tab, line feed, carriage return) do not come back from it as they were sent.
+    S3's API is XML, which cannot carry most control characters at all (nor U+FFFE and
+    U+FFFF). Tab and line feed it can carry, and a carriage return comes back from it as a
+    line feed; none of them is meant in an ID, a prefix or a tag, so all are refused.
     Only called for text that is not printable: most text never comes here.
     """
     for index, char in enumerate(text):
