@@ -76,7 +76,7 @@ def lossy(config: LifecycleConfig) -> LifecycleConfig:
     return LifecycleConfig(tuple(rules), "all_storage_classes_128K")
 
 
-DEFINITION = b"""BucketName = "b"
+DEFINITION = b"""BucketName = "drift-bucket"
 TransitionDefaultMinimumObjectSize = "varies_by_storage_class"
 [[LifecycleConfiguration.Rules]]
 ID = "r"
@@ -97,7 +97,7 @@ class Clock:
 def world(**kwargs: Any) -> tuple[MemoryS3, Clock, Reconciler]:
     s3 = MemoryS3(**kwargs)
     s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b")
+    s3.add_bucket("drift-bucket")
     clock = Clock()
     reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
     return s3, clock, reconciler
@@ -148,7 +148,7 @@ async def test_a_bucket_that_reads_back_its_old_rules_for_a_while_is_propagating
     clock = Clock()
     s3 = stale_for(120, clock)()
     s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b", LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),)))
+    s3.add_bucket("drift-bucket", LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),)))
     reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
     assert (await reconciler.run_cycle()).counts[BucketState.CHANGED] == 1
     seen = []
@@ -166,7 +166,7 @@ async def test_drift_by_another_writer_after_a_confirmed_write_is_corrected_at_o
     await reconciler.run_cycle()
     clock.t += 60
     assert (await reconciler.run_cycle()).results[0].state is BucketState.IN_SYNC
-    s3.lifecycles["b"] = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
+    s3.lifecycles["drift-bucket"] = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
     clock.t += 60
     report = await reconciler.run_cycle()
     assert report.results[0].state is BucketState.CHANGED

@@ -109,8 +109,8 @@ async def test_empty_rule_list_deletes_the_configuration() -> None:
 
 
 async def test_dry_run_writes_nothing_and_reports_drift() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
     report = await reconciler(s3, dry_run=True).run_cycle()
     assert writes(s3) == 0
     assert report.pending == 1
@@ -136,9 +136,9 @@ async def test_a_failing_bucket_is_reported_and_the_others_go_on() -> None:
 
 
 async def test_read_failure_writes_nothing_for_that_bucket() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
-    s3.fail("GetBucketLifecycleConfiguration", "b1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
+    s3.fail("GetBucketLifecycleConfiguration", "bkt1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
     report = await reconciler(s3).run_cycle()
     assert report.failed[0].stage == "read"
     assert writes(s3) == 0
@@ -159,8 +159,8 @@ async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
 
 
 async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
     s3.list_fails = AccessDenied("Access Denied", operation="ListObjectsV2")
     report = await reconciler(s3).run_cycle()
     assert report.fatal is not None
@@ -170,15 +170,15 @@ async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
 
 
 async def test_unchanged_definitions_are_not_downloaded_again() -> None:
-    s3 = account(a=definition("b1", "r1"), b=definition("b2", "r1"))
+    s3 = account(a=definition("bkt1", "r1"), b=definition("bkt2", "r1"))
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.fetched == 2
-    s3.objects["definition/b.toml"] = definition("b2", "r1", "r2")
+    s3.objects["definition/b.toml"] = definition("bkt2", "r1", "r2")
     second = await loader.load()
     assert second.fetched == 1
     assert second.fingerprint != first.fingerprint
-    assert len(second.definitions.buckets["b2"].config.rules) == 2
+    assert len(second.definitions.buckets["bkt2"].config.rules) == 2
 
 
 async def test_bucket_filter_limits_the_cycle() -> None:
@@ -204,14 +204,14 @@ async def test_many_buckets_pass_through_a_bounded_pool() -> None:
 
 
 async def test_an_unchanged_listing_reuses_the_definitions_and_a_file_unreadable_by_its_content_stays_so() -> None:
-    s3 = account(a=definition("b1", "r1"), b=b"BucketName = \n")
+    s3 = account(a=definition("bkt1", "r1"), b=b"BucketName = \n")
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.definitions.partial
     again = await loader.load()
     assert again.fetched == 0  # the same ETag is the same syntax error: not downloaded again
     assert again.definitions.unreadable == ("definition/b.toml",)
-    s3.objects["definition/b.toml"] = definition("b2", "r1")
+    s3.objects["definition/b.toml"] = definition("bkt2", "r1")
     fixed = await loader.load()
     assert not fixed.definitions.partial
     unchanged = await loader.load()
@@ -239,8 +239,8 @@ class HeldWrites(MemoryS3):
 async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounded() -> None:
     s3 = HeldWrites()
     for i in range(6):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}", "r1")
-        s3.add_bucket(f"b{i}")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}", "r1")
+        s3.add_bucket(f"bkt{i}")
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reconciler(s3, concurrency=2).run_cycle)
@@ -253,7 +253,7 @@ async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounde
             s3.release.set()
     assert s3.calls["PutBucketLifecycleConfiguration"] == 6
     assert s3.most_writing == 2
-    assert all(s3.lifecycles[f"b{i}"].rules == (rule("r1"),) for i in range(6))
+    assert all(s3.lifecycles[f"bkt{i}"].rules == (rule("r1"),) for i in range(6))
 
 
 # -- the removal guard: a stop, not an allowance --------------------------------------------
@@ -422,10 +422,10 @@ async def test_a_tripped_guard_logs_one_warning_and_counts_one_trip_per_cycle() 
 
 
 async def test_an_unreadable_definition_file_shows_the_removals_it_holds_back_as_held() -> None:
-    s3 = account(a=definition("b1", "r1"), broken=b"BucketName = \n")
-    s3.add_bucket("b1", LifecycleConfig((rule("r1"), rule("gone"))))
+    s3 = account(a=definition("bkt1", "r1"), broken=b"BucketName = \n")
+    s3.add_bucket("bkt1", LifecycleConfig((rule("r1"), rule("gone"))))
     report = await reconciler(s3).run_cycle()
-    [plan] = [p for p in report.plans if p.bucket == "b1"]
+    [plan] = [p for p in report.plans if p.bucket == "bkt1"]
     assert plan.removed == ()
     assert _ids(plan.held) == ["gone"]
     assert report.guards == ("partial_definitions",)
