@@ -9,11 +9,12 @@ lakecircle`` behaves like the original entry point: one cycle as ``LCC_ACTIONS``
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import click
@@ -22,17 +23,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakecircle import __version__
-from lakecircle.definitions import Definitions, load_definitions
+from lakecircle.definitions import Definitions, UnreadableFile
 from lakecircle.errors import LakeCircleError
-from lakecircle.history import History
+from lakecircle.history import BucketHistory, ChangeRecord, History
+from lakecircle.loader import DefinitionLoader
 from lakecircle.log import configure_logging
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler, report_document
-from lakecircle.render import plans_json, render_plan_text
+from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
+from lakecircle.render import plans_json, printable, render_plan_text
+from lakecircle.retry import RetryPolicy
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
-from lakecircle.sources import definition_files, read_capped
-from lakecircle.store import BucketRef
+from lakecircle.sources import CombinedSource, LocalDefinitionSource
+from lakecircle.store import BucketRef, DefinitionSource
+
+if TYPE_CHECKING:
+    from lakecircle.s3 import S3Adapter
 
 log = structlog.get_logger("lakecircle.cli")
 
@@ -42,14 +48,50 @@ PROGRESS_THRESHOLD = 36
 """Show a progress bar on a terminal when a sync manages more buckets than this."""
 
 
-def read_local(paths: Sequence[Path]) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every ``*.toml`` under the given files and directories, sorted.
+async def read_paths(paths: Sequence[str]) -> Definitions:
+    """The definitions under local files and directories and ``s3://bucket/prefix/`` URIs, together.
 
-    A file over the size limit is not read past it: the parser refuses it by its size.
+    Read as a cycle reads them (:class:`~lakecircle.loader.DefinitionLoader`): an entry
+    that cannot be read, an empty file, a file over the size limit or a download that
+    fails is an unreadable file with its reason. Raises DefinitionSourceError when a
+    directory or a prefix cannot be listed to its end.
     """
-    for path in paths:
-        for file in definition_files(path):
-            yield str(file), read_capped(file)
+    uris = [p for p in paths if p.startswith("s3://")]
+    async with AsyncExitStack() as stack:
+        adapter = await stack.enter_async_context(_reader(_settings())) if uris else None
+        sources: list[DefinitionSource] = []
+        for path in paths:
+            if path.startswith("s3://"):
+                from lakecircle.s3 import S3DefinitionSource
+
+                assert adapter is not None  # noqa: S101 -- opened above for every URI
+                sources.append(S3DefinitionSource(adapter, path, full_names=True))
+            else:
+                sources.append(LocalDefinitionSource(Path(path)))
+        loaded = await DefinitionLoader(CombinedSource(sources)).load()
+        return loaded.definitions
+
+
+def _reader(settings: Settings) -> S3Adapter:
+    """An S3 adapter that reads definitions for ``validate``: no STS, no LCC_AWS_ACCOUNT required.
+
+    With LCC_AWS_ACCOUNT set, its calls carry ExpectedBucketOwner (a prefix in a bucket of
+    another account is refused, as ``sync`` would refuse it); without, they carry none.
+    Credentials and endpoint come the AWS SDK's way; the region is LCC_AWS_REGION, else
+    the SDK's, else us-east-1 (S3 redirects to a bucket's own region).
+    """
+    from lakecircle.s3 import S3Adapter, botocore_session
+
+    region = settings.aws_region or botocore_session().get_config_variable("region") or "us-east-1"
+    return S3Adapter(
+        account=settings.aws_account or "",
+        region=str(region),
+        concurrency=settings.concurrency,
+        content_md5=settings.content_md5,
+        verify_account=False,
+        retry=RetryPolicy.from_settings(settings),
+        max_requests_per_second=settings.max_requests_per_second,
+    )
 
 
 def _print_problems(definitions: Definitions, output: str) -> None:
@@ -61,6 +103,7 @@ def _print_problems(definitions: Definitions, output: str) -> None:
                     "buckets": sorted(definitions.buckets),
                     "invalid_buckets": sorted(definitions.invalid),
                     "errors": definitions.error_count,
+                    "unreadable_files": [f.as_dict() for f in definitions.unreadable_files],
                     "problems": [p.as_dict() for p in definitions.problems],
                 },
                 indent=2,
@@ -133,30 +176,40 @@ def summary(report: CycleReport) -> str:
             f" rules), {c[BucketState.DIVERGING]} diverging (rewritten only with backoff)."
         )
     for result in report.results:
+        bucket = printable(result.bucket)
         if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
-            lines.append(f"  {result.state.value}: {result.bucket}: {result.error}")
+            lines.append(f"  {result.state.value}: {bucket}: {printable(result.error or '')}")
         elif result.dropped:
-            lines.append(
-                f"  {result.state.value}: {result.bucket}: the server did not keep {', '.join(result.dropped)}"
-            )
+            lines.append(f"  {result.state.value}: {bucket}: the server did not keep {', '.join(result.dropped)}")
         if result.external:
-            lines.append(f"  drift: {result.bucket} was changed by another writer since LakeCircle wrote it")
-    if "partial_definitions" in report.guards:
+            lines.append(f"  drift: {bucket} was changed by another writer since LakeCircle wrote it")
+    if Guard.PARTIAL_DEFINITIONS in report.guards:
         lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
-    if "blast_radius" in report.guards:
+    if Guard.BLAST_RADIUS in report.guards:
         lines.append(
-            "Guard: more rule removals than LCC_MAX_REMOVALS; removals were held back"
-            " (review the plan, then run `lakecircle sync --allow-mass-removal`)."
+            f"Guard: {report.removals_planned} rule removal(s) planned, more than LCC_MAX_REMOVALS"
+            f" ({report.max_removals}), so none was made: every one is held back (marked ! in the plan)."
+            " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
+            " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
     if report.definitions is not None and report.definitions.partial:
-        lines.append("Some definition files could not be read: " + ", ".join(report.definitions.unreadable))
+        files = report.definitions.unreadable_files
+        lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")
+        lines.extend(f"  unreadable: {_unreadable_line(f)}" for f in files)
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
 
 
+def _unreadable_line(file: UnreadableFile) -> str:
+    where = f" (line {file.line})" if file.line is not None else ""
+    return f"{printable(file.file)}{where}: {printable(file.reason)}"
+
+
 def _failed(report: CycleReport) -> bool:
-    return not report.ok or report.counts[BucketState.INVALID] > 0
+    """Exit 1: a bucket failed or is invalid, the cycle could not run, or a definition file is unreadable."""
+    partial = report.definitions is not None and report.definitions.partial
+    return not report.ok or partial or report.counts[BucketState.INVALID] > 0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -168,17 +221,32 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
+def _paths(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if value.startswith("s3://"):
+            from lakecircle.s3 import parse_s3_uri
+
+            try:
+                parse_s3_uri(value)
+            except LakeCircleError as exc:
+                raise click.BadParameter(str(exc).removeprefix("invalid configuration:").strip()) from None
+        elif not os.path.lexists(value):
+            raise click.BadParameter(f"Path '{printable(value)}' does not exist.")
+    return values
+
+
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, callback=_paths)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def validate(paths: tuple[Path, ...], output: str) -> None:
-    """Check definition files (or directories of them) and print every problem."""
-    try:
-        definitions = load_definitions(read_local(paths))
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {exc.filename}: {exc.strerror}") from exc
+def validate(paths: tuple[str, ...], output: str) -> None:
+    """Check definition files, directories of them and s3://bucket/prefix/ URIs; print every problem.
+
+    An S3 prefix is read with the AWS SDK's credentials and endpoint (and LCC_AWS_REGION,
+    LCC_AWS_ACCOUNT when set); exit 1 on any error, an unreadable file included.
+    """
+    definitions = _run(lambda: read_paths(paths))
     _print_problems(definitions, output)
-    sys.exit(1 if definitions.error_count else 0)
+    sys.exit(1 if definitions.error_count or definitions.partial else 0)
 
 
 _definitions_option = click.option(
@@ -330,28 +398,45 @@ def demo(cycles: int | None, metrics_addr: str) -> None:
 @click.argument("bucket")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history(bucket: str, output: str) -> None:
-    """List a bucket's change records, newest first."""
+    """List a bucket's change records, newest first, each with its outcome.
+
+    An outcome is applied, failed (with the error), not_started, or unknown (a process
+    stopped before it recorded one). A record that cannot be read is named on standard
+    error with what is wrong; the others are still listed, and the exit code is 1.
+    """
     settings = _settings(required=(*ACCOUNT, "endpoint"))
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> BucketHistory:
         async with open_account(settings) as account:
-            store = _history_of(settings, account)
-            keys = await store.records(bucket)
-            return [{"key": key, **await store.read(key)} for key in keys]
+            return await _history_of(settings, account).bucket_history(bucket)
 
-    records = _run(go)
+    found = _run(go)
+    for problem in found.unreadable:
+        click.echo(f"unreadable record {problem}", err=True)
     if output == "json":
-        click.echo(json.dumps(records, indent=2))
-        return
-    if not records:
-        click.echo(f"no history for {bucket}")
-    for rec in records:
-        plan = rec.get("plan", {})
-        click.echo(
-            f"{rec['key']}  {rec.get('time', '')}  {rec.get('kind', '')} {rec.get('action', '')}"
-            f"  +{len(plan.get('added', []))} ~{len(plan.get('changed', []))} -{len(plan.get('removed', []))}"
-            f"  cycle {rec.get('cycle_id', '')}"
-        )
+        unreadable = [{"key": p.key, "unreadable": p.reason} for p in found.unreadable]
+        click.echo(json.dumps([r.as_dict() for r in found.records] + unreadable, indent=2))
+    elif not found.records and not found.unreadable:
+        click.echo(f"no history for {printable(bucket)}")
+    for record in found.records if output == "text" else ():
+        click.echo(_history_line(record))
+    sys.exit(1 if found.unreadable else 0)
+
+
+def _history_line(record: ChangeRecord) -> str:
+    doc = record.document
+
+    def count(name: str) -> int:
+        value = doc.plan.get(name)
+        return len(value) if isinstance(value, list) else 0
+
+    held = f" !{count('held')}" if count("held") else ""
+    outcome = record.outcome.value + (f": {record.error}" if record.error else "")
+    return printable(
+        f"{record.key}  {doc.time}  {doc.kind} {doc.action}"
+        f"  +{count('added')} ~{count('changed')} -{count('removed')}{held}"
+        f"  cycle {doc.cycle_id}  {outcome}"
+    )
 
 
 def _history_of(settings: Settings, account: Account) -> History:
@@ -364,10 +449,11 @@ def _history_of(settings: Settings, account: Account) -> History:
 
 @cli.command()
 @click.argument("bucket")
-@click.option("--to", "record", help="A history record's key: restore what the bucket held before that change.")
+@click.option("--to", "record", help="An applied change record's key: restore what the bucket held before that change.")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
 def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
-    """Restore a bucket's previous configuration (or the one before a recorded change)."""
+    """Restore what a bucket held before LakeCircle's last applied change (or before a
+    recorded applied change)."""
     from lakecircle.rollback import rollback as do_rollback
 
     settings = _settings(required=(*ACCOUNT, "endpoint"))
@@ -387,7 +473,9 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
             )
 
     result = _run(go)
-    click.echo(f"restoring {bucket} from {result.source}")
+    for problem in result.unreadable:
+        click.echo(f"unreadable record {problem}", err=True)
+    click.echo(printable(f"restoring {bucket} from {result.source}"))
     click.echo(render_plan_text([result.plan], color=sys.stdout.isatty()))
     if result.applied:
         click.echo(f"rolled back; change record {result.history}")
@@ -399,6 +487,7 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
             " (or the running daemon's next cycle) will write them back. Change the definitions to keep it.",
             err=True,
         )
+    sys.exit(1 if result.unreadable else 0)
 
 
 def original_entry() -> int:

@@ -3,7 +3,10 @@
 The loop is a small state machine around :class:`~lakecircle.reconcile.Reconciler`:
 
 - every poll interval (with jitter) it lists the definition prefix; when the (key, ETag)
-  set is unchanged and no resync is due, that listing is all the poll costs;
+  set is unchanged and no resync is due, that listing is all the poll costs, unless a
+  file's download failed in the last cycle: the poll fetches those files again, and a
+  cycle runs as soon as one of them reads (a file unreadable by its content is not
+  fetched again until its ETag changes);
 - a changed listing, a due resync, or SIGHUP runs a full cycle; SIGHUPs that arrive
   during a cycle coalesce into exactly one more cycle after it;
 - SIGTERM or SIGINT stops it: no new bucket work starts, in-flight writes finish within
@@ -85,6 +88,8 @@ class DaemonStats:
     polls: int = 0
     idle_polls: int = 0
     crashes: int = 0
+    refetched: int = 0
+    """Files whose download had failed and that read at a poll."""
 
 
 class Daemon:
@@ -186,12 +191,12 @@ class Daemon:
                     continue
                 if self.poll_observer is not None:
                     self.poll_observer.poll_succeeded()
-                if listing_fingerprint(refs) == fingerprint:
+                if listing_fingerprint(refs) == fingerprint and not await self._refetched(refs):
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                trigger = "poll"  # a poll that found changed definitions
+                trigger = "poll"  # a poll that found changed definitions, or a file that now reads
             self._sync_requested = False
             report = await self._cycle(trigger, refs)
             fingerprint = report.fingerprint if report is not None and report.fatal is None else None
@@ -199,6 +204,17 @@ class Daemon:
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
+
+    async def _refetched(self, refs: list[ObjectRef]) -> bool:
+        """Fetch again the files whose download failed; True when one of them now reads."""
+        loader = self.reconciler.loader
+        if not loader.failed:
+            return False
+        now_read = await loader.refetch_failed(refs)
+        self.stats.refetched += now_read
+        if now_read:
+            log.info("definitions_refetched", files=now_read, still_failing=len(loader.failed))
+        return now_read > 0
 
     async def _cycle(self, trigger: str, refs: list[ObjectRef] | None) -> CycleReport | None:
         self.stats.cycles += 1
@@ -219,6 +235,10 @@ class Daemon:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
         if report is not None:
             self.last_report = report
+            if report.definitions is not None and report.definitions.partial:
+                # One line per cycle naming every unreadable file, for whoever reads the log.
+                unreadable = [f.as_dict() for f in report.definitions.unreadable_files]
+                log.warning("definitions_partial", count=len(unreadable), files=unreadable)
             if self.observer is not None:
                 self.observer.cycle_finished(report)
         return report

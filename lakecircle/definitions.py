@@ -16,6 +16,7 @@ files, for the commands that read a few files once.
 
 from __future__ import annotations
 
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -58,8 +59,45 @@ class Definitions:
         return bool(self.unreadable)
 
     @property
+    def unreadable_files(self) -> tuple[UnreadableFile, ...]:
+        """Each unreadable file with why (its file-level errors) and the line, where one is known."""
+        reasons: dict[str, list[Problem]] = {name: [] for name in self.unreadable}
+        for problem in self.problems:
+            if problem.is_error and problem.bucket is None and problem.file in reasons:
+                reasons[problem.file].append(problem)
+        return tuple(UnreadableFile.of(name, found) for name, found in reasons.items())
+
+    @property
     def error_count(self) -> int:
         return sum(1 for p in self.problems if p.is_error)
+
+
+_LINE = re.compile(r"\bline (\d+)")
+"""Where a parser's message says where (tomllib: "(at line 2, column 5)")."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableFile:
+    """A definition file whose buckets are not all known, and why (for reports and logs)."""
+
+    file: str
+    reason: str
+    line: int | None = None
+
+    @classmethod
+    def of(cls, name: str, problems: Iterable[Problem]) -> UnreadableFile:
+        problems = list(problems)
+        reason = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+        lines = (getattr(p, "line", None) or _line_in(p.message) for p in problems)
+        return cls(name, reason or "its buckets could not be read", next((n for n in lines if n), None))
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {"file": self.file, "reason": self.reason, "line": self.line}
+
+
+def _line_in(message: str) -> int | None:
+    match = _LINE.search(message)
+    return int(match.group(1)) if match else None
 
 
 def _desired(bucket: BucketDefinition) -> Desired:

@@ -113,6 +113,10 @@ class Applied:
     kept): the rules a shared bucket's LakeCircle may remove later."""
     previous_document: bytes = b""
     """The configuration before, as zlib-compressed JSON wire data (empty: none)."""
+    history: str | None = None
+    """The key of the change record of the write (None: not known, an older record).
+    The next change record names it, so that it still reads as applied once
+    ``current/`` has moved on (:mod:`lakecircle.history`)."""
 
     @classmethod
     def of(
@@ -124,6 +128,7 @@ class Applied:
         rewrites: int = 0,
         confirmed: bool = False,
         owned: tuple[str, ...] = (),
+        history: str | None = None,
     ) -> Applied:
         """The record of writing ``config`` over ``previous`` (a configuration, or its JSON)."""
         if isinstance(previous, LifecycleConfig):
@@ -133,7 +138,7 @@ class Applied:
             document = previous
             digest = config_digest(config_from_json(previous))
         packed = zlib.compress(json.dumps(document, sort_keys=True, default=str).encode())
-        return cls(config_digest(config), digest, at, rewrites, confirmed, owned, packed)
+        return cls(config_digest(config), digest, at, rewrites, confirmed, owned, packed, history)
 
     def previous_json(self) -> dict[str, Any]:
         """The configuration before the write, as JSON wire data."""
@@ -161,9 +166,11 @@ def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float
     """What a differing bucket means, given what LakeCircle last wrote to it (pure).
 
     - Not what LakeCircle last wrote for these definitions (or never written): WRITE.
-    - Within the settle window, answering with its old rules or none: PROPAGATING.
-    - Someone else's rules, the first time since LakeCircle's write or after the
-      bucket had held that write: EXTERNAL_DRIFT, corrected at once.
+    - Within the settle window, answering with its old rules or none, and never yet
+      read holding the write: PROPAGATING.
+    - Someone else's rules (the old ones or none included, once a read has confirmed
+      the write), the first time since LakeCircle's write or after the bucket had held
+      that write: EXTERNAL_DRIFT, corrected at once.
     - Otherwise (a server that keeps dropping fields, or a writer that reverts every
       correction): DIVERGING, rewritten only once the doubling backoff has passed.
     """
@@ -171,7 +178,7 @@ def judge(plan: BucketPlan, record: Applied | None, *, now: float, settle: float
         return Verdict.WRITE
     elapsed = now - record.at
     live = plan.live
-    if elapsed < settle and (not live.rules or config_digest(live) == record.previous):
+    if not record.confirmed and elapsed < settle and (not live.rules or config_digest(live) == record.previous):
         return Verdict.PROPAGATING
     if server_dropped(plan) is None and (record.confirmed or record.rewrites == 0):
         return Verdict.EXTERNAL_DRIFT

@@ -7,6 +7,22 @@ fails the bucket is not written (DESIGN.md, rule 7). After the write,
 propagation, divergence and other writers apart, and which rules a shared bucket's
 LakeCircle may remove. Cycles that changed something or failed leave their report in
 ``log/``.
+
+A change record is written before its write, so by itself it does not say whether the
+write happened. Its outcome is put where it costs least:
+
+- **applied**: no request of its own. The ``current/`` record written after the write
+  names it (``history``), and the next change record of the bucket names it again
+  (``last_applied``), so it still reads as applied once ``current/`` has moved on.
+- **failed** (with the error) or **not started** (the companion ``previous/`` record
+  failed, or a shutdown came first): the record is written again with an ``outcome``.
+  These are rare, so the extra request is too.
+- **unknown**: none of the above, which happens only when a process stopped between the
+  record and its outcome (SIGKILL, a power cut) or the outcome could not be saved.
+
+Every stored record is read through one of the readers here, which turn anything that
+cannot be read (not JSON, not an object, another format, a configuration the model
+refuses) into a :class:`RecordError` naming the key and what is wrong, in one line.
 """
 
 from __future__ import annotations
@@ -14,29 +30,196 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
 
 import anyio
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakecircle import __version__
 from lakecircle.drift import Applied, config_from_json
 from lakecircle.errors import LakeCircleError
 from lakecircle.model import LifecycleConfig
 from lakecircle.plan import BucketPlan
-from lakecircle.render import config_json, plan_json
+from lakecircle.render import config_json, plan_json, printable
 from lakecircle.store import EndpointStore
 
 FORMAT_VERSION = 1
+
+READ_CONCURRENCY = 16
+"""Records read at once by ``history`` and ``rollback``."""
 
 
 class SnapshotError(LakeCircleError):
     """The write-ahead record could not be saved: the bucket must not be written."""
 
+    def __init__(self, message: str, *, record_saved: bool = False) -> None:
+        super().__init__(message)
+        self.record_saved = record_saved
+        """The change record was saved although its companion was not: it needs an outcome."""
+
+
+class RecordError(LakeCircleError):
+    """A stored record cannot be read: ``key`` names it, ``reason`` says what is wrong."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{printable(key)}: {reason}")
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    NOT_STARTED = "not_started"
+    UNKNOWN = "unknown"
+    """No outcome recorded: a write still under way, or a process that stopped before it
+    could record one."""
+
 
 def _dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+
+
+def describe(exc: Exception) -> str:
+    """What is wrong with a stored record, in one line: no traceback, no repr, no input."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not JSON (not UTF-8 text)"
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        shown = [f"{'.'.join(str(p) for p in e['loc']) or 'the record'}: {e['msg']}" for e in problems[:3]]
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return "; ".join(shown) + more
+    return str(exc) or type(exc).__name__
+
+
+def _json_object(key: str, data: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(key, describe(exc)) from None
+    if not isinstance(document, dict):
+        raise RecordError(key, "not a JSON object")
+    version = document.get("format_version")
+    if version != FORMAT_VERSION:
+        shown = json.dumps(version)[:40] if version is not None else "none"
+        raise RecordError(
+            key, f"format_version is {shown}, not {FORMAT_VERSION}: written by another version of LakeCircle"
+        )
+    return document
+
+
+# -- the documents ---------------------------------------------------------------------
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class OutcomeDocument(_Loose):
+    state: Outcome
+    error: str | None = None
+    time: str | None = None
+
+
+class ChangeDocument(_Loose):
+    """A ``history/`` record as stored (fields other versions add are kept, not checked)."""
+
+    format_version: Literal[1]
+    kind: str
+    bucket: str
+    time: str
+    cycle_id: str
+    action: Literal["put", "delete"]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    plan: dict[str, Any] = Field(default_factory=dict)
+    last_applied: str | None = None
+    outcome: OutcomeDocument | None = None
+
+
+class CurrentDocument(_Loose):
+    """A ``current/`` record as stored."""
+
+    format_version: Literal[1]
+    bucket: str
+    applied_at: float
+    history: str | None = None
+    rewrites: int = 0
+    owned_rules: list[str] = Field(default_factory=list)
+    config: dict[str, Any]
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change record: its key and its document (as written before the write)."""
+
+    key: str
+    document: dict[str, Any]
+
+    @property
+    def bucket(self) -> str:
+        return str(self.document["bucket"])
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """A change record read back, with the outcome it resolves to."""
+
+    key: str
+    document: ChangeDocument
+    outcome: Outcome = Outcome.UNKNOWN
+    error: str | None = None
+    """Why the write failed or never started."""
+
+    def config(self, side: Literal["before", "after"]) -> LifecycleConfig:
+        """The configuration before or after the change; RecordError when the model refuses it."""
+        try:
+            return config_from_json(getattr(self.document, side))
+        except (ValidationError, ValueError, TypeError, AttributeError) as exc:
+            raise RecordError(self.key, f"{side}: {describe(exc)}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON data, with its outcome (``history --output json``)."""
+        return {
+            "key": self.key,
+            **self.document.model_dump(mode="json", exclude={"outcome"}),
+            "outcome": {"state": self.outcome.value, "error": self.error},
+        }
+
+
+def resolve(records: Sequence[ChangeRecord], current_history: str | None) -> list[ChangeRecord]:
+    """Each record with its outcome (pure): explicit where the record says, applied where
+    the ``current/`` record or a later change record names it, else unknown."""
+    applied = {current_history} | {r.document.last_applied for r in records}
+    applied.discard(None)
+    out: list[ChangeRecord] = []
+    for record in records:
+        stated = record.document.outcome
+        if stated is not None:
+            out.append(ChangeRecord(record.key, record.document, stated.state, stated.error))
+        elif record.key in applied:
+            out.append(ChangeRecord(record.key, record.document, Outcome.APPLIED))
+        else:
+            out.append(ChangeRecord(record.key, record.document, Outcome.UNKNOWN))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BucketHistory:
+    """A bucket's change records, newest first, and the stored records that could not be read."""
+
+    records: list[ChangeRecord]
+    current: CurrentDocument | None
+    unreadable: list[RecordError] = field(default_factory=list)
+
+    def newest_applied(self) -> ChangeRecord | None:
+        return next((r for r in self.records if r.outcome is Outcome.APPLIED), None)
 
 
 class History:
@@ -67,17 +250,22 @@ class History:
 
     # -- the write-ahead protocol ---------------------------------------------------------
 
-    async def before_write(self, plan: BucketPlan, *, cycle_id: str, kind: str = "sync") -> str:
-        """Save the bucket's configuration and the change record; return the record's key."""
+    def change_record(
+        self, plan: BucketPlan, *, cycle_id: str, kind: str = "sync", last_applied: str | None = None
+    ) -> Change:
+        """The change record of a write about to be made (not saved yet: :meth:`before_write`).
+
+        ``last_applied`` is the key of the bucket's last applied change, as far as the
+        caller knows (its ``current/`` record): the new record names it, so that it stays
+        applied in the history once ``current/`` has moved on.
+        """
         now = self.clock()
-        stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
-        key = self._history_key(plan.bucket, now)
         after = plan.desired if plan.action.value == "put" else LifecycleConfig()
         record = {
             "format_version": FORMAT_VERSION,
             "kind": kind,
             "bucket": plan.bucket,
-            "time": stamp,
+            "time": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(),
             "cycle_id": cycle_id,
             "version": __version__,
             "caller": self.caller,
@@ -85,23 +273,45 @@ class History:
             "before": config_json(plan.live),
             "after": config_json(after),
             "plan": plan_json(plan),
+            "last_applied": last_applied,
         }
+        return Change(self._history_key(plan.bucket, now), record)
+
+    async def before_write(self, change: Change) -> None:
+        """Save the bucket's configuration (``previous/``) and the change record, at once;
+        SnapshotError when either failed (the bucket must then not be written)."""
+        document = change.document
         previous = {
             "format_version": FORMAT_VERSION,
-            "bucket": plan.bucket,
-            "time": stamp,
-            "cycle_id": cycle_id,
-            "config": config_json(plan.live),
+            "bucket": change.bucket,
+            "time": document["time"],
+            "cycle_id": document["cycle_id"],
+            "config": document["before"],
         }
+        saved = False
+
+        async def save_record() -> None:
+            nonlocal saved
+            await self.store.put_bytes(change.key, _dumps(document))
+            saved = True
+
         try:
             # Both records before the write, sent at once: the write waits for the slower.
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self.store.put_bytes, self.previous_key(plan.bucket), _dumps(previous))
-                tg.start_soon(self.store.put_bytes, key, _dumps(record))
+                tg.start_soon(self.store.put_bytes, self.previous_key(change.bucket), _dumps(previous))
+                tg.start_soon(save_record)
         except* LakeCircleError as group:
             first = group.exceptions[0]
-            raise SnapshotError(f"could not save the write-ahead record of {plan.bucket}: {first}") from first
-        return key
+            raise SnapshotError(
+                f"could not save the write-ahead record of {change.bucket}: {first}", record_saved=saved
+            ) from first
+
+    async def finish(self, change: Change, outcome: Outcome, error: str | None = None) -> None:
+        """Write the change record again, saying its write failed or never started (or, for
+        a rollback, was applied: no later cycle may name it)."""
+        stamp = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
+        document = {**change.document, "outcome": {"state": outcome.value, "error": error, "time": stamp}}
+        await self.store.put_bytes(change.key, _dumps(document))
 
     async def after_write(self, plan: BucketPlan, applied: Applied, *, cycle_id: str, history_key: str) -> None:
         document = {
@@ -119,25 +329,46 @@ class History:
         }
         await self.store.put_bytes(self.current_key(plan.bucket), _dumps(document))
 
-    async def load_applied(self, bucket: str) -> Applied | None:
+    # -- current/ -------------------------------------------------------------------------
+
+    async def read_current(self, bucket: str) -> CurrentDocument | None:
         """The bucket's ``current/`` record, or None when LakeCircle never wrote it."""
-        data = await self.store.get_bytes(self.current_key(bucket))
+        key = self.current_key(bucket)
+        data = await self.store.get_bytes(key)
         if data is None:
             return None
         try:
-            document = json.loads(data)
-            rewrites = int(document.get("rewrites", 0))
-            return Applied.of(
-                config_from_json(document["config"]),
-                dict(document.get("previous") or {}),
-                float(document["applied_at"]),
-                rewrites=rewrites,
-                # A record that old settled long ago, unless it was still diverging.
-                confirmed=rewrites == 0,
-                owned=tuple(str(i) for i in document.get("owned_rules", ())),
-            )
-        except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            raise LakeCircleError(f"current/{bucket}.json cannot be read: {exc}") from exc
+            return CurrentDocument.model_validate(_json_object(key, data))
+        except ValidationError as exc:
+            raise RecordError(key, describe(exc)) from None
+
+    @staticmethod
+    def current_config(current: CurrentDocument, side: Literal["config", "previous"]) -> LifecycleConfig:
+        """A configuration of a ``current/`` record; RecordError when the model refuses it."""
+        try:
+            return config_from_json(getattr(current, side) or {})
+        except (ValidationError, ValueError, TypeError, AttributeError) as exc:
+            raise RecordError(History.current_key(current.bucket), f"{side}: {describe(exc)}") from None
+
+    async def load_applied(self, bucket: str) -> Applied | None:
+        """The bucket's ``current/`` record as an :class:`Applied`, or None when LakeCircle
+        never wrote it; RecordError when it cannot be read."""
+        current = await self.read_current(bucket)
+        if current is None:
+            return None
+        config = self.current_config(current, "config")
+        previous = self.current_config(current, "previous")
+        return Applied.of(
+            config,
+            previous,
+            current.applied_at,
+            rewrites=current.rewrites,
+            # A record that old settled long ago, unless it was still diverging (the
+            # reconciler does not trust it within the settle window).
+            confirmed=current.rewrites == 0,
+            owned=tuple(current.owned_rules),
+            history=current.history,
+        )
 
     async def applied_buckets(self) -> set[str]:
         """The buckets that have a ``current/`` record (one listing)."""
@@ -157,9 +388,49 @@ class History:
         keys = await self.store.list_keys("history/")
         return sorted((k for k in keys if k.endswith(f"Z-{bucket}.json")), reverse=True)
 
-    async def read(self, key: str) -> dict[str, Any]:
+    async def read_change(self, key: str) -> ChangeRecord:
+        """One change record (outcome as stated in it); RecordError when it is not one."""
+        if not (key.startswith("history/") and key.endswith(".json")):
+            raise RecordError(key, "not a change record (those are history/<yyyy>/<mm>/<dd>/<time>Z-<bucket>.json)")
         data = await self.store.get_bytes(key)
         if data is None:
-            raise LakeCircleError(f"no record {key} under the endpoint")
-        document: dict[str, Any] = json.loads(data)
-        return document
+            raise RecordError(key, "no such record under the endpoint")
+        try:
+            document = ChangeDocument.model_validate(_json_object(key, data))
+        except ValidationError as exc:
+            raise RecordError(key, describe(exc)) from None
+        return ChangeRecord(key, document)
+
+    async def bucket_history(self, bucket: str) -> BucketHistory:
+        """Every change record of the bucket, newest first, each with its outcome; the
+        records that cannot be read are listed apart, and the others still read."""
+        unreadable: list[RecordError] = []
+        try:
+            current = await self.read_current(bucket)
+        except RecordError as exc:
+            unreadable.append(exc)
+            current = None
+        found: dict[str, ChangeRecord] = {}
+        slots = anyio.CapacityLimiter(READ_CONCURRENCY)
+
+        async def read(key: str) -> None:
+            async with slots:
+                try:
+                    record = await self.read_change(key)
+                except RecordError as exc:
+                    unreadable.append(exc)
+                    return
+            if record.document.bucket != bucket:
+                other = printable(record.document.bucket)
+                unreadable.append(RecordError(key, f"a record of bucket {other}, not of {printable(bucket)}"))
+                return
+            found[key] = record
+
+        keys = await self.records(bucket)
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(read, key)
+        records = [found[k] for k in keys if k in found]
+        unreadable.sort(key=lambda e: e.key)
+        resolved = resolve(records, current.history if current is not None else None)
+        return BucketHistory(resolved, current, unreadable)

@@ -3,6 +3,14 @@
 Files are cached in brief by (key, ETag): a file whose ETag did not change since the last
 cycle is neither downloaded nor parsed again. A file over the size limit is refused by
 its listed size, unread. A file that cannot be fetched makes the picture partial.
+
+Two kinds of unreadable file, told apart because they heal differently. A file whose
+download failed (a dropped connection, a refused GET, a body that does not match its
+ETag) may read at the next try: it is not cached, :attr:`DefinitionLoader.failed` names
+it, and the daemon's next poll fetches it again (:meth:`DefinitionLoader.refetch_failed`).
+A file that was read and is unreadable by its content (empty, not UTF-8, not TOML, too
+large) stays so until its ETag changes: it is cached like any other file, and keeps the
+picture partial in every cycle without being downloaded again.
 """
 
 from __future__ import annotations
@@ -65,6 +73,12 @@ class DefinitionLoader:
         self.concurrency = concurrency
         self._cache: dict[str, FileBrief] = {}
         self._last: Loaded | None = None
+        self._failed: dict[str, FileBrief] = {}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """The files whose download failed in the last load (or refetch), by key: their ETag."""
+        return {key: brief.etag for key, brief in self._failed.items()}
 
     async def list_refs(self) -> list[ObjectRef]:
         """List the definitions (raises DefinitionSourceError when that is impossible)."""
@@ -84,28 +98,14 @@ class DefinitionLoader:
                     ref.key,
                     f"file is {ref.size:,} bytes, over the 1 MiB limit for a definition file;"
                     " split it into several files",
+                    ref.etag,
                 )
+                self._cache[ref.key] = briefs[ref.key]
             else:
                 todo.append(ref)
 
-        async def worker(pending: Iterator[ObjectRef]) -> None:
-            for ref in pending:  # one iterator shared by the workers
-                try:
-                    data = await self.source.fetch(ref)
-                except (S3Error, DefinitionSourceError) as exc:
-                    briefs[ref.key] = _unreadable(ref.key, f"could not be read: {exc}")
-                    continue
-                parsed = parse_file(ref.key, data)
-                brief = FileBrief.of(parsed, data, ref.etag)
-                del parsed, data
-                briefs[ref.key] = brief
-                if brief.readable:  # a garbled download is fetched again next time
-                    self._cache[ref.key] = brief
-
-        pending = iter(todo)
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(self.concurrency, len(todo))):
-                tg.start_soon(worker, pending)
+        self._failed = {}
+        await self._fetch_all(todo, briefs)
 
         keys = {r.key for r in refs}
         for key in list(self._cache):
@@ -118,8 +118,58 @@ class DefinitionLoader:
         with collector_paused():
             definitions = definitions_from_briefs(ordered)
         loaded = Loaded(definitions, fingerprint, len(todo))
-        self._last = loaded if not definitions.partial else None
+        # Reused while the listing stays the same, unless a download failed: that one is tried again.
+        self._last = loaded if not self._failed else None
         return loaded
+
+    async def refetch_failed(self, refs: list[ObjectRef]) -> int:
+        """Fetch again the files of ``refs`` whose download failed last time, unchanged since.
+
+        Those that now read are cached (the next :meth:`load` uses them without a
+        download); returns how many now read, whatever their content.
+        """
+        todo = [r for r in refs if r.key in self._failed and self._failed[r.key].etag == r.etag]
+        briefs: dict[str, FileBrief] = {}
+        await self._fetch_all(todo, briefs)
+        return sum(1 for r in todo if r.key not in self._failed)
+
+    async def _fetch_all(self, todo: list[ObjectRef], briefs: dict[str, FileBrief]) -> None:
+        """Fetch and parse ``todo`` with ``concurrency`` workers, into ``briefs`` and the cache."""
+
+        async def worker(pending: Iterator[ObjectRef]) -> None:
+            for ref in pending:  # one iterator shared by the workers
+                try:
+                    data = await self.source.fetch(ref)
+                except (S3Error, DefinitionSourceError) as exc:
+                    # Not cached: a download that failed may succeed at the next try.
+                    self._failed[ref.key] = briefs[ref.key] = _unreadable(
+                        ref.key, f"could not be read: {exc}", ref.etag
+                    )
+                    continue
+                self._failed.pop(ref.key, None)
+                brief = _empty(ref) if not data.strip() else _parsed(ref, data)
+                del data
+                # Cached whether readable or not: the same ETag is the same content.
+                briefs[ref.key] = self._cache[ref.key] = brief
+
+        pending = iter(todo)
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self.concurrency, len(todo))):
+                tg.start_soon(worker, pending)
+
+
+def _parsed(ref: ObjectRef, data: bytes) -> FileBrief:
+    parsed = parse_file(ref.key, data)
+    return FileBrief.of(parsed, data, ref.etag)
+
+
+def _empty(ref: ObjectRef) -> FileBrief:
+    return _unreadable(
+        ref.key,
+        "the file is empty, so it defines no bucket (a file read while it is still being written can be);"
+        " write its definitions in it, or delete it",
+        ref.etag,
+    )
 
 
 def listing_fingerprint(refs: Iterable[ObjectRef]) -> bytes:
@@ -130,5 +180,5 @@ def listing_fingerprint(refs: Iterable[ObjectRef]) -> bytes:
     return digest.digest()
 
 
-def _unreadable(key: str, message: str) -> FileBrief:
-    return FileBrief(key, b"", (), (Problem(key, message),), readable=False)
+def _unreadable(key: str, message: str, etag: str = "") -> FileBrief:
+    return FileBrief(key, b"", (), (Problem(key, message),), readable=False, etag=etag)

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.registry import Collector
 
 from lakecircle import __version__
-from lakecircle.reconcile import BucketState
+from lakecircle.reconcile import BucketState, Guard
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -72,7 +72,7 @@ BUCKET_STATES: Final = tuple(s.value for s in BucketState) + tuple(
     s for s in EXTRA_BUCKET_STATES if s not in {b.value for b in BucketState}
 )
 
-GUARDS: Final = ("partial_definitions", "blast_radius")
+GUARDS: Final = tuple(guard.value for guard in Guard)
 
 CYCLE_BUCKETS: Final = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 """Cycle durations: half a second (a few buckets) to an hour (a large account under a rate limit)."""
@@ -101,8 +101,9 @@ def fatal_stage(report: CycleReport) -> Stage:
 
 
 def tripped_guards(report: CycleReport) -> list[str]:
-    """The guards that held something back in this cycle, as the report records them."""
-    return list(report.guards)
+    """The guards that held something back in this cycle, as the report records them
+    (blast_radius: the cycle planned more removals than ``LCC_MAX_REMOVALS`` and made none)."""
+    return [str(guard) for guard in report.guards]
 
 
 class Metrics:
@@ -174,10 +175,16 @@ class Metrics:
             "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0.",
             registry=r,
         )
+        self.definition_files_unreadable = Gauge(
+            "lakecircle_definition_files_unreadable",
+            "Definition files that could not be read or parsed in the last cycle that loaded them"
+            " (the cycle's definitions_partial log line names each with its reason).",
+            registry=r,
+        )
         self.guard_trips = Counter(
             "lakecircle_guard_trips_total",
             "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
-            "definition file is unreadable), blast_radius (too many removals in one cycle).",
+            "definition file is unreadable), blast_radius (more removals planned than LCC_MAX_REMOVALS: none made).",
             ["guard"],
             registry=r,
         )
@@ -267,6 +274,7 @@ class Metrics:
             self.definition_files.set(len(report.definitions.files))
             self.definition_errors.set(report.definitions.error_count)
             self.partial_definitions.set(1 if report.definitions.partial else 0)
+            self.definition_files_unreadable.set(len(report.definitions.unreadable))
 
         if report.fatal is None:
             states = Tally({state.value: n for state, n in report.counts.items()})

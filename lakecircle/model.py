@@ -23,21 +23,27 @@ OWNERSHIP_VALUES = ("authoritative", "shared")
 """The two values S3 accepts for TransitionDefaultMinimumObjectSize."""
 
 
+def _from_text(value: object) -> object:
+    """An ISO 8601 string as the datetime or date it spells; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return value
+
+
 def _to_utc_datetime(value: object) -> object:
     """Accept a TOML date, a TOML datetime, an ISO 8601 string or boto3's datetime.
 
     Everything becomes a timezone-aware UTC datetime; a naive value is taken as UTC.
     Anything else is passed on unchanged for pydantic to reject with a type error.
     """
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                value = dt.date.fromisoformat(text)
-            except ValueError:
-                return value
+    value = _from_text(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
@@ -49,6 +55,16 @@ def _to_utc_datetime(value: object) -> object:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     return value
+
+
+def offset_datetime(value: object) -> dt.datetime | None:
+    """The date-time ``value`` spells (a TOML date-time or an ISO string) when it carries a
+    UTC offset other than zero, as written; else None. A Date so written reads as another
+    instant in UTC, which a message about it must show beside what was written."""
+    value = _from_text(value)
+    if isinstance(value, dt.datetime) and value.utcoffset():
+        return value
+    return None
 
 
 UtcDate = Annotated[dt.datetime, BeforeValidator(_to_utc_datetime)]

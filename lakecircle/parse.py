@@ -9,9 +9,8 @@ key path; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import reprlib
-import tomllib
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,28 +19,22 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lakecircle.model import OWNERSHIP_VALUES, TDMOS_VALUES, BucketDefinition, LifecycleConfig, Rule, _Wire
-from lakecircle.problems import Problem, suggest
+from lakecircle.model import (
+    OWNERSHIP_VALUES,
+    TDMOS_VALUES,
+    BucketDefinition,
+    LifecycleConfig,
+    Rule,
+    _Wire,
+    offset_datetime,
+)
+from lakecircle.problems import Problem, shown, shown_number, suggest
+from lakecircle.toml_reader import TomlError, read_toml
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_KEY_PARTS = 64
-_DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*")
-"""A bare word and the words dotted to it; it never backtracks, so a scan is linear."""
-
-
-def _has_long_dotted_key(text: str) -> bool:
-    """Python's TOML reader takes quadratic time on long dotted keys: refuse them unread."""
-    if text.count(".") < MAX_KEY_PARTS:
-        return False
-    return any(m.group().count(".") >= MAX_KEY_PARTS for m in _DOTTED.finditer(text))
-
-
 """Definition files over 1 MiB are refused unread."""
 
-_short = reprlib.Repr()
-_short.maxstring = 40
-_short.maxother = 40
-_short.maxlevel = 2
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class _LifecycleDoc(_Wire):
@@ -88,20 +81,10 @@ def parse_file(name: str, data: bytes) -> ParsedFile:
         line = data.count(b"\n", 0, exc.start) + 1
         return _unreadable(name, f"file is not UTF-8 (bad byte at line {line}, offset {exc.start}); save it as UTF-8")
     text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
-    if _has_long_dotted_key(text):
-        return _unreadable(
-            name,
-            f"a key has more than {MAX_KEY_PARTS} dotted parts; definition keys are a few levels deep"
-            " (TOML is nested too deeply to be a definition)",
-        )
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return _unreadable(name, f"TOML syntax error: {exc}")
-    except RecursionError:
-        return _unreadable(name, "TOML is nested too deeply to be a definition")
-    except ValueError as exc:  # e.g. an integer past Python's digit limit
-        return _unreadable(name, f"TOML value cannot be read: {exc}")
+        document = read_toml(text)
+    except TomlError as exc:
+        return _unreadable(name, str(exc))
     return parse_document(name, document)
 
 
@@ -173,17 +156,25 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                 )
                 continue
             try:
-                rules.append(_validate_rule(raw))
+                rule = _validate_rule(raw)
             except ValidationError as exc:
                 problems.extend(
                     _from_validation(exc, Rule, file=file, bucket=label, rule=_rule_label(raw, index), prefix="")
                 )
+                continue
+            if _has_date_off_midnight(rule):
+                rule, found = _offset_dates(rule, raw)
+                problems.extend(
+                    Problem(file, message, bucket=label, rule=_rule_label(raw, index), field=path)
+                    for path, message in found
+                )
+            rules.append(rule)
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     if isinstance(tdmos, str) and tdmos not in TDMOS_VALUES:
         problems.append(
             Problem(
                 file,
-                f"TransitionDefaultMinimumObjectSize {tdmos!r} is not one of {', '.join(TDMOS_VALUES)}"
+                f"TransitionDefaultMinimumObjectSize {shown(tdmos)} is not one of {', '.join(TDMOS_VALUES)}"
                 f"{suggest(tdmos, TDMOS_VALUES)}",
                 bucket=label,
                 field=f"{where}TransitionDefaultMinimumObjectSize",
@@ -194,7 +185,7 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
         problems.append(
             Problem(
                 file,
-                f"Ownership {ownership!r} is not one of {', '.join(OWNERSHIP_VALUES)}"
+                f"Ownership {shown(ownership)} is not one of {', '.join(OWNERSHIP_VALUES)}"
                 f"{suggest(ownership, OWNERSHIP_VALUES)}",
                 bucket=label,
                 field=f"{where}Ownership",
@@ -205,6 +196,60 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
     owner = ownership if ownership in OWNERSHIP_VALUES else None
     return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
+
+
+def _has_date_off_midnight(rule: Rule) -> bool:
+    """True when a Date of the rule is not at midnight UTC (rare: most rules count days)."""
+    expiration = rule.expiration
+    if expiration is not None and expiration.date is not None and _off_midnight(expiration.date):
+        return True
+    return any(t.date is not None and _off_midnight(t.date) for t in rule.transitions)
+
+
+def _off_midnight(when: dt.datetime) -> bool:
+    return bool(when.hour or when.minute or when.second or when.microsecond)
+
+
+def _offset_dates(rule: Rule, raw: Mapping[str, Any]) -> tuple[Rule, list[tuple[str, str]]]:
+    """Dates written with a UTC offset that puts them off midnight UTC, as (field, message).
+
+    ``2030-01-01T00:00:00+02:00`` is 22:00 UTC on 2029-12-31, and S3 takes only midnight
+    UTC. Validation would see only the UTC value and point at the wrong day, so the problem
+    is said here, where the spelling is known; the rule goes on to validation with the day
+    as written, at midnight UTC, so that its other problems come in the same run.
+    """
+    found: list[tuple[str, str]] = []
+    expiration = rule.expiration
+    raw_expiration = raw.get("Expiration")
+    if expiration is not None and expiration.date is not None and isinstance(raw_expiration, dict):
+        written = offset_datetime(raw_expiration.get("Date"))
+        if written is not None and _off_midnight(expiration.date):
+            found.append(("Expiration.Date", _offset_message(written, expiration.date)))
+            expiration = expiration.model_copy(update={"date": _midnight(written)})
+    transitions = list(rule.transitions)
+    raw_transitions = raw.get("Transitions")
+    for index, transition in enumerate(transitions):
+        raw_transition = raw_transitions[index] if isinstance(raw_transitions, list) else None
+        if transition.date is None or not isinstance(raw_transition, dict):
+            continue
+        written = offset_datetime(raw_transition.get("Date"))
+        if written is not None and _off_midnight(transition.date):
+            found.append((f"Transitions[{index}].Date", _offset_message(written, transition.date)))
+            transitions[index] = transition.model_copy(update={"date": _midnight(written)})
+    if not found:
+        return rule, found
+    return rule.model_copy(update={"expiration": expiration, "transitions": tuple(transitions)}), found
+
+
+def _offset_message(written: dt.datetime, utc: dt.datetime) -> str:
+    return (
+        f"Date {written.isoformat()} is {utc.isoformat().replace('+00:00', 'Z')} in UTC, and S3 takes a Date"
+        f" only at midnight UTC; write the day alone: Date = {written.date().isoformat()}"
+    )
+
+
+def _midnight(written: dt.datetime) -> dt.datetime:
+    return dt.datetime(written.year, written.month, written.day, tzinfo=dt.UTC)
 
 
 _HEADER_KEYS = frozenset({"BucketName", "TransitionDefaultMinimumObjectSize", "LifecycleConfiguration", "Ownership"})
@@ -280,16 +325,21 @@ def _from_validation(
         if kind == "extra_forbidden":
             allowed = _keys_at(model, loc[:-1])
             key = str(loc[-1])
-            message = f"unknown key {key!r}{suggest(key, allowed)}; allowed here: {', '.join(sorted(allowed))}"
+            message = f"unknown key {shown(key)}{suggest(key, allowed)}; allowed here: {', '.join(sorted(allowed))}"
             if key == "TransitionDefaultMinimumObjectSize":
                 message += "; TransitionDefaultMinimumObjectSize belongs beside BucketName, not inside a table"
         elif kind == "missing":
             message = f"missing required key {str(loc[-1])!r}"
             if loc[-1] == "Rules":
                 message += " (write Rules = [] to delete the bucket's lifecycle configuration)"
+        elif kind == "value_error":  # a check of the model's own, which words its message
+            message = str(error.get("ctx", {}).get("error", "is not a valid value"))
+        elif kind in _BOUNDS:
+            key, words = _BOUNDS[kind]
+            message = f"must be {words} {error.get('ctx', {}).get(key)}, got {_describe(error.get('input'))}"
         else:
             expected = _EXPECTED.get(kind)
-            said = f"must be {expected}" if expected else _lower_first(error["msg"])
+            said = f"must be {expected}" if expected else "is not a valid value here"
             message = f"{said}, got {_describe(error.get('input'))}"
         problems.append(Problem(file, message, bucket=bucket, rule=rule, field=path or None))
     return problems
@@ -309,6 +359,14 @@ _EXPECTED = {
     "string_too_short": "a non-empty string",
 }
 """What a wrong-typed value should have been, in TOML's words (pydantic says Python's)."""
+
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "greater_than": ("gt", "greater than"),
+}
+"""pydantic's range errors, by the key of their bound (the only ones: integers S3 can carry)."""
 
 _TOML_TYPES = {
     "str": "string",
@@ -335,18 +393,41 @@ def _path(loc: Sequence[int | str]) -> str:
     return text
 
 
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
 def _describe(value: object) -> str:
-    kind = _TOML_TYPES.get(type(value).__name__, type(value).__name__)
+    """A TOML value for a message: its TOML type and a short TOML spelling, never a Python repr."""
+    kind = _TOML_TYPES.get(type(value).__name__, "value")
+    return f"{kind} {_spelled(value, 2)}"
+
+
+def _spelled(value: object, depth: int) -> str:
+    """``value`` as TOML writes it, cut short: three items of an array or table, two levels."""
     if isinstance(value, bool):
-        return f"{kind} {str(value).lower()}"
-    try:
-        return f"{kind} {_short.repr(value)}"
-    except (RecursionError, ValueError):  # too deep, or an integer past the digit limit
-        return kind
+        return str(value).lower()
+    if isinstance(value, int):
+        return shown_number(value).removeprefix("a number ")  # "integer of about 4,400 digits"
+    if isinstance(value, float):
+        return repr(value)  # inf, -inf, nan and 1.5 are spelled alike in TOML
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        if depth == 0:
+            return "[...]" if isinstance(value, list) else "{...}"
+        items = (
+            [_spelled(v, depth - 1) for v in value[:3]]
+            if isinstance(value, list)
+            else [f"{_key(k)} = {_spelled(v, depth - 1)}" for k, v in list(value.items())[:3]]
+        )
+        if len(value) > 3:
+            items.append("...")
+        return f"[{', '.join(items)}]" if isinstance(value, list) else f"{{ {', '.join(items)} }}"
+    return type(value).__name__  # not a TOML value: a type is all there is to say
+
+
+def _key(key: object) -> str:
+    text = str(key)
+    return text if _BARE_KEY.fullmatch(text) else shown(text)
 
 
 def _keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:

@@ -51,10 +51,37 @@ class BucketPlan:
     """What a PUT sends: the full desired rule set and the planned minimum object size."""
     live: LifecycleConfig
     tdmos_change: FieldChange | None = None
+    held: tuple[Rule, ...] = ()
+    """Live rules the definitions no longer name, kept because a guard holds their
+    removal back (see :func:`hold_removals`): they would be removed, and are not."""
 
     @property
     def has_changes(self) -> bool:
         return self.action is not Action.NOOP
+
+
+def hold_removals(plan: BucketPlan) -> BucketPlan:
+    """The plan with its removals held back: the rules stay, sent again with the PUT,
+    and are listed as ``held``; additions and changes still go.
+
+    A DELETE (no rules defined) holds back every live rule and becomes a NOOP.
+    """
+    if not plan.removed:
+        return plan
+    desired = plan.desired
+    kept = LifecycleConfig(desired.rules + plan.removed, desired.transition_default_minimum_object_size)
+    action = Action.PUT if plan.added or plan.changed or plan.tdmos_change is not None else Action.NOOP
+    return BucketPlan(
+        plan.bucket,
+        action,
+        plan.added,
+        (),
+        plan.changed,
+        kept,
+        plan.live,
+        plan.tdmos_change,
+        held=plan.held + plan.removed,
+    )
 
 
 def plan_bucket(

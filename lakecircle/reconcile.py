@@ -5,6 +5,13 @@ defined buckets that exist) to a bounded pool of workers: read live, plan, and i
 mode make exactly one PUT or DELETE for a changed bucket. A failing bucket is reported
 and the others go on. Metrics, log lines, history and exit codes are all derived from
 the :class:`CycleReport` it returns.
+
+The removal guard is a stop, not an allowance: a cycle whose planned removals exceed
+``LCC_MAX_REMOVALS`` removes none of them. Since writes go on while other buckets are
+still being read, a bucket whose write removes rules waits until the cycle knows its
+total (every bucket read), unless the total is already over the limit, when it is
+written at once without its removals. Buckets without removals are written at once, and
+at most ``LCC_MAX_REMOVALS`` buckets ever wait (each removes at least one rule).
 """
 
 from __future__ import annotations
@@ -30,10 +37,10 @@ from lakecircle.definitions import Definitions
 from lakecircle.digest import in_sync
 from lakecircle.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.errors import LakeCircleError, S3Error
-from lakecircle.history import History
+from lakecircle.history import Change, History, Outcome, SnapshotError
 from lakecircle.loader import DefinitionLoader
 from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import Action, BucketPlan, plan_bucket
+from lakecircle.plan import Action, BucketPlan, hold_removals, plan_bucket
 from lakecircle.store import BucketRef, LifecycleStore, ObjectRef
 
 log = structlog.get_logger("lakecircle.reconcile")
@@ -56,6 +63,23 @@ class BucketState(StrEnum):
     """Still not what LakeCircle wrote after the settle window: rewritten only with backoff."""
 
 
+class Guard(StrEnum):
+    """A guard that holds back a cycle's removals."""
+
+    PARTIAL_DEFINITIONS = "partial_definitions"
+    """A definition file could not be read: the picture is partial, nothing is removed."""
+    BLAST_RADIUS = "blast_radius"
+    """More removals planned than ``LCC_MAX_REMOVALS``: none is made until a person allows it."""
+    INCOMPLETE_LISTING = "incomplete_listing"
+    """The account's bucket listing failed part way: the cycle's total of removals is
+    unknown, so the removals that waited for it are not made."""
+
+
+SHIELDED_TIMEOUT = 5.0
+"""Seconds a cycle cut short by a shutdown may still spend recording what it did (the
+outcome of an interrupted write, the cycle's report in ``log/``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlanCounts:
     """A plan in numbers: what reports and metrics need of it."""
@@ -64,10 +88,12 @@ class PlanCounts:
     added: int
     removed: int
     changed: int
+    held: int = 0
+    """Removals a guard held back (the rules stay)."""
 
     @classmethod
     def of(cls, plan: BucketPlan) -> PlanCounts:
-        return cls(plan.action, len(plan.added), len(plan.removed), len(plan.changed))
+        return cls(plan.action, len(plan.added), len(plan.removed), len(plan.changed), len(plan.held))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +110,7 @@ class BucketResult:
     external: bool = False
     """The bucket held what LakeCircle wrote and another writer changed it since."""
     guard: str | None = None
-    """A guard that held back this bucket's removals (partial_definitions, blast_radius)."""
+    """The guard (a :class:`Guard` value) that held back this bucket's removals."""
     history: str | None = None
     """The key of the change record written before this bucket's write."""
     counts: PlanCounts | None = None
@@ -117,7 +143,14 @@ class CycleReport:
     interrupted: bool = False
     """Stopped early by a shutdown: buckets not reached are in no list."""
     guards: tuple[str, ...] = ()
-    """Guards that held back removals this cycle."""
+    """Guards (:class:`Guard` values) that held back removals this cycle."""
+    removals_planned: int = 0
+    """Rule removals the cycle's writes would make without the removal guard (a DELETE
+    counts the bucket's rules); held-back removals included."""
+    removals_held: int = 0
+    """Rule removals held back by a guard (the rules stay)."""
+    max_removals: int | None = None
+    """The removal limit the cycle ran with (None: a person allowed any number)."""
     in_sync_omitted: int = 0
     """Buckets in sync that are counted but have no entry in ``results`` (a daemon's
     report: an account may hold a million buckets in sync)."""
@@ -152,7 +185,9 @@ class CycleReport:
         return [
             r.plan
             if r.state not in quiet or not r.plan.has_changes
-            else dataclasses.replace(r.plan, action=Action.NOOP, added=(), removed=(), changed=(), tdmos_change=None)
+            else dataclasses.replace(
+                r.plan, action=Action.NOOP, added=(), removed=(), changed=(), tdmos_change=None, held=()
+            )
             for r in self.results
             if r.plan is not None
         ]
@@ -194,6 +229,7 @@ class Reconciler:
         history: History | None = None,
         settle_seconds: float = 300.0,
         max_removals: int | None = None,
+        allow_mass_removal: bool = False,
         records: MutableMapping[str, Applied] | None = None,
         around_cycle: Callable[[], AbstractContextManager[Any]] | None = None,
         keep_plans: bool = True,
@@ -212,7 +248,10 @@ class Reconciler:
         """Write-ahead records under the endpoint; None only where nothing is written."""
         self.settle_seconds = settle_seconds
         self.max_removals = max_removals
-        """Rule removals allowed per cycle (None: no limit)."""
+        """Rule removals a cycle may plan and still make (None: no limit). A cycle that
+        plans more makes none of them."""
+        self.allow_mass_removal = allow_mass_removal
+        """A person allowed this run to remove past ``max_removals`` (it still logs)."""
         self.records: MutableMapping[str, Applied] = {} if records is None else records
         """What LakeCircle last wrote to each bucket, as far as this process knows."""
         self.keep_plans = keep_plans
@@ -223,69 +262,82 @@ class Reconciler:
         self._listed: set[str] | None = None
         """This cycle's listing of current/ (None: not listed yet)."""
         self._listing = anyio.Lock()
-        self._omitted = 0
-        """Buckets in sync this cycle that ``results`` leaves out (``keep_plans`` off)."""
         self._background: TaskGroup | None = None
         """Where the current/ records of this cycle's writes are saved."""
         self._record_slots = anyio.CapacityLimiter(concurrency)
         """current/ records saved at once: as many as buckets in work."""
         self._write_slots = anyio.Semaphore(concurrency)
         """Bucket writes under way at once; a worker with a write to hand over waits for one."""
-        self._removals_left: int | None = None
-        self._guards: set[str] = set()
-        self._cycle_id = ""
-        self._partial = False
+        self._run = _Run("", self._removal_guard())
+
+    def _removal_guard(self) -> _RemovalGuard:
+        return _RemovalGuard(None if self.allow_mass_removal else self.max_removals)
 
     async def run_cycle(
         self, trigger: str = "manual", on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
     ) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
         started = self.clock()
-        self._cycle_id = cycle_id
-        self._guards = set()
-        self._removals_left = self.max_removals
+        run = self._run = _Run(cycle_id, self._removal_guard())
         self._listed = None
-        self._omitted = 0
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
             try:
                 loaded = await self.loader.load(refs)
             except LakeCircleError as exc:
-                return self._finish(cycle_id, trigger, started, results=[], definitions=None, listed=0, fatal=str(exc))
+                return self._finish(run, trigger, started, definitions=None, listed=0, fatal=str(exc))
             definitions = loaded.definitions
-            self._partial = definitions.partial
-            results, listed, fatal = await self._reconcile(definitions, on_result)
+            run.partial = definitions.partial
+            try:
+                listed, fatal = await self._reconcile(run, definitions, on_result)
+            except anyio.get_cancelled_exc_class():
+                # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
+                report = self._finish(
+                    run, trigger, started, definitions=definitions, listed=run.listed, fatal=None, interrupted=True
+                )
+                with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
+                    await self._save_report(report)
+                raise
             report = self._finish(
-                cycle_id,
+                run,
                 trigger,
                 started,
-                results=results,
                 definitions=definitions,
                 listed=listed,
                 fatal=fatal,
                 fingerprint=loaded.fingerprint,
             )
-            if self.history is not None and (report.writes or not report.ok or report.guards):
-                try:
-                    await self.history.write_report(report_document(report), cycle_id=cycle_id)
-                except LakeCircleError as exc:
-                    log.warning("cycle_report_not_saved", error=str(exc))
+            if report.writes or not report.ok or report.guards or report.interrupted or definitions.partial:
+                if self.draining:  # the shutdown timeout may fall now: the report still goes to log/
+                    with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
+                        await self._save_report(report)
+                else:
+                    await self._save_report(report)
             return report
+
+    async def _save_report(self, report: CycleReport) -> None:
+        if self.history is None:
+            return
+        try:
+            await self.history.write_report(report_document(report), cycle_id=report.cycle_id)
+        except LakeCircleError as exc:
+            log.warning("cycle_report_not_saved", error=str(exc))
 
     def _finish(
         self,
-        cycle_id: str,
+        run: _Run,
         trigger: str,
         started: float,
         *,
-        results: list[BucketResult],
         definitions: Definitions | None,
         listed: int,
         fatal: str | None,
         fingerprint: bytes | None = None,
+        interrupted: bool = False,
     ) -> CycleReport:
-        results.sort(key=lambda r: r.bucket)
+        results = sorted(run.results, key=lambda r: r.bucket)
+        guard = run.removals
         report = CycleReport(
-            cycle_id=cycle_id,
+            cycle_id=run.cycle_id,
             trigger=trigger,
             dry_run=self.dry_run,
             started_at=started,
@@ -294,11 +346,14 @@ class Reconciler:
             definitions=definitions,
             buckets_listed=listed,
             fatal=fatal,
-            counts=Counter(r.state for r in results) + Counter({BucketState.IN_SYNC: self._omitted}),
+            counts=Counter(r.state for r in results) + Counter({BucketState.IN_SYNC: run.omitted}),
             fingerprint=fingerprint,
-            interrupted=self.draining,
-            guards=tuple(sorted(self._guards)),
-            in_sync_omitted=self._omitted,
+            interrupted=interrupted or self.draining,
+            guards=tuple(sorted(run.guards)),
+            removals_planned=guard.planned,
+            removals_held=run.held,
+            max_removals=guard.limit,
+            in_sync_omitted=run.omitted,
         )
         log_report(report)
         return report
@@ -307,10 +362,8 @@ class Reconciler:
         return self.bucket_filter is None or name in self.bucket_filter
 
     async def _reconcile(
-        self, definitions: Definitions, on_result: ResultHook | None
-    ) -> tuple[list[BucketResult], int, str | None]:
-        results: list[BucketResult] = []
-
+        self, run: _Run, definitions: Definitions, on_result: ResultHook | None
+    ) -> tuple[int, str | None]:
         quiet = not _debug_enabled()
 
         def record(result: BucketResult) -> None:
@@ -318,19 +371,35 @@ class Reconciler:
                 log_bucket(result)
             if on_result is not None:
                 on_result(result)
+            if result.guard is not None:
+                run.guards.add(Guard(result.guard))
+                run.held += result.counts.held if result.counts is not None else 0
             if self.keep_plans:
-                results.append(result)
+                run.results.append(result)
             elif result.state is BucketState.IN_SYNC and result.guard is None:
-                self._omitted += 1
+                run.omitted += 1
             else:
-                results.append(result.without_plan())
+                run.results.append(result.without_plan())
 
         remaining = {n for n in definitions.buckets if self._wanted(n)}
         """Defined buckets not listed yet (what is left at the end is missing)."""
         invalid = {n for n in definitions.invalid if self._wanted(n)}
-        listed = 0
         fatal: str | None = None
         send, receive = anyio.create_memory_object_stream[BucketRef](self.concurrency)
+
+        async def dispatch(item: BucketResult | _Write) -> None:
+            """Record a result, or hand a write to a writer (once a write slot is free)."""
+            if isinstance(item, BucketResult):
+                record(item)
+            elif self.dry_run:
+                record(item.unwritten())
+            else:
+                # Written by a writer, while this worker reads the next bucket.
+                await self._write_slots.acquire()
+                if self.draining:  # stopped while waiting: a write not yet begun is not begun
+                    self._write_slots.release()
+                    return
+                background.start_soon(write, item)
 
         async def worker(items: MemoryObjectReceiveStream[BucketRef]) -> None:
             async with items:
@@ -338,23 +407,30 @@ class Reconciler:
                     if self.draining:
                         continue
                     try:
-                        result = await self._one(ref, definitions)
+                        result = await self._one(run, ref, definitions)
                     except Exception as exc:  # a bug must cost one bucket, not the cycle
                         log.exception("bucket_internal_error", bucket=ref.name)
                         result = BucketResult(ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
-                    if isinstance(result, _Write):
-                        # Written by a writer, while this worker reads the next bucket.
-                        await self._write_slots.acquire()
-                        if self.draining:  # stopped while waiting: a write not yet begun is not begun
-                            self._write_slots.release()
-                            continue
-                        background.start_soon(write, result)
+                    if isinstance(result, _Write) and result.removals:
+                        for item in run.removals.admit(result):
+                            await dispatch(item)
                     else:
-                        record(result)
+                        await dispatch(result)
 
         async def write(pending: _Write) -> None:
             try:
-                result = await self._write(pending)
+                result = await self._write(run, pending)
+            except anyio.get_cancelled_exc_class():
+                record(
+                    BucketResult(
+                        pending.ref.name,
+                        BucketState.FAILED,
+                        plan=pending.plan,
+                        error="cut short by shutdown while it was being written",
+                        stage="write",
+                    )
+                )
+                raise
             except Exception as exc:  # a bug must cost one bucket, not the cycle
                 log.exception("bucket_internal_error", bucket=pending.ref.name)
                 result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
@@ -363,23 +439,32 @@ class Reconciler:
             record(result)
 
         # Writes and current/ records are made alongside, off the workers' path; the cycle waits for them.
-        async with anyio.create_task_group() as background, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as background:
             self._background = background
-            for _ in range(self.concurrency):
-                tg.start_soon(worker, receive.clone())
-            receive.close()
-            async with send:
-                try:
-                    async for page in self.store.iter_buckets():
-                        if self.draining:
-                            break
-                        listed += len(page)
-                        for ref in page:
-                            if ref.name in remaining and not self.draining:
-                                remaining.discard(ref.name)
-                                await send.send(ref)
-                except S3Error as exc:
-                    fatal = f"could not list the account's buckets: {exc}"
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.concurrency):
+                    tg.start_soon(worker, receive.clone())
+                receive.close()
+                async with send:
+                    try:
+                        async for page in self.store.iter_buckets():
+                            if self.draining:
+                                break
+                            run.listed += len(page)
+                            for ref in page:
+                                if ref.name in remaining and not self.draining:
+                                    remaining.discard(ref.name)
+                                    await send.send(ref)
+                    except S3Error as exc:
+                        fatal = f"could not list the account's buckets: {exc}"
+            # Every bucket read: the cycle knows its planned removals, and the writes that
+            # waited for the total go now, with their removals or without. A listing that
+            # failed leaves the total unknown: they go without.
+            for item in run.removals.release(complete=fatal is None):
+                if self.draining:
+                    break
+                await dispatch(item)
+            self._log_removals(run)
         self._background = None
 
         for name in sorted(invalid):
@@ -394,9 +479,23 @@ class Reconciler:
         if fatal is None and not self.draining:
             for name in sorted(remaining):
                 record(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
-        return results, listed, fatal
+        return run.listed, fatal
 
-    async def _one(self, ref: BucketRef, definitions: Definitions) -> BucketResult | _Write:
+    def _log_removals(self, run: _Run) -> None:
+        guard = run.removals
+        if guard.tripped:
+            run.guards.add(Guard.BLAST_RADIUS)
+            log.warning(
+                "removal_guard_tripped",
+                planned=guard.planned,
+                limit=guard.limit,
+                hint="no rule was removed; review the plan (`lakecircle plan`), then run"
+                " `lakecircle sync --allow-mass-removal` once, or set LCC_ALLOW_MASS_REMOVAL=true for the daemon",
+            )
+        elif self.max_removals is not None and guard.limit is None and guard.planned > self.max_removals:
+            log.warning("mass_removal_allowed", planned=guard.planned, limit=self.max_removals)
+
+    async def _one(self, run: _Run, ref: BucketRef, definitions: Definitions) -> BucketResult | _Write:
         """The bucket read and planned: its result, or the write it needs (see :meth:`_write`)."""
         name = ref.name
         try:
@@ -413,26 +512,23 @@ class Reconciler:
         named = {r.id for r in desired.rules}
         foreign = [r for r in live.rules if r.id not in named]
 
-        guard: str | None = None
         keep: Callable[[Rule], bool] | None = None
-        if foreign and self._partial:
-            keep, guard = _everything, "partial_definitions"
-        elif foreign and definition.shared:
+        if foreign and definition.shared:
             record = await self._record(name)
             ours = set(record.owned) if record is not None else set()
             keep = lambda rule: rule.id not in ours  # noqa: E731 -- a one-line predicate
         plan = plan_bucket(name, desired, live, keep=keep)
-        if guard is not None and len(foreign) > len(plan.removed):
-            self._guards.add(guard)
+        guard: Guard | None = None
+        if run.partial and plan.removed:
+            run.guards.add(Guard.PARTIAL_DEFINITIONS)
+            guard, plan = Guard.PARTIAL_DEFINITIONS, hold_removals(plan)
             if plan.action is Action.NOOP:  # only removals, all held back
-                return BucketResult(name, BucketState.DRIFTED, plan=plan_bucket(name, desired, live), guard=guard)
-        else:
-            guard = None
+                return BucketResult(name, BucketState.DRIFTED, plan=plan, guard=guard)
 
         if plan.action is Action.NOOP:
             self._confirm(name)
             # No plan kept: an account may hold a million buckets in sync.
-            return BucketResult(name, BucketState.IN_SYNC, guard=guard)
+            return BucketResult(name, BucketState.IN_SYNC)
 
         record = await self._record(name)
         verdict = judge(plan, record, now=self.clock(), settle=self.settle_seconds)
@@ -446,34 +542,14 @@ class Reconciler:
             return BucketResult(name, BucketState.DIVERGING, plan=plan, dropped=dropped, guard=guard)
 
         removals = len(live.rules) if plan.action is Action.DELETE else len(plan.removed)
-        if removals and not self._take_removals(removals):
-            self._guards.add("blast_radius")
-            guard = "blast_radius"
-            held = plan_bucket(name, desired, live, keep=_everything)
-            if held.action is Action.NOOP:  # only removals, all held back
-                return BucketResult(name, BucketState.DRIFTED, plan=plan, guard=guard)
-            plan = held
-
-        external = verdict is Verdict.EXTERNAL_DRIFT
-        if self.dry_run:
-            state = BucketState.DIVERGING if verdict is Verdict.DIVERGING_WRITE else BucketState.DRIFTED
-            return BucketResult(name, state, plan=plan, dropped=dropped, external=external, guard=guard)
         owned = tuple(r.id for r in desired.rules if r.id is not None)
-        return _Write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned)
+        return _Write(ref, plan, record, verdict, guard=guard, dropped=dropped, owned=owned, removals=removals)
 
     def _confirm(self, name: str) -> None:
         """The bucket was read holding what LakeCircle last wrote to it."""
         known = self.records.get(name)
         if known is not None and not known.confirmed:
             self.records[name] = dataclasses.replace(known, confirmed=True)
-
-    def _take_removals(self, count: int) -> bool:
-        if self._removals_left is None:
-            return True
-        if count > self._removals_left:
-            return False
-        self._removals_left -= count
-        return True
 
     async def _record(self, name: str) -> Applied | None:
         """What LakeCircle last wrote to the bucket: from memory, else its current/ record."""
@@ -491,15 +567,18 @@ class Reconciler:
             loaded = None
         if loaded is None:
             self._unknown.add(name)
-        else:
-            self.records[name] = loaded
+            return None
+        if loaded.confirmed and self.clock() - loaded.at < self.settle_seconds:
+            # Written by another process moments ago: no read of this one has confirmed it.
+            loaded = dataclasses.replace(loaded, confirmed=False)
+        self.records[name] = loaded
         return loaded
 
     async def _save_current(self, history: History, plan: BucketPlan, applied: Applied, history_key: str) -> None:
         """Save the bucket's current/ record (after its write; a failure costs only the record)."""
         async with self._record_slots:
             try:
-                await history.after_write(plan, applied, cycle_id=self._cycle_id, history_key=history_key)
+                await history.after_write(plan, applied, cycle_id=self._run.cycle_id, history_key=history_key)
             except Exception as exc:
                 log.exception("current_record_not_saved", bucket=plan.bucket, error=str(exc))
 
@@ -516,25 +595,52 @@ class Reconciler:
                     self._listed = _UNLISTED
             return None if self._listed is _UNLISTED else self._listed
 
-    async def _write(self, pending: _Write) -> BucketResult:
+    async def _finish_change(self, change: Change, outcome: Outcome, error: str, *, shielded: bool = False) -> None:
+        """Say in a change record that its write failed or never started (a failure to
+        say so is logged: the record then reads as unknown)."""
+        assert self.history is not None  # noqa: S101 -- a change record exists only with a history
+        with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
+            try:
+                await self.history.finish(change, outcome, error)
+            except LakeCircleError as exc:
+                log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))
+
+    async def _write(self, run: _Run, pending: _Write) -> BucketResult:
         """The write-ahead records, then the one PUT or DELETE, then (alongside) current/."""
         ref, plan, record, verdict = pending.ref, pending.plan, pending.record, pending.verdict
         guard, dropped, owned = pending.guard, pending.dropped, pending.owned
         name = ref.name
         external = verdict is Verdict.EXTERNAL_DRIFT
-        history_key: str | None = None
+        change: Change | None = None
+        cancelled = anyio.get_cancelled_exc_class()
         if self.history is not None:
+            last = record.history if record is not None else None
+            change = self.history.change_record(plan, cycle_id=run.cycle_id, last_applied=last)
             try:
-                history_key = await self.history.before_write(plan, cycle_id=self._cycle_id)
-            except LakeCircleError as exc:
+                await self.history.before_write(change)
+            except SnapshotError as exc:
+                if exc.record_saved:
+                    await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
                 return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="snapshot")
+            except cancelled:
+                await self._finish_change(change, Outcome.NOT_STARTED, "cut short by shutdown", shielded=True)
+                raise
         try:
             if plan.action is Action.DELETE:
                 await self.store.delete_lifecycle(ref)
             else:
                 await self.store.put_lifecycle(ref, plan.desired)
         except S3Error as exc:
-            return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage="write")
+            if change is not None:
+                await self._finish_change(change, Outcome.FAILED, str(exc))
+            return BucketResult(
+                name, BucketState.FAILED, plan=plan, error=str(exc), stage="write", history=_key(change)
+            )
+        except cancelled:
+            if change is not None:
+                why = "cut short by shutdown while the request was under way: the bucket may hold either configuration"
+                await self._finish_change(change, Outcome.FAILED, why, shielded=True)
+            raise
         diverging = verdict is Verdict.DIVERGING_WRITE
         # A correction the bucket never held on to counts towards the backoff.
         again = record is not None and (diverging or (external and not record.confirmed))
@@ -544,35 +650,115 @@ class Reconciler:
             self.clock(),
             rewrites=record.rewrites + 1 if again and record is not None else 0,
             owned=owned,
+            history=_key(change),
         )
         self.records[name] = applied
         self._unknown.discard(name)
-        if self.history is not None and history_key is not None:
+        if self.history is not None and change is not None:
             if self._background is not None:
-                self._background.start_soon(self._save_current, self.history, plan, applied, history_key)
+                self._background.start_soon(self._save_current, self.history, plan, applied, change.key)
             else:
-                await self._save_current(self.history, plan, applied, history_key)
+                await self._save_current(self.history, plan, applied, change.key)
         state = BucketState.DIVERGING if diverging else BucketState.CHANGED
         return BucketResult(
-            name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=history_key
+            name, state, plan=plan, dropped=dropped, external=external, guard=guard, history=_key(change)
         )
+
+
+def _key(change: Change | None) -> str | None:
+    return None if change is None else change.key
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Write:
-    """A bucket read and planned that needs a write: what :meth:`Reconciler._write` takes."""
+    """A bucket read and planned that needs a write: what :meth:`Reconciler._write` takes
+    (in a dry run, what is reported instead)."""
 
     ref: BucketRef
     plan: BucketPlan
     record: Applied | None
     verdict: Verdict
-    guard: str | None
+    guard: Guard | None
     dropped: tuple[str, ...]
     owned: tuple[str, ...]
+    removals: int = 0
+    """Rule removals the write makes (a DELETE counts the bucket's rules)."""
+
+    def unwritten(self) -> BucketResult:
+        """What a dry run reports for this write."""
+        state = BucketState.DIVERGING if self.verdict is Verdict.DIVERGING_WRITE else BucketState.DRIFTED
+        external = self.verdict is Verdict.EXTERNAL_DRIFT
+        return BucketResult(
+            self.ref.name, state, plan=self.plan, dropped=self.dropped, external=external, guard=self.guard
+        )
+
+    def held_back(self, guard: Guard = Guard.BLAST_RADIUS) -> BucketResult | _Write:
+        """This write without its removals (the removal guard tripped, or ``guard``): the
+        write of what else changed, or the bucket's result when nothing else did."""
+        plan = hold_removals(self.plan)
+        if plan.action is Action.NOOP:
+            external = self.verdict is Verdict.EXTERNAL_DRIFT
+            return BucketResult(
+                self.ref.name,
+                BucketState.DRIFTED,
+                plan=plan,
+                dropped=self.dropped,
+                external=external,
+                guard=guard,
+            )
+        return dataclasses.replace(self, plan=plan, guard=guard, removals=0)
 
 
-def _everything(_: Rule) -> bool:
-    return True
+@dataclass(slots=True)
+class _RemovalGuard:
+    """A cycle's planned removals against the limit: writes that remove rules wait here
+    until the total is known, and go without their removals once it is over the limit."""
+
+    limit: int | None
+    """None: no limit (a person allowed a mass removal)."""
+    planned: int = 0
+    tripped: bool = False
+    waiting: list[_Write] = field(default_factory=list)
+    """At most ``limit`` writes (each removes a rule at least) until the guard trips."""
+
+    def admit(self, pending: _Write) -> list[BucketResult | _Write]:
+        """What may go now of a write that removes rules (the others wait)."""
+        self.planned += pending.removals
+        if self.limit is None:
+            return [pending]
+        if self.tripped:
+            return [pending.held_back()]
+        if self.planned > self.limit:
+            self.tripped = True
+            waited, self.waiting = self.waiting, []
+            return [w.held_back() for w in (*waited, pending)]
+        self.waiting.append(pending)
+        return []
+
+    def release(self, *, complete: bool = True) -> list[BucketResult | _Write]:
+        """The writes that waited: as planned when every bucket was read (``complete``) and
+        the total is within the limit; without their removals when the account's listing
+        failed, since the total is then unknown."""
+        waited, self.waiting = self.waiting, []
+        if complete:
+            return list(waited)
+        return [w.held_back(Guard.INCOMPLETE_LISTING) for w in waited]
+
+
+@dataclass(slots=True)
+class _Run:
+    """One cycle's state: lives and dies with the cycle."""
+
+    cycle_id: str
+    removals: _RemovalGuard
+    partial: bool = False
+    results: list[BucketResult] = field(default_factory=list)
+    omitted: int = 0
+    """Buckets in sync that ``results`` leaves out (``keep_plans`` off)."""
+    guards: set[Guard] = field(default_factory=set)
+    held: int = 0
+    """Rule removals held back by a guard."""
+    listed: int = 0
 
 
 def _debug_enabled() -> bool:
@@ -597,8 +783,14 @@ def report_document(report: CycleReport) -> dict[str, Any]:
         "ok": report.ok,
         "fatal": report.fatal,
         "interrupted": report.interrupted,
-        "guards": list(report.guards),
+        "guards": [str(guard) for guard in report.guards],
         "partial_definitions": bool(report.definitions and report.definitions.partial),
+        "removals": {
+            "planned": report.removals_planned,
+            "held": report.removals_held,
+            "limit": report.max_removals,
+        },
+        "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
         "counts": {state.value: report.counts[state] for state in BucketState},
         "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
         "problems": [
@@ -607,7 +799,13 @@ def report_document(report: CycleReport) -> dict[str, Any]:
             if r.error is not None
         ],
         "changes": [
-            {"bucket": r.bucket, "state": r.state.value, "history": r.history, "external": r.external}
+            {
+                "bucket": r.bucket,
+                "state": r.state.value,
+                "history": r.history,
+                "external": r.external,
+                "held": r.counts.held if r.counts is not None else 0,
+            }
             for r in report.results
             if r.state in (BucketState.CHANGED, BucketState.DIVERGING, BucketState.DRIFTED)
         ],
@@ -623,6 +821,8 @@ def log_bucket(result: BucketResult) -> None:
             removed=result.counts.removed,
             changed=result.counts.changed,
         )
+        if result.counts.held:
+            fields.update(held=result.counts.held, guard=result.guard)
     if result.error is not None:
         fields["error"] = result.error
     if result.dropped:
@@ -655,6 +855,10 @@ def log_report(report: CycleReport) -> None:
         "rules_removed": report.rules_removed,
         "rules_changed": report.rules_changed,
     }
+    if report.removals_held:
+        fields["removals_held"] = report.removals_held
+    if report.interrupted:
+        fields["interrupted"] = True
     if report.definitions is not None:
         fields["definition_files"] = len(report.definitions.files)
         fields["definition_errors"] = report.definitions.error_count

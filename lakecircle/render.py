@@ -19,7 +19,7 @@ from lakecircle.plan import Action, BucketPlan, flatten
 
 PLAN_FORMAT_VERSION = 1
 
-_COLOURS = {"+": "\x1b[32m", "-": "\x1b[31m", "~": "\x1b[33m", "bold": "\x1b[1m"}
+_COLOURS = {"+": "\x1b[32m", "-": "\x1b[31m", "~": "\x1b[33m", "!": "\x1b[35m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
 
 
@@ -27,7 +27,7 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{_COLOURS[style]}{text}{_RESET}" if color else text
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """``text`` with control characters escaped: a rule ID or tag value from a definition
     or from S3 must not move the cursor, clear the screen or fake a colour."""
     if text.isprintable():
@@ -39,7 +39,7 @@ def _value(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
     if isinstance(value, str):
-        return _printable(json.dumps(value, ensure_ascii=False))
+        return printable(json.dumps(value, ensure_ascii=False))
     if value is None:
         return "(none)"
     if value == {}:
@@ -58,17 +58,25 @@ def _rule_lines(rule: Rule) -> list[str]:
 
 
 def _rule_name(rule_id: str | None) -> str:
-    return "(no ID)" if rule_id is None else _printable(rule_id)
+    return "(no ID)" if rule_id is None else printable(rule_id)
+
+
+def _heading(plan: BucketPlan) -> str:
+    if plan.action is Action.DELETE:
+        return "will be deleted (no rules defined)"
+    if plan.action is Action.PUT:
+        return "will be updated"
+    return "is not written: its removals are held back"
 
 
 def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total: int | None = None) -> str:
-    """A plan in the manner of ``terraform plan``: ``+`` added, ``-`` removed, ``~`` changed."""
+    """A plan in the manner of ``terraform plan``: ``+`` added, ``-`` removed, ``~`` changed,
+    ``!`` a removal held back by a guard (the rule stays)."""
     out: list[str] = []
     for plan in plans:
-        if not plan.has_changes:
+        if not plan.has_changes and not plan.held:
             continue
-        verb = "will be deleted (no rules defined)" if plan.action is Action.DELETE else "will be updated"
-        out.append(_paint(f"bucket {_printable(plan.bucket)} {verb}", "bold", color))
+        out.append(_paint(f"bucket {printable(plan.bucket)} {_heading(plan)}", "bold", color))
         for rule in plan.added:
             out.append(_paint(f"  + rule {_rule_name(rule.id)}", "+", color))
             out.extend(_paint(f"      + {line}", "+", color) for line in _rule_lines(rule))
@@ -81,6 +89,9 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total:
         for rule in plan.removed:
             out.append(_paint(f"  - rule {_rule_name(rule.id)}", "-", color))
             out.extend(_paint(f"      - {line}", "-", color) for line in _rule_lines(rule))
+        for rule in plan.held:
+            out.append(_paint(f"  ! rule {_rule_name(rule.id)} (removal held back: the rule stays)", "!", color))
+            out.extend(_paint(f"      ! {line}", "!", color) for line in _rule_lines(rule))
         if plan.tdmos_change is not None:
             tc = plan.tdmos_change
             out.append(_paint(f"  ~ {tc.field}: {_value(tc.before)} -> {_value(tc.after)}", "~", color))
@@ -93,14 +104,19 @@ def summary_line(plans: Sequence[BucketPlan], *, total: int | None = None) -> st
     """The last line of a plan; ``total`` counts the buckets compared (default: the plans)."""
     total = len(plans) if total is None else total
     changed = [p for p in plans if p.has_changes]
+    held = sum(len(p.held) for p in plans)
+    holding = sum(1 for p in plans if p.held)
     if not changed:
+        if held:
+            return f"No changes to write. {held} rule removal(s) held back, in {holding} of {total} bucket(s)."
         return f"No changes. {total} bucket(s) match their definitions."
     added = sum(len(p.added) for p in plans)
     changed_rules = sum(len(p.changed) for p in plans)
     removed = sum(len(p.removed) for p in plans)
+    held_note = f"; {held} rule removal(s) held back" if held else ""
     return (
         f"Plan: {added} rule(s) to add, {changed_rules} to change, {removed} to remove,"
-        f" in {len(changed)} of {total} bucket(s)."
+        f" in {len(changed)} of {total} bucket(s){held_note}."
     )
 
 
@@ -129,6 +145,7 @@ def plan_json(plan: BucketPlan) -> dict[str, Any]:
         "action": plan.action.value,
         "added": [_jsonable(r.to_wire()) for r in plan.added],
         "removed": [_jsonable(r.to_wire()) for r in plan.removed],
+        "held": [_jsonable(r.to_wire()) for r in plan.held],
         "changed": [
             {
                 "id": c.rule_id,

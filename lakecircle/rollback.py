@@ -1,25 +1,43 @@
 """Roll a bucket back to a recorded configuration, through the same write-ahead path.
 
-The target is the bucket's ``previous/`` snapshot (what it held before LakeCircle's last
-change) or, with ``--to``, the configuration a history record says the bucket had before
-that change. The rollback is itself a change: it gets its own history record and becomes
-the bucket's ``current/``. If the definitions say otherwise, the next cycle would undo it,
-and the result says so.
+Only applied changes count. The default target is what the bucket held before
+LakeCircle's last applied change: the ``previous`` of its ``current/`` record, which is
+written only after a write succeeded (``previous/`` is saved before every attempt, so
+after a failed write it holds the bucket's own state, not the one before the last
+change). With ``--to``, the target is what a change record says the bucket held before
+that change, and the change must have been applied.
+
+The rollback is itself a change: it gets its own change record, marked applied (a
+running daemon does not know of it, so its next change record would not name it) and
+becomes the bucket's ``current/``. If the definitions say otherwise, the next cycle
+would undo it, and the result says so.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
 
 from lakecircle.definitions import Definitions
-from lakecircle.drift import Applied, config_from_json
-from lakecircle.errors import LakeCircleError
-from lakecircle.history import History
+from lakecircle.drift import Applied
+from lakecircle.errors import LakeCircleError, S3Error
+from lakecircle.history import Change, History, Outcome, RecordError, SnapshotError
 from lakecircle.model import LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
+from lakecircle.render import printable
 from lakecircle.store import BucketRef, LifecycleStore
+
+log = structlog.get_logger("lakecircle.rollback")
+
+_NOT_APPLIED = {
+    Outcome.FAILED: "its write failed",
+    Outcome.NOT_STARTED: "its write never started",
+    Outcome.UNKNOWN: "no outcome of its write is recorded",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +48,47 @@ class RollbackResult:
     history: str | None
     undone_by_definitions: bool
     """The definitions disagree: the next cycle would write them over the rollback."""
+    unreadable: list[RecordError] = field(default_factory=list)
+    """Stored records that could not be read on the way (the rollback went on without them)."""
 
 
-async def target_of(history: History, bucket: str, record: str | None) -> tuple[LifecycleConfig, str]:
+@dataclass(frozen=True, slots=True)
+class Target:
+    config: LifecycleConfig
+    source: str
+    last_applied: str | None
+    """The bucket's last applied change (the rollback's record names it)."""
+    unreadable: list[RecordError]
+
+
+async def target_of(history: History, bucket: str, record: str | None) -> Target:
+    """What to restore, from applied changes only; LakeCircleError (one line) when there is none."""
     if record is None:
-        key = History.previous_key(bucket)
-        document = await history.read(key)
-        return config_from_json(document["config"]), key
-    document = await history.read(record)
-    if document.get("bucket") != bucket:
-        raise LakeCircleError(f"record {record} is about bucket {document.get('bucket')!r}, not {bucket!r}")
-    return config_from_json(document["before"]), record
+        current = await history.read_current(bucket)
+        if current is None:
+            raise LakeCircleError(
+                f"no applied change of {printable(bucket)} is recorded ({History.current_key(bucket)} does not exist):"
+                f" nothing to roll back; see `lakecircle history {printable(bucket)}` and name a record with --to"
+            )
+        config = History.current_config(current, "previous")
+        change = f" (before change {current.history})" if current.history else ""
+        return Target(config, f"{History.current_key(bucket)}{change}", current.history, [])
+
+    target = await history.read_change(record)
+    if target.document.bucket != bucket:
+        raise RecordError(record, f"a record of bucket {printable(target.document.bucket)}, not of {printable(bucket)}")
+    known = await history.bucket_history(bucket)
+    resolved = next((r for r in known.records if r.key == record), target)
+    if resolved.outcome is not Outcome.APPLIED:
+        why = _NOT_APPLIED[resolved.outcome] + (f" ({resolved.error})" if resolved.error else "")
+        raise RecordError(
+            record,
+            f"{why}, so the bucket never held its result; rollback uses applied changes only"
+            f" (see `lakecircle history {printable(bucket)}`)",
+        )
+    config = resolved.config("before")
+    last = known.current.history if known.current is not None else None
+    return Target(config, record, last, known.unreadable)
 
 
 async def rollback(
@@ -52,19 +100,41 @@ async def rollback(
     dry_run: bool = False,
     definitions: Definitions | None = None,
 ) -> RollbackResult:
-    target, source = await target_of(history, bucket.name, record)
+    target = await target_of(history, bucket.name, record)
     live = await store.get_lifecycle(bucket)
-    plan = plan_bucket(bucket.name, target, live)
+    plan = plan_bucket(bucket.name, target.config, live)
     defined = definitions.buckets.get(bucket.name) if definitions is not None else None
     undone = defined is not None and plan_bucket(bucket.name, defined.config, plan.desired).has_changes
     if dry_run or plan.action is Action.NOOP:
-        return RollbackResult(plan, source, applied=False, history=None, undone_by_definitions=undone)
+        return RollbackResult(plan, target.source, False, None, undone, target.unreadable)
     cycle_id = f"rollback-{uuid.uuid4().hex[:8]}"
-    key = await history.before_write(plan, cycle_id=cycle_id, kind="rollback")
-    if plan.action is Action.DELETE:
-        await store.delete_lifecycle(bucket)
-    else:
-        await store.put_lifecycle(bucket, plan.desired)
-    applied = Applied.of(plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time())
-    await history.after_write(plan, applied, cycle_id=cycle_id, history_key=key)
-    return RollbackResult(plan, source, applied=True, history=key, undone_by_definitions=undone)
+    change = history.change_record(plan, cycle_id=cycle_id, kind="rollback", last_applied=target.last_applied)
+    try:
+        await history.before_write(change)
+    except SnapshotError as exc:
+        if exc.record_saved:
+            await _finish_quietly(history, change, Outcome.NOT_STARTED, str(exc))
+        raise
+    try:
+        if plan.action is Action.DELETE:
+            await store.delete_lifecycle(bucket)
+        else:
+            await store.put_lifecycle(bucket, plan.desired)
+    except S3Error as exc:
+        await _finish_quietly(history, change, Outcome.FAILED, str(exc))
+        raise
+    applied = Applied.of(
+        plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time(), history=change.key
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: history.after_write(plan, applied, cycle_id=cycle_id, history_key=change.key))
+        tg.start_soon(history.finish, change, Outcome.APPLIED)
+    return RollbackResult(plan, target.source, True, change.key, undone, target.unreadable)
+
+
+async def _finish_quietly(history: History, change: Change, outcome: Outcome, error: str) -> None:
+    """Record a write's outcome; the write's own error is what the caller reports."""
+    try:
+        await history.finish(change, outcome, error)
+    except LakeCircleError as exc:
+        log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))

@@ -106,7 +106,8 @@ def build_reconciler(
         bucket_filter=settings.bucket_filter,
         history=history,
         settle_seconds=settings.settle_seconds,
-        max_removals=None if allow_mass_removal else settings.max_removals,
+        max_removals=settings.max_removals,
+        allow_mass_removal=allow_mass_removal or settings.allow_mass_removal,
         around_cycle=adapter.cycle_deadline,
         keep_plans=keep_plans,
     )

@@ -413,6 +413,35 @@ async def _read_at_most(body: Any, limit: int | None) -> bytes:
     return b"".join(chunks)
 
 
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_md5(response: Mapping[str, Any], data: bytes, *, bucket: str, key: str) -> None:
+    """Refuse a body whose MD5 is not its ETag, where the ETag is the body's MD5.
+
+    S3's ETag is the MD5 of the object for a single-part upload stored unencrypted or with
+    SSE-S3; not for a multipart upload (``<hex>-<parts>``) nor under SSE-KMS or SSE-C.
+    botocore checks no ETag; it checks a body against an ``x-amz-checksum-*`` header, but
+    only for objects uploaded with such a checksum and only while response checksum
+    validation is on (``LCC_CONTENT_MD5`` turns it to "when required"). This check covers
+    every other definition file: a body replaced or garbled on the way (a proxy, a cache)
+    fails the attempt, which is retried, and is never parsed as the file.
+    """
+    etag = str(response.get("ETag") or "").strip('"').lower()
+    encryption = str(response.get("ServerSideEncryption") or "AES256")
+    if not _PLAIN_MD5.fullmatch(etag) or encryption != "AES256" or response.get("SSECustomerAlgorithm"):
+        return
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if digest != etag:
+        raise errors.ConnectionFailed(
+            f"the body of {key} ({len(data):,} bytes) does not match its ETag {etag} (its MD5 is {digest});"
+            " it was garbled or replaced on the way",
+            operation="GetObject",
+            bucket=bucket,
+            request_id=_request_id(response),
+        )
+
+
 # -- the adapter ------------------------------------------------------------------------
 
 
@@ -795,30 +824,61 @@ class S3Adapter:
 
     # -- objects (the endpoint bucket, in the adapter's region) -------------------------
 
+    def _owner(self) -> dict[str, str]:
+        """``ExpectedBucketOwner`` for an object call, unless the adapter has no account
+        (``lakecircle validate s3://...`` reads a prefix without LCC_AWS_ACCOUNT)."""
+        return {"ExpectedBucketOwner": self.account} if self.account else {}
+
     async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
-        """ListObjectsV2 over ``prefix``, one page at a time."""
+        """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
+
+        A page that says more follows (IsTruncated) but gives no NextContinuationToken, or
+        gives a token already used, ends the listing early or never: that is a
+        :class:`~lakecircle.errors.MalformedResponse`, never a shorter listing.
+        """
         token: str | None = None
+        used: set[str] = set()
         while True:
-            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "ExpectedBucketOwner": self.account}
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self._owner()}
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
             yield list(response.get("Contents") or ())
-            next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-            if not next_token or next_token == token:
+            if not response.get("IsTruncated"):
                 return
-            token = next_token
+            next_token = response.get("NextContinuationToken")
+            if not next_token:
+                problem = "a page says more objects follow (IsTruncated) but gives no NextContinuationToken"
+            elif next_token in used:
+                problem = "a NextContinuationToken already used came back; the listing would never end"
+            else:
+                used.add(next_token)
+                token = next_token
+                continue
+            raise errors.MalformedResponse(
+                f"{problem}, so the listing of {prefix or '/'} cannot be followed to its end",
+                operation="ListObjectsV2",
+                bucket=bucket,
+                request_id=_request_id(response),
+            )
 
     async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
-        """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""
+        """The object's bytes, at most ``limit`` of them (the rest is never downloaded).
+
+        A body that does not match its ETag is a failed attempt, retried (see :func:`_check_md5`);
+        one shorter than its Content-Length botocore's body refuses, also retried.
+        """
 
         async def read_body(response: dict[str, Any]) -> bytes:
             # Inside the attempt: a connection dropped mid-body is retried like any other.
             body = response["Body"]
             async with body:
-                return await _read_at_most(body, limit)
+                data = await _read_at_most(body, limit)
+            if limit is None or len(data) < limit:  # the whole body
+                _check_md5(response, data, bucket=bucket, key=key)
+            return data
 
-        params = {"Bucket": bucket, "Key": key, "ExpectedBucketOwner": self.account}
+        params = {"Bucket": bucket, "Key": key, **self._owner()}
         return await self._retried("GetObject", params, read_body, lane=OBJECTS)
 
     async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
@@ -834,11 +894,18 @@ class S3Adapter:
 
 
 class S3DefinitionSource:
-    """The ``*.toml`` definition files under an S3 prefix, by key and ETag."""
+    """The ``*.toml`` definition files under an S3 prefix, by key and ETag.
 
-    def __init__(self, adapter: S3Adapter, uri: str) -> None:
+    A file is named by its key, or with ``full_names`` by its URI (``s3://bucket/key``, as
+    ``lakecircle validate`` prints it beside local paths). A listing that cannot be
+    followed to its end raises, like one that cannot be made: a cycle without the whole
+    listing writes nothing.
+    """
+
+    def __init__(self, adapter: S3Adapter, uri: str, *, full_names: bool = False) -> None:
         self._adapter = adapter
         self.bucket, self.prefix = parse_s3_uri(uri)
+        self._names = f"s3://{self.bucket}/" if full_names else ""
 
     @property
     def location(self) -> str:
@@ -849,7 +916,7 @@ class S3DefinitionSource:
         try:
             async for page in self._adapter.iter_objects(self.bucket, self.prefix):
                 refs.extend(
-                    ObjectRef(str(o["Key"]), str(o.get("ETag") or "").strip('"'), int(o.get("Size") or 0))
+                    ObjectRef(self._names + str(o["Key"]), str(o.get("ETag") or "").strip('"'), int(o.get("Size") or 0))
                     for o in page
                     if str(o.get("Key", "")).endswith(".toml")
                 )
@@ -859,7 +926,8 @@ class S3DefinitionSource:
 
     async def fetch(self, ref: ObjectRef) -> bytes:
         """The file's bytes; never more than one byte over the limit, so the parser refuses it."""
-        return await self._adapter.read_object(self.bucket, ref.key, limit=MAX_FILE_BYTES + 1)
+        key = ref.key.removeprefix(self._names)
+        return await self._adapter.read_object(self.bucket, key, limit=MAX_FILE_BYTES + 1)
 
 
 class S3EndpointStore:

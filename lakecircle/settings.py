@@ -177,6 +177,7 @@ class Settings(BaseSettings):
     cycle_deadline: float = 1800.0
     # -- safety ----------------------------------------------------------------------------
     max_removals: int = 100
+    allow_mass_removal: bool = False
     settle_seconds: float = 300.0
 
     @field_validator("action_params", mode="before")

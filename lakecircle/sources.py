@@ -4,22 +4,39 @@ It serves the same :class:`~lakecircle.store.DefinitionSource` Protocol as the S
 so a cycle cannot tell where its definitions came from. Keys are the files' paths as
 ``lakecircle validate DIR`` prints them, and the ETag is a hash of the content, so the
 loader's cache works the same way. File I/O runs in a worker thread.
+
+Every entry whose name matches ``*.toml`` is a definition, whatever it turns out to be.
+One that cannot be read as a regular file (a dangling or looping symbolic link, a
+directory, a named pipe or a socket, a file without read permission, a directory that
+cannot be listed) is listed all the same, and its fetch fails with the reason: the
+loader then counts it unreadable, and a partial picture removes no rules (DESIGN.md,
+rule 6). Skipping it instead would remove the rules it defines. Directory links are
+followed, each directory once, so a link loop ends; nothing is opened that could block
+(a named pipe is refused by its type, and opened without blocking in case it appears
+between the check and the open).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio.to_thread
 
 from lakecircle.errors import DefinitionSourceError
 from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.store import ObjectRef
+from lakecircle.store import DefinitionSource, ObjectRef
+
+PATTERN_SUFFIX = ".toml"
+"""Definition files are the entries whose name ends so (``*.toml``, recursively)."""
 
 
 class LocalDefinitionSource:
-    """Every ``*.toml`` file under a directory (recursively), or one given file."""
+    """Every ``*.toml`` entry under a directory (recursively), or one given file."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -36,37 +53,179 @@ class LocalDefinitionSource:
             raise DefinitionSourceError(f"cannot list the definitions at {self.location}: {reason}") from exc
 
     def _list(self) -> list[ObjectRef]:
-        return [_ref(file) for file in definition_files(self.directory)]
+        return [_ref(key) for key in definition_entries(self.directory)]
 
     async def fetch(self, ref: ObjectRef) -> bytes:
-        """The file's bytes; never more than one byte over the limit, so the parser refuses it."""
+        """The file's bytes; never more than one byte over the limit, so the parser refuses it.
+
+        Raises DefinitionSourceError saying why when the entry cannot be read as a file.
+        """
         try:
-            return await anyio.to_thread.run_sync(read_capped, Path(ref.key))
+            return await anyio.to_thread.run_sync(read_entry, ref.key)
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise DefinitionSourceError(f"cannot read the definition {ref.key}: {reason}") from exc
+            raise DefinitionSourceError(unreadable_reason(ref.key, exc)) from exc
 
 
-def definition_files(path: Path) -> list[Path]:
-    """Every ``*.toml`` under a directory (recursively, sorted), or the one file given."""
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        return [file for file in sorted(path.rglob("*.toml")) if file.is_file()]
-    raise FileNotFoundError(2, "no such file or directory", str(path))
+class CombinedSource:
+    """Several sources read as one (``lakecircle validate PATH... s3://...``).
+
+    Their keys must tell the sources apart (local paths; S3 sources with full names). A
+    key listed by two of them (a file under two paths given) is read once.
+    """
+
+    def __init__(self, sources: Sequence[DefinitionSource]) -> None:
+        self.sources = list(sources)
+        self._owner: dict[str, DefinitionSource] = {}
+
+    @property
+    def location(self) -> str:
+        return ", ".join(source.location for source in self.sources)
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        refs: dict[str, ObjectRef] = {}
+        for source in self.sources:
+            for ref in await source.list_definitions():
+                self._owner.setdefault(ref.key, source)
+                refs.setdefault(ref.key, ref)
+        return list(refs.values())
+
+    async def fetch(self, ref: ObjectRef) -> bytes:
+        return await self._owner[ref.key].fetch(ref)
+
+
+class NotARegularFile(OSError):
+    """An entry named like a definition that is no regular file (a directory, a pipe, a socket)."""
+
+
+def definition_entries(path: Path) -> list[str]:
+    """The key of every ``*.toml`` entry under a directory (recursively, sorted), or of the path given.
+
+    Entries are listed whatever they are (see the module's docstring). A subdirectory that
+    cannot be listed is an entry too, its key ending in ``/``, so that its failure is
+    reported. Raises OSError when ``path`` itself does not exist or cannot be listed.
+    """
+    if not path.is_dir():
+        if not os.path.lexists(path):
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(path))
+        return [str(path)]
+    found: set[str] = set()
+    seen: set[tuple[int, int]] = set()
+    pending = [path]
+    while pending:
+        directory = pending.pop()
+        try:
+            info = directory.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue  # reached again through a link: listed once (and a link loop ends here)
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(directory) as scan:
+                entries = list(scan)
+        except OSError:
+            if directory == path:
+                raise
+            found.add(os.path.join(directory, ""))  # its definitions are unknown: fetched, it says why
+            continue
+        for entry in entries:
+            child = directory / entry.name
+            if entry.name.endswith(PATTERN_SUFFIX):
+                found.add(str(child))
+            if _is_dir(entry):
+                pending.append(child)
+    return sorted(found)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def read_entry(key: str) -> bytes:
+    """The bytes of the entry listed as ``key`` (see :func:`definition_entries`).
+
+    Raises OSError when it cannot be read as a regular file; a directory that could not
+    be listed raises the error listing it raises now.
+    """
+    if key.endswith(os.sep):
+        with os.scandir(key):
+            pass
+        raise NotARegularFile(errno.EISDIR, "a directory that could not be listed", key)
+    return read_capped(Path(key))
 
 
 def read_capped(path: Path) -> bytes:
-    """A file's bytes, never more than one byte over the limit, so the parser refuses it."""
-    with path.open("rb") as handle:
-        return handle.read(MAX_FILE_BYTES + 1)
+    """A regular file's bytes, never more than one byte over the limit, so the parser refuses it.
+
+    Raises :class:`NotARegularFile` for anything else, and OSError when it cannot be opened.
+    """
+    _require_regular(os.stat(path).st_mode, path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        _require_regular(os.fstat(fd).st_mode, path)  # swapped since the check: still never a pipe
+        chunks: list[bytes] = []
+        left = MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = handle.read(left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
 
 
-def _ref(path: Path) -> ObjectRef:
-    stat = path.stat()
-    if stat.st_size > MAX_FILE_BYTES:
-        # Never read: the loader refuses it by its size. Size and mtime still show a change.
-        etag = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+def _require_regular(mode: int, path: Path) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a directory"
+    elif stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
     else:
-        etag = hashlib.sha256(read_capped(path)).hexdigest()
-    return ObjectRef(str(path), etag, stat.st_size)
+        kind = "no regular file"
+    raise NotARegularFile(errno.EINVAL, kind, str(path))
+
+
+def unreadable_reason(key: str, exc: OSError) -> str:
+    """Why the entry listed as ``key`` cannot be read, in words a person can act on."""
+    path = Path(key)
+    if key.endswith(os.sep):
+        why = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+        return f"the directory cannot be listed ({why}), so the definitions in it are unknown"
+    if isinstance(exc, NotARegularFile):
+        return f"it is {exc.strerror}, not a regular file; a definition must be a file (rename or remove it)"
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"it is a symbolic link to {target!r}, which does not exist; fix or remove the link"
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link that loops (too many levels of symbolic links); fix or remove the link"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied; let LakeCircle's user read it"
+    if exc.errno == errno.ENOENT:
+        return "it no longer exists (removed while it was being read)"
+    return exc.strerror or str(exc)
+
+
+def _ref(key: str) -> ObjectRef:
+    try:
+        if key.endswith(os.sep):
+            read_entry(key)  # raises: why it could not be listed
+        path = Path(key)
+        info = path.stat()
+        _require_regular(info.st_mode, path)
+        if info.st_size > MAX_FILE_BYTES:
+            # Never read: the loader refuses it by its size. Size and mtime still show a change.
+            return ObjectRef(key, f"{info.st_mtime_ns:x}-{info.st_size:x}", info.st_size)
+        return ObjectRef(key, hashlib.sha256(read_capped(path)).hexdigest(), info.st_size)
+    except OSError as exc:
+        # Listed all the same: the loader fetches it and reports why it cannot be read. The
+        # ETag follows the reason, so an entry repaired since is read again.
+        reason = unreadable_reason(key, exc)
+        return ObjectRef(key, "unreadable-" + hashlib.sha256(reason.encode()).hexdigest()[:16], 0)

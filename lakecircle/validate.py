@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 
+from lakecircle.bucket_names import name_problems
 from lakecircle.model import (
     TDMOS_VALUES,
     AndOperator,
@@ -21,7 +23,7 @@ from lakecircle.model import (
     Filter,
     Rule,
 )
-from lakecircle.problems import Problem, Severity, suggest
+from lakecircle.problems import Problem, Severity, printable, shown, shown_number, suggest
 
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
@@ -53,12 +55,17 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
     rules = config.rules
     first = bucket.files[0] if bucket.files else "-"
 
+    # 0. A name S3 can hold (its naming rules for general purpose buckets).
+    problems.extend(
+        Problem(first, message, bucket=bucket.name, field="BucketName") for message in name_problems(bucket.name)
+    )
+
     tdmos = config.transition_default_minimum_object_size
     if tdmos is not None and tdmos not in TDMOS_VALUES:
         problems.append(
             Problem(
                 first,
-                f"TransitionDefaultMinimumObjectSize {tdmos!r} is not one of {', '.join(TDMOS_VALUES)}"
+                f"TransitionDefaultMinimumObjectSize {shown(tdmos)} is not one of {', '.join(TDMOS_VALUES)}"
                 f"{suggest(tdmos, TDMOS_VALUES)}",
                 bucket=bucket.name,
                 field="TransitionDefaultMinimumObjectSize",
@@ -120,7 +127,7 @@ def _duplicate_ids(bucket: BucketDefinition) -> list[Problem]:
             problems.append(
                 Problem(
                     files[-1],
-                    f"rule ID {rule_id!r} is defined more than once for this bucket, in {where};"
+                    f"rule ID {shown(rule_id)} is defined more than once for this bucket, in {where};"
                     " rule IDs must be unique per bucket",
                     bucket=bucket.name,
                     rule=rule_id,
@@ -141,7 +148,7 @@ def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
     return [
         Problem(
             bucket.file_of(first_legacy),
-            f"rule uses the legacy rule-level Prefix{others} while rule {_label(bucket, first_modern)!r}"
+            f"rule uses the legacy rule-level Prefix{others} while rule {shown(_label(bucket, first_modern))}"
             f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
             " write every rule with Filter = { Prefix = ... }",
             bucket=bucket.name,
@@ -181,15 +188,20 @@ def _rule_findings(rule: Rule) -> list[Finding]:
     rule_id = rule.id
     if rule_id is None:
         out.append(("ID", "missing rule ID; every rule needs an ID (its identity in plans and history)", _E))
-    elif not 1 <= len(rule_id) <= MAX_ID_LENGTH:
-        out.append(("ID", f"rule ID is {len(rule_id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E))
+    else:
+        if not 1 <= len(rule_id) <= MAX_ID_LENGTH:
+            out.append(("ID", f"rule ID is {len(rule_id)} characters; S3 allows 1 to {MAX_ID_LENGTH}", _E))
+        if not rule_id.isprintable():
+            _check_text("ID", "rule ID", rule_id, out)
+    if rule.prefix is not None and not rule.prefix.isprintable():
+        _check_text("Prefix", "Prefix", rule.prefix, out)
 
     _check_ranges(rule, out)
 
     # 2. Status exactly Enabled or Disabled.
     if rule.status not in ("Enabled", "Disabled"):
         hint = suggest(rule.status, ("Enabled", "Disabled"))
-        out.append(("Status", f"Status {rule.status!r} must be exactly 'Enabled' or 'Disabled'{hint}", _E))
+        out.append(("Status", f"Status {shown(rule.status)} must be exactly 'Enabled' or 'Disabled'{hint}", _E))
 
     # 3. A Filter or a legacy Prefix, not both.
     flt = rule.filter
@@ -308,21 +320,36 @@ def _check_ranges(rule: Rule, out: list[Finding]) -> None:
 
 
 def _too_large(path: str, value: int, limit: int) -> Finding:
-    return path, f"{_number(value)} is larger than S3's API accepts here (at most {limit})", _E
+    return path, f"{shown_number(value)} is larger than S3's API accepts here (at most {limit})", _E
 
 
-def _number(value: int) -> str:
-    """A number for a message; one too long to print is described by its size."""
-    try:
-        text = str(value)
-    except ValueError:  # past Python's digit limit for int-to-str conversion
-        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
-    return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} digits)"
+def _check_text(path: str, what: str, text: str, out: list[Finding]) -> None:
+    """A control character (or a character XML cannot carry) in an ID, a prefix or a tag.
+
+    S3's API is XML, which cannot carry most control characters at all (nor U+FFFE and
+    U+FFFF). Tab and line feed it can carry, and a carriage return comes back from it as a
+    line feed; none of them is meant in an ID, a prefix or a tag, so all are refused.
+    Only called for text that is not printable: most text never comes here.
+    """
+    for index, char in enumerate(text):
+        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
+            out.append(
+                (
+                    path,
+                    f"{what} holds the control character '{printable(char)}' (character {index + 1});"
+                    " S3's XML cannot carry control characters reliably: remove it",
+                    _E,
+                )
+            )
+            return
 
 
 def _check_filter(flt: Filter, out: list[Finding]) -> None:
-    # 4. At most one predicate; And holds at least two; unique tag keys; tag lengths.
+    # 4. At most one predicate; And holds at least two; unique tag keys; tag lengths;
+    # no control characters in prefixes and tags.
     tag, greater, less = flt.tag, flt.object_size_greater_than, flt.object_size_less_than
+    if flt.prefix is not None and not flt.prefix.isprintable():
+        _check_text("Filter.Prefix", "Prefix", flt.prefix, out)
     if (flt.prefix is not None) + (tag is not None) + (greater is not None) + (less is not None) + (
         flt.and_ is not None
     ) > 1:
@@ -362,9 +389,11 @@ def _check_and(op: AndOperator, out: list[Finding]) -> None:
     )
     if count < 2:
         out.append(("Filter.And", "And holds fewer than two predicates; S3 wants a single predicate outside And", _E))
+    if op.prefix is not None and not op.prefix.isprintable():
+        _check_text("Filter.And.Prefix", "Prefix", op.prefix, out)
     for index, tag in enumerate(tags):
         key, value = tag.key, tag.value
-        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+        if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE or not (key + value).isprintable():
             _check_tag(f"Filter.And.Tags[{index}]", key, value, out)
     if len(tags) > 1:
         keys = [t.key for t in tags]
@@ -372,7 +401,11 @@ def _check_and(op: AndOperator, out: list[Finding]) -> None:
             for key, n in Counter(keys).items():
                 if n > 1:
                     out.append(
-                        ("Filter.And.Tags", f"tag key {key!r} appears {n} times; tag keys in And must be unique", _E)
+                        (
+                            "Filter.And.Tags",
+                            f"tag key {shown(key)} appears {n} times; tag keys in And must be unique",
+                            _E,
+                        )
                     )
     if op.object_size_greater_than is not None or op.object_size_less_than is not None:
         _check_sizes("Filter.And", op.object_size_greater_than, op.object_size_less_than, out)
@@ -383,6 +416,10 @@ def _check_tag(path: str, key: str, value: str, out: list[Finding]) -> None:
         out.append((f"{path}.Key", f"tag key is {len(key)} characters; S3 allows 1 to {MAX_TAG_KEY}", _E))
     if len(value) > MAX_TAG_VALUE:
         out.append((f"{path}.Value", f"tag value is {len(value)} characters; S3 allows at most {MAX_TAG_VALUE}", _E))
+    if not key.isprintable():
+        _check_text(f"{path}.Key", "tag key", key, out)
+    if not value.isprintable():
+        _check_text(f"{path}.Value", "tag value", value, out)
 
 
 def _check_sizes(path: str, greater: int | None, less: int | None, out: list[Finding]) -> None:
@@ -438,7 +475,8 @@ def _check_expiration(exp: Expiration, out: list[Finding]) -> None:
 def _check_midnight(path: str, when: dt.datetime, out: list[Finding]) -> None:
     # 8. Every Date at midnight UTC.
     if when.hour or when.minute or when.second or when.microsecond:
-        out.append((path, f"Date {when.isoformat()} is not at midnight UTC; write a date such as {when.date()}", _E))
+        written = when.isoformat().replace("+00:00", "Z")
+        out.append((path, f"Date {written} is not at midnight UTC; write the day alone: Date = {when.date()}", _E))
 
 
 def _check_transitions(rule: Rule, out: list[Finding]) -> None:
@@ -508,7 +546,7 @@ def _check_class(path: str, storage_class: str, seen: set[str], out: list[Findin
         out.append(
             (
                 f"{path}.StorageClass",
-                f"StorageClass {storage_class!r} is not a transition target; use one of"
+                f"StorageClass {shown(storage_class)} is not a transition target; use one of"
                 f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
                 _E,
             )

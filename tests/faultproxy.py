@@ -16,14 +16,30 @@ under load:
   answered normally;
 - ``truncate``: the server's answer with its full ``Content-Length`` but half its body,
   then the connection closed;
-- ``garbage``: the server's 200 answer with its body replaced by bytes that are no XML.
+- ``garbage``: the server's 200 answer with its body replaced by bytes that are no XML;
+- ``replace``: the server's 200 answer with its body replaced by other bytes of the same
+  length (headers, ETag included, as the server sent them): a cache or a middlebox that
+  serves the wrong bytes;
+- ``denied``: 403 with S3's ``AccessDenied`` error document, never forwarded;
+- ``list_no_token``: a ListObjectsV2 page cut to ``list_page_keys`` keys that says
+  ``IsTruncated`` but carries no ``NextContinuationToken``: a listing that cannot be
+  followed to its end;
+- ``list_loop``: a ListObjectsV2 listing stuck on its first token: the first page
+  (``list_page_keys`` keys) hands out a continuation token, and every page asked for
+  with a token holds no keys, says ``IsTruncated`` and hands the same token back: a
+  listing that would never end;
+- ``list_drop``: a ListObjectsV2 page without some of its keys (those ending with one of
+  ``drop_suffixes``, or every other key), its ``KeyCount`` as the server said.
 
 Rates are per request and per fault, drawn from a seeded PRNG; ``limits`` caps a fault's
-total (a few stalls). Body faults (``truncate``, ``garbage``) only hit successful answers
-of the operations in ``body_operations``. ``force`` pins a fault (or a replacement body)
-on one bucket's operation. Everything injected is counted per fault and per operation,
-every request is logged in order (for "what came after what" checks), and the
-``x-amz-expected-bucket-owner`` header of every bucket-level request is recorded.
+total (a few stalls). Body faults (``truncate``, ``garbage``, ``replace``) only hit
+successful answers of the operations in ``body_operations``; listing faults only hit
+ListObjectsV2. ``force`` pins a fault (or a replacement body) on one bucket's operation
+(``ANY``: every bucket's), or on one object key. Everything injected is counted per fault
+and per operation, every request is logged in order (for "what came after what" checks),
+and the ``x-amz-expected-bucket-owner`` header of every bucket-level request is recorded.
+``wait_for`` blocks until a request of an operation has arrived (before any fault or
+delay), so a test can act while that request is held.
 
 The proxy runs its own asyncio loop in a thread, so it serves in-process tests, sync
 tests and subprocesses alike; ``with FaultProxy(...) as proxy:`` starts it on 127.0.0.1
@@ -35,16 +51,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Self
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 8 * 1024 * 1024
@@ -59,9 +77,23 @@ class Fault(StrEnum):
     DELAY = "delay"
     TRUNCATE = "truncate"
     GARBAGE = "garbage"
+    REPLACE = "replace"
+    DENIED = "denied"
+    LIST_NO_TOKEN = "list_no_token"
+    LIST_LOOP = "list_loop"
+    LIST_DROP = "list_drop"
 
 
-BODY_FAULTS = frozenset({Fault.TRUNCATE, Fault.GARBAGE})
+BODY_FAULTS = frozenset({Fault.TRUNCATE, Fault.GARBAGE, Fault.REPLACE})
+
+LISTING_FAULTS = frozenset({Fault.LIST_NO_TOKEN, Fault.LIST_LOOP, Fault.LIST_DROP})
+"""Faults of a ListObjectsV2 answer (they hit no other operation)."""
+
+ANY = "*"
+"""``force(operation, ANY, ...)``: every bucket's ``operation``."""
+
+LOOP_TOKEN = "faultproxy-loop-token"
+"""The continuation token of a looping listing whose first page the server did not truncate."""
 
 LIFECYCLE_OPERATIONS = frozenset(
     {"GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"}
@@ -84,6 +116,7 @@ S3_OPERATIONS = frozenset(
 _ERRORS = {
     Fault.SLOWDOWN: (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
     Fault.SERVER_ERROR: (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
+    Fault.DENIED: (403, "Forbidden", "AccessDenied", "Access Denied"),
 }
 
 _GARBAGE = (
@@ -179,13 +212,19 @@ class FaultProxy:
     """Operations whose successful answers may be truncated or replaced by garbage."""
     stall_seconds: float = 5.0
     delay_seconds: float = 1.0
+    list_page_keys: int = 1
+    """Keys on a page of a truncated or looping listing."""
+    drop_suffixes: tuple[str, ...] = ()
+    """Keys a ``list_drop`` page leaves out (none given: every other key)."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
-        self._forced: dict[tuple[str, str | None], _Forced] = {}
+        self._forced: dict[tuple[str, str | None, str | None], _Forced] = {}
+        self._arrived: Counter[str] = Counter()
+        self._arrival = threading.Condition(self._lock)
         self._seq = 0
         self.enabled = True
         """False: forward everything untouched (the counts still run)."""
@@ -207,18 +246,73 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def force(self, operation: str, bucket: str | None, what: Fault | bytes, *, times: int | None = None) -> None:
+    def force(
+        self,
+        operation: str,
+        bucket: str | None,
+        what: Fault | bytes,
+        *,
+        times: int | None = None,
+        key: str | None = None,
+    ) -> None:
         """Always inject ``what`` (a fault, or a 200 body) into ``bucket``'s ``operation``.
 
-        ``times`` limits how often (None: every time). Forced faults ignore ``enabled``
-        and the rates, and are counted like random ones (a replacement body as garbage).
+        ``bucket`` may be :data:`ANY` (every bucket); ``key`` narrows an object operation
+        to one object key. The most specific forcing wins: the key's, then the bucket's,
+        then ``ANY``'s. ``times`` limits how often (None: every time). Forced faults ignore
+        ``enabled`` and the rates, and are counted like random ones (a replacement body
+        as garbage).
         """
         with self._lock:
-            self._forced[(operation, bucket)] = _Forced(what, times)
+            self._forced[(operation, bucket, key)] = _Forced(what, times)
 
     def clear_forced(self) -> None:
         with self._lock:
             self._forced.clear()
+
+    def drop_connections(self, timeout: float = 10.0) -> None:
+        """End every connection in progress: requests still held by a delay or a stall are dropped.
+
+        A test whose client is gone (a killed daemon) must not leave a held request to be
+        forwarded into the next test's server state.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def cancel() -> None:
+            for task in list(self._tasks):
+                task.cancel()
+
+        with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+            loop.call_soon_threadsafe(cancel)
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def reset(self) -> None:
+        """Forward everything again and forget what was seen: a proxy shared by tests."""
+        with self._lock:
+            self._forced.clear()
+            self.rates = {}
+            self.limits = {}
+            self.enabled = True
+            self.injected.clear()
+            self.seen.clear()
+            self.events.clear()
+            self._arrived.clear()
+
+    def wait_for(self, operation: str, *, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``count`` requests of ``operation`` have arrived; False on timeout.
+
+        A request counts on arrival, before its fault or delay: a held request has arrived.
+        """
+        with self._arrival:
+            return self._arrival.wait_for(lambda: self._arrived[operation] >= count, timeout)
+
+    def arrived(self, operation: str) -> int:
+        with self._lock:
+            return self._arrived[operation]
 
     def total(self, fault: Fault) -> int:
         with self._lock:
@@ -326,7 +420,11 @@ class FaultProxy:
         if request is None:
             return
         operation, bucket = classify(request.method, request.target, request.body)
-        fault = self._draw(operation, bucket)
+        key = _object_key(request.target)
+        with self._arrival:
+            self._arrived[operation] += 1
+            self._arrival.notify_all()
+        fault = self._draw(operation, bucket, key)
         forced_body = fault if isinstance(fault, bytes) else None
         if forced_body is not None:
             fault = Fault.GARBAGE
@@ -356,28 +454,43 @@ class FaultProxy:
             return
         if fault is Fault.DELAY:
             await asyncio.sleep(self.delay_seconds)
+        listing = fault in LISTING_FAULTS and operation == "ListObjectsV2"
+        sent_token = dict(parse_qsl(urlsplit(request.target).query)).get("continuation-token")
+        if listing and fault is not Fault.LIST_DROP:
+            request.target = _paged(request.target, self.list_page_keys, first_page=sent_token == LOOP_TOKEN)
         response = await self._forward(request)
         if fault in BODY_FAULTS and (response.status != 200 or not response.body or request.method == "HEAD"):
             fault = None  # nothing to spoil: the answer passes as it is, and nothing is counted
+        if fault in LISTING_FAULTS and (not listing or response.status != 200):
+            fault = None
         self._count(fault, operation, bucket, request)
         if fault is Fault.RESET:  # after the server handled it: the answer is lost
             _reset(writer)
             return
         if fault is Fault.GARBAGE:
             response.body = forced_body if forced_body is not None else self._garbage()
+        if fault is Fault.REPLACE:
+            response.body = replaced(response.body)
+        if fault is Fault.LIST_NO_TOKEN:
+            response.body = _truncated_without_token(response.body)
+        if fault is Fault.LIST_LOOP:
+            response.body = _looping(response.body, sent_token)
+        if fault is Fault.LIST_DROP:
+            response.body = _dropping(response.body, self.drop_suffixes)
         truncate = fault is Fault.TRUNCATE
         writer.write(_render(response, head=request.method == "HEAD", truncate=truncate))
         await writer.drain()
         if truncate:
             _reset(writer)
 
-    def _draw(self, operation: str, bucket: str | None) -> Fault | bytes | None:
+    def _draw(self, operation: str, bucket: str | None, key: str = "") -> Fault | bytes | None:
         with self._lock:
-            forced = self._forced.get((operation, bucket))
-            if forced is not None and (forced.times is None or forced.times > 0):
-                if forced.times is not None:
-                    forced.times -= 1
-                return forced.what
+            for pinned in ((operation, bucket, key or None), (operation, bucket, None), (operation, ANY, None)):
+                forced = self._forced.get(pinned)
+                if forced is not None and (forced.times is None or forced.times > 0):
+                    if forced.times is not None:
+                        forced.times -= 1
+                    return forced.what
             if not self.enabled or operation not in self.operations:
                 return None
             roll = self._rng.random()
@@ -385,6 +498,8 @@ class FaultProxy:
                 rate = self.rates.get(fault, 0.0)
                 if roll < rate:
                     if fault in BODY_FAULTS and operation not in self.body_operations:
+                        return None
+                    if fault in LISTING_FAULTS and operation != "ListObjectsV2":
                         return None
                     limit = self.limits.get(fault)
                     if limit is not None and sum(n for (f, _), n in self.injected.items() if f is fault) >= limit:
@@ -408,8 +523,7 @@ class FaultProxy:
             if fault is not None:
                 self.injected[(fault, operation)] += 1
             owner = request.header("x-amz-expected-bucket-owner")
-            key = unquote(urlsplit(request.target).path).lstrip("/").partition("/")[2]
-            self.events.append(Event(self._seq, operation, bucket, fault, owner, key))
+            self.events.append(Event(self._seq, operation, bucket, fault, owner, _object_key(request.target)))
 
     async def _forward(self, request: _Request) -> _Response:
         host, port = self._upstream
@@ -534,6 +648,65 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+def _object_key(target: str) -> str:
+    """The object key of a path-style request ("" for bucket and service requests)."""
+    return unquote(urlsplit(target).path).lstrip("/").partition("/")[2]
+
+
+# -- answers rewritten: bodies and listing pages ------------------------------------------
+
+
+def replaced(body: bytes) -> bytes:
+    """Other bytes of the same length: every byte changed, deterministically."""
+    return bytes(b ^ 0x5A for b in body)
+
+
+def _paged(target: str, page_keys: int, *, first_page: bool) -> str:
+    """``target`` asking for at most ``page_keys`` keys (and for the first page, if told)."""
+    parts = urlsplit(target)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "max-keys"]
+    if first_page:
+        query = [(k, v) for k, v in query if k not in ("continuation-token", "start-after")]
+    query.append(("max-keys", str(page_keys)))
+    return f"{parts.path}?{urlencode(query)}"
+
+
+_TRUNCATED = re.compile(rb"<IsTruncated>\w+</IsTruncated>")
+_NEXT_TOKEN = re.compile(rb"<NextContinuationToken>[^<]*</NextContinuationToken>")
+_CONTENTS = re.compile(rb"<Contents>.*?</Contents>", re.DOTALL)
+_KEY = re.compile(rb"<Key>([^<]*)</Key>")
+_KEY_COUNT = re.compile(rb"<KeyCount>\d+</KeyCount>")
+
+
+def _truncated_without_token(body: bytes) -> bytes:
+    return _TRUNCATED.sub(b"<IsTruncated>true</IsTruncated>", _NEXT_TOKEN.sub(b"", body), count=1)
+
+
+def _looping(body: bytes, sent_token: str | None) -> bytes:
+    """The first page with a token (the server's, else a made-up one); later pages empty, the token repeated."""
+    found = _NEXT_TOKEN.search(body)
+    if sent_token is None and found is not None:
+        return body
+    token = sent_token or LOOP_TOKEN
+    if sent_token is not None:
+        body = _KEY_COUNT.sub(b"<KeyCount>0</KeyCount>", _CONTENTS.sub(b"", body))
+    body = _truncated_without_token(body)
+    tag = b"<NextContinuationToken>" + token.encode() + b"</NextContinuationToken>"
+    return body.replace(b"<IsTruncated>true</IsTruncated>", b"<IsTruncated>true</IsTruncated>" + tag, 1)
+
+
+def _dropping(body: bytes, suffixes: tuple[str, ...]) -> bytes:
+    entries = _CONTENTS.findall(body)
+
+    def dropped(index: int, entry: bytes) -> bool:
+        found = _KEY.search(entry)
+        key = unquote(found.group(1).decode()) if found else ""
+        return key.endswith(suffixes) if suffixes else index % 2 == 1
+
+    doomed = {entry for i, entry in enumerate(entries) if dropped(i, entry)}
+    return _CONTENTS.sub(lambda m: b"" if m.group(0) in doomed else m.group(0), body)
 
 
 def _fmt(counts: Mapping[Fault, int]) -> str:

@@ -80,11 +80,13 @@ class RuleSpec:
 
 # --- meanings ---------------------------------------------------------------------------
 
-short_text = st.text(min_size=1, max_size=12)
-rule_ids = st.one_of(short_text, st.text(min_size=1, max_size=255), st.just("r" * 255))
-prefixes = st.one_of(st.text(min_size=1, max_size=20), st.sampled_from(["logs/", "raw/2024/", "tmp/", "a"]))
+sendable = st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="\ufffe\uffff")
+"""Any character S3's XML carries: validation refuses control characters in IDs, prefixes and tags."""
+short_text = st.text(sendable, min_size=1, max_size=12)
+rule_ids = st.one_of(short_text, st.text(sendable, min_size=1, max_size=255), st.just("r" * 255))
+prefixes = st.one_of(st.text(sendable, min_size=1, max_size=20), st.sampled_from(["logs/", "raw/2024/", "tmp/", "a"]))
 tag_keys = st.one_of(short_text, st.just("k" * 128))
-tag_values = st.one_of(st.text(max_size=12), st.just("v" * 256))
+tag_values = st.one_of(st.text(sendable, max_size=12), st.just("v" * 256))
 tdmos_values = st.one_of(st.none(), st.sampled_from(TDMOS_VALUES))
 
 

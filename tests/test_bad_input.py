@@ -113,7 +113,7 @@ DEFINITION_CASES: dict[str, DefinitionCase] = {
         HEAD + DAYS + "x = " + "{ a = " * 3000 + "1" + " }" * 3000 + "\n", "nested too deeply", bucket=None, rule=None
     ),
     "integer past the digit limit": case(
-        HEAD + "Expiration = { Days = " + "9" * 5000 + " }\n", "TOML value cannot be read", bucket=None, rule=None
+        HEAD + "Expiration = { Days = " + "9" * 5000 + " }\n", "an integer with 5,000 digits", bucket=None, rule=None
     ),
     "no bucket name": case(
         HEAD.replace(f'BucketName = "{BAD}"\n', "") + DAYS,
@@ -149,7 +149,7 @@ DEFINITION_CASES: dict[str, DefinitionCase] = {
     ),
     "integer over 64 bits": case(
         HEAD + "Expiration = { Days = 99999999999999999999999 }\n",
-        "less than or equal to 9223372036854775807",
+        "must be at most 9223372036854775807",
         field="Expiration.Days",
     ),
     # values S3 would refuse
@@ -308,6 +308,7 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "retry_max_delay": ("fast", "expected a number: 0.01 to 3,600 seconds"),
     "cycle_deadline": ("0", "0 is out of range; expected 1 to 86,400 seconds"),
     "max_removals": ("-1", "-1 is out of range; expected 0 to 1,000,000,000 rule removals"),
+    "allow_mass_removal": ("sometimes", "expected true or false"),
     "settle_seconds": ("-3", "-3 is out of range; expected 0 to 86,400 seconds"),
 }
 

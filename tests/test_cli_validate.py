@@ -179,3 +179,31 @@ def test_no_path_is_a_usage_error() -> None:
     result = run()
 
     assert result.exit_code == 2
+
+
+def test_an_empty_file_is_unreadable_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "empty.toml").write_bytes(b"\n  \n")
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 1
+    first, _ = result.stdout.splitlines()
+    assert first.startswith(f"{tmp_path / 'empty.toml'}: -: -: -: the file is empty, so it defines no bucket")
+    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 1, "warnings": 0}
+
+
+def test_json_output_lists_each_unreadable_file_with_its_reason_and_line(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "syntax.toml").write_text('BucketName = "b"\n\n[[LifecycleConfiguration.Rules]\n')
+    (tmp_path / "latin1.toml").write_bytes(b'BucketName = "c"\n\n\n# caf\xe9\n')
+
+    result = run("--output", "json", str(tmp_path))
+
+    assert result.exit_code == 1
+    unreadable = {Path(f["file"]).name: f for f in json.loads(result.stdout)["unreadable_files"]}
+    assert sorted(unreadable) == ["latin1.toml", "syntax.toml"]
+    assert unreadable["syntax.toml"]["line"] == 3
+    assert unreadable["syntax.toml"]["reason"].startswith("TOML syntax error")
+    assert unreadable["latin1.toml"]["line"] == 4
+    assert unreadable["latin1.toml"]["reason"].startswith("file is not UTF-8")

@@ -47,8 +47,8 @@ def definition(bucket: str, days: int = 30) -> bytes:
 def world(n: int = 3) -> MemoryS3:
     s3 = MemoryS3()
     for i in range(n):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
-        s3.add_bucket(f"b{i}")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.add_bucket(f"bkt{i}")
     return s3
 
 
@@ -100,7 +100,7 @@ async def test_a_changed_etag_fetches_that_file_only_and_syncs() -> None:
     async def edit_later() -> None:
         while clock.now() < 1000 + 100:
             await anyio.lowlevel.checkpoint()
-        s3.objects["definition/b3.toml"] = definition("b3", days=45)
+        s3.objects["definition/b3.toml"] = definition("bkt3", days=45)
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
@@ -108,7 +108,7 @@ async def test_a_changed_etag_fetches_that_file_only_and_syncs() -> None:
             await run_until(daemon, clock, 1000 + 200)
     assert daemon.stats.cycles == 2
     assert s3.calls["GetObject"] == 5 + 1
-    rule = s3.lifecycles["b3"].rules[0]
+    rule = s3.lifecycles["bkt3"].rules[0]
     assert rule.expiration is not None
     assert rule.expiration.days == 45
 
@@ -141,8 +141,8 @@ class GatedS3(MemoryS3):
 async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> None:
     s3 = GatedS3(gate_reads=True)
     for i in range(3):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
-        s3.add_bucket(f"b{i}")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.add_bucket(f"bkt{i}")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
     with anyio.fail_after(5):
@@ -165,8 +165,8 @@ async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> 
 async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> None:
     s3 = GatedS3(gate_writes=True)
     for i in range(10):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}")
-        s3.add_bucket(f"b{i}")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.add_bucket(f"bkt{i}")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
     with anyio.fail_after(5):
@@ -186,8 +186,8 @@ async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> 
 
 async def test_shutdown_timeout_bounds_a_stuck_write() -> None:
     s3 = GatedS3(gate_writes=True)  # the gate never opens
-    s3.objects["definition/b0.toml"] = definition("b0")
-    s3.add_bucket("b0")
+    s3.objects["definition/b0.toml"] = definition("bkt0")
+    s3.add_bucket("bkt0")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000, shutdown_timeout=0.05)
     with anyio.fail_after(5):

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from lakecircle.drift import dropped_fields, server_dropped
+from lakecircle.drift import Applied, Verdict, dropped_fields, judge, server_dropped
+from lakecircle.history import History
 from lakecircle.loader import DefinitionLoader
 from lakecircle.memory import MemoryS3
 from lakecircle.model import LifecycleConfig, Rule
@@ -75,7 +76,7 @@ def lossy(config: LifecycleConfig) -> LifecycleConfig:
     return LifecycleConfig(tuple(rules), "all_storage_classes_128K")
 
 
-DEFINITION = b"""BucketName = "b"
+DEFINITION = b"""BucketName = "drift-bucket"
 TransitionDefaultMinimumObjectSize = "varies_by_storage_class"
 [[LifecycleConfiguration.Rules]]
 ID = "r"
@@ -96,7 +97,7 @@ class Clock:
 def world(**kwargs: Any) -> tuple[MemoryS3, Clock, Reconciler]:
     s3 = MemoryS3(**kwargs)
     s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b")
+    s3.add_bucket("drift-bucket")
     clock = Clock()
     reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
     return s3, clock, reconciler
@@ -147,7 +148,7 @@ async def test_a_bucket_that_reads_back_its_old_rules_for_a_while_is_propagating
     clock = Clock()
     s3 = stale_for(120, clock)()
     s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b", LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),)))
+    s3.add_bucket("drift-bucket", LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),)))
     reconciler = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300)
     assert (await reconciler.run_cycle()).counts[BucketState.CHANGED] == 1
     seen = []
@@ -165,10 +166,75 @@ async def test_drift_by_another_writer_after_a_confirmed_write_is_corrected_at_o
     await reconciler.run_cycle()
     clock.t += 60
     assert (await reconciler.run_cycle()).results[0].state is BucketState.IN_SYNC
-    s3.lifecycles["b"] = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
+    s3.lifecycles["drift-bucket"] = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
     clock.t += 60
     report = await reconciler.run_cycle()
     assert report.results[0].state is BucketState.CHANGED
     assert report.results[0].external
     assert report.external_drift == 1
     assert s3.calls["PutBucketLifecycleConfiguration"] == 2
+
+
+# -- judge: what a differing bucket means after LakeCircle wrote it -------------------------
+
+WRITTEN = LifecycleConfig((rule(Filter={"Prefix": "new/"}, Expiration={"Days": 30}),))
+BEFORE = LifecycleConfig((rule(Filter={"Prefix": "old/"}, Expiration={"Days": 9}),))
+OTHER = LifecycleConfig((rule(Filter={"Prefix": "other/"}, Expiration={"Days": 1}),))
+NOTHING = LifecycleConfig()
+SETTLE = 300.0
+
+
+@pytest.mark.parametrize(
+    ("live", "confirmed", "rewrites", "elapsed", "expected"),
+    [
+        pytest.param(BEFORE, False, 0, 10, Verdict.PROPAGATING, id="old-rules-just-after-the-write"),
+        pytest.param(NOTHING, False, 0, 10, Verdict.PROPAGATING, id="no-rules-just-after-the-write"),
+        pytest.param(OTHER, False, 0, 10, Verdict.EXTERNAL_DRIFT, id="someone-elses-rules-just-after"),
+        pytest.param(BEFORE, True, 0, 10, Verdict.EXTERNAL_DRIFT, id="old-rules-after-a-read-confirmed-the-write"),
+        pytest.param(NOTHING, True, 0, 10, Verdict.EXTERNAL_DRIFT, id="no-rules-after-a-read-confirmed-the-write"),
+        pytest.param(BEFORE, False, 0, 400, Verdict.EXTERNAL_DRIFT, id="old-rules-past-the-settle-window"),
+        pytest.param(NOTHING, True, 2, 10, Verdict.EXTERNAL_DRIFT, id="confirmed-after-diverging"),
+        pytest.param(BEFORE, False, 1, 400, Verdict.DIVERGING_WAIT, id="reverted-again-before-the-backoff"),
+        pytest.param(BEFORE, False, 1, 700, Verdict.DIVERGING_WRITE, id="reverted-again-after-the-backoff"),
+    ],
+)
+def test_judge_tells_propagation_from_another_writer(
+    live: LifecycleConfig, confirmed: bool, rewrites: int, elapsed: float, expected: Verdict
+) -> None:
+    record = Applied.of(WRITTEN, BEFORE, 1000.0, rewrites=rewrites, confirmed=confirmed)
+    plan = plan_bucket("b", WRITTEN, live)
+    assert judge(plan, record, now=1000.0 + elapsed, settle=SETTLE) is expected
+
+
+def test_judge_says_write_when_the_definitions_changed_or_nothing_was_written() -> None:
+    plan = plan_bucket("b", OTHER, BEFORE)
+    assert judge(plan, None, now=0.0, settle=SETTLE) is Verdict.WRITE
+    assert judge(plan, Applied.of(WRITTEN, BEFORE, 0.0, confirmed=True), now=1.0, settle=SETTLE) is Verdict.WRITE
+
+
+@pytest.mark.anyio
+async def test_confirmed_rules_that_vanish_are_rewritten_in_the_next_cycle() -> None:
+    s3, clock, reconciler = world()
+    await reconciler.run_cycle()
+    clock.t += 10
+    assert (await reconciler.run_cycle()).results[0].state is BucketState.IN_SYNC  # the read confirms
+    s3.lifecycles["b"] = LifecycleConfig()  # another writer deletes the rules, within the settle window
+    clock.t += 10
+    report = await reconciler.run_cycle()
+    assert report.results[0].state is BucketState.CHANGED
+    assert report.results[0].external
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 2
+
+
+@pytest.mark.anyio
+async def test_a_record_another_process_wrote_moments_ago_is_not_taken_as_confirmed() -> None:
+    clock = Clock()
+    s3 = MemoryS3()
+    s3.objects["definition/b.toml"] = DEFINITION
+    s3.add_bucket("b", BEFORE)
+    first = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300, history=History(s3))
+    assert (await first.run_cycle()).results[0].state is BucketState.CHANGED
+    s3.lifecycles["b"] = BEFORE  # S3 still answers with the old rules
+    clock.t += 5
+    second = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300, history=History(s3))
+    assert (await second.run_cycle()).results[0].state is BucketState.PROPAGATING

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import random
+import re
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -318,13 +319,23 @@ def _inputs(rng: random.Random, count: int) -> Iterator[tuple[str, bytes, bool]]
             yield mutation.__name__.strip("_"), tomli_w.dumps(doc).encode(), must_fail
 
 
+PYTHON_WORDS = re.compile(
+    r"datetime\.|[Ii]nput should|[Vv]alue error|set_int_max_str_digits|sys\.|Exceeds the limit|pydantic|<class"
+    r"|function-|tuple\[|\(\'|\{\'|Traceback"
+)
+"""What only Python says: a repr of a date, a tuple or a dict, pydantic's or the interpreter's
+wording. A message says what is wrong in TOML's words and the user's values, quoted."""
+
+
 def _check_consistent(definitions: Definitions) -> None:
     assert not set(definitions.buckets) & set(definitions.invalid)
     if definitions.error_count:
         assert definitions.invalid or definitions.unreadable
     for problem in definitions.problems:
         assert problem.file
-        assert str(problem)
+        line = str(problem)
+        assert line.isprintable(), line
+        assert not PYTHON_WORDS.search(problem.message), line
         json.dumps(problem.as_dict())
 
 
@@ -390,3 +401,70 @@ def test_hex_integer_beyond_the_decimal_digit_limit_is_a_problem(field: str) -> 
     definitions = load_definitions({"hex.toml": data.encode()})
     assert definitions.invalid.keys() == {"b"}
     assert all(len(p.message) < 1000 for p in definitions.problems)
+
+
+KINDS = [
+    '"text"',
+    "1",
+    "0x" + "f" * 4400,
+    "9" * 30,
+    "-" + "9" * 30,
+    "1.5",
+    "-inf",
+    "nan",
+    "true",
+    "2030-01-01",
+    "00:00:00",
+    "2030-01-01T10:00:00",
+    "2030-01-01T00:00:00+02:00",
+    "0001-01-01T00:00:00+01:00",
+    "[1, 2030-01-01, 'x', 00:01:00]",
+    "[]",
+    "{}",
+    "{ a = 2030-01-01, b = [1, 2] }",
+    "[{ a = 1 }, { b = 2 }]",
+]
+"""A value of every kind TOML has, and the edges of each (huge, before year 1 in UTC)."""
+PLACES = [
+    "BucketName",
+    "TransitionDefaultMinimumObjectSize",
+    "Ownership",
+    "ID",
+    "Status",
+    "Filter",
+    "Filter.Tag",
+    "Filter.Tag.Key",
+    "Filter.ObjectSizeLessThan",
+    "Filter.And.Tags",
+    "Filter.And.Prefix",
+    "Prefix",
+    "Expiration",
+    "Expiration.Days",
+    "Expiration.Date",
+    "Expiration.ExpiredObjectDeleteMarker",
+    "Transitions",
+    "NoncurrentVersionExpiration.NewerNoncurrentVersions",
+    "NoncurrentVersionTransitions",
+    "AbortIncompleteMultipartUpload.DaysAfterInitiation",
+    "Unknown",
+]
+"""Every kind of key: the bucket's, the rule's, nested, arrays of tables, and one that does not exist."""
+
+
+def _with_value(place: str, value: str) -> bytes:
+    header = {"BucketName": '"my-bucket"'}
+    rule = {"ID": '"r"', "Status": '"Enabled"', "Expiration": "{ Days = 30 }"}
+    head, *rest = place.split(".")
+    for part in reversed(rest):
+        value = f"{{ {part} = {value} }}"
+    (header if head in {"BucketName", "TransitionDefaultMinimumObjectSize", "Ownership"} else rule)[head] = value
+    text = "".join(f"{k} = {v}\n" for k, v in header.items()) + "[[LifecycleConfiguration.Rules]]\n"
+    return (text + "".join(f"{k} = {v}\n" for k, v in rule.items())).encode()
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_a_value_of_any_kind_anywhere_gets_a_message_without_python_internals(place: str) -> None:
+    for value in KINDS:
+        definitions = load_definitions({"any.toml": _with_value(place, value)})
+        _check_consistent(definitions)
+        assert all(len(str(p)) < 400 for p in definitions.problems), definitions.problems

@@ -4,6 +4,9 @@ unreadable files, dates in every spelling, and S3's response shape read by the s
 from __future__ import annotations
 
 import datetime as dt
+import time
+import tomllib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import event, given, settings
@@ -13,9 +16,11 @@ from lakecircle.definitions import Definitions, load_definitions
 from lakecircle.model import Rule, config_from_response
 from lakecircle.parse import MAX_FILE_BYTES, _header_problems, _plain_header, parse_file
 from lakecircle.problems import Severity
+from lakecircle.toml_reader import MAX_KEY_PARTS, READER, TOMLI, TOMLLIB, TomlError, TomlReader, read_toml
 
 FILE = "defs/b.toml"
-HEAD = 'BucketName = "b"\n\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
+NAMED = 'BucketName = "my-bucket"\n'
+HEAD = 'BucketName = "my-bucket"\n\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
 """A one-rule definition, open for the rule's other keys."""
 
 RULE = '[[LifecycleConfiguration.Rules]]\nID = "{id}"\nStatus = "Enabled"\nExpiration = {{ Days = 30 }}\n'
@@ -72,7 +77,7 @@ def only_problem(definitions: Definitions) -> tuple[str, str | None, str | None,
             id="bucket-key",
         ),
         pytest.param(
-            'BucketName = "b"\n[LifecycleConfiguration]\nRules = []\nRulez = []\n',
+            'BucketName = "my-bucket"\n[LifecycleConfiguration]\nRules = []\nRulez = []\n',
             None,
             "LifecycleConfiguration.Rulez",
             "Rules",
@@ -87,9 +92,9 @@ def test_an_unknown_key_is_a_problem_with_its_path_and_a_suggestion(
     definitions = load(text)
 
     problem = next(p for p in definitions.problems if p.field == field)
-    assert (problem.file, problem.bucket, problem.rule) == (FILE, "b", rule)
+    assert (problem.file, problem.bucket, problem.rule) == (FILE, "my-bucket", rule)
     assert f"did you mean {suggestion!r}" in problem.message
-    assert "b" in definitions.invalid
+    assert "my-bucket" in definitions.invalid
 
 
 def test_an_unknown_key_far_from_any_known_one_lists_the_allowed_keys() -> None:
@@ -147,15 +152,15 @@ def test_an_unknown_key_far_from_any_known_one_lists_the_allowed_keys() -> None:
 def test_a_wrong_type_is_a_problem_with_its_path(body: str, field: str, expected: str) -> None:
     file, bucket, rule, found_field, message = only_problem(load(HEAD + body + "\n"))
 
-    assert (file, bucket, rule, found_field) == (FILE, "b", "r", field)
+    assert (file, bucket, rule, found_field) == (FILE, "my-bucket", "r", field)
     assert message.startswith(expected)
     assert ", got " in message
 
 
 def test_a_wrong_type_for_status_names_the_rule() -> None:
-    text = 'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = true\nExpiration = { Days = 1 }\n'
+    text = NAMED + '[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = true\nExpiration = { Days = 1 }\n'
 
-    assert only_problem(load(text))[:4] == (FILE, "b", "r", "Status")
+    assert only_problem(load(text))[:4] == (FILE, "my-bucket", "r", "Status")
 
 
 def test_a_bucket_name_of_the_wrong_type_leaves_the_bucket_unknown() -> None:
@@ -166,39 +171,45 @@ def test_a_bucket_name_of_the_wrong_type_leaves_the_bucket_unknown() -> None:
 
 
 def test_a_rule_that_is_not_a_table_is_a_problem_with_its_path() -> None:
-    definitions = load('BucketName = "b"\nLifecycleConfiguration = { Rules = [ "expire" ] }\n')
+    definitions = load('BucketName = "my-bucket"\nLifecycleConfiguration = { Rules = [ "expire" ] }\n')
 
-    assert only_problem(definitions)[:4] == (FILE, "b", "rule #1", "LifecycleConfiguration.Rules[0]")
+    assert only_problem(definitions)[:4] == (FILE, "my-bucket", "rule #1", "LifecycleConfiguration.Rules[0]")
 
 
 @pytest.mark.parametrize(
     ("text", "bucket", "rule", "field"),
     [
         pytest.param(RULE.format(id="r"), None, None, "BucketName", id="BucketName"),
-        pytest.param('BucketName = "b"\n', "b", None, "LifecycleConfiguration", id="LifecycleConfiguration"),
         pytest.param(
-            'BucketName = "b"\n[LifecycleConfiguration]\n', "b", None, "LifecycleConfiguration.Rules", id="Rules"
+            'BucketName = "my-bucket"\n', "my-bucket", None, "LifecycleConfiguration", id="LifecycleConfiguration"
         ),
         pytest.param(
-            'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nExpiration = { Days = 1 }\n',
-            "b",
+            'BucketName = "my-bucket"\n[LifecycleConfiguration]\n',
+            "my-bucket",
+            None,
+            "LifecycleConfiguration.Rules",
+            id="Rules",
+        ),
+        pytest.param(
+            'BucketName = "my-bucket"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nExpiration = { Days = 1 }\n',
+            "my-bucket",
             "r",
             "Status",
             id="Status",
         ),
         pytest.param(
-            HEAD + "Transitions = [{ Days = 30 }]\n", "b", "r", "Transitions[0].StorageClass", id="StorageClass"
+            HEAD + "Transitions = [{ Days = 30 }]\n", "my-bucket", "r", "Transitions[0].StorageClass", id="StorageClass"
         ),
         pytest.param(
             HEAD + "NoncurrentVersionTransitions = [{ NoncurrentDays = 30 }]\n",
-            "b",
+            "my-bucket",
             "r",
             "NoncurrentVersionTransitions[0].StorageClass",
             id="noncurrent-StorageClass",
         ),
         pytest.param(
             HEAD + 'Filter = { Tag = { Key = "k" } }\nExpiration = { Days = 1 }\n',
-            "b",
+            "my-bucket",
             "r",
             "Filter.Tag.Value",
             id="tag-Value",
@@ -215,7 +226,7 @@ def test_a_missing_required_key_is_a_problem_with_its_path(
 
 
 def test_missing_rules_says_how_to_delete_a_configuration() -> None:
-    message = only_problem(load('BucketName = "b"\n[LifecycleConfiguration]\n'))[4]
+    message = only_problem(load('BucketName = "my-bucket"\n[LifecycleConfiguration]\n'))[4]
 
     assert "Rules = []" in message
 
@@ -282,12 +293,12 @@ def test_a_bucket_key_that_is_not_an_array_of_tables_is_a_problem(text: str) -> 
 def test_files_naming_one_bucket_are_merged_into_the_union_of_their_rules() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one") + RULE.format(id="two")).encode(),
-            "defs/z.toml": ('BucketName = "b"\n' + RULE.format(id="three")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="one") + RULE.format(id="two")).encode(),
+            "defs/z.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="three")).encode(),
         }
     )
 
-    merged = definitions.buckets["b"]
+    merged = definitions.buckets["my-bucket"]
     assert [r.id for r in merged.config.rules] == ["one", "two", "three"]
     assert merged.files == ("defs/a.toml", "defs/z.toml")
     assert [merged.file_of(i) for i in range(3)] == ["defs/a.toml", "defs/a.toml", "defs/z.toml"]
@@ -296,25 +307,25 @@ def test_files_naming_one_bucket_are_merged_into_the_union_of_their_rules() -> N
 def test_a_bucket_in_a_multi_bucket_file_merges_with_a_single_bucket_file() -> None:
     definitions = load_definitions(
         {
-            "defs/many.toml": _multi("b", "c").encode(),
-            "defs/one.toml": ('BucketName = "b"\n' + RULE.format(id="extra")).encode(),
+            "defs/many.toml": _multi("my-bucket", "other").encode(),
+            "defs/one.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="extra")).encode(),
         }
     )
 
-    assert [r.id for r in definitions.buckets["b"].config.rules] == ["r", "extra"]
-    assert [r.id for r in definitions.buckets["c"].config.rules] == ["r"]
+    assert [r.id for r in definitions.buckets["my-bucket"].config.rules] == ["r", "extra"]
+    assert [r.id for r in definitions.buckets["other"].config.rules] == ["r"]
 
 
 def test_the_same_rule_id_in_two_files_is_a_problem_naming_both_files() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="dup")).encode(),
-            "defs/z.toml": ('BucketName = "b"\n' + RULE.format(id="dup")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="dup")).encode(),
+            "defs/z.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="dup")).encode(),
         }
     )
 
     file, bucket, rule, field, message = only_problem(definitions)
-    assert (bucket, rule, field) == ("b", "dup", "ID")
+    assert (bucket, rule, field) == ("my-bucket", "dup", "ID")
     assert file in {"defs/a.toml", "defs/z.toml"}
     assert "defs/a.toml" in message
     assert "defs/z.toml" in message
@@ -322,7 +333,9 @@ def test_the_same_rule_id_in_two_files_is_a_problem_naming_both_files() -> None:
 
 
 def _tdmos(value: str, rule_id: str) -> bytes:
-    return (f'BucketName = "b"\nTransitionDefaultMinimumObjectSize = "{value}"\n' + RULE.format(id=rule_id)).encode()
+    return (
+        f'BucketName = "my-bucket"\nTransitionDefaultMinimumObjectSize = "{value}"\n' + RULE.format(id=rule_id)
+    ).encode()
 
 
 def test_two_different_default_minimum_object_sizes_are_a_problem_naming_both_files() -> None:
@@ -334,7 +347,7 @@ def test_two_different_default_minimum_object_sizes_are_a_problem_naming_both_fi
     )
 
     file, bucket, rule, field, message = only_problem(definitions)
-    assert (file, bucket, rule, field) == ("defs/z.toml", "b", None, "TransitionDefaultMinimumObjectSize")
+    assert (file, bucket, rule, field) == ("defs/z.toml", "my-bucket", None, "TransitionDefaultMinimumObjectSize")
     assert "defs/a.toml" in message
     assert definitions.buckets == {}
 
@@ -342,7 +355,7 @@ def test_two_different_default_minimum_object_sizes_are_a_problem_naming_both_fi
 def test_a_conflicting_default_minimum_object_size_names_the_file_that_set_the_other_value() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="one")).encode(),
             "defs/m.toml": _tdmos("varies_by_storage_class", "two"),
             "defs/z.toml": _tdmos("all_storage_classes_128K", "three"),
         }
@@ -357,31 +370,31 @@ def test_a_conflicting_default_minimum_object_size_names_the_file_that_set_the_o
 def test_an_invalid_default_minimum_object_size_is_reported_in_the_file_that_holds_it() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="one")).encode(),
             "defs/z.toml": _tdmos("all_storage_classes_128k", "two"),
         }
     )
 
     problem = next(p for p in definitions.problems if p.field == "TransitionDefaultMinimumObjectSize")
-    assert (problem.file, problem.bucket) == ("defs/z.toml", "b")
-    assert "b" in definitions.invalid
+    assert (problem.file, problem.bucket) == ("defs/z.toml", "my-bucket")
+    assert "my-bucket" in definitions.invalid
 
 
 def test_one_default_minimum_object_size_in_one_of_several_files_applies_to_the_bucket() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="one")).encode(),
             "defs/m.toml": _tdmos("varies_by_storage_class", "two"),
             "defs/z.toml": _tdmos("varies_by_storage_class", "three"),
         }
     )
 
     assert definitions.problems == ()
-    assert definitions.buckets["b"].config.transition_default_minimum_object_size == "varies_by_storage_class"
+    assert definitions.buckets["my-bucket"].config.transition_default_minimum_object_size == "varies_by_storage_class"
 
 
 def test_a_file_over_1_mib_is_refused_and_makes_the_picture_partial() -> None:
-    valid = ('BucketName = "b"\n' + RULE.format(id="r")).encode()
+    valid = ('BucketName = "my-bucket"\n' + RULE.format(id="r")).encode()
     data = valid + b"#" * (MAX_FILE_BYTES + 1 - len(valid))
 
     definitions = load(data)
@@ -394,14 +407,14 @@ def test_a_file_over_1_mib_is_refused_and_makes_the_picture_partial() -> None:
 
 
 def test_a_file_of_exactly_1_mib_is_read() -> None:
-    valid = ('BucketName = "b"\n' + RULE.format(id="r")).encode()
+    valid = ('BucketName = "my-bucket"\n' + RULE.format(id="r")).encode()
     data = valid + b"#" * (MAX_FILE_BYTES - len(valid))
 
     definitions = load(data)
 
     assert len(data) == MAX_FILE_BYTES
     assert definitions.problems == ()
-    assert "b" in definitions.buckets
+    assert "my-bucket" in definitions.buckets
 
 
 def test_a_file_that_is_not_utf8_is_a_problem_and_makes_the_picture_partial() -> None:
@@ -415,7 +428,7 @@ def test_a_file_that_is_not_utf8_is_a_problem_and_makes_the_picture_partial() ->
 
 
 def test_a_toml_syntax_error_is_a_problem_with_its_line() -> None:
-    definitions = load('BucketName = "b"\n\n[[LifecycleConfiguration.Rules]\nID = "r"\n')
+    definitions = load('BucketName = "my-bucket"\n\n[[LifecycleConfiguration.Rules]\nID = "r"\n')
 
     file, bucket, _, _, message = only_problem(definitions)
     assert (file, bucket) == (FILE, None)
@@ -477,15 +490,15 @@ def test_every_spelling_of_a_date_reads_as_the_same_utc_datetime(spelling: str) 
 
     definitions = load(text)
 
-    (rule,) = definitions.buckets["b"].config.rules
+    (rule,) = definitions.buckets["my-bucket"].config.rules
     assert rule.transitions[0].date == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert rule.transitions[0].date.utcoffset() == dt.timedelta(0)
 
 
 def test_parse_file_returns_the_buckets_of_a_file_in_file_order() -> None:
-    parsed = parse_file(FILE, _multi("z", "a", "m").encode())
+    parsed = parse_file(FILE, _multi("zeta", "alpha", "mu").encode())
 
-    assert [b.name for b in parsed.buckets] == ["z", "a", "m"]
+    assert [b.name for b in parsed.buckets] == ["zeta", "alpha", "mu"]
     assert parsed.problems == ()
     assert parsed.readable
 
@@ -568,7 +581,7 @@ def test_a_response_with_every_rule_field_parses_into_the_same_model_as_toml() -
         "NoncurrentVersionExpiration": {"NoncurrentDays": 90, "NewerNoncurrentVersions": 3},
     }
     toml = (
-        'BucketName = "b"\n[[LifecycleConfiguration.Rules]]\nID = "full"\nStatus = "Enabled"\n'
+        'BucketName = "my-bucket"\n[[LifecycleConfiguration.Rules]]\nID = "full"\nStatus = "Enabled"\n'
         'Filter = { And = { Prefix = "p/", Tags = [{ Key = "k", Value = "v" }],'
         " ObjectSizeGreaterThan = 10, ObjectSizeLessThan = 100 } }\n"
         'Transitions = [{ Days = 30, StorageClass = "STANDARD_IA" }]\n'
@@ -579,7 +592,7 @@ def test_a_response_with_every_rule_field_parses_into_the_same_model_as_toml() -
     )
 
     (from_response,) = config_from_response({"Rules": [response_rule]}).rules
-    (from_toml,) = load(toml).buckets["b"].config.rules
+    (from_toml,) = load(toml).buckets["my-bucket"].config.rules
 
     assert from_response == from_toml
     assert isinstance(from_response, Rule)
@@ -592,7 +605,7 @@ def test_a_shape_problem_in_one_rule_does_not_hide_the_problems_of_the_others() 
 
     assert sorted((p.rule, p.field) for p in definitions.problems) == [("r", "Expiraton"), ("zero", "Expiration.Days")]
     assert definitions.buckets == {}
-    assert set(definitions.invalid) == {"b"}
+    assert set(definitions.invalid) == {"my-bucket"}
 
 
 def test_a_bucket_with_a_shape_problem_is_incomplete_not_a_parsed_bucket() -> None:
@@ -601,37 +614,38 @@ def test_a_bucket_with_a_shape_problem_is_incomplete_not_a_parsed_bucket() -> No
     assert parsed.buckets == ()
     (incomplete,) = parsed.incomplete
     assert [r.id for r in incomplete.config.rules] == ["fine"]
-    assert all(p.bucket == "b" for p in parsed.problems)
+    assert all(p.bucket == "my-bucket" for p in parsed.problems)
 
 
 def test_an_incomplete_bucket_in_one_file_invalidates_the_bucket_everywhere() -> None:
     definitions = load_definitions(
         {
-            "defs/a.toml": ('BucketName = "b"\n' + RULE.format(id="one")).encode(),
+            "defs/a.toml": ('BucketName = "my-bucket"\n' + RULE.format(id="one")).encode(),
             "defs/z.toml": (HEAD + "Expiraton = { Days = 30 }\n").encode(),
         }
     )
 
     assert definitions.buckets == {}
-    assert [(p.file, p.field) for p in definitions.invalid["b"]] == [("defs/z.toml", "Expiraton")]
+    assert [(p.file, p.field) for p in definitions.invalid["my-bucket"]] == [("defs/z.toml", "Expiraton")]
 
 
 def test_a_utf8_byte_order_mark_is_ignored() -> None:
-    definitions = load(b"\xef\xbb\xbf" + ('BucketName = "b"\n' + RULE.format(id="r")).encode())
+    definitions = load(b"\xef\xbb\xbf" + ('BucketName = "my-bucket"\n' + RULE.format(id="r")).encode())
 
     assert definitions.problems == ()
-    assert "b" in definitions.buckets
+    assert "my-bucket" in definitions.buckets
 
 
 def test_a_default_minimum_object_size_inside_the_configuration_says_where_it_belongs() -> None:
     text = (
-        'BucketName = "b"\n[LifecycleConfiguration]\nTransitionDefaultMinimumObjectSize = "varies_by_storage_class"\n'
+        NAMED
+        + '[LifecycleConfiguration]\nTransitionDefaultMinimumObjectSize = "varies_by_storage_class"\n'
         + RULE.format(id="r")
     )
 
     _, bucket, _, field, message = only_problem(load(text))
 
-    assert (bucket, field) == ("b", "LifecycleConfiguration.TransitionDefaultMinimumObjectSize")
+    assert (bucket, field) == ("my-bucket", "LifecycleConfiguration.TransitionDefaultMinimumObjectSize")
     assert "beside BucketName" in message
 
 
@@ -656,7 +670,7 @@ def _mostly(right: object) -> st.SearchStrategy[object]:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    name=_mostly("b"),
+    name=_mostly("my-bucket"),
     lifecycle=_mostly({"Rules": [{}]}),
     tdmos=_mostly("bogus"),
     ownership=_mostly("shared"),
@@ -678,7 +692,244 @@ def test_a_header_taken_as_plain_is_one_the_header_model_accepts(
     # parse skips the header model for plainly right headers: that must never hide a problem.
     lifecycle = table.get("LifecycleConfiguration")
     plain = _plain_header(table, lifecycle)
-    problems = _header_problems(FILE, table, lifecycle, "b", "")
+    problems = _header_problems(FILE, table, lifecycle, "my-bucket", "")
 
     assert not (plain and problems), problems
     event(f"plain: {plain}")
+
+
+# -- every file TOML accepts reads as tomllib reads it --------------------------------------
+
+_PARTS_70 = ".".join(str(n) for n in range(70))
+"""A version-like string of 70 dotted parts: a value, not a key."""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(HEAD.replace('ID = "r"', f'ID = "v{_PARTS_70}"') + "Expiration = { Days = 30 }\n", id="dotted-id"),
+        pytest.param(
+            HEAD + f'Filter = {{ Prefix = "{_PARTS_70}/" }}\nExpiration = {{ Days = 30 }}\n', id="dotted-prefix"
+        ),
+        pytest.param(f"# release {_PARTS_70}\n" + HEAD + "Expiration = { Days = 30 }\n", id="comment-of-dots"),
+        pytest.param(HEAD + f"Expiration = {{ Days = 30 }} # {_PARTS_70}\n", id="trailing-comment-of-dots"),
+        pytest.param(
+            f"# \"{_PARTS_70}\" '{_PARTS_70}'\n" + HEAD + "Expiration = { Days = 30 }\n", id="quotes-in-a-comment"
+        ),
+        pytest.param(
+            HEAD.replace('ID = "r"', f"ID = '''r'''\n# '''{_PARTS_70}'''") + "Expiration = { Days = 30 }\n",
+            id="multi-line-literal-string-then-a-comment",
+        ),
+        pytest.param(
+            f'notes = """\n{_PARTS_70}\n{_PARTS_70}\n"""\n' + HEAD + "Expiration = { Days = 30 }\n",
+            id="dots-in-a-multi-line-string",
+        ),
+    ],
+)
+def test_a_valid_definition_with_many_dots_outside_keys_is_read(text: str) -> None:
+    parsed = parse_file(FILE, text.encode())
+
+    assert parsed.readable
+    assert not any(p.bucket is None for p in parsed.problems), parsed.problems
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [pytest.param(65, id="65-parts"), pytest.param(300, id="300-parts"), pytest.param(1000, id="1000-parts")],
+)
+def test_a_key_of_many_parts_up_to_the_readers_limit_is_read_and_reported_as_an_unknown_key(parts: int) -> None:
+    key = ".".join(f"k{n}" for n in range(parts))
+
+    definitions = load(HEAD + "Expiration = { Days = 30 }\n" + f"{key} = 1\n")
+
+    assert not definitions.partial
+    _, bucket, rule, field, message = only_problem(definitions)
+    assert (bucket, rule, field) == ("my-bucket", "r", "k0")
+    assert message.startswith("unknown key 'k0'")
+
+
+def _same(a: object, b: object) -> bool:
+    """``a == b`` for documents nested deeper than Python's recursion limit allows ``==``."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
+
+
+def _long_key_file(parts: int) -> str:
+    return 'BucketName = "my-bucket"\n' + ".".join(["a"] * parts) + " = 1\n"
+
+
+def _dots(part: str, parts: int) -> str:
+    return ".".join([part] * parts)
+
+
+@pytest.mark.parametrize("reader", [TOMLI, TOMLLIB], ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(_long_key_file, id="key"),
+        pytest.param(lambda n: f"[{_dots('a', n)}]\n", id="table-header"),
+        pytest.param(lambda n: f"x = 1\n[[ {_dots('a', n)} ]]\n", id="array-header"),
+        pytest.param(lambda n: f"x = {{ {_dots(chr(34) + 'a.b' + chr(34), n)} = 1 }}\n", id="quoted-parts-inline"),
+        pytest.param(lambda n: f"x = {{ {_dots('a', n).replace('.', ' . ')} = 1 }}\n", id="spaced-dots"),
+    ],
+)
+def test_both_readers_read_a_key_of_the_limits_parts_and_refuse_one_more(
+    reader: TomlReader, make: Callable[[int], str]
+) -> None:
+    text = make(MAX_KEY_PARTS)
+    assert _same(read_toml(text, reader), tomllib.loads(text))
+
+    with pytest.raises(TomlError, match=r"more than 1,000 dotted parts \(at line (1|2)\)"):
+        read_toml(make(MAX_KEY_PARTS + 1), reader)
+
+
+def test_tomli_is_the_reader_when_installed() -> None:
+    assert TOMLI is not None
+    assert READER is TOMLI
+
+
+def test_a_key_of_too_many_parts_is_refused_by_the_tomllib_reader_before_it_burns_the_cpu() -> None:
+    # 40,000 parts keep tomllib busy for half a minute (quadratic); the guard answers first.
+    text = _long_key_file(40_000)
+    began = time.perf_counter()
+
+    with pytest.raises(TomlError, match="line 2"):
+        read_toml(text, TOMLLIB)
+
+    assert time.perf_counter() - began < 2
+
+
+def test_a_key_of_too_many_parts_makes_the_file_unreadable_with_its_line() -> None:
+    definitions = load(_long_key_file(MAX_KEY_PARTS + 1))
+
+    file, bucket, _, _, message = only_problem(definitions)
+    assert (file, bucket) == (FILE, None)
+    assert "more than 1,000 dotted parts (at line 2)" in message
+    assert definitions.partial
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        pytest.param("[a]\n[a]\n", "Cannot declare a twice (at line 2, column 3)", id="table-twice"),
+        pytest.param(
+            '[a."b c".d]\n[a."b c".d]\n', 'Cannot declare a."b c".d twice (at line 2, column 11)', id="quoted-part"
+        ),
+        pytest.param("a = { b = 1 }\n[a]\n", "Cannot declare a twice", id="inline-table-then-header"),
+        pytest.param("a.b = 1\n[a]\n", "Cannot declare a twice", id="dotted-key-then-header"),
+    ],
+)
+def test_a_key_in_a_syntax_error_is_written_as_toml_not_as_a_python_tuple(text: str, shown: str) -> None:
+    message = only_problem(load(text))[4]
+
+    assert message.startswith("TOML syntax error: ")
+    assert shown in message
+    assert "('" not in message
+
+
+def test_an_integer_past_the_digit_limit_says_its_digits_and_line_not_pythons_limit() -> None:
+    definitions = load(HEAD + "Expiration = { Days = " + "9" * 5000 + " }\n")
+
+    message = only_problem(definitions)[4]
+    assert message == "an integer with 5,000 digits (at line 6); S3's numbers have at most 19 digits"
+    assert definitions.partial
+
+
+# -- messages in TOML's words, never Python's ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        pytest.param(
+            "Expiration = { Date = 00:00:00 }",
+            "Expiration.Date",
+            "must be a date: a TOML date (2030-01-01), a TOML date-time or an ISO 8601 string, got time 00:00:00",
+            id="local-time-for-a-date",
+        ),
+        pytest.param(
+            "Expiration = { Days = 2030-01-01T10:00:00 }",
+            "Expiration.Days",
+            "must be an integer, got date-time 2030-01-01T10:00:00",
+            id="local-date-time-for-days",
+        ),
+        pytest.param(
+            "Expiration = { Days = [2030-01-01, 1.5, 'x', 00:01:00] }",
+            "Expiration.Days",
+            "must be an integer, got array [2030-01-01, 1.5, 'x', ...]",
+            id="array-of-dates-and-times",
+        ),
+        pytest.param(
+            'Expiration = { Days = { a = 2030-01-01, "b c" = [true] } }',
+            "Expiration.Days",
+            "must be an integer, got table { a = 2030-01-01, 'b c' = [true] }",
+            id="table-of-values",
+        ),
+        pytest.param(
+            "Expiration = { Days = 99999999999999999999 }",
+            "Expiration.Days",
+            "must be at most 9223372036854775807, got integer 99999999999999999999",
+            id="integer-past-64-bits",
+        ),
+        pytest.param(
+            "Expiration = { Days = -99999999999999999999 }",
+            "Expiration.Days",
+            "must be at least -9223372036854775808, got integer -99999999999999999999",
+            id="integer-below-64-bits",
+        ),
+        pytest.param(
+            "Expiration = { Date = 0001-01-01T00:00:00+01:00 }",
+            "Expiration.Date",
+            "0001-01-01T00:00:00+01:00 is outside the years 1 to 9999 in UTC",
+            id="date-before-year-1-in-utc",
+        ),
+        pytest.param(
+            "Expiration = { Date = 2030-01-01T00:00:00+02:00 }",
+            "Expiration.Date",
+            "Date 2030-01-01T00:00:00+02:00 is 2029-12-31T22:00:00Z in UTC, and S3 takes a Date only at midnight UTC;"
+            " write the day alone: Date = 2030-01-01",
+            id="date-time-with-an-offset",
+        ),
+        pytest.param(
+            'Expiration = { Date = "2030-01-01T00:00:00-05:00" }',
+            "Expiration.Date",
+            "Date 2030-01-01T00:00:00-05:00 is 2030-01-01T05:00:00Z in UTC, and S3 takes a Date only at midnight UTC;"
+            " write the day alone: Date = 2030-01-01",
+            id="iso-string-with-an-offset",
+        ),
+        pytest.param(
+            "Expiration = { Date = 2030-01-01T10:00:00 }",
+            "Expiration.Date",
+            "Date 2030-01-01T10:00:00Z is not at midnight UTC; write the day alone: Date = 2030-01-01",
+            id="local-date-time-off-midnight",
+        ),
+    ],
+)
+def test_a_value_in_a_message_is_written_as_toml_writes_it(body: str, field: str, message: str) -> None:
+    definitions = load(HEAD + body + "\n")
+
+    _, bucket, rule, found_field, found = only_problem(definitions)
+    assert (bucket, rule, found_field) == ("my-bucket", "r", field)
+    assert found == message
+
+
+def test_a_date_with_an_offset_does_not_hide_the_other_problems_of_its_rule() -> None:
+    body = 'Transitions = [{ Date = 2030-01-01T00:00:00+02:00, StorageClass = "GLACIER" }]\n'
+    body += "Expiration = { Date = 2029-06-01 }\n"
+
+    definitions = load(HEAD + body)
+
+    assert [(p.rule, p.field) for p in definitions.problems] == [("r", "Transitions[0].Date"), ("r", "Expiration")]
+    assert "(2030-01-01)" in definitions.problems[1].message

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import Action, BucketPlan, plan_bucket
+from lakecircle.plan import Action, BucketPlan, hold_removals, plan_bucket
 from lakecircle.render import plans_json, render_plan_text, summary_line
 
 K128 = "all_storage_classes_128K"
@@ -276,3 +276,57 @@ def test_json_plan_without_changes_says_so() -> None:
     document = plans_json([plan_bucket("a", config(rule("r")), config(rule("r")))])
     assert document["changes"] is False
     assert document["buckets"][0]["action"] == "noop"
+
+
+# --- removals held back by a guard ---------------------------------------------------------
+
+
+def test_holding_removals_back_keeps_the_rules_and_still_adds_and_changes() -> None:
+    live = config(rule("keep"), rule("tune"), rule("stale"), rule("old"))
+    plan = hold_removals(
+        plan_bucket("b", config(rule("keep"), rule("tune", Expiration={"Days": 60}), rule("new")), live)
+    )
+    assert plan.action is Action.PUT
+    assert plan.removed == ()
+    assert _ids(plan.held) == ["stale", "old"]
+    assert _ids(plan.added) == ["new"]
+    assert [c.rule_id for c in plan.changed] == ["tune"]
+    assert sorted(r.id or "" for r in plan.desired.rules) == ["keep", "new", "old", "stale", "tune"]
+    assert plan_bucket("b", plan.desired, live).removed == ()  # what the PUT sends removes nothing
+
+
+def test_a_delete_with_its_removals_held_back_writes_nothing() -> None:
+    plan = hold_removals(plan_bucket("b", config(), config(rule("a"), rule("b"))))
+    assert plan.action is Action.NOOP
+    assert not plan.has_changes
+    assert _ids(plan.held) == ["a", "b"]
+
+
+def test_held_back_removals_are_shown_as_held_not_as_removed() -> None:
+    held = hold_removals(plan_bucket("acme-logs", config(rule("fresh")), config(rule("stale"))))
+    only_held = hold_removals(plan_bucket("acme-old", config(), config(rule("gone"))))
+    lines = render_plan_text([held, only_held]).splitlines()
+    assert "  + rule fresh" in lines
+    assert "  ! rule stale (removal held back: the rule stays)" in lines
+    assert "      ! Expiration.Days = 30" in lines
+    assert "bucket acme-old is not written: its removals are held back" in lines
+    assert "  ! rule gone (removal held back: the rule stays)" in lines
+    assert not any(line.lstrip().startswith("- ") for line in lines)
+    assert (
+        lines[-1]
+        == "Plan: 1 rule(s) to add, 0 to change, 0 to remove, in 1 of 2 bucket(s); 2 rule removal(s) held back."
+    )
+    assert (
+        summary_line([only_held], total=5) == "No changes to write. 1 rule removal(s) held back, in 1 of 5 bucket(s)."
+    )
+    coloured = render_plan_text([held], color=True)
+    assert "\x1b[35m  ! rule stale (removal held back: the rule stays)\x1b[0m" in coloured
+
+
+def test_json_plan_lists_held_back_removals_apart_from_removed() -> None:
+    plan = hold_removals(plan_bucket("b", config(rule("fresh")), config(rule("stale"))))
+    [bucket] = plans_json([plan])["buckets"]
+    assert bucket["removed"] == []
+    assert [r["ID"] for r in bucket["held"]] == ["stale"]
+    assert [r["ID"] for r in bucket["added"]] == ["fresh"]
+    assert plans_json([plan_bucket("b", config(rule("r")), config(rule("r")))])["buckets"][0]["held"] == []

@@ -8,12 +8,16 @@ through the model and the PUT request.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import random
+import tomllib
 from typing import Any
 
 import botocore.session
 import pytest
+import tomli_w
 from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +28,7 @@ from lakecircle.normalize import canonical_config, canonical_key, canonical_rule
 from lakecircle.parse import parse_file
 from lakecircle.plan import Action, plan_bucket
 from lakecircle.render import config_toml, plans_json, render_plan_text, summary_line
+from lakecircle.toml_reader import TOMLLIB, read_toml
 from lakecircle.validate import validate_bucket
 from tests.strategies import (
     definition_and_response,
@@ -236,3 +241,44 @@ def test_canonical_rule_treats_equivalent_filters_alike(a: dict[str, Any], b: di
     assert canonical_rule(first) == canonical_rule(second)
     assert canonical_key(first) == canonical_key(second)
     assert plan_bucket("bucket", LifecycleConfig((first,)), LifecycleConfig((second,))).action is Action.NOOP
+
+
+# -- any TOML reads as tomllib reads it ------------------------------------------------------
+
+_dotted_text = st.integers(0, 200).map(lambda n: ".".join(["1"] * n))
+"""A version-like string of up to 200 dotted parts: a value that looks like a long key."""
+_offsets = st.integers(-1439, 1439).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+_toml_scalars = st.one_of(
+    st.text(),
+    _dotted_text,
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.dates(),
+    st.times(),
+    st.datetimes(),
+    st.datetimes(timezones=_offsets),
+)
+_toml_keys = st.one_of(st.text(max_size=8), _dotted_text)
+_toml_values = st.recursive(
+    _toml_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_toml_keys, inner, max_size=4)),
+    max_leaves=12,
+)
+_deep_tables = st.tuples(st.integers(1, 150), _toml_keys, _toml_values).map(
+    lambda t: functools.reduce(lambda table, _: {t[1]: table}, range(t[0]), {"v": t[2]})
+)
+"""Tables nested up to 150 deep, which tomli_w writes under headers of as many dotted parts."""
+toml_documents = st.dictionaries(_toml_keys, st.one_of(_toml_values, _deep_tables), max_size=5)
+
+
+@PROPERTY
+@given(toml_documents)
+def test_any_document_tomli_w_writes_reads_as_tomllib_reads_it_with_either_reader(document: dict[str, Any]) -> None:
+    text = tomli_w.dumps(document)
+    expected = tomllib.loads(text)
+
+    assert read_toml(text) == expected
+    assert read_toml(text, TOMLLIB) == expected
+    parsed = parse_file("any.toml", text.encode())
+    assert parsed.readable, parsed.problems

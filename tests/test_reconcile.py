@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
+import structlog
 
 from lakecircle.errors import AccessDenied, Throttled
 from lakecircle.loader import DefinitionLoader
 from lakecircle.memory import MemoryS3
+from lakecircle.metrics import Metrics
 from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.reconcile import BucketState, CycleReport, Reconciler, report_document
 from lakecircle.store import BucketRef
 
 pytestmark = pytest.mark.anyio
@@ -106,8 +109,8 @@ async def test_empty_rule_list_deletes_the_configuration() -> None:
 
 
 async def test_dry_run_writes_nothing_and_reports_drift() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
     report = await reconciler(s3, dry_run=True).run_cycle()
     assert writes(s3) == 0
     assert report.pending == 1
@@ -133,9 +136,9 @@ async def test_a_failing_bucket_is_reported_and_the_others_go_on() -> None:
 
 
 async def test_read_failure_writes_nothing_for_that_bucket() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
-    s3.fail("GetBucketLifecycleConfiguration", "b1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
+    s3.fail("GetBucketLifecycleConfiguration", "bkt1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
     report = await reconciler(s3).run_cycle()
     assert report.failed[0].stage == "read"
     assert writes(s3) == 0
@@ -156,8 +159,8 @@ async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
 
 
 async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
-    s3 = account(a=definition("b1", "r1"))
-    s3.add_bucket("b1")
+    s3 = account(a=definition("bkt1", "r1"))
+    s3.add_bucket("bkt1")
     s3.list_fails = AccessDenied("Access Denied", operation="ListObjectsV2")
     report = await reconciler(s3).run_cycle()
     assert report.fatal is not None
@@ -167,15 +170,15 @@ async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
 
 
 async def test_unchanged_definitions_are_not_downloaded_again() -> None:
-    s3 = account(a=definition("b1", "r1"), b=definition("b2", "r1"))
+    s3 = account(a=definition("bkt1", "r1"), b=definition("bkt2", "r1"))
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.fetched == 2
-    s3.objects["definition/b.toml"] = definition("b2", "r1", "r2")
+    s3.objects["definition/b.toml"] = definition("bkt2", "r1", "r2")
     second = await loader.load()
     assert second.fetched == 1
     assert second.fingerprint != first.fingerprint
-    assert len(second.definitions.buckets["b2"].config.rules) == 2
+    assert len(second.definitions.buckets["bkt2"].config.rules) == 2
 
 
 async def test_bucket_filter_limits_the_cycle() -> None:
@@ -200,14 +203,15 @@ async def test_many_buckets_pass_through_a_bounded_pool() -> None:
     assert report.buckets_listed == 300
 
 
-async def test_an_unchanged_listing_reuses_the_definitions_and_an_unreadable_file_is_fetched_again() -> None:
-    s3 = account(a=definition("b1", "r1"), b=b"BucketName = \n")
+async def test_an_unchanged_listing_reuses_the_definitions_and_a_file_unreadable_by_its_content_stays_so() -> None:
+    s3 = account(a=definition("bkt1", "r1"), b=b"BucketName = \n")
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.definitions.partial
     again = await loader.load()
-    assert again.fetched == 1  # the unreadable file, not the good one
-    s3.objects["definition/b.toml"] = definition("b2", "r1")
+    assert again.fetched == 0  # the same ETag is the same syntax error: not downloaded again
+    assert again.definitions.unreadable == ("definition/b.toml",)
+    s3.objects["definition/b.toml"] = definition("bkt2", "r1")
     fixed = await loader.load()
     assert not fixed.definitions.partial
     unchanged = await loader.load()
@@ -235,8 +239,8 @@ class HeldWrites(MemoryS3):
 async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounded() -> None:
     s3 = HeldWrites()
     for i in range(6):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"b{i}", "r1")
-        s3.add_bucket(f"b{i}")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}", "r1")
+        s3.add_bucket(f"bkt{i}")
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reconciler(s3, concurrency=2).run_cycle)
@@ -249,4 +253,180 @@ async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounde
             s3.release.set()
     assert s3.calls["PutBucketLifecycleConfiguration"] == 6
     assert s3.most_writing == 2
-    assert all(s3.lifecycles[f"b{i}"].rules == (rule("r1"),) for i in range(6))
+    assert all(s3.lifecycles[f"bkt{i}"].rules == (rule("r1"),) for i in range(6))
+
+
+# -- the removal guard: a stop, not an allowance --------------------------------------------
+
+
+def mass_removal(buckets: int, removals_each: int, *, concurrency: int = 4) -> MemoryS3:
+    """Buckets that each hold ``removals_each`` rules their definition dropped, and gain one."""
+    s3 = MemoryS3()
+    for i in range(buckets):
+        name = f"m{i:03d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.add_bucket(name, LifecycleConfig(tuple(rule(f"old-{j}") for j in range(removals_each))))
+    return s3
+
+
+def rule_ids(s3: MemoryS3, name: str) -> list[str]:
+    return sorted(r.id or "" for r in s3.lifecycles[name].rules)
+
+
+async def test_a_cycle_planning_more_removals_than_the_limit_removes_none_in_this_or_any_later_cycle() -> None:
+    s3 = mass_removal(50, 3)  # 150 removals planned, 100 allowed
+    guarded = Reconciler(s3, DefinitionLoader(s3), concurrency=4, max_removals=100)
+    for _ in range(2):
+        report = await guarded.run_cycle()
+        assert all(rule_ids(s3, f"m{i:03d}") == ["new", "old-0", "old-1", "old-2"] for i in range(50))
+        assert report.rules_removed == 0
+        assert report.guards == ("blast_radius",)
+        assert (report.removals_planned, report.removals_held, report.max_removals) == (150, 150, 100)
+    assert report.rules_added == 0  # the additions went in the first cycle
+    assert s3.calls["DeleteBucketLifecycle"] == 0
+    allowed = Reconciler(s3, DefinitionLoader(s3), max_removals=100, allow_mass_removal=True)
+    report = await allowed.run_cycle()
+    assert report.guards == ()
+    assert report.rules_removed == 150
+    assert all(rule_ids(s3, f"m{i:03d}") == ["new"] for i in range(50))
+
+
+async def test_removals_within_the_limit_are_made_and_a_delete_counts_its_rules() -> None:
+    s3 = mass_removal(3, 1)
+    s3.objects["definition/bare.toml"] = definition("bare")
+    s3.add_bucket("bare", LifecycleConfig((rule("a"), rule("b"))))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=5).run_cycle()
+    assert report.guards == ()
+    assert (report.removals_planned, report.removals_held) == (5, 0)
+    assert s3.lifecycles["bare"].rules == ()
+    assert all(rule_ids(s3, f"m{i:03d}") == ["new"] for i in range(3))
+
+
+class ListingFailsAfterFirstPage(MemoryS3):
+    """An account whose bucket listing breaks after its first page."""
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        names = sorted(self.lifecycles)
+        yield [BucketRef(n, self.regions.get(n)) for n in names[: self.page_size]]
+        raise AccessDenied("Access Denied", operation="ListBuckets")
+
+
+async def test_a_cycle_whose_bucket_listing_fails_part_way_makes_none_of_the_removals_that_waited() -> None:
+    s3 = ListingFailsAfterFirstPage()
+    s3.page_size = 2
+    for i in range(4):
+        name = f"m{i:03d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.add_bucket(name, LifecycleConfig((rule("old-0"),)))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
+    assert report.fatal is not None
+    assert report.rules_removed == 0
+    assert report.guards == ("incomplete_listing",)
+    assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new", "old-0"]  # the addition went, the removal not
+
+
+class Sequenced(MemoryS3):
+    """Records the order of lifecycle reads and writes: (operation, bucket, rule count)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sequence: list[tuple[str, str]] = []
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        self.sequence.append(("read", bucket.name))
+        await anyio.lowlevel.checkpoint()
+        return await super().get_lifecycle(bucket)
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        removes = len({r.id for r in self.lifecycles[bucket.name].rules} - {r.id for r in config.rules})
+        self.sequence.append(("removes" if removes else "writes", bucket.name))
+        await super().put_lifecycle(bucket, config)
+
+
+async def test_no_removal_is_sent_before_every_bucket_is_read_and_other_writes_do_not_wait() -> None:
+    s3 = Sequenced()
+    for i in range(40):
+        name = f"b{i:02d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        # Every fifth bucket loses a rule; the others only gain one.
+        s3.add_bucket(name, LifecycleConfig((rule("drop"),) if i % 5 == 0 else ()))
+    report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=100).run_cycle()
+    assert report.rules_removed == 8
+    last_read = max(i for i, (op, _) in enumerate(s3.sequence) if op == "read")
+    first_removal = min(i for i, (op, _) in enumerate(s3.sequence) if op == "removes")
+    first_write = min(i for i, (op, _) in enumerate(s3.sequence) if op == "writes")
+    assert first_removal > last_read
+    assert first_write < last_read  # a bucket without removals keeps the fast path
+
+
+async def test_once_over_the_limit_the_writes_go_without_their_removals_and_nothing_waits() -> None:
+    s3 = Sequenced()
+    for i in range(30):
+        name = f"b{i:02d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        s3.add_bucket(name, LifecycleConfig((rule("drop"),)))
+    report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=3).run_cycle()
+    assert report.guards == ("blast_radius",)
+    assert "removes" not in {op for op, _ in s3.sequence}
+    last_read = max(i for i, (op, _) in enumerate(s3.sequence) if op == "read")
+    writes = [i for i, (op, _) in enumerate(s3.sequence) if op == "writes"]
+    assert len(writes) == 30
+    assert sum(1 for i in writes if i < last_read) >= 20  # written as they were read once the guard tripped
+    assert all(rule_ids(s3, f"b{i:02d}") == ["drop", "keep"] for i in range(30))
+
+
+async def test_the_dry_run_plan_shows_the_removals_sync_holds_back() -> None:
+    s3 = mass_removal(4, 2)
+    s3.objects["definition/bare.toml"] = definition("bare")
+    s3.add_bucket("bare", LifecycleConfig((rule("a"),)))
+    planned = await Reconciler(s3, DefinitionLoader(s3), dry_run=True, max_removals=5).run_cycle()
+    assert writes(s3) == 0
+    synced = await Reconciler(s3, DefinitionLoader(s3), max_removals=5).run_cycle()
+
+    def shown(report: CycleReport) -> dict[str, tuple[str, list[str], list[str], list[str]]]:
+        return {
+            p.bucket: (p.action.value, _ids(p.added), _ids(p.removed), _ids(p.held))
+            for p in report.plans
+            if p.has_changes or p.held
+        }
+
+    assert shown(planned) == shown(synced)
+    assert shown(synced)["bare"] == ("noop", [], [], ["a"])
+    assert shown(synced)["m000"] == ("put", ["new"], [], ["old-0", "old-1"])
+    assert planned.removals_held == synced.removals_held == 9
+    assert planned.guards == synced.guards == ("blast_radius",)
+
+
+def _ids(rules: tuple[Rule, ...]) -> list[str]:
+    return [r.id or "" for r in rules]
+
+
+async def test_a_tripped_guard_logs_one_warning_and_counts_one_trip_per_cycle() -> None:
+    s3 = mass_removal(10, 2)
+    reconciler = Reconciler(s3, DefinitionLoader(s3), max_removals=5)
+    metrics = Metrics()
+    for _ in range(2):
+        with structlog.testing.capture_logs() as logs:
+            report = await reconciler.run_cycle()
+        metrics.observe_cycle(report, now=0.0)
+        tripped = [e for e in logs if e["event"] == "removal_guard_tripped"]
+        assert len(tripped) == 1
+        assert (tripped[0]["planned"], tripped[0]["limit"]) == (20, 5)
+        assert "--allow-mass-removal" in tripped[0]["hint"]
+        assert "LCC_ALLOW_MASS_REMOVAL" in tripped[0]["hint"]
+    trips = metrics.registry.get_sample_value("lakecircle_guard_trips_total", {"guard": "blast_radius"})
+    assert trips == 2
+    document = report_document(report)
+    assert document["removals"] == {"planned": 20, "held": 20, "limit": 5}
+    assert document["guards"] == ["blast_radius"]
+
+
+async def test_an_unreadable_definition_file_shows_the_removals_it_holds_back_as_held() -> None:
+    s3 = account(a=definition("bkt1", "r1"), broken=b"BucketName = \n")
+    s3.add_bucket("bkt1", LifecycleConfig((rule("r1"), rule("gone"))))
+    report = await reconciler(s3).run_cycle()
+    [plan] = [p for p in report.plans if p.bucket == "bkt1"]
+    assert plan.removed == ()
+    assert _ids(plan.held) == ["gone"]
+    assert report.guards == ("partial_definitions",)
+    assert report.removals_held == 1

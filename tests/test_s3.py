@@ -472,23 +472,26 @@ async def test_a_throttled_lifecycle_read_succeeds_after_retries_and_each_attemp
     assert all(seconds > 0 for _, _, seconds in observer.requests)
 
 
+class Body:
+    """A streaming body that hands out its chunks (or raises an exception among them)."""
+
+    def __init__(self, chunks: list[bytes | Exception]) -> None:
+        self.chunks = chunks
+
+    async def __aenter__(self) -> Body:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def read(self, _: int | None = None) -> bytes:
+        chunk = self.chunks.pop(0) if self.chunks else b""
+        if isinstance(chunk, Exception):
+            raise chunk
+        return chunk
+
+
 async def test_a_connection_dropped_while_reading_an_object_is_retried() -> None:
-    class Body:
-        def __init__(self, chunks: list[bytes | Exception]) -> None:
-            self.chunks = chunks
-
-        async def __aenter__(self) -> Body:
-            return self
-
-        async def __aexit__(self, *_: object) -> None:
-            return None
-
-        async def read(self, _: int | None = None) -> bytes:
-            chunk = self.chunks.pop(0) if self.chunks else b""
-            if isinstance(chunk, Exception):
-                raise chunk
-            return chunk
-
     dropped = IncompleteReadError(actual_bytes=2, expected_bytes=5)
     account = StubAccount({"get_object": [{"Body": Body([b"ab", dropped])}, {"Body": Body([b"abcde"])}]})
     naps = Naps()
@@ -678,6 +681,88 @@ async def test_definition_listing_follows_continuation_tokens() -> None:
     assert refs == [ObjectRef("d/a.toml", "e1", 1), ObjectRef("d/b.toml", "e3", 3)]
     assert [params.get("ContinuationToken") for _, _, params in account.requests] == [None, "n1"]
     assert all(params["Prefix"] == "d/" for _, _, params in account.requests)
+
+
+async def test_a_definition_page_that_says_more_follows_without_a_token_is_a_failed_listing() -> None:
+    account = StubAccount(
+        {"list_objects_v2": [{"Contents": [{"Key": "d/a.toml", "ETag": '"e1"'}], "IsTruncated": True}]}
+    )
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.DefinitionSourceError, match="gives no NextContinuationToken") as caught:
+            await S3DefinitionSource(adapter, "s3://endpoint/d/").list_definitions()
+
+    assert isinstance(caught.value.__cause__, errors.MalformedResponse)
+    assert adapter.calls["ListObjectsV2"] == 1
+
+
+async def test_a_continuation_token_already_used_ends_the_object_listing_as_malformed() -> None:
+    def page(token: str) -> dict[str, Any]:
+        return {
+            "Contents": [{"Key": f"d/{token}.toml", "ETag": '"e"'}],
+            "IsTruncated": True,
+            "NextContinuationToken": token,
+        }
+
+    account = StubAccount({"list_objects_v2": [page("t1"), page("t2"), page("t1"), page("t2")]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match="already used came back"):
+            async for _ in adapter.iter_objects("endpoint", "d/"):
+                pass
+
+    assert [params.get("ContinuationToken") for _, _, params in account.requests] == [None, "t1", "t2"]
+
+
+MD5_OF_OTHER = hashlib.md5(b"other", usedforsecurity=False).hexdigest()
+
+
+async def test_an_object_body_that_does_not_match_its_md5_etag_is_retried_then_refused() -> None:
+    good = hashlib.md5(b"abcde", usedforsecurity=False).hexdigest()
+    account = StubAccount(
+        {
+            "get_object": [
+                {"Body": Body([b"abXde"]), "ETag": f'"{good}"'},
+                {"Body": Body([b"abcde"]), "ETag": f'"{good}"'},
+                {"Body": Body([b"abXde"]), "ETag": f'"{good}"'},
+            ]
+        }
+    )
+    naps = Naps()
+
+    async with stub_adapter(account, sleep=naps, retry=RetryPolicy(max_attempts=2)) as adapter:
+        assert await adapter.read_object("endpoint", "d/a.toml", limit=100) == b"abcde"
+        with pytest.raises(errors.ConnectionFailed, match=f"does not match its ETag {good}"):
+            await adapter.read_object("endpoint", "d/a.toml", limit=100)
+
+    assert methods(account) == ["get_object"] * 4
+    assert len(naps.delays) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"ETag": f'"{MD5_OF_OTHER}"', "ServerSideEncryption": "aws:kms"},
+        {"ETag": f'"{MD5_OF_OTHER}"', "SSECustomerAlgorithm": "AES256"},
+        {"ETag": f'"{MD5_OF_OTHER}-3"'},  # a multipart upload
+        {},
+    ],
+    ids=["sse-kms", "sse-c", "multipart", "no-etag"],
+)
+async def test_an_etag_that_is_no_md5_of_the_body_is_not_checked(answer: dict[str, Any]) -> None:
+    account = StubAccount({"get_object": [{"Body": Body([b"abcde"]), **answer}]})
+
+    async with stub_adapter(account) as adapter:
+        assert await adapter.read_object("endpoint", "d/a.toml") == b"abcde"
+
+    assert methods(account) == ["get_object"]
+
+
+async def test_a_body_read_only_up_to_the_limit_is_not_checked_against_its_etag() -> None:
+    account = StubAccount({"get_object": [{"Body": Body([b"abc", b"de"]), "ETag": f'"{MD5_OF_OTHER}"'}]})
+
+    async with stub_adapter(account) as adapter:
+        assert await adapter.read_object("endpoint", "d/huge.toml", limit=3) == b"abc"
 
 
 def test_page_size_is_bounded_by_what_s3_accepts() -> None:

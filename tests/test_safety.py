@@ -12,13 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
 
 from lakecircle.cli import cli
 from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.normalize import canonical_config
+from lakecircle.runtime import build_reconciler, open_account
+from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+from tests.faultproxy import Fault, FaultProxy
 
 ENDPOINT = "lcc-endpoint"
 
@@ -178,7 +182,7 @@ def test_an_unreadable_definition_file_mid_run_removes_nothing(s3_client: Any, e
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["a"]
 
 
-def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
+def test_the_blast_radius_guard_removes_nothing_in_any_cycle_until_a_person_allows_it(
     s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LCC_MAX_REMOVALS", "3")
@@ -186,13 +190,190 @@ def test_the_blast_radius_guard_stops_a_mass_removal_and_the_flag_lifts_it(
         s3_client.create_bucket(Bucket=f"mass-{i}")
         put_live(s3_client, f"mass-{i}", rule("x1"), rule("x2", 60, "2/"))
         (env / f"mass-{i}.toml").write_text(toml(f"mass-{i}", rule("new")))
-    result = sync(env)
-    assert "LCC_MAX_REMOVALS" in result.output
-    remaining = sum(len(live(s3_client, f"mass-{i}").rules) for i in range(3))
-    assert remaining == 3 * 3 - 2  # one bucket's two removals fit, the others were held back
+    for _ in range(2):  # a second plain sync removes nothing either
+        result = sync(env)
+        assert "6 rule removal(s) planned, more than LCC_MAX_REMOVALS (3), so none was made" in result.output
+        assert "  ! rule x1 (removal held back: the rule stays)" in result.output
+        assert "  - rule" not in result.output
+        for i in range(3):  # the additions went, every removal was held back
+            assert sorted(r.id or "" for r in live(s3_client, f"mass-{i}").rules) == ["new", "x1", "x2"]
+
+    planned = CliRunner().invoke(cli, ["plan", "--definitions", str(env), "--output", "json"])
+    document = json.loads(planned.stdout)
+    assert document["report"]["removals"] == {"planned": 6, "held": 6, "limit": 3}
+    assert document["report"]["guards"] == ["blast_radius"]
+    assert {b["bucket"]: [r["ID"] for r in b["held"]] for b in document["buckets"]} == {
+        f"mass-{i}": ["x1", "x2"] for i in range(3)
+    }
+    assert all(b["removed"] == [] for b in document["buckets"])
+    logs = s3_client.list_objects_v2(Bucket=ENDPOINT, Prefix="lc/log/")["Contents"]
+    saved = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key=logs[-1]["Key"])["Body"].read())
+    assert saved["removals"] == {"planned": 6, "held": 6, "limit": 3}
+
     lifted = sync(env, "--allow-mass-removal")
     assert lifted.exit_code == 0, lifted.output
     assert all([r.id for r in live(s3_client, f"mass-{i}").rules] == ["new"] for i in range(3))
+
+
+def test_the_allow_mass_removal_setting_lifts_the_guard_for_every_cycle(
+    s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LCC_MAX_REMOVALS", "1")
+    monkeypatch.setenv("LCC_ALLOW_MASS_REMOVAL", "true")
+    s3_client.create_bucket(Bucket="mass")
+    put_live(s3_client, "mass", rule("x1"), rule("x2", 60, "2/"))
+    (env / "mass.toml").write_text(toml("mass", rule("new")))
+    result = sync(env)
+    assert result.exit_code == 0, result.output
+    assert [r.id for r in live(s3_client, "mass").rules] == ["new"]
+
+
+def test_rules_another_writer_deletes_after_a_confirmed_write_are_rewritten_in_the_next_cycle(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    (env / "b1.toml").write_text(toml("bkt-1", rule("ours", 40)))
+
+    async def cycles() -> list[Any]:
+        settings = load_settings()
+        async with open_account(settings, need_endpoint=False) as account:
+            reconciler = build_reconciler(settings, account, env, dry_run=False)
+            states = []
+            for step in range(3):
+                if step == 2:  # another writer deletes the rules, well within the settle window
+                    s3_client.delete_bucket_lifecycle(Bucket="bkt-1")
+                report = await reconciler.run_cycle()
+                states.append((report.results[0].state.value, report.results[0].external))
+            return states
+
+    assert anyio.run(cycles) == [("changed", False), ("in_sync", False), ("changed", True)]
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["ours"]
+
+
+def clean(result: Result) -> str:
+    """The command's whole output, after checking that no traceback or repr reached it."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    text = result.output
+    assert "Traceback" not in text
+    assert "Error(" not in text  # no exception repr
+    return text
+
+
+def test_a_failed_write_reads_as_failed_and_rollback_restores_the_last_applied_change(
+    s3_client: Any, env: Path, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    with FaultProxy(moto) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("LCC_RETRY_MAX_ATTEMPTS", "1")
+        proxy.force("PutBucketLifecycleConfiguration", "bkt-1", Fault.SERVER_ERROR)
+        (env / "b1.toml").write_text(toml("bkt-1", rule("v2")))
+        assert sync(env).exit_code == 1
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])
+    assert listed.exit_code == 0, listed.output
+    newest, older = clean(listed).strip().splitlines()
+    assert "  failed: " in newest
+    assert "InternalError" in newest
+    assert older.endswith("  applied")
+    as_json = json.loads(CliRunner().invoke(cli, ["history", "bkt-1", "--output", "json"]).stdout)
+    assert [r["outcome"]["state"] for r in as_json] == ["failed", "applied"]
+
+    done = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+    assert done.exit_code == 0, done.output
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v0"]
+
+
+def put_record(s3_client: Any, key: str, body: bytes) -> None:
+    s3_client.put_object(Bucket=ENDPOINT, Key=f"lc/{key}", Body=body)
+
+
+def test_unreadable_history_records_are_named_in_one_line_each_and_the_others_still_listed(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    bad = {
+        "history/2020/01/01/000000.000001Z-bkt-1.json": b"\x00\x01 not json",
+        "history/2020/01/01/000000.000002Z-bkt-1.json": b"[1, 2]",
+        "history/2020/01/01/000000.000003Z-bkt-1.json": json.dumps({"format_version": 7}).encode(),
+        "history/2020/01/01/000000.000004Z-bkt-1.json": json.dumps(
+            {"format_version": 1, "bucket": "bkt-1", "kind": "sync", "time": 5}
+        ).encode(),
+    }
+    for key, body in bad.items():
+        put_record(s3_client, key, body)
+    result = CliRunner().invoke(cli, ["history", "bkt-1"])
+    assert result.exit_code == 1
+    clean(result)
+    assert len(result.stdout.strip().splitlines()) == 1  # the good record
+    assert result.stdout.strip().endswith("  applied")
+    errors = result.stderr.strip().splitlines()
+    assert [line.split(": ", 1)[0] for line in errors] == [f"unreadable record {k}" for k in sorted(bad)]
+    assert "not JSON" in errors[0]
+    assert "not a JSON object" in errors[1]
+    assert "format_version is 7" in errors[2]
+    assert "time: Input should be a valid string" in errors[3]
+    as_json = CliRunner().invoke(cli, ["history", "bkt-1", "--output", "json"])
+    assert as_json.exit_code == 1
+    assert [r.get("unreadable") is None for r in json.loads(as_json.stdout)] == [True, False, False, False, False]
+
+
+def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3_client: Any, env: Path) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    put_record(s3_client, "history/2020/01/01/000000.000001Z-bkt-1.json", b"{not json")
+    put_record(s3_client, "history/2020/01/01/000000.000002Z-other.json", b"{}")
+    cases = {
+        "current/bkt-1.json": "not a change record",
+        "log/x.json": "not a change record",
+        "history/2020/01/01/000000.000001Z-bkt-1.json": "not JSON",
+        "history/2020/01/01/000000.000002Z-other.json": "format_version is none",
+        "history/2099/01/01/000000.000000Z-bkt-1.json": "no such record",
+    }
+    for key, reason in cases.items():
+        result = CliRunner().invoke(cli, ["rollback", "bkt-1", "--to", key])
+        assert result.exit_code == 1, (key, result.output)
+        [line] = clean(result).strip().splitlines()
+        assert line.startswith(f"Error: {key}: {reason}"), line
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+
+def test_rollback_with_a_current_record_the_model_refuses_names_it_and_ignores_previous(
+    s3_client: Any, env: Path
+) -> None:
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    put_record(s3_client, "previous/bkt-1.json", b"garbage")  # no longer what rollback reads
+    assert CliRunner().invoke(cli, ["rollback", "bkt-1", "--dry-run"]).exit_code == 0
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    current["previous"] = {"Rules": [{"ID": "x", "Status": "Enabled", "Expiration": {"Days": "many"}}]}
+    put_record(s3_client, "current/bkt-1.json", json.dumps(current).encode())
+    result = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+    assert result.exit_code == 1
+    [line] = clean(result).strip().splitlines()
+    assert line.startswith("Error: current/bkt-1.json: previous: ")
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+    assert "Expiration.Days" in line
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])  # the change it names is still applied
+    assert listed.exit_code == 0
+    assert clean(listed).strip().endswith("  applied")
+    put_record(s3_client, "current/bkt-1.json", b"\xff\xfe")
+    listed = CliRunner().invoke(cli, ["history", "bkt-1"])  # unreadable: the change is listed, unknown
+    assert listed.exit_code == 1
+    assert clean(listed).count("\n") == 2
+    assert listed.stderr.startswith("unreadable record current/bkt-1.json: not JSON")
+    assert listed.stdout.strip().endswith("  unknown")
 
 
 @pytest.mark.slow

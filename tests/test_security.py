@@ -435,7 +435,7 @@ def test_a_definition_over_the_limit_is_refused_by_its_listed_size_and_never_dow
     fetched = [e.key for e in events if e.operation == "GetObject"]
     assert fetched, "the other definitions were not read either"
     assert big_key not in fetched
-    assert f"Some definition files could not be read: {big_key}" in result.output
+    assert f"unreadable: {big_key}: file is 2,097,152 bytes, over the 1 MiB limit" in result.output
     assert "sec-bucket-0" in result.output  # the other definitions were planned
 
 

@@ -16,7 +16,7 @@ from lakecircle.problems import Problem, Severity
 from lakecircle.validate import NO_ACTION_FIELD, check_rule
 
 FILE = "defs/b.toml"
-BUCKET = "b"
+BUCKET = "my-bucket"
 ERROR = Severity.ERROR
 WARNING = Severity.WARNING
 
@@ -901,3 +901,177 @@ def test_object_sizes_past_64_bits_are_reported_on_a_rule_built_without_the_mode
     assert findings == [
         ("Filter.And.ObjectSizeLessThan", f"{huge} is larger than S3's API accepts here (at most {2**63 - 1})", ERROR)
     ]
+
+
+# -- one problem, one line ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "escaped"),
+    [
+        pytest.param(FILE, 'BucketName = "my\\nbucket"\n' + rule("Expiration = {}"), "my\\nbucket", id="bucket"),
+        pytest.param(FILE, bucket(rule("Expiration = {}", rule_id="r\\u001b[31m")).decode(), "r\\x1b[31m", id="rule"),
+        pytest.param(FILE, bucket(rule('"Expi\\rration" = { Days = 1 }')).decode(), "Expi\\rration", id="field"),
+        pytest.param(FILE, bucket(rule(status="Enabled\\n")).decode(), "Enabled\\n", id="value-in-a-message"),
+        pytest.param("defs/a\nb.toml", bucket(rule("Expiration = {}")).decode(), "defs/a\\nb.toml", id="file"),
+        pytest.param(FILE, 'BucketName = "ab\\u202ec"\n' + rule("Expiration = {}"), "ab\\u202ec", id="bidi-mark"),
+    ],
+)
+def test_a_problem_prints_on_one_line_with_control_characters_escaped(name: str, text: str, escaped: str) -> None:
+    definitions = load_definitions({name: text.encode()})
+
+    assert definitions.problems
+    for problem in definitions.problems:
+        line = str(problem)
+        assert line.isprintable(), line
+        assert escaped in line
+
+
+# -- names S3 can hold, text S3's XML can carry ----------------------------------------------
+
+
+C1_KEY = tag("b\\u0085")
+NONCHARACTER_VALUE = tag("a", "\\uffff")
+
+
+def named(name: str) -> bytes:
+    return f'BucketName = "{name}"\n'.encode() + rule().encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        pytest.param("a/b", "holds characters S3 bucket names cannot: '/'", id="slash"),
+        pytest.param("ab", "is 2 characters; S3 bucket names are 3 to 63 characters", id="two-characters"),
+        pytest.param("x" * 64, "is 64 characters", id="64-characters"),
+        pytest.param(
+            "My-Bucket", "has upper-case letters; S3 bucket names are lower case: 'my-bucket'", id="upper-case"
+        ),
+        pytest.param("my_bucket", "holds characters S3 bucket names cannot: '_'", id="underscore"),
+        pytest.param("my\\nbucket", "'\\n' (control characters among them)", id="newline"),
+        pytest.param("my\\u0000bucket", "'\\x00' (control characters among them)", id="nul"),
+        pytest.param("café-bucket", "holds characters S3 bucket names cannot: 'é'", id="non-ascii"),
+        pytest.param("-bucket", "must begin and end with a lowercase letter or a digit", id="leading-hyphen"),
+        pytest.param("bucket.", "must begin and end with a lowercase letter or a digit", id="trailing-period"),
+        pytest.param("my..bucket", "two adjacent periods", id="adjacent-periods"),
+        pytest.param("192.168.5.4", "formatted as an IP address", id="ip-address"),
+        pytest.param("xn--bucket", "begins with 'xn--', a prefix S3 reserves", id="xn--"),
+        pytest.param("sthree-bucket", "begins with 'sthree-', a prefix S3 reserves", id="sthree-"),
+        pytest.param("sthree-configurator", "begins with 'sthree-', a prefix S3 reserves", id="sthree-configurator"),
+        pytest.param("amzn-s3-demo-bucket", "begins with 'amzn-s3-demo-', a prefix S3 reserves", id="amzn-s3-demo-"),
+        pytest.param(
+            "bucket-s3alias", "ends in '-s3alias', a suffix S3 reserves for access point aliases", id="s3alias"
+        ),
+        pytest.param("bucket--ol-s3", "ends in '--ol-s3', a suffix S3 reserves", id="ol-s3"),
+        pytest.param("bucket.mrap", "ends in '.mrap', a suffix S3 reserves for Multi-Region Access Points", id="mrap"),
+        pytest.param("bucket--table-s3", "ends in '--table-s3', a suffix S3 reserves", id="table-s3"),
+        pytest.param("bucket--usw2-az1--x-s3", "are directory buckets (S3 Express One Zone)", id="directory-bucket"),
+    ],
+)
+def test_rejects_a_bucket_name_s3_cannot_hold_with_the_rule_it_breaks(name: str, said: str) -> None:
+    definitions = load(named(name))
+
+    problem = next(p for p in definitions.problems if p.field == "BucketName")
+    assert (problem.file, problem.rule, problem.severity) == (FILE, None, ERROR)
+    assert problem.bucket == definitions.problems[0].bucket != BUCKET
+    assert said in str(problem)
+    assert definitions.buckets == {}
+    assert set(definitions.invalid) == {problem.bucket}
+
+
+def test_a_directory_bucket_name_gets_one_problem_saying_they_are_not_supported_yet() -> None:
+    (problem,) = load(named("bucket--usw2-az1--x-s3")).problems
+
+    assert "does not support yet" in problem.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("abc", id="3-characters"),
+        pytest.param("x" * 63, id="63-characters"),
+        pytest.param("123", id="digits"),
+        pytest.param("my.bucket-1.example", id="periods-and-hyphens"),
+        pytest.param("a-s3alias-b", id="reserved-suffix-inside"),
+        pytest.param("xn-bucket", id="near-a-reserved-prefix"),
+        pytest.param("1.2.3.4.5", id="five-numbers-is-no-ip-address"),
+        pytest.param("bucket-123456789012-us-west-2-an", id="account-regional-namespace"),
+    ],
+)
+def test_accepts_a_bucket_name_s3_can_hold(name: str) -> None:
+    definitions = load(named(name))
+
+    assert definitions.problems == ()
+    assert name in definitions.buckets
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param(rule(rule_id="r\\u0007"), "ID", id="id"),
+        pytest.param(rule('Prefix = "logs\\n"\nExpiration = { Days = 1 }'), "Prefix", id="legacy-prefix"),
+        pytest.param(rule('Filter = { Prefix = "logs\\t/" }\nExpiration = { Days = 1 }'), "Filter.Prefix", id="prefix"),
+        pytest.param(
+            rule("Filter = { Tag = " + tag("k\\r") + " }\nExpiration = { Days = 1 }"), "Filter.Tag.Key", id="tag-key"
+        ),
+        pytest.param(
+            rule("Filter = { Tag = " + tag("k", "v\\u001b[0m") + " }\nExpiration = { Days = 1 }"),
+            "Filter.Tag.Value",
+            id="tag-value",
+        ),
+        pytest.param(
+            rule('Filter = { And = { Prefix = "a\\u007f", ObjectSizeGreaterThan = 1 } }\nExpiration = { Days = 1 }'),
+            "Filter.And.Prefix",
+            id="and-prefix",
+        ),
+        pytest.param(
+            rule(
+                "Filter = { And = { Tags = [" + tag("a") + ", " + tag("b\\u0085") + "] } }\nExpiration = { Days = 1 }"
+            ),
+            "Filter.And.Tags[1].Key",
+            id="and-tag-key-with-a-c1-control",
+        ),
+        pytest.param(
+            rule(
+                "Filter = { And = { Tags = ["
+                + tag("a", "\\uffff")
+                + ", "
+                + tag("b")
+                + "] } }\nExpiration = { Days = 1 }"
+            ),
+            "Filter.And.Tags[0].Value",
+            id="and-tag-value-with-a-noncharacter",
+        ),
+    ],
+)
+def test_rejects_a_control_character_in_an_id_prefix_or_tag_naming_the_field(body: str, field: str) -> None:
+    definitions = load(bucket(body))
+
+    (problem,) = definitions.problems
+    assert (problem.file, problem.bucket, problem.field, problem.severity) == (FILE, BUCKET, field, ERROR)
+    assert "remove it" in problem.message
+    assert str(problem).isprintable()
+    assert definitions.invalid.keys() == {BUCKET}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("logs/\u00a0nbsp/", id="no-break-space"),
+        pytest.param("日本語/", id="cjk"),
+        pytest.param("emoji-😀/", id="emoji"),
+        pytest.param("zero\u200dwidth-joiner/", id="format-character"),
+    ],
+)
+def test_accepts_printable_and_format_characters_in_a_prefix(text: str) -> None:
+    definitions = load(bucket(rule(f'Filter = {{ Prefix = "{text}" }}\nExpiration = {{ Days = 1 }}')))
+
+    assert definitions.problems == ()
+
+
+def test_a_bad_bucket_name_and_the_problems_of_its_rules_come_in_one_run() -> None:
+    data = b'BucketName = "My_Bucket"\n' + rule("Expiration = { Days = 0 }", rule_id="r\\n").encode()
+
+    problems = load(data).problems
+
+    assert [p.field for p in problems] == ["BucketName", "BucketName", "ID", "Expiration.Days"]

@@ -1,0 +1,199 @@
+"""Change records end up saying what happened: applied, failed, never started, or unknown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+
+from lakecircle.daemon import Daemon
+from lakecircle.errors import AccessDenied
+from lakecircle.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
+from lakecircle.loader import DefinitionLoader
+from lakecircle.memory import MemoryS3
+from lakecircle.model import LifecycleConfig, Rule
+from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.rollback import rollback
+from lakecircle.store import BucketRef
+
+pytestmark = pytest.mark.anyio
+
+
+def rule(rule_id: str) -> Rule:
+    return Rule.model_validate({"ID": rule_id, "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}})
+
+
+def definition(bucket: str, *rules: str) -> bytes:
+    body = "".join(
+        f'[[LifecycleConfiguration.Rules]]\nID = "{r}"\nStatus = "Enabled"\nFilter = {{ Prefix = "" }}\n'
+        f"Expiration = {{ Days = 30 }}\n"
+        for r in rules
+    )
+    return f'BucketName = "{bucket}"\n{body}'.encode()
+
+
+def ids(config: LifecycleConfig) -> list[str]:
+    return sorted(r.id or "" for r in config.rules)
+
+
+def denied(operation: str, bucket: str) -> AccessDenied:
+    return AccessDenied("Access Denied", operation=operation, bucket=bucket, code="AccessDenied")
+
+
+def world(*rules: str) -> tuple[MemoryS3, History]:
+    s3 = MemoryS3()
+    s3.add_bucket("b", LifecycleConfig(tuple(rule(r) for r in rules)))
+    return s3, History(s3)
+
+
+async def sync(s3: MemoryS3, history: History, *rules: str, **kwargs: Any) -> BucketState:
+    s3.objects["definition/b.toml"] = definition("b", *rules)
+    report = await Reconciler(s3, DefinitionLoader(s3), history=history, **kwargs).run_cycle()
+    return report.results[0].state
+
+
+def outcomes(found: list[ChangeRecord]) -> list[tuple[str, str | None]]:
+    return [(r.outcome.value, r.error) for r in found]
+
+
+async def test_an_applied_change_stays_applied_after_later_changes_and_a_failed_one_says_why() -> None:
+    s3, history = world("v0")
+    assert await sync(s3, history, "v1") is BucketState.CHANGED
+    assert await sync(s3, history, "v2") is BucketState.CHANGED  # a new process: current/ names v1's record
+    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    assert await sync(s3, history, "v3") is BucketState.FAILED
+    found = await history.bucket_history("b")
+    assert not found.unreadable
+    assert [r.document.after["Rules"][0]["ID"] for r in found.records] == ["v3", "v2", "v1"]
+    state, error = outcomes(found.records)[0]
+    assert state == "failed"
+    assert error is not None
+    assert "AccessDenied" in error
+    assert outcomes(found.records)[1:] == [("applied", None), ("applied", None)]
+
+
+async def test_a_change_whose_previous_record_failed_says_it_never_started() -> None:
+    class PreviousRefused(MemoryS3):
+        async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+            if key.startswith("previous/"):
+                raise denied("PutObject", "endpoint")
+            await super().put_bytes(key, data, content_type)
+
+    s3 = PreviousRefused()
+    s3.add_bucket("b", LifecycleConfig((rule("v0"),)))
+    history = History(s3)
+    assert await sync(s3, history, "v1") is BucketState.FAILED
+    assert ids(s3.lifecycles["b"]) == ["v0"]
+    [record] = (await history.bucket_history("b")).records
+    assert record.outcome is Outcome.NOT_STARTED
+    assert "write-ahead" in (record.error or "")
+
+
+def change(key: str, *, last_applied: str | None = None, outcome: str | None = None) -> ChangeRecord:
+    document: dict[str, Any] = {
+        "format_version": 1,
+        "kind": "sync",
+        "bucket": "b",
+        "time": "t",
+        "cycle_id": "c",
+        "action": "put",
+        "before": {},
+        "after": {},
+        "last_applied": last_applied,
+    }
+    if outcome is not None:
+        document["outcome"] = {"state": outcome, "error": "boom"}
+    return ChangeRecord(key, ChangeDocument.model_validate(document))
+
+
+@pytest.mark.parametrize(
+    ("records", "current", "expected"),
+    [
+        pytest.param([change("h1")], "h1", ["applied"], id="named-by-current"),
+        pytest.param([change("h1")], None, ["unknown"], id="stopped-before-any-outcome"),
+        pytest.param([change("h1"), change("h2", last_applied="h1")], "h2", ["applied", "applied"], id="chain"),
+        pytest.param(
+            [change("h1"), change("h2", last_applied="h0"), change("h3", last_applied="h0")],
+            "h3",
+            ["unknown", "unknown", "applied"],
+            id="killed-during-write-then-a-new-change",
+        ),
+        pytest.param([change("h1", outcome="failed")], "h0", ["failed"], id="stated-failed"),
+        pytest.param([change("h1", outcome="not_started")], None, ["not_started"], id="stated-not-started"),
+    ],
+)
+def test_a_records_outcome_is_stated_or_named_by_what_followed_it(
+    records: list[ChangeRecord], current: str | None, expected: list[str]
+) -> None:
+    assert [r.outcome.value for r in resolve(records, current)] == expected
+
+
+async def test_rollback_after_a_failed_write_restores_what_the_bucket_held_before_the_last_applied_change() -> None:
+    s3, history = world("v0")
+    assert await sync(s3, history, "v1") is BucketState.CHANGED
+    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    assert await sync(s3, history, "v2") is BucketState.FAILED  # previous/ now holds v1, the bucket's own state
+    s3.failures.clear()
+    result = await rollback(s3, history, BucketRef("b"))
+    assert result.applied
+    assert ids(s3.lifecycles["b"]) == ["v0"]
+    assert result.source.startswith("current/b.json")
+    newest = (await history.bucket_history("b")).records[0]
+    assert (newest.document.kind, newest.outcome) == ("rollback", Outcome.APPLIED)
+
+
+async def test_rollback_to_a_change_that_failed_is_refused_in_one_line() -> None:
+    s3, history = world("v0")
+    assert await sync(s3, history, "v1") is BucketState.CHANGED
+    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    assert await sync(s3, history, "v2") is BucketState.FAILED
+    s3.failures.clear()
+    failed = (await history.records("b"))[0]
+    with pytest.raises(RecordError) as caught:
+        await rollback(s3, history, BucketRef("b"), record=failed)
+    assert str(caught.value).startswith(f"{failed}: its write failed")
+    assert "\n" not in str(caught.value)
+    assert ids(s3.lifecycles["b"]) == ["v1"]
+
+
+class HangingWrites(MemoryS3):
+    """Lifecycle writes never answer (a stalled connection); a flag says one started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = anyio.Event()
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.writing.set()
+        await anyio.sleep_forever()
+
+
+async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writes_outcome() -> None:
+    s3 = HangingWrites()
+    s3.add_bucket("b", LifecycleConfig((rule("v0"),)))
+    s3.add_bucket("quiet", LifecycleConfig((rule("q"),)))
+    s3.objects["definition/b.toml"] = definition("b", "v1")
+    s3.objects["definition/quiet.toml"] = definition("quiet", "q")
+    history = History(s3)
+    daemon = Daemon(Reconciler(s3, DefinitionLoader(s3), history=history), shutdown_timeout=0.05)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await s3.writing.wait()
+            daemon.request_stop()
+    [log_key] = [k for k in s3.objects if k.startswith("log/")]
+    report = json.loads(s3.objects[log_key])
+    assert report["interrupted"] is True
+    assert report["problems"] == [
+        {
+            "bucket": "b",
+            "state": "failed",
+            "error": "cut short by shutdown while it was being written",
+            "stage": "write",
+        }
+    ]
+    [record] = (await history.bucket_history("b")).records
+    assert record.outcome is Outcome.FAILED
+    assert "cut short by shutdown" in (record.error or "")
