@@ -26,10 +26,11 @@ from lakecircle.definitions import Definitions
 from lakecircle.drift import Applied
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.history import Change, History, Outcome, RecordError, SnapshotError
-from lakecircle.model import LifecycleConfig
+from lakecircle.model import BucketDefinition, LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
 from lakecircle.render import printable
 from lakecircle.store import BucketRef, LifecycleStore
+from lakecircle.validate import validate_bucket
 
 log = structlog.get_logger("lakecircle.rollback")
 
@@ -71,6 +72,7 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
                 f" nothing to roll back; see `lakecircle history {printable(bucket)}` and name a record with --to"
             )
         config = History.current_config(current, "previous")
+        _check_restorable(History.current_key(bucket), bucket, config)
         change = f" (before change {current.history})" if current.history else ""
         return Target(config, f"{History.current_key(bucket)}{change}", current.history, [])
 
@@ -87,8 +89,26 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
             f" (see `lakecircle history {printable(bucket)}`)",
         )
     config = resolved.config("before")
+    _check_restorable(record, bucket, config)
     last = known.current.history if known.current is not None else None
     return Target(config, record, last, known.unreadable)
+
+
+def _check_restorable(key: str, bucket: str, config: LifecycleConfig) -> None:
+    """A recorded configuration goes through the same validation as a definition before it
+    is written back (a record may have been edited, or written by a server that kept what
+    S3 would refuse): RecordError naming the key and the first problem otherwise."""
+    definition = BucketDefinition(bucket, config, (key,))
+    errors = [p for p in validate_bucket(definition) if p.is_error and p.field != "BucketName"]
+    if errors:
+        first = errors[0]
+        where = ", ".join(part for part in (first.rule and f"rule {first.rule}", first.field) if part)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise RecordError(
+            key,
+            f"the configuration it holds would be refused by S3 ({where}: {first.message}){more};"
+            " nothing was written: name another record with --to",
+        )
 
 
 async def rollback(

@@ -125,10 +125,19 @@ def map_error(exc: Exception, *, operation: str, bucket: str | None = None) -> e
     if isinstance(exc, BotoConnectionError | HTTPClientError | IncompleteReadError):
         # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, connection resets.
         return errors.ConnectionFailed(str(exc), operation=operation, bucket=bucket)
-    if isinstance(exc, aiohttp.ClientError):
-        # A streamed body (GetObject) cut short: aiobotocore passes aiohttp's ClientPayloadError on.
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # A streamed body (GetObject) cut short: aiobotocore passes aiohttp's error on, whose
+        # text holds the repr of the error inside it: say it in words instead.
         return errors.ConnectionFailed(
-            f"the connection broke while the answer was read: {_one_line(str(exc))}", operation=operation, bucket=bucket
+            "the connection broke while the answer's body was read (fewer bytes came than it announced)",
+            operation=operation,
+            bucket=bucket,
+        )
+    if isinstance(exc, aiohttp.ClientError):
+        return errors.ConnectionFailed(
+            f"the connection broke while the answer was read: {_without_reprs(str(exc))}",
+            operation=operation,
+            bucket=bucket,
         )
     if isinstance(exc, FlexibleChecksumError):
         # The body does not match the checksum S3 sent with it: a corrupted transfer, worth another try.
@@ -188,6 +197,14 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+_REPR = re.compile(r"<[^<>]*>")
+
+
+def _without_reprs(text: str) -> str:
+    """A library's message on one line, without the ``<Class ...>`` reprs some put in it."""
+    return _one_line(_REPR.sub("", text)).rstrip(": ") or "no reason given"
 
 
 def _describe_validation(exc: ValidationError | TypeError | ValueError) -> str:

@@ -403,22 +403,31 @@ def restore(s3: Any, recorded: Recorded) -> None:
 
 
 NOT_A_RECORD = f"history/2020/01/01/000000.000000Z-{RECORDED}.json"
-NOT_THE_MODEL = json.dumps(
-    {"format_version": 1, "bucket": RECORDED, "config": {"Rules": [{"ID": "x", "Status": "Sometimes"}]}}
-).encode()
+NOT_THE_MODEL = {"Rules": [{"ID": "x", "Status": "Sometimes"}]}
+
+
+def current_with_previous(previous: object) -> Callable[[Recorded], bytes]:
+    """The recorded current/ record with another configuration as the one before the write."""
+
+    def body(recorded: Recorded) -> bytes:
+        document = json.loads(recorded.objects[f"{PREFIX}current/{RECORDED}.json"])
+        return json.dumps({**document, "previous": previous}).encode()
+
+    return body
 
 
 @dataclass(frozen=True)
 class RecordCase:
     key: str
     """The bad record, relative to the endpoint."""
-    body: bytes | None
-    """What it is overwritten with (None: left as it is)."""
+    body: bytes | Callable[[Recorded], bytes] | None
+    """What it is overwritten with (None: left as it is), or how to make it from the records."""
     args: tuple[str, ...]
     live: Rules | None = None
     """What the bucket holds (None: RECORDED_AFTER) before the command, and must hold after it."""
     ownership: str | None = None
     """The bucket's ownership in its definition."""
+    exit_code: int = 1
 
 
 RECORD_CASES = {
@@ -429,16 +438,23 @@ RECORD_CASES = {
     "rollback-to-a-key-that-is-not-a-change-record": RecordCase(
         f"current/{RECORDED}.json", None, ("rollback", RECORDED, "--to", f"current/{RECORDED}.json")
     ),
-    "rollback-from-previous-that-is-not-json": RecordCase(
-        f"previous/{RECORDED}.json", b"previous, but not JSON", ("rollback", RECORDED)
+    # rollback's target is what current/ says the bucket held before LakeCircle's last write.
+    "rollback-from-a-current-record-that-is-not-json": RecordCase(
+        f"current/{RECORDED}.json", b"current, but not JSON", ("rollback", RECORDED)
     ),
-    "rollback-from-previous-that-is-not-the-model": RecordCase(
-        f"previous/{RECORDED}.json", NOT_THE_MODEL, ("rollback", RECORDED)
+    "rollback-from-a-previous-configuration-that-is-not-the-model": RecordCase(
+        f"current/{RECORDED}.json", current_with_previous(NOT_THE_MODEL), ("rollback", RECORDED)
     ),
     # A shared bucket: another tool added "theirs" after LakeCircle's write. Which rules
     # are LakeCircle's own is known from current/ only: unreadable, nothing may be removed.
+    # The bucket is not failed (nothing was lost): the sync says so in one line and exits 0.
     "sync-of-a-shared-bucket-past-a-current-record-that-is-not-json": RecordCase(
-        f"current/{RECORDED}.json", b"[[[", ("sync",), live={**RECORDED_AFTER, "theirs": 10}, ownership="shared"
+        f"current/{RECORDED}.json",
+        b"[[[",
+        ("sync",),
+        live={**RECORDED_AFTER, "theirs": 10},
+        ownership="shared",
+        exit_code=0,
     ),
 }
 
@@ -455,12 +471,13 @@ def test_a_stored_record_that_cannot_be_read_is_one_line_naming_its_key_and_chan
         shared = definition_toml(RECORDED, RECORDED_AFTER, ownership=case.ownership)
         put_definitions(s3_client, ENDPOINT, PREFIX, {"recorded.toml": shared})
     if case.body is not None:
-        s3_client.put_object(Bucket=ENDPOINT, Key=PREFIX + case.key, Body=case.body)
+        body = case.body if isinstance(case.body, bytes) else case.body(recorded)
+        s3_client.put_object(Bucket=ENDPOINT, Key=PREFIX + case.key, Body=body)
     run = run_cli(env, *case.args)
     with Promises(run) as p:
         p.equal(rules_of(s3_client, RECORDED), live, "S3 afterwards")
         p.equal(writes_seen(proxy), [], "lifecycle writes")
-        p.exit_code(1)
+        p.exit_code(case.exit_code)
         p.names(case.key)
         for stream in (run.stdout, run.stderr):
             naming = [line for line in stream.splitlines() if case.key in line]

@@ -218,7 +218,7 @@ async def test_confirmed_rules_that_vanish_are_rewritten_in_the_next_cycle() -> 
     await reconciler.run_cycle()
     clock.t += 10
     assert (await reconciler.run_cycle()).results[0].state is BucketState.IN_SYNC  # the read confirms
-    s3.lifecycles["b"] = LifecycleConfig()  # another writer deletes the rules, within the settle window
+    s3.lifecycles["drift-bucket"] = LifecycleConfig()  # another writer deletes the rules, within the settle window
     clock.t += 10
     report = await reconciler.run_cycle()
     assert report.results[0].state is BucketState.CHANGED
@@ -231,10 +231,10 @@ async def test_a_record_another_process_wrote_moments_ago_is_not_taken_as_confir
     clock = Clock()
     s3 = MemoryS3()
     s3.objects["definition/b.toml"] = DEFINITION
-    s3.add_bucket("b", BEFORE)
+    s3.add_bucket("drift-bucket", BEFORE)
     first = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300, history=History(s3))
     assert (await first.run_cycle()).results[0].state is BucketState.CHANGED
-    s3.lifecycles["b"] = BEFORE  # S3 still answers with the old rules
+    s3.lifecycles["drift-bucket"] = BEFORE  # S3 still answers with the old rules
     clock.t += 5
     second = Reconciler(s3, DefinitionLoader(s3), clock=clock, settle_seconds=300, history=History(s3))
     assert (await second.run_cycle()).results[0].state is BucketState.PROPAGATING

@@ -44,12 +44,12 @@ def denied(operation: str, bucket: str) -> AccessDenied:
 
 def world(*rules: str) -> tuple[MemoryS3, History]:
     s3 = MemoryS3()
-    s3.add_bucket("b", LifecycleConfig(tuple(rule(r) for r in rules)))
+    s3.add_bucket("hist-bucket", LifecycleConfig(tuple(rule(r) for r in rules)))
     return s3, History(s3)
 
 
 async def sync(s3: MemoryS3, history: History, *rules: str, **kwargs: Any) -> BucketState:
-    s3.objects["definition/b.toml"] = definition("b", *rules)
+    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", *rules)
     report = await Reconciler(s3, DefinitionLoader(s3), history=history, **kwargs).run_cycle()
     return report.results[0].state
 
@@ -62,9 +62,9 @@ async def test_an_applied_change_stays_applied_after_later_changes_and_a_failed_
     s3, history = world("v0")
     assert await sync(s3, history, "v1") is BucketState.CHANGED
     assert await sync(s3, history, "v2") is BucketState.CHANGED  # a new process: current/ names v1's record
-    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    s3.fail("PutBucketLifecycleConfiguration", "hist-bucket", denied)
     assert await sync(s3, history, "v3") is BucketState.FAILED
-    found = await history.bucket_history("b")
+    found = await history.bucket_history("hist-bucket")
     assert not found.unreadable
     assert [r.document.after["Rules"][0]["ID"] for r in found.records] == ["v3", "v2", "v1"]
     state, error = outcomes(found.records)[0]
@@ -82,11 +82,11 @@ async def test_a_change_whose_previous_record_failed_says_it_never_started() -> 
             await super().put_bytes(key, data, content_type)
 
     s3 = PreviousRefused()
-    s3.add_bucket("b", LifecycleConfig((rule("v0"),)))
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0"),)))
     history = History(s3)
     assert await sync(s3, history, "v1") is BucketState.FAILED
-    assert ids(s3.lifecycles["b"]) == ["v0"]
-    [record] = (await history.bucket_history("b")).records
+    assert ids(s3.lifecycles["hist-bucket"]) == ["v0"]
+    [record] = (await history.bucket_history("hist-bucket")).records
     assert record.outcome is Outcome.NOT_STARTED
     assert "write-ahead" in (record.error or "")
 
@@ -95,7 +95,7 @@ def change(key: str, *, last_applied: str | None = None, outcome: str | None = N
     document: dict[str, Any] = {
         "format_version": 1,
         "kind": "sync",
-        "bucket": "b",
+        "bucket": "hist-bucket",
         "time": "t",
         "cycle_id": "c",
         "action": "put",
@@ -133,29 +133,29 @@ def test_a_records_outcome_is_stated_or_named_by_what_followed_it(
 async def test_rollback_after_a_failed_write_restores_what_the_bucket_held_before_the_last_applied_change() -> None:
     s3, history = world("v0")
     assert await sync(s3, history, "v1") is BucketState.CHANGED
-    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    s3.fail("PutBucketLifecycleConfiguration", "hist-bucket", denied)
     assert await sync(s3, history, "v2") is BucketState.FAILED  # previous/ now holds v1, the bucket's own state
     s3.failures.clear()
-    result = await rollback(s3, history, BucketRef("b"))
+    result = await rollback(s3, history, BucketRef("hist-bucket"))
     assert result.applied
-    assert ids(s3.lifecycles["b"]) == ["v0"]
-    assert result.source.startswith("current/b.json")
-    newest = (await history.bucket_history("b")).records[0]
+    assert ids(s3.lifecycles["hist-bucket"]) == ["v0"]
+    assert result.source.startswith("current/hist-bucket.json")
+    newest = (await history.bucket_history("hist-bucket")).records[0]
     assert (newest.document.kind, newest.outcome) == ("rollback", Outcome.APPLIED)
 
 
 async def test_rollback_to_a_change_that_failed_is_refused_in_one_line() -> None:
     s3, history = world("v0")
     assert await sync(s3, history, "v1") is BucketState.CHANGED
-    s3.fail("PutBucketLifecycleConfiguration", "b", denied)
+    s3.fail("PutBucketLifecycleConfiguration", "hist-bucket", denied)
     assert await sync(s3, history, "v2") is BucketState.FAILED
     s3.failures.clear()
-    failed = (await history.records("b"))[0]
+    failed = (await history.records("hist-bucket"))[0]
     with pytest.raises(RecordError) as caught:
-        await rollback(s3, history, BucketRef("b"), record=failed)
+        await rollback(s3, history, BucketRef("hist-bucket"), record=failed)
     assert str(caught.value).startswith(f"{failed}: its write failed")
     assert "\n" not in str(caught.value)
-    assert ids(s3.lifecycles["b"]) == ["v1"]
+    assert ids(s3.lifecycles["hist-bucket"]) == ["v1"]
 
 
 class HangingWrites(MemoryS3):
@@ -172,9 +172,9 @@ class HangingWrites(MemoryS3):
 
 async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writes_outcome() -> None:
     s3 = HangingWrites()
-    s3.add_bucket("b", LifecycleConfig((rule("v0"),)))
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0"),)))
     s3.add_bucket("quiet", LifecycleConfig((rule("q"),)))
-    s3.objects["definition/b.toml"] = definition("b", "v1")
+    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", "v1")
     s3.objects["definition/quiet.toml"] = definition("quiet", "q")
     history = History(s3)
     daemon = Daemon(Reconciler(s3, DefinitionLoader(s3), history=history), shutdown_timeout=0.05)
@@ -188,12 +188,12 @@ async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writ
     assert report["interrupted"] is True
     assert report["problems"] == [
         {
-            "bucket": "b",
+            "bucket": "hist-bucket",
             "state": "failed",
             "error": "cut short by shutdown while it was being written",
             "stage": "write",
         }
     ]
-    [record] = (await history.bucket_history("b")).records
+    [record] = (await history.bucket_history("hist-bucket")).records
     assert record.outcome is Outcome.FAILED
     assert "cut short by shutdown" in (record.error or "")
