@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import click
@@ -119,9 +119,19 @@ def _print_problems(definitions: Definitions, output: str) -> None:
     )
 
 
-def _settings(**overrides: Any) -> Settings:
+ACCOUNT: Final = ("aws_account", "aws_region")
+"""The settings every command that talks to S3 needs."""
+
+
+def _account_and(definitions_dir: Path | None) -> tuple[str, ...]:
+    """The account, and the endpoint unless definitions come from a local directory."""
+    return ACCOUNT if definitions_dir is not None else (*ACCOUNT, "endpoint")
+
+
+def _settings(*, required: Sequence[str] = (), required_to_write: Sequence[str] = (), **overrides: Any) -> Settings:
+    """The settings, or one error listing every problem, the command's missing required settings included."""
     try:
-        settings = load_settings(**overrides)
+        settings = load_settings(required=required, required_to_write=required_to_write, **overrides)
     except LakeCircleError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.app_level, settings.log_format, app_name=settings.app_name)
@@ -255,7 +265,7 @@ _concurrency_option = click.option("--concurrency", type=int, help="Buckets work
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 def plan(definitions_dir: Path | None, concurrency: int | None, output: str, detailed_exitcode: bool) -> None:
     """Show what a sync would change, writing nothing."""
-    settings = _settings(concurrency=concurrency)
+    settings = _settings(required=_account_and(definitions_dir), concurrency=concurrency)
 
     async def go() -> CycleReport:
         async with open_reconciler(settings, definitions_dir, dry_run=True) as reconciler:
@@ -281,7 +291,11 @@ def plan(definitions_dir: Path | None, concurrency: int | None, output: str, det
 )
 def sync(definitions_dir: Path | None, concurrency: int | None, dry_run: bool, allow_mass_removal: bool) -> None:
     """Run one cycle: make every managed bucket equal to its definition."""
-    settings = _settings(concurrency=concurrency)
+    settings = _settings(
+        required=_account_and(definitions_dir),
+        required_to_write=() if dry_run else ("endpoint",),  # write-ahead records go under it
+        concurrency=concurrency,
+    )
     report = _run(
         lambda: run_sync(
             settings, definitions_dir, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
@@ -329,10 +343,24 @@ def daemon(
     cycles: int | None,
 ) -> None:
     """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
-    from lakecircle.service import run_service
+    from lakecircle.signals import SignalInbox
 
-    settings = _settings(concurrency=concurrency, metrics_addr=metrics_addr, actions="DRYRUN" if dry_run else None)
-    _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles))
+    # Before anything slow: from here on SIGTERM and SIGINT stop the daemon (exit 0) and
+    # SIGHUP asks for a cycle, even while it starts.
+    signals = SignalInbox().install()
+    try:
+        from lakecircle.service import run_service
+
+        settings = _settings(
+            required=_account_and(definitions_dir),
+            required_to_write=("endpoint",),  # write-ahead records go under it
+            concurrency=concurrency,
+            metrics_addr=metrics_addr,
+            actions="DRYRUN" if dry_run else None,
+        )
+        _run(lambda: run_service(settings, definitions_dir, max_cycles=cycles, signals=signals))
+    finally:
+        signals.uninstall()  # the process ends now; a command run in-process gives them back
     sys.exit(0)
 
 
@@ -344,7 +372,7 @@ def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) 
     """Write one definition file per bucket that has lifecycle rules."""
     from lakecircle.export import export_account
 
-    settings = _settings(concurrency=concurrency)
+    settings = _settings(required=ACCOUNT, concurrency=concurrency)
     written = _run(lambda: export_account(settings, output_dir, frozenset(buckets) or None))
     for path in written:
         click.echo(str(path))
@@ -376,7 +404,7 @@ def history(bucket: str, output: str) -> None:
     stopped before it recorded one). A record that cannot be read is named on standard
     error with what is wrong; the others are still listed, and the exit code is 1.
     """
-    settings = _settings()
+    settings = _settings(required=(*ACCOUNT, "endpoint"))
 
     async def go() -> BucketHistory:
         async with open_account(settings) as account:
@@ -428,7 +456,7 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
     recorded applied change)."""
     from lakecircle.rollback import rollback as do_rollback
 
-    settings = _settings()
+    settings = _settings(required=(*ACCOUNT, "endpoint"))
 
     async def go() -> RollbackResult:
         async with open_account(settings) as account:
@@ -465,7 +493,7 @@ def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
 def original_entry() -> int:
     """The original entry point: one cycle as LCC_ACTIONS says, 0 on success, 1 on failure."""
     try:
-        settings = _settings()
+        settings = _settings(required=(*ACCOUNT, "endpoint"))
         report = _run(lambda: run_sync(settings, None, dry_run=settings.dry_run))
     except click.ClickException as exc:
         exc.show()

@@ -10,20 +10,22 @@ The loop is a small state machine around :class:`~lakecircle.reconcile.Reconcile
 - a changed listing, a due resync, or SIGHUP runs a full cycle; SIGHUPs that arrive
   during a cycle coalesce into exactly one more cycle after it;
 - SIGTERM or SIGINT stops it: no new bucket work starts, in-flight writes finish within
-  the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns.
+  the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns
+  (:mod:`lakecircle.service` routes the signals here, :mod:`lakecircle.signals` catches them).
 
 Cycles never overlap, and an exception inside one is logged and counted while the loop
-goes on. Time comes from an injected :class:`Clock`, so tests run a ten-minute resync
-in milliseconds.
+goes on. A poll that fails is told to the :class:`PollObserver` (a failure metric, and
+readiness), as each cycle's report is told to the :class:`CycleObserver`. Time comes from
+an injected :class:`Clock`, so tests run a ten-minute resync in milliseconds.
 """
 
 from __future__ import annotations
 
 import random
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import anyio
@@ -59,6 +61,27 @@ class CycleObserver(Protocol):
     def cycle_crashed(self, trigger: str) -> None: ...
 
 
+class PollObserver(Protocol):
+    """Told how each poll of the definitions went: S3 answered it, or it failed (after its retries)."""
+
+    def poll_succeeded(self) -> None: ...
+
+    def poll_failed(self, error: LakeCircleError) -> None: ...
+
+
+class StopReason(StrEnum):
+    """Why the daemon stopped: the ``reason`` of its ``daemon_stopped`` line."""
+
+    SIGNAL = "signal"
+    """SIGTERM or SIGINT (the line's ``signal`` says which)."""
+    REQUESTED = "requested"
+    """:meth:`Daemon.request_stop` without a signal (an embedding program, a test)."""
+    CYCLES_DONE = "cycles_done"
+    """``--cycles N``: the N cycles ran."""
+    START_UP_FAILED = "start_up_failed"
+    """The service could not start (its ``error`` says why); the daemon never ran."""
+
+
 @dataclass
 class DaemonStats:
     cycles: int = 0
@@ -80,6 +103,7 @@ class Daemon:
         clock: Clock | None = None,
         jitter: Callable[[], float] | None = None,
         observer: CycleObserver | None = None,
+        poll_observer: PollObserver | None = None,
         max_cycles: int | None = None,
     ) -> None:
         self.reconciler = reconciler
@@ -89,13 +113,17 @@ class Daemon:
         self.clock: Clock = clock or RealClock()
         self.jitter = jitter or (lambda: random.uniform(0.9, 1.1))  # noqa: S311 -- spreading, not security
         self.observer = observer
+        self.poll_observer = poll_observer
         self.max_cycles = max_cycles
         self.stats = DaemonStats()
         self.last_report: CycleReport | None = None
         self._wake = anyio.Event()
         self._sync_requested = False
         self._stopping = False
+        self._stop_signal: str | None = None
         self._cycle_scope: anyio.CancelScope | None = None
+        self._idle_scope: anyio.CancelScope | None = None
+        """Cancelled by a stop outside a cycle: a poll (which only reads) or a wait ends at once."""
 
     # -- requests from outside (signal handlers, tests) -----------------------------------
 
@@ -104,14 +132,20 @@ class Daemon:
         self._sync_requested = True
         self._wake.set()
 
-    def request_stop(self) -> None:
-        """Start no new work; let in-flight writes finish within the shutdown timeout."""
+    def request_stop(self, signal: str | None = None) -> None:
+        """Start no new work; let in-flight writes finish within the shutdown timeout.
+
+        ``signal`` names the signal that asked for it (``SIGTERM``), for the log line.
+        """
         if self._stopping:
             return
         self._stopping = True
+        self._stop_signal = signal
         self.reconciler.draining = True
         if self._cycle_scope is not None:
             self._cycle_scope.deadline = anyio.current_time() + self.shutdown_timeout
+        elif self._idle_scope is not None:
+            self._idle_scope.cancel()
         self._wake.set()
 
     @property
@@ -121,6 +155,23 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Poll, resync and run cycles until a stop is requested (or ``max_cycles`` cycles ran)."""
+        with anyio.CancelScope() as self._idle_scope:
+            await self._loop()
+        self._idle_scope = None
+        if not self._stopping:
+            reason = StopReason.CYCLES_DONE
+        else:
+            reason = StopReason.SIGNAL if self._stop_signal else StopReason.REQUESTED
+        log.info(
+            "daemon_stopped",
+            reason=reason.value,
+            **({"signal": self._stop_signal} if self._stop_signal else {}),
+            cycles=self.stats.cycles,
+            polls=self.stats.polls,
+        )
+
+    async def _loop(self) -> None:
         fingerprint: bytes | None = None
         next_resync = self.clock.now()
         trigger = "startup"
@@ -134,8 +185,12 @@ class Daemon:
                     refs = await self.reconciler.loader.list_refs()
                 except LakeCircleError as exc:
                     log.warning("poll_failed", error=str(exc))
+                    if self.poll_observer is not None:
+                        self.poll_observer.poll_failed(exc)
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
+                if self.poll_observer is not None:
+                    self.poll_observer.poll_succeeded()
                 if listing_fingerprint(refs) == fingerprint and not await self._refetched(refs):
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))
@@ -149,7 +204,6 @@ class Daemon:
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
-        log.info("daemon_stopped", cycles=self.stats.cycles, polls=self.stats.polls)
 
     async def _refetched(self, refs: list[ObjectRef]) -> bool:
         """Fetch again the files whose download failed; True when one of them now reads."""
@@ -210,15 +264,3 @@ class Daemon:
         if self._sync_requested:
             return "signal"
         return "poll"
-
-
-async def handle_signals(daemon: Daemon) -> None:
-    """SIGHUP: a full cycle now. SIGTERM, SIGINT: stop gracefully."""
-    with anyio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            if signum == signal.SIGHUP:
-                log.info("signal_received", signal="SIGHUP", action="sync")
-                daemon.request_sync()
-            else:
-                log.info("signal_received", signal=signal.Signals(signum).name, action="stop")
-                daemon.request_stop()

@@ -187,6 +187,7 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
     """Run the demo; returns the process exit code."""
     import boto3
 
+    from lakecircle.server import host_port
     from lakecircle.service import run_service
 
     with embedded_s3() as url, _demo_environment(url):
@@ -206,7 +207,7 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
         narrator = _Narrator(echo, client)
 
         def started(_: object, bound: tuple[str, int]) -> None:
-            echo(f"\nLakeCircle daemon running; metrics on http://{bound[0]}:{bound[1]}/metrics")
+            echo(f"\nLakeCircle daemon running; metrics on http://{host_port(*bound)}/metrics")
             if cycles is None:
                 echo("It polls every 5 s and resyncs every 60 s. Ctrl-C stops it.")
 
@@ -216,6 +217,6 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
         untouched = client.get_bucket_lifecycle_configuration(Bucket=UNDEFINED_BUCKET)["Rules"]
         echo(
             f"\n{UNDEFINED_BUCKET} (not defined) still has its own {len(untouched)} rule(s): untouched."
-            f"\nStopped after {daemon.stats.cycles} cycle(s)."
+            f"\nStopped after {daemon.stats.cycles if daemon is not None else 0} cycle(s)."
         )
         return 0 if narrator.ok else 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -42,10 +43,27 @@ RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
 TRIGGERS: Final = ("startup", "poll", "resync", "signal", "manual")
 """Cycle triggers whose series exist from the start; another trigger gets its own series."""
 
-STAGES: Final = ("definitions", "list", "read", "write", "snapshot", "cycle")
-"""Where a failure happened: reading the definitions, listing the account's buckets,
-reading or writing one bucket's lifecycle, writing its history snapshot, or the cycle
-itself (an internal error)."""
+
+class Stage(StrEnum):
+    """Where a failure happened: the ``stage`` label of ``lakecircle_failures_total``."""
+
+    DEFINITIONS = "definitions"
+    """A cycle could not list the definitions, or a definition file could not be read."""
+    LIST = "list"
+    """A cycle could not list the account's buckets."""
+    READ = "read"
+    """One bucket's lifecycle could not be read."""
+    WRITE = "write"
+    """One bucket's lifecycle could not be written."""
+    SNAPSHOT = "snapshot"
+    """A bucket's write-ahead history record could not be written (so the bucket was not)."""
+    CYCLE = "cycle"
+    """The cycle itself failed: an internal error."""
+    POLL = "poll"
+    """A poll of the definition prefix failed (S3 unreachable, access refused), retries spent."""
+
+
+STAGES: Final = tuple(s.value for s in Stage)
 
 EXTRA_BUCKET_STATES: Final = ("propagating", "diverging")
 """States the settle window will add (a write not yet visible; still different after it)."""
@@ -77,9 +95,9 @@ def cycle_result(report: CycleReport) -> str:
     return SUCCESS
 
 
-def fatal_stage(report: CycleReport) -> str:
+def fatal_stage(report: CycleReport) -> Stage:
     """The stage a fatal cycle failed at: without definitions the loader failed, else the bucket listing."""
-    return "definitions" if report.definitions is None else "list"
+    return Stage.DEFINITIONS if report.definitions is None else Stage.LIST
 
 
 def tripped_guards(report: CycleReport) -> list[str]:
@@ -115,7 +133,8 @@ class Metrics:
         self.failures = Counter(
             "lakecircle_failures_total",
             "Failures by stage: definitions (a file unreadable or not listable), list (the account's buckets), "
-            "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error).",
+            "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error), "
+            "poll (a poll of the definition prefix).",
             ["stage"],
             registry=r,
         )
@@ -239,11 +258,11 @@ class Metrics:
         self.rules_removed.inc(report.rules_removed)
         self.rules_changed.inc(report.rules_changed)
 
-        failures: Tally[str] = Tally(r.stage or "cycle" for r in report.failed)
+        failures: Tally[str] = Tally(r.stage or Stage.CYCLE for r in report.failed)
         if report.fatal is not None:
             failures[fatal_stage(report)] += 1
         if report.definitions is not None:
-            failures["definitions"] += len(report.definitions.unreadable)
+            failures[Stage.DEFINITIONS] += len(report.definitions.unreadable)
         for stage, count in failures.items():
             if count:
                 self.failures.labels(stage=stage).inc(count)
@@ -268,9 +287,13 @@ class Metrics:
     def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:
         """Count a cycle that raised instead of returning a report (a bug, logged by the caller)."""
         self.cycles.labels(trigger=trigger, result=FAILURE).inc()
-        self.failures.labels(stage="cycle").inc()
+        self.failures.labels(stage=Stage.CYCLE).inc()
         if duration is not None:
             self.cycle_duration.observe(duration)
+
+    def observe_poll_failure(self) -> None:
+        """Count a poll of the definitions that failed (the daemon logs it as ``poll_failed``)."""
+        self.failures.labels(stage=Stage.POLL).inc()
 
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
         """One S3 request attempt finished: ``outcome`` as :func:`lakecircle.retry.outcome_of` names it."""

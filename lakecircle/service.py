@@ -3,43 +3,69 @@
 ``lakecircle daemon`` (and the demo) call :func:`run_service`. It binds the metrics
 server first (so a wrong address fails fast), checks the account, then runs the loop of
 :mod:`lakecircle.daemon` until SIGTERM or SIGINT, with SIGHUP forcing a cycle.
+
+Signals count from the first instant (:mod:`lakecircle.signals`): a SIGTERM or SIGINT
+during start-up (the account check's retries, the bind) ends it at once and the service
+returns without running, and a SIGHUP during start-up is answered by the first cycle,
+which starts as soon as start-up ends. Every way out logs ``daemon_stopped`` with its
+reason. Cycle reports and polls feed the failure metrics and :class:`~lakecircle.server.Health`,
+which turns not ready when S3 stays out of reach for :data:`OUTAGE_POLLS` poll intervals.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Final
 
 import anyio
 import structlog
 
 from lakecircle import __version__
-from lakecircle.daemon import Clock, Daemon, handle_signals
-from lakecircle.errors import ConfigError
-from lakecircle.metrics import Metrics
+from lakecircle.daemon import Clock, Daemon, StopReason
+from lakecircle.errors import ConfigError, LakeCircleError
+from lakecircle.metrics import Metrics, Stage, fatal_stage
 from lakecircle.reconcile import CycleReport
 from lakecircle.retry import RetryPolicy
 from lakecircle.runtime import build_reconciler, open_account
-from lakecircle.server import Health, serve
+from lakecircle.server import Health, host_port, serve
 from lakecircle.settings import Settings
+from lakecircle.signals import SignalInbox
 
 log = structlog.get_logger("lakecircle.service")
 
+OUTAGE_POLLS: Final = 3
+"""Readiness is lost when polls and cycles have failed for longer than this many poll intervals."""
+
 
 class CycleSink:
-    """Feeds each cycle's report to the metrics and the readiness check."""
+    """Feeds each cycle's report, and each poll's outcome, to the metrics and the readiness check."""
 
-    def __init__(self, metrics: Metrics, health: Health, on_report: Callable[[CycleReport], None] | None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        health: Health,
+        on_report: Callable[[CycleReport], None] | None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.metrics = metrics
         self.health = health
         self.on_report = on_report
+        self.clock = clock
+        """Unix time: when a cycle finished (the last-success gauge), when contacts began to fail."""
 
     def cycle_finished(self, report: CycleReport) -> None:
-        now = time.time()
+        now = self.clock()
         if report.definitions is not None:
             self.health.mark_definitions_loaded()
+        if report.fatal is None:
+            self.health.mark_contact()
+        else:
+            self.health.mark_contact_failed(fatal_stage(report), now)
         self.health.mark_cycle_finished(now)
         self.metrics.observe_cycle(report, now=now)
         if self.on_report is not None:
@@ -48,6 +74,38 @@ class CycleSink:
     def cycle_crashed(self, trigger: str) -> None:
         self.metrics.observe_cycle_error(trigger)
 
+    def poll_succeeded(self) -> None:
+        self.health.mark_contact()
+
+    def poll_failed(self, error: LakeCircleError) -> None:
+        self.metrics.observe_poll_failure()
+        self.health.mark_contact_failed(Stage.POLL, self.clock())
+
+
+class _SignalRouter:
+    """Where each signal goes: to start-up until the daemon exists, then to the daemon."""
+
+    def __init__(self) -> None:
+        self.daemon: Daemon | None = None
+        self.start_up = anyio.CancelScope()
+        """Cancelled by SIGTERM or SIGINT during start-up."""
+        self.stopped_by: str | None = None
+
+    def __call__(self, sig: signal.Signals) -> None:
+        phase = "start_up" if self.daemon is None else "running"
+        stop = sig is not signal.SIGHUP
+        log.info("signal_received", signal=sig.name, action="stop" if stop else "sync", phase=phase)
+        if self.daemon is not None:
+            if stop:
+                self.daemon.request_stop(sig.name)
+            else:
+                self.daemon.request_sync()
+        elif stop and self.stopped_by is None:
+            self.stopped_by = sig.name
+            self.start_up.cancel()
+        # A SIGHUP during start-up needs nothing more: the first cycle, which starts as
+        # soon as start-up ends, is the sync it asks for.
+
 
 @asynccontextmanager
 async def _listening(metrics: Metrics, health: Health, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
@@ -55,7 +113,9 @@ async def _listening(metrics: Metrics, health: Health, host: str, port: int) -> 
         server = serve(metrics, health, host, port)
         bound = await server.__aenter__()
     except OSError as exc:
-        raise ConfigError([f"LCC_METRICS_ADDR: cannot listen on {host}:{port}: {exc.strerror or exc}"]) from exc
+        raise ConfigError(
+            [f"LCC_METRICS_ADDR: cannot listen on {host_port(host, port)}: {exc.strerror or exc}"]
+        ) from exc
     try:
         yield bound
     finally:
@@ -70,47 +130,108 @@ async def run_service(
     clock: Clock | None = None,
     on_started: Callable[[Daemon, tuple[str, int]], None] | None = None,
     on_report: Callable[[CycleReport], None] | None = None,
-) -> Daemon:
-    """Run the daemon until a signal stops it (or ``max_cycles`` cycles ran)."""
+    signals: SignalInbox | None = None,
+) -> Daemon | None:
+    """Run the daemon until a signal stops it (or ``max_cycles`` cycles ran).
+
+    Returns the daemon, or None when a signal stopped the service during start-up.
+    ``signals`` is the inbox the command installed at its start; without one, an inbox
+    is installed for the run and removed after it (the caller's handlers come back).
+    """
+    inbox = signals if signals is not None else SignalInbox().install()
+    router = _SignalRouter()
+    failure: LakeCircleError | None = None
+    daemon: Daemon | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(inbox.deliver, router)
+            try:
+                daemon = await _start_and_run(
+                    settings,
+                    definitions_dir,
+                    router,
+                    max_cycles=max_cycles,
+                    clock=clock,
+                    on_started=on_started,
+                    on_report=on_report,
+                )
+            except LakeCircleError as exc:  # raised below, outside the task group (no exception group)
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        if signals is None:
+            inbox.uninstall()
+    if failure is not None:
+        raise failure
+    return daemon
+
+
+async def _start_and_run(
+    settings: Settings,
+    definitions_dir: Path | None,
+    router: _SignalRouter,
+    *,
+    max_cycles: int | None,
+    clock: Clock | None,
+    on_started: Callable[[Daemon, tuple[str, int]], None] | None,
+    on_report: Callable[[CycleReport], None] | None,
+) -> Daemon | None:
     metrics = Metrics()
     metrics.set_info(__version__, settings.actions.value, settings.aws_account)
-    health = Health(max_age=3 * settings.resync_interval)
+    health = Health(max_age=3 * settings.resync_interval, outage_limit=OUTAGE_POLLS * settings.poll_interval)
     host, port = settings.metrics_host_port
-    async with _listening(metrics, health, host, port) as bound:
-        log.info("metrics_listening", address=f"http://{bound[0]}:{bound[1]}/metrics")
-        async with open_account(
-            settings,
-            need_endpoint=definitions_dir is None,
-            retry=RetryPolicy.from_settings(settings),
-            observer=metrics,
-        ) as account:
-            metrics.watch_gate(account.adapter.gate)
-            # The daemon's reports feed metrics and logs: counts, not every plan's models
-            # (plans only for an ``on_report`` that narrates them: the demo).
-            reconciler = build_reconciler(
-                settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
-            )
-            daemon = Daemon(
-                reconciler,
-                poll_interval=settings.poll_interval,
-                resync_interval=settings.resync_interval,
-                shutdown_timeout=settings.shutdown_timeout,
-                clock=clock,
-                observer=CycleSink(metrics, health, on_report),
-                max_cycles=max_cycles,
-            )
+    log.info("daemon_starting", version=__version__, mode=settings.actions.value)
+    async with AsyncExitStack() as stack:
+        daemon: Daemon | None = None
+        try:
+            with router.start_up:
+                bound = await stack.enter_async_context(_listening(metrics, health, host, port))
+                log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
+                account = await stack.enter_async_context(
+                    open_account(
+                        settings,
+                        need_endpoint=definitions_dir is None,
+                        retry=RetryPolicy.from_settings(settings),
+                        observer=metrics,
+                    )
+                )
+                metrics.watch_gate(account.adapter.gate)
+                # The daemon's reports feed metrics and logs: counts, not every plan's models
+                # (plans only for an ``on_report`` that narrates them: the demo).
+                reconciler = build_reconciler(
+                    settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
+                )
+                sink = CycleSink(metrics, health, on_report)
+                daemon = Daemon(
+                    reconciler,
+                    poll_interval=settings.poll_interval,
+                    resync_interval=settings.resync_interval,
+                    shutdown_timeout=settings.shutdown_timeout,
+                    clock=clock,
+                    observer=sink,
+                    poll_observer=sink,
+                    max_cycles=max_cycles,
+                )
+                router.daemon = daemon
+        except LakeCircleError as exc:
+            # one line: the error says what to fix; a traceback would only hide it
+            log.error("daemon_stopped", reason=StopReason.START_UP_FAILED.value, error=str(exc))  # noqa: TRY400
+            raise
+        if daemon is None:
             log.info(
-                "daemon_started",
-                mode=settings.actions.value,
-                poll_interval_s=settings.poll_interval,
-                resync_interval_s=settings.resync_interval,
-                concurrency=settings.concurrency,
-                definitions=str(definitions_dir) if definitions_dir else settings.definition_uri,
+                "daemon_stopped", reason=StopReason.SIGNAL.value, signal=router.stopped_by, phase="start_up", cycles=0
             )
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(handle_signals, daemon)
-                if on_started is not None:
-                    on_started(daemon, bound)
-                await daemon.run()
-                tg.cancel_scope.cancel()
+            return None
+        log.info(
+            "daemon_started",
+            mode=settings.actions.value,
+            poll_interval_s=settings.poll_interval,
+            resync_interval_s=settings.resync_interval,
+            concurrency=settings.concurrency,
+            definitions=str(definitions_dir) if definitions_dir else settings.definition_uri,
+        )
+        if on_started is not None:
+            on_started(daemon, bound)
+        await daemon.run()
     return daemon

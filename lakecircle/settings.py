@@ -1,27 +1,40 @@
 """Settings: the ``LCC_*`` environment, validated once at start into one frozen value.
 
 Every problem is reported at once, each naming the variable and the form it expects
-(:class:`~lakecircle.errors.ConfigError`). Command-line flags override the environment
-by being passed as keyword arguments. AWS credentials, profiles and ``AWS_ENDPOINT_URL``
-are the SDK's own business and are not read here.
+(:class:`~lakecircle.errors.ConfigError`), the settings the command requires among them:
+one run shows everything to fix. Every numeric setting has a range (:data:`RANGES`, the
+README's configuration table shows the same) so that a value no one means, such as a
+rate of 1e-300 requests per second, is refused at start instead of hanging the process.
+
+A setting's value may be a secret pasted into the wrong variable, and errors end up in
+logs: an error shows at most a short preview of a value (:func:`preview`), and nothing
+at all of ``LCC_ACTION_PARAMS``. Numbers that parsed are shown whole. Command-line flags
+override the environment by being passed as keyword arguments. AWS credentials,
+profiles and ``AWS_ENDPOINT_URL`` are the SDK's own business and are not read here.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lakecircle.errors import ConfigError
 from lakecircle.problems import suggest
 
 ENV_PREFIX = "LCC_"
+
+PREVIEW_CHARACTERS: Final = 3
+"""How much of a refused value an error shows: enough to recognise a typo, too little to leak a secret."""
 
 
 class ActionMode(StrEnum):
@@ -43,6 +56,63 @@ class LogFormat(StrEnum):
     TEXT = "TEXT"
     COLORTEXT = "COLORTEXT"
     JSON = "JSON"
+
+
+def env_name(field: str) -> str:
+    """The variable of a setting: ``poll_interval`` -> ``LCC_POLL_INTERVAL``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def number(value: float) -> str:
+    """A number as messages and the README show it: ``86,400``, ``0.1``, ``1e-300``."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts, with their unit."""
+
+    low: float
+    high: float
+    unit: str
+    off: str | None = None
+    """What 0 means, when 0 switches the feature off (0 is then accepted below ``low``)."""
+
+    def __contains__(self, value: float) -> bool:
+        return (self.off is not None and value == 0) or self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        span = f"{number(self.low)} to {number(self.high)} {self.unit}"
+        return f"0 ({self.off}) or {span}" if self.off else span
+
+
+RANGES: Final[Mapping[str, Range]] = {
+    "concurrency": Range(1, 1_024, "buckets at once"),
+    "poll_interval": Range(1, 86_400, "seconds"),
+    "resync_interval": Range(1, 604_800, "seconds"),
+    "max_requests_per_second": Range(0.1, 100_000, "requests per second", off="no limit"),
+    "shutdown_timeout": Range(0, 3_600, "seconds"),
+    "retry_max_attempts": Range(1, 100, "attempts"),
+    "retry_base_delay": Range(0.01, 60, "seconds"),
+    "retry_max_delay": Range(0.01, 3_600, "seconds"),
+    "cycle_deadline": Range(1, 86_400, "seconds"),
+    "max_removals": Range(0, 1_000_000_000, "rule removals"),
+    "settle_seconds": Range(0, 86_400, "seconds"),
+}
+"""Every numeric setting's range: values outside it are refused at start, naming it."""
+
+NEVER_SHOWN: Final = frozenset({"action_params"})
+"""Settings whose value no message shows, not even a preview: JSON is where a token gets pasted."""
+
+
+class Refused(ValueError):
+    """A setting's value was refused; ``lines`` are complete problems, each naming its setting."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = list(lines)
+        super().__init__("; ".join(lines))
 
 
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<prefix>(?:[^/]+/)*)$")
@@ -91,24 +161,24 @@ class Settings(BaseSettings):
     app_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.AUTO
     app_name: str = "LakeCircle"
-    concurrency: int = Field(default=16, ge=1, le=1024)
+    concurrency: int = 16
     verify_account: bool = True
     content_md5: bool = False
     # -- the always-on service -------------------------------------------------------------
-    poll_interval: float = Field(default=30.0, gt=0)
-    resync_interval: float = Field(default=600.0, gt=0)
+    poll_interval: float = 30.0
+    resync_interval: float = 600.0
     metrics_addr: str = "127.0.0.1:9739"
-    max_requests_per_second: float = Field(default=0.0, ge=0)
-    shutdown_timeout: float = Field(default=30.0, ge=0)
+    max_requests_per_second: float = 0.0
+    shutdown_timeout: float = 30.0
     # -- retries (one layer: tenacity around each S3 call) ----------------------------------
-    retry_max_attempts: int = Field(default=8, ge=1, le=100)
-    retry_base_delay: float = Field(default=0.2, gt=0)
-    retry_max_delay: float = Field(default=20.0, gt=0)
-    cycle_deadline: float = Field(default=1800.0, gt=0)
+    retry_max_attempts: int = 8
+    retry_base_delay: float = 0.2
+    retry_max_delay: float = 20.0
+    cycle_deadline: float = 1800.0
     # -- safety ----------------------------------------------------------------------------
-    max_removals: int = Field(default=100, ge=0)
+    max_removals: int = 100
     allow_mass_removal: bool = False
-    settle_seconds: float = Field(default=300.0, ge=0)
+    settle_seconds: float = 300.0
 
     @field_validator("action_params", mode="before")
     @classmethod
@@ -117,10 +187,19 @@ class Settings(BaseSettings):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
+                # exc.msg says what is wrong without quoting the text (str(exc) would not)
                 raise ValueError(f'expected a JSON object such as {{"buckets": ["a", "b"]}} ({exc.msg})') from None
         if not isinstance(value, dict):
             # pydantic turns ValueError, not TypeError, into a reported validation error
             raise ValueError('expected a JSON object such as {"buckets": ["a", "b"]}')  # noqa: TRY004
+        return value
+
+    @field_validator("action_params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = _params_problems(value)
+        if problems:
+            raise Refused(*problems)
         return value
 
     @field_validator("actions", "app_level", "log_format", mode="before")
@@ -128,12 +207,35 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator(*RANGES)
+    @classmethod
+    def _in_range(cls, value: float, info: ValidationInfo) -> float:
+        bounds = RANGES[str(info.field_name)]
+        if value not in bounds:
+            raise Refused(f"{env_name(str(info.field_name))}: {number(value)} is out of range; expected {bounds}")
+        return value
+
+    @field_validator("retry_max_delay")
+    @classmethod
+    def _cap_above_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("retry_base_delay")
+        if base is not None and base > value:
+            raise Refused(
+                f"{env_name('retry_base_delay')}: {base:g} s is more than {env_name('retry_max_delay')}"
+                f" ({value:g} s); the first retry's delay must not exceed the cap"
+            )
+        return value
+
     @field_validator("metrics_addr")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        _, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("expected HOST:PORT such as 127.0.0.1:9739 (0.0.0.0:9739 for all interfaces)")
+        host, sep, port = value.rpartition(":")
+        if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+            raise ValueError(
+                "expected HOST:PORT such as 127.0.0.1:9739 (0.0.0.0:9739 for all interfaces, [::1]:9739 for IPv6)"
+            )
+        if ":" in host and not (host.startswith("[") and host.endswith("]")):
+            raise ValueError("expected an IPv6 host in brackets, such as [::1]:9739")
         return value
 
     # -- derived values ---------------------------------------------------------------
@@ -172,7 +274,7 @@ class Settings(BaseSettings):
         """Raise one ConfigError listing every required setting that is not set."""
         missing = [n for n in names if getattr(self, n) is None]
         if missing:
-            raise ConfigError([f"{ENV_PREFIX}{n.upper()}: required but not set ({_EXPECTED[n]})" for n in missing])
+            raise ConfigError([_missing(n) for n in missing])
 
 
 _EXPECTED = {
@@ -180,22 +282,64 @@ _EXPECTED = {
     "aws_account": "the 12-digit account ID the buckets belong to",
     "aws_region": "the AWS region of the endpoint bucket, such as eu-west-1",
 }
+REQUIRABLE: Final = frozenset(_EXPECTED)
+"""The settings a command may require (:func:`load_settings`'s ``required``)."""
 
 
-def _known_params(params: dict[str, Any]) -> list[str]:
+def _missing(name: str) -> str:
+    return f"{env_name(name)}: required but not set ({_EXPECTED[name]})"
+
+
+def preview(value: object) -> str:
+    """A refused value as an error shows it: its first few characters and its length.
+
+    ``"APP…" (5 characters)``; a value no longer than the preview is shown whole. Characters
+    that are not printable are shown as ``?`` so that a value cannot break a log line.
+    """
+    text = str(value)
+    shown = "".join(c if c.isprintable() else "?" for c in text[:PREVIEW_CHARACTERS])
+    if len(text) <= PREVIEW_CHARACTERS:
+        return f'"{shown}"'
+    return f'"{shown}…" ({len(text)} characters)'
+
+
+def _params_problems(params: dict[str, Any]) -> list[str]:
+    """What is wrong with LCC_ACTION_PARAMS, without a word of its content (keys included)."""
     problems = []
-    unknown = sorted(set(params) - {"buckets"})
+    unknown = [key for key in params if key != "buckets"]
     if unknown:
-        problems.append(f"{ENV_PREFIX}ACTION_PARAMS: unknown key(s) {', '.join(unknown)}; known: buckets")
+        near = any(difflib.get_close_matches(str(key).lower(), ["buckets"], n=1, cutoff=0.75) for key in unknown)
+        hint = ' (did you mean "buckets"?)' if near and "buckets" not in params else ""
+        problems.append(f'{env_name("action_params")}: {len(unknown)} unknown key(s){hint}; the only key is "buckets"')
     buckets = params.get("buckets")
     if buckets is not None and not (isinstance(buckets, list) and all(isinstance(b, str) for b in buckets)):
-        problems.append(f'{ENV_PREFIX}ACTION_PARAMS: "buckets" must be a list of bucket names')
+        problems.append(f'{env_name("action_params")}: "buckets" must be a list of bucket names')
     return problems
 
 
+def _describe(error: ErrorDetails) -> list[str]:
+    """One validation error as problem lines: the setting, what it expects, a preview of the value."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, Refused):
+        return cause.lines
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "value_error":
+        message = str(error["msg"]).removeprefix("Value error, ")
+    elif field in RANGES:
+        kind = "a whole number" if Settings.model_fields[field].annotation is int else "a number"
+        message = f"expected {kind}: {RANGES[field]}"
+    elif error["type"] == "bool_parsing":
+        message = "expected true or false"
+    else:
+        message = str(error["msg"])
+    if field in NEVER_SHOWN:
+        return [f"{env_name(field)}: {message}"]
+    return [f"{env_name(field)}: {message}, got {preview(error.get('input'))}"]
+
+
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """A mistyped setting must not be silently ignored."""
-    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    """A mistyped setting must not be silently ignored (its name is shown, never its value)."""
+    known = [env_name(name) for name in Settings.model_fields]
     return [
         f"{name}: not a LakeCircle setting{suggest(name, known)}"
         for name in sorted(environ)
@@ -203,25 +347,42 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     ]
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read the environment (overridden by ``overrides`` that are not None), all errors at once."""
+def _given(name: str, given: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+    """A setting's raw value, from an override or (as pydantic-settings reads it) the environment; None if unset."""
+    if name in given:
+        return given[name]
+    variable = env_name(name)
+    return next((value for key, value in environ.items() if key.upper() == variable and value != ""), None)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    required: Iterable[str] = (),
+    required_to_write: Iterable[str] = (),
+    **overrides: Any,
+) -> Settings:
+    """Read the environment (overridden by ``overrides`` that are not None), all errors at once.
+
+    ``required`` names the settings the command cannot run without (:data:`REQUIRABLE`),
+    ``required_to_write`` those it needs unless ``LCC_ACTIONS`` (or its override) is DRYRUN;
+    a missing one is a problem of the same run as an invalid one.
+    """
+    environ = os.environ if environ is None else environ
     given = {k: v for k, v in overrides.items() if v is not None}
-    problems = _unknown_variables(os.environ if environ is None else environ)
+    problems = _unknown_variables(environ)
+    settings: Settings | None = None
+    refused: set[str] = set()
     try:
         settings = Settings(**given)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            name = f"{ENV_PREFIX}{str(error['loc'][0]).upper()}" if error["loc"] else ENV_PREFIX
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message}, got {error.get('input')!r}")
-        raise ConfigError(problems) from None
-    problems += _known_params(settings.action_params)
-    if settings.retry_base_delay > settings.retry_max_delay:
-        problems.append(
-            f"{ENV_PREFIX}RETRY_BASE_DELAY: {settings.retry_base_delay:g} s is more than"
-            f" {ENV_PREFIX}RETRY_MAX_DELAY ({settings.retry_max_delay:g} s); the first retry's delay"
-            " must not exceed the cap"
-        )
-    if problems:
+            refused.add(str(error["loc"][0]) if error["loc"] else "")
+            problems += _describe(error)
+    needed = list(required)
+    if str(_given("actions", given, environ) or "").upper() != ActionMode.DRYRUN:
+        needed += [n for n in required_to_write if n not in needed]
+    problems += [_missing(n) for n in needed if n not in refused and _given(n, given, environ) is None]
+    if problems or settings is None:
         raise ConfigError(problems)
     return settings

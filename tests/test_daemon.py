@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import anyio.lowlevel
 import pytest
+import structlog
 
 from lakecircle.daemon import Daemon
+from lakecircle.errors import ConnectionFailed
 from lakecircle.loader import DefinitionLoader
 from lakecircle.memory import MemoryS3
+from lakecircle.metrics import Metrics
 from lakecircle.model import LifecycleConfig
 from lakecircle.reconcile import Reconciler
-from lakecircle.store import BucketRef
+from lakecircle.server import Health
+from lakecircle.service import CycleSink
+from lakecircle.store import BucketRef, ObjectRef
 
 pytestmark = pytest.mark.anyio
 
@@ -224,3 +231,99 @@ async def test_dry_run_daemon_only_monitors() -> None:
     assert s3.calls["PutBucketLifecycleConfiguration"] == 0
     assert daemon.last_report is not None
     assert daemon.last_report.pending == 2
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_failed_polls_are_counted_and_readiness_follows_s3_out_of_reach_and_back() -> None:
+    s3, clock = world(), FakeClock()
+    metrics = Metrics()
+    health = Health(max_age=100_000, clock=clock.now, outage_limit=90)
+    sink = CycleSink(metrics, health, None, clock=clock.now)
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=100_000, observer=sink, poll_observer=sink)
+    seen: dict[str, object] = {}
+
+    async def outage() -> None:
+        await until(lambda: health.last_cycle is not None)
+        seen["before"] = health.ready()
+        s3.list_fails = ConnectionFailed("could not connect to the endpoint", operation="ListObjectsV2")
+        await until(lambda: clock.now() >= 1000 + 150)  # polls at 1030, 1060, 1090 and 1120 failed
+        seen["during"] = health.ready()
+        seen["failed polls"] = metrics.registry.get_sample_value("lakecircle_failures_total", {"stage": "poll"})
+        s3.list_fails = None
+        await until(lambda: health.failing_since is None)
+        seen["after"] = health.ready()
+        daemon.request_stop()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            tg.start_soon(outage)
+    assert seen["before"] == (True, "ok")
+    assert seen["during"] == (
+        False,
+        "S3 out of reach: polls and cycles have failed for 120s, over the 90s limit (last failure at stage poll)",
+    )
+    assert seen["failed polls"] == 4
+    assert seen["after"] == (True, "ok")
+
+
+async def test_a_cycle_that_cannot_list_counts_at_its_stage_and_a_good_one_ends_the_outage() -> None:
+    s3, clock = world(), FakeClock()
+    metrics = Metrics()
+    health = Health(max_age=100_000, clock=clock.now, outage_limit=90)
+    sink = CycleSink(metrics, health, None, clock=clock.now)
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=60, observer=sink, poll_observer=sink)
+    s3.list_fails = ConnectionFailed("could not connect to the endpoint", operation="ListObjectsV2")
+
+    async def recover() -> None:
+        await until(lambda: health.last_cycle is not None)
+        seen = health.failing_since, health.failed_stage
+        s3.list_fails = None
+        await until(lambda: health.failing_since is None)
+        daemon.request_stop()
+        assert seen == (1000, "definitions")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            tg.start_soon(recover)
+    assert metrics.registry.get_sample_value("lakecircle_failures_total", {"stage": "definitions"}) == 1
+
+
+async def test_the_stop_line_says_why_the_daemon_stopped() -> None:
+    s3, clock = world(1), FakeClock()
+    with structlog.testing.capture_logs() as logs:
+        await daemon_for(s3, clock, max_cycles=1).run()
+        asked = daemon_for(s3, clock)
+        asked.request_stop("SIGTERM")
+        await asked.run()
+    stops = [e for e in logs if e["event"] == "daemon_stopped"]
+    assert [(e["reason"], e.get("signal")) for e in stops] == [("cycles_done", None), ("signal", "SIGTERM")]
+
+
+class HangingListS3(MemoryS3):
+    """After the first listing, listings never answer (a stalled endpoint, retries under way)."""
+
+    async def list_definitions(self) -> list[ObjectRef]:
+        if self.calls["ListObjectsV2"] >= 1:
+            self.calls["ListObjectsV2"] += 1
+            await anyio.sleep_forever()
+        return await super().list_definitions()
+
+
+async def test_a_stop_during_a_stalled_poll_ends_the_daemon_at_once() -> None:
+    s3, clock = HangingListS3(), FakeClock()
+    s3.objects["definition/b0.toml"] = definition("b0")
+    s3.add_bucket("b0")
+    daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=100_000)
+    with structlog.testing.capture_logs() as logs, anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await until(lambda: s3.calls["ListObjectsV2"] == 2)  # the cycle's listing, then the stalled poll's
+            daemon.request_stop("SIGTERM")
+    assert daemon.stats.cycles == 1
+    assert [(e["reason"], e["signal"]) for e in logs if e["event"] == "daemon_stopped"] == [("signal", "SIGTERM")]

@@ -104,3 +104,18 @@ def test_demo_runs_without_aws_and_leaves_nothing_behind(tmp_path: Path) -> None
     assert "acme-scratch (not defined) still has its own 1 rule(s)" in out
     assert "Stopped after 2 cycle(s)." in out
     assert set(tmp_path.iterdir()) == before
+
+
+def test_bare_module_names_every_settings_problem_in_one_run(moto: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
+    env.update(LCC_AWS_REGION="Europe (Ireland)", LCC_MAX_REQUESTS_PER_SECOND="1e-300")
+    done = run_module(env)
+    assert done.returncode == 1
+    for problem in (
+        "LCC_AWS_REGION: expected an AWS region code such as eu-west-1",
+        "LCC_MAX_REQUESTS_PER_SECOND: 1e-300 is out of range; expected 0 (no limit) or 0.1 to 100,000 requests",
+        "LCC_AWS_ACCOUNT: required but not set",
+        "LCC_ENDPOINT: required but not set",
+    ):
+        assert problem in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -132,7 +132,7 @@ def test_labelled_series_exist_at_zero_before_anything_happens(registry: Collect
             assert value(registry, "lakecircle_cycles_total", trigger=trigger, result=result) == 0
     assert value(registry, "lakecircle_last_success_timestamp_seconds") == 0
     assert set(BUCKET_STATES) >= {s.value for s in BucketState}
-    assert set(STAGES) == {"definitions", "list", "read", "write", "snapshot", "cycle"}
+    assert set(STAGES) == {"definitions", "list", "read", "write", "snapshot", "cycle", "poll"}
 
 
 def test_a_successful_cycle_counts_rules_of_changed_buckets_only(registry: CollectorRegistry, metrics: Metrics) -> None:

@@ -356,6 +356,27 @@ async def test_the_metrics_server_answers_nothing_but_metrics_and_health() -> No
     assert answers == probes
 
 
+def test_the_daemon_logs_a_malformed_request_as_one_json_line_without_its_bytes(world: Path) -> None:
+    marker = b"Pq4SenderSecretBytes"
+    env = {**os.environ, "LCC_METRICS_ADDR": "127.0.0.1:0", "LCC_POLL_INTERVAL": "3600", "LCC_LOG_FORMAT": "JSON"}
+    with daemon(env, "--definitions", str(world)) as (proc, lines):
+        port = int(wait_for(lines, r"http://127\.0\.0\.1:(\d+)/metrics", proc).group(1))
+        wait_for(lines, r"cycle_finished", proc)
+        for data in (b"GET / HTTP/1.1\r\nX-" + marker + b" no colon\r\n\r\n", b"\x16\x03\x01" + marker + b"\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(data)
+                assert sock.recv(64).startswith(b"HTTP/1.0 400 ")
+        deadline = time.monotonic() + 10
+        while sum("http_request_malformed" in line for line in list(lines)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    malformed = [json.loads(line) for line in lines if "http_request_malformed" in line]
+    assert [(e["reason"], e["status"]) for e in malformed] == [("BadHttpMessage", 400), ("BadHttpMethod", 400)]
+    assert all(line.startswith("{") for line in lines), "".join(lines)  # one JSON object a line, nothing else
+    assert marker.decode() not in "".join(lines)
+
+
 # -- definitions are data -------------------------------------------------------------------
 
 LOOKS_LIKE_CODE = {

@@ -1,14 +1,19 @@
-"""The HTTP endpoints over real loopback sockets: /metrics, /healthz, /readyz, nothing else."""
+"""The HTTP endpoints over real loopback sockets: /metrics, /healthz, /readyz, nothing else;
+readiness; and clients that send too slowly or send garbage."""
 
 from __future__ import annotations
 
+import select
 import socket
+import time
 
 import aiohttp
+import anyio
 import pytest
+import structlog
 
 from lakecircle.metrics import CONTENT_TYPE, Metrics
-from lakecircle.server import Health, serve
+from lakecircle.server import Health, host_port, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +142,131 @@ async def test_the_server_listens_on_the_given_host_only(bound: str, other: str)
         assert host == bound
         assert status == 200
         assert refuses(other, port)
+
+
+# -- hostile clients ------------------------------------------------------------------------
+
+MARKER = b"Zk7Qv9SenderBytes"
+"""Bytes a sender puts in its request: they must never reach a log line."""
+
+
+def exchange(port: int, data: bytes, *, limit: float = 5) -> tuple[bytes, float]:
+    """Send ``data``, read until the server closes the connection; (what came back, seconds until it closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        started = time.monotonic()
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received, time.monotonic() - started
+
+
+def trickle(port: int, data: bytes, every: float, limit: float) -> float:
+    """Send ``data`` a byte at a time; seconds until the server closed the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        started = time.monotonic()
+        for byte in data:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            ready, _, _ = select.select([sock], [], [], every)
+            if ready and sock.recv(1) == b"":
+                break
+        else:
+            sock.recv(1)  # everything sent: wait for the close
+        return time.monotonic() - started
+
+
+async def test_a_half_sent_request_is_closed_within_the_head_timeout() -> None:
+    async with serve(Metrics(), Health(60), "127.0.0.1", 0, head_timeout=0.5) as (_, port):
+        answer, seconds = await anyio.to_thread.run_sync(exchange, port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    assert answer == b""
+    assert 0.4 < seconds < 2
+
+
+async def test_a_request_head_trickled_a_byte_at_a_time_does_not_keep_the_connection() -> None:
+    head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    async with serve(Metrics(), Health(60), "127.0.0.1", 0, head_timeout=0.5) as (_, port):
+        seconds = await anyio.to_thread.run_sync(trickle, port, head, 0.05, 10)
+    assert 0.4 < seconds < 2
+
+
+async def test_keep_alive_requests_within_the_head_timeout_are_all_answered() -> None:
+    async with (
+        serve(Metrics(), Health(60), "127.0.0.1", 0, head_timeout=1) as (host, port),
+        aiohttp.ClientSession() as session,
+    ):
+        statuses = []
+        for _ in range(3):
+            async with session.get(f"http://{host}:{port}/healthz") as response:
+                statuses.append(response.status)
+                await response.read()
+            await anyio.sleep(0.3)
+    assert statuses == [200, 200, 200]
+
+
+GARBAGE = {
+    "not http": b"\x16\x03\x01\x02\x00" + MARKER + b"\r\n\r\n",
+    "bad header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-" + MARKER + b" no colon\r\n\r\n",
+    "bad version": b"GET /metrics HTTP/9." + MARKER + b"\r\n\r\n",
+    "header too long": b"GET /metrics HTTP/1.1\r\nX-Long: " + MARKER * 1000 + b"\r\n\r\n",
+    "bad length": b"GET /metrics HTTP/1.1\r\nContent-Length: " + MARKER + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("data", GARBAGE.values(), ids=GARBAGE.keys())
+async def test_a_malformed_request_gets_400_and_one_log_line_without_its_bytes(
+    data: bytes, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with serve(Metrics(), Health(60), "127.0.0.1", 0) as (_, port):
+            answer, _ = await anyio.to_thread.run_sync(exchange, port, data)
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400"
+    assert len(logs) == 1, logs
+    assert logs[0]["event"] == "http_request_malformed"
+    assert logs[0]["peer"].startswith("127.0.0.1:")
+    assert logs[0]["status"] == 400
+    assert MARKER.decode() not in str(logs)
+    assert not caplog.records  # nothing went to the standard logging tree either
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert MARKER.decode() not in out + err
+
+
+def test_an_ipv6_address_is_written_in_brackets() -> None:
+    assert host_port("::1", 9739) == "[::1]:9739"
+    assert host_port("127.0.0.1", 9739) == "127.0.0.1:9739"
+    assert host_port("localhost", 80) == "localhost:80"
+
+
+def test_readiness_is_lost_when_s3_stays_out_of_reach_past_the_limit_and_comes_back() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    health.mark_contact_failed("poll")
+    clock.now += 60
+    health.mark_contact_failed("definitions")
+    clock.now += 30
+    assert health.ready() == (True, "ok")  # 90 s: at the limit, not over it
+    clock.now += 1
+    assert health.ready() == (
+        False,
+        "S3 out of reach: polls and cycles have failed for 91s, over the 90s limit (last failure at stage definitions)",
+    )
+    health.mark_contact()
+    assert health.ready() == (True, "ok")
+
+
+def test_one_failed_contact_between_good_ones_never_costs_readiness() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    for _ in range(10):
+        health.mark_contact_failed("poll")
+        clock.now += 60
+        health.mark_contact()
+        clock.now += 60
+        assert health.ready()[0]

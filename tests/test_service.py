@@ -1,23 +1,35 @@
-"""``lakecircle daemon`` as a real process against moto: scrape, SIGHUP, SIGTERM."""
+"""``lakecircle daemon`` as a real process against moto: scrape, SIGHUP, SIGTERM, also while it starts."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import anyio
 import pytest
+import structlog
 
+from lakecircle.daemon import Daemon as DaemonLoop
 from lakecircle.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.server import host_port
+from lakecircle.service import run_service
+from lakecircle.settings import Settings
+from lakecircle.signals import SignalInbox
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+from tests.faultproxy import Fault, FaultProxy
 
 DEFINITION = """BucketName = "{bucket}"
 [[LifecycleConfiguration.Rules]]
@@ -174,3 +186,200 @@ def test_metrics_pass_promtool_check(running: Daemon) -> None:
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert b"lakecircle_s3_requests_total" in body
+
+
+# -- signals from the first instant ---------------------------------------------------------
+
+
+@pytest.fixture
+def stalled_sts(moto: str) -> Iterator[FaultProxy]:
+    """A fault proxy in front of moto whose STS calls stall (the account check hangs)."""
+    with FaultProxy(moto, stall_seconds=30) as proxy:
+        proxy.force("GetCallerIdentity", None, Fault.STALL)
+        yield proxy
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s")
+        time.sleep(0.02)
+
+
+def stalls(proxy: FaultProxy, operation: str = "GetCallerIdentity") -> int:
+    return sum(1 for e in proxy.events if e.operation == operation and e.fault is Fault.STALL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda sig: sig.name)
+def test_a_stop_signal_during_the_account_check_exits_0_at_once(
+    sig: signal.Signals, daemon_env: dict[str, str], stalled_sts: FaultProxy
+) -> None:
+    daemon = Daemon({**daemon_env, "AWS_ENDPOINT_URL": stalled_sts.url})
+    try:
+        wait_until(lambda: stalls(stalled_sts) == 1)
+        sent = time.monotonic()
+        daemon.proc.send_signal(sig)
+        assert daemon.proc.wait(timeout=10) == 0
+        assert time.monotonic() - sent < 5
+        stopped = daemon.wait_for("daemon_stopped", timeout=5)
+    finally:
+        daemon.stop()
+    assert stopped["reason"] == "signal"
+    assert stopped["signal"] == sig.name
+    assert stopped["phase"] == "start_up"
+    assert not [e for e in daemon.lines if e.get("event") == "daemon_started"]
+    assert "Traceback" not in "".join(daemon.raw)
+    assert all(line.startswith("{") for line in daemon.raw), daemon.raw  # JSON lines only: no warnings
+
+
+def test_a_sighup_during_the_account_check_is_answered_by_the_first_cycle(
+    daemon_env: dict[str, str], moto: str, s3_client: Any
+) -> None:
+    with FaultProxy(moto, stall_seconds=1.5) as proxy:
+        proxy.force("GetCallerIdentity", None, Fault.STALL, times=1)
+        daemon = Daemon({**daemon_env, "AWS_ENDPOINT_URL": proxy.url})
+        try:
+            wait_until(lambda: stalls(proxy) == 1)
+            daemon.proc.send_signal(signal.SIGHUP)
+            received = daemon.wait_for("signal_received")
+            finished = daemon.wait_for("cycle_finished")
+            assert daemon.proc.poll() is None
+            daemon.proc.send_signal(signal.SIGTERM)
+            assert daemon.proc.wait(timeout=30) == 0
+        finally:
+            daemon.stop()
+    assert (received["signal"], received["action"], received["phase"]) == ("SIGHUP", "sync", "start_up")
+    assert finished["trigger"] == "startup"
+    assert [r["ID"] for r in s3_client.get_bucket_lifecycle_configuration(Bucket="svc-bucket-0")["Rules"]] == ["expire"]
+    assert "Traceback" not in "".join(daemon.raw)
+
+
+@pytest.mark.anyio
+async def test_a_stop_signal_caught_before_the_service_runs_is_not_lost() -> None:
+    inbox = SignalInbox().install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # before the event loop reads the inbox
+        settings = Settings(
+            endpoint="s3://svc-endpoint/lc/",
+            aws_account=MOTO_ACCOUNT,
+            aws_region=MOTO_REGION,
+            metrics_addr="127.0.0.1:0",
+        )
+        with structlog.testing.capture_logs() as logs, anyio.fail_after(10):
+            daemon = await run_service(settings, signals=inbox)
+    finally:
+        inbox.uninstall()
+    assert daemon is None
+    events = [e["event"] for e in logs]
+    assert "daemon_started" not in events
+    assert events[-1] == "daemon_stopped"
+    assert logs[-1]["reason"] == "signal"
+
+
+# -- the service in-process: S3 out of reach, addresses -------------------------------------
+
+
+@asynccontextmanager
+async def service(settings: Settings) -> AsyncIterator[tuple[DaemonLoop, str]]:
+    """run_service in this process; yields the daemon and the server's base URL, stops it on exit."""
+    started = anyio.Event()
+    found: dict[str, Any] = {}
+
+    def on_started(daemon: DaemonLoop, bound: tuple[str, int]) -> None:
+        found.update(daemon=daemon, url=f"http://{host_port(*bound)}")
+        started.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(run_service, settings, on_started=on_started))
+        with anyio.fail_after(30):
+            await started.wait()
+        try:
+            yield found["daemon"], found["url"]
+        finally:
+            found["daemon"].request_stop()
+
+
+async def get_text(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def until_status(url: str, status: int) -> str:
+    while True:
+        got, text = await get_text(url)
+        if got == status:
+            return text
+        await anyio.sleep(0.1)
+
+
+def service_settings(**extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "endpoint": "s3://svc-endpoint/lc/",
+        "aws_account": MOTO_ACCOUNT,
+        "aws_region": MOTO_REGION,
+        "metrics_addr": "127.0.0.1:0",
+        "poll_interval": 3600,
+        "resync_interval": 3600,
+        **extra,
+    }
+    return Settings(**values)
+
+
+@pytest.mark.anyio
+async def test_an_s3_outage_counts_failed_polls_and_turns_readiness_off_until_s3_answers(
+    daemon_env: dict[str, str], moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FaultProxy(moto, rates={Fault.SERVER_ERROR: 1.0}) as proxy:
+        proxy.enabled = False
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        settings = service_settings(poll_interval=1, retry_max_attempts=1)
+        async with service(settings) as (_, url):
+            with anyio.fail_after(30):
+                await until_status(f"{url}/readyz", 200)
+            proxy.enabled = True  # every S3 request answers 500 from now on
+            out = time.monotonic()
+            with anyio.fail_after(20):
+                reason = await until_status(f"{url}/readyz", 503)
+            waited = time.monotonic() - out
+            _, text = await get_text(f"{url}/metrics")
+            proxy.enabled = False
+            with anyio.fail_after(10):
+                await until_status(f"{url}/readyz", 200)
+    assert waited > 3  # three poll intervals
+    assert reason.startswith("S3 out of reach: polls and cycles have failed for ")
+    assert "(last failure at stage poll)" in reason
+    failed = [line for line in text.splitlines() if line.startswith('lakecircle_failures_total{stage="poll"}')]
+    assert failed
+    assert float(failed[0].split()[-1]) >= 3
+
+
+@pytest.mark.anyio
+async def test_an_ipv6_metrics_address_is_printed_in_brackets(daemon_env: dict[str, str]) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with service(service_settings(metrics_addr="[::1]:0")) as (_, url):
+            status, _ = await get_text(f"{url}/healthz")
+    address = next(e["address"] for e in logs if e["event"] == "metrics_listening")
+    assert address.startswith("http://[::1]:")
+    assert address == f"{url}/metrics"
+    assert status == 200
+
+
+def test_a_metrics_address_that_cannot_be_bound_names_the_setting_and_the_address(
+    daemon_env: dict[str, str],
+) -> None:
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "lakecircle", "daemon"],
+            env={**daemon_env, "LCC_METRICS_ADDR": f"[::1]:{port}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"LCC_METRICS_ADDR: cannot listen on [::1]:{port}: " in done.stderr
+    assert "Traceback" not in done.stderr

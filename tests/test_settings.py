@@ -1,11 +1,17 @@
-"""Settings: every problem at once, naming the variable and the expected form."""
+"""Settings: every problem at once (the missing ones too), naming the variable, the expected form
+and the range, and never showing a secret."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from lakecircle.cli import cli
 from lakecircle.errors import ConfigError
-from lakecircle.settings import ActionMode, LogFormat, load_settings
+from lakecircle.settings import RANGES, ActionMode, LogFormat, Settings, load_settings, number
 
 BASE = {
     "LCC_ENDPOINT": "s3://lakecircle-config/lifecycle/",
@@ -89,3 +95,162 @@ def test_cli_overrides_win_over_the_environment(env: pytest.MonkeyPatch) -> None
     env.setenv("LCC_CONCURRENCY", "4")
     assert load_settings(concurrency=64).concurrency == 64
     assert load_settings(concurrency=None).concurrency == 4
+
+
+# -- one round: the invalid and the missing together --------------------------------------
+
+
+def test_an_invalid_region_does_not_hide_the_missing_account_and_endpoint(env: pytest.MonkeyPatch) -> None:
+    env.delenv("LCC_ENDPOINT")
+    env.delenv("LCC_AWS_ACCOUNT")
+    env.setenv("LCC_AWS_REGION", "Europe (Ireland)")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(required=("endpoint", "aws_account", "aws_region"))
+    named = sorted(p.split(":")[0] for p in caught.value.problems)
+    assert named == ["LCC_AWS_ACCOUNT", "LCC_AWS_REGION", "LCC_ENDPOINT"]
+    assert "LCC_AWS_ACCOUNT: required but not set" in "\n".join(caught.value.problems)
+
+
+def test_a_required_setting_that_is_invalid_is_reported_once_as_invalid(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LCC_AWS_ACCOUNT", "12345")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(required=("aws_account",))
+    assert [p.split(":")[0] for p in caught.value.problems] == ["LCC_AWS_ACCOUNT"]
+    assert "12-digit" in caught.value.problems[0]
+
+
+def test_the_endpoint_needed_only_for_writing_is_not_required_of_a_dry_run(env: pytest.MonkeyPatch) -> None:
+    env.delenv("LCC_ENDPOINT")
+    env.setenv("LCC_ACTIONS", "dryrun")
+    assert load_settings(required_to_write=("endpoint",)).endpoint is None
+    env.delenv("LCC_ACTIONS")
+    with pytest.raises(ConfigError, match="LCC_ENDPOINT: required but not set"):
+        load_settings(required_to_write=("endpoint",))
+    assert load_settings(required_to_write=("endpoint",), actions="DRYRUN").dry_run
+
+
+def test_the_command_line_names_the_invalid_and_the_missing_in_one_run(env: pytest.MonkeyPatch) -> None:
+    env.delenv("LCC_ENDPOINT")
+    env.delenv("LCC_AWS_ACCOUNT")
+    env.setenv("LCC_AWS_REGION", "Europe (Ireland)")
+    result = CliRunner().invoke(cli, ["plan"])
+    assert result.exit_code == 1
+    for problem in (
+        "LCC_AWS_REGION: expected an AWS region code",
+        "LCC_AWS_ACCOUNT: required but not set",
+        "LCC_ENDPOINT: required but not set",
+    ):
+        assert problem in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+# -- ranges: every numeric setting, with its unit -----------------------------------------
+
+RANGE_CASES = [
+    # variable, refused below, refused above, the range as messages and the README say it
+    ("LCC_CONCURRENCY", "0", "1025", "1 to 1,024 buckets at once"),
+    ("LCC_POLL_INTERVAL", "0.5", "86401", "1 to 86,400 seconds"),
+    ("LCC_RESYNC_INTERVAL", "0.5", "604801", "1 to 604,800 seconds"),
+    ("LCC_MAX_REQUESTS_PER_SECOND", "1e-300", "100001", "0 (no limit) or 0.1 to 100,000 requests per second"),
+    ("LCC_SHUTDOWN_TIMEOUT", "-1", "3601", "0 to 3,600 seconds"),
+    ("LCC_RETRY_MAX_ATTEMPTS", "0", "101", "1 to 100 attempts"),
+    ("LCC_RETRY_BASE_DELAY", "0.001", "61", "0.01 to 60 seconds"),
+    ("LCC_RETRY_MAX_DELAY", "0.001", "3601", "0.01 to 3,600 seconds"),
+    ("LCC_CYCLE_DEADLINE", "0.5", "86401", "1 to 86,400 seconds"),
+    ("LCC_MAX_REMOVALS", "-1", "1000000001", "0 to 1,000,000,000 rule removals"),
+    ("LCC_SETTLE_SECONDS", "-1", "86401", "0 to 86,400 seconds"),
+]
+
+
+@pytest.mark.parametrize(("variable", "low", "high", "span"), RANGE_CASES)
+def test_a_numeric_setting_outside_its_range_is_refused_naming_range_and_unit(
+    variable: str, low: str, high: str, span: str, env: pytest.MonkeyPatch
+) -> None:
+    for value in (low, high):
+        env.setenv(variable, value)
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        assert caught.value.problems == [f"{variable}: {number(float(value))} is out of range; expected {span}"]
+
+
+def test_a_rate_of_1e_300_requests_per_second_is_refused_and_0_means_no_limit(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LCC_MAX_REQUESTS_PER_SECOND", "1e-300")
+    with pytest.raises(ConfigError, match=r"LCC_MAX_REQUESTS_PER_SECOND: 1e-300 is out of range"):
+        load_settings()
+    env.setenv("LCC_MAX_REQUESTS_PER_SECOND", "0")
+    assert load_settings().max_requests_per_second == 0
+    env.setenv("LCC_MAX_REQUESTS_PER_SECOND", "0.1")
+    assert load_settings().max_requests_per_second == 0.1
+
+
+def test_every_numeric_setting_has_a_range_and_the_readme_table_shows_it() -> None:
+    numeric = {name for name, field in Settings.model_fields.items() if field.annotation in (int, float)}
+    assert numeric == set(RANGES)
+    assert {variable for variable, *_ in RANGE_CASES} == {f"LCC_{name.upper()}" for name in RANGES}
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines() if line.startswith("| `LCC_")}
+    for variable, *_, span in RANGE_CASES:
+        assert span in rows[variable], f"README's row of {variable} does not say {span!r}"
+
+
+def test_defaults_are_within_their_ranges() -> None:
+    for name, bounds in RANGES.items():
+        default = Settings.model_fields[name].default
+        assert default in bounds, name
+
+
+# -- no secret in an error ----------------------------------------------------------------
+
+SECRET = "ghp_Zq8X7vQk2Lw9Rt4Yp1Nb6Hc3Jd5Fg0W"
+
+
+def secret_values() -> list[tuple[str, str]]:
+    cases = [(f"LCC_{name.upper()}", SECRET) for name in Settings.model_fields if name != "app_name"]
+    cases += [
+        ("LCC_ACTION_PARAMS", json.dumps({SECRET: ["a"]})),
+        ("LCC_ACTION_PARAMS", json.dumps({"buckets": SECRET})),
+        ("LCC_ACTION_PARAMS", "{" + SECRET),
+        ("LCC_METRICS_ADDR", f"{SECRET}:99999"),
+        ("LCC_ENDPOINT", f"s3://{SECRET}"),
+    ]
+    return cases
+
+
+def leaked(output: str, secret: str, width: int = 4) -> list[str]:
+    """The pieces of ``secret`` (``width`` characters or more) that ``output`` shows."""
+    return [secret[i : i + width] for i in range(len(secret) - width + 1) if secret[i : i + width] in output]
+
+
+@pytest.mark.parametrize(("variable", "value"), secret_values())
+def test_a_secret_pasted_into_a_setting_never_reaches_the_output(
+    variable: str, value: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv(variable, value)
+    result = CliRunner().invoke(cli, ["plan"])
+    assert result.exit_code == 1, result.output
+    assert f"{variable}: " in result.output
+    assert leaked(result.output, SECRET) == [], result.output
+    if variable == "LCC_ACTION_PARAMS":
+        assert leaked(result.output, SECRET, 3) == [], result.output
+
+
+def test_a_refused_value_is_previewed_by_its_first_characters_and_its_length(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LCC_LOG_FORMAT", "YAML-ish")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "LCC_LOG_FORMAT: Input should be 'AUTO', 'TREE', 'COLORTREE', 'TEXT', 'COLORTEXT' or 'JSON',"
+        ' got "YAM…" (8 characters)'
+    ]
+    env.setenv("LCC_LOG_FORMAT", "X\nY")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems[0].endswith('got "X?Y"')
+
+
+def test_an_ipv6_metrics_address_needs_brackets(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LCC_METRICS_ADDR", "[::1]:9739")
+    assert load_settings().metrics_host_port == ("::1", 9739)
+    env.setenv("LCC_METRICS_ADDR", "::1:9739")
+    with pytest.raises(ConfigError, match=r"LCC_METRICS_ADDR: expected an IPv6 host in brackets, such as \[::1\]:9739"):
+        load_settings()
