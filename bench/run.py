@@ -646,7 +646,7 @@ def render(results: Mapping[str, Any]) -> str:
             [
                 f"{planning['buckets']:,} x {planning['rules']}",
                 f"{planning['megabytes']:.1f}",
-                f"{planning['parse_s']:.2f} (tomllib {planning['tomllib_s']:.2f})",
+                f"{planning['parse_s']:.2f} ({planning['toml_reader']} {planning['toml_s']:.2f})",
                 f"{planning['validate_s']:.2f}",
                 f"{planning['plan_s']:.2f}",
                 f"{planning['total_s']:.2f}",
