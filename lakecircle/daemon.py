@@ -233,6 +233,7 @@ class Daemon:
         self._cycle_scope = None
         if scope.cancelled_caught:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
+            report = self.reconciler.cut_short  # what it did still counts
         if report is not None:
             self.last_report = report
             if report.definitions is not None and report.definitions.partial:

@@ -269,6 +269,9 @@ class Reconciler:
         self._write_slots = anyio.Semaphore(concurrency)
         """Bucket writes under way at once; a worker with a write to hand over waits for one."""
         self._run = _Run("", self._removal_guard())
+        self.cut_short: CycleReport | None = None
+        """The report of the last cycle cancelled part way (a shutdown's timeout): the
+        cycle raises, and its caller still counts what it did."""
 
     def _removal_guard(self) -> _RemovalGuard:
         return _RemovalGuard(None if self.allow_mass_removal else self.max_removals)
@@ -278,6 +281,7 @@ class Reconciler:
     ) -> CycleReport:
         cycle_id = uuid.uuid4().hex[:12]
         started = self.clock()
+        self.cut_short = None
         run = self._run = _Run(cycle_id, self._removal_guard())
         self._listed = None
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id), self.around_cycle():
@@ -294,6 +298,7 @@ class Reconciler:
                 report = self._finish(
                     run, trigger, started, definitions=definitions, listed=run.listed, fatal=None, interrupted=True
                 )
+                self.cut_short = report
                 with anyio.move_on_after(SHIELDED_TIMEOUT, shield=True):
                     await self._save_report(report)
                 raise

@@ -197,3 +197,6 @@ async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writ
     [record] = (await history.bucket_history("hist-bucket")).records
     assert record.outcome is Outcome.FAILED
     assert "cut short by shutdown" in (record.error or "")
+    assert daemon.last_report is not None  # the metrics and readiness see the cut cycle too
+    assert daemon.last_report.interrupted
+    assert daemon.last_report.counts[BucketState.FAILED] == 1
