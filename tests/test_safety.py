@@ -365,6 +365,35 @@ def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda c: c.pop("previous"), "holds no previous configuration"),
+        (lambda c: c.update(previous=None), "holds no previous configuration"),
+        (lambda c: c.update(bucket="bkt-2"), "a record of bucket bkt-2, not of bkt-1"),
+    ],
+    ids=["previous-missing", "previous-null", "another-bucket"],
+)
+def test_rollback_refuses_a_current_record_that_does_not_say_what_this_bucket_held_before(
+    s3_client: Any, env: Path, edit: Any, reason: str
+) -> None:
+    # Never read as "the bucket held no rules" (a DELETE of every rule), nor another bucket's past.
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    edit(current)
+    put_record(s3_client, "current/bkt-1.json", json.dumps(current).encode())
+
+    result = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+
+    assert result.exit_code == 1, result.output
+    [line] = clean(result).strip().splitlines()
+    assert line.startswith(f"Error: current/bkt-1.json: {reason}"), line
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+
 def test_rollback_with_a_current_record_the_model_refuses_names_it_and_ignores_previous(
     s3_client: Any, env: Path
 ) -> None:
