@@ -373,10 +373,13 @@ def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) 
     from lakecircle.export import export_account
 
     settings = _settings(required=ACCOUNT, concurrency=concurrency)
-    written = _run(lambda: export_account(settings, output_dir, frozenset(buckets) or None))
-    for path in written:
+    exported = _run(lambda: export_account(settings, output_dir, frozenset(buckets) or None))
+    for path in exported.written:
         click.echo(str(path))
-    click.echo(f"{len(written)} definition file(s) written to {output_dir}")
+    click.echo(f"{len(exported.written)} definition file(s) written to {output_dir}")
+    for problem in exported.problems:
+        click.echo(f"  {printable(problem)}")
+    sys.exit(1 if exported.problems else 0)
 
 
 @cli.command()

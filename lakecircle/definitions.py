@@ -50,7 +50,7 @@ class Definitions:
     files: tuple[str, ...]
     unreadable: tuple[str, ...]
     """Files whose buckets are not all known: too large, not UTF-8, not TOML, or a bucket
-    whose name could not be read."""
+    whose name could not be read or is no name S3 can hold."""
     desired: Mapping[str, Desired] = field(default_factory=dict)
     """The valid buckets in brief (a bucket missing here is planned the long way)."""
 
@@ -63,7 +63,7 @@ class Definitions:
         """Each unreadable file with why (its file-level errors) and the line, where one is known."""
         reasons: dict[str, list[Problem]] = {name: [] for name in self.unreadable}
         for problem in self.problems:
-            if problem.is_error and problem.bucket is None and problem.file in reasons:
+            if problem.is_error and _of_whole_file(problem) and problem.file in reasons:
                 reasons[problem.file].append(problem)
         return tuple(UnreadableFile.of(name, found) for name, found in reasons.items())
 
@@ -106,16 +106,22 @@ def _desired(bucket: BucketDefinition) -> Desired:
     return Desired(rules_digest(bucket.config.rules), None if tdmos is None else sys.intern(tdmos))
 
 
+def _of_whole_file(problem: Problem) -> bool:
+    """A problem that leaves the file's buckets unknown: no bucket read at all, or a
+    BucketName S3 cannot hold (``BKT-1`` may well mean ``bkt-1``, whose picture is then partial)."""
+    return problem.bucket is None or problem.field == "BucketName"
+
+
 def _sorted_out(problems: list[Problem], unreadable: list[str]) -> tuple[dict[str, tuple[Problem, ...]], list[str]]:
-    """Split the errors: by bucket (the bucket is invalid), or of a whole file (unreadable)."""
+    """Split the errors: by bucket (the bucket is invalid), or of a whole file (unreadable),
+    or both (a bucket name S3 cannot hold)."""
     invalid: dict[str, list[Problem]] = {}
     for problem in problems:
         if not problem.is_error:
             continue
-        if problem.bucket is None:
-            if problem.file not in unreadable:
-                unreadable.append(problem.file)
-        else:
+        if _of_whole_file(problem) and problem.file not in unreadable:
+            unreadable.append(problem.file)
+        if problem.bucket is not None:
             invalid.setdefault(problem.bucket, []).append(problem)
     return {name: tuple(found) for name, found in invalid.items()}, unreadable
 

@@ -7,12 +7,13 @@ TransitionDefaultMinimumObjectSize where S3 reports it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 import structlog
 
-from lakecircle.errors import S3Error
+from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.model import LifecycleConfig
 from lakecircle.render import config_toml
 from lakecircle.runtime import open_account
@@ -22,12 +23,37 @@ from lakecircle.store import BucketRef, LifecycleStore
 log = structlog.get_logger("lakecircle.export")
 
 
+class ExportError(LakeCircleError):
+    """The output cannot be written: the export stops, naming the path and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export wrote, and each bucket it could not export (the command then exits 1)."""
+
+    written: list[Path]
+    problems: list[str] = field(default_factory=list)
+    """One line each: ``<bucket>: <why>``."""
+
+
+def _cannot_write(path: Path, exc: OSError) -> ExportError:
+    return ExportError(f"cannot write {path}: {exc.strerror or exc}; choose an --output LakeCircle can write to")
+
+
 async def export_store(
     store: LifecycleStore, output_dir: Path, only: frozenset[str] | None, *, concurrency: int = 16
-) -> list[Path]:
-    """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules."""
-    await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
+) -> Exported:
+    """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules.
+
+    A bucket that cannot be read is a problem of its own (the others are still written);
+    an output that cannot be written raises ExportError.
+    """
+    try:
+        await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(output_dir, exc) from None
     written: list[Path] = []
+    problems: list[str] = []
     limiter = anyio.CapacityLimiter(concurrency)
     seen: set[str] = set()
 
@@ -37,6 +63,7 @@ async def export_store(
                 config = await store.get_lifecycle(ref)
             except S3Error as exc:
                 log.warning("export_failed", bucket=ref.name, error=str(exc))
+                problems.append(f"{ref.name}: not exported: {exc}")
                 return
         if not config.rules:
             return
@@ -49,20 +76,27 @@ async def export_store(
             config = LifecycleConfig(named, config.transition_default_minimum_object_size)
             log.warning("export_named_rules", bucket=ref.name, rules=len(unnamed))
         path = output_dir / f"{ref.name}.toml"
-        await anyio.Path(path).write_text(config_toml(ref.name, config), encoding="utf-8")
+        try:
+            await anyio.Path(path).write_text(config_toml(ref.name, config), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
         written.append(path)
 
-    async for page in store.iter_buckets():
-        async with anyio.create_task_group() as tg:
-            for ref in page:
-                if only is None or ref.name in only:
-                    seen.add(ref.name)
-                    tg.start_soon(one, ref)
+    try:
+        async for page in store.iter_buckets():
+            async with anyio.create_task_group() as tg:
+                for ref in page:
+                    if only is None or ref.name in only:
+                        seen.add(ref.name)
+                        tg.start_soon(one, ref)
+    except* ExportError as group:
+        raise group.exceptions[0] from None
     for name in sorted((only or frozenset()) - seen):
         log.warning("bucket_missing", bucket=name)
-    return sorted(written)
+        problems.append(f"{name}: not exported: no such bucket in the account")
+    return Exported(sorted(written), sorted(problems))
 
 
-async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> list[Path]:
+async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> Exported:
     async with open_account(settings, need_endpoint=False) as account:
         return await export_store(account.adapter, output_dir, only, concurrency=settings.concurrency)

@@ -71,8 +71,18 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
                 f"no applied change of {printable(bucket)} is recorded ({History.current_key(bucket)} does not exist):"
                 f" nothing to roll back; see `lakecircle history {printable(bucket)}` and name a record with --to"
             )
+        key = History.current_key(bucket)
+        if current.bucket != bucket:
+            raise RecordError(key, f"a record of bucket {printable(current.bucket)}, not of {printable(bucket)}")
+        if current.previous is None:
+            # Never read as "no rules": that would delete every rule the bucket holds.
+            raise RecordError(
+                key,
+                "holds no previous configuration (null or missing), so what the bucket held before is unknown;"
+                f" nothing was written: name a change record with --to (see `lakecircle history {printable(bucket)}`)",
+            )
         config = History.current_config(current, "previous")
-        _check_restorable(History.current_key(bucket), bucket, config)
+        _check_restorable(key, bucket, config)
         change = f" (before change {current.history})" if current.history else ""
         return Target(config, f"{History.current_key(bucket)}{change}", current.history, [])
 

@@ -850,7 +850,8 @@ class S3Adapter:
         """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
 
         A page that says more follows (IsTruncated) but gives no NextContinuationToken, or
-        gives a token already used, ends the listing early or never: that is a
+        gives a token already used, ends the listing early or never; a page that carries
+        fewer or more keys than its KeyCount says lost some on the way. Each is a
         :class:`~lakecircle.errors.MalformedResponse`, never a shorter listing.
         """
         token: str | None = None
@@ -860,7 +861,18 @@ class S3Adapter:
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
-            yield list(response.get("Contents") or ())
+            contents = list(response.get("Contents") or ())
+            said = response.get("KeyCount")
+            carried = len(contents) + len(response.get("CommonPrefixes") or ())
+            if said is not None and said != carried:
+                raise errors.MalformedResponse(
+                    f"a page says it holds {said} key(s) (KeyCount) but carries {carried},"
+                    f" so the listing of {prefix or '/'} is not whole",
+                    operation="ListObjectsV2",
+                    bucket=bucket,
+                    request_id=_request_id(response),
+                )
+            yield contents
             if not response.get("IsTruncated"):
                 return
             next_token = response.get("NextContinuationToken")

@@ -127,18 +127,26 @@ def definition_entries(path: Path) -> list[str]:
             continue
         for entry in entries:
             child = directory / entry.name
-            if entry.name.endswith(PATTERN_SUFFIX):
+            named = entry.name.endswith(PATTERN_SUFFIX)
+            if named:
                 found.add(str(child))
-            if _is_dir(entry):
+            is_dir = _is_dir(entry)
+            if is_dir:
                 pending.append(child)
+            elif is_dir is None and not named:
+                # A link whose target cannot be looked at (permission denied):
+                # it may lead to definitions, so it is reported like a directory that
+                # could not be listed, never skipped.
+                found.add(os.path.join(child, ""))
     return sorted(found)
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
+def _is_dir(entry: os.DirEntry[str]) -> bool | None:
+    """Whether the entry is a directory (links followed); None when that cannot be told."""
     try:
-        return entry.is_dir()  # follows links
-    except OSError:
-        return False
+        return entry.is_dir()  # follows links; a dangling link is no directory (False)
+    except OSError as exc:
+        return False if exc.errno == errno.ELOOP else None  # a loop leads nowhere
 
 
 def read_entry(key: str) -> bytes:

@@ -55,9 +55,12 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
     rules = config.rules
     first = bucket.files[0] if bucket.files else "-"
 
-    # 0. A name S3 can hold (its naming rules for general purpose buckets).
+    # 0. A name S3 can hold (its naming rules for general purpose buckets), said in every
+    # file that names it: which bucket such a file means is unknown (see definitions.py).
     problems.extend(
-        Problem(first, message, bucket=bucket.name, field="BucketName") for message in name_problems(bucket.name)
+        Problem(file, message, bucket=bucket.name, field="BucketName")
+        for message in name_problems(bucket.name)
+        for file in (bucket.files or ("-",))
     )
 
     tdmos = config.transition_default_minimum_object_size

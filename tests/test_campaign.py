@@ -141,12 +141,18 @@ def bad_key() -> str:
 # -- listings that cannot be followed to their end ---------------------------------------
 
 
-@pytest.mark.parametrize("fault", [Fault.LIST_NO_TOKEN, Fault.LIST_LOOP], ids=["truncated-without-token", "looping"])
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.LIST_NO_TOKEN, Fault.LIST_LOOP, Fault.LIST_DROP],
+    ids=["truncated-without-token", "looping", "thinned-below-its-key-count"],
+)
 def test_a_definition_listing_that_cannot_be_followed_to_its_end_fails_the_sync_and_writes_nothing(
     fault: Fault, proxy: FaultProxy, env: dict[str, str], s3_client: Any
 ) -> None:
     arrange_picture(s3_client)
-    proxy.force("ListObjectsV2", ENDPOINT, fault)  # one key a page: alpha-b.toml and beta.toml never seen
+    # One key a page: alpha-b.toml and beta.toml never seen; or (thinned) one page without
+    # every other key, its KeyCount still counting them.
+    proxy.force("ListObjectsV2", ENDPOINT, fault)
     run = run_cli(env, "sync")
     with Promises(run) as p:
         p.equal(holdings(s3_client, BEFORE), BEFORE, "S3 afterwards")

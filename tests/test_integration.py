@@ -190,6 +190,35 @@ def test_export_of_named_buckets_only(s3_client: Any, tmp_path: Path, lcc_env: N
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["legacy-form.toml"]
 
 
+def test_export_names_each_bucket_it_could_not_export_exits_1_and_writes_the_others(
+    s3_client: Any, tap: ServerTap, tmp_path: Path, lcc_env: None
+) -> None:
+    arrange(s3_client, tmp_path / "defs")
+    tap.deny.add("legacy-form")
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--bucket", "legacy-form", "--bucket", "state-drifted", "--bucket", "no-such-bucket",
+         "--output", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("  legacy-form: not exported: ") for line in lines), lines
+    assert "  no-such-bucket: not exported: no such bucket in the account" in lines
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["state-drifted.toml"]
+
+
+def test_export_to_an_output_that_cannot_be_written_says_so_in_one_line(
+    s3_client: Any, tmp_path: Path, lcc_env: None
+) -> None:
+    arrange(s3_client, tmp_path / "defs")
+    (tmp_path / "a-file").write_text("")
+    result = CliRunner().invoke(cli, ["export", "--output", str(tmp_path / "a-file" / "out")])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"Error: cannot write {tmp_path / 'a-file' / 'out'}: Not a directory;" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_access_denied_on_one_bucket_fails_it_and_syncs_the_others(
     s3_client: Any, tap: ServerTap, tmp_path: Path, lcc_env: None
 ) -> None:

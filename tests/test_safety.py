@@ -182,6 +182,24 @@ def test_an_unreadable_definition_file_mid_run_removes_nothing(s3_client: Any, e
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["a"]
 
 
+@pytest.mark.parametrize("name", ["BKT-1", "bkt-1 ", "bkt_1"])
+def test_a_file_naming_a_bucket_s3_cannot_hold_makes_the_picture_partial_and_removes_nothing(
+    s3_client: Any, env: Path, name: str
+) -> None:
+    # Which bucket such a file means is unknown (a typo of bkt-1?): its rules may be bkt-1's.
+    s3_client.create_bucket(Bucket="bkt-1")
+    (env / "a.toml").write_text(toml("bkt-1", rule("a")))
+    (env / "b.toml").write_text(toml("bkt-1", rule("b", 60, "b/")))
+    assert sync(env).exit_code == 0
+    (env / "b.toml").write_text(toml(name, rule("b", 60, "b/")))
+    result = sync(env)
+    assert result.exit_code == 1
+    assert "no rule was removed" in result.output
+    unreadable = [line for line in result.output.splitlines() if line.lstrip().startswith("unreadable:")]
+    assert any("b.toml: BucketName: bucket name" in line for line in unreadable), result.output
+    assert sorted(r.id or "" for r in live(s3_client, "bkt-1").rules) == ["a", "b"]
+
+
 def test_the_blast_radius_guard_removes_nothing_in_any_cycle_until_a_person_allows_it(
     s3_client: Any, env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -344,6 +362,35 @@ def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3
         assert result.exit_code == 1, (key, result.output)
         [line] = clean(result).strip().splitlines()
         assert line.startswith(f"Error: {key}: {reason}"), line
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda c: c.pop("previous"), "holds no previous configuration"),
+        (lambda c: c.update(previous=None), "holds no previous configuration"),
+        (lambda c: c.update(bucket="bkt-2"), "a record of bucket bkt-2, not of bkt-1"),
+    ],
+    ids=["previous-missing", "previous-null", "another-bucket"],
+)
+def test_rollback_refuses_a_current_record_that_does_not_say_what_this_bucket_held_before(
+    s3_client: Any, env: Path, edit: Any, reason: str
+) -> None:
+    # Never read as "the bucket held no rules" (a DELETE of every rule), nor another bucket's past.
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    edit(current)
+    put_record(s3_client, "current/bkt-1.json", json.dumps(current).encode())
+
+    result = CliRunner().invoke(cli, ["rollback", "bkt-1"])
+
+    assert result.exit_code == 1, result.output
+    [line] = clean(result).strip().splitlines()
+    assert line.startswith(f"Error: current/bkt-1.json: {reason}"), line
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
 
 

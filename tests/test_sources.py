@@ -191,3 +191,33 @@ def test_a_file_without_read_permission_and_a_directory_that_cannot_be_listed_ar
     )
     assert lines[-1].startswith("3 file(s), 1 valid bucket(s), 0 invalid; 2 error(s)"), lines
     assert "Traceback" not in result.stderr
+
+
+def test_a_link_to_a_directory_that_cannot_be_reached_is_named_by_validate_not_skipped(tmp_path: Path) -> None:
+    # The link's target cannot even be looked at (its parent is closed): what the link
+    # leads to is unknown, so the definitions that may be there are reported, not skipped.
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "good.toml").write_bytes(b'BucketName = "good"\n[LifecycleConfiguration]\nRules = []\n')
+    closed = tmp_path / "closed"
+    (closed / "inner").mkdir(parents=True)
+    (closed / "inner" / "hidden.toml").write_bytes(b'BucketName = "hidden"\n')
+    (defs / "team").symlink_to(closed / "inner")
+    closed.chmod(0)
+    try:
+        result = subprocess.run(  # noqa: S603 -- our own interpreter and package
+            [*without_root_privileges(), sys.executable, "-m", "lakecircle", "validate", str(defs)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        closed.chmod(0o755)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    team = defs / "team"
+    assert f"{team}/: -: -: -: could not be read: the directory cannot be listed (permission denied)," in (
+        result.stdout
+    ), result.stdout
+    assert "Traceback" not in result.stderr
