@@ -36,7 +36,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from lakecircle.definitions import Definitions
 from lakecircle.digest import in_sync
 from lakecircle.drift import Applied, Verdict, judge, server_dropped
-from lakecircle.errors import LakeCircleError, S3Error
+from lakecircle.errors import LakeCircleError, S3Error, TransientError
 from lakecircle.history import Change, History, Outcome, SnapshotError
 from lakecircle.loader import DefinitionLoader
 from lakecircle.model import LifecycleConfig, Rule
@@ -70,9 +70,12 @@ class Guard(StrEnum):
     """A definition file could not be read: the picture is partial, nothing is removed."""
     BLAST_RADIUS = "blast_radius"
     """More removals planned than ``LCC_MAX_REMOVALS``: none is made until a person allows it."""
-    INCOMPLETE_LISTING = "incomplete_listing"
-    """The account's bucket listing failed part way: the cycle's total of removals is
-    unknown, so the removals that waited for it are not made."""
+    UNKNOWN_TOTAL = "unknown_total"
+    """The account's bucket listing failed part way, or a bucket could not be read for a
+    reason that may pass (throttling, a server error, the network): the cycle's total of
+    removals is unknown, so the removals that waited for it are not made. (A bucket whose
+    read is refused for good, access denied or gone, cannot be written in any cycle and
+    does not count.)"""
 
 
 SHIELDED_TIMEOUT = 5.0
@@ -464,8 +467,9 @@ class Reconciler:
                         fatal = f"could not list the account's buckets: {exc}"
             # Every bucket read: the cycle knows its planned removals, and the writes that
             # waited for the total go now, with their removals or without. A listing that
-            # failed leaves the total unknown: they go without.
-            for item in run.removals.release(complete=fatal is None):
+            # failed, or a read that may succeed next time, leaves the total unknown: they
+            # go without.
+            for item in run.removals.release(complete=fatal is None and not run.unread):
                 if self.draining:
                     break
                 await dispatch(item)
@@ -506,6 +510,8 @@ class Reconciler:
         try:
             live = await self.store.get_lifecycle(ref)
         except S3Error as exc:
+            if isinstance(exc, TransientError):
+                run.unread = True  # its removals are unknown: the cycle's total is too
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage="read")
         brief = definitions.desired.get(name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):
@@ -743,11 +749,11 @@ class _RemovalGuard:
     def release(self, *, complete: bool = True) -> list[BucketResult | _Write]:
         """The writes that waited: as planned when every bucket was read (``complete``) and
         the total is within the limit; without their removals when the account's listing
-        failed, since the total is then unknown."""
+        failed or a read failed for a passing reason, since the total is then unknown."""
         waited, self.waiting = self.waiting, []
         if complete:
             return list(waited)
-        return [w.held_back(Guard.INCOMPLETE_LISTING) for w in waited]
+        return [w.held_back(Guard.UNKNOWN_TOTAL) for w in waited]
 
 
 @dataclass(slots=True)
@@ -764,6 +770,8 @@ class _Run:
     held: int = 0
     """Rule removals held back by a guard."""
     listed: int = 0
+    unread: bool = False
+    """A managed bucket's read failed for a reason that may pass (a transient error)."""
 
 
 def _debug_enabled() -> bool:

@@ -321,8 +321,25 @@ async def test_a_cycle_whose_bucket_listing_fails_part_way_makes_none_of_the_rem
     report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
     assert report.fatal is not None
     assert report.rules_removed == 0
-    assert report.guards == ("incomplete_listing",)
+    assert report.guards == ("unknown_total",)
     assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new", "old-0"]  # the addition went, the removal not
+
+
+async def test_a_read_that_fails_for_a_passing_reason_leaves_the_total_unknown_and_makes_no_removal() -> None:
+    s3 = mass_removal(3, 1)
+    s3.fail("GetBucketLifecycleConfiguration", "m002", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
+    assert report.rules_removed == 0
+    assert report.guards == ("unknown_total",)
+    assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new", "old-0"]  # the additions went, the removals not
+
+
+async def test_a_read_refused_for_good_does_not_hold_the_removals_of_the_others() -> None:
+    s3 = mass_removal(3, 1)
+    s3.fail("GetBucketLifecycleConfiguration", "m002", lambda op, b: AccessDenied("Denied", operation=op, bucket=b))
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
+    assert report.guards == ()
+    assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new"]
 
 
 class Sequenced(MemoryS3):
