@@ -1,6 +1,11 @@
 """``python -m lakecircle``: the command line, or the original entry point when run bare."""
 
-from lakecircle.cli import main
+import sys
+
+from lakecircle.launch import prepare
 
 if __name__ == "__main__":
+    prepare(sys.argv[1:])
+    from lakecircle.cli import main
+
     main()

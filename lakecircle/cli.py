@@ -343,11 +343,12 @@ def daemon(
     cycles: int | None,
 ) -> None:
     """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
-    from lakecircle.signals import SignalInbox
+    from lakecircle.signals import SignalInbox, take_early
 
-    # Before anything slow: from here on SIGTERM and SIGINT stop the daemon (exit 0) and
-    # SIGHUP asks for a cycle, even while it starts.
-    signals = SignalInbox().install()
+    # Before anything slow (the launcher installed it even earlier, when it could): from
+    # here on SIGTERM and SIGINT stop the daemon (exit 0) and SIGHUP asks for a cycle,
+    # even while it starts.
+    signals = take_early() or SignalInbox().install()
     try:
         from lakecircle.service import run_service
 

@@ -15,7 +15,6 @@ caught before the loop runs wait in the socket until :meth:`SignalInbox.deliver`
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 from collections.abc import Callable
@@ -63,6 +62,8 @@ class SignalInbox:
 
     async def deliver(self, handle: Callable[[signal.Signals], None]) -> None:
         """Call ``handle`` with every signal caught, those from before this call first, until cancelled."""
+        import asyncio  # here, not at the top: the launcher imports this module before anything slow
+
         loop = asyncio.get_running_loop()
         wanted = {int(sig) for sig in HANDLED}
         while True:
@@ -70,3 +71,21 @@ class SignalInbox:
             for number in data:
                 if number in wanted:
                     handle(signal.Signals(number))
+
+
+_early: SignalInbox | None = None
+
+
+def install_early() -> None:
+    """Install an inbox at the first instant of the process (the launcher calls it for the
+    daemon, before importing the command line, which takes a few hundred milliseconds)."""
+    global _early  # noqa: PLW0603 -- one inbox per process, handed over once
+    if _early is None:
+        _early = SignalInbox().install()
+
+
+def take_early() -> SignalInbox | None:
+    """The inbox :func:`install_early` installed, handed over once (None when there is none)."""
+    global _early
+    inbox, _early = _early, None
+    return inbox

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from lakecircle.model import LifecycleConfig, Rule, config_to_request
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+from tests.helpers import cli_env
 
 DEFINITION = b"""BucketName = "orig-bucket"
 [[LifecycleConfiguration.Rules]]
@@ -119,3 +122,46 @@ def test_bare_module_names_every_settings_problem_in_one_run(moto: str) -> None:
     ):
         assert problem in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_launcher_catches_the_daemons_signals_before_it_imports_the_command_line() -> None:
+    probe = (
+        "import signal, sys\n"
+        "from lakecircle.launch import prepare\n"
+        "prepare(['daemon'])\n"
+        "assert 'lakecircle.cli' not in sys.modules, 'the command line was imported first'\n"
+        "caught = [signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)]\n"
+        "assert all(callable(h) and h is not signal.default_int_handler for h in caught), caught\n"
+        "prepare(['sync'])\n"
+    )
+    done = subprocess.run(  # noqa: S603 -- our own interpreter
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _catches_sigterm(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught >> (15 - 1) & 1)
+
+
+def test_a_sigterm_caught_while_the_command_line_still_loads_ends_the_daemon_with_0(tmp_path: Path) -> None:
+    env = cli_env("http://127.0.0.1:9", tmp_path, LCC_ENDPOINT="s3://orig-endpoint/lifecycle/")
+    launcher = Path(sys.executable).with_name("lakecircle")
+    with subprocess.Popen(  # noqa: S603 -- our own executable
+        [str(launcher), "daemon", "--metrics-addr", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as daemon:
+        deadline = time.monotonic() + 30
+        while not _catches_sigterm(daemon.pid):
+            assert time.monotonic() < deadline, "the daemon never caught SIGTERM"
+            time.sleep(0.001)
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, err
+    assert "Traceback" not in err
+    assert '"event": "daemon_stopped"' in err
