@@ -212,7 +212,29 @@ def _failed(report: CycleReport) -> bool:
     return not report.ok or partial or report.counts[BucketState.INVALID] > 0
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+class _UsageError(click.UsageError):
+    exit_code = 1
+
+
+class _Commands(click.Group):
+    """click's group, with usage errors (an unknown option, a path that does not exist)
+    exiting 1 like every other failure: click's 2 would read as "changes pending" to
+    ``plan --detailed-exitcode``."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _UsageError(exc.format_message(), exc.ctx) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="lakecircle")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

@@ -168,17 +168,17 @@ def test_json_output_of_valid_definitions_has_no_problems() -> None:
     assert len(report["buckets"]) == 4
 
 
-def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_missing_path_is_a_usage_error_that_exits_1(tmp_path: Path) -> None:
     result = run(str(tmp_path / "absent.toml"))
 
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "does not exist" in result.output
 
 
-def test_no_path_is_a_usage_error() -> None:
+def test_no_path_is_a_usage_error_that_exits_1() -> None:
     result = run()
 
-    assert result.exit_code == 2
+    assert result.exit_code == 1
 
 
 def test_an_empty_file_is_unreadable_and_says_so(tmp_path: Path) -> None:
@@ -207,3 +207,13 @@ def test_json_output_lists_each_unreadable_file_with_its_reason_and_line(tmp_pat
     assert unreadable["syntax.toml"]["reason"].startswith("TOML syntax error")
     assert unreadable["latin1.toml"]["line"] == 4
     assert unreadable["latin1.toml"]["reason"].startswith("file is not UTF-8")
+
+
+def test_a_usage_error_of_plan_with_detailed_exitcode_exits_1_not_2_which_means_changes_pending(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(cli, ["plan", "--definitions", str(tmp_path / "absent"), "--detailed-exitcode"])
+    assert result.exit_code == 1, result.output
+    assert "does not exist" in result.output
+    unknown = CliRunner().invoke(cli, ["plan", "--no-such-option"])
+    assert unknown.exit_code == 1, unknown.output
