@@ -412,6 +412,8 @@ async def test_the_dry_run_plan_shows_the_removals_sync_holds_back() -> None:
     assert shown(synced)["m000"] == ("put", ["new"], [], ["old-0", "old-1"])
     assert planned.removals_held == synced.removals_held == 9
     assert planned.guards == synced.guards == ("blast_radius",)
+    assert planned.pending == 5  # plan --detailed-exitcode exits 2 while removals are held
+    assert synced.pending == 1  # "bare": its only change is the held removal
 
 
 def _ids(rules: tuple[Rule, ...]) -> list[str]:
