@@ -74,11 +74,12 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
         key = History.current_key(bucket)
         if current.bucket != bucket:
             raise RecordError(key, f"a record of bucket {printable(current.bucket)}, not of {printable(bucket)}")
-        if current.previous is None:
+        if current.previous is None or "Rules" not in current.previous:
             # Never read as "no rules": that would delete every rule the bucket holds.
             raise RecordError(
                 key,
-                "holds no previous configuration (null or missing), so what the bucket held before is unknown;"
+                "holds no previous configuration (null, missing, or without Rules), so what the bucket held"
+                " before is unknown;"
                 f" nothing was written: name a change record with --to (see `lakecircle history {printable(bucket)}`)",
             )
         config = History.current_config(current, "previous")
@@ -98,6 +99,10 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
             f"{why}, so the bucket never held its result; rollback uses applied changes only"
             f" (see `lakecircle history {printable(bucket)}`)",
         )
+    if "Rules" not in resolved.document.before:
+        # LakeCircle always writes Rules (an empty list for none): never read a record that
+        # does not say as "no rules", which would delete every rule the bucket holds.
+        raise RecordError(record, "its before holds no Rules, so what the bucket held before is unknown")
     config = resolved.config("before")
     _check_restorable(record, bucket, config)
     last = known.current.history if known.current is not None else None

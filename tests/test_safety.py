@@ -370,9 +370,10 @@ def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3
     [
         (lambda c: c.pop("previous"), "holds no previous configuration"),
         (lambda c: c.update(previous=None), "holds no previous configuration"),
+        (lambda c: c.update(previous={}), "holds no previous configuration"),
         (lambda c: c.update(bucket="bkt-2"), "a record of bucket bkt-2, not of bkt-1"),
     ],
-    ids=["previous-missing", "previous-null", "another-bucket"],
+    ids=["previous-missing", "previous-null", "previous-without-rules", "another-bucket"],
 )
 def test_rollback_refuses_a_current_record_that_does_not_say_what_this_bucket_held_before(
     s3_client: Any, env: Path, edit: Any, reason: str
@@ -458,3 +459,22 @@ def test_sigkill_at_random_points_loses_nothing_and_the_account_converges(s3_cli
     recorded = {key.rsplit("Z-", 1)[1].removesuffix(".json") for key in history_keys(s3_client)}
     changed = {name for name in buckets if (env / f"{name}.toml").exists()}
     assert changed <= recorded
+
+
+def test_rollback_to_an_applied_change_whose_before_holds_no_rules_key_refuses_it(s3_client: Any, env: Path) -> None:
+    # A record that does not say what the bucket held is never read as "no rules" (a DELETE).
+    s3_client.create_bucket(Bucket="bkt-1")
+    put_live(s3_client, "bkt-1", rule("v0"))
+    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    assert sync(env).exit_code == 0
+    current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
+    key = current["history"]
+    change = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key=f"lc/{key}")["Body"].read())
+    put_record(s3_client, key, json.dumps({**change, "before": {}}).encode())
+
+    result = CliRunner().invoke(cli, ["rollback", "bkt-1", "--to", key])
+
+    assert result.exit_code == 1, result.output
+    [line] = clean(result).strip().splitlines()
+    assert line.startswith(f"Error: {key}: its before holds no Rules"), line
+    assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
