@@ -14,6 +14,7 @@ which turns not ready when S3 stays out of reach for :data:`OUTAGE_POLLS` poll i
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -107,15 +108,19 @@ class _SignalRouter:
         # soon as start-up ends, is the sync it asks for.
 
 
+def _reason(exc: OSError) -> str:
+    """Why a bind failed, in the system's words: asyncio's own message holds the address
+    as a Python tuple, ``error while attempting to bind on address ('::1', 9739)``."""
+    return os.strerror(exc.errno).lower() if exc.errno else (exc.strerror or str(exc))
+
+
 @asynccontextmanager
 async def _listening(metrics: Metrics, health: Health, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
     try:
         server = serve(metrics, health, host, port)
         bound = await server.__aenter__()
     except OSError as exc:
-        raise ConfigError(
-            [f"LCC_METRICS_ADDR: cannot listen on {host_port(host, port)}: {exc.strerror or exc}"]
-        ) from exc
+        raise ConfigError([f"LCC_METRICS_ADDR: cannot listen on {host_port(host, port)}: {_reason(exc)}"]) from exc
     try:
         yield bound
     finally:
