@@ -11,6 +11,7 @@
         │   ├── AccessDenied
         │   ├── NoSuchBucket
         │   ├── InvalidRequest .... S3 refused what was sent (MalformedXML, InvalidArgument)
+        │   ├── ArchivedObject .... an object in an archive storage class cannot be read
         │   └── MalformedResponse . S3's answer could not be read: nothing is written on it
         └── TransientError ........ retried by one layer only, with jittered backoff
             ├── Throttled ......... SlowDown, 503, Throttling, RequestTimeout
@@ -97,6 +98,13 @@ class NoSuchBucket(PermanentError):
 
 class InvalidRequest(PermanentError):
     hint = "S3 refused the configuration; run `lakecircle validate` and report it if it passes"
+
+
+class ArchivedObject(PermanentError):
+    hint = (
+        "the object is in an archive storage class (GLACIER, DEEP_ARCHIVE); upload it again"
+        " in STANDARD, and keep lifecycle rules of the endpoint bucket away from LakeCircle's prefix"
+    )
 
 
 class MalformedResponse(PermanentError):

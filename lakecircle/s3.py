@@ -185,6 +185,8 @@ def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -
 def _error_class(code: str | None, status: int | None, operation: str) -> type[errors.S3Error]:
     if code in _THROTTLED_CODES or status in (429, 503):
         return errors.Throttled
+    if code == "InvalidObjectState":  # a 403, but no permission would help
+        return errors.ArchivedObject
     if code in _ACCESS_DENIED_CODES or status == 403:
         return errors.AccessDenied
     if code == "NoSuchBucket" or (status == 404 and operation == "HeadBucket"):

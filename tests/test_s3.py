@@ -942,6 +942,7 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         ("InvalidRequest", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
         ("PermanentRedirect", 301, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
         ("NoSuchKey", 404, "GetObject", errors.InvalidRequest),
+        ("InvalidObjectState", 403, "GetObject", errors.ArchivedObject),
     ],
 )
 def test_client_errors_map_by_code_and_status(
