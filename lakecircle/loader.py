@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
+import anyio.to_thread
 
 from lakecircle.definitions import Definitions, FileBrief, definitions_from_briefs
 from lakecircle.errors import DefinitionSourceError, S3Error
@@ -147,7 +148,14 @@ class DefinitionLoader:
                     )
                     continue
                 self._failed.pop(ref.key, None)
-                brief = _empty(ref) if not data.strip() else _parsed(ref, data)
+                if not data.strip():
+                    brief = _empty(ref)
+                elif len(data) > PARSE_IN_THREAD_BYTES:
+                    # A large file can take the reader seconds (a 1 MiB table of 90,000 lines):
+                    # off the event loop, so /healthz, signals and the other workers go on.
+                    brief = await anyio.to_thread.run_sync(_parsed, ref, data)
+                else:
+                    brief = _parsed(ref, data)
                 del data
                 # Cached whether readable or not: the same ETag is the same content.
                 briefs[ref.key] = self._cache[ref.key] = brief
@@ -156,6 +164,11 @@ class DefinitionLoader:
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.concurrency, len(todo))):
                 tg.start_soon(worker, pending)
+
+
+PARSE_IN_THREAD_BYTES = 64 * 1024
+"""Files larger than this are parsed in a worker thread; smaller ones (nearly all) parse in
+well under a millisecond, less than the hand-over to a thread costs."""
 
 
 def _parsed(ref: ObjectRef, data: bytes) -> FileBrief:

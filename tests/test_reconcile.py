@@ -219,6 +219,38 @@ async def test_an_unchanged_listing_reuses_the_definitions_and_a_file_unreadable
     assert unchanged.definitions is fixed.definitions
 
 
+async def test_a_large_definition_is_parsed_off_the_event_loop_which_goes_on_meanwhile() -> None:
+    tables = "".join(
+        f'[[Bucket]]\nBucketName = "big-{i:04d}"\n'
+        + "".join(
+            f'[[Bucket.LifecycleConfiguration.Rules]]\nID = "r{j}"\nStatus = "Enabled"\n'
+            f'Filter = {{ Prefix = "p{j}/" }}\nExpiration = {{ Days = {30 + j} }}\n'
+            for j in range(8)
+        )
+        for i in range(1000)
+    ).encode()
+    assert 500_000 < len(tables) < 1024 * 1024
+    s3 = account(big=tables)
+    ticks = 0
+    loaded = anyio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not loaded.is_set():
+            await anyio.sleep(0.001)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.sleep(0.01)  # the ticker runs
+        before = ticks
+        result = await DefinitionLoader(s3).load()
+        loaded.set()
+    assert len(result.definitions.buckets) == 1000
+    assert not result.definitions.partial
+    assert ticks - before >= 3  # the loop went on while the file was parsed
+
+
 class HeldWrites(MemoryS3):
     """Lifecycle writes wait until released; counts the writes under way at most."""
 
