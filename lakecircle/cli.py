@@ -420,8 +420,18 @@ def demo(cycles: int | None, metrics_addr: str) -> None:
     sys.exit(code)
 
 
+def _bucket_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A BUCKET argument S3 could hold, or a usage error that says which rule it breaks."""
+    from lakecircle.bucket_names import name_problems
+
+    problems = name_problems(value)
+    if problems:
+        raise click.BadParameter(f"{printable(value)}: {problems[0]}")
+    return value
+
+
 @cli.command()
-@click.argument("bucket")
+@click.argument("bucket", callback=_bucket_name)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history(bucket: str, output: str) -> None:
     """List a bucket's change records, newest first, each with its outcome.
@@ -474,7 +484,7 @@ def _history_of(settings: Settings, account: Account) -> History:
 
 
 @cli.command()
-@click.argument("bucket")
+@click.argument("bucket", callback=_bucket_name)
 @click.option("--to", "record", help="An applied change record's key: restore what the bucket held before that change.")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored, write nothing.")
 def rollback(bucket: str, record: str | None, dry_run: bool) -> None:

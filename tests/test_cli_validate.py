@@ -217,3 +217,13 @@ def test_a_usage_error_of_plan_with_detailed_exitcode_exits_1_not_2_which_means_
     assert "does not exist" in result.output
     unknown = CliRunner().invoke(cli, ["plan", "--no-such-option"])
     assert unknown.exit_code == 1, unknown.output
+
+
+def test_history_and_rollback_refuse_a_bucket_name_s3_cannot_hold_by_the_rule_it_breaks() -> None:
+    for command in ("history", "rollback"):
+        result = CliRunner().invoke(cli, [command, "BAD BUCKET"])
+        assert result.exit_code == 1, result.output
+        assert "BAD BUCKET: bucket name has upper-case letters" in result.output
+        newline = CliRunner().invoke(cli, [command, "a\nb"])
+        assert newline.exit_code == 1, newline.output
+        assert "a\\nb" in newline.output
