@@ -28,8 +28,9 @@ from lakecircle.errors import LakeCircleError
 from lakecircle.history import BucketHistory, ChangeRecord, History
 from lakecircle.loader import DefinitionLoader
 from lakecircle.log import configure_logging
+from lakecircle.problems import printable
 from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
-from lakecircle.render import plans_json, printable, render_plan_text
+from lakecircle.render import plans_json, render_plan_text
 from lakecircle.retry import RetryPolicy
 from lakecircle.rollback import RollbackResult
 from lakecircle.runtime import Account, build_reconciler, open_account

@@ -43,7 +43,8 @@ from lakecircle.drift import Applied, config_from_json
 from lakecircle.errors import LakeCircleError
 from lakecircle.model import LifecycleConfig
 from lakecircle.plan import BucketPlan
-from lakecircle.render import config_json, plan_json, printable
+from lakecircle.problems import printable
+from lakecircle.render import config_json, plan_json
 from lakecircle.store import EndpointStore
 
 FORMAT_VERSION = 1

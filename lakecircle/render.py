@@ -16,6 +16,7 @@ import tomli_w
 from lakecircle.model import LifecycleConfig, Rule
 from lakecircle.normalize import canonical_rule
 from lakecircle.plan import Action, BucketPlan, flatten
+from lakecircle.problems import printable
 
 PLAN_FORMAT_VERSION = 1
 
@@ -25,14 +26,6 @@ _RESET = "\x1b[0m"
 
 def _paint(text: str, style: str, color: bool) -> str:
     return f"{_COLOURS[style]}{text}{_RESET}" if color else text
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped: a rule ID or tag value from a definition
-    or from S3 must not move the cursor, clear the screen or fake a colour."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _value(value: Any) -> str:

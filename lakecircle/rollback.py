@@ -28,7 +28,7 @@ from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.history import Change, History, Outcome, RecordError, SnapshotError
 from lakecircle.model import BucketDefinition, LifecycleConfig
 from lakecircle.plan import Action, BucketPlan, plan_bucket
-from lakecircle.render import printable
+from lakecircle.problems import printable
 from lakecircle.store import BucketRef, LifecycleStore
 from lakecircle.validate import validate_bucket
 
