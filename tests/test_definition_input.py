@@ -282,19 +282,24 @@ def refusing_world() -> RefusingS3:
     return s3
 
 
-@pytest.mark.anyio
-async def test_a_file_whose_download_failed_is_fetched_at_the_next_poll_and_a_cycle_runs_when_it_reads() -> None:
-    s3, clock = refusing_world(), FakeClock()
-    s3.refusals["definition/b.toml"] = 1  # the startup cycle's download is refused, the next one is not
-    sink = Sink()
-    daemon = Daemon(
+def polling_daemon(s3: RefusingS3, clock: FakeClock, observer: Sink | None = None) -> Daemon:
+    """A daemon that polls every 30 s of ``clock`` and does not resync in the test's time."""
+    return Daemon(
         Reconciler(s3, DefinitionLoader(s3), concurrency=2),
         poll_interval=30,
         resync_interval=10_000,
         clock=clock,
         jitter=lambda: 1.0,
-        observer=sink,
+        observer=observer,
     )
+
+
+@pytest.mark.anyio
+async def test_a_file_whose_download_failed_is_fetched_at_the_next_poll_and_a_cycle_runs_when_it_reads() -> None:
+    s3, clock = refusing_world(), FakeClock()
+    s3.refusals["definition/b.toml"] = 1  # the startup cycle's download is refused, the next one is not
+    sink = Sink()
+    daemon = polling_daemon(s3, clock, observer=sink)
 
     with anyio.fail_after(5):
         await run_until(daemon, clock, clock.now() + 30 * 5 + 1)
@@ -313,13 +318,7 @@ async def test_a_file_whose_download_failed_is_fetched_at_the_next_poll_and_a_cy
 async def test_a_download_still_refused_is_tried_at_each_poll_without_a_cycle() -> None:
     s3, clock = refusing_world(), FakeClock()
     s3.refusals["definition/b.toml"] = 1_000
-    daemon = Daemon(
-        Reconciler(s3, DefinitionLoader(s3), concurrency=2),
-        poll_interval=30,
-        resync_interval=10_000,
-        clock=clock,
-        jitter=lambda: 1.0,
-    )
+    daemon = polling_daemon(s3, clock)
 
     with anyio.fail_after(5):
         await run_until(daemon, clock, clock.now() + 30 * 4 + 1)
