@@ -13,7 +13,7 @@ prints one JSON object as its last line of standard output. Logs go to standard 
   same connection pool, concurrency, timeouts and retry settings as LakeCircle's adapter.
 - ``original``: the original design's approach: sequential boto3, every bucket one by
   one, a GET and a PUT (or DELETE) per added or removed rule.
-- ``idle``: LakeCircle's :class:`~lakecircle.daemon.Daemon` after its start-up cycle,
+- ``idle``: LakeCircle's :class:`~lakecircle.service.daemon.Daemon` after its start-up cycle,
   polling an unchanged definition prefix; counts the requests of ``--polls`` polls.
 - ``memory``: one daemon cycle (``Daemon(max_cycles=1)``), with RSS sampled over time.
 - ``loadgen``: a plain aiohttp client hammering the endpoint, to find its ceiling.
@@ -135,8 +135,8 @@ class _Wired:
     """LakeCircle's settings, logging, metrics, account check and reconciler."""
 
     def __init__(self) -> None:
-        from lakecircle.log import configure_logging
-        from lakecircle.metrics import Metrics
+        from lakecircle.app.logs import configure_logging
+        from lakecircle.service.metrics import Metrics
         from lakecircle.settings import LogFormat, load_settings
 
         self.settings = load_settings()
@@ -145,8 +145,8 @@ class _Wired:
 
     @contextlib.asynccontextmanager
     async def reconciler(self) -> Any:
-        from lakecircle import runtime
-        from lakecircle.retry import RetryPolicy
+        from lakecircle.adapters.retry import RetryPolicy
+        from lakecircle.app import wiring as runtime
 
         async with runtime.open_account(
             self.settings, retry=RetryPolicy.from_settings(self.settings), observer=self.metrics
@@ -157,7 +157,7 @@ class _Wired:
 def _build_reconciler(settings: Any, opened: Any) -> Any:
     """The daemon's reconciler: ``runtime.build_reconciler`` where it exists (history,
     guards), else the parts ``service.run_service`` put together before it did."""
-    from lakecircle import runtime
+    from lakecircle.app import wiring as runtime
 
     build = getattr(runtime, "build_reconciler", None)
     if build is not None:
@@ -165,9 +165,9 @@ def _build_reconciler(settings: Any, opened: Any) -> Any:
             return build(settings, opened, None, dry_run=settings.dry_run, keep_plans=False)
         except TypeError:  # a LakeCircle before reports kept counts only
             return build(settings, opened, None, dry_run=settings.dry_run)
-    from lakecircle.loader import DefinitionLoader
-    from lakecircle.reconcile import Reconciler
-    from lakecircle.s3 import S3DefinitionSource
+    from lakecircle.adapters.s3 import S3DefinitionSource
+    from lakecircle.engine.cycle import Reconciler
+    from lakecircle.engine.loader import DefinitionLoader
 
     adapter = getattr(opened, "adapter", opened)
     return Reconciler(
@@ -220,7 +220,7 @@ async def run_floor(buckets: int, concurrency: int, repeat: int = 1) -> dict[str
     from aiobotocore.session import get_session
 
     names = [bucket_name(i) for i in range(buckets)]
-    # The same options as lakecircle.s3.S3Adapter._client_config.
+    # The same options as lakecircle.adapters.s3.S3Adapter._client_config.
     config = AioConfig(
         max_pool_connections=max(concurrency, 10),
         connect_timeout=10.0,
@@ -258,8 +258,8 @@ def run_original() -> dict[str, Any]:
     """
     import boto3
 
-    from lakecircle.model import LifecycleConfig, Rule, config_to_request
-    from lakecircle.normalize import canonical_key
+    from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+    from lakecircle.core.normalize import canonical_key
 
     s3 = boto3.client("s3", region_name=REGION)
     result: dict[str, Any] = {"name": "original"}
@@ -340,7 +340,7 @@ async def _wait_for(condition: Callable[[], bool], limit_s: float) -> None:
 
 
 async def run_idle(polls: int, poll_interval: float) -> dict[str, Any]:
-    from lakecircle.daemon import Daemon
+    from lakecircle.service.daemon import Daemon
 
     wired = _Wired()
     observer = _Observer()
@@ -372,7 +372,7 @@ async def run_idle(polls: int, poll_interval: float) -> dict[str, Any]:
 
 
 async def run_memory() -> dict[str, Any]:
-    from lakecircle.daemon import Daemon
+    from lakecircle.service.daemon import Daemon
 
     wired = _Wired()
     observer = _Observer()

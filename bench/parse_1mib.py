@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.plan_bench import make_definitions
-from lakecircle.parse import MAX_FILE_BYTES, parse_file
-from lakecircle.toml_reader import READER, TOMLI, TOMLLIB, read_toml
+from lakecircle.core.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.core.toml_reader import READER, TOMLI, TOMLLIB, read_toml
 
 
 def one_file() -> str:

@@ -33,12 +33,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lakecircle.definitions import build_definitions
-from lakecircle.loader import collector_paused
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.parse import parse_file
-from lakecircle.plan import BucketPlan, plan_bucket
-from lakecircle.toml_reader import READER
+from lakecircle.core.definitions import build_definitions
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.parse import parse_file
+from lakecircle.core.plan import BucketPlan, plan_bucket
+from lakecircle.core.toml_reader import READER
+from lakecircle.engine.loader import collector_paused
 
 TARGET_SECONDS = 3.0
 SEED = 7

@@ -23,8 +23,8 @@ from botocore.serialize import create_serializer
 from botocore.session import get_session
 
 from bench.plan_bench import TDMOS, drift_rules, make_definitions
-from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.parse import parse_file
+from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.core.parse import parse_file
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

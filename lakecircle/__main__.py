@@ -2,10 +2,10 @@
 
 import sys
 
-from lakecircle.launch import prepare
+from lakecircle.app.launch import prepare
 
 if __name__ == "__main__":
     prepare(sys.argv[1:])
-    from lakecircle.cli import main
+    from lakecircle.app.cli import main
 
     main()

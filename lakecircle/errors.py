@@ -18,7 +18,7 @@
             ├── ServerError ....... other 5xx
             └── ConnectionFailed .. timeouts, resets, unreachable endpoint
 
-Bad definitions are not exceptions: they are :class:`~lakecircle.problems.Problem`
+Bad definitions are not exceptions: they are :class:`~lakecircle.core.problems.Problem`
 values. Only the S3 adapter raises :class:`S3Error`, always ``from`` botocore's own.
 """
 

@@ -28,8 +28,8 @@ from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, fie
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lakecircle.core.problems import suggest
 from lakecircle.errors import ConfigError
-from lakecircle.problems import suggest
 
 ENV_PREFIX = "LCC_"
 

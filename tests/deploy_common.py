@@ -2,8 +2,8 @@
 
 The deployment files are part of the product, so their tests read them as a user's
 tools would (YAML, JSON, promtool, Prometheus) and check them against the code they
-describe: the metric names :class:`~lakecircle.metrics.Metrics` exposes, the settings
-:mod:`lakecircle.settings` accepts, the operations :mod:`lakecircle.s3` calls.
+describe: the metric names :class:`~lakecircle.service.metrics.Metrics` exposes, the settings
+:mod:`lakecircle.settings` accepts, the operations :mod:`lakecircle.adapters.s3` calls.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lakecircle.metrics import Metrics
+from lakecircle.service.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -157,7 +157,7 @@ TARGET_LABELS = frozenset({"job", "instance"})
 def exposed_metrics() -> dict[str, set[str]]:
     """Every series name LakeCircle's exporter can expose, with its label names.
 
-    Read from a real exposition of :class:`~lakecircle.metrics.Metrics`, after one S3
+    Read from a real exposition of :class:`~lakecircle.service.metrics.Metrics`, after one S3
     request and one retry were observed so that the labelled series that appear only
     then are in it too. Histograms appear as their ``_bucket``, ``_sum`` and ``_count``.
     """

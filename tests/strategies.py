@@ -7,7 +7,7 @@ spell "the whole bucket" as no filter, ``Filter {}``, ``Filter {Prefix = ""}`` o
 back in shapes of its own. Two spellings of one meaning must plan as NOOP, which is how
 the properties check that canonical comparison does not flap.
 
-Everything drawn by :func:`lifecycle_configs` passes :func:`lakecircle.validate.validate_bucket`
+Everything drawn by :func:`lifecycle_configs` passes :func:`lakecircle.core.validate.validate_bucket`
 without a single problem, warnings included (a test checks that, so the strategies
 cannot drift into invalid ground unnoticed).
 """
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from dateutil.tz import tzutc  # type: ignore[import-untyped]  # boto3's own UTC
 from hypothesis import strategies as st
 
-from lakecircle.model import TDMOS_VALUES, LifecycleConfig, Rule
+from lakecircle.core.model import TDMOS_VALUES, LifecycleConfig, Rule
 
 WATERFALL = ("STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 """S3's supported transition order (the "waterfall"), written out here independently of validate."""

@@ -23,19 +23,19 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from lakecircle.cli import cli
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.app.cli import cli
+from lakecircle.app.wiring import Account, build_reconciler
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.parse import MAX_FILE_BYTES
+from lakecircle.engine.cycle import BucketState, CycleReport, Reconciler
+from lakecircle.engine.history import History
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import ConfigError
-from lakecircle.history import History
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.reconcile import BucketState, CycleReport, Reconciler
-from lakecircle.retry import RetryPolicy
-from lakecircle.runtime import Account, build_reconciler
-from lakecircle.s3 import S3Adapter
+from lakecircle.ports import BucketRef
 from lakecircle.settings import Settings, load_settings
-from lakecircle.store import BucketRef
+from lakecircle.testing import MemoryS3
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import LIFECYCLE_OPERATIONS, Fault, FaultProxy
 

@@ -755,7 +755,7 @@ def test_the_proxy_cuts_loops_and_thins_listings_and_replaces_and_refuses_bodies
         ('  File "/app/lakecircle/cli.py", line 12, in main', True),
         ("error: expected midnight, got datetime.time(0, 0)", True),
         ("KeyError('before')", True),
-        ("<lakecircle.loader.DefinitionLoader object at 0x7f3a2c1b9e50>", True),
+        ("<lakecircle.engine.loader.DefinitionLoader object at 0x7f3a2c1b9e50>", True),
         ("got {'buckets': ['a']}", True),
         ("Exceeds the limit (4300 digits); use sys.set_int_max_str_digits()", True),
         (f"LCC_ACTION_PARAMS: expected a JSON object, got token={SECRET}", True),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from lakecircle.cli import cli
+from lakecircle.app.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
 COUNT = re.compile(

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lakecircle.definitions import FileBrief, LazyBuckets, build_definitions, definitions_from_briefs
-from lakecircle.digest import config_digest, in_sync, rules_digest
-from lakecircle.drift import Applied
-from lakecircle.history import History
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.parse import parse_file
-from lakecircle.plan import Action, plan_bucket
-from lakecircle.reconcile import BucketState, Reconciler
+from lakecircle.core.definitions import FileBrief, LazyBuckets, build_definitions, definitions_from_briefs
+from lakecircle.core.digest import config_digest, in_sync, rules_digest
+from lakecircle.core.drift import Applied
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.parse import parse_file
+from lakecircle.core.plan import Action, plan_bucket
+from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.engine.history import History
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.testing import MemoryS3
 from tests import strategies
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"

@@ -9,16 +9,16 @@ import anyio.lowlevel
 import pytest
 import structlog
 
-from lakecircle.daemon import Daemon
+from lakecircle.app.serve import CycleSink
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import ConnectionFailed
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.metrics import Metrics
-from lakecircle.model import LifecycleConfig
-from lakecircle.reconcile import Reconciler
-from lakecircle.server import Health
-from lakecircle.service import CycleSink
-from lakecircle.store import BucketRef, ObjectRef
+from lakecircle.ports import BucketRef, ObjectRef
+from lakecircle.service.daemon import Daemon
+from lakecircle.service.metrics import Metrics
+from lakecircle.service.server import Health
+from lakecircle.testing import MemoryS3
 
 pytestmark = pytest.mark.anyio
 

@@ -1,7 +1,7 @@
 """grafana/lakecircle.json: its queries name only what the exporter exposes, and return data.
 
 The static tests read the dashboard's PromQL and compare the metric and label names with
-a real exposition of :class:`~lakecircle.metrics.Metrics`. The end-to-end test runs
+a real exposition of :class:`~lakecircle.service.metrics.Metrics`. The end-to-end test runs
 ``lakecircle demo`` (the daemon against an embedded S3 server) and a real Prometheus
 scraping it every second, then asks Prometheus every panel's query, and the alerts'
 state, through its HTTP API.

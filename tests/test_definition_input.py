@@ -24,17 +24,17 @@ from botocore.config import Config
 from click.testing import CliRunner, Result
 
 from lakecircle import errors
-from lakecircle.cli import cli, summary
-from lakecircle.daemon import Daemon
-from lakecircle.definitions import Definitions
+from lakecircle.adapters.s3 import S3Adapter, S3EndpointStore
+from lakecircle.app.cli import cli, summary
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.problems import Problem
+from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport, Reconciler
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.metrics import Metrics
-from lakecircle.problems import Problem
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Reconciler
-from lakecircle.s3 import S3Adapter, S3EndpointStore
-from lakecircle.store import ObjectRef
+from lakecircle.ports import ObjectRef
+from lakecircle.service.daemon import Daemon
+from lakecircle.service.metrics import Metrics
+from lakecircle.testing import MemoryS3
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
 from tests.test_daemon import FakeClock, run_until

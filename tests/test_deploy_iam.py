@@ -16,7 +16,7 @@ import pytest
 
 from tests.deploy_common import DEPLOY, REPO
 
-S3_MODULE = REPO / "lakecircle" / "s3.py"
+ADAPTERS = REPO / "lakecircle" / "adapters"
 POLICY = DEPLOY / "iam-policy.json"
 
 ENDPOINT_BUCKET = "my-lakecircle-bucket"
@@ -110,10 +110,15 @@ class A:
 
 
 def test_the_adapter_calls_only_operations_with_a_known_permission() -> None:
-    operations = called_operations(S3_MODULE.read_text(encoding="utf-8"))
+    operations = _adapter_operations()
     assert {"ListBuckets", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration"} <= operations
     unknown = operations - set(ACTIONS)
     assert not unknown, f"add the IAM action of {sorted(unknown)} to ACTIONS and to deploy/iam-policy.json"
+
+
+def _adapter_operations() -> set[str]:
+    """Every S3 and STS operation the adapters' source calls."""
+    return set().union(*(called_operations(p.read_text(encoding="utf-8")) for p in sorted(ADAPTERS.rglob("*.py"))))
 
 
 def test_the_mapping_names_real_api_operations() -> None:
@@ -123,7 +128,7 @@ def test_the_mapping_names_real_api_operations() -> None:
 
 
 def test_the_policy_grants_exactly_the_actions_the_adapter_needs() -> None:
-    operations = called_operations(S3_MODULE.read_text(encoding="utf-8"))
+    operations = _adapter_operations()
     needed = {ACTIONS[op] for op in operations} - {None}
     assert set(granted()) == needed
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from lakecircle.drift import Applied, Verdict, dropped_fields, judge, server_dropped
-from lakecircle.history import History
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import plan_bucket
-from lakecircle.reconcile import BucketState, Reconciler
-from lakecircle.store import BucketRef
+from lakecircle.core.drift import Applied, Verdict, dropped_fields, judge, server_dropped
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.plan import plan_bucket
+from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.engine.history import History
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.ports import BucketRef
+from lakecircle.testing import MemoryS3
 
 
 def rule(**wire: Any) -> Rule:

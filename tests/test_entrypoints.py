@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lakecircle.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.helpers import cli_env
 
@@ -127,9 +127,9 @@ def test_bare_module_names_every_settings_problem_in_one_run(moto: str) -> None:
 def test_the_launcher_catches_the_daemons_signals_before_it_imports_the_command_line() -> None:
     probe = (
         "import signal, sys\n"
-        "from lakecircle.launch import prepare\n"
+        "from lakecircle.app.launch import prepare\n"
         "prepare(['daemon'])\n"
-        "assert 'lakecircle.cli' not in sys.modules, 'the command line was imported first'\n"
+        "assert 'lakecircle.app.cli' not in sys.modules, 'the command line was imported first'\n"
         "caught = [signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)]\n"
         "assert all(callable(h) and h is not signal.default_int_handler for h in caught), caught\n"
         "prepare(['sync'])\n"

@@ -1,6 +1,6 @@
 """Under fire: LakeCircle against moto through the fault-injecting proxy.
 
-The campaign runs the real service (:func:`lakecircle.service.run_service`, as
+The campaign runs the real service (:func:`lakecircle.app.serve.run_service`, as
 ``lakecircle daemon`` does) over 500 buckets while the proxy throttles, fails, resets,
 delays and garbles its requests; every bucket must converge within the retry budget,
 nothing may crash, the daemon runs until it is told to stop, and its metrics must agree
@@ -35,15 +35,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from lakecircle.daemon import Daemon
-from lakecircle.metrics import Metrics
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.normalize import canonical_config
-from lakecircle.reconcile import BucketState, CycleReport
-from lakecircle.retry import RetryPolicy
-from lakecircle.runtime import Account, build_reconciler
-from lakecircle.s3 import SMALL_BODY, S3Adapter
-from lakecircle.service import run_service
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.adapters.s3 import SMALL_BODY, S3Adapter
+from lakecircle.app.serve import run_service
+from lakecircle.app.wiring import Account, build_reconciler
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.normalize import canonical_config
+from lakecircle.engine.cycle import BucketState, CycleReport
+from lakecircle.service.daemon import Daemon
+from lakecircle.service.metrics import Metrics
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import LIFECYCLE_OPERATIONS, Event, Fault, FaultProxy, classify

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 import tomli_w
 
-from lakecircle.definitions import Definitions, load_definitions
-from lakecircle.model import LifecycleConfig, config_to_request
-from lakecircle.parse import MAX_FILE_BYTES, parse_file
-from lakecircle.plan import plan_bucket
-from lakecircle.render import config_toml, plans_json, render_plan_text
+from lakecircle.core.definitions import Definitions, load_definitions
+from lakecircle.core.model import LifecycleConfig, config_to_request
+from lakecircle.core.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.core.plan import plan_bucket
+from lakecircle.core.render import config_toml, plans_json, render_plan_text
 
 SEED = 20240917
 INPUTS = 10_500

@@ -8,15 +8,15 @@ from typing import Any
 import anyio
 import pytest
 
-from lakecircle.daemon import Daemon
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.engine.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.rollback import rollback
 from lakecircle.errors import AccessDenied
-from lakecircle.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.reconcile import BucketState, Reconciler
-from lakecircle.rollback import rollback
-from lakecircle.store import BucketRef
+from lakecircle.ports import BucketRef
+from lakecircle.service.daemon import Daemon
+from lakecircle.testing import MemoryS3
 
 pytestmark = pytest.mark.anyio
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lakecircle.cli import cli
-from lakecircle.loader import DefinitionLoader
-from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.reconcile import BucketState, Reconciler
-from lakecircle.render import config_toml
-from lakecircle.s3 import S3Adapter
-from lakecircle.sources import LocalDefinitionSource
+from lakecircle.adapters.local import LocalDefinitionSource
+from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.app.cli import cli
+from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.core.render import config_toml
+from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.engine.loader import DefinitionLoader
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 
 # Everything here is a feature moto's server stores and returns unchanged; the features

@@ -7,7 +7,7 @@ import json
 
 import structlog
 
-from lakecircle.log import configure_logging
+from lakecircle.app.logs import configure_logging
 from lakecircle.settings import LogFormat, LogLevel
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from lakecircle.definitions import Definitions
-from lakecircle.metrics import BUCKET_STATES, CONTENT_TYPE, STAGES, Metrics
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import plan_bucket
-from lakecircle.problems import Problem, Severity
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport
-from lakecircle.retry import OUTCOMES, RETRY_REASONS, RequestObserver, ThrottleGate
+from lakecircle.adapters.retry import OUTCOMES, RETRY_REASONS, RequestObserver, ThrottleGate
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.plan import plan_bucket
+from lakecircle.core.problems import Problem, Severity
+from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport
+from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, STAGES, Metrics
 
 NOW = 1_750_000_000.0
 
@@ -393,8 +393,8 @@ def test_promtool_accepts_the_exposition(registry: CollectorRegistry, metrics: M
 
 def test_the_metrics_module_does_not_load_the_s3_adapter() -> None:
     code = (
-        "import sys, lakecircle.metrics; "
-        "print(sorted(m for m in sys.modules if m.startswith(('lakecircle.s3', 'aioboto3', 'botocore'))))"
+        "import sys, lakecircle.service.metrics; "
+        "print(sorted(m for m in sys.modules if m.startswith(('lakecircle.adapters.s3', 'aioboto3', 'botocore'))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)  # noqa: S603
 

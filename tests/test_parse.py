@@ -12,11 +12,11 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from lakecircle.definitions import Definitions, load_definitions
-from lakecircle.model import Rule, config_from_response
-from lakecircle.parse import MAX_FILE_BYTES, _header_problems, _plain_header, parse_file
-from lakecircle.problems import Severity
-from lakecircle.toml_reader import MAX_KEY_PARTS, READER, TOMLI, TOMLLIB, TomlError, TomlReader, read_toml
+from lakecircle.core.definitions import Definitions, load_definitions
+from lakecircle.core.model import Rule, config_from_response
+from lakecircle.core.parse import MAX_FILE_BYTES, _header_problems, _plain_header, parse_file
+from lakecircle.core.problems import Severity
+from lakecircle.core.toml_reader import MAX_KEY_PARTS, READER, TOMLI, TOMLLIB, TomlError, TomlReader, read_toml
 
 FILE = "defs/b.toml"
 NAMED = 'BucketName = "my-bucket"\n'

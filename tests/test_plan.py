@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import Action, BucketPlan, hold_removals, plan_bucket
-from lakecircle.render import plans_json, render_plan_text, summary_line
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.plan import Action, BucketPlan, hold_removals, plan_bucket
+from lakecircle.core.render import plans_json, render_plan_text, summary_line
 
 K128 = "all_storage_classes_128K"
 VARIES = "varies_by_storage_class"

@@ -22,14 +22,14 @@ from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakecircle.definitions import load_definitions
-from lakecircle.model import BucketDefinition, LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.normalize import canonical_config, canonical_key, canonical_rule
-from lakecircle.parse import parse_file
-from lakecircle.plan import Action, plan_bucket
-from lakecircle.render import config_toml, plans_json, render_plan_text, summary_line
-from lakecircle.toml_reader import TOMLLIB, read_toml
-from lakecircle.validate import validate_bucket
+from lakecircle.core.definitions import load_definitions
+from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.normalize import canonical_config, canonical_key, canonical_rule
+from lakecircle.core.parse import parse_file
+from lakecircle.core.plan import Action, plan_bucket
+from lakecircle.core.render import config_toml, plans_json, render_plan_text, summary_line
+from lakecircle.core.toml_reader import TOMLLIB, read_toml
+from lakecircle.core.validate import validate_bucket
 from tests.strategies import (
     definition_and_response,
     equivalent_configs,

@@ -9,13 +9,13 @@ import anyio
 import pytest
 import structlog
 
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.engine.cycle import BucketState, CycleReport, Reconciler, report_document
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, Throttled
-from lakecircle.loader import DefinitionLoader
-from lakecircle.memory import MemoryS3
-from lakecircle.metrics import Metrics
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.reconcile import BucketState, CycleReport, Reconciler, report_document
-from lakecircle.store import BucketRef
+from lakecircle.ports import BucketRef
+from lakecircle.service.metrics import Metrics
+from lakecircle.testing import MemoryS3
 
 pytestmark = pytest.mark.anyio
 

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lakecircle import errors, retry
-from lakecircle.model import LifecycleConfig
-from lakecircle.retry import RateLimiter, RetryPolicy, ThrottleGate, call_with_retries, outcome_of
-from lakecircle.s3 import S3Adapter
-from lakecircle.store import BucketRef
+from lakecircle import errors
+from lakecircle.adapters import retry
+from lakecircle.adapters.retry import RateLimiter, RetryPolicy, ThrottleGate, call_with_retries, outcome_of
+from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.ports import BucketRef
 
 pytestmark = pytest.mark.anyio
 

@@ -36,10 +36,8 @@ from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
 from lakecircle import errors
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.retry import RetryPolicy
-from lakecircle.s3 import (
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.adapters.s3 import (
     OBJECTS,
     SMALL_BODY,
     USER_AGENT,
@@ -51,7 +49,9 @@ from lakecircle.s3 import (
     parse_s3_uri,
     region_from_location,
 )
-from lakecircle.store import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.parse import MAX_FILE_BYTES
+from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
 from tests.conftest import ServerTap
 
 ACCOUNT = "123456789012"  # moto's account

@@ -16,10 +16,10 @@ import anyio
 import pytest
 from click.testing import CliRunner, Result
 
-from lakecircle.cli import cli
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.normalize import canonical_config
-from lakecircle.runtime import build_reconciler, open_account
+from lakecircle.app.cli import cli
+from lakecircle.app.wiring import build_reconciler, open_account
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.normalize import canonical_config
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy

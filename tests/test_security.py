@@ -37,11 +37,11 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from lakecircle.cli import cli
-from lakecircle.metrics import Metrics
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.parse import MAX_FILE_BYTES, parse_file
-from lakecircle.server import Health, serve
+from lakecircle.app.cli import cli
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.service.metrics import Metrics
+from lakecircle.service.server import Health, serve
 from lakecircle.settings import Settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import FaultProxy
@@ -478,7 +478,9 @@ def test_a_deeply_nested_definition_is_refused_quickly_and_cheaply(text: str) ->
     assert peak < 16 * MAX_FILE_BYTES, peak
 
 
-DEEP_DOTTED_KEY = "import sys; from lakecircle.parse import parse_file; parse_file('d.toml', sys.stdin.buffer.read())"
+DEEP_DOTTED_KEY = (
+    "import sys; from lakecircle.core.parse import parse_file; parse_file('d.toml', sys.stdin.buffer.read())"
+)
 
 
 def test_a_long_dotted_key_is_refused_without_burning_the_cpu() -> None:

@@ -12,8 +12,8 @@ import anyio
 import pytest
 import structlog
 
-from lakecircle.metrics import CONTENT_TYPE, Metrics
-from lakecircle.server import Health, host_port, serve
+from lakecircle.service.metrics import CONTENT_TYPE, Metrics
+from lakecircle.service.server import Health, host_port, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -22,12 +22,12 @@ import anyio
 import pytest
 import structlog
 
-from lakecircle.daemon import Daemon as DaemonLoop
-from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.server import host_port
-from lakecircle.service import run_service
+from lakecircle.app.serve import run_service
+from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.service.daemon import Daemon as DaemonLoop
+from lakecircle.service.server import host_port
+from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings
-from lakecircle.signals import SignalInbox
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import Fault, FaultProxy
 

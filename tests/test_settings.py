@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lakecircle.cli import cli
+from lakecircle.app.cli import cli
 from lakecircle.errors import ConfigError
 from lakecircle.settings import RANGES, ActionMode, LogFormat, Settings, load_settings, number
 

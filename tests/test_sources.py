@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from lakecircle.adapters.local import LocalDefinitionSource
+from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.errors import DefinitionSourceError
-from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.sources import LocalDefinitionSource
-from lakecircle.store import DefinitionSource
+from lakecircle.ports import DefinitionSource
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,7 @@
 
 Every constraint has a table row that breaks it and a row that sits on its boundary and
 passes. Definitions go through the real path: TOML bytes -> parse -> merge -> validate
-(:func:`lakecircle.definitions.load_definitions`), and the tests assert on the fields of
+(:func:`lakecircle.core.definitions.load_definitions`), and the tests assert on the fields of
 each problem (file, bucket, rule, field, severity), not on a count alone.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from lakecircle.definitions import Definitions, load_definitions
-from lakecircle.model import AndOperator, Expiration, Filter, Rule
-from lakecircle.problems import Problem, Severity
-from lakecircle.validate import NO_ACTION_FIELD, check_rule
+from lakecircle.core.definitions import Definitions, load_definitions
+from lakecircle.core.model import AndOperator, Expiration, Filter, Rule
+from lakecircle.core.problems import Problem, Severity
+from lakecircle.core.validate import NO_ACTION_FIELD, check_rule
 
 FILE = "defs/b.toml"
 BUCKET = "my-bucket"

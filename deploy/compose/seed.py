@@ -2,7 +2,7 @@
 
 Creates the endpoint bucket with the bundled example definitions under
 ``lifecycle/definition/`` and a few buckets in several starting states
-(:func:`lakecircle.demo.arrange`). It waits for the server to answer, and does nothing
+(:func:`lakecircle.app.demo.arrange`). It waits for the server to answer, and does nothing
 when the endpoint bucket is already there, so ``docker compose up`` can run it again.
 The AWS SDK finds the server and the dummy credentials in the environment.
 """
@@ -15,7 +15,7 @@ import time
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lakecircle.demo import DEMO_REGION, ENDPOINT_BUCKET, arrange
+from lakecircle.app.demo import DEMO_REGION, ENDPOINT_BUCKET, arrange
 
 
 def main(wait: float = 60.0) -> int:

@@ -2,13 +2,13 @@
 
 ``lakecircle daemon`` (and the demo) call :func:`run_service`. It binds the metrics
 server first (so a wrong address fails fast), checks the account, then runs the loop of
-:mod:`lakecircle.daemon` until SIGTERM or SIGINT, with SIGHUP forcing a cycle.
+:mod:`lakecircle.service.daemon` until SIGTERM or SIGINT, with SIGHUP forcing a cycle.
 
-Signals count from the first instant (:mod:`lakecircle.signals`): a SIGTERM or SIGINT
+Signals count from the first instant (:mod:`lakecircle.service.signals`): a SIGTERM or SIGINT
 during start-up (the account check's retries, the bind) ends it at once and the service
 returns without running, and a SIGHUP during start-up is answered by the first cycle,
 which starts as soon as start-up ends. Every way out logs ``daemon_stopped`` with its
-reason. Cycle reports and polls feed the failure metrics and :class:`~lakecircle.server.Health`,
+reason. Cycle reports and polls feed the failure metrics and :class:`~lakecircle.service.server.Health`,
 which turns not ready when S3 stays out of reach for :data:`OUTAGE_POLLS` poll intervals.
 """
 
@@ -26,17 +26,17 @@ import anyio
 import structlog
 
 from lakecircle import __version__
-from lakecircle.daemon import Clock, Daemon, StopReason
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.app.wiring import build_reconciler, open_account
+from lakecircle.engine.cycle import CycleReport
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.metrics import Metrics, Stage, fatal_stage
-from lakecircle.reconcile import CycleReport
-from lakecircle.retry import RetryPolicy
-from lakecircle.runtime import build_reconciler, open_account
-from lakecircle.server import Health, host_port, serve
+from lakecircle.service.daemon import Clock, Daemon, StopReason
+from lakecircle.service.metrics import Metrics, Stage, fatal_stage
+from lakecircle.service.server import Health, host_port, serve
+from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings
-from lakecircle.signals import SignalInbox
 
-log = structlog.get_logger("lakecircle.service")
+log = structlog.get_logger("lakecircle.app.serve")
 
 OUTAGE_POLLS: Final = 3
 """Readiness is lost when polls and cycles have failed for longer than this many poll intervals."""

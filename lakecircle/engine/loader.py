@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from lakecircle.definitions import Definitions, FileBrief, definitions_from_briefs
+from lakecircle.core.definitions import Definitions, FileBrief, definitions_from_briefs
+from lakecircle.core.parse import MAX_FILE_BYTES, parse_file
+from lakecircle.core.problems import Problem
 from lakecircle.errors import DefinitionSourceError, S3Error
-from lakecircle.parse import MAX_FILE_BYTES, parse_file
-from lakecircle.problems import Problem
-from lakecircle.store import DefinitionSource, ObjectRef
+from lakecircle.ports import DefinitionSource, ObjectRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class DefinitionLoader:
 
     Changed files are fetched by ``concurrency`` workers and parsed as they arrive, so no
     more than that many files' bytes are held at once; the cache keeps each file's
-    :class:`~lakecircle.definitions.FileBrief` (its compressed bytes, its buckets' digests
+    :class:`~lakecircle.core.definitions.FileBrief` (its compressed bytes, its buckets' digests
     and problems), never its models.
     """
 

@@ -3,7 +3,7 @@
 :class:`LifecycleStore` is the account side (buckets and their lifecycle configuration),
 :class:`DefinitionSource` the definition side (TOML files by key and ETag), and
 :class:`EndpointStore` LakeCircle's own records under ``LCC_ENDPOINT``. The S3 adapter
-(:mod:`lakecircle.s3`) implements all three over aioboto3; :mod:`lakecircle.memory`
+(:mod:`lakecircle.adapters.s3`) implements all three over aioboto3; :mod:`lakecircle.testing`
 implements them in memory for tests and benchmarks.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from lakecircle.model import LifecycleConfig
+from lakecircle.core.model import LifecycleConfig
 
 
 @dataclass(frozen=True, slots=True)

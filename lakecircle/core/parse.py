@@ -3,7 +3,7 @@
 A definition file holds one bucket (``BucketName`` at the top) or several (``[[Bucket]]``
 tables with the same keys). Files naming the same bucket are merged by :func:`merge`.
 Every shape problem (syntax, unknown key, wrong type, missing key) comes back as a
-:class:`~lakecircle.problems.Problem` that names the file, the bucket, the rule and the
+:class:`~lakecircle.core.problems.Problem` that names the file, the bucket, the rule and the
 key path; nothing here raises on bad input.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lakecircle.model import (
+from lakecircle.core.model import (
     OWNERSHIP_VALUES,
     TDMOS_VALUES,
     BucketDefinition,
@@ -28,8 +28,8 @@ from lakecircle.model import (
     _Wire,
     offset_datetime,
 )
-from lakecircle.problems import Problem, shown, shown_number, suggest
-from lakecircle.toml_reader import TomlError, read_toml
+from lakecircle.core.problems import Problem, shown, shown_number, suggest
+from lakecircle.core.toml_reader import TomlError, read_toml
 
 MAX_FILE_BYTES = 1024 * 1024
 """Definition files over 1 MiB are refused unread."""
@@ -462,7 +462,7 @@ def merge(files: Iterable[ParsedFile]) -> tuple[dict[str, BucketDefinition], lis
 
     The same rule ID twice for one bucket, or two different
     TransitionDefaultMinimumObjectSize values, is a problem naming both files. (Duplicate
-    rule IDs are reported by :func:`lakecircle.validate.validate_bucket`, which sees the
+    rule IDs are reported by :func:`lakecircle.core.validate.validate_bucket`, which sees the
     merged bucket and the file of each rule.)
 
     Incomplete buckets (see :class:`ParsedFile`) are merged too, so that validation sees

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from lakecircle.history import History
-from lakecircle.loader import DefinitionLoader
-from lakecircle.reconcile import Reconciler
-from lakecircle.retry import RequestObserver, RetryPolicy
+from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.history import History
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.settings import Settings
 
 if TYPE_CHECKING:
-    from lakecircle.s3 import S3Adapter
+    from lakecircle.adapters.s3 import S3Adapter
 
-log = structlog.get_logger("lakecircle.runtime")
+log = structlog.get_logger("lakecircle.app.wiring")
 
 
 @asynccontextmanager
@@ -35,7 +35,7 @@ async def open_account(
     Raises ConfigError for missing settings and AccountMismatch for wrong credentials
     before anything else is read.
     """
-    from lakecircle.s3 import S3Adapter
+    from lakecircle.adapters.s3 import S3Adapter
 
     settings.require("aws_account", "aws_region", *(["endpoint"] if need_endpoint else []))
     assert settings.aws_account is not None  # noqa: S101 -- checked by require()
@@ -82,8 +82,8 @@ def build_reconciler(
 
     Writing needs ``LCC_ENDPOINT``: every write is preceded by its history record there.
     """
-    from lakecircle.s3 import S3DefinitionSource, S3EndpointStore
-    from lakecircle.sources import LocalDefinitionSource
+    from lakecircle.adapters.local import LocalDefinitionSource
+    from lakecircle.adapters.s3 import S3DefinitionSource, S3EndpointStore
 
     if not dry_run:
         settings.require("endpoint")

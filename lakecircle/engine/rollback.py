@@ -22,17 +22,17 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
-from lakecircle.definitions import Definitions
-from lakecircle.drift import Applied
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.drift import Applied
+from lakecircle.core.model import BucketDefinition, LifecycleConfig
+from lakecircle.core.plan import Action, BucketPlan, plan_bucket
+from lakecircle.core.problems import printable
+from lakecircle.core.validate import validate_bucket
+from lakecircle.engine.history import Change, History, Outcome, RecordError, SnapshotError
 from lakecircle.errors import LakeCircleError, S3Error
-from lakecircle.history import Change, History, Outcome, RecordError, SnapshotError
-from lakecircle.model import BucketDefinition, LifecycleConfig
-from lakecircle.plan import Action, BucketPlan, plan_bucket
-from lakecircle.problems import printable
-from lakecircle.store import BucketRef, LifecycleStore
-from lakecircle.validate import validate_bucket
+from lakecircle.ports import BucketRef, LifecycleStore
 
-log = structlog.get_logger("lakecircle.rollback")
+log = structlog.get_logger("lakecircle.engine.rollback")
 
 _NOT_APPLIED = {
     Outcome.FAILED: "its write failed",

@@ -1,6 +1,6 @@
 """Prometheus metrics: one object owning its collectors, fed by cycle reports and S3 calls.
 
-Everything about a cycle is derived from its :class:`~lakecircle.reconcile.CycleReport`
+Everything about a cycle is derived from its :class:`~lakecircle.engine.cycle.CycleReport`
 by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
 summary log line prints. S3 request counts and latencies come from the S3 adapter, which
 takes a :class:`Metrics` as its observer (``on_request`` and ``on_retry``); this module
@@ -24,13 +24,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.registry import Collector
 
 from lakecircle import __version__
-from lakecircle.reconcile import BucketState, Guard
+from lakecircle.engine.cycle import BucketState, Guard
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from lakecircle.reconcile import CycleReport
-    from lakecircle.retry import ThrottleGate
+    from lakecircle.adapters.retry import ThrottleGate
+    from lakecircle.engine.cycle import CycleReport
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
@@ -110,7 +110,7 @@ class Metrics:
     """LakeCircle's collectors on one registry, and the ways to feed them.
 
     Also the S3 adapter's observer: :meth:`on_request` and :meth:`on_retry` match the
-    observer Protocol of :mod:`lakecircle.retry`.
+    observer Protocol of :mod:`lakecircle.adapters.retry`.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -296,7 +296,7 @@ class Metrics:
         self.failures.labels(stage=Stage.POLL).inc()
 
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
-        """One S3 request attempt finished: ``outcome`` as :func:`lakecircle.retry.outcome_of` names it."""
+        """One S3 request attempt finished: ``outcome`` as :func:`lakecircle.adapters.retry.outcome_of` names it."""
         self.s3_requests.labels(operation=operation, outcome=outcome).inc()
         self.s3_request_duration.labels(operation=operation).observe(seconds)
 

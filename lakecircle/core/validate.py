@@ -14,8 +14,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 
-from lakecircle.bucket_names import name_problems
-from lakecircle.model import (
+from lakecircle.core.bucket_names import name_problems
+from lakecircle.core.model import (
     TDMOS_VALUES,
     AndOperator,
     BucketDefinition,
@@ -23,7 +23,7 @@ from lakecircle.model import (
     Filter,
     Rule,
 )
-from lakecircle.problems import Problem, Severity, printable, shown, shown_number, suggest
+from lakecircle.core.problems import Problem, Severity, printable, shown, shown_number, suggest
 
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255

@@ -13,14 +13,14 @@ from pathlib import Path
 import anyio
 import structlog
 
+from lakecircle.app.wiring import open_account
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.render import config_toml
 from lakecircle.errors import LakeCircleError, S3Error
-from lakecircle.model import LifecycleConfig
-from lakecircle.render import config_toml
-from lakecircle.runtime import open_account
+from lakecircle.ports import BucketRef, LifecycleStore
 from lakecircle.settings import Settings
-from lakecircle.store import BucketRef, LifecycleStore
 
-log = structlog.get_logger("lakecircle.export")
+log = structlog.get_logger("lakecircle.app.export")
 
 
 class ExportError(LakeCircleError):

@@ -13,10 +13,10 @@ from typing import Any
 
 import tomli_w
 
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.normalize import canonical_rule
-from lakecircle.plan import Action, BucketPlan, flatten
-from lakecircle.problems import printable
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.normalize import canonical_rule
+from lakecircle.core.plan import Action, BucketPlan, flatten
+from lakecircle.core.problems import printable
 
 PLAN_FORMAT_VERSION = 1
 

@@ -1,6 +1,6 @@
 """The always-on loop: poll the definitions by ETag, resync on a timer, wake on SIGHUP.
 
-The loop is a small state machine around :class:`~lakecircle.reconcile.Reconciler`:
+The loop is a small state machine around :class:`~lakecircle.engine.cycle.Reconciler`:
 
 - every poll interval (with jitter) it lists the definition prefix; when the (key, ETag)
   set is unchanged and no resync is due, that listing is all the poll costs, unless a
@@ -11,7 +11,7 @@ The loop is a small state machine around :class:`~lakecircle.reconcile.Reconcile
   during a cycle coalesce into exactly one more cycle after it;
 - SIGTERM or SIGINT stops it: no new bucket work starts, in-flight writes finish within
   the shutdown timeout, the last report is recorded, and :meth:`Daemon.run` returns
-  (:mod:`lakecircle.service` routes the signals here, :mod:`lakecircle.signals` catches them).
+  (:mod:`lakecircle.app.serve` routes the signals here, :mod:`lakecircle.service.signals` catches them).
 
 Cycles never overlap, and an exception inside one is logged and counted while the loop
 goes on. A poll that fails is told to the :class:`PollObserver` (a failure metric, and
@@ -31,12 +31,12 @@ from typing import Protocol
 import anyio
 import structlog
 
+from lakecircle.engine.cycle import CycleReport, Reconciler
+from lakecircle.engine.loader import listing_fingerprint
 from lakecircle.errors import LakeCircleError
-from lakecircle.loader import listing_fingerprint
-from lakecircle.reconcile import CycleReport, Reconciler
-from lakecircle.store import ObjectRef
+from lakecircle.ports import ObjectRef
 
-log = structlog.get_logger("lakecircle.daemon")
+log = structlog.get_logger("lakecircle.service.daemon")
 
 
 class Clock(Protocol):

@@ -1,6 +1,6 @@
 """The S3 adapter: the one place that talks to AWS, and the only module that sees botocore.
 
-It implements the Protocols of :mod:`lakecircle.store` over aioboto3: the account's
+It implements the Protocols of :mod:`lakecircle.ports` over aioboto3: the account's
 buckets and their lifecycle configurations (:class:`S3Adapter`), the definition files
 under the definition prefix (:class:`S3DefinitionSource`) and LakeCircle's own records
 under the endpoint (:class:`S3EndpointStore`). Every botocore exception becomes one of
@@ -14,8 +14,8 @@ bucket's calls go to its own region's client, and every bucket-level call carrie
 ``ExpectedBucketOwner`` (DESIGN.md, rule 8).
 
 Every request goes through :meth:`S3Adapter.call`, which retries transient errors with
-:func:`lakecircle.retry.call_with_retries` (the only retry layer: botocore makes one
-attempt) and tells the :class:`~lakecircle.retry.RequestObserver` about each attempt.
+:func:`lakecircle.adapters.retry.call_with_retries` (the only retry layer: botocore makes one
+attempt) and tells the :class:`~lakecircle.adapters.retry.RequestObserver` about each attempt.
 """
 
 from __future__ import annotations
@@ -59,10 +59,18 @@ from botocore.utils import determine_content_length, parse_timestamp
 from pydantic import ValidationError
 
 from lakecircle import __version__, errors
-from lakecircle.model import LifecycleConfig, Rule, config_from_response, config_to_request
-from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.retry import Clock, RequestObserver, RetryPolicy, Sleep, ThrottleGate, call_with_retries, outcome_of
-from lakecircle.store import BucketRef, ObjectRef
+from lakecircle.adapters.retry import (
+    Clock,
+    RequestObserver,
+    RetryPolicy,
+    Sleep,
+    ThrottleGate,
+    call_with_retries,
+    outcome_of,
+)
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.parse import MAX_FILE_BYTES
+from lakecircle.ports import BucketRef, ObjectRef
 
 T = TypeVar("T")
 
@@ -472,8 +480,8 @@ class S3Adapter:
     by operation name.
 
     Retries: every request is retried on throttling, 5xx and connection errors as
-    ``retry`` says (default :class:`~lakecircle.retry.RetryPolicy`), behind one
-    :class:`~lakecircle.retry.ThrottleGate` (``gate``) shared by all of the adapter's
+    ``retry`` says (default :class:`~lakecircle.adapters.retry.RetryPolicy`), behind one
+    :class:`~lakecircle.adapters.retry.ThrottleGate` (``gate``) shared by all of the adapter's
     requests, which also applies ``max_requests_per_second`` (0: no limit). ``observer``
     hears of each attempt (``on_request``) and each retry (``on_retry``). ``clock`` and
     ``sleep`` (``time.monotonic``, ``anyio.sleep``) are injected for tests.
@@ -547,7 +555,7 @@ class S3Adapter:
             "max_pool_connections": max(self.concurrency, 10),
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
-            # One attempt per call: tenacity in lakecircle/retry.py, around each request in
+            # One attempt per call: tenacity in lakecircle/adapters/retry.py, around each request in
             # call(), is the only retry layer, with jittered backoff shared by the process,
             # and it sees and counts every attempt. botocore retrying underneath would
             # multiply the attempts and hide them from the metrics. (botocore's own
@@ -710,7 +718,7 @@ class S3Adapter:
         """Make an ``operation`` request (``"GetBucketLifecycleConfiguration"``) in ``region``.
 
         Every S3 and STS request goes through here: transient errors are retried (see
-        :mod:`lakecircle.retry`), each attempt is counted in ``calls`` and observed.
+        :mod:`lakecircle.adapters.retry`), each attempt is counted in ``calls`` and observed.
         Raises LakeCircle's own errors, never botocore's.
         """
         return await self._retried(operation, params, _as_is, region=region, service=service, lane=lane)

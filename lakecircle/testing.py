@@ -1,6 +1,6 @@
 """An in-memory account and endpoint, for tests and benchmarks of the reconcile logic.
 
-It implements the same Protocols as the S3 adapter (:mod:`lakecircle.store`), counts
+It implements the same Protocols as the S3 adapter (:mod:`lakecircle.ports`), counts
 calls by S3 operation name, and can be told to fail a bucket's calls with a given
 error, so the reconcile and daemon code can be exercised in milliseconds.
 """
@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from lakecircle.core.model import LifecycleConfig
 from lakecircle.errors import DefinitionSourceError, NoSuchBucket, S3Error
-from lakecircle.model import LifecycleConfig
-from lakecircle.store import BucketRef, ObjectRef
+from lakecircle.ports import BucketRef, ObjectRef
 
 FailureFactory = Callable[[str, str], S3Error]
 """Builds the error for (operation, bucket)."""

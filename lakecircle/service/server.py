@@ -31,9 +31,9 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from lakecircle.metrics import Metrics
+from lakecircle.service.metrics import Metrics
 
-log = structlog.get_logger("lakecircle.server")
+log = structlog.get_logger("lakecircle.service.server")
 
 HEAD_TIMEOUT: Final = 10.0
 """Seconds a connection has to deliver a complete request head (from its opening, or the previous head)."""
@@ -242,7 +242,7 @@ class _OneLine(logging.Handler):
 def _server_logger() -> logging.Logger:
     # Not from getLogger: a logger of this server's own, outside the logging tree, so that
     # neither handlers nor levels set elsewhere in the process reach aiohttp's records.
-    logger = logging.Logger("lakecircle.server.aiohttp", logging.DEBUG)  # noqa: LOG001
+    logger = logging.Logger("lakecircle.service.server.aiohttp", logging.DEBUG)  # noqa: LOG001
     logger.addHandler(_OneLine())
     logger.propagate = False
     return logger

@@ -3,7 +3,7 @@
 S3 replaces a bucket's whole lifecycle configuration on every PUT, so a changed bucket
 gets exactly one write: PUT with the full desired rule set, or DELETE when the desired
 set is empty (DESIGN.md, rule 2). Rules are matched by ID and compared in canonical form
-(:mod:`lakecircle.normalize`), so a bucket that only reads back differently is a NOOP.
+(:mod:`lakecircle.core.normalize`), so a bucket that only reads back differently is a NOOP.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.normalize import canonical_key, canonical_rule
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.normalize import canonical_key, canonical_rule
 
 
 class Action(StrEnum):

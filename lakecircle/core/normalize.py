@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from lakecircle.model import (
+from lakecircle.core.model import (
     AndOperator,
     Expiration,
     Filter,

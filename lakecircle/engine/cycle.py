@@ -33,17 +33,17 @@ import structlog
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from lakecircle.definitions import Definitions
-from lakecircle.digest import in_sync
-from lakecircle.drift import Applied, Verdict, judge, server_dropped
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.digest import in_sync
+from lakecircle.core.drift import Applied, Verdict, judge, server_dropped
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.plan import Action, BucketPlan, hold_removals, plan_bucket
+from lakecircle.engine.history import Change, History, Outcome, SnapshotError
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
-from lakecircle.history import Change, History, Outcome, SnapshotError
-from lakecircle.loader import DefinitionLoader
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.plan import Action, BucketPlan, hold_removals, plan_bucket
-from lakecircle.store import BucketRef, LifecycleStore, ObjectRef
+from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef
 
-log = structlog.get_logger("lakecircle.reconcile")
+log = structlog.get_logger("lakecircle.engine.cycle")
 
 
 class BucketState(StrEnum):
@@ -142,7 +142,8 @@ class CycleReport:
     """Set when the cycle could not run at all (definitions not listable, account unreadable)."""
     counts: Counter[BucketState] = field(default_factory=Counter)
     fingerprint: bytes | None = None
-    """The fingerprint of the definition listing this cycle used (:func:`~lakecircle.loader.listing_fingerprint`)."""
+    """The fingerprint of the definition listing this cycle used
+    (:func:`~lakecircle.engine.loader.listing_fingerprint`)."""
     interrupted: bool = False
     """Stopped early by a shutdown: buckets not reached are in no list."""
     guards: tuple[str, ...] = ()
@@ -776,7 +777,7 @@ class _Run:
 
 def _debug_enabled() -> bool:
     """Whether the log takes DEBUG lines (a bucket in sync is one)."""
-    logger = structlog.get_logger("lakecircle.reconcile").bind()
+    logger = structlog.get_logger("lakecircle.engine.cycle").bind()
     check = getattr(logger, "is_enabled_for", None)
     return True if check is None else bool(check(logging.DEBUG))
 

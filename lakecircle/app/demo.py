@@ -20,9 +20,9 @@ from typing import Any
 
 import anyio
 
-from lakecircle.model import LifecycleConfig, Rule, config_to_request
-from lakecircle.reconcile import BucketState, CycleReport
-from lakecircle.render import render_plan_text
+from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.core.render import render_plan_text
+from lakecircle.engine.cycle import BucketState, CycleReport
 from lakecircle.settings import Settings
 
 DEMO_ACCOUNT = "123456789012"  # the account moto's server answers for
@@ -38,7 +38,7 @@ def example_definitions() -> dict[str, bytes]:
     packaged = resources.files("lakecircle").joinpath("examples")
     if packaged.is_dir():
         return {f"definition/{p.name}": p.read_bytes() for p in packaged.iterdir() if p.name.endswith(".toml")}
-    source = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+    source = Path(__file__).resolve().parents[2] / "examples" / "definitions"
     return {f"definition/{p.name}": p.read_bytes() for p in sorted(source.glob("*.toml"))}
 
 
@@ -128,7 +128,7 @@ def arrange(client: Any) -> None:
 
 
 async def _plan_first(settings: Settings, echo: Echo) -> None:
-    from lakecircle.runtime import build_reconciler, open_account
+    from lakecircle.app.wiring import build_reconciler, open_account
 
     async with open_account(settings) as account:
         report = await build_reconciler(settings, account, None, dry_run=True).run_cycle("demo")
@@ -187,8 +187,8 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
     """Run the demo; returns the process exit code."""
     import boto3
 
-    from lakecircle.server import host_port
-    from lakecircle.service import run_service
+    from lakecircle.app.serve import run_service
+    from lakecircle.service.server import host_port
 
     with embedded_s3() as url, _demo_environment(url):
         echo(f"Embedded S3 server on {url} (account {DEMO_ACCOUNT}); nothing here touches AWS.\n")

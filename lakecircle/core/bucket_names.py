@@ -19,7 +19,7 @@ import re
 import string
 from typing import Final
 
-from lakecircle.problems import printable, shown
+from lakecircle.core.problems import printable, shown
 
 MIN_LENGTH: Final = 3
 MAX_LENGTH: Final = 63

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 def prepare(args: Sequence[str]) -> None:
     """What must happen before the command line is imported, for these arguments."""
     if args[:1] == ["daemon"]:
-        from lakecircle.signals import install_early
+        from lakecircle.service.signals import install_early
 
         install_early()
 
 
 def main() -> None:
     prepare(sys.argv[1:])
-    from lakecircle.cli import main as cli_main
+    from lakecircle.app.cli import main as cli_main
 
     cli_main()

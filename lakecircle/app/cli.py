@@ -23,25 +23,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakecircle import __version__
-from lakecircle.definitions import Definitions, UnreadableFile
+from lakecircle.adapters.local import CombinedSource, LocalDefinitionSource
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.app.logs import configure_logging
+from lakecircle.app.wiring import Account, build_reconciler, open_account
+from lakecircle.core.definitions import Definitions, UnreadableFile
+from lakecircle.core.problems import printable
+from lakecircle.core.render import plans_json, render_plan_text
+from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
+from lakecircle.engine.history import BucketHistory, ChangeRecord, History
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.rollback import RollbackResult
 from lakecircle.errors import LakeCircleError
-from lakecircle.history import BucketHistory, ChangeRecord, History
-from lakecircle.loader import DefinitionLoader
-from lakecircle.log import configure_logging
-from lakecircle.problems import printable
-from lakecircle.reconcile import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
-from lakecircle.render import plans_json, render_plan_text
-from lakecircle.retry import RetryPolicy
-from lakecircle.rollback import RollbackResult
-from lakecircle.runtime import Account, build_reconciler, open_account
+from lakecircle.ports import BucketRef, DefinitionSource
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
-from lakecircle.sources import CombinedSource, LocalDefinitionSource
-from lakecircle.store import BucketRef, DefinitionSource
 
 if TYPE_CHECKING:
-    from lakecircle.s3 import S3Adapter
+    from lakecircle.adapters.s3 import S3Adapter
 
-log = structlog.get_logger("lakecircle.cli")
+log = structlog.get_logger("lakecircle.app.cli")
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ PROGRESS_THRESHOLD = 36
 async def read_paths(paths: Sequence[str]) -> Definitions:
     """The definitions under local files and directories and ``s3://bucket/prefix/`` URIs, together.
 
-    Read as a cycle reads them (:class:`~lakecircle.loader.DefinitionLoader`): an entry
+    Read as a cycle reads them (:class:`~lakecircle.engine.loader.DefinitionLoader`): an entry
     that cannot be read, an empty file, a file over the size limit or a download that
     fails is an unreadable file with its reason. Raises DefinitionSourceError when a
     directory or a prefix cannot be listed to its end.
@@ -63,7 +63,7 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
         sources: list[DefinitionSource] = []
         for path in paths:
             if path.startswith("s3://"):
-                from lakecircle.s3 import S3DefinitionSource
+                from lakecircle.adapters.s3 import S3DefinitionSource
 
                 assert adapter is not None  # noqa: S101 -- opened above for every URI
                 sources.append(S3DefinitionSource(adapter, path, full_names=True))
@@ -81,7 +81,7 @@ def _reader(settings: Settings) -> S3Adapter:
     Credentials and endpoint come the AWS SDK's way; the region is LCC_AWS_REGION, else
     the SDK's, else us-east-1 (S3 redirects to a bucket's own region).
     """
-    from lakecircle.s3 import S3Adapter, botocore_session
+    from lakecircle.adapters.s3 import S3Adapter, botocore_session
 
     region = settings.aws_region or botocore_session().get_config_variable("region") or "us-east-1"
     return S3Adapter(
@@ -247,7 +247,7 @@ def cli(ctx: click.Context) -> None:
 def _paths(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
         if value.startswith("s3://"):
-            from lakecircle.s3 import parse_s3_uri
+            from lakecircle.adapters.s3 import parse_s3_uri
 
             try:
                 parse_s3_uri(value)
@@ -366,14 +366,14 @@ def daemon(
     cycles: int | None,
 ) -> None:
     """Run as a service: poll, resync, sync on SIGHUP, stop on SIGTERM; serve metrics."""
-    from lakecircle.signals import SignalInbox, take_early
+    from lakecircle.service.signals import SignalInbox, take_early
 
     # Before anything slow (the launcher installed it even earlier, when it could): from
     # here on SIGTERM and SIGINT stop the daemon (exit 0) and SIGHUP asks for a cycle,
     # even while it starts.
     signals = take_early() or SignalInbox().install()
     try:
-        from lakecircle.service import run_service
+        from lakecircle.app.serve import run_service
 
         settings = _settings(
             required=_account_and(definitions_dir),
@@ -394,7 +394,7 @@ def daemon(
 @_concurrency_option
 def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) -> None:
     """Write one definition file per bucket that has lifecycle rules."""
-    from lakecircle.export import export_account
+    from lakecircle.app.export import export_account
 
     settings = _settings(required=ACCOUNT, concurrency=concurrency)
     exported = _run(lambda: export_account(settings, output_dir, frozenset(buckets) or None))
@@ -411,7 +411,7 @@ def export(buckets: tuple[str, ...], output_dir: Path, concurrency: int | None) 
 @click.option("--metrics-addr", default="127.0.0.1:9739", show_default=True, help="HOST:PORT for /metrics.")
 def demo(cycles: int | None, metrics_addr: str) -> None:
     """Run LakeCircle against an S3 server inside this process: no AWS needed."""
-    from lakecircle.demo import run_demo
+    from lakecircle.app.demo import run_demo
 
     configure_logging(LogLevel.WARNING, LogFormat.AUTO)
     try:
@@ -423,7 +423,7 @@ def demo(cycles: int | None, metrics_addr: str) -> None:
 
 def _bucket_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """A BUCKET argument S3 could hold, or a usage error that says which rule it breaks."""
-    from lakecircle.bucket_names import name_problems
+    from lakecircle.core.bucket_names import name_problems
 
     problems = name_problems(value)
     if problems:
@@ -477,7 +477,7 @@ def _history_line(record: ChangeRecord) -> str:
 
 
 def _history_of(settings: Settings, account: Account) -> History:
-    from lakecircle.s3 import S3EndpointStore
+    from lakecircle.adapters.s3 import S3EndpointStore
 
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()
@@ -491,7 +491,7 @@ def _history_of(settings: Settings, account: Account) -> History:
 def rollback(bucket: str, record: str | None, dry_run: bool) -> None:
     """Restore what a bucket held before LakeCircle's last applied change (or before a
     recorded applied change)."""
-    from lakecircle.rollback import rollback as do_rollback
+    from lakecircle.engine.rollback import rollback as do_rollback
 
     settings = _settings(required=(*ACCOUNT, "endpoint"))
 

@@ -6,7 +6,7 @@ the PascalCase names of the S3 API live only in the aliases, which is where the 
 (TOML keys, boto3 requests and responses).
 
 The models check *shapes* (which keys exist, which types they hold). Whether the values
-satisfy S3's constraints is the job of :mod:`lakecircle.validate`, which reports every
+satisfy S3's constraints is the job of :mod:`lakecircle.core.validate`, which reports every
 problem at once instead of stopping at the first.
 """
 

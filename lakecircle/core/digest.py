@@ -3,7 +3,7 @@
 Most buckets of an account are in sync most of the time. Keeping every bucket's desired
 configuration as models costs about 3 KB per rule, so LakeCircle keeps a 16-byte digest
 instead, and compares it with the digest of what S3 answers: equal digests mean equal
-canonical forms (:func:`lakecircle.normalize.canonical_key`), so the bucket needs no
+canonical forms (:func:`lakecircle.core.normalize.canonical_key`), so the bucket needs no
 plan. Any difference, even one the plan would call no change, only sends the bucket
 down the full path: a digest never decides that a bucket differs.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from lakecircle.model import LifecycleConfig, Rule
-from lakecircle.normalize import canonical_key
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.normalize import canonical_key
 
 Digest = bytes
 """16 bytes of BLAKE2b over the canonical form."""
@@ -41,7 +41,7 @@ def in_sync(desired_rules: Digest, desired_tdmos: str | None, live: LifecycleCon
     """True when a bucket whose definitions have this digest needs no write: the rules
     are the same canonical set, and the minimum object size is not defined differently.
 
-    Equivalent to :func:`lakecircle.plan.plan_bucket` answering NOOP, except that it may
+    Equivalent to :func:`lakecircle.core.plan.plan_bucket` answering NOOP, except that it may
     answer False where the plan would find nothing to do (a bucket without any rules
     defined or live); it never answers True where the plan would write.
     """

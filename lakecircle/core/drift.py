@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lakecircle.digest import Digest, config_digest
-from lakecircle.model import LifecycleConfig, Rule, config_from_response
-from lakecircle.normalize import canonical_rule
-from lakecircle.plan import Action, BucketPlan, flatten
-from lakecircle.render import config_json
+from lakecircle.core.digest import Digest, config_digest
+from lakecircle.core.model import LifecycleConfig, Rule, config_from_response
+from lakecircle.core.normalize import canonical_rule
+from lakecircle.core.plan import Action, BucketPlan, flatten
+from lakecircle.core.render import config_json
 
 
 def config_from_json(document: dict[str, Any]) -> LifecycleConfig:
-    """A configuration from its JSON wire data (as :func:`~lakecircle.render.config_json` writes it)."""
+    """A configuration from its JSON wire data (as :func:`~lakecircle.core.render.config_json` writes it)."""
     return config_from_response({k: v for k, v in document.items() if v is not None})
 
 
@@ -94,12 +94,12 @@ class Applied:
     """What LakeCircle last wrote to a bucket: its ``current/`` record.
 
     A daemon keeps one per bucket it ever wrote, so the configurations are kept as
-    digests (16 bytes, :mod:`lakecircle.digest`) and the one before the write as
+    digests (16 bytes, :mod:`lakecircle.core.digest`) and the one before the write as
     compressed JSON (for the next ``current/`` record), not as models.
     """
 
     config: Digest
-    """The digest of the configuration written (:func:`~lakecircle.digest.config_digest`)."""
+    """The digest of the configuration written (:func:`~lakecircle.core.digest.config_digest`)."""
     previous: Digest
     """The digest of the configuration the bucket held before."""
     at: float
@@ -116,7 +116,7 @@ class Applied:
     history: str | None = None
     """The key of the change record of the write (None: not known, an older record).
     The next change record names it, so that it still reads as applied once
-    ``current/`` has moved on (:mod:`lakecircle.history`)."""
+    ``current/`` has moved on (:mod:`lakecircle.engine.history`)."""
 
     @classmethod
     def of(

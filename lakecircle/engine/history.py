@@ -39,13 +39,13 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakecircle import __version__
-from lakecircle.drift import Applied, config_from_json
+from lakecircle.core.drift import Applied, config_from_json
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.plan import BucketPlan
+from lakecircle.core.problems import printable
+from lakecircle.core.render import config_json, plan_json
 from lakecircle.errors import LakeCircleError
-from lakecircle.model import LifecycleConfig
-from lakecircle.plan import BucketPlan
-from lakecircle.problems import printable
-from lakecircle.render import config_json, plan_json
-from lakecircle.store import EndpointStore
+from lakecircle.ports import EndpointStore
 
 FORMAT_VERSION = 1
 

@@ -1,6 +1,6 @@
 """A definition source over a local directory, for ``plan`` and ``sync --definitions DIR``.
 
-It serves the same :class:`~lakecircle.store.DefinitionSource` Protocol as the S3 prefix,
+It serves the same :class:`~lakecircle.ports.DefinitionSource` Protocol as the S3 prefix,
 so a cycle cannot tell where its definitions came from. Keys are the files' paths as
 ``lakecircle validate DIR`` prints them, and the ETag is a hash of the content, so the
 loader's cache works the same way. File I/O runs in a worker thread.
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.errors import DefinitionSourceError
-from lakecircle.parse import MAX_FILE_BYTES
-from lakecircle.store import DefinitionSource, ObjectRef
+from lakecircle.ports import DefinitionSource, ObjectRef
 
 PATTERN_SUFFIX = ".toml"
 """Definition files are the entries whose name ends so (``*.toml``, recursively)."""

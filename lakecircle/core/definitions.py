@@ -22,11 +22,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from lakecircle.digest import Digest, rules_digest
-from lakecircle.model import BucketDefinition
-from lakecircle.parse import ParsedFile, merge, parse_file
-from lakecircle.problems import Problem
-from lakecircle.validate import validate_bucket
+from lakecircle.core.digest import Digest, rules_digest
+from lakecircle.core.model import BucketDefinition
+from lakecircle.core.parse import ParsedFile, merge, parse_file
+from lakecircle.core.problems import Problem
+from lakecircle.core.validate import validate_bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Desired:
     """A valid bucket's definitions in brief: enough to tell that the bucket is in sync."""
 
     rules: Digest
-    """:func:`lakecircle.digest.rules_digest` of its merged rules."""
+    """:func:`lakecircle.core.digest.rules_digest` of its merged rules."""
     tdmos: str | None
     """Its TransitionDefaultMinimumObjectSize, None when the definitions are silent."""
 
