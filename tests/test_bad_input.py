@@ -29,7 +29,8 @@ from lakecircle.app.cli import cli
 from lakecircle.app.wiring import Account, build_reconciler
 from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.core.parse import MAX_FILE_BYTES
-from lakecircle.engine.cycle import BucketState, CycleReport, Reconciler
+from lakecircle.core.report import BucketState, CycleReport
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import ConfigError

@@ -19,7 +19,8 @@ from lakecircle.core.drift import Applied
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.parse import parse_file
 from lakecircle.core.plan import Action, plan_bucket
-from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.core.report import BucketState
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.testing import MemoryS3

@@ -28,7 +28,8 @@ from lakecircle.adapters.s3 import S3Adapter, S3EndpointStore
 from lakecircle.app.cli import cli, summary
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.problems import Problem
-from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport, Reconciler
+from lakecircle.core.report import BucketResult, BucketState, CycleReport
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied
 from lakecircle.ports import ObjectRef

@@ -9,7 +9,8 @@ import pytest
 from lakecircle.core.drift import Applied, Verdict, dropped_fields, judge, server_dropped
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
-from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.core.report import BucketState
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.ports import BucketRef

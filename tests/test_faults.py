@@ -41,7 +41,7 @@ from lakecircle.app.serve import run_service
 from lakecircle.app.wiring import Account, build_reconciler
 from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.core.normalize import canonical_config
-from lakecircle.engine.cycle import BucketState, CycleReport
+from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.service.daemon import Daemon
 from lakecircle.service.metrics import Metrics
 from lakecircle.settings import load_settings

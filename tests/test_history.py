@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from lakecircle.core.model import LifecycleConfig, Rule
-from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.core.report import BucketState
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.rollback import rollback

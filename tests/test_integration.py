@@ -16,7 +16,8 @@ from lakecircle.adapters.s3 import S3Adapter
 from lakecircle.app.cli import cli
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
 from lakecircle.core.render import config_toml
-from lakecircle.engine.cycle import BucketState, Reconciler
+from lakecircle.core.report import BucketState
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 

@@ -18,7 +18,7 @@ from lakecircle.core.definitions import Definitions
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.problems import Problem, Severity
-from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport
+from lakecircle.core.report import BucketResult, BucketState, CycleReport
 from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, STAGES, Metrics
 
 NOW = 1_750_000_000.0

@@ -10,7 +10,8 @@ import pytest
 import structlog
 
 from lakecircle.core.model import LifecycleConfig, Rule
-from lakecircle.engine.cycle import BucketState, CycleReport, Reconciler, report_document
+from lakecircle.core.report import BucketState, CycleReport, report_document
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, Throttled
 from lakecircle.ports import BucketRef

@@ -30,7 +30,8 @@ from lakecircle.app.wiring import Account, build_reconciler, open_account
 from lakecircle.core.definitions import Definitions, UnreadableFile
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
-from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Trigger, report_document
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import BucketHistory, ChangeRecord, History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.rollback import RollbackResult
@@ -292,7 +293,7 @@ def plan(definitions_dir: Path | None, concurrency: int | None, output: str, det
 
     async def go() -> CycleReport:
         async with open_reconciler(settings, definitions_dir, dry_run=True) as reconciler:
-            return await reconciler.run_cycle("plan")
+            return await reconciler.run_cycle(Trigger.PLAN)
 
     report = _run(go)
     if output == "json":
@@ -337,11 +338,11 @@ async def run_sync(
         settings, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
     ) as reconciler:
         if not console.is_terminal:
-            return await reconciler.run_cycle("sync")
+            return await reconciler.run_cycle(Trigger.SYNC)
         loaded = await reconciler.loader.load()
         total = len(loaded.definitions.buckets)
         if total <= PROGRESS_THRESHOLD:
-            return await reconciler.run_cycle("sync")
+            return await reconciler.run_cycle(Trigger.SYNC)
         columns = (TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("sync", total=total)
@@ -349,7 +350,7 @@ async def run_sync(
             def advance(_: BucketResult) -> None:
                 progress.advance(task)
 
-            return await reconciler.run_cycle("sync", on_result=advance)
+            return await reconciler.run_cycle(Trigger.SYNC, on_result=advance)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ import anyio
 
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
 from lakecircle.core.render import render_plan_text
-from lakecircle.engine.cycle import BucketState, CycleReport
+from lakecircle.core.report import BucketState, CycleReport, Trigger
 from lakecircle.settings import Settings
 
 DEMO_ACCOUNT = "123456789012"  # the account moto's server answers for
@@ -131,7 +131,7 @@ async def _plan_first(settings: Settings, echo: Echo) -> None:
     from lakecircle.app.wiring import build_reconciler, open_account
 
     async with open_account(settings) as account:
-        report = await build_reconciler(settings, account, None, dry_run=True).run_cycle("demo")
+        report = await build_reconciler(settings, account, None, dry_run=True).run_cycle(Trigger.DEMO)
     echo("== plan: what LakeCircle would change ==")
     echo(render_plan_text(report.plans, total=report.compared))
     for result in report.results:

@@ -28,10 +28,10 @@ import structlog
 from lakecircle import __version__
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.app.wiring import build_reconciler, open_account
-from lakecircle.engine.cycle import CycleReport
+from lakecircle.core.report import CycleReport, Stage
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.service.daemon import Clock, Daemon, StopReason
-from lakecircle.service.metrics import Metrics, Stage, fatal_stage
+from lakecircle.service.metrics import Metrics, fatal_stage
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import anyio
@@ -38,6 +37,7 @@ from lakecircle.core.digest import in_sync
 from lakecircle.core.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import Action, BucketPlan, hold_removals, plan_bucket
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, report_document
 from lakecircle.engine.history import Change, History, Outcome, SnapshotError
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
@@ -46,173 +46,9 @@ from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef
 log = structlog.get_logger("lakecircle.engine.cycle")
 
 
-class BucketState(StrEnum):
-    IN_SYNC = "in_sync"
-    CHANGED = "changed"
-    """Written this cycle."""
-    DRIFTED = "drifted"
-    """Differs from its definition and was not written (a dry run)."""
-    MISSING = "missing"
-    """Defined, but not in the account."""
-    INVALID = "invalid"
-    """Its definition has errors: skipped."""
-    FAILED = "failed"
-    PROPAGATING = "propagating"
-    """Just written; S3 still answers with what it held before. Not written again."""
-    DIVERGING = "diverging"
-    """Still not what LakeCircle wrote after the settle window: rewritten only with backoff."""
-
-
-class Guard(StrEnum):
-    """A guard that holds back a cycle's removals."""
-
-    PARTIAL_DEFINITIONS = "partial_definitions"
-    """A definition file could not be read: the picture is partial, nothing is removed."""
-    BLAST_RADIUS = "blast_radius"
-    """More removals planned than ``LCC_MAX_REMOVALS``: none is made until a person allows it."""
-    UNKNOWN_TOTAL = "unknown_total"
-    """The account's bucket listing failed part way, or a bucket could not be read for a
-    reason that may pass (throttling, a server error, the network): the cycle's total of
-    removals is unknown, so the removals that waited for it are not made. (A bucket whose
-    read is refused for good, access denied or gone, cannot be written in any cycle and
-    does not count.)"""
-
-
 SHIELDED_TIMEOUT = 5.0
 """Seconds a cycle cut short by a shutdown may still spend recording what it did (the
 outcome of an interrupted write, the cycle's report in ``log/``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlanCounts:
-    """A plan in numbers: what reports and metrics need of it."""
-
-    action: Action
-    added: int
-    removed: int
-    changed: int
-    held: int = 0
-    """Removals a guard held back (the rules stay)."""
-
-    @classmethod
-    def of(cls, plan: BucketPlan) -> PlanCounts:
-        return cls(plan.action, len(plan.added), len(plan.removed), len(plan.changed), len(plan.held))
-
-
-@dataclass(frozen=True, slots=True)
-class BucketResult:
-    bucket: str
-    state: BucketState
-    plan: BucketPlan | None = None
-    """The plan, where the reconciler keeps plans (commands do; the daemon keeps counts)."""
-    error: str | None = None
-    stage: str | None = None
-    """Where a failure happened: read, write."""
-    dropped: tuple[str, ...] = ()
-    """Fields the server did not store although LakeCircle wrote them."""
-    external: bool = False
-    """The bucket held what LakeCircle wrote and another writer changed it since."""
-    guard: str | None = None
-    """The guard (a :class:`Guard` value) that held back this bucket's removals."""
-    history: str | None = None
-    """The key of the change record written before this bucket's write."""
-    counts: PlanCounts | None = None
-    """The plan's counts (set whenever there was a plan, kept or not)."""
-
-    def __post_init__(self) -> None:
-        if self.counts is None and self.plan is not None:
-            object.__setattr__(self, "counts", PlanCounts.of(self.plan))
-
-    def without_plan(self) -> BucketResult:
-        """The same result holding the plan's counts only."""
-        return self if self.plan is None else dataclasses.replace(self, plan=None)
-
-
-@dataclass(frozen=True, slots=True)
-class CycleReport:
-    cycle_id: str
-    trigger: str
-    dry_run: bool
-    started_at: float
-    duration: float
-    results: tuple[BucketResult, ...]
-    definitions: Definitions | None
-    buckets_listed: int = 0
-    fatal: str | None = None
-    """Set when the cycle could not run at all (definitions not listable, account unreadable)."""
-    counts: Counter[BucketState] = field(default_factory=Counter)
-    fingerprint: bytes | None = None
-    """The fingerprint of the definition listing this cycle used
-    (:func:`~lakecircle.engine.loader.listing_fingerprint`)."""
-    interrupted: bool = False
-    """Stopped early by a shutdown: buckets not reached are in no list."""
-    guards: tuple[str, ...] = ()
-    """Guards (:class:`Guard` values) that held back removals this cycle."""
-    removals_planned: int = 0
-    """Rule removals the cycle's writes would make without the removal guard (a DELETE
-    counts the bucket's rules); held-back removals included."""
-    removals_held: int = 0
-    """Rule removals held back by a guard (the rules stay)."""
-    max_removals: int | None = None
-    """The removal limit the cycle ran with (None: a person allowed any number)."""
-    in_sync_omitted: int = 0
-    """Buckets in sync that are counted but have no entry in ``results`` (a daemon's
-    report: an account may hold a million buckets in sync)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.fatal is None and self.counts[BucketState.FAILED] == 0
-
-    @property
-    def failed(self) -> list[BucketResult]:
-        return [r for r in self.results if r.state is BucketState.FAILED]
-
-    def _sum(self, attr: str, states: tuple[BucketState, ...]) -> int:
-        return sum(getattr(r.counts, attr) for r in self.results if r.counts is not None and r.state in states)
-
-    @property
-    def rules_added(self) -> int:
-        return self._sum("added", (BucketState.CHANGED,))
-
-    @property
-    def rules_removed(self) -> int:
-        return self._sum("removed", (BucketState.CHANGED,))
-
-    @property
-    def rules_changed(self) -> int:
-        return self._sum("changed", (BucketState.CHANGED,))
-
-    @property
-    def plans(self) -> list[BucketPlan]:
-        """Every bucket's plan; a bucket that is not to be written now shows as NOOP."""
-        quiet = (BucketState.IN_SYNC, BucketState.PROPAGATING, BucketState.DIVERGING)
-        return [
-            r.plan
-            if r.state not in quiet or not r.plan.has_changes
-            else dataclasses.replace(
-                r.plan, action=Action.NOOP, added=(), removed=(), changed=(), tdmos_change=None, held=()
-            )
-            for r in self.results
-            if r.plan is not None
-        ]
-
-    @property
-    def compared(self) -> int:
-        """Managed buckets whose live configuration was read and planned."""
-        compared = sum(1 for r in self.results if r.counts is not None or r.state is BucketState.IN_SYNC)
-        return compared + self.in_sync_omitted
-
-    @property
-    def external_drift(self) -> int:
-        return sum(1 for r in self.results if r.external)
-
-    @property
-    def writes(self) -> int:
-        return self.counts[BucketState.CHANGED]
-
-    @property
-    def pending(self) -> int:
-        return self.counts[BucketState.DRIFTED]
 
 
 ResultHook = Callable[[BucketResult], None]
@@ -784,46 +620,6 @@ def _debug_enabled() -> bool:
 
 _UNLISTED: set[str] = set()
 """The listing of current/ failed this cycle (compared by identity)."""
-
-
-def report_document(report: CycleReport) -> dict[str, Any]:
-    """The cycle report as JSON-ready data (``log/`` records, ``plan --output json``)."""
-    return {
-        "cycle_id": report.cycle_id,
-        "trigger": report.trigger,
-        "dry_run": report.dry_run,
-        "started_at": report.started_at,
-        "duration_s": round(report.duration, 3),
-        "ok": report.ok,
-        "fatal": report.fatal,
-        "interrupted": report.interrupted,
-        "guards": [str(guard) for guard in report.guards],
-        "partial_definitions": bool(report.definitions and report.definitions.partial),
-        "removals": {
-            "planned": report.removals_planned,
-            "held": report.removals_held,
-            "limit": report.max_removals,
-        },
-        "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
-        "counts": {state.value: report.counts[state] for state in BucketState},
-        "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
-        "problems": [
-            {"bucket": r.bucket, "state": r.state.value, "error": r.error, "stage": r.stage}
-            for r in report.results
-            if r.error is not None
-        ],
-        "changes": [
-            {
-                "bucket": r.bucket,
-                "state": r.state.value,
-                "history": r.history,
-                "external": r.external,
-                "held": r.counts.held if r.counts is not None else 0,
-            }
-            for r in report.results
-            if r.state in (BucketState.CHANGED, BucketState.DIVERGING, BucketState.DRIFTED)
-        ],
-    }
 
 
 def log_bucket(result: BucketResult) -> None:

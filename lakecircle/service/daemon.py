@@ -31,7 +31,8 @@ from typing import Protocol
 import anyio
 import structlog
 
-from lakecircle.engine.cycle import CycleReport, Reconciler
+from lakecircle.core.report import CycleReport
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import listing_fingerprint
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import ObjectRef

@@ -1,6 +1,6 @@
 """Prometheus metrics: one object owning its collectors, fed by cycle reports and S3 calls.
 
-Everything about a cycle is derived from its :class:`~lakecircle.engine.cycle.CycleReport`
+Everything about a cycle is derived from its :class:`~lakecircle.core.report.CycleReport`
 by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
 summary log line prints. S3 request counts and latencies come from the S3 adapter, which
 takes a :class:`Metrics` as its observer (``on_request`` and ``on_retry``); this module
@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.registry import Collector
 
 from lakecircle import __version__
-from lakecircle.engine.cycle import BucketState, Guard
+from lakecircle.core.report import BucketState, CycleReport, Guard, Stage, Trigger
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from lakecircle.adapters.retry import ThrottleGate
-    from lakecircle.engine.cycle import CycleReport
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
@@ -40,37 +38,15 @@ PARTIAL: Final = "partial"
 FAILURE: Final = "failure"
 RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
 
-TRIGGERS: Final = ("startup", "poll", "resync", "signal", "manual")
-"""Cycle triggers whose series exist from the start; another trigger gets its own series."""
-
-
-class Stage(StrEnum):
-    """Where a failure happened: the ``stage`` label of ``lakecircle_failures_total``."""
-
-    DEFINITIONS = "definitions"
-    """A cycle could not list the definitions, or a definition file could not be read."""
-    LIST = "list"
-    """A cycle could not list the account's buckets."""
-    READ = "read"
-    """One bucket's lifecycle could not be read."""
-    WRITE = "write"
-    """One bucket's lifecycle could not be written."""
-    SNAPSHOT = "snapshot"
-    """A bucket's write-ahead history record could not be written (so the bucket was not)."""
-    CYCLE = "cycle"
-    """The cycle itself failed: an internal error."""
-    POLL = "poll"
-    """A poll of the definition prefix failed (S3 unreachable, access refused), retries spent."""
-
+TRIGGERS: Final = tuple(
+    trigger.value for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.MANUAL)
+)
+"""Cycle triggers whose series exist from the start (the daemon's, and an embedding
+program's ``manual``); another trigger gets its own series."""
 
 STAGES: Final = tuple(s.value for s in Stage)
 
-EXTRA_BUCKET_STATES: Final = ("propagating", "diverging")
-"""States the settle window will add (a write not yet visible; still different after it)."""
-
-BUCKET_STATES: Final = tuple(s.value for s in BucketState) + tuple(
-    s for s in EXTRA_BUCKET_STATES if s not in {b.value for b in BucketState}
-)
+BUCKET_STATES: Final = tuple(state.value for state in BucketState)
 
 GUARDS: Final = tuple(guard.value for guard in Guard)
 
