@@ -30,7 +30,7 @@ from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.app.wiring import build_reconciler, open_account
 from lakecircle.core.report import CycleReport, Stage
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Clock, Daemon, StopReason
+from lakecircle.service.daemon import Daemon, StopReason, Timer
 from lakecircle.service.metrics import Metrics, fatal_stage
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
@@ -132,7 +132,7 @@ async def run_service(
     definitions_dir: Path | None = None,
     *,
     max_cycles: int | None = None,
-    clock: Clock | None = None,
+    clock: Timer | None = None,
     on_started: Callable[[Daemon, tuple[str, int]], None] | None = None,
     on_report: Callable[[CycleReport], None] | None = None,
     signals: SignalInbox | None = None,
@@ -178,7 +178,7 @@ async def _start_and_run(
     router: _SignalRouter,
     *,
     max_cycles: int | None,
-    clock: Clock | None,
+    clock: Timer | None,
     on_started: Callable[[Daemon, tuple[str, int]], None] | None,
     on_report: Callable[[CycleReport], None] | None,
 ) -> Daemon | None:

@@ -16,7 +16,7 @@ The loop is a small state machine around :class:`~lakecircle.engine.cycle.Reconc
 Cycles never overlap, and an exception inside one is logged and counted while the loop
 goes on. A poll that fails is told to the :class:`PollObserver` (a failure metric, and
 readiness), as each cycle's report is told to the :class:`CycleObserver`. Time comes from
-an injected :class:`Clock`, so tests run a ten-minute resync in milliseconds.
+an injected :class:`Timer`, so tests run a ten-minute resync in milliseconds.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Protocol
 import anyio
 import structlog
 
-from lakecircle.core.report import CycleReport
+from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import listing_fingerprint
 from lakecircle.errors import LakeCircleError
@@ -40,7 +40,9 @@ from lakecircle.ports import ObjectRef
 log = structlog.get_logger("lakecircle.service.daemon")
 
 
-class Clock(Protocol):
+class Timer(Protocol):
+    """What the loop waits with: monotonic seconds, and a sleep of so many of them."""
+
     def now(self) -> float:
         """Monotonic seconds."""
         ...
@@ -48,7 +50,9 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
-class RealClock:
+class MonotonicTimer:
+    """The real :class:`Timer`: :func:`time.monotonic` and :func:`anyio.sleep`."""
+
     def now(self) -> float:
         return time.monotonic()
 
@@ -101,7 +105,7 @@ class Daemon:
         poll_interval: float = 30.0,
         resync_interval: float = 600.0,
         shutdown_timeout: float = 30.0,
-        clock: Clock | None = None,
+        clock: Timer | None = None,
         jitter: Callable[[], float] | None = None,
         observer: CycleObserver | None = None,
         poll_observer: PollObserver | None = None,
@@ -111,7 +115,7 @@ class Daemon:
         self.poll_interval = poll_interval
         self.resync_interval = resync_interval
         self.shutdown_timeout = shutdown_timeout
-        self.clock: Clock = clock or RealClock()
+        self.clock: Timer = clock or MonotonicTimer()
         self.jitter = jitter or (lambda: random.uniform(0.9, 1.1))  # noqa: S311 -- spreading, not security
         self.observer = observer
         self.poll_observer = poll_observer
@@ -142,7 +146,7 @@ class Daemon:
             return
         self._stopping = True
         self._stop_signal = signal
-        self.reconciler.draining = True
+        self.reconciler.drain()
         if self._cycle_scope is not None:
             self._cycle_scope.deadline = anyio.current_time() + self.shutdown_timeout
         elif self._idle_scope is not None:
@@ -175,12 +179,12 @@ class Daemon:
     async def _loop(self) -> None:
         fingerprint: bytes | None = None
         next_resync = self.clock.now()
-        trigger = "startup"
-        while not self._stopping:
+        trigger: Trigger | None = Trigger.STARTUP
+        while not self._stopping and trigger is not None:
             refs: list[ObjectRef] | None = None
-            if trigger == "poll" and self.clock.now() >= next_resync:
-                trigger = "resync"
-            elif trigger == "poll":
+            if trigger is Trigger.POLL and self.clock.now() >= next_resync:
+                trigger = Trigger.RESYNC
+            elif trigger is Trigger.POLL:
                 self.stats.polls += 1
                 try:
                     refs = await self.reconciler.loader.list_refs()
@@ -197,14 +201,14 @@ class Daemon:
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                trigger = "poll"  # a poll that found changed definitions, or a file that now reads
+                trigger = Trigger.POLL  # a poll that found changed definitions, or a file that now reads
             self._sync_requested = False
             report = await self._cycle(trigger, refs)
             fingerprint = report.fingerprint if report is not None and report.fatal is None else None
             next_resync = self.clock.now() + self.resync_interval
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
-            trigger = "signal" if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
+            trigger = Trigger.SIGNAL if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
 
     async def _refetched(self, refs: list[ObjectRef]) -> bool:
         """Fetch again the files whose download failed; True when one of them now reads."""
@@ -217,7 +221,7 @@ class Daemon:
             log.info("definitions_refetched", files=now_read, still_failing=len(loader.failed))
         return now_read > 0
 
-    async def _cycle(self, trigger: str, refs: list[ObjectRef] | None) -> CycleReport | None:
+    async def _cycle(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
         self.stats.cycles += 1
         report: CycleReport | None = None
         with anyio.CancelScope() as scope:
@@ -245,8 +249,8 @@ class Daemon:
                 self.observer.cycle_finished(report)
         return report
 
-    async def _wait(self, seconds: float) -> str:
-        """Sleep until the next poll, or until a sync or stop request; say which."""
+    async def _wait(self, seconds: float) -> Trigger | None:
+        """Sleep until the next poll, or until a sync or stop request; say which (None: stop)."""
         if not (self._sync_requested or self._stopping):
             async with anyio.create_task_group() as tg:
 
@@ -262,7 +266,7 @@ class Daemon:
                 tg.start_soon(waker)
         self._wake = anyio.Event()
         if self._stopping:
-            return "stop"
+            return None
         if self._sync_requested:
-            return "signal"
-        return "poll"
+            return Trigger.SIGNAL
+        return Trigger.POLL

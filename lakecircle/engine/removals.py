@@ -1,0 +1,62 @@
+"""The removal guard: a cycle's planned removals against ``LCC_MAX_REMOVALS``, across buckets.
+
+The guard is a stop, not an allowance: a cycle whose planned removals exceed the limit
+removes none of them (ARCHITECTURE.md, "Safety"). Writes go on while other buckets are
+still being read, so a write that removes rules waits here until the cycle knows its
+total (every bucket read), unless the total is already over the limit, when it goes at
+once without its removals. At most ``limit`` writes ever wait (each removes a rule).
+
+It stays a small stateful object of the engine, one per cycle, rather than a pure
+function: what it holds is the queue of writes that wait, in the order the readers
+handed them over, and what it releases is fed back to the writers as they come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from lakecircle.core.decide import Do, unwritten, without_removals
+from lakecircle.core.report import BucketResult, Guard
+from lakecircle.engine.write import PendingWrite
+
+
+def held_back(pending: PendingWrite, guard: Guard) -> BucketResult | PendingWrite:
+    """The write without its removals: the write of what else changed, or the bucket's
+    result when nothing else did."""
+    decision = without_removals(pending.decision, guard)
+    if decision.do is Do.HOLD:
+        return unwritten(pending.ref.name, decision)
+    return replace(pending, decision=decision)
+
+
+@dataclass(slots=True)
+class RemovalGuard:
+    limit: int | None
+    """None: no limit (a person allowed a mass removal)."""
+    planned: int = 0
+    tripped: bool = False
+    waiting: list[PendingWrite] = field(default_factory=list)
+    """At most ``limit`` writes (each removes a rule at least) until the guard trips."""
+
+    def admit(self, pending: PendingWrite) -> list[BucketResult | PendingWrite]:
+        """What may go now of a write that removes rules (the others wait)."""
+        self.planned += pending.decision.removals
+        if self.limit is None:
+            return [pending]
+        if self.tripped:
+            return [held_back(pending, Guard.BLAST_RADIUS)]
+        if self.planned > self.limit:
+            self.tripped = True
+            waited, self.waiting = self.waiting, []
+            return [held_back(w, Guard.BLAST_RADIUS) for w in (*waited, pending)]
+        self.waiting.append(pending)
+        return []
+
+    def release(self, *, complete: bool = True) -> list[BucketResult | PendingWrite]:
+        """The writes that waited: as planned when every bucket was read (``complete``) and
+        the total is within the limit; without their removals when the account's listing
+        failed or a read failed for a passing reason, since the total is then unknown."""
+        waited, self.waiting = self.waiting, []
+        if complete:
+            return list(waited)
+        return [held_back(w, Guard.UNKNOWN_TOTAL) for w in waited]

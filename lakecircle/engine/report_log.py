@@ -1,0 +1,80 @@
+"""The log lines of a cycle: one per bucket, one per cycle, derived from the report values.
+
+One line per bucket per cycle and one per cycle, not a line per step (ARCHITECTURE.md,
+"Observability"). A bucket in sync is a DEBUG line, and is not even built when the log
+takes no DEBUG lines: an account may hold a million buckets in sync.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+from lakecircle.core.report import BucketResult, BucketState, CycleReport
+
+log = structlog.get_logger("lakecircle.engine.cycle")
+
+
+def debug_enabled() -> bool:
+    """Whether the log takes DEBUG lines (a bucket in sync is one)."""
+    logger = structlog.get_logger("lakecircle.engine.cycle").bind()
+    check = getattr(logger, "is_enabled_for", None)
+    return True if check is None else bool(check(logging.DEBUG))
+
+
+def log_bucket(result: BucketResult) -> None:
+    fields: dict[str, object] = {"bucket": result.bucket, "state": result.state.value}
+    if result.counts is not None:
+        fields.update(
+            action=result.counts.action.value,
+            added=result.counts.added,
+            removed=result.counts.removed,
+            changed=result.counts.changed,
+        )
+        if result.counts.held:
+            fields.update(held=result.counts.held, guard=result.guard)
+    if result.error is not None:
+        fields["error"] = result.error
+    if result.dropped:
+        log.warning(
+            "server_dropped_fields",
+            bucket=result.bucket,
+            fields=list(result.dropped),
+            hint="the server does not store these fields; LakeCircle will not rewrite the bucket for them",
+        )
+    if result.state is BucketState.FAILED:
+        log.warning("bucket_failed", stage=result.stage, **fields)
+    elif result.state is BucketState.MISSING:
+        log.warning("bucket_missing", **fields)
+    elif result.state is BucketState.INVALID:
+        log.warning("bucket_invalid", **fields)
+    elif result.state is BucketState.IN_SYNC:
+        log.debug("bucket_reconciled", **fields)
+    else:
+        log.info("bucket_reconciled", **fields)
+
+
+def log_report(report: CycleReport) -> None:
+    fields = {
+        "trigger": report.trigger,
+        "dry_run": report.dry_run,
+        "duration_s": round(report.duration, 3),
+        "buckets_listed": report.buckets_listed,
+        **{state.value: report.counts[state] for state in BucketState},
+        "rules_added": report.rules_added,
+        "rules_removed": report.rules_removed,
+        "rules_changed": report.rules_changed,
+    }
+    if report.removals_held:
+        fields["removals_held"] = report.removals_held
+    if report.interrupted:
+        fields["interrupted"] = True
+    if report.definitions is not None:
+        fields["definition_files"] = len(report.definitions.files)
+        fields["definition_errors"] = report.definitions.error_count
+        fields["partial_definitions"] = report.definitions.partial
+    if report.fatal is not None:
+        log.error("cycle_failed", error=report.fatal, **fields)
+    else:
+        log.info("cycle_finished", ok=report.ok, **fields)
