@@ -38,7 +38,7 @@ from lakecircle.engine.applied import AppliedCache, CurrentListing
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.removals import RemovalGuard
-from lakecircle.engine.report_log import debug_enabled, log_bucket, log_report
+from lakecircle.engine.report_log import debug_enabled, log_bucket, log_removal_guard, log_report
 from lakecircle.engine.write import SHIELDED_TIMEOUT, BucketWriter, PendingWrite
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef
@@ -167,12 +167,12 @@ class Cycle:
             except anyio.get_cancelled_exc_class():
                 # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
                 self.interrupted = self.finish(interrupted=True)
-                await self.save_report(self.interrupted, shielded=True)
+                await save_report(self.owner.history, self.interrupted, shielded=True)
                 raise
             report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
             if report.writes or not report.ok or report.guards or report.interrupted or loaded.definitions.partial:
                 # Draining, the shutdown timeout may fall now: the report still goes to log/.
-                await self.save_report(report, shielded=self.owner.draining)
+                await save_report(self.owner.history, report, shielded=self.owner.draining)
             return report
 
     async def reconcile(self, definitions: Definitions) -> None:
@@ -188,7 +188,8 @@ class Cycle:
                 receive.close()
                 await self.list_buckets(send, remaining)
             await self.release_held_writes()
-            self.log_removals()
+            if log_removal_guard(self.removals, self.owner.max_removals):
+                self.guards.add(Guard.BLAST_RADIUS)
         self.report_invalid(definitions)
         if self.fatal is None and not self.owner.draining:
             for name in sorted(remaining):
@@ -314,20 +315,6 @@ class Cycle:
                 break
             await self.dispatch(item)
 
-    def log_removals(self) -> None:
-        guard, limit = self.removals, self.owner.max_removals
-        if guard.tripped:
-            self.guards.add(Guard.BLAST_RADIUS)
-            log.warning(
-                "removal_guard_tripped",
-                planned=guard.planned,
-                limit=guard.limit,
-                hint="no rule was removed; review the plan (`lakecircle plan`), then run"
-                " `lakecircle sync --allow-mass-removal` once, or set LCC_ALLOW_MASS_REMOVAL=true for the daemon",
-            )
-        elif limit is not None and guard.limit is None and guard.planned > limit:
-            log.warning("mass_removal_allowed", planned=guard.planned, limit=limit)
-
     def report_invalid(self, definitions: Definitions) -> None:
         for name in sorted(n for n in definitions.invalid if self.wanted(n)):
             problems = definitions.invalid[name]
@@ -376,12 +363,13 @@ class Cycle:
         log_report(report)
         return report
 
-    async def save_report(self, report: CycleReport, *, shielded: bool) -> None:
-        """The report in ``log/`` (shielded: within SHIELDED_TIMEOUT, even when cut short)."""
-        if self.owner.history is None:
-            return
-        with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
-            try:
-                await self.owner.history.write_report(report_document(report), cycle_id=report.cycle_id)
-            except LakeCircleError as exc:
-                log.warning("cycle_report_not_saved", error=str(exc))
+
+async def save_report(history: History | None, report: CycleReport, *, shielded: bool) -> None:
+    """The report in ``log/`` (shielded: within SHIELDED_TIMEOUT, even when cut short)."""
+    if history is None:
+        return
+    with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
+        try:
+            await history.write_report(report_document(report), cycle_id=report.cycle_id)
+        except LakeCircleError as exc:
+            log.warning("cycle_report_not_saved", error=str(exc))

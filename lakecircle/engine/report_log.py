@@ -12,6 +12,7 @@ import logging
 import structlog
 
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
+from lakecircle.engine.removals import RemovalGuard
 
 log = structlog.get_logger("lakecircle.engine.cycle")
 
@@ -78,3 +79,19 @@ def log_report(report: CycleReport) -> None:
         log.error("cycle_failed", error=report.fatal, **fields)
     else:
         log.info("cycle_finished", ok=report.ok, **fields)
+
+
+def log_removal_guard(guard: RemovalGuard, limit: int | None) -> bool:
+    """Say that the removal guard tripped (True), or that a person's allowance let a
+    cycle remove past ``limit``, the configured ``LCC_MAX_REMOVALS``."""
+    if guard.tripped:
+        log.warning(
+            "removal_guard_tripped",
+            planned=guard.planned,
+            limit=guard.limit,
+            hint="no rule was removed; review the plan (`lakecircle plan`), then run"
+            " `lakecircle sync --allow-mass-removal` once, or set LCC_ALLOW_MASS_REMOVAL=true for the daemon",
+        )
+    elif limit is not None and guard.limit is None and guard.planned > limit:
+        log.warning("mass_removal_allowed", planned=guard.planned, limit=limit)
+    return guard.tripped
