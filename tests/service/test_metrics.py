@@ -46,7 +46,7 @@ CONTRACT = (
     "lakecircle_server_dropped_fields",
 )
 
-DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from lakecircle.testing import MemoryS3
 from tests import strategies
 from tests.builders import definition, rule
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 
 
 FILES: dict[str, bytes] = {

@@ -902,7 +902,7 @@ def test_a_warning_prints_with_its_severity() -> None:
 def test_the_bundled_examples_are_valid() -> None:
     from pathlib import Path
 
-    examples = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+    examples = Path(__file__).resolve().parents[2] / "examples" / "definitions"
     files = {str(p): p.read_bytes() for p in sorted(examples.glob("*.toml"))}
 
     definitions = load_definitions(files)

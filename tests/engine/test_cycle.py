@@ -20,7 +20,7 @@ from tests.builders import definition, rule
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
 
 

@@ -35,13 +35,13 @@ from lakecircle.ports import ObjectRef
 from lakecircle.service.daemon import Daemon
 from lakecircle.service.metrics import Metrics
 from lakecircle.testing import MemoryS3
+from tests.adapters.test_local import UNREADABLE_KINDS, make_entry
+from tests.adapters.test_s3 import serve
 from tests.builders import definition
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import pictured
-from tests.test_daemon import FakeClock, run_until
-from tests.test_s3 import serve
-from tests.test_sources import UNREADABLE_KINDS, make_entry
+from tests.service.test_daemon import FakeClock, run_until
 
 ENDPOINT = "lcc-endpoint"
 PREFIX = "lc/"

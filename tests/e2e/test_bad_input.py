@@ -8,7 +8,7 @@ Definitions run through a whole cycle against the in-memory store (no HTTP neede
 through ``lakecircle validate``; settings through ``load_settings`` and the command
 line; S3 answers through the fault proxy in front of moto, which replaces one bucket's
 GetBucketLifecycleConfiguration answer (or the account's listings) with the bad one.
-(:mod:`tests.test_fuzz` throws random input at the parser; this file is the named list.)
+(:mod:`tests.core.test_fuzz` throws random input at the parser; this file is the named list.)
 """
 
 from __future__ import annotations
