@@ -1,10 +1,9 @@
 """Builders and a process harness shared by the tests that use LakeCircle as a user does.
 
-One builder per concept: a rule (:func:`rule_wire`), a definition file
-(:func:`definition_toml`), a bucket's rules in S3 (:func:`put_rules`, :func:`rules_of`),
-definition objects under an endpoint (:func:`put_definitions`). A bucket's configuration
-is pictured compactly as ``{rule ID: expiration days}``, which is what the campaign's
-assertions compare.
+A bucket's configuration is pictured compactly as ``{rule ID: expiration days}``, which
+is what the campaign's assertions compare: :func:`pictured` turns a picture into rules for
+the shared builders of :mod:`tests.builders`, :func:`put_rules` and :func:`rules_of` write
+and read it in S3, :func:`put_definitions` uploads definition files under an endpoint.
 
 The harness runs the real command line and daemon as subprocesses (``python -m
 lakecircle``) with an environment built from scratch (:func:`cli_env`), so nothing of the
@@ -34,6 +33,8 @@ from typing import Any, Self
 import boto3
 from botocore.config import Config
 
+from lakecircle.core.model import Rule
+from tests.builders import rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 
 Rules = Mapping[str, int]
@@ -50,25 +51,9 @@ SECRETS = (SECRET, SECRET_TOKEN)
 # -- rules, definitions, buckets ----------------------------------------------------------
 
 
-def rule_wire(rule_id: str, days: int) -> dict[str, Any]:
-    """One rule in the S3 API's form: expire ``<id>/`` after ``days`` days."""
-    return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": f"{rule_id}/"}, "Expiration": {"Days": days}}
-
-
-def definition_toml(bucket: str, rules: Rules, *, ownership: str | None = None) -> bytes:
-    """A definition file giving ``bucket`` exactly ``rules`` (no rules: delete its configuration).
-
-    ``ownership="shared"``: LakeCircle removes only the rules it applied itself.
-    """
-    head = f'BucketName = "{bucket}"\n' + (f'Ownership = "{ownership}"\n' if ownership else "")
-    if not rules:
-        return (head + "[LifecycleConfiguration]\nRules = []\n").encode()
-    body = "".join(
-        f'[[LifecycleConfiguration.Rules]]\nID = "{rule_id}"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "{rule_id}/" }}\nExpiration = {{ Days = {days} }}\n'
-        for rule_id, days in rules.items()
-    )
-    return (head + body).encode()
+def pictured(rules: Rules) -> tuple[Rule, ...]:
+    """The rules a picture stands for: rule ``<id>`` expires ``<id>/`` after its days."""
+    return tuple(rule(rule_id, days, f"{rule_id}/") for rule_id, days in rules.items())
 
 
 def put_rules(s3: Any, bucket: str, rules: Rules) -> None:
@@ -79,7 +64,7 @@ def put_rules(s3: Any, bucket: str, rules: Rules) -> None:
         s3.delete_bucket_lifecycle(Bucket=bucket)
         return
     s3.put_bucket_lifecycle_configuration(
-        Bucket=bucket, LifecycleConfiguration={"Rules": [rule_wire(i, d) for i, d in rules.items()]}
+        Bucket=bucket, LifecycleConfiguration={"Rules": [r.to_wire() for r in pictured(rules)]}
     )
 
 

@@ -71,13 +71,13 @@ class Naps:
         self.delays.append(seconds)
 
 
-def rules(*wire: dict[str, Any]) -> tuple[Rule, ...]:
+def rules_from_wire(*wire: dict[str, Any]) -> tuple[Rule, ...]:
     return tuple(Rule.model_validate(w) for w in wire)
 
 
 # What moto round-trips: no ObjectSize* filters, no NewerNoncurrentVersions.
 ROUND_TRIP = LifecycleConfig(
-    rules=rules(
+    rules=rules_from_wire(
         {
             "ID": "archive-logs",
             "Status": "Enabled",
@@ -194,7 +194,7 @@ async def test_put_then_get_round_trips_the_configuration(s3: S3Adapter, s3_clie
 async def test_the_legacy_prefix_form_round_trips(s3: S3Adapter, s3_client: Any) -> None:
     create_bucket(s3_client, "legacy-bucket")
     ref = BucketRef("legacy-bucket", REGION)
-    legacy = rules(
+    legacy = rules_from_wire(
         {"ID": "old", "Status": "Enabled", "Prefix": "old/", "Expiration": {"Days": 3}},
         {"ID": "all", "Status": "Enabled", "Prefix": "", "Expiration": {"Days": 400}},
     )
@@ -1072,7 +1072,9 @@ def test_an_invalid_timestamp_fails_as_botocores_does(value: str) -> None:
 async def test_the_adapters_clients_read_timestamps_with_the_fast_parser(s3: S3Adapter, s3_client: Any) -> None:
     create_bucket(s3_client, "dated-bucket")
     ref = BucketRef("dated-bucket", REGION)
-    dated = rules({"ID": "dated", "Status": "Enabled", "Filter": {}, "Expiration": {"Date": "2030-01-01T00:00:00Z"}})
+    dated = rules_from_wire(
+        {"ID": "dated", "Status": "Enabled", "Filter": {}, "Expiration": {"Date": "2030-01-01T00:00:00Z"}}
+    )
 
     await s3.put_lifecycle(ref, LifecycleConfig(rules=dated))
     raw = await s3.call("GetBucketLifecycleConfiguration", Bucket="dated-bucket", ExpectedBucketOwner=ACCOUNT)

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from lakecircle.app.cli import cli
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 COUNT = re.compile(
     r"^(?P<files>\d+) file\(s\), (?P<valid>\d+) valid bucket\(s\), (?P<invalid>\d+) invalid;"
     r" (?P<errors>\d+) error\(s\), (?P<warnings>\d+) warning\(s\)$"

@@ -17,28 +17,12 @@ from lakecircle.errors import AccessDenied, Throttled
 from lakecircle.ports import BucketRef
 from lakecircle.service.metrics import Metrics
 from lakecircle.testing import MemoryS3
+from tests.builders import definition, rule
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
-
-
-def rule(rule_id: str, days: int = 30, prefix: str = "") -> Rule:
-    return Rule.model_validate(
-        {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, "Expiration": {"Days": days}}
-    )
-
-
-def definition(bucket: str, *rules: str) -> bytes:
-    body = "".join(
-        f'[[LifecycleConfiguration.Rules]]\nID = "{r}"\nStatus = "Enabled"\nFilter = {{ Prefix = "" }}\n'
-        f"Expiration = {{ Days = 30 }}\n"
-        for r in rules
-    )
-    if not rules:
-        body = "[LifecycleConfiguration]\nRules = []\n"
-    return f'BucketName = "{bucket}"\n{body}'.encode()
 
 
 def account(**files: bytes) -> MemoryS3:
@@ -72,7 +56,7 @@ async def test_examples_sync_once_then_plan_nothing() -> None:
 
 
 async def test_undefined_buckets_are_never_read_or_written() -> None:
-    s3 = account(a=definition("managed", "r1"))
+    s3 = account(a=definition("managed", rule("r1")))
     s3.add_bucket("managed")
     s3.add_bucket("bystander", LifecycleConfig((rule("theirs"),)))
     report = await reconciler(s3).run_cycle()
@@ -82,14 +66,14 @@ async def test_undefined_buckets_are_never_read_or_written() -> None:
 
 
 async def test_defined_but_missing_bucket_is_reported_not_failed() -> None:
-    s3 = account(a=definition("ghost", "r1"))
+    s3 = account(a=definition("ghost", rule("r1")))
     report = await reconciler(s3).run_cycle()
     assert report.counts[BucketState.MISSING] == 1
     assert report.ok
 
 
 async def test_one_write_per_changed_bucket_whatever_the_rule_count() -> None:
-    s3 = account(a=definition("big", *[f"r{i}" for i in range(50)]), b=definition("same", "r1"))
+    s3 = account(a=definition("big", *[rule(f"r{i}") for i in range(50)]), b=definition("same", rule("r1")))
     s3.add_bucket("big", LifecycleConfig((rule("old-1"), rule("old-2"))))
     s3.add_bucket("same", LifecycleConfig((rule("r1"),)))
     report = await reconciler(s3).run_cycle()
@@ -110,7 +94,7 @@ async def test_empty_rule_list_deletes_the_configuration() -> None:
 
 
 async def test_dry_run_writes_nothing_and_reports_drift() -> None:
-    s3 = account(a=definition("bkt1", "r1"))
+    s3 = account(a=definition("bkt1", rule("r1")))
     s3.add_bucket("bkt1")
     report = await reconciler(s3, dry_run=True).run_cycle()
     assert writes(s3) == 0
@@ -119,7 +103,7 @@ async def test_dry_run_writes_nothing_and_reports_drift() -> None:
 
 
 async def test_a_failing_bucket_is_reported_and_the_others_go_on() -> None:
-    s3 = account(a=definition("ok-1", "r1"), b=definition("denied", "r1"), c=definition("ok-2", "r1"))
+    s3 = account(a=definition("ok-1", rule("r1")), b=definition("denied", rule("r1")), c=definition("ok-2", rule("r1")))
     for name in ("ok-1", "denied", "ok-2"):
         s3.add_bucket(name)
     s3.fail(
@@ -137,7 +121,7 @@ async def test_a_failing_bucket_is_reported_and_the_others_go_on() -> None:
 
 
 async def test_read_failure_writes_nothing_for_that_bucket() -> None:
-    s3 = account(a=definition("bkt1", "r1"))
+    s3 = account(a=definition("bkt1", rule("r1")))
     s3.add_bucket("bkt1")
     s3.fail("GetBucketLifecycleConfiguration", "bkt1", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
     report = await reconciler(s3).run_cycle()
@@ -149,7 +133,7 @@ async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
     bad = (
         b'BucketName = "bad"\n[[LifecycleConfiguration.Rules]]\nID = "x"\nStatus = "enabled"\nExpiration = {Days = 1}\n'
     )
-    s3 = account(a=definition("good", "r1"), b=bad)
+    s3 = account(a=definition("good", rule("r1")), b=bad)
     s3.add_bucket("good")
     s3.add_bucket("bad", LifecycleConfig((rule("keep"),)))
     report = await reconciler(s3).run_cycle()
@@ -160,7 +144,7 @@ async def test_invalid_bucket_is_skipped_and_valid_ones_proceed() -> None:
 
 
 async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
-    s3 = account(a=definition("bkt1", "r1"))
+    s3 = account(a=definition("bkt1", rule("r1")))
     s3.add_bucket("bkt1")
     s3.list_fails = AccessDenied("Access Denied", operation="ListObjectsV2")
     report = await reconciler(s3).run_cycle()
@@ -171,11 +155,11 @@ async def test_unlistable_definitions_end_the_cycle_before_any_write() -> None:
 
 
 async def test_unchanged_definitions_are_not_downloaded_again() -> None:
-    s3 = account(a=definition("bkt1", "r1"), b=definition("bkt2", "r1"))
+    s3 = account(a=definition("bkt1", rule("r1")), b=definition("bkt2", rule("r1")))
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.fetched == 2
-    s3.objects["definition/b.toml"] = definition("bkt2", "r1", "r2")
+    s3.objects["definition/b.toml"] = definition("bkt2", rule("r1"), rule("r2"))
     second = await loader.load()
     assert second.fetched == 1
     assert second.fingerprint != first.fingerprint
@@ -183,7 +167,7 @@ async def test_unchanged_definitions_are_not_downloaded_again() -> None:
 
 
 async def test_bucket_filter_limits_the_cycle() -> None:
-    s3 = account(a=definition("in", "r1"), b=definition("out", "r1"))
+    s3 = account(a=definition("in", rule("r1")), b=definition("out", rule("r1")))
     s3.add_bucket("in")
     s3.add_bucket("out")
     r = Reconciler(s3, DefinitionLoader(s3), bucket_filter=frozenset({"in"}))
@@ -193,7 +177,7 @@ async def test_bucket_filter_limits_the_cycle() -> None:
 
 
 async def test_many_buckets_pass_through_a_bounded_pool() -> None:
-    files = {f"f{i}": definition(f"bucket-{i:04d}", "r1") for i in range(300)}
+    files = {f"f{i}": definition(f"bucket-{i:04d}", rule("r1")) for i in range(300)}
     s3 = account(**files)
     s3.page_size = 50
     for i in range(300):
@@ -205,14 +189,14 @@ async def test_many_buckets_pass_through_a_bounded_pool() -> None:
 
 
 async def test_an_unchanged_listing_reuses_the_definitions_and_a_file_unreadable_by_its_content_stays_so() -> None:
-    s3 = account(a=definition("bkt1", "r1"), b=b"BucketName = \n")
+    s3 = account(a=definition("bkt1", rule("r1")), b=b"BucketName = \n")
     loader = DefinitionLoader(s3)
     first = await loader.load()
     assert first.definitions.partial
     again = await loader.load()
     assert again.fetched == 0  # the same ETag is the same syntax error: not downloaded again
     assert again.definitions.unreadable == ("definition/b.toml",)
-    s3.objects["definition/b.toml"] = definition("bkt2", "r1")
+    s3.objects["definition/b.toml"] = definition("bkt2", rule("r1"))
     fixed = await loader.load()
     assert not fixed.definitions.partial
     unchanged = await loader.load()
@@ -272,7 +256,7 @@ class HeldWrites(MemoryS3):
 async def test_a_worker_hands_its_write_over_and_reads_on_and_writes_stay_bounded() -> None:
     s3 = HeldWrites()
     for i in range(6):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}", "r1")
+        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}", rule("r1"))
         s3.add_bucket(f"bkt{i}")
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
@@ -297,7 +281,7 @@ def mass_removal(buckets: int, removals_each: int, *, concurrency: int = 4) -> M
     s3 = MemoryS3()
     for i in range(buckets):
         name = f"m{i:03d}"
-        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.objects[f"definition/{name}.toml"] = definition(name, rule("new"))
         s3.add_bucket(name, LifecycleConfig(tuple(rule(f"old-{j}") for j in range(removals_each))))
     return s3
 
@@ -349,7 +333,7 @@ async def test_a_cycle_whose_bucket_listing_fails_part_way_makes_none_of_the_rem
     s3.page_size = 2
     for i in range(4):
         name = f"m{i:03d}"
-        s3.objects[f"definition/{name}.toml"] = definition(name, "new")
+        s3.objects[f"definition/{name}.toml"] = definition(name, rule("new"))
         s3.add_bucket(name, LifecycleConfig((rule("old-0"),)))
     report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
     assert report.fatal is not None
@@ -397,7 +381,7 @@ async def test_no_removal_is_sent_before_every_bucket_is_read_and_other_writes_d
     s3 = Sequenced()
     for i in range(40):
         name = f"b{i:02d}"
-        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        s3.objects[f"definition/{name}.toml"] = definition(name, rule("keep"))
         # Every fifth bucket loses a rule; the others only gain one.
         s3.add_bucket(name, LifecycleConfig((rule("drop"),) if i % 5 == 0 else ()))
     report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=100).run_cycle()
@@ -413,7 +397,7 @@ async def test_once_over_the_limit_the_writes_go_without_their_removals_and_noth
     s3 = Sequenced()
     for i in range(30):
         name = f"b{i:02d}"
-        s3.objects[f"definition/{name}.toml"] = definition(name, "keep")
+        s3.objects[f"definition/{name}.toml"] = definition(name, rule("keep"))
         s3.add_bucket(name, LifecycleConfig((rule("drop"),)))
     report = await Reconciler(s3, DefinitionLoader(s3), concurrency=2, max_removals=3).run_cycle()
     assert report.guards == ("blast_radius",)
@@ -474,7 +458,7 @@ async def test_a_tripped_guard_logs_one_warning_and_counts_one_trip_per_cycle() 
 
 
 async def test_an_unreadable_definition_file_shows_the_removals_it_holds_back_as_held() -> None:
-    s3 = account(a=definition("bkt1", "r1"), broken=b"BucketName = \n")
+    s3 = account(a=definition("bkt1", rule("r1")), broken=b"BucketName = \n")
     s3.add_bucket("bkt1", LifecycleConfig((rule("r1"), rule("gone"))))
     report = await reconciler(s3).run_cycle()
     [plan] = [p for p in report.plans if p.bucket == "bkt1"]

@@ -36,11 +36,13 @@ from lakecircle.ports import ObjectRef
 from lakecircle.service.daemon import Daemon
 from lakecircle.service.metrics import Metrics
 from lakecircle.testing import MemoryS3
+from tests.adapters.test_local import UNREADABLE_KINDS, make_entry
+from tests.adapters.test_s3 import serve
+from tests.builders import definition
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
-from tests.test_daemon import FakeClock, run_until
-from tests.test_s3 import serve
-from tests.test_sources import UNREADABLE_KINDS, make_entry
+from tests.helpers import pictured
+from tests.service.test_daemon import FakeClock, run_until
 
 ENDPOINT = "lcc-endpoint"
 PREFIX = "lc/"
@@ -55,22 +57,8 @@ AFTER = {"r1": 45, "r2": 60, "r3": 90}
 """What the bucket holds after a sync with b.toml unreadable: r1 changed, r3 added, r2 kept."""
 
 
-def wire(rule_id: str, days: int) -> dict[str, Any]:
-    return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": f"{rule_id}/"}, "Expiration": {"Days": days}}
-
-
-def toml(bucket: str, rules: dict[str, int]) -> bytes:
-    body = f'BucketName = "{bucket}"\n'
-    for rule_id, days in rules.items():
-        body += (
-            f'\n[[LifecycleConfiguration.Rules]]\nID = "{rule_id}"\nStatus = "Enabled"\n'
-            f'Filter = {{ Prefix = "{rule_id}/" }}\nExpiration = {{ Days = {days} }}\n'
-        )
-    return body.encode()
-
-
-A_BODY = toml(BUCKET, {"r1": 45, "r3": 90})
-B_BODY = toml(BUCKET, {"r2": 60})
+A_BODY = definition(BUCKET, *pictured({"r1": 45, "r3": 90}))
+B_BODY = definition(BUCKET, *pictured({"r2": 60}))
 
 
 def live(s3_client: Any, bucket: str = BUCKET) -> dict[str, int]:
@@ -88,7 +76,7 @@ def lcc_env(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     s3_client.create_bucket(Bucket=ENDPOINT)
     s3_client.create_bucket(Bucket=BUCKET)
     s3_client.put_bucket_lifecycle_configuration(
-        Bucket=BUCKET, LifecycleConfiguration={"Rules": [wire(r, d) for r, d in LIVE.items()]}
+        Bucket=BUCKET, LifecycleConfiguration={"Rules": [r.to_wire() for r in pictured(LIVE)]}
     )
     monkeypatch.setenv("LCC_ENDPOINT", f"s3://{ENDPOINT}/{PREFIX}")
     monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
@@ -373,7 +361,9 @@ def test_a_definition_replaced_on_the_way_once_is_read_at_the_retry(
     s3_client: Any, tap: ServerTap, proxy: FaultProxy, lcc_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     upload({A_FILE: A_BODY, B_FILE: B_BODY})
-    proxy.force("GetObject", ENDPOINT, toml(BUCKET, {}), times=1)  # one download says "no rules"
+    proxy.force(
+        "GetObject", ENDPOINT, definition(BUCKET, LifecycleConfiguration=None), times=1
+    )  # one download says "no rules"
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
 
     result = CliRunner().invoke(cli, ["sync"])
@@ -497,7 +487,7 @@ def test_validate_reads_an_s3_prefix_beside_local_paths_without_lakecircles_acco
     client.put_object(Bucket="defs-bucket", Key="team/sub/broken.toml", Body=b'BucketName = "x"\n[[nope]\n')
     client.put_object(Bucket="defs-bucket", Key="team/empty.toml", Body=b"")
     client.put_object(Bucket="defs-bucket", Key="other/c.toml", Body=b"outside the prefix")
-    (tmp_path / "local.toml").write_bytes(toml("local-bucket", {"r1": 10}))
+    (tmp_path / "local.toml").write_bytes(definition("local-bucket", *pictured({"r1": 10})))
 
     result = CliRunner().invoke(cli, ["validate", "s3://defs-bucket/team", str(tmp_path)])
 

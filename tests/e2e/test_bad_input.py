@@ -8,7 +8,7 @@ Definitions run through a whole cycle against the in-memory store (no HTTP neede
 through ``lakecircle validate``; settings through ``load_settings`` and the command
 line; S3 answers through the fault proxy in front of moto, which replaces one bucket's
 GetBucketLifecycleConfiguration answer (or the account's listings) with the bad one.
-(:mod:`tests.test_fuzz` throws random input at the parser; this file is the named list.)
+(:mod:`tests.core.test_fuzz` throws random input at the parser; this file is the named list.)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from lakecircle.errors import ConfigError
 from lakecircle.ports import BucketRef
 from lakecircle.settings import Settings, load_settings
 from lakecircle.testing import MemoryS3
+from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import LIFECYCLE_OPERATIONS, Fault, FaultProxy
 
@@ -447,13 +448,6 @@ ANSWER_CASES: dict[str, tuple[Fault | bytes, str]] = {
 }
 
 
-def wanted_toml(bucket: str) -> bytes:
-    return (
-        f'BucketName = "{bucket}"\n[[LifecycleConfiguration.Rules]]\nID = "want"\nStatus = "Enabled"\n'
-        'Filter = { Prefix = "logs/" }\nExpiration = { Days = 30 }\n'
-    ).encode()
-
-
 def live_ids(s3_client: Any, bucket: str) -> list[str]:
     try:
         return [
@@ -469,7 +463,9 @@ def answers(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     s3_client.create_bucket(Bucket=ENDPOINT)
     for bucket in (BAD, GOOD):
         s3_client.create_bucket(Bucket=bucket)
-        s3_client.put_object(Bucket=ENDPOINT, Key=f"lc/definition/{bucket}.toml", Body=wanted_toml(bucket))
+        s3_client.put_object(
+            Bucket=ENDPOINT, Key=f"lc/definition/{bucket}.toml", Body=definition(bucket, rule("want", prefix="logs/"))
+        )
     s3_client.put_bucket_lifecycle_configuration(Bucket=BAD, **config_to_request(LifecycleConfig((STALE,))))
     for name in [n for n in os.environ if n.startswith("LCC_")]:
         monkeypatch.delenv(name)

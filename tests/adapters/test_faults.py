@@ -39,12 +39,13 @@ from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.adapters.s3 import SMALL_BODY, S3Adapter
 from lakecircle.app.serve import run_service
 from lakecircle.app.wiring import Account, build_reconciler
-from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
+from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.core.normalize import canonical_config
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.service.daemon import Daemon
 from lakecircle.service.metrics import Metrics
 from lakecircle.settings import load_settings
+from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import LIFECYCLE_OPERATIONS, Event, Fault, FaultProxy, classify
 
@@ -70,18 +71,8 @@ OUTCOME_OF_FAULT = {
 # -- helpers ------------------------------------------------------------------------------
 
 
-def definition(bucket: str, rule_id: str, days: int) -> bytes:
-    return (
-        f'BucketName = "{bucket}"\n[[LifecycleConfiguration.Rules]]\nID = "{rule_id}"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "logs/" }}\nExpiration = {{ Days = {days} }}\n'
-    ).encode()
-
-
 def desired(rule_id: str, days: int) -> LifecycleConfig:
-    rule = Rule.model_validate(
-        {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": days}}
-    )
-    return LifecycleConfig((rule,))
+    return LifecycleConfig((rule(rule_id, days, "logs/"),))
 
 
 def live(s3_client: Any, bucket: str) -> LifecycleConfig:
@@ -105,7 +96,9 @@ def arrange(s3_client: Any, count: int, *, seed: int, name: str = "fault") -> di
         rule_id, days = f"keep-{i}", 30 + i % 50
         s3_client.create_bucket(Bucket=bucket)
         s3_client.put_object(
-            Bucket=ENDPOINT, Key=f"{PREFIX}definition/{bucket}.toml", Body=definition(bucket, rule_id, days)
+            Bucket=ENDPOINT,
+            Key=f"{PREFIX}definition/{bucket}.toml",
+            Body=definition(bucket, rule(rule_id, days, "logs/")),
         )
         roll = rng.random()
         if roll < 0.2:
@@ -590,7 +583,7 @@ def test_the_daemon_killed_mid_cycle_again_and_again_loses_no_change_and_converg
     mid_cycle = 0
     for kill in range(5):
         for bucket in rng.sample(buckets, 15):  # the definitions change between runs
-            body = definition(bucket, f"gen-{kill}", 40 + kill)
+            body = definition(bucket, rule(f"gen-{kill}", 40 + kill, "logs/"))
             s3_client.put_object(Bucket=ENDPOINT, Key=f"{PREFIX}definition/{bucket}.toml", Body=body)
         log = tmp_path / f"daemon-{kill}.log"
         with log.open("w") as out:

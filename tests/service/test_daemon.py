@@ -19,6 +19,7 @@ from lakecircle.service.daemon import Daemon
 from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health
 from lakecircle.testing import MemoryS3
+from tests import builders
 
 pytestmark = pytest.mark.anyio
 
@@ -37,17 +38,10 @@ class FakeClock:
         await anyio.lowlevel.checkpoint()
 
 
-def definition(bucket: str, days: int = 30) -> bytes:
-    return (
-        f'BucketName = "{bucket}"\n[[LifecycleConfiguration.Rules]]\nID = "r"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "" }}\nExpiration = {{ Days = {days} }}\n'
-    ).encode()
-
-
 def world(n: int = 3) -> MemoryS3:
     s3 = MemoryS3()
     for i in range(n):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
         s3.add_bucket(f"bkt{i}")
     return s3
 
@@ -100,7 +94,7 @@ async def test_a_changed_etag_fetches_that_file_only_and_syncs() -> None:
     async def edit_later() -> None:
         while clock.now() < 1000 + 100:
             await anyio.lowlevel.checkpoint()
-        s3.objects["definition/b3.toml"] = definition("bkt3", days=45)
+        s3.objects["definition/b3.toml"] = builders.definition("bkt3", builders.rule(days=45))
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
@@ -141,7 +135,7 @@ class GatedS3(MemoryS3):
 async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> None:
     s3 = GatedS3(gate_reads=True)
     for i in range(3):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
         s3.add_bucket(f"bkt{i}")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
@@ -165,7 +159,7 @@ async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> 
 async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> None:
     s3 = GatedS3(gate_writes=True)
     for i in range(10):
-        s3.objects[f"definition/b{i}.toml"] = definition(f"bkt{i}")
+        s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
         s3.add_bucket(f"bkt{i}")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
@@ -186,7 +180,7 @@ async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> 
 
 async def test_shutdown_timeout_bounds_a_stuck_write() -> None:
     s3 = GatedS3(gate_writes=True)  # the gate never opens
-    s3.objects["definition/b0.toml"] = definition("bkt0")
+    s3.objects["definition/b0.toml"] = builders.definition("bkt0", builders.rule())
     s3.add_bucket("bkt0")
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000, shutdown_timeout=0.05)
@@ -317,7 +311,7 @@ class HangingListS3(MemoryS3):
 
 async def test_a_stop_during_a_stalled_poll_ends_the_daemon_at_once() -> None:
     s3, clock = HangingListS3(), FakeClock()
-    s3.objects["definition/b0.toml"] = definition("b0")
+    s3.objects["definition/b0.toml"] = builders.definition("b0", builders.rule())
     s3.add_bucket("b0")
     daemon = daemon_for(s3, clock, poll_interval=30, resync_interval=100_000)
     with structlog.testing.capture_logs() as logs, anyio.fail_after(2):

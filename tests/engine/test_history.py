@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
@@ -18,21 +18,9 @@ from lakecircle.errors import AccessDenied
 from lakecircle.ports import BucketRef
 from lakecircle.service.daemon import Daemon
 from lakecircle.testing import MemoryS3
+from tests.builders import definition, rule
 
 pytestmark = pytest.mark.anyio
-
-
-def rule(rule_id: str) -> Rule:
-    return Rule.model_validate({"ID": rule_id, "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}})
-
-
-def definition(bucket: str, *rules: str) -> bytes:
-    body = "".join(
-        f'[[LifecycleConfiguration.Rules]]\nID = "{r}"\nStatus = "Enabled"\nFilter = {{ Prefix = "" }}\n'
-        f"Expiration = {{ Days = 30 }}\n"
-        for r in rules
-    )
-    return f'BucketName = "{bucket}"\n{body}'.encode()
 
 
 def ids(config: LifecycleConfig) -> list[str]:
@@ -45,12 +33,12 @@ def denied(operation: str, bucket: str) -> AccessDenied:
 
 def world(*rules: str) -> tuple[MemoryS3, History]:
     s3 = MemoryS3()
-    s3.add_bucket("hist-bucket", LifecycleConfig(tuple(rule(r) for r in rules)))
+    s3.add_bucket("hist-bucket", LifecycleConfig(tuple(rule(r, prefix=None) for r in rules)))
     return s3, History(s3)
 
 
 async def sync(s3: MemoryS3, history: History, *rules: str, **kwargs: Any) -> BucketState:
-    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", *rules)
+    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", *(rule(r) for r in rules))
     report = await Reconciler(s3, DefinitionLoader(s3), history=history, **kwargs).run_cycle()
     return report.results[0].state
 
@@ -83,7 +71,7 @@ async def test_a_change_whose_previous_record_failed_says_it_never_started() -> 
             await super().put_bytes(key, data, content_type)
 
     s3 = PreviousRefused()
-    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0"),)))
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0", prefix=None),)))
     history = History(s3)
     assert await sync(s3, history, "v1") is BucketState.FAILED
     assert ids(s3.lifecycles["hist-bucket"]) == ["v0"]
@@ -173,10 +161,10 @@ class HangingWrites(MemoryS3):
 
 async def test_a_shutdown_that_cuts_a_cycle_short_leaves_its_report_and_the_writes_outcome() -> None:
     s3 = HangingWrites()
-    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0"),)))
-    s3.add_bucket("quiet", LifecycleConfig((rule("q"),)))
-    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", "v1")
-    s3.objects["definition/quiet.toml"] = definition("quiet", "q")
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0", prefix=None),)))
+    s3.add_bucket("quiet", LifecycleConfig((rule("q", prefix=None),)))
+    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", rule("v1"))
+    s3.objects["definition/quiet.toml"] = definition("quiet", rule("q"))
     history = History(s3)
     daemon = Daemon(Reconciler(s3, DefinitionLoader(s3), history=history), shutdown_timeout=0.05)
     with anyio.fail_after(10):

@@ -20,6 +20,7 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.problems import Problem, Severity
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
 from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, STAGES, Metrics
+from tests.builders import rule
 
 NOW = 1_750_000_000.0
 
@@ -45,7 +46,7 @@ CONTRACT = (
     "lakecircle_server_dropped_fields",
 )
 
-DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
 
 
 @pytest.fixture
@@ -56,12 +57,6 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def metrics(registry: CollectorRegistry) -> Metrics:
     return Metrics(registry)
-
-
-def rule(rule_id: str, days: int = 30) -> Rule:
-    return Rule.model_validate(
-        {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
-    )
 
 
 def changed(bucket: str, *, live: tuple[Rule, ...], desired: tuple[Rule, ...]) -> BucketResult:

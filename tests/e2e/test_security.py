@@ -43,6 +43,7 @@ from lakecircle.core.parse import MAX_FILE_BYTES, parse_file
 from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health, serve
 from lakecircle.settings import Settings
+from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import FaultProxy
 
@@ -54,13 +55,6 @@ SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "lcc/SecretKey+MustNotLeak/9f3b2c7e1a5d",
     "AWS_SESSION_TOKEN": "lcc-session-token-must-not-leak-77c1e0d9b2",
 }
-
-
-def definition(bucket: str, rule_id: str = "expire", days: int = 30) -> str:
-    return (
-        f'BucketName = "{bucket}"\n[[LifecycleConfiguration.Rules]]\nID = "{rule_id}"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "logs/" }}\nExpiration = {{ Days = {days} }}\n'
-    )
 
 
 def live_rules(s3_client: Any, bucket: str) -> tuple[Rule, ...]:
@@ -79,8 +73,10 @@ def world(moto: str, s3_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
     for i in range(3):
         bucket = f"sec-bucket-{i}"
         s3_client.create_bucket(Bucket=bucket)
-        (defs / f"{bucket}.toml").write_text(definition(bucket))
-        s3_client.put_object(Bucket=ENDPOINT, Key=f"lc/definition/{bucket}.toml", Body=definition(bucket).encode())
+        (defs / f"{bucket}.toml").write_bytes(definition(bucket, rule("expire", prefix="logs/")))
+        s3_client.put_object(
+            Bucket=ENDPOINT, Key=f"lc/definition/{bucket}.toml", Body=definition(bucket, rule("expire", prefix="logs/"))
+        )
     for name in [n for n in os.environ if n.startswith("LCC_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LCC_ENDPOINT", f"s3://{ENDPOINT}/lc/")
@@ -173,7 +169,7 @@ def test_credentials_never_reach_a_log_line_or_a_metric(
     assert code == 0, seen["plan json"]
 
     # Failing runs: a bucket that refuses LakeCircle, and credentials of another account.
-    (world / "sec-bucket-1.toml").write_text(definition("sec-bucket-1", "changed", 45))
+    (world / "sec-bucket-1.toml").write_bytes(definition("sec-bucket-1", rule("changed", 45, "logs/")))
     tap.deny.add("sec-bucket-1")
     code, seen["denied sync"] = run(["sync", "--definitions", str(world)], env)
     assert code == 1, seen["denied sync"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -12,18 +11,15 @@ from lakecircle.core.drift import Applied, Verdict
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.report import BucketState, Guard
+from tests.builders import rule
 
 NOW = 10_000.0
 SETTLE = 300.0
 
 
-def rule(rule_id: str, **wire: Any) -> Rule:
-    return Rule.model_validate({"ID": rule_id, "Status": "Enabled", "Expiration": {"Days": 1}, **wire})
-
-
-A, B = rule("a"), rule("b")
-SIZED = rule("s", Filter={"And": {"Prefix": "p/", "ObjectSizeGreaterThan": 10}})
-UNSIZED = rule("s", Filter={"Prefix": "p/"})
+A, B = rule("a", days=1), rule("b", days=1)
+SIZED = rule("s", days=1, Filter={"And": {"Prefix": "p/", "ObjectSizeGreaterThan": 10}})
+UNSIZED = rule("s", days=1, prefix="p/")
 
 
 def plan(desired: tuple[Rule, ...], live: tuple[Rule, ...]) -> BucketPlan:

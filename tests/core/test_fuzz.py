@@ -33,7 +33,7 @@ from lakecircle.core.render import config_toml, plans_json, render_plan_text
 SEED = 20240917
 INPUTS = 10_500
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "definitions"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 EXAMPLES = {path.name: path.read_bytes() for path in sorted(EXAMPLE_DIR.glob("*.toml"))}
 EXAMPLE_TEXTS = [data.decode() for data in EXAMPLES.values()]
 EXAMPLE_DOCS = [tomllib.loads(text) for text in EXAMPLE_TEXTS]

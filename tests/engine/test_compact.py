@@ -25,40 +25,30 @@ from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.testing import MemoryS3
 from tests import strategies
+from tests.builders import definition, rule
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "definitions"
-
-
-def rule_toml(rule_id: str, days: int = 30, prefix: str = "") -> str:
-    return (
-        f'[[LifecycleConfiguration.Rules]]\nID = "{rule_id}"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "{prefix}" }}\nExpiration = {{ Days = {days} }}\n'
-    )
-
-
-def bucket_toml(bucket: str, *rules: str, extra: str = "") -> bytes:
-    return (f'BucketName = "{bucket}"\n{extra}' + "".join(rule_toml(r) for r in rules)).encode()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 
 
 FILES: dict[str, bytes] = {
     **{f"definition/{p.name}": p.read_bytes() for p in sorted(EXAMPLES.glob("*.toml"))},
     # one bucket over two files, one over three with a conflicting minimum object size
-    "definition/split-a.toml": bucket_toml("split", "a1", "a2"),
-    "definition/split-b.toml": bucket_toml("split", "b1"),
-    "definition/tdmos-1.toml": bucket_toml(
-        "tdmos", "t1", extra='TransitionDefaultMinimumObjectSize = "all_storage_classes_128K"\n'
+    "definition/split-a.toml": definition("split", rule("a1"), rule("a2")),
+    "definition/split-b.toml": definition("split", rule("b1")),
+    "definition/tdmos-1.toml": definition(
+        "tdmos", rule("t1"), TransitionDefaultMinimumObjectSize="all_storage_classes_128K"
     ),
-    "definition/tdmos-2.toml": bucket_toml(
-        "tdmos", "t2", extra='TransitionDefaultMinimumObjectSize = "varies_by_storage_class"\n'
+    "definition/tdmos-2.toml": definition(
+        "tdmos", rule("t2"), TransitionDefaultMinimumObjectSize="varies_by_storage_class"
     ),
-    "definition/tdmos-3.toml": bucket_toml("tdmos", "t3"),
+    "definition/tdmos-3.toml": definition("tdmos", rule("t3")),
     # the same rule ID in two files, a bad field, an incomplete bucket, a file that is not TOML
-    "definition/dup-1.toml": bucket_toml("dup", "same"),
-    "definition/dup-2.toml": bucket_toml("dup", "same"),
-    "definition/bad-days.toml": b'BucketName = "bad"\n' + rule_toml("r", days=0).encode(),
-    "definition/unknown-key.toml": bucket_toml("unknown", "r", extra="Colour = 1\n"),
+    "definition/dup-1.toml": definition("dup", rule("same")),
+    "definition/dup-2.toml": definition("dup", rule("same")),
+    "definition/bad-days.toml": definition("bad", rule("r", days=0)),
+    "definition/unknown-key.toml": definition("unknown", rule("r"), Colour=1),
     "definition/garbage.toml": b"BucketName = \n",
-    "definition/plain.toml": bucket_toml("plain", "p1", "p2", "p3"),
+    "definition/plain.toml": definition("plain", rule("p1"), rule("p2"), rule("p3")),
 }
 
 
@@ -139,8 +129,8 @@ def account(buckets: int, *, drifted: int) -> MemoryS3:
     s3 = MemoryS3()
     for i in range(buckets):
         name = f"b{i:03d}"
-        s3.objects[f"definition/{name}.toml"] = bucket_toml(name, "r1", "r2")
-        rules = parse_file("x", bucket_toml(name, "r1", "r2")).buckets[0].config.rules
+        s3.objects[f"definition/{name}.toml"] = definition(name, rule("r1"), rule("r2"))
+        rules = parse_file("x", definition(name, rule("r1"), rule("r2"))).buckets[0].config.rules
         s3.add_bucket(name, LifecycleConfig(rules if i >= drifted else rules[:1]))
     return s3
 

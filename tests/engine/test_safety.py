@@ -21,26 +21,12 @@ from lakecircle.app.wiring import build_reconciler, open_account
 from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request
 from lakecircle.core.normalize import canonical_config
 from lakecircle.settings import load_settings
+from tests import builders
+from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
 
 ENDPOINT = "lcc-endpoint"
-
-
-def rule(rule_id: str, days: int = 30, prefix: str = "") -> dict[str, Any]:
-    return {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix}, "Expiration": {"Days": days}}
-
-
-def toml(bucket: str, *rules: dict[str, Any], ownership: str | None = None) -> str:
-    head = f'BucketName = "{bucket}"\n' + (f'Ownership = "{ownership}"\n' if ownership else "")
-    if not rules:
-        return head + "[LifecycleConfiguration]\nRules = []\n"
-    body = "".join(
-        f'[[LifecycleConfiguration.Rules]]\nID = "{r["ID"]}"\nStatus = "Enabled"\n'
-        f'Filter = {{ Prefix = "{r["Filter"]["Prefix"]}" }}\nExpiration = {{ Days = {r["Expiration"]["Days"]} }}\n'
-        for r in rules
-    )
-    return head + body
 
 
 def live(s3_client: Any, bucket: str) -> LifecycleConfig:
@@ -50,8 +36,8 @@ def live(s3_client: Any, bucket: str) -> LifecycleConfig:
         return LifecycleConfig()
 
 
-def put_live(s3_client: Any, bucket: str, *rules: dict[str, Any]) -> None:
-    config = LifecycleConfig(tuple(Rule.model_validate(r) for r in rules))
+def put_live(s3_client: Any, bucket: str, *rules: Rule) -> None:
+    config = LifecycleConfig(rules)
     s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, **config_to_request(config))
 
 
@@ -81,7 +67,7 @@ def sync(defs: Path, *extra: str) -> Result:
 def test_every_change_has_a_history_record_and_a_current_record(s3_client: Any, env: Path) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("old", 5))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("new", 40)))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("new", 40)))
     result = sync(env)
     assert result.exit_code == 0, result.output
     (key,) = history_keys(s3_client, "bkt-1")
@@ -103,7 +89,7 @@ def test_every_change_has_a_history_record_and_a_current_record(s3_client: Any, 
 def test_a_failed_snapshot_write_leaves_the_bucket_untouched(s3_client: Any, tap: ServerTap, env: Path) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("old", 5))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("new", 40)))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("new", 40)))
     tap.reset()
     tap.deny_writes.add(ENDPOINT)
     result = sync(env)
@@ -119,7 +105,7 @@ def test_rollback_restores_the_previous_configuration_in_canonical_form(s3_clien
     original = (rule("keep-a", 7, "a/"), rule("keep-b", 90, "b/"))
     put_live(s3_client, "bkt-1", *original)
     before = live(s3_client, "bkt-1")
-    definition = toml("bkt-1", rule("new", 40)).encode()
+    definition = builders.definition("bkt-1", rule("new", 40))
     s3_client.put_object(Bucket=ENDPOINT, Key="lc/definition/bkt-1.toml", Body=definition)
     assert CliRunner().invoke(cli, ["sync"]).exit_code == 0
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["new"]
@@ -145,7 +131,7 @@ def test_rollback_to_a_record_restores_what_the_bucket_held_before_it(s3_client:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
     for version in ("v1", "v2"):
-        (env / "b1.toml").write_text(toml("bkt-1", rule(version)))
+        (env / "b1.toml").write_bytes(definition("bkt-1", rule(version)))
         assert sync(env).exit_code == 0
     first = sorted(history_keys(s3_client, "bkt-1"))[0].removeprefix("lc/")
     done = CliRunner().invoke(cli, ["rollback", "bkt-1", "--to", first])
@@ -156,11 +142,11 @@ def test_rollback_to_a_record_restores_what_the_bucket_held_before_it(s3_client:
 def test_shared_ownership_keeps_foreign_rules_and_removes_only_its_own(s3_client: Any, env: Path) -> None:
     s3_client.create_bucket(Bucket="shared")
     put_live(s3_client, "shared", rule("theirs", 3, "t/"))
-    (env / "s.toml").write_text(toml("shared", rule("ours-1"), rule("ours-2", 60, "x/"), ownership="shared"))
+    (env / "s.toml").write_bytes(definition("shared", rule("ours-1"), rule("ours-2", 60, "x/"), Ownership="shared"))
     for _ in range(2):
         assert sync(env).exit_code == 0
         assert sorted(r.id or "" for r in live(s3_client, "shared").rules) == ["ours-1", "ours-2", "theirs"]
-    (env / "s.toml").write_text(toml("shared", rule("ours-1"), ownership="shared"))
+    (env / "s.toml").write_bytes(definition("shared", rule("ours-1"), Ownership="shared"))
     result = sync(env)
     assert result.exit_code == 0, result.output
     assert sorted(r.id or "" for r in live(s3_client, "shared").rules) == ["ours-1", "theirs"]
@@ -169,10 +155,10 @@ def test_shared_ownership_keeps_foreign_rules_and_removes_only_its_own(s3_client
 def test_an_unreadable_definition_file_mid_run_removes_nothing(s3_client: Any, env: Path) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     s3_client.create_bucket(Bucket="bkt-2")
-    (env / "b1.toml").write_text(toml("bkt-1", rule("a"), rule("b", 60, "b/")))
-    (env / "b2.toml").write_text(toml("bkt-2", rule("c")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("a"), rule("b", 60, "b/")))
+    (env / "b2.toml").write_bytes(definition("bkt-2", rule("c")))
     assert sync(env).exit_code == 0
-    (env / "b1.toml").write_text(toml("bkt-1", rule("a")))  # would remove rule b...
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("a")))  # would remove rule b...
     (env / "broken.toml").write_bytes(b"BucketName = \n")  # ...but a file cannot be parsed
     result = sync(env)
     assert "no rule was removed" in result.output
@@ -188,10 +174,10 @@ def test_a_file_naming_a_bucket_s3_cannot_hold_makes_the_picture_partial_and_rem
 ) -> None:
     # Which bucket such a file means is unknown (a typo of bkt-1?): its rules may be bkt-1's.
     s3_client.create_bucket(Bucket="bkt-1")
-    (env / "a.toml").write_text(toml("bkt-1", rule("a")))
-    (env / "b.toml").write_text(toml("bkt-1", rule("b", 60, "b/")))
+    (env / "a.toml").write_bytes(definition("bkt-1", rule("a")))
+    (env / "b.toml").write_bytes(definition("bkt-1", rule("b", 60, "b/")))
     assert sync(env).exit_code == 0
-    (env / "b.toml").write_text(toml(name, rule("b", 60, "b/")))
+    (env / "b.toml").write_bytes(definition(name, rule("b", 60, "b/")))
     result = sync(env)
     assert result.exit_code == 1
     assert "no rule was removed" in result.output
@@ -207,7 +193,7 @@ def test_the_blast_radius_guard_removes_nothing_in_any_cycle_until_a_person_allo
     for i in range(3):
         s3_client.create_bucket(Bucket=f"mass-{i}")
         put_live(s3_client, f"mass-{i}", rule("x1"), rule("x2", 60, "2/"))
-        (env / f"mass-{i}.toml").write_text(toml(f"mass-{i}", rule("new")))
+        (env / f"mass-{i}.toml").write_bytes(definition(f"mass-{i}", rule("new")))
     for _ in range(2):  # a second plain sync removes nothing either
         result = sync(env)
         assert "6 rule removal(s) planned, more than LCC_MAX_REMOVALS (3), so none was made" in result.output
@@ -240,7 +226,7 @@ def test_the_allow_mass_removal_setting_lifts_the_guard_for_every_cycle(
     monkeypatch.setenv("LCC_ALLOW_MASS_REMOVAL", "true")
     s3_client.create_bucket(Bucket="mass")
     put_live(s3_client, "mass", rule("x1"), rule("x2", 60, "2/"))
-    (env / "mass.toml").write_text(toml("mass", rule("new")))
+    (env / "mass.toml").write_bytes(definition("mass", rule("new")))
     result = sync(env)
     assert result.exit_code == 0, result.output
     assert [r.id for r in live(s3_client, "mass").rules] == ["new"]
@@ -250,7 +236,7 @@ def test_rules_another_writer_deletes_after_a_confirmed_write_are_rewritten_in_t
     s3_client: Any, env: Path
 ) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
-    (env / "b1.toml").write_text(toml("bkt-1", rule("ours", 40)))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("ours", 40)))
 
     async def cycles() -> list[Any]:
         settings = load_settings()
@@ -282,13 +268,13 @@ def test_a_failed_write_reads_as_failed_and_rollback_restores_the_last_applied_c
 ) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     with FaultProxy(moto) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         monkeypatch.setenv("LCC_RETRY_MAX_ATTEMPTS", "1")
         proxy.force("PutBucketLifecycleConfiguration", "bkt-1", Fault.SERVER_ERROR)
-        (env / "b1.toml").write_text(toml("bkt-1", rule("v2")))
+        (env / "b1.toml").write_bytes(definition("bkt-1", rule("v2")))
         assert sync(env).exit_code == 1
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
     assert [r.id for r in live(s3_client, "bkt-1").rules] == ["v1"]
@@ -315,7 +301,7 @@ def test_unreadable_history_records_are_named_in_one_line_each_and_the_others_st
     s3_client: Any, env: Path
 ) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     bad = {
         "history/2020/01/01/000000.000001Z-bkt-1.json": b"\x00\x01 not json",
@@ -346,7 +332,7 @@ def test_unreadable_history_records_are_named_in_one_line_each_and_the_others_st
 def test_rollback_to_what_is_not_a_readable_change_record_says_so_in_one_line(s3_client: Any, env: Path) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     put_record(s3_client, "history/2020/01/01/000000.000001Z-bkt-1.json", b"{not json")
     put_record(s3_client, "history/2020/01/01/000000.000002Z-other.json", b"{}")
@@ -381,7 +367,7 @@ def test_rollback_refuses_a_current_record_that_does_not_say_what_this_bucket_he
     # Never read as "the bucket held no rules" (a DELETE of every rule), nor another bucket's past.
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
     edit(current)
@@ -400,7 +386,7 @@ def test_rollback_with_a_current_record_the_model_refuses_names_it_and_ignores_p
 ) -> None:
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     put_record(s3_client, "previous/bkt-1.json", b"garbage")  # no longer what rollback reads
     assert CliRunner().invoke(cli, ["rollback", "bkt-1", "--dry-run"]).exit_code == 0
@@ -435,7 +421,7 @@ def test_sigkill_at_random_points_loses_nothing_and_the_account_converges(s3_cli
     child_env = dict(os.environ, LCC_MAX_REMOVALS="100000")  # the removal guard is tested elsewhere
     for kill in range(30):
         for name in rng.sample(buckets, 20):  # the definitions keep changing between runs
-            (env / f"{name}.toml").write_text(toml(name, rule(f"gen-{kill}", 30 + kill)))
+            (env / f"{name}.toml").write_bytes(definition(name, rule(f"gen-{kill}", 30 + kill)))
         proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "lakecircle", "sync", "--definitions", str(env)],
             env=child_env,
@@ -465,7 +451,7 @@ def test_rollback_to_an_applied_change_whose_before_holds_no_rules_key_refuses_i
     # A record that does not say what the bucket held is never read as "no rules" (a DELETE).
     s3_client.create_bucket(Bucket="bkt-1")
     put_live(s3_client, "bkt-1", rule("v0"))
-    (env / "b1.toml").write_text(toml("bkt-1", rule("v1")))
+    (env / "b1.toml").write_bytes(definition("bkt-1", rule("v1")))
     assert sync(env).exit_code == 0
     current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
     key = current["history"]

@@ -15,14 +15,11 @@ from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.ports import BucketRef
 from lakecircle.testing import MemoryS3
-
-
-def rule(**wire: Any) -> Rule:
-    return Rule.model_validate({"ID": "r", "Status": "Enabled", **wire})
-
+from tests.builders import rule
 
 SIZED = rule(
     Filter={"And": {"Prefix": "p/", "ObjectSizeGreaterThan": 10}},
+    Expiration=None,
     NoncurrentVersionExpiration={"NoncurrentDays": 5, "NewerNoncurrentVersions": 3},
 )
 
@@ -31,17 +28,22 @@ SIZED = rule(
     ("live", "expected"),
     [
         (
-            rule(Filter={"Prefix": "p/"}, NoncurrentVersionExpiration={"NoncurrentDays": 5}),
+            rule(Filter={"Prefix": "p/"}, Expiration=None, NoncurrentVersionExpiration={"NoncurrentDays": 5}),
             ["Filter.ObjectSizeGreaterThan", "NoncurrentVersionExpiration.NewerNoncurrentVersions"],
         ),
         (
             rule(
-                Filter={"Prefix": "p/"}, NoncurrentVersionExpiration={"NoncurrentDays": 5, "NewerNoncurrentVersions": 3}
+                Filter={"Prefix": "p/"},
+                Expiration=None,
+                NoncurrentVersionExpiration={"NoncurrentDays": 5, "NewerNoncurrentVersions": 3},
             ),
             ["Filter.ObjectSizeGreaterThan"],
         ),
-        (rule(Filter={"Prefix": "q/"}, NoncurrentVersionExpiration={"NoncurrentDays": 5}), None),  # other value
-        (rule(Filter={"Prefix": "p/"}, NoncurrentVersionExpiration={"NoncurrentDays": 6}), None),
+        (
+            rule(Filter={"Prefix": "q/"}, Expiration=None, NoncurrentVersionExpiration={"NoncurrentDays": 5}),
+            None,
+        ),  # other value
+        (rule(Filter={"Prefix": "p/"}, Expiration=None, NoncurrentVersionExpiration={"NoncurrentDays": 6}), None),
         (
             rule(Filter={"Prefix": "p/"}, Expiration={"Days": 1}, NoncurrentVersionExpiration={"NoncurrentDays": 5}),
             None,

@@ -11,16 +11,10 @@ import pytest
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import Action, BucketPlan, hold_removals, plan_bucket
 from lakecircle.core.render import plans_json, render_plan_text, summary_line
+from tests.builders import rule
 
 K128 = "all_storage_classes_128K"
 VARIES = "varies_by_storage_class"
-
-
-def rule(rule_id: str | None, **wire: Any) -> Rule:
-    body: dict[str, Any] = {"Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}}
-    if rule_id is not None:
-        body["ID"] = rule_id
-    return Rule.model_validate(body | wire)
 
 
 def config(*rules: Rule, tdmos: str | None = None) -> LifecycleConfig:
@@ -39,26 +33,52 @@ ActionCase = tuple[Action, list[str | None], list[str | None], list[str]]
 ACTION_CASES = [
     pytest.param(config(), config(), (Action.NOOP, [], [], []), id="both-empty-is-noop"),
     pytest.param(
-        config(), config(rule("a"), rule("b")), (Action.DELETE, [], ["a", "b"], []), id="empty-desired-deletes"
-    ),
-    pytest.param(config(rule("a")), config(), (Action.PUT, ["a"], [], []), id="empty-live-puts-everything"),
-    pytest.param(config(rule("a")), config(rule("a")), (Action.NOOP, [], [], []), id="equal-is-noop"),
-    pytest.param(config(rule("a"), rule("b")), config(rule("a")), (Action.PUT, ["b"], [], []), id="one-added"),
-    pytest.param(config(rule("a")), config(rule("a"), rule("b")), (Action.PUT, [], ["b"], []), id="one-removed"),
-    pytest.param(
-        config(rule("a", Expiration={"Days": 60})), config(rule("a")), (Action.PUT, [], [], ["a"]), id="one-changed"
+        config(),
+        config(rule("a", prefix=None), rule("b", prefix=None)),
+        (Action.DELETE, [], ["a", "b"], []),
+        id="empty-desired-deletes",
     ),
     pytest.param(
-        config(rule("a"), rule("new")),
-        config(rule("a", Status="Disabled"), rule("old")),
+        config(rule("a", prefix=None)), config(), (Action.PUT, ["a"], [], []), id="empty-live-puts-everything"
+    ),
+    pytest.param(
+        config(rule("a", prefix=None)), config(rule("a", prefix=None)), (Action.NOOP, [], [], []), id="equal-is-noop"
+    ),
+    pytest.param(
+        config(rule("a", prefix=None), rule("b", prefix=None)),
+        config(rule("a", prefix=None)),
+        (Action.PUT, ["b"], [], []),
+        id="one-added",
+    ),
+    pytest.param(
+        config(rule("a", prefix=None)),
+        config(rule("a", prefix=None), rule("b", prefix=None)),
+        (Action.PUT, [], ["b"], []),
+        id="one-removed",
+    ),
+    pytest.param(
+        config(rule("a", prefix=None, Expiration={"Days": 60})),
+        config(rule("a", prefix=None)),
+        (Action.PUT, [], [], ["a"]),
+        id="one-changed",
+    ),
+    pytest.param(
+        config(rule("a", prefix=None), rule("new", prefix=None)),
+        config(rule("a", prefix=None, Status="Disabled"), rule("old", prefix=None)),
         (Action.PUT, ["new"], ["old"], ["a"]),
         id="added-removed-and-changed-together",
     ),
     pytest.param(
-        config(rule("a")), config(rule("a"), rule(None)), (Action.PUT, [], [None], []), id="live-rule-without-id"
+        config(rule("a", prefix=None)),
+        config(rule("a", prefix=None), rule(None, prefix=None)),
+        (Action.PUT, [], [None], []),
+        id="live-rule-without-id",
     ),
     pytest.param(
-        config(rule("b"), rule("a")), config(rule("a"), rule("b")), (Action.NOOP, [], [], []), id="rule-order-ignored"
+        config(rule("b", prefix=None), rule("a", prefix=None)),
+        config(rule("a", prefix=None), rule("b", prefix=None)),
+        (Action.NOOP, [], [], []),
+        id="rule-order-ignored",
     ),
 ]
 
@@ -79,8 +99,10 @@ def test_plan_bucket_action_and_rule_sets(
 
 
 def test_put_carries_the_full_desired_rule_set_not_only_the_changes() -> None:
-    desired = config(rule("keep"), rule("change", Expiration={"Days": 90}), rule("add"))
-    live = config(rule("keep"), rule("change"), rule("drop"))
+    desired = config(
+        rule("keep", prefix=None), rule("change", prefix=None, Expiration={"Days": 90}), rule("add", prefix=None)
+    )
+    live = config(rule("keep", prefix=None), rule("change", prefix=None), rule("drop", prefix=None))
     plan = plan_bucket("bucket", desired, live)
     assert plan.action is Action.PUT
     assert plan.desired.rules == desired.rules
@@ -149,12 +171,12 @@ FIELD_CASES = [
 def test_changed_rule_lists_each_differing_field_with_before_and_after(
     before: dict[str, Any], after: dict[str, Any], fields: list[tuple[str, Any, Any]]
 ) -> None:
-    plan = plan_bucket("bucket", config(rule("r", **after)), config(rule("r", **before)))
+    plan = plan_bucket("bucket", config(rule("r", prefix=None, **after)), config(rule("r", prefix=None, **before)))
     assert plan.action is Action.PUT
     [change] = plan.changed
     assert change.rule_id == "r"
-    assert change.before == rule("r", **before)
-    assert change.after == rule("r", **after)
+    assert change.before == rule("r", prefix=None, **before)
+    assert change.after == rule("r", prefix=None, **after)
     assert [(f.field, f.before, f.after) for f in change.fields] == fields
 
 
@@ -179,8 +201,8 @@ def test_transition_default_minimum_object_size_is_planned_from_definition_else_
     wanted: str | None, live_value: str | None, same_rules: bool, expected: TdmosCase
 ) -> None:
     planned, action, change = expected
-    desired = config(rule("a"), tdmos=wanted)
-    live = config(rule("a") if same_rules else rule("a", Status="Disabled"), tdmos=live_value)
+    desired = config(rule("a", prefix=None), tdmos=wanted)
+    live = config(rule("a", prefix=None) if same_rules else rule("a", prefix=None, Status="Disabled"), tdmos=live_value)
     plan = plan_bucket("bucket", desired, live)
     assert plan.desired.transition_default_minimum_object_size == planned
     assert plan.action is action
@@ -195,7 +217,7 @@ def test_transition_default_minimum_object_size_is_planned_from_definition_else_
 
 
 def test_tdmos_difference_does_not_turn_a_delete_into_a_put() -> None:
-    plan = plan_bucket("bucket", config(tdmos=VARIES), config(rule("a"), tdmos=K128))
+    plan = plan_bucket("bucket", config(tdmos=VARIES), config(rule("a", prefix=None), tdmos=K128))
     assert plan.action is Action.DELETE
     assert plan.tdmos_change is None
 
@@ -206,11 +228,16 @@ def test_tdmos_difference_does_not_turn_a_delete_into_a_put() -> None:
 def _sample_plans() -> list[BucketPlan]:
     changed = plan_bucket(
         "acme-logs",
-        config(rule("keep"), rule("tune", Expiration={"Days": 60}), rule("fresh"), tdmos=VARIES),
-        config(rule("keep"), rule("tune"), rule("stale"), tdmos=K128),
+        config(
+            rule("keep", prefix=None),
+            rule("tune", prefix=None, Expiration={"Days": 60}),
+            rule("fresh", prefix=None),
+            tdmos=VARIES,
+        ),
+        config(rule("keep", prefix=None), rule("tune", prefix=None), rule("stale", prefix=None), tdmos=K128),
     )
-    unchanged = plan_bucket("acme-quiet", config(rule("a")), config(rule("a")))
-    deleted = plan_bucket("acme-old", config(), config(rule("gone", Expiration={"Date": "2030-01-01"})))
+    unchanged = plan_bucket("acme-quiet", config(rule("a", prefix=None)), config(rule("a", prefix=None)))
+    deleted = plan_bucket("acme-old", config(), config(rule("gone", prefix=None, Expiration={"Date": "2030-01-01"})))
     return [changed, unchanged, deleted]
 
 
@@ -231,7 +258,10 @@ def test_text_plan_marks_added_removed_and_changed_rules_and_ends_with_a_summary
 
 
 def test_text_plan_of_matching_buckets_says_no_changes() -> None:
-    plans = [plan_bucket("a", config(rule("r")), config(rule("r"))), plan_bucket("b", config(), config())]
+    plans = [
+        plan_bucket("a", config(rule("r", prefix=None)), config(rule("r", prefix=None))),
+        plan_bucket("b", config(), config()),
+    ]
     assert render_plan_text(plans) == "No changes. 2 bucket(s) match their definitions."
 
 
@@ -245,7 +275,7 @@ def test_text_plan_has_no_ansi_codes_unless_color_is_asked_for() -> None:
 
 
 def test_text_plan_escapes_control_characters_from_ids_and_values() -> None:
-    hostile = rule("evil\x1b[31m", Filter={"Tag": {"Key": "k", "Value": 'v"\n\x1b[2J'}})
+    hostile = rule("evil\x1b[31m", prefix=None, Filter={"Tag": {"Key": "k", "Value": 'v"\n\x1b[2J'}})
     text = render_plan_text([plan_bucket("bucket\r", config(), config(hostile))])
     assert "\x1b" not in text
     assert "\r" not in text
@@ -273,7 +303,7 @@ def test_json_plan_lists_action_rules_and_field_changes_per_bucket() -> None:
 
 
 def test_json_plan_without_changes_says_so() -> None:
-    document = plans_json([plan_bucket("a", config(rule("r")), config(rule("r")))])
+    document = plans_json([plan_bucket("a", config(rule("r", prefix=None)), config(rule("r", prefix=None)))])
     assert document["changes"] is False
     assert document["buckets"][0]["action"] == "noop"
 
@@ -282,9 +312,17 @@ def test_json_plan_without_changes_says_so() -> None:
 
 
 def test_holding_removals_back_keeps_the_rules_and_still_adds_and_changes() -> None:
-    live = config(rule("keep"), rule("tune"), rule("stale"), rule("old"))
+    live = config(
+        rule("keep", prefix=None), rule("tune", prefix=None), rule("stale", prefix=None), rule("old", prefix=None)
+    )
     plan = hold_removals(
-        plan_bucket("b", config(rule("keep"), rule("tune", Expiration={"Days": 60}), rule("new")), live)
+        plan_bucket(
+            "b",
+            config(
+                rule("keep", prefix=None), rule("tune", prefix=None, Expiration={"Days": 60}), rule("new", prefix=None)
+            ),
+            live,
+        )
     )
     assert plan.action is Action.PUT
     assert plan.removed == ()
@@ -296,15 +334,17 @@ def test_holding_removals_back_keeps_the_rules_and_still_adds_and_changes() -> N
 
 
 def test_a_delete_with_its_removals_held_back_writes_nothing() -> None:
-    plan = hold_removals(plan_bucket("b", config(), config(rule("a"), rule("b"))))
+    plan = hold_removals(plan_bucket("b", config(), config(rule("a", prefix=None), rule("b", prefix=None))))
     assert plan.action is Action.NOOP
     assert not plan.has_changes
     assert _ids(plan.held) == ["a", "b"]
 
 
 def test_held_back_removals_are_shown_as_held_not_as_removed() -> None:
-    held = hold_removals(plan_bucket("acme-logs", config(rule("fresh")), config(rule("stale"))))
-    only_held = hold_removals(plan_bucket("acme-old", config(), config(rule("gone"))))
+    held = hold_removals(
+        plan_bucket("acme-logs", config(rule("fresh", prefix=None)), config(rule("stale", prefix=None)))
+    )
+    only_held = hold_removals(plan_bucket("acme-old", config(), config(rule("gone", prefix=None))))
     lines = render_plan_text([held, only_held]).splitlines()
     assert "  + rule fresh" in lines
     assert "  ! rule stale (removal held back: the rule stays)" in lines
@@ -324,9 +364,14 @@ def test_held_back_removals_are_shown_as_held_not_as_removed() -> None:
 
 
 def test_json_plan_lists_held_back_removals_apart_from_removed() -> None:
-    plan = hold_removals(plan_bucket("b", config(rule("fresh")), config(rule("stale"))))
+    plan = hold_removals(plan_bucket("b", config(rule("fresh", prefix=None)), config(rule("stale", prefix=None))))
     [bucket] = plans_json([plan])["buckets"]
     assert bucket["removed"] == []
     assert [r["ID"] for r in bucket["held"]] == ["stale"]
     assert [r["ID"] for r in bucket["added"]] == ["fresh"]
-    assert plans_json([plan_bucket("b", config(rule("r")), config(rule("r")))])["buckets"][0]["held"] == []
+    assert (
+        plans_json([plan_bucket("b", config(rule("r", prefix=None)), config(rule("r", prefix=None)))])["buckets"][0][
+            "held"
+        ]
+        == []
+    )

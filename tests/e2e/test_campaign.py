@@ -38,6 +38,7 @@ import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.builders import definition
 from tests.conftest import MOTO_REGION, reset_moto
 from tests.faultproxy import ANY, LIFECYCLE_OPERATIONS, LOOP_TOKEN, Fault, FaultProxy, replaced
 from tests.helpers import (
@@ -48,11 +49,11 @@ from tests.helpers import (
     Run,
     assert_clean,
     cli_env,
-    definition_toml,
     holdings,
     http_get,
     leaks,
     object_keys,
+    pictured,
     plain_client,
     put_definitions,
     put_rules,
@@ -119,9 +120,9 @@ def writes_seen(proxy: FaultProxy) -> list[str]:
 ALPHA, BETA = "camp-alpha", "camp-beta"
 BAD = "alpha-b.toml"
 FILES = {
-    "alpha-a.toml": definition_toml(ALPHA, {"a1": 30}),
-    BAD: definition_toml(ALPHA, {"b1": 31, "b2": 32}),
-    "beta.toml": definition_toml(BETA, {"keep": 40, "new": 50}),
+    "alpha-a.toml": definition(ALPHA, *pictured({"a1": 30})),
+    BAD: definition(ALPHA, *pictured({"b1": 31, "b2": 32})),
+    "beta.toml": definition(BETA, *pictured({"keep": 40, "new": 50})),
 }
 BEFORE: dict[str, Rules] = {ALPHA: {"a1": 30, "b1": 31, "b2": 32}, BETA: {"keep": 30, "old": 20}}
 PARTIAL: dict[str, Rules] = {ALPHA: BEFORE[ALPHA], BETA: {"keep": 40, "new": 50, "old": 20}}
@@ -185,7 +186,7 @@ def _other_toml(proxy: FaultProxy, moto: str) -> None:
     # Another valid TOML of the same length, naming ALPHA without b2. The object is
     # uploaded without a checksum (as consoles and older tools do): only its ETag tells.
     put_definitions(plain_client(moto), ENDPOINT, PREFIX, {BAD: FILES[BAD]})
-    impostor = _padded(definition_toml(ALPHA, {"b1": 31}), len(FILES[BAD]))
+    impostor = _padded(definition(ALPHA, *pictured({"b1": 31})), len(FILES[BAD]))
     proxy.force("GetObject", ENDPOINT, impostor, key=bad_key())
 
 
@@ -336,7 +337,7 @@ def test_removals_past_the_limit_are_held_back_in_every_sync_until_a_person_allo
         GUARDED[1]: {"keep": 40, "add2": 50},
         GUARDED[2]: {"new": 60},
     }
-    put_definitions(s3_client, ENDPOINT, PREFIX, {f"{b}.toml": definition_toml(b, r) for b, r in wanted.items()})
+    put_definitions(s3_client, ENDPOINT, PREFIX, {f"{b}.toml": definition(b, *pictured(r)) for b, r in wanted.items()})
     held = {
         GUARDED[0]: {**wanted[GUARDED[0]], **stale[0]},
         GUARDED[1]: {**wanted[GUARDED[1]], **stale[1]},
@@ -389,7 +390,7 @@ def recorded(moto_server: str, shared_proxy: FaultProxy, tmp_path_factory: pytes
         aws_secret_access_key="testing",
     )
     put_rules(s3, RECORDED, RECORDED_BEFORE)
-    put_definitions(s3, ENDPOINT, PREFIX, {"recorded.toml": definition_toml(RECORDED, RECORDED_AFTER)})
+    put_definitions(s3, ENDPOINT, PREFIX, {"recorded.toml": definition(RECORDED, *pictured(RECORDED_AFTER))})
     shared_proxy.reset()
     run = run_cli(cli_env(shared_proxy.url, tmp_path_factory.mktemp("home"), LCC_ENDPOINT=URI), "sync")
     assert run.code == 0, str(run)
@@ -474,7 +475,7 @@ def test_a_stored_record_that_cannot_be_read_is_one_line_naming_its_key_and_chan
     live = RECORDED_AFTER if case.live is None else case.live
     put_rules(s3_client, RECORDED, live)
     if case.ownership is not None:
-        shared = definition_toml(RECORDED, RECORDED_AFTER, ownership=case.ownership)
+        shared = definition(RECORDED, *pictured(RECORDED_AFTER), Ownership=case.ownership)
         put_definitions(s3_client, ENDPOINT, PREFIX, {"recorded.toml": shared})
     if case.body is not None:
         body = case.body if isinstance(case.body, bytes) else case.body(recorded)
@@ -556,7 +557,7 @@ def test_a_signal_at_any_phase_is_handled_and_leaves_every_bucket_whole(
     phase = PHASES[phase_name]
     for bucket in SIGNALLED:
         put_rules(s3_client, bucket, SIG_OLD)
-    put_definitions(s3_client, ENDPOINT, PREFIX, {f"{b}.toml": definition_toml(b, SIG_NEW) for b in SIGNALLED})
+    put_definitions(s3_client, ENDPOINT, PREFIX, {f"{b}.toml": definition(b, *pictured(SIG_NEW)) for b in SIGNALLED})
     # A SIGTERM must not wait for the held request; a SIGHUP's cycle goes on after it.
     proxy.delay_seconds = 8.0 if sig is signal.SIGTERM and phase.times == 1 else 1.0
     if phase.operation is not None:
