@@ -26,7 +26,7 @@ from lakecircle.core.digest import Digest, rules_digest
 from lakecircle.core.model import BucketDefinition
 from lakecircle.core.parse import ParsedFile, merge, parse_file
 from lakecircle.core.problems import Problem
-from lakecircle.core.validate import validate_bucket
+from lakecircle.core.validate.bucket import validate_bucket
 
 
 @dataclass(frozen=True, slots=True)

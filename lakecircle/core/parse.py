@@ -462,7 +462,7 @@ def merge(files: Iterable[ParsedFile]) -> tuple[dict[str, BucketDefinition], lis
 
     The same rule ID twice for one bucket, or two different
     TransitionDefaultMinimumObjectSize values, is a problem naming both files. (Duplicate
-    rule IDs are reported by :func:`lakecircle.core.validate.validate_bucket`, which sees the
+    rule IDs are reported by :func:`lakecircle.core.validate.bucket.validate_bucket`, which sees the
     merged bucket and the file of each rule.)
 
     Incomplete buckets (see :class:`ParsedFile`) are merged too, so that validation sees
