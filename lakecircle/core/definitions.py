@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lakecircle.core.digest import Digest, rules_digest
+from lakecircle.core.merge import merge
 from lakecircle.core.model import BucketDefinition
-from lakecircle.core.parse import ParsedFile, merge, parse_file
+from lakecircle.core.parse import ParsedFile, parse_file
 from lakecircle.core.problems import Problem
 from lakecircle.core.validate.bucket import validate_bucket
 
