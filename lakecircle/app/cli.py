@@ -31,8 +31,9 @@ from lakecircle.core.definitions import Definitions, UnreadableFile
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.engine.cycle import BucketResult, BucketState, CycleReport, Guard, Reconciler, report_document
-from lakecircle.engine.history import BucketHistory, ChangeRecord, History
+from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.records import BucketHistory, ChangeRecord
 from lakecircle.engine.rollback import RollbackResult
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import BucketRef, DefinitionSource

@@ -38,8 +38,9 @@ from lakecircle.core.digest import in_sync
 from lakecircle.core.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import Action, BucketPlan, hold_removals, plan_bucket
-from lakecircle.engine.history import Change, History, Outcome, SnapshotError
+from lakecircle.engine.history import History, SnapshotError
 from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.records import Change, Outcome
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef
 
