@@ -33,7 +33,7 @@ Step = tuple[str, int | dt.datetime | None]
 def check_day_limits(rule: Rule, out: list[Finding]) -> None:
     """Day and version counts too large for the API's Integer type."""
     expiration = rule.expiration
-    if expiration is not None:
+    if expiration is not None and expiration.days is not None and expiration.days > MAX_INTEGER:
         at_most(out, "Expiration.Days", expiration.days, MAX_INTEGER)
     for index, tr in enumerate(rule.transitions):
         days = tr.days
@@ -43,8 +43,9 @@ def check_day_limits(rule: Rule, out: list[Finding]) -> None:
     if nve is not None:
         _noncurrent_limits("NoncurrentVersionExpiration", nve.noncurrent_days, nve.newer_noncurrent_versions, out)
     for index, ntr in enumerate(rule.noncurrent_version_transitions):
-        path = f"NoncurrentVersionTransitions[{index}]"
-        _noncurrent_limits(path, ntr.noncurrent_days, ntr.newer_noncurrent_versions, out)
+        days, newer = ntr.noncurrent_days, ntr.newer_noncurrent_versions
+        if (days or 0) > MAX_INTEGER or (newer or 0) > MAX_INTEGER:
+            _noncurrent_limits(f"NoncurrentVersionTransitions[{index}]", days, newer, out)
     abort = rule.abort_incomplete_multipart_upload
     if abort is not None:
         at_most(out, "AbortIncompleteMultipartUpload.DaysAfterInitiation", abort.days_after_initiation, MAX_INTEGER)
@@ -114,7 +115,9 @@ def check_transitions(rule: Rule, out: list[Finding]) -> None:
             uses_date = uses_date or days is None
             steps.append((storage_class, days if days is not None else date))
         # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
-        _check_class(f"Transitions[{index}]", storage_class, seen, out)
+        if storage_class not in _RANK or storage_class in seen:
+            _check_class(f"Transitions[{index}]", storage_class, seen, out)
+        seen.add(storage_class)
         if (days is None) == (date is None):
             out.append((f"Transitions[{index}]", "a transition holds exactly one of Days and Date", ERROR))
         if days is not None and (days < 0 or (days < 30 and storage_class in _MIN_DAYS_30)):
@@ -151,8 +154,7 @@ def _check_expiration_last(expiration: Expiration, steps: list[Step], out: list[
 
 
 def _check_class(path: str, storage_class: str, seen: set[str], out: list[Finding]) -> None:
-    """A known transition target, not twice in one rule (``seen`` holds the rule's classes so far, and
-    gets this one)."""
+    """A known transition target, not twice in one rule (``seen`` holds the rule's classes so far)."""
     if storage_class not in _RANK:
         out.append(
             (
@@ -164,7 +166,6 @@ def _check_class(path: str, storage_class: str, seen: set[str], out: list[Findin
         )
     elif storage_class in seen:
         out.append((f"{path}.StorageClass", f"StorageClass {storage_class} appears twice in this rule", ERROR))
-    seen.add(storage_class)
 
 
 def _check_min_days(path: str, days: int, storage_class: str, out: list[Finding]) -> None:
@@ -194,7 +195,9 @@ def check_noncurrent(rule: Rule, out: list[Finding]) -> None:
         days, storage_class = tr.noncurrent_days, tr.storage_class
         path = f"NoncurrentVersionTransitions[{index}]"
         steps.append((storage_class, days))
-        _check_class(path, storage_class, seen, out)
+        if storage_class not in _RANK or storage_class in seen:
+            _check_class(path, storage_class, seen, out)
+        seen.add(storage_class)
         if days is None:
             out.append((f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", ERROR))
         elif days < 0 or (days < 30 and storage_class in _MIN_DAYS_30):

@@ -23,10 +23,11 @@ from lakecircle.core.validate.findings import (
 
 def check_size_limits(flt: Filter, out: list[Finding]) -> None:
     """Object sizes beyond 64 bits: the models already hold them to it, a value built without them may not."""
-    at_most(out, "Filter.ObjectSizeGreaterThan", flt.object_size_greater_than, MAX_LONG)
-    at_most(out, "Filter.ObjectSizeLessThan", flt.object_size_less_than, MAX_LONG)
+    if flt.object_size_greater_than is not None or flt.object_size_less_than is not None:
+        at_most(out, "Filter.ObjectSizeGreaterThan", flt.object_size_greater_than, MAX_LONG)
+        at_most(out, "Filter.ObjectSizeLessThan", flt.object_size_less_than, MAX_LONG)
     op = flt.and_
-    if op is not None:
+    if op is not None and (op.object_size_greater_than is not None or op.object_size_less_than is not None):
         at_most(out, "Filter.And.ObjectSizeGreaterThan", op.object_size_greater_than, MAX_LONG)
         at_most(out, "Filter.And.ObjectSizeLessThan", op.object_size_less_than, MAX_LONG)
 
