@@ -95,9 +95,13 @@ class _Loose(BaseModel):
 
 
 class OutcomeDocument(_Loose):
+    """The outcome a change record states, when it was written again to say one."""
+
     state: Outcome
     error: str | None = None
+    """Why the write failed or never started."""
     time: str | None = None
+    """When the outcome was recorded (ISO 8601, UTC)."""
 
 
 class ChangeDocument(_Loose):
