@@ -18,6 +18,7 @@ from lakecircle.engine.records import ChangeRecord
 
 
 def print_problems(definitions: Definitions, output: str) -> None:
+    """``validate``'s report: every problem and a count line, or one JSON document."""
     if output == "json":
         click.echo(
             json.dumps(

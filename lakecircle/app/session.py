@@ -150,6 +150,7 @@ async def run_sync(
 
 
 def history_of(settings: Settings, account: Account) -> History:
+    """The records under LCC_ENDPOINT of an opened account (``history``, ``rollback``)."""
     from lakecircle.adapters.s3 import S3EndpointStore
 
     settings.require("endpoint")
