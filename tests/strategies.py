@@ -7,7 +7,7 @@ spell "the whole bucket" as no filter, ``Filter {}``, ``Filter {Prefix = ""}`` o
 back in shapes of its own. Two spellings of one meaning must plan as NOOP, which is how
 the properties check that canonical comparison does not flap.
 
-Everything drawn by :func:`lifecycle_configs` passes :func:`lakecircle.core.validate.validate_bucket`
+Everything drawn by :func:`lifecycle_configs` passes :func:`lakecircle.core.validate.bucket.validate_bucket`
 without a single problem, warnings included (a test checks that, so the strategies
 cannot drift into invalid ground unnoticed).
 """

@@ -27,7 +27,7 @@ import structlog
 
 from lakecircle import __version__
 from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.app.wiring import build_reconciler, open_account
+from lakecircle.app.wiring import Account, build_reconciler, open_account
 from lakecircle.core.report import CycleReport, Stage
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.service.daemon import Daemon, StopReason, Timer
@@ -202,22 +202,8 @@ async def _start_and_run(
                     )
                 )
                 metrics.watch_gate(account.adapter.gate)
-                # The daemon's reports feed metrics and logs: counts, not every plan's models
-                # (plans only for an ``on_report`` that narrates them: the demo).
-                reconciler = build_reconciler(
-                    settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
-                )
                 sink = CycleSink(metrics, health, on_report)
-                daemon = Daemon(
-                    reconciler,
-                    poll_interval=settings.poll_interval,
-                    resync_interval=settings.resync_interval,
-                    shutdown_timeout=settings.shutdown_timeout,
-                    clock=clock,
-                    observer=sink,
-                    poll_observer=sink,
-                    max_cycles=max_cycles,
-                )
+                daemon = _daemon(settings, definitions_dir, account, sink, clock=clock, max_cycles=max_cycles)
                 router.daemon = daemon
         except LakeCircleError as exc:
             # one line: the error says what to fix; a traceback would only hide it
@@ -240,3 +226,30 @@ async def _start_and_run(
             on_started(daemon, bound)
         await daemon.run()
     return daemon
+
+
+def _daemon(
+    settings: Settings,
+    definitions_dir: Path | None,
+    account: Account,
+    sink: CycleSink,
+    *,
+    clock: Timer | None,
+    max_cycles: int | None,
+) -> Daemon:
+    """The daemon of an opened account, reporting to ``sink``."""
+    # The daemon's reports feed metrics and logs: counts, not every plan's models
+    # (plans only for an ``on_report`` that narrates them: the demo).
+    reconciler = build_reconciler(
+        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=sink.on_report is not None
+    )
+    return Daemon(
+        reconciler,
+        poll_interval=settings.poll_interval,
+        resync_interval=settings.resync_interval,
+        shutdown_timeout=settings.shutdown_timeout,
+        clock=clock,
+        observer=sink,
+        poll_observer=sink,
+        max_cycles=max_cycles,
+    )

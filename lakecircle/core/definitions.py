@@ -3,7 +3,7 @@
 This is the desired state a cycle plans against. A bucket with any error is left out
 of ``buckets`` and listed in ``invalid`` (it is skipped, never half-applied); a file that
 could not be read or parsed as a whole makes the picture ``partial``, and a partial
-picture removes no rules (DESIGN.md, rule 6).
+picture removes no rules (ARCHITECTURE.md, Safety).
 
 A daemon may manage a hundred thousand buckets, and a rule as models costs about 3 KB.
 So the loader keeps each file in brief (:class:`FileBrief`: its compressed bytes, and
@@ -23,10 +23,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lakecircle.core.digest import Digest, rules_digest
+from lakecircle.core.merge import merge
 from lakecircle.core.model import BucketDefinition
-from lakecircle.core.parse import ParsedFile, merge, parse_file
+from lakecircle.core.parse import ParsedFile, parse_file
 from lakecircle.core.problems import Problem
-from lakecircle.core.validate import validate_bucket
+from lakecircle.core.validate.bucket import validate_bucket
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 S3 hands back what it was sent in other shapes (``Filter {}`` for no filter, a legacy
 ``Prefix ""``, reordered tags and transitions, dates as datetimes), and other servers
 normalise further. Comparing rules in this form is what keeps LakeCircle from
-rewriting a bucket that is already right (DESIGN.md, rule 3).
+rewriting a bucket that is already right (ARCHITECTURE.md, Safety).
 
 Canonical choices: the filter is always a :class:`Filter` (the legacy prefix moves into
 it, an empty prefix is dropped, a lone predicate stands bare, two or more go into
@@ -18,7 +18,8 @@ keys, which costs a fraction of building canonical models for every rule of ever
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lakecircle.core.model import (
     AndOperator,
@@ -35,6 +36,9 @@ _NO_EXPIRATION = Expiration()
 _NO_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 _FilterParts = tuple[str | None, tuple[Tag, ...], int | None, int | None]
+
+
+Step = TypeVar("Step", Transition, NoncurrentVersionTransition)
 
 
 def _filter_parts(rule: Rule) -> _FilterParts:
@@ -143,27 +147,8 @@ def canonical_key(rule: Rule) -> tuple[Any, ...]:
             marker = None
         if exp.days is not None or exp.date is not None or marker is not None:
             exp_key = (exp.days, exp.date, marker)
-    steps = rule.transitions
-    if not steps:
-        transitions: tuple[Any, ...] = ()
-    elif len(steps) == 1:
-        t = steps[0]
-        transitions = ((t.days, t.date, t.storage_class),)
-    else:
-        transitions = tuple([(t.days, t.date, t.storage_class) for t in sorted(steps, key=_transition_order)])
-    nc_steps = rule.noncurrent_version_transitions
-    if not nc_steps:
-        noncurrent: tuple[Any, ...] = ()
-    elif len(nc_steps) == 1:
-        n = nc_steps[0]
-        noncurrent = ((n.noncurrent_days, n.storage_class, n.newer_noncurrent_versions),)
-    else:
-        noncurrent = tuple(
-            [
-                (n.noncurrent_days, n.storage_class, n.newer_noncurrent_versions)
-                for n in sorted(nc_steps, key=_noncurrent_order)
-            ]
-        )
+    transitions = _steps_key(rule.transitions, _transition_order, _transition_key)
+    noncurrent = _steps_key(rule.noncurrent_version_transitions, _noncurrent_order, _noncurrent_key)
     nve = rule.noncurrent_version_expiration
     abort = rule.abort_incomplete_multipart_upload
     return (
@@ -179,6 +164,25 @@ def canonical_key(rule: Rule) -> tuple[Any, ...]:
         noncurrent,
         None if abort is None else abort.days_after_initiation,
     )
+
+
+def _steps_key(
+    steps: tuple[Step, ...], order: Callable[[Step], tuple[Any, ...]], key: Callable[[Step], tuple[Any, ...]]
+) -> tuple[tuple[Any, ...], ...]:
+    """The keys of transitions in canonical order (a list of one or none needs no sort)."""
+    if not steps:
+        return ()
+    if len(steps) == 1:
+        return (key(steps[0]),)
+    return tuple([key(step) for step in sorted(steps, key=order)])
+
+
+def _transition_key(t: Transition) -> tuple[Any, ...]:
+    return (t.days, t.date, t.storage_class)
+
+
+def _noncurrent_key(n: NoncurrentVersionTransition) -> tuple[Any, ...]:
+    return (n.noncurrent_days, n.storage_class, n.newer_noncurrent_versions)
 
 
 def canonical_config(config: LifecycleConfig) -> LifecycleConfig:

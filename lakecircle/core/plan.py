@@ -2,7 +2,7 @@
 
 S3 replaces a bucket's whole lifecycle configuration on every PUT, so a changed bucket
 gets exactly one write: PUT with the full desired rule set, or DELETE when the desired
-set is empty (DESIGN.md, rule 2). Rules are matched by ID and compared in canonical form
+set is empty (ARCHITECTURE.md, The cycle). Rules are matched by ID and compared in canonical form
 (:mod:`lakecircle.core.normalize`), so a bucket that only reads back differently is a NOOP.
 """
 
@@ -34,18 +34,25 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class RuleChange:
+    """A rule whose ID is both defined and live, with different canonical forms."""
+
     rule_id: str
     before: Rule
     after: Rule
     fields: tuple[FieldChange, ...]
+    """The fields that differ."""
 
 
 @dataclass(frozen=True, slots=True)
 class BucketPlan:
+    """What one bucket's write would change: rules by ID, and the one request that makes it."""
+
     bucket: str
     action: Action
     added: tuple[Rule, ...]
+    """Defined rules the bucket does not hold."""
     removed: tuple[Rule, ...]
+    """Live rules the write removes."""
     changed: tuple[RuleChange, ...]
     desired: LifecycleConfig
     """What a PUT sends: the full desired rule set and the planned minimum object size."""

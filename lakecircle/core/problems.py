@@ -19,17 +19,24 @@ from enum import StrEnum
 
 
 class Severity(StrEnum):
+    """An error makes its bucket invalid (never written); a warning is only said."""
+
     ERROR = "error"
     WARNING = "warning"
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """One thing wrong with a definition, and where: a sentence its author can act on."""
+
     file: str
     message: str
     bucket: str | None = None
+    """None when the problem keeps the bucket's name from being known."""
     rule: str | None = None
+    """The rule's ID, or its place in its file (``rule #2``) when it has none."""
     field: str | None = None
+    """The key path as written in TOML (``Transitions[0].Days``)."""
     severity: Severity = Severity.ERROR
 
     @property

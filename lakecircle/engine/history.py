@@ -2,7 +2,7 @@
 
 Before any PUT or DELETE the bucket's configuration is saved to ``previous/<bucket>.json``
 and a change record to ``history/<yyyy>/<mm>/<dd>/<time>-<bucket>.json``; if either save
-fails the bucket is not written (DESIGN.md, rule 7). After the write,
+fails the bucket is not written (ARCHITECTURE.md, Safety). After the write,
 ``current/<bucket>.json`` records what LakeCircle applied, which is how later cycles tell
 propagation, divergence and other writers apart, and which rules a shared bucket's
 LakeCircle may remove. Cycles that changed something or failed leave their report in
@@ -20,34 +20,43 @@ write happened. Its outcome is put where it costs least:
 - **unknown**: none of the above, which happens only when a process stopped between the
   record and its outcome (SIGKILL, a power cut) or the outcome could not be saved.
 
-Every stored record is read through one of the readers here, which turn anything that
-cannot be read (not JSON, not an object, another format, a configuration the model
-refuses) into a :class:`RecordError` naming the key and what is wrong, in one line.
+The documents themselves, their readers and the resolution of outcomes are values in
+:mod:`lakecircle.engine.records`; this module writes, lists and reads them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Callable
 from typing import Any, Literal
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from lakecircle import __version__
-from lakecircle.core.drift import Applied, config_from_json
+from lakecircle.core.drift import Applied
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.plan import BucketPlan
 from lakecircle.core.problems import printable
 from lakecircle.core.render import config_json, plan_json
+from lakecircle.engine.records import (
+    FORMAT_VERSION,
+    BucketHistory,
+    Change,
+    ChangeDocument,
+    ChangeRecord,
+    CurrentDocument,
+    Outcome,
+    RecordError,
+    config_of,
+    describe,
+    dumps,
+    json_object,
+    resolve,
+)
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import EndpointStore
-
-FORMAT_VERSION = 1
 
 READ_CONCURRENCY = 16
 """Records read at once by ``history`` and ``rollback``."""
@@ -60,167 +69,6 @@ class SnapshotError(LakeCircleError):
         super().__init__(message)
         self.record_saved = record_saved
         """The change record was saved although its companion was not: it needs an outcome."""
-
-
-class RecordError(LakeCircleError):
-    """A stored record cannot be read: ``key`` names it, ``reason`` says what is wrong."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        self.key = key
-        self.reason = reason
-        super().__init__(f"{printable(key)}: {reason}")
-
-
-class Outcome(StrEnum):
-    APPLIED = "applied"
-    FAILED = "failed"
-    NOT_STARTED = "not_started"
-    UNKNOWN = "unknown"
-    """No outcome recorded: a write still under way, or a process that stopped before it
-    could record one."""
-
-
-def _dumps(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-
-
-def describe(exc: Exception) -> str:
-    """What is wrong with a stored record, in one line: no traceback, no repr, no input."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not JSON (not UTF-8 text)"
-    if isinstance(exc, ValidationError):
-        problems = exc.errors(include_url=False, include_context=False, include_input=False)
-        shown = [f"{'.'.join(str(p) for p in e['loc']) or 'the record'}: {e['msg']}" for e in problems[:3]]
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        return "; ".join(shown) + more
-    return str(exc) or type(exc).__name__
-
-
-def _json_object(key: str, data: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecordError(key, describe(exc)) from None
-    if not isinstance(document, dict):
-        raise RecordError(key, "not a JSON object")
-    version = document.get("format_version")
-    if version != FORMAT_VERSION:
-        shown = json.dumps(version)[:40] if version is not None else "none"
-        raise RecordError(
-            key, f"format_version is {shown}, not {FORMAT_VERSION}: written by another version of LakeCircle"
-        )
-    return document
-
-
-# -- the documents ---------------------------------------------------------------------
-
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-class OutcomeDocument(_Loose):
-    state: Outcome
-    error: str | None = None
-    time: str | None = None
-
-
-class ChangeDocument(_Loose):
-    """A ``history/`` record as stored (fields other versions add are kept, not checked)."""
-
-    format_version: Literal[1]
-    kind: str
-    bucket: str
-    time: str
-    cycle_id: str
-    action: Literal["put", "delete"]
-    before: dict[str, Any]
-    after: dict[str, Any]
-    plan: dict[str, Any] = Field(default_factory=dict)
-    last_applied: str | None = None
-    outcome: OutcomeDocument | None = None
-
-
-class CurrentDocument(_Loose):
-    """A ``current/`` record as stored."""
-
-    format_version: Literal[1]
-    bucket: str
-    applied_at: float
-    history: str | None = None
-    rewrites: int = 0
-    owned_rules: list[str] = Field(default_factory=list)
-    config: dict[str, Any]
-    previous: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A change record: its key and its document (as written before the write)."""
-
-    key: str
-    document: dict[str, Any]
-
-    @property
-    def bucket(self) -> str:
-        return str(self.document["bucket"])
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
-    """A change record read back, with the outcome it resolves to."""
-
-    key: str
-    document: ChangeDocument
-    outcome: Outcome = Outcome.UNKNOWN
-    error: str | None = None
-    """Why the write failed or never started."""
-
-    def config(self, side: Literal["before", "after"]) -> LifecycleConfig:
-        """The configuration before or after the change; RecordError when the model refuses it."""
-        try:
-            return config_from_json(getattr(self.document, side))
-        except (ValidationError, ValueError, TypeError, AttributeError) as exc:
-            raise RecordError(self.key, f"{side}: {describe(exc)}") from None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The record as JSON data, with its outcome (``history --output json``)."""
-        return {
-            "key": self.key,
-            **self.document.model_dump(mode="json", exclude={"outcome"}),
-            "outcome": {"state": self.outcome.value, "error": self.error},
-        }
-
-
-def resolve(records: Sequence[ChangeRecord], current_history: str | None) -> list[ChangeRecord]:
-    """Each record with its outcome (pure): explicit where the record says, applied where
-    the ``current/`` record or a later change record names it, else unknown."""
-    applied = {current_history} | {r.document.last_applied for r in records}
-    applied.discard(None)
-    out: list[ChangeRecord] = []
-    for record in records:
-        stated = record.document.outcome
-        if stated is not None:
-            out.append(ChangeRecord(record.key, record.document, stated.state, stated.error))
-        elif record.key in applied:
-            out.append(ChangeRecord(record.key, record.document, Outcome.APPLIED))
-        else:
-            out.append(ChangeRecord(record.key, record.document, Outcome.UNKNOWN))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class BucketHistory:
-    """A bucket's change records, newest first, and the stored records that could not be read."""
-
-    records: list[ChangeRecord]
-    current: CurrentDocument | None
-    unreadable: list[RecordError] = field(default_factory=list)
-
-    def newest_applied(self) -> ChangeRecord | None:
-        return next((r for r in self.records if r.outcome is Outcome.APPLIED), None)
 
 
 class History:
@@ -293,13 +141,13 @@ class History:
 
         async def save_record() -> None:
             nonlocal saved
-            await self.store.put_bytes(change.key, _dumps(document))
+            await self.store.put_bytes(change.key, dumps(document))
             saved = True
 
         try:
             # Both records before the write, sent at once: the write waits for the slower.
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self.store.put_bytes, self.previous_key(change.bucket), _dumps(previous))
+                tg.start_soon(self.store.put_bytes, self.previous_key(change.bucket), dumps(previous))
                 tg.start_soon(save_record)
         except* LakeCircleError as group:
             first = group.exceptions[0]
@@ -312,7 +160,7 @@ class History:
         a rollback, was applied: no later cycle may name it)."""
         stamp = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
         document = {**change.document, "outcome": {"state": outcome.value, "error": error, "time": stamp}}
-        await self.store.put_bytes(change.key, _dumps(document))
+        await self.store.put_bytes(change.key, dumps(document))
 
     async def after_write(self, plan: BucketPlan, applied: Applied, *, cycle_id: str, history_key: str) -> None:
         document = {
@@ -328,7 +176,7 @@ class History:
             "config": config_json(plan.desired if plan.action.value == "put" else LifecycleConfig()),
             "previous": applied.previous_json(),
         }
-        await self.store.put_bytes(self.current_key(plan.bucket), _dumps(document))
+        await self.store.put_bytes(self.current_key(plan.bucket), dumps(document))
 
     # -- current/ -------------------------------------------------------------------------
 
@@ -339,17 +187,14 @@ class History:
         if data is None:
             return None
         try:
-            return CurrentDocument.model_validate(_json_object(key, data))
+            return CurrentDocument.model_validate(json_object(key, data))
         except ValidationError as exc:
             raise RecordError(key, describe(exc)) from None
 
     @staticmethod
     def current_config(current: CurrentDocument, side: Literal["config", "previous"]) -> LifecycleConfig:
         """A configuration of a ``current/`` record; RecordError when the model refuses it."""
-        try:
-            return config_from_json(getattr(current, side) or {})
-        except (ValidationError, ValueError, TypeError, AttributeError) as exc:
-            raise RecordError(History.current_key(current.bucket), f"{side}: {describe(exc)}") from None
+        return config_of(History.current_key(current.bucket), side, getattr(current, side) or {})
 
     async def load_applied(self, bucket: str) -> Applied | None:
         """The bucket's ``current/`` record as an :class:`Applied`, or None when LakeCircle
@@ -379,7 +224,7 @@ class History:
     async def write_report(self, document: dict[str, Any], *, cycle_id: str) -> str:
         t = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         key = f"log/{t:%Y/%m/%d}/{t:%H%M%S}Z-{cycle_id}.json"
-        await self.store.put_bytes(key, _dumps(document))
+        await self.store.put_bytes(key, dumps(document))
         return key
 
     # -- reading back -------------------------------------------------------------------
@@ -397,7 +242,7 @@ class History:
         if data is None:
             raise RecordError(key, "no such record under the endpoint")
         try:
-            document = ChangeDocument.model_validate(_json_object(key, data))
+            document = ChangeDocument.model_validate(json_object(key, data))
         except ValidationError as exc:
             raise RecordError(key, describe(exc)) from None
         return ChangeRecord(key, document)

@@ -27,8 +27,9 @@ from lakecircle.core.drift import Applied
 from lakecircle.core.model import BucketDefinition, LifecycleConfig
 from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.problems import printable
-from lakecircle.core.validate import validate_bucket
-from lakecircle.engine.history import Change, History, Outcome, RecordError, SnapshotError
+from lakecircle.core.validate.bucket import validate_bucket
+from lakecircle.engine.history import History, SnapshotError
+from lakecircle.engine.records import Change, Outcome, RecordError
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
 

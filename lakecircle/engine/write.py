@@ -22,7 +22,8 @@ from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.plan import Action, BucketPlan
 from lakecircle.core.report import BucketResult, BucketState, Stage
 from lakecircle.engine.applied import AppliedCache
-from lakecircle.engine.history import Change, History, Outcome, SnapshotError
+from lakecircle.engine.history import History, SnapshotError
+from lakecircle.engine.records import Change, Outcome
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
 

@@ -29,7 +29,7 @@ from lakecircle.core.parse import parse_file
 from lakecircle.core.plan import Action, plan_bucket
 from lakecircle.core.render import config_toml, plans_json, render_plan_text, summary_line
 from lakecircle.core.toml_reader import TOMLLIB, read_toml
-from lakecircle.core.validate import validate_bucket
+from lakecircle.core.validate.bucket import validate_bucket
 from tests.strategies import (
     definition_and_response,
     equivalent_configs,

@@ -13,7 +13,7 @@ import pytest
 from lakecircle.core.definitions import Definitions, load_definitions
 from lakecircle.core.model import AndOperator, Expiration, Filter, Rule
 from lakecircle.core.problems import Problem, Severity
-from lakecircle.core.validate import NO_ACTION_FIELD, check_rule
+from lakecircle.core.validate.rule import NO_ACTION_FIELD, check_rule
 
 FILE = "defs/b.toml"
 BUCKET = "my-bucket"

@@ -25,7 +25,8 @@ from click.testing import CliRunner, Result
 
 from lakecircle import errors
 from lakecircle.adapters.s3 import S3Adapter, S3EndpointStore
-from lakecircle.app.cli import cli, summary
+from lakecircle.app.cli import cli
+from lakecircle.app.output import summary
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.problems import Problem
 from lakecircle.core.report import BucketResult, BucketState, CycleReport

@@ -11,8 +11,9 @@ import pytest
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.history import ChangeDocument, ChangeRecord, History, Outcome, RecordError, resolve
+from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.records import ChangeDocument, ChangeRecord, Outcome, RecordError, resolve
 from lakecircle.engine.rollback import rollback
 from lakecircle.errors import AccessDenied
 from lakecircle.ports import BucketRef

@@ -1,0 +1,159 @@
+"""What one command opens: its settings, an S3 reader, a reconciler, a bucket's history.
+
+Every command that talks to S3 goes through here, so that a configuration problem is one
+line naming every setting at fault (ARCHITECTURE.md, Errors and retries) and a
+LakeCircleError ends the command with exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import anyio
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lakecircle.adapters.local import CombinedSource, LocalDefinitionSource
+from lakecircle.adapters.retry import RetryPolicy
+from lakecircle.app.logs import configure_logging
+from lakecircle.app.wiring import Account, build_reconciler, open_account
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.report import BucketResult, CycleReport, Trigger
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.history import History
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.errors import LakeCircleError
+from lakecircle.ports import DefinitionSource
+from lakecircle.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from lakecircle.adapters.s3 import S3Adapter
+
+T = TypeVar("T")
+
+PROGRESS_THRESHOLD = 36
+"""Show a progress bar on a terminal when a sync manages more buckets than this."""
+
+
+async def read_paths(paths: Sequence[str]) -> Definitions:
+    """The definitions under local files and directories and ``s3://bucket/prefix/`` URIs, together.
+
+    Read as a cycle reads them (:class:`~lakecircle.engine.loader.DefinitionLoader`): an entry
+    that cannot be read, an empty file, a file over the size limit or a download that
+    fails is an unreadable file with its reason. Raises DefinitionSourceError when a
+    directory or a prefix cannot be listed to its end.
+    """
+    uris = [p for p in paths if p.startswith("s3://")]
+    async with AsyncExitStack() as stack:
+        adapter = await stack.enter_async_context(_reader(command_settings())) if uris else None
+        sources: list[DefinitionSource] = []
+        for path in paths:
+            if path.startswith("s3://"):
+                from lakecircle.adapters.s3 import S3DefinitionSource
+
+                assert adapter is not None  # noqa: S101 -- opened above for every URI
+                sources.append(S3DefinitionSource(adapter, path, full_names=True))
+            else:
+                sources.append(LocalDefinitionSource(Path(path)))
+        loaded = await DefinitionLoader(CombinedSource(sources)).load()
+        return loaded.definitions
+
+
+def _reader(settings: Settings) -> S3Adapter:
+    """An S3 adapter that reads definitions for ``validate``: no STS, no LCC_AWS_ACCOUNT required.
+
+    With LCC_AWS_ACCOUNT set, its calls carry ExpectedBucketOwner (a prefix in a bucket of
+    another account is refused, as ``sync`` would refuse it); without, they carry none.
+    Credentials and endpoint come the AWS SDK's way; the region is LCC_AWS_REGION, else
+    the SDK's, else us-east-1 (S3 redirects to a bucket's own region).
+    """
+    from lakecircle.adapters.s3 import S3Adapter, botocore_session
+
+    region = settings.aws_region or botocore_session().get_config_variable("region") or "us-east-1"
+    return S3Adapter(
+        account=settings.aws_account or "",
+        region=str(region),
+        concurrency=settings.concurrency,
+        content_md5=settings.content_md5,
+        verify_account=False,
+        retry=RetryPolicy.from_settings(settings),
+        max_requests_per_second=settings.max_requests_per_second,
+    )
+
+
+ACCOUNT: Final = ("aws_account", "aws_region")
+"""The settings every command that talks to S3 needs."""
+
+
+def account_and(definitions_dir: Path | None) -> tuple[str, ...]:
+    """The account, and the endpoint unless definitions come from a local directory."""
+    return ACCOUNT if definitions_dir is not None else (*ACCOUNT, "endpoint")
+
+
+def command_settings(
+    *, required: Sequence[str] = (), required_to_write: Sequence[str] = (), **overrides: Any
+) -> Settings:
+    """The settings, or one error listing every problem, the command's missing required settings included."""
+    try:
+        settings = load_settings(required=required, required_to_write=required_to_write, **overrides)
+    except LakeCircleError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.app_level, settings.log_format, app_name=settings.app_name)
+    return settings
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's async body; a LakeCircleError becomes click's one-line error (exit 1)."""
+    try:
+        return anyio.run(fn)
+    except LakeCircleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@asynccontextmanager
+async def open_reconciler(
+    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
+) -> AsyncIterator[Reconciler]:
+    """The S3 adapter, the account check and a reconciler, for one command."""
+    async with open_account(settings, need_endpoint=definitions_dir is None) as account:
+        yield build_reconciler(
+            settings, account, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+        )
+
+
+async def run_sync(
+    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
+) -> CycleReport:
+    """One cycle for ``sync`` (and the bare entry point), with a progress bar on a terminal
+    when it manages many buckets."""
+    console = Console(stderr=True)
+    async with open_reconciler(
+        settings, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+    ) as reconciler:
+        if not console.is_terminal:
+            return await reconciler.run_cycle(Trigger.SYNC)
+        loaded = await reconciler.loader.load()
+        total = len(loaded.definitions.buckets)
+        if total <= PROGRESS_THRESHOLD:
+            return await reconciler.run_cycle(Trigger.SYNC)
+        columns = (TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("sync", total=total)
+
+            def advance(_: BucketResult) -> None:
+                progress.advance(task)
+
+            return await reconciler.run_cycle(Trigger.SYNC, on_result=advance)
+
+
+def history_of(settings: Settings, account: Account) -> History:
+    """The records under LCC_ENDPOINT of an opened account (``history``, ``rollback``)."""
+    from lakecircle.adapters.s3 import S3EndpointStore
+
+    settings.require("endpoint")
+    assert settings.endpoint is not None  # noqa: S101 -- checked by require()
+    return History(S3EndpointStore(account.adapter, settings.endpoint), caller=account.caller)

@@ -1,0 +1,140 @@
+"""The checks of a bucket as a whole, and the entry point that runs every check.
+
+What only the merged bucket can tell: its name, its TransitionDefaultMinimumObjectSize,
+how many rules it has, IDs repeated across its files, and the legacy Prefix beside
+Filter. Each rule's own findings (:mod:`~lakecircle.core.validate.rule`) are turned into
+problems here, naming the file the rule came from.
+"""
+
+from __future__ import annotations
+
+from lakecircle.core.bucket_names import name_problems
+from lakecircle.core.model import TDMOS_VALUES, BucketDefinition
+from lakecircle.core.problems import Problem, shown, suggest
+from lakecircle.core.validate.rule import rule_findings
+
+MAX_RULES = 1000
+
+
+def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
+    """Every problem with one bucket's merged definition: the whole bucket's first, then the
+    rules' in rule order."""
+    problems = _header_problems(bucket)
+    # One pass over the rules (each is read from memory once): their own findings, and
+    # whether any ID repeats or any rule has the legacy Prefix.
+    found_by_rule: list[Problem] = []
+    ids: set[str] = set()
+    repeated = legacy = False
+    for index, rule in enumerate(bucket.config.rules):
+        rule_id = rule.id
+        if rule_id is not None:
+            if rule_id in ids:
+                repeated = True
+            else:
+                ids.add(rule_id)
+        if rule.prefix is not None:
+            legacy = True
+        found = rule_findings(rule)
+        if found:
+            label = _label(bucket, index)
+            file = bucket.file_of(index)
+            found_by_rule.extend(
+                Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
+                for path, message, severity in found
+            )
+    if repeated:
+        problems.extend(_duplicate_ids(bucket))
+    # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
+    # is reported by check_rule; it does not count for either form here.)
+    if legacy:
+        problems.extend(_mixed_forms(bucket))
+    problems.extend(found_by_rule)
+    return problems
+
+
+def _header_problems(bucket: BucketDefinition) -> list[Problem]:
+    """The bucket's name, its TransitionDefaultMinimumObjectSize and its number of rules."""
+    config = bucket.config
+    first = bucket.files[0] if bucket.files else "-"
+    # 0. A name S3 can hold (its naming rules for general purpose buckets), said in every
+    # file that names it: which bucket such a file means is unknown (see definitions.py).
+    problems = [
+        Problem(file, message, bucket=bucket.name, field="BucketName")
+        for message in name_problems(bucket.name)
+        for file in (bucket.files or ("-",))
+    ]
+    tdmos = config.transition_default_minimum_object_size
+    if tdmos is not None and tdmos not in TDMOS_VALUES:
+        problems.append(
+            Problem(
+                first,
+                f"TransitionDefaultMinimumObjectSize {shown(tdmos)} is not one of {', '.join(TDMOS_VALUES)}"
+                f"{suggest(tdmos, TDMOS_VALUES)}",
+                bucket=bucket.name,
+                field="TransitionDefaultMinimumObjectSize",
+            )
+        )
+    # 1. At most 1,000 rules; IDs required, 1-255 characters, unique.
+    if len(config.rules) > MAX_RULES:
+        problems.append(
+            Problem(
+                first,
+                f"{len(config.rules)} rules, over S3's limit of {MAX_RULES} per bucket; merge or drop rules",
+                bucket=bucket.name,
+                field="LifecycleConfiguration.Rules",
+            )
+        )
+    return problems
+
+
+def _duplicate_ids(bucket: BucketDefinition) -> list[Problem]:
+    problems = []
+    files_by_id: dict[str, list[str]] = {}
+    for index, rule in enumerate(bucket.config.rules):
+        if rule.id is not None:
+            files_by_id.setdefault(rule.id, []).append(bucket.file_of(index))
+    for rule_id, files in files_by_id.items():
+        if len(files) > 1:
+            where = " and ".join(sorted(set(files))) if len(set(files)) > 1 else f"{files[0]} ({len(files)} times)"
+            problems.append(
+                Problem(
+                    files[-1],
+                    f"rule ID {shown(rule_id)} is defined more than once for this bucket, in {where};"
+                    " rule IDs must be unique per bucket",
+                    bucket=bucket.name,
+                    rule=rule_id,
+                    field="ID",
+                )
+            )
+    return problems
+
+
+def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
+    rules = bucket.config.rules
+    legacy = [i for i, r in enumerate(rules) if r.prefix is not None and r.filter is None]
+    modern = [i for i, r in enumerate(rules) if r.filter is not None and r.prefix is None]
+    if not (legacy and modern):
+        return []
+    first_legacy, first_modern = legacy[0], modern[0]
+    others = f" (as do {len(legacy) - 1} other rules)" if len(legacy) > 1 else ""
+    return [
+        Problem(
+            bucket.file_of(first_legacy),
+            f"rule uses the legacy rule-level Prefix{others} while rule {shown(_label(bucket, first_modern))}"
+            f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
+            " write every rule with Filter = { Prefix = ... }",
+            bucket=bucket.name,
+            rule=_label(bucket, first_legacy),
+            field="Prefix",
+        )
+    ]
+
+
+def _label(bucket: BucketDefinition, index: int) -> str:
+    """A rule's ID, or for a rule without one its place in its own file ("rule #2")."""
+    rule_id = bucket.config.rules[index].id
+    if rule_id:
+        return rule_id
+    file = bucket.file_of(index)
+    place = sum(1 for before in range(index) if bucket.file_of(before) == file)
+    return f"rule #{place + 1}"
