@@ -39,7 +39,7 @@ from lakecircle.ports import BucketRef, DefinitionSource
 from lakecircle.settings import LogFormat, LogLevel, Settings, load_settings
 
 if TYPE_CHECKING:
-    from lakecircle.adapters.s3 import S3Adapter
+    from lakecircle.adapters.s3.adapter import S3Adapter
 
 log = structlog.get_logger("lakecircle.app.cli")
 
@@ -63,7 +63,7 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
         sources: list[DefinitionSource] = []
         for path in paths:
             if path.startswith("s3://"):
-                from lakecircle.adapters.s3 import S3DefinitionSource
+                from lakecircle.adapters.s3.stores import S3DefinitionSource
 
                 assert adapter is not None  # noqa: S101 -- opened above for every URI
                 sources.append(S3DefinitionSource(adapter, path, full_names=True))
@@ -81,7 +81,8 @@ def _reader(settings: Settings) -> S3Adapter:
     Credentials and endpoint come the AWS SDK's way; the region is LCC_AWS_REGION, else
     the SDK's, else us-east-1 (S3 redirects to a bucket's own region).
     """
-    from lakecircle.adapters.s3 import S3Adapter, botocore_session
+    from lakecircle.adapters.s3.adapter import S3Adapter
+    from lakecircle.adapters.s3.botocore import botocore_session
 
     region = settings.aws_region or botocore_session().get_config_variable("region") or "us-east-1"
     return S3Adapter(
@@ -247,7 +248,7 @@ def cli(ctx: click.Context) -> None:
 def _paths(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
         if value.startswith("s3://"):
-            from lakecircle.adapters.s3 import parse_s3_uri
+            from lakecircle.settings import parse_s3_uri
 
             try:
                 parse_s3_uri(value)
@@ -477,7 +478,7 @@ def _history_line(record: ChangeRecord) -> str:
 
 
 def _history_of(settings: Settings, account: Account) -> History:
-    from lakecircle.adapters.s3 import S3EndpointStore
+    from lakecircle.adapters.s3.stores import S3EndpointStore
 
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()
