@@ -69,12 +69,8 @@ class S3Error(LakeCircleError):
         request_id: str | None = None,
         status: int | None = None,
     ) -> None:
-        self.message = message
-        self.operation = operation
-        self.bucket = bucket
-        self.code = code
-        self.request_id = request_id
-        self.status = status
+        self.message, self.operation, self.bucket = message, operation, bucket
+        self.code, self.request_id, self.status = code, request_id, status
         super().__init__(str(self))
 
     def __str__(self) -> str:

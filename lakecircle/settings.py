@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     metrics_addr: str = "127.0.0.1:9739"
     max_requests_per_second: float = 0.0
     shutdown_timeout: float = 30.0
-    # -- retries (one layer: tenacity around each S3 call) ----------------------------------
+    # -- retries (one layer: a retry loop around each S3 call) -------------------------------
     retry_max_attempts: int = 8
     retry_base_delay: float = 0.2
     retry_max_delay: float = 20.0
