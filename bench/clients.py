@@ -165,7 +165,7 @@ def _build_reconciler(settings: Any, opened: Any) -> Any:
             return build(settings, opened, None, dry_run=settings.dry_run, keep_plans=False)
         except TypeError:  # a LakeCircle before reports kept counts only
             return build(settings, opened, None, dry_run=settings.dry_run)
-    from lakecircle.adapters.s3 import S3DefinitionSource
+    from lakecircle.adapters.s3.stores import S3DefinitionSource
     from lakecircle.engine.cycle import Reconciler
     from lakecircle.engine.loader import DefinitionLoader
 

@@ -11,6 +11,7 @@
         │   ├── AccessDenied
         │   ├── NoSuchBucket
         │   ├── InvalidRequest .... S3 refused what was sent (MalformedXML, InvalidArgument)
+        │   │   └── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
         │   ├── ArchivedObject .... an object in an archive storage class cannot be read
         │   └── MalformedResponse . S3's answer could not be read: nothing is written on it
         └── TransientError ........ retried by one layer only, with jittered backoff
@@ -68,12 +69,8 @@ class S3Error(LakeCircleError):
         request_id: str | None = None,
         status: int | None = None,
     ) -> None:
-        self.message = message
-        self.operation = operation
-        self.bucket = bucket
-        self.code = code
-        self.request_id = request_id
-        self.status = status
+        self.message, self.operation, self.bucket = message, operation, bucket
+        self.code, self.request_id, self.status = code, request_id, status
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -98,6 +95,17 @@ class NoSuchBucket(PermanentError):
 
 class InvalidRequest(PermanentError):
     hint = "S3 refused the configuration; run `lakecircle validate` and report it if it passes"
+
+
+class NotFound(InvalidRequest):
+    """The object or the lifecycle configuration asked for does not exist.
+
+    The S3 adapter raises it for NoSuchKey (or a bare 404) from GetObject and for
+    NoSuchLifecycleConfiguration, so a reader asks "is this not found?" by the class, never
+    by the error code (ARCHITECTURE.md, "Errors and retries"). A subclass of
+    :class:`InvalidRequest`, which those answers were before the class existed: a caller
+    that does not expect a missing thing handles it, and prints it, as before.
+    """
 
 
 class ArchivedObject(PermanentError):

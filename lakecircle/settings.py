@@ -115,7 +115,24 @@ class Refused(ValueError):
         super().__init__("; ".join(lines))
 
 
-_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<prefix>(?:[^/]+/)*)$")
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket/prefix/``; the prefix is "" or ends with "/".
+
+    The one S3-URI parser: ``LCC_ENDPOINT``, the S3 adapter's stores and ``lakecircle
+    validate s3://...`` all read their URIs with it. Raises :class:`ConfigError`.
+    """
+    if not uri.startswith("s3://"):
+        raise ConfigError([f"{uri!r} is not an S3 URI; expected one such as s3://bucket/prefix/"])
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ConfigError([f"{uri!r} names no bucket; expected an S3 URI such as s3://bucket/prefix/"])
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+_ENDPOINT_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+"""What ``LCC_ENDPOINT`` accepts as its bucket: a name S3 could hold, in lower case."""
 
 
 def _check_endpoint(value: str | None) -> str | None:
@@ -123,7 +140,11 @@ def _check_endpoint(value: str | None) -> str | None:
         return None
     if not value.endswith("/"):
         value += "/"
-    if not _S3_URI.match(value):
+    try:
+        bucket, _ = parse_s3_uri(value)
+    except ConfigError:
+        bucket = ""
+    if not _ENDPOINT_BUCKET.fullmatch(bucket) or "//" in value.removeprefix("s3://"):  # no empty prefix segment
         raise ValueError("expected an S3 URI such as s3://my-lakecircle-bucket/lifecycle/")
     return value
 
@@ -170,7 +191,7 @@ class Settings(BaseSettings):
     metrics_addr: str = "127.0.0.1:9739"
     max_requests_per_second: float = 0.0
     shutdown_timeout: float = 30.0
-    # -- retries (one layer: tenacity around each S3 call) ----------------------------------
+    # -- retries (one layer: a retry loop around each S3 call) -------------------------------
     retry_max_attempts: int = 8
     retry_base_delay: float = 0.2
     retry_max_delay: float = 20.0
@@ -255,10 +276,9 @@ class Settings(BaseSettings):
 
     @property
     def endpoint_parts(self) -> tuple[str, str]:
-        match = _S3_URI.match(self.endpoint or "")
-        if match is None:
+        if self.endpoint is None:
             raise ConfigError([f"{ENV_PREFIX}ENDPOINT: not set; expected an S3 URI such as s3://bucket/prefix/"])
-        return match["bucket"], match["prefix"]
+        return parse_s3_uri(self.endpoint)
 
     @property
     def definition_uri(self) -> str:

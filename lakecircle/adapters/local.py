@@ -9,8 +9,8 @@ Every entry whose name matches ``*.toml`` is a definition, whatever it turns out
 One that cannot be read as a regular file (a dangling or looping symbolic link, a
 directory, a named pipe or a socket, a file without read permission, a directory that
 cannot be listed) is listed all the same, and its fetch fails with the reason: the
-loader then counts it unreadable, and a partial picture removes no rules (DESIGN.md,
-rule 6). Skipping it instead would remove the rules it defines. Directory links are
+loader then counts it unreadable, and a partial picture removes no rules
+(ARCHITECTURE.md, "Safety"). Skipping it instead would remove the rules it defines. Directory links are
 followed, each directory once, so a link loop ends; nothing is opened that could block
 (a named pipe is refused by its type, and opened without blocking in case it appears
 between the check and the open).

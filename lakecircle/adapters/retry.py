@@ -1,122 +1,47 @@
-"""The one retry layer: tenacity around each S3 request, and a request rate shared by the process.
+"""The one retry layer: a small loop around each S3 request, with jittered exponential backoff.
 
 Every S3 and STS request goes through :func:`call_with_retries` (the S3 adapter's
 ``call()`` wraps each request in it). botocore is told to make one attempt only, so this
-is the only place that retries, and it sees, counts and times every attempt.
+is the only place that retries, and it sees, counts and times every attempt
+(ARCHITECTURE.md, "Errors and retries").
 
 - Only :class:`~lakecircle.errors.TransientError` is retried (throttling, 5xx,
   connection failures); a :class:`~lakecircle.errors.PermanentError` fails at once.
 - Each retry waits a random time between 0 and ``base_delay * 2**(attempt - 1)``,
   capped at ``max_delay`` ("full jitter"), for at most ``max_attempts`` attempts, and
   never starts a sleep that would end past the cycle's deadline: it gives up instead,
-  re-raising the last error. The first attempt is made without tenacity; tenacity takes
-  over only after a transient error (most requests never need it).
-- When S3 throttles, one request's backoff is not enough: the other workers keep
-  sending. The :class:`ThrottleGate`, shared by every request of the process, adapts
-  the process's request rate (multiplicative decrease and increase, as below),
-  separately from each request's retry backoff.
-- An optional :class:`RateLimiter` (``LCC_MAX_REQUESTS_PER_SECOND``) spreads the
-  requests of a large resync instead of sending them in one burst; the gate never goes
-  above it.
+  re-raising the last error.
+- Every attempt, the first and the retries, goes through the process's
+  :class:`~lakecircle.adapters.throttle.ThrottleGate` when there is one, which adapts the
+  request rate under throttling on top of each request's own backoff.
 
-The gate's rule:
-
-- **Decrease.** On a significant burst of throttled answers, the rate limiter's rate
-  becomes :data:`DECREASE` (0.8) times the rate of successful requests over the last
-  second (over the busy spell, if it began less than a second ago), never below
-  :data:`MIN_RATE` (1/s) nor above ``LCC_MAX_REQUESTS_PER_SECOND``, nor above the rate
-  already set; a limiter is created if there is none. New requests are held for one
-  interval of the new rate, not for an exponential delay. A burst counts once: answers
-  to requests that started before the last decrease do not decrease the rate again.
-- **Which bursts.** A burst is significant when throttled answers make up at least
-  :data:`MIN_SHARE` (20%) of the last second's answers, over at least
-  :data:`MIN_ANSWERS` (50) answers. The success rate at a significant burst (measured
-  over a full second) is kept as the endpoint's capacity: once the rate has climbed
-  back to it, any new burst decreases the rate, so a rate-limited endpoint sees a
-  tight sawtooth just under its limit. Other throttled answers are retried without
-  slowing everyone: S3 answers SlowDown now and then for reasons of its own, and a rate
-  cut for each of those compounds down to the floor (with 10% of answers SlowDown at
-  random, as in the fault campaign of tests/test_faults.py, a cycle would never finish).
-- **Increase.** Multiplicative: the rate set at the decrease times :data:`INCREASE`
-  (1.05) per throttle-free second, compounded continuously, up to
-  ``LCC_MAX_REQUESTS_PER_SECOND``; times :data:`FAST_INCREASE` (2) per second when the
-  decrease came in the first second of a busy spell, where the success rate measured
-  says little about the endpoint (without it, a cold cycle against an endpoint that
-  throttles above 200/s was cut to 85/s in its first half-second and spent 17 s climbing
-  back). Multiplicative rather than additive so that a deep
-  cut (to the floor, after a second with no success) recovers in minutes, not hours.
-  With no maximum configured, once the rate is more than :data:`DROP_ABOVE` (2) times
-  the success rate of the last second, a second after the decrease with no throttled
-  answer in it, the limiter is dropped. At its configured maximum, or dropped, the gate
-  is at rest: ``level`` 0, capacity forgotten.
-
-Clock and sleep are injected everywhere, so tests run a minute of backoff in
-milliseconds. This module imports no AWS SDK: it knows LakeCircle's errors only.
+A plain loop rather than tenacity: most requests succeed at once, and building tenacity's
+retry state for each of them was a measurable share of the client's CPU and garbage.
+Clock and sleep are injected, so tests run a minute of backoff in milliseconds. This
+module imports no AWS SDK: it knows LakeCircle's errors only.
 """
 
 from __future__ import annotations
 
-import math
+import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.stop import stop_base
-from tenacity.wait import wait_random_exponential
 
 from lakecircle import errors
+from lakecircle.adapters.throttle import Sleep, ThrottleGate
+from lakecircle.clocks import MonotonicClock
 
 if TYPE_CHECKING:
     from lakecircle.settings import Settings
 
 T = TypeVar("T")
 
-Clock = Callable[[], float]
-"""Monotonic seconds (``time.monotonic``)."""
-
-Sleep = Callable[[float], Awaitable[None]]
-"""An async sleep (``anyio.sleep``)."""
-
-OUTCOMES = ("success", "throttled", "server_error", "connection", "denied", "not_found", "invalid", "error")
-"""The values of the ``outcome`` label of ``lakecircle_s3_requests_total``."""
-
-RETRY_REASONS = ("throttled", "server_error", "connection")
-"""The values of the ``reason`` label of ``lakecircle_s3_retries_total``."""
-
-DECREASE = 0.8
-"""A decrease sets the rate to this times the success rate of the last second."""
-
-INCREASE = 1.05
-"""Each throttle-free second multiplies the rate by this (compounded continuously)."""
-
-FAST_INCREASE = 2.0
-"""The same, after a decrease whose success rate was measured over less than a second
-(the start of a busy spell, while connections open): that rate says little about the
-endpoint's capacity, so the rate doubles each second until the next burst measures it."""
-
-MIN_RATE = 1.0
-"""The lowest rate a decrease sets, in requests per second."""
-
-MIN_SHARE = 0.2
-"""A burst is significant when throttled answers are at least this share of the last second's answers ..."""
-
-MIN_ANSWERS = 50
-"""... and the last second had at least this many answers."""
-
-WINDOW = 1.0
-"""Seconds over which the success rate and the share of throttled answers are measured."""
-
-MIN_SPAN = 0.05
-"""The shortest time a success rate is measured over, at the start of a busy spell."""
-
-DROP_ABOVE = 2.0
-"""With no configured maximum, a limiter this many times above the success rate is dropped."""
-
-_NOT_FOUND_CODES = frozenset({"NoSuchLifecycleConfiguration", "NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+OnRetry = Callable[[str, errors.TransientError, float], None]
+"""Told ``(operation, error, delay)`` before each retry's sleep."""
 
 
 @dataclass(frozen=True)
@@ -162,280 +87,26 @@ class RetryPolicy:
             deadline=settings.cycle_deadline,
         )
 
+    def delay_cap(self, attempt: int) -> float:
+        """The longest wait after attempt ``attempt`` (1: the first): ``base_delay * 2**(attempt - 1)``, capped."""
+        try:
+            return min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        except OverflowError:
+            return self.max_delay
+
 
 class RequestObserver(Protocol):
-    """Told about every request attempt and every retry; the metrics implement it."""
+    """Told about every request attempt and every retry; the metrics implement it.
 
-    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
-        """One HTTP request of ``operation`` ended with ``outcome`` (one of :data:`OUTCOMES`)."""
-
-    def on_retry(self, operation: str, reason: str, delay: float) -> None:
-        """``operation`` will be retried after ``delay`` seconds (``reason``: :data:`RETRY_REASONS`)."""
-
-
-def outcome_of(exc: BaseException | None) -> str:
-    """The ``outcome`` label of a request that raised ``exc`` (None: it succeeded)."""
-    if exc is None:
-        return "success"
-    if isinstance(exc, errors.TransientError):
-        return reason_of(exc)
-    if isinstance(exc, errors.AccessDenied):
-        return "denied"
-    if isinstance(exc, errors.NoSuchBucket) or (
-        isinstance(exc, errors.S3Error) and (exc.code in _NOT_FOUND_CODES or exc.status == 404)
-    ):
-        return "not_found"
-    if isinstance(exc, errors.InvalidRequest):
-        return "invalid"
-    return "error"
-
-
-def reason_of(exc: errors.TransientError) -> str:
-    """The ``reason`` label of a retry after ``exc``."""
-    if isinstance(exc, errors.Throttled):
-        return "throttled"
-    if isinstance(exc, errors.ConnectionFailed):
-        return "connection"
-    return "server_error"
-
-
-class RateLimiter:
-    """At most ``rate`` requests per second: a token bucket one token deep.
-
-    Each request reserves the next free slot, ``1 / rate`` seconds after the previous
-    one, and sleeps until it, so N requests arriving together start over
-    ``(N - 1) / rate`` seconds, in the order they asked. :meth:`set_rate` changes the
-    spacing of the slots not yet reserved.
+    It hears LakeCircle's errors, not labels: what each one is called on a dashboard is
+    the metrics' business (ARCHITECTURE.md, "Observability").
     """
 
-    def __init__(self, rate: float, *, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate must be positive, not {rate}")
-        self.interval = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next = -math.inf
+    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
+        """One HTTP request of ``operation`` took ``seconds`` and raised ``error`` (None: it succeeded)."""
 
-    @property
-    def rate(self) -> float:
-        """Requests per second."""
-        return 1.0 / self.interval
-
-    def set_rate(self, rate: float) -> None:
-        """From now on, at most ``rate`` requests per second."""
-        if not rate > 0:
-            raise ValueError(f"rate must be positive, not {rate}")
-        self.interval = 1.0 / rate
-
-    async def acquire(self) -> float:
-        """Wait for this request's slot; returns the seconds waited."""
-        now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        pause = slot - now
-        if pause > 0:
-            await self._sleep(pause)
-        return pause
-
-
-class ThrottleGate:
-    """The process's request rate under throttling, shared by every request (see the module docstring).
-
-    Every request (first attempts and retries, of every worker) calls :meth:`wait` before
-    it starts and reports its answer with :meth:`on_success` or :meth:`on_throttled`. A
-    significant burst of throttling sets :attr:`limiter` to ``decrease`` times the
-    success rate of the last second and holds new requests for one interval of it; each
-    throttle-free second raises the rate by ``increase``. ``max_requests_per_second``
-    (0: none) is the configured limit: the adaptive rate never exceeds it, and it stays
-    in force when the gate is at rest. ``max_delay`` caps a hold; ``base_delay`` is only
-    checked (the S3 adapter passes its retry policy's: the gate no longer backs off
-    exponentially).
-    """
-
-    def __init__(
-        self,
-        *,
-        base_delay: float = 0.2,
-        max_delay: float = 20.0,
-        max_requests_per_second: float = 0.0,
-        decrease: float = DECREASE,
-        increase: float = INCREASE,
-        min_rate: float = MIN_RATE,
-        min_share: float = MIN_SHARE,
-        min_answers: int = MIN_ANSWERS,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
-    ) -> None:
-        if not 0 < base_delay <= max_delay:
-            raise ValueError(f"expected 0 < base_delay <= max_delay, got {base_delay} and {max_delay}")
-        if max_requests_per_second < 0:
-            raise ValueError(f"max_requests_per_second must be 0 (off) or positive, not {max_requests_per_second}")
-        if not 0 < decrease < 1 or not increase > 1:
-            raise ValueError(f"expected 0 < decrease < 1 < increase, got {decrease} and {increase}")
-        if not min_rate > 0 or not 0 <= min_share <= 1 or min_answers < 0:
-            raise ValueError(
-                "expected min_rate > 0, 0 <= min_share <= 1 and min_answers >= 0,"
-                f" got {min_rate}, {min_share} and {min_answers}"
-            )
-        self.max_delay = max_delay
-        self.max_rate = max_requests_per_second if max_requests_per_second > 0 else None
-        """The configured limit (``LCC_MAX_REQUESTS_PER_SECOND``), None when there is none."""
-        self.decrease = decrease
-        self.increase = increase
-        self.min_rate = min(min_rate, self.max_rate) if self.max_rate is not None else min_rate
-        self.min_share = min_share
-        self.min_answers = min_answers
-        self.limiter = RateLimiter(self.max_rate, clock=clock, sleep=sleep) if self.max_rate is not None else None
-        """The rate limit in force, None when there is none; its rate is set by the gate."""
-        self.capacity: float | None = None
-        """The success rate the endpoint served at the last significant burst (None: not known)."""
-        self._clock = clock
-        self._sleep = sleep
-        self._until = -math.inf  # the end of the hold after the last decrease
-        self._successes: deque[float] = deque()  # when each success of the last second was answered
-        self._throttles: deque[float] = deque()  # likewise for throttled answers
-        self._busy_since = -math.inf  # when the first request of this busy spell started
-        self._cut_at = -math.inf  # when the rate was last decreased; earlier requests are of that burst
-        self._cut_rate = 0.0  # the rate set then
-        self._level = 0
-
-    @property
-    def level(self) -> int:
-        """Decreases since the gate was last at rest (0: at rest, i.e. unlimited or at the configured maximum)."""
-        return self._level
-
-    @property
-    def rate(self) -> float | None:
-        """The requests per second allowed now (None: no limit)."""
-        if self._level:
-            return self._recovered(self._clock())
-        return self.max_rate
-
-    def remaining(self) -> float:
-        """Seconds until the hold after the last decrease ends (0 when no request is held)."""
-        return max(0.0, self._until - self._clock())
-
-    def success_rate(self) -> float:
-        """Successful requests per second over the last second (or since the busy spell began, if later)."""
-        return self._success_rate(self._clock())
-
-    def _success_rate(self, now: float) -> float:
-        successes = self._successes
-        cutoff = now - WINDOW
-        while successes and successes[0] <= cutoff:
-            successes.popleft()
-        if not successes:
-            return 0.0
-        return len(successes) / max(min(WINDOW, now - self._busy_since), MIN_SPAN)
-
-    def _recovered(self, now: float) -> float:
-        """The rate after the throttle-free time since the last decrease, capped at the maximum."""
-        factor = self.increase if self.capacity is not None else FAST_INCREASE
-        rate: float = self._cut_rate * factor ** (now - self._cut_at)
-        return rate if self.max_rate is None else min(rate, self.max_rate)
-
-    def on_success(self, started: float) -> None:
-        """A request that started at ``started`` succeeded: count it in the success rate."""
-        now = self._clock()
-        successes = self._successes
-        if not successes or successes[-1] <= now - WINDOW:
-            self._busy_since = started  # the first success after a quiet second: a new busy spell
-        successes.append(now)
-        cutoff = now - WINDOW
-        while successes[0] <= cutoff:
-            successes.popleft()
-
-    def on_throttled(self, started: float) -> None:
-        """A request that started at ``started`` was throttled: decrease the rate if the burst calls for it."""
-        now = self._clock()
-        throttles = self._throttles
-        throttles.append(now)
-        cutoff = now - WINDOW
-        while throttles[0] <= cutoff:
-            throttles.popleft()
-        if started <= self._cut_at:
-            return  # sent before the last decrease: that burst has been answered already
-        observed = self._success_rate(now)
-        answers = len(throttles) + len(self._successes)
-        significant = answers >= self.min_answers and len(throttles) >= self.min_share * answers
-        current = self._adjust(now)
-        if significant:
-            # Over less than a second, at the start of a busy spell, the rate is inflated
-            # by the endpoint's burst allowance: not a capacity.
-            self.capacity = observed if now - self._busy_since >= WINDOW else None
-        elif self.capacity is None or current < self.capacity:
-            return  # a stray throttled answer, below the rate the endpoint has shown it serves
-        rate = max(self.min_rate, min(self.decrease * observed, current))
-        if self.max_rate is not None:
-            rate = min(rate, self.max_rate)
-        if self.limiter is None:
-            self.limiter = RateLimiter(rate, clock=self._clock, sleep=self._sleep)
-        else:
-            self.limiter.set_rate(rate)
-        self._cut_at = now
-        self._cut_rate = rate
-        self._level += 1
-        self._until = max(self._until, now + min(1.0 / rate, self.max_delay))
-
-    def _adjust(self, now: float) -> float:
-        """Bring the limiter up to date with the time since the last decrease; returns its rate (inf: none)."""
-        limiter = self.limiter
-        if not self._level or limiter is None:
-            return limiter.rate if limiter is not None else math.inf
-        rate = self._recovered(now)
-        limiter.set_rate(rate)
-        if self.max_rate is not None:
-            if rate >= self.max_rate:
-                self._rest()
-        elif (
-            now - self._cut_at >= WINDOW
-            and (not self._throttles or self._throttles[-1] <= now - WINDOW)
-            and rate > DROP_ABOVE * self._success_rate(now)
-        ):
-            self.limiter = None  # far above what is used: no limit is needed
-            self._rest()
-            return math.inf
-        return rate
-
-    def _rest(self) -> None:
-        """Back at the configured rate (or none): the decreases and the capacity are forgotten."""
-        self._level = 0
-        self.capacity = None
-
-    async def wait(self, *, deadline_at: float | None = None) -> float:
-        """Wait out a hold (not past ``deadline_at``), then for a slot at the current rate.
-
-        Returns the seconds waited. If a new hold starts while waiting (another worker
-        was throttled meanwhile), waits for it too.
-        """
-        waited = 0.0
-        target = self._until
-        while True:
-            end = target if deadline_at is None else min(target, deadline_at)
-            pause = end - self._clock()
-            if pause <= 0:
-                break
-            await self._sleep(pause)
-            waited += pause
-            if self._until <= target:
-                break
-            target = self._until
-        if self._level:
-            self._adjust(self._clock())
-        if self.limiter is not None:
-            waited += await self.limiter.acquire()
-        return waited
-
-
-class _StopAtDeadline(stop_base):
-    """Stop rather than start a sleep that would end past ``deadline_at``."""
-
-    def __init__(self, deadline_at: float | None, clock: Clock) -> None:
-        self.deadline_at = deadline_at
-        self.clock = clock
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.deadline_at is not None and self.clock() + retry_state.upcoming_sleep > self.deadline_at
+    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
+        """``operation`` raised ``error`` and will be retried after ``delay`` seconds."""
 
 
 async def call_with_retries(
@@ -445,110 +116,32 @@ async def call_with_retries(
     policy: RetryPolicy,
     gate: ThrottleGate | None = None,
     sleep: Sleep = anyio.sleep,
-    clock: Clock = time.monotonic,
+    clock: MonotonicClock = time.monotonic,
     deadline_at: float | None = None,
-    on_retry: Callable[[str, str, float], None] | None = None,
+    on_retry: OnRetry | None = None,
 ) -> T:
     """``await fn()`` (one request), retried on transient errors; returns its result.
 
     ``deadline_at`` is an absolute time on ``clock``; without it, ``policy.deadline``
-    counts from now. Each attempt first waits at ``gate`` (when given) and reports its
-    throttling or success to it. The wait before retry ``n`` is random in
-    ``[0, base_delay * 2**(n - 1)]`` (capped at ``max_delay``); the gate's hold and rate
-    limit, if any, come on top of it, in the gate's own wait. ``on_retry(operation,
-    reason, delay)`` is called before each retry's sleep. After the last attempt, or
-    when the next sleep would end past the deadline, the last error is raised as it was
-    (a LakeCircle error, never RetryError).
-
-    The first attempt is made here directly, without tenacity: most requests succeed at
-    once, and building tenacity's retry state for each of them was a measurable share of
-    the client's CPU and garbage. Only when it raises a transient error does tenacity
-    take over, handed that attempt as its first (see :func:`_retry`).
+    counts from now. Each attempt goes :meth:`~lakecircle.adapters.throttle.ThrottleGate.through`
+    ``gate`` (when given), which holds it and counts its answer. The wait before retry
+    ``n`` is random in ``[0, base_delay * 2**(n - 1)]`` (capped at ``max_delay``); the
+    gate's hold and rate limit, if any, come on top of it, in the gate's own wait.
+    ``on_retry(operation, error, delay)`` is called before each retry's sleep. After the
+    last attempt, or when the next sleep would end past the deadline, the last error is
+    raised as it was.
     """
     if deadline_at is None and policy.deadline is not None:
         deadline_at = clock() + policy.deadline
-    first: errors.TransientError
-    if gate is None:
+    attempt = 1
+    while True:
         try:
-            return await fn()
+            return await (fn() if gate is None else gate.through(fn, deadline_at=deadline_at))
         except errors.TransientError as exc:
-            first = exc
-    else:
-        await gate.wait(deadline_at=deadline_at)
-        started = clock()
-        try:
-            result = await fn()
-        except errors.Throttled as exc:
-            gate.on_throttled(started)
-            first = exc
-        except errors.TransientError as exc:
-            first = exc
-        else:
-            gate.on_success(started)
-            return result
-    return await _retry(
-        fn,
-        first,
-        operation=operation,
-        policy=policy,
-        gate=gate,
-        sleep=sleep,
-        clock=clock,
-        deadline_at=deadline_at,
-        on_retry=on_retry,
-    )
-
-
-async def _retry(
-    fn: Callable[[], Awaitable[T]],
-    first: errors.TransientError,
-    *,
-    operation: str,
-    policy: RetryPolicy,
-    gate: ThrottleGate | None,
-    sleep: Sleep,
-    clock: Clock,
-    deadline_at: float | None,
-    on_retry: Callable[[str, str, float], None] | None,
-) -> T:
-    """Tenacity's retry loop after a first attempt that raised ``first``.
-
-    Tenacity's first attempt re-raises ``first`` instead of calling ``fn`` again, so it
-    counts against ``max_attempts``, is reported to ``on_retry`` and decides the first
-    delay exactly as if tenacity had made it.
-    """
-    made: list[errors.TransientError] = [first]
-
-    def before_sleep(retry_state: RetryCallState) -> None:
-        if on_retry is None or retry_state.outcome is None:
-            return
-        exc = retry_state.outcome.exception()
-        if isinstance(exc, errors.TransientError):
-            on_retry(operation, reason_of(exc), retry_state.upcoming_sleep)
-
-    async def attempt() -> T:
-        if made:
-            raise made.pop()
-        if gate is not None:
-            await gate.wait(deadline_at=deadline_at)
-        started = clock()
-        try:
-            result = await fn()
-        except errors.Throttled:
-            if gate is not None:
-                gate.on_throttled(started)
-            raise
-        if gate is not None:
-            gate.on_success(started)
-        return result
-
-    retrying = AsyncRetrying(
-        sleep=sleep,
-        stop=stop_after_attempt(policy.max_attempts) | _StopAtDeadline(deadline_at, clock),
-        wait=wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay),
-        retry=retry_if_exception_type(errors.TransientError),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    result: T = await retrying(attempt)
-    return result
+            delay = random.uniform(0, policy.delay_cap(attempt))  # noqa: S311 (jitter, not a secret)
+            if attempt >= policy.max_attempts or (deadline_at is not None and clock() + delay > deadline_at):
+                raise
+            if on_retry is not None:
+                on_retry(operation, exc, delay)
+        await sleep(delay)
+        attempt += 1

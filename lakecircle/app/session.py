@@ -31,7 +31,7 @@ from lakecircle.ports import DefinitionSource
 from lakecircle.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from lakecircle.adapters.s3 import S3Adapter
+    from lakecircle.adapters.s3.adapter import S3Adapter
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
         sources: list[DefinitionSource] = []
         for path in paths:
             if path.startswith("s3://"):
-                from lakecircle.adapters.s3 import S3DefinitionSource
+                from lakecircle.adapters.s3.stores import S3DefinitionSource
 
                 assert adapter is not None  # noqa: S101 -- opened above for every URI
                 sources.append(S3DefinitionSource(adapter, path, full_names=True))
@@ -71,7 +71,8 @@ def _reader(settings: Settings) -> S3Adapter:
     Credentials and endpoint come the AWS SDK's way; the region is LCC_AWS_REGION, else
     the SDK's, else us-east-1 (S3 redirects to a bucket's own region).
     """
-    from lakecircle.adapters.s3 import S3Adapter, botocore_session
+    from lakecircle.adapters.s3.adapter import S3Adapter
+    from lakecircle.adapters.s3.botocore import botocore_session
 
     region = settings.aws_region or botocore_session().get_config_variable("region") or "us-east-1"
     return S3Adapter(
@@ -152,7 +153,7 @@ async def run_sync(
 
 def history_of(settings: Settings, account: Account) -> History:
     """The records under LCC_ENDPOINT of an opened account (``history``, ``rollback``)."""
-    from lakecircle.adapters.s3 import S3EndpointStore
+    from lakecircle.adapters.s3.stores import S3EndpointStore
 
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()

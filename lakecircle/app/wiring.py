@@ -17,7 +17,7 @@ from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.settings import Settings
 
 if TYPE_CHECKING:
-    from lakecircle.adapters.s3 import S3Adapter
+    from lakecircle.adapters.s3.adapter import S3Adapter
 
 log = structlog.get_logger("lakecircle.app.wiring")
 
@@ -35,7 +35,7 @@ async def open_account(
     Raises ConfigError for missing settings and AccountMismatch for wrong credentials
     before anything else is read.
     """
-    from lakecircle.adapters.s3 import S3Adapter
+    from lakecircle.adapters.s3.adapter import S3Adapter
 
     settings.require("aws_account", "aws_region", *(["endpoint"] if need_endpoint else []))
     assert settings.aws_account is not None  # noqa: S101 -- checked by require()
@@ -83,7 +83,7 @@ def build_reconciler(
     Writing needs ``LCC_ENDPOINT``: every write is preceded by its history record there.
     """
     from lakecircle.adapters.local import LocalDefinitionSource
-    from lakecircle.adapters.s3 import S3DefinitionSource, S3EndpointStore
+    from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
 
     if not dry_run:
         settings.require("endpoint")

@@ -3,7 +3,7 @@
 Everything about a cycle is derived from its :class:`~lakecircle.core.report.CycleReport`
 by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
 summary log line prints. S3 request counts and latencies come from the S3 adapter, which
-takes a :class:`Metrics` as its observer (``on_request`` and ``on_retry``); this module
+takes a :class:`Metrics` as its observer (``observe_request``, ``observe_retry``); this module
 imports nothing of the adapter, so the dependency runs one way only.
 
 The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.registry import Collector
 
-from lakecircle import __version__
+from lakecircle import __version__, errors
 from lakecircle.core.report import BucketState, CycleReport, Guard, Stage, Trigger
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from lakecircle.adapters.retry import ThrottleGate
+    from lakecircle.adapters.throttle import ThrottleGate
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
@@ -49,6 +49,39 @@ STAGES: Final = tuple(s.value for s in Stage)
 BUCKET_STATES: Final = tuple(state.value for state in BucketState)
 
 GUARDS: Final = tuple(guard.value for guard in Guard)
+
+OUTCOMES: Final = ("success", "throttled", "server_error", "connection", "denied", "not_found", "invalid", "error")
+"""The values of the ``outcome`` label of ``lakecircle_s3_requests_total``."""
+
+RETRY_REASONS: Final = ("throttled", "server_error", "connection")
+"""The values of the ``reason`` label of ``lakecircle_s3_retries_total``."""
+
+
+def outcome_of(exc: BaseException | None) -> str:
+    """The ``outcome`` label of a request that raised ``exc`` (None: it succeeded)."""
+    if exc is None:
+        return "success"
+    if isinstance(exc, errors.TransientError):
+        return reason_of(exc)
+    if isinstance(exc, errors.AccessDenied):
+        return "denied"
+    if isinstance(exc, errors.NoSuchBucket | errors.NotFound) or (
+        isinstance(exc, errors.S3Error) and exc.status == 404
+    ):
+        return "not_found"
+    if isinstance(exc, errors.InvalidRequest):
+        return "invalid"
+    return "error"
+
+
+def reason_of(exc: errors.TransientError) -> str:
+    """The ``reason`` label of a retry after ``exc``."""
+    if isinstance(exc, errors.Throttled):
+        return "throttled"
+    if isinstance(exc, errors.ConnectionFailed):
+        return "connection"
+    return "server_error"
+
 
 CYCLE_BUCKETS: Final = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 """Cycle durations: half a second (a few buckets) to an hour (a large account under a rate limit)."""
@@ -85,8 +118,9 @@ def tripped_guards(report: CycleReport) -> list[str]:
 class Metrics:
     """LakeCircle's collectors on one registry, and the ways to feed them.
 
-    Also the S3 adapter's observer: :meth:`on_request` and :meth:`on_retry` match the
-    observer Protocol of :mod:`lakecircle.adapters.retry`.
+    Also the S3 adapter's observer: :meth:`observe_request` and :meth:`observe_retry` match
+    the observer Protocol of :mod:`lakecircle.adapters.retry`; they name each error by its
+    label and count it with :meth:`on_request` and :meth:`on_retry`.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -271,13 +305,21 @@ class Metrics:
         """Count a poll of the definitions that failed (the daemon logs it as ``poll_failed``)."""
         self.failures.labels(stage=Stage.POLL).inc()
 
+    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
+        """One S3 request attempt finished, with ``error`` (None: it succeeded); counted by its :func:`outcome_of`."""
+        self.on_request(operation, outcome_of(error), seconds)
+
+    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
+        """An S3 request raised ``error`` and will be retried; counted by its :func:`reason_of`."""
+        self.on_retry(operation, reason_of(error), delay)
+
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
-        """One S3 request attempt finished: ``outcome`` as :func:`lakecircle.adapters.retry.outcome_of` names it."""
+        """One S3 request attempt finished: ``outcome`` is one of :data:`OUTCOMES`."""
         self.s3_requests.labels(operation=operation, outcome=outcome).inc()
         self.s3_request_duration.labels(operation=operation).observe(seconds)
 
     def on_retry(self, operation: str, reason: str, delay: float) -> None:
-        """An S3 request will be retried after ``delay`` seconds for ``reason`` (throttled, 5xx, ...)."""
+        """An S3 request will be retried after ``delay`` seconds for ``reason`` (one of :data:`RETRY_REASONS`)."""
         self.s3_retries.labels(operation=operation, reason=reason).inc()
 
     def watch_gate(self, gate: ThrottleGate) -> None:

@@ -36,7 +36,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.adapters.s3 import SMALL_BODY, S3Adapter
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.s3.botocore import SMALL_BODY
 from lakecircle.app.serve import run_service
 from lakecircle.app.wiring import Account, build_reconciler
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request

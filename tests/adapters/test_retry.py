@@ -18,11 +18,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lakecircle import errors
-from lakecircle.adapters import retry
-from lakecircle.adapters.retry import RateLimiter, RetryPolicy, ThrottleGate, call_with_retries, outcome_of
-from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.adapters.retry import RetryPolicy, call_with_retries
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.throttle import RateLimiter, ThrottleGate
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.ports import BucketRef
+from lakecircle.service.metrics import outcome_of, reason_of
 
 pytestmark = pytest.mark.anyio
 
@@ -113,7 +114,9 @@ async def run(
         sleep=time.sleep,
         clock=time.clock,
         deadline_at=deadline_at,
-        on_retry=(lambda *args: retries.append(args)) if retries is not None else None,
+        on_retry=(lambda op, error, delay: retries.append((op, reason_of(error), delay)))
+        if retries is not None
+        else None,
     )
 
 
@@ -130,9 +133,7 @@ async def delays_of_failing_calls(
     for seed in seeds:
         random.seed(seed)
         time = FakeTime()
-        gate = ThrottleGate(
-            base_delay=policy.base_delay, max_delay=policy.max_delay, clock=time.clock, sleep=time.sleep
-        )
+        gate = ThrottleGate(max_delay=policy.max_delay, clock=time.clock, sleep=time.sleep)
         script = Script(time, make_error)
         with pytest.raises(errors.TransientError):
             await run(script, time, policy, gate=gate if with_gate else None)
@@ -253,13 +254,7 @@ async def test_an_absolute_deadline_counts_from_the_cycle_start_not_the_call() -
     assert time.sleeps == []
 
 
-async def test_a_first_attempt_that_succeeds_or_fails_for_good_never_builds_tenacity(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def no_tenacity(**_: Any) -> None:
-        raise AssertionError("tenacity was built for a first attempt")
-
-    monkeypatch.setattr(retry, "AsyncRetrying", no_tenacity)
+async def test_a_first_attempt_that_succeeds_or_fails_for_good_is_made_once_without_sleeping() -> None:
     time = FakeTime()
     gate = ThrottleGate(clock=time.clock, sleep=time.sleep)
     denied = errors.AccessDenied("Access Denied", operation=OPERATION, code="AccessDenied", status=403)
@@ -268,10 +263,11 @@ async def test_a_first_attempt_that_succeeds_or_fails_for_good_never_builds_tena
     assert await run(Script(time, []), time, RetryPolicy()) == "ok"
     with pytest.raises(errors.AccessDenied):
         await run(Script(time, [denied]), time, RetryPolicy(), gate=gate)
-    assert gate.success_rate() > 0  # the fast path reports its successes to the gate
+    assert gate.success_rate() > 0  # the first attempt reports its successes to the gate
+    assert time.sleeps == []
 
 
-async def test_the_first_attempt_counts_as_tenacitys_first() -> None:
+async def test_the_first_attempt_counts_against_max_attempts() -> None:
     time = FakeTime()
     retries: list[tuple[str, str, float]] = []
     once = Script(time, server_error)
@@ -635,11 +631,11 @@ class RecordingObserver:
         self.requests: list[tuple[str, str, float]] = []
         self.retries: list[tuple[str, str, float]] = []
 
-    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
-        self.requests.append((operation, outcome, seconds))
+    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
+        self.requests.append((operation, outcome_of(error), seconds))
 
-    def on_retry(self, operation: str, reason: str, delay: float) -> None:
-        self.retries.append((operation, reason, delay))
+    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
+        self.retries.append((operation, reason_of(error), delay))
 
 
 class ScriptedClient:

@@ -37,21 +37,16 @@ from werkzeug.serving import make_server
 
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.adapters.s3 import (
-    OBJECTS,
-    SMALL_BODY,
-    USER_AGENT,
-    S3Adapter,
-    S3DefinitionSource,
-    S3EndpointStore,
-    map_error,
-    parse_s3_timestamp,
-    parse_s3_uri,
-    region_from_location,
-)
+from lakecircle.adapters.s3.adapter import S3Adapter, region_from_location
+from lakecircle.adapters.s3.botocore import SMALL_BODY, USER_AGENT, parse_s3_timestamp
+from lakecircle.adapters.s3.errors import map_error
+from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
+from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
+from lakecircle.service.metrics import outcome_of, reason_of
+from lakecircle.settings import parse_s3_uri
 from tests.conftest import ServerTap
 
 ACCOUNT = "123456789012"  # moto's account
@@ -437,11 +432,11 @@ class RecordingObserver:
         self.requests: list[tuple[str, str, float]] = []
         self.retries: list[tuple[str, str, float]] = []
 
-    def on_request(self, operation: str, outcome: str, seconds: float) -> None:
-        self.requests.append((operation, outcome, seconds))
+    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
+        self.requests.append((operation, outcome_of(error), seconds))
 
-    def on_retry(self, operation: str, reason: str, delay: float) -> None:
-        self.retries.append((operation, reason, delay))
+    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
+        self.retries.append((operation, reason_of(error), delay))
 
 
 async def test_a_throttled_lifecycle_read_succeeds_after_retries_and_each_attempt_is_observed(
@@ -941,7 +936,7 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         ("InvalidArgument", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
         ("InvalidRequest", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
         ("PermanentRedirect", 301, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
-        ("NoSuchKey", 404, "GetObject", errors.InvalidRequest),
+        ("NoSuchKey", 404, "GetObject", errors.NotFound),
         ("InvalidObjectState", 403, "GetObject", errors.ArchivedObject),
     ],
 )

@@ -1,6 +1,6 @@
 """deploy/iam-policy.json grants exactly the actions of the operations the S3 adapter calls.
 
-The operations are read out of lakecircle/s3.py itself (every request goes through
+The operations are read out of lakecircle/adapters/ itself (every request goes through
 ``S3Adapter.call`` or ``S3Adapter._retried`` with the operation's API name), so a new
 call without its permission, or a permission nobody uses any more, fails here.
 """

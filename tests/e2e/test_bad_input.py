@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.app.cli import cli
 from lakecircle.app.wiring import Account, build_reconciler
 from lakecircle.core.model import LifecycleConfig, Rule, config_from_response, config_to_request

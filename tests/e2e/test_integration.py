@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lakecircle.adapters.local import LocalDefinitionSource
-from lakecircle.adapters.s3 import S3Adapter
+from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.app.cli import cli
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
 from lakecircle.core.render import config_toml

@@ -24,7 +24,8 @@ from botocore.config import Config
 from click.testing import CliRunner, Result
 
 from lakecircle import errors
-from lakecircle.adapters.s3 import S3Adapter, S3EndpointStore
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.s3.stores import S3EndpointStore
 from lakecircle.app.cli import cli
 from lakecircle.app.output import summary
 from lakecircle.core.definitions import Definitions

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from lakecircle.adapters.retry import OUTCOMES, RETRY_REASONS, RequestObserver, ThrottleGate
+from lakecircle import errors
+from lakecircle.adapters.retry import RequestObserver
+from lakecircle.adapters.throttle import ThrottleGate
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.problems import Problem, Severity
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
-from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, STAGES, Metrics
+from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, OUTCOMES, RETRY_REASONS, STAGES, Metrics
 from tests.builders import rule
 
 NOW = 1_750_000_000.0
@@ -299,10 +301,22 @@ def test_s3_requests_and_retries_are_counted_by_operation(registry: CollectorReg
 
 def test_metrics_is_the_s3_adapters_request_observer(registry: CollectorRegistry, metrics: Metrics) -> None:
     observer: RequestObserver = metrics  # mypy checks the Protocol; the calls check the labels
-    for outcome in OUTCOMES:
-        observer.on_request("GetObject", outcome, 0.01)
-    for reason in RETRY_REASONS:
-        observer.on_retry("GetObject", reason, 0.5)
+    op = "GetObject"
+    transient: list[errors.TransientError] = [
+        errors.Throttled("x", operation=op),
+        errors.ServerError("x", operation=op),
+        errors.ConnectionFailed("x", operation=op),
+    ]
+    permanent: list[errors.S3Error] = [
+        errors.AccessDenied("x", operation=op),
+        errors.NotFound("x", operation=op),
+        errors.InvalidRequest("x", operation=op),
+        errors.MalformedResponse("x", operation=op),
+    ]
+    for error in [None, *transient, *permanent]:  # one per outcome, in the order of OUTCOMES
+        observer.observe_request(op, error, 0.01)
+    for retried in transient:  # one per reason, in the order of RETRY_REASONS
+        observer.observe_retry(op, retried, 0.5)
 
     assert all(value(registry, "lakecircle_s3_requests_total", operation="GetObject", outcome=o) == 1 for o in OUTCOMES)
     assert all(

@@ -1,0 +1,314 @@
+"""The account's buckets, their lifecycle configurations and the endpoint's objects, over S3.
+
+:class:`S3Adapter` implements :class:`~lakecircle.ports.LifecycleStore` on the requests of
+:class:`~lakecircle.adapters.s3.transport.S3Transport`, and gives the stores of
+:mod:`lakecircle.adapters.s3.stores` the endpoint's objects. Each bucket's calls go to its
+own region's client, and every bucket-level call carries ``ExpectedBucketOwner``, so a
+bucket name taken over by another account is never read or written (ARCHITECTURE.md, "Safety").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from lakecircle import errors
+from lakecircle.adapters.s3.errors import request_id_of, unreadable_lifecycle
+from lakecircle.adapters.s3.transport import OBJECTS, S3Transport
+from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
+from lakecircle.ports import BucketRef
+
+DEFAULT_PAGE_SIZE = 1000
+"""ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
+
+
+class S3Adapter(S3Transport):
+    """The account's buckets and their lifecycle configurations, over aioboto3.
+
+    Use it as ``async with S3Adapter(...) as s3:``. ``account`` is the account whose
+    buckets it manages (``ExpectedBucketOwner``), checked against the credentials by
+    :meth:`check_account` unless ``verify_account`` is off; ``page_size`` is ListBuckets'
+    page. Every other option is :class:`~lakecircle.adapters.s3.transport.S3Transport`'s:
+    clients, timeouts, retries, the throttle gate, the observer, clock and sleep.
+    """
+
+    def __init__(
+        self, *, account: str, verify_account: bool = True, page_size: int = DEFAULT_PAGE_SIZE, **options: Any
+    ) -> None:
+        if not 1 <= page_size <= 10_000:
+            raise ValueError(f"page_size must be between 1 and 10,000, not {page_size}")
+        super().__init__(**options)
+        self.account = account
+        self.verify_account = verify_account
+        self.page_size = page_size
+        self._regions: dict[str, str] = {}
+        self._region_locks: dict[str, asyncio.Lock] = {}
+
+    # -- account ----------------------------------------------------------------------------
+
+    async def check_account(self) -> str | None:
+        """The caller's ARN, after checking that the credentials belong to ``account``.
+
+        Returns None without asking STS when ``verify_account`` is off (S3-compatible
+        servers often have no STS); the caller then says the account was not verified.
+        """
+        if not self.verify_account:
+            return None
+        response = await self.call("GetCallerIdentity", service="sts")
+        actual = str(response.get("Account") or "")
+        arn = response.get("Arn")
+        if actual != self.account:
+            raise errors.AccountMismatch(self.account, actual or "(none)", arn)
+        return str(arn) if arn else None
+
+    # -- LifecycleStore ---------------------------------------------------------------------
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        """The account's buckets, one ListBuckets page at a time.
+
+        Stops when no ContinuationToken comes back (some S3-compatible servers never send
+        one). A bucket listed without BucketRegion gets its region later, on first use.
+        """
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"MaxBuckets": self.page_size}
+            if token:
+                params["ContinuationToken"] = token
+            response = await self.call("ListBuckets", **params)
+            yield [self._bucket_ref(entry, response) for entry in response.get("Buckets") or ()]
+            next_token = response.get("ContinuationToken")
+            if not next_token:
+                return
+            if next_token == token:
+                raise errors.MalformedResponse(
+                    "the same ContinuationToken came back twice; the bucket list would never end",
+                    operation="ListBuckets",
+                    request_id=request_id_of(response),
+                )
+            token = next_token
+
+    def _bucket_ref(self, entry: Mapping[str, Any], response: Mapping[str, Any]) -> BucketRef:
+        name = entry.get("Name")
+        if not isinstance(name, str) or not name:
+            raise errors.MalformedResponse(
+                f"a bucket entry has no name: {entry!r}", operation="ListBuckets", request_id=request_id_of(response)
+            )
+        region = entry.get("BucketRegion") or self._regions.get(name)
+        return BucketRef(name, region)
+
+    async def region_of(self, bucket: BucketRef) -> str:
+        """The bucket's region: as listed, or found once (HeadBucket, GetBucketLocation) and cached."""
+        if bucket.region:
+            return bucket.region
+        name = bucket.name
+        cached = self._regions.get(name)
+        if cached:
+            return cached
+        lock = self._region_locks.setdefault(name, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._regions.get(name)
+                if cached:
+                    return cached
+                region = await self._resolve_region(name)
+                self._regions[name] = region
+                return region
+        finally:
+            self._region_locks.pop(name, None)
+
+    async def _resolve_region(self, name: str) -> str:
+        params = {"Bucket": name, "ExpectedBucketOwner": self.account}
+        try:
+            response = await self.call("HeadBucket", **params)
+        except errors.S3Error as exc:
+            # S3 names the region even when it refuses the HEAD (403) or redirects (301).
+            cause = exc.__cause__
+            region = _region_header(cause.response or {}) if isinstance(cause, ClientError) else None
+            if region:
+                return region
+            if not isinstance(exc, errors.AccessDenied | errors.InvalidRequest):
+                raise
+        else:
+            region = response.get("BucketRegion") or _region_header(response)
+            if region:
+                return str(region)
+        location = await self.call("GetBucketLocation", **params)
+        return region_from_location(location.get("LocationConstraint"))
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        """The live configuration; NoSuchLifecycleConfiguration reads as no rules."""
+        region = await self.region_of(bucket)
+        try:
+            response = await self.call(
+                "GetBucketLifecycleConfiguration", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account
+            )
+        except errors.NotFound:
+            return LifecycleConfig()
+        try:
+            return config_from_response(response)
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise unreadable_lifecycle(response, exc, bucket=bucket.name) from exc
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
+        region = await self.region_of(bucket)
+        await self.call(
+            "PutBucketLifecycleConfiguration",
+            region=region,
+            Bucket=bucket.name,
+            ExpectedBucketOwner=self.account,
+            **config_to_request(config),
+        )
+
+    async def delete_lifecycle(self, bucket: BucketRef) -> None:
+        region = await self.region_of(bucket)
+        await self.call("DeleteBucketLifecycle", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account)
+
+    # -- objects (the endpoint bucket, in the adapter's region) -------------------------
+
+    def _owner(self) -> dict[str, str]:
+        """``ExpectedBucketOwner`` for an object call, unless the adapter has no account
+        (``lakecircle validate s3://...`` reads a prefix without LCC_AWS_ACCOUNT)."""
+        return {"ExpectedBucketOwner": self.account} if self.account else {}
+
+    async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
+
+        A page that says more follows (IsTruncated) but gives no NextContinuationToken, or
+        gives a token already used, ends the listing early or never; a page that carries
+        fewer or more keys than its KeyCount says lost some on the way. Each is a
+        :class:`~lakecircle.errors.MalformedResponse`, never a shorter listing.
+        """
+        token: str | None = None
+        used: set[str] = set()
+        while True:
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self._owner()}
+            if token:
+                params["ContinuationToken"] = token
+            response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
+            contents = list(response.get("Contents") or ())
+            said = response.get("KeyCount")
+            carried = len(contents) + len(response.get("CommonPrefixes") or ())
+            if said is not None and said != carried:
+                raise errors.MalformedResponse(
+                    f"a page says it holds {said} key(s) (KeyCount) but carries {carried},"
+                    f" so the listing of {prefix or '/'} is not whole",
+                    operation="ListObjectsV2",
+                    bucket=bucket,
+                    request_id=request_id_of(response),
+                )
+            yield contents
+            if not response.get("IsTruncated"):
+                return
+            next_token = response.get("NextContinuationToken")
+            if not next_token:
+                problem = "a page says more objects follow (IsTruncated) but gives no NextContinuationToken"
+            elif next_token in used:
+                problem = "a NextContinuationToken already used came back; the listing would never end"
+            else:
+                used.add(next_token)
+                token = next_token
+                continue
+            raise errors.MalformedResponse(
+                f"{problem}, so the listing of {prefix or '/'} cannot be followed to its end",
+                operation="ListObjectsV2",
+                bucket=bucket,
+                request_id=request_id_of(response),
+            )
+
+    async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
+        """The object's bytes, at most ``limit`` of them (the rest is never downloaded).
+
+        A body that does not match its ETag is a failed attempt, retried (see :func:`_check_md5`);
+        one shorter than its Content-Length botocore's body refuses, also retried.
+        """
+
+        async def read_body(response: dict[str, Any]) -> bytes:
+            # Inside the attempt: a connection dropped mid-body is retried like any other.
+            body = response["Body"]
+            async with body:
+                data = await _read_at_most(body, limit)
+            if limit is None or len(data) < limit:  # the whole body
+                _check_md5(response, data, bucket=bucket, key=key)
+            return data
+
+        params = {"Bucket": bucket, "Key": key, **self._owner()}
+        return await self._retried("GetObject", params, read_body, lane=OBJECTS)
+
+    async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        await self.call(
+            "PutObject",
+            lane=OBJECTS,
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ExpectedBucketOwner=self.account,
+        )
+
+
+def region_from_location(constraint: str | None) -> str:
+    """GetBucketLocation's LocationConstraint as a region name (None or "" is us-east-1)."""
+    if not constraint:
+        return "us-east-1"
+    if constraint == "EU":
+        return "eu-west-1"
+    return constraint
+
+
+def _region_header(response: Mapping[str, Any]) -> str | None:
+    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+    headers: Mapping[str, Any] = meta.get("HTTPHeaders") or {}
+    region = headers.get("x-amz-bucket-region")
+    return str(region) if region else None
+
+
+async def _read_at_most(body: Any, limit: int | None) -> bytes:
+    """Read a streaming body to its end, or to ``limit`` bytes, whichever comes first."""
+    if limit is None:
+        data: bytes = await body.read()
+        return data
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk: bytes = await body.read(limit - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_md5(response: Mapping[str, Any], data: bytes, *, bucket: str, key: str) -> None:
+    """Refuse a body whose MD5 is not its ETag, where the ETag is the body's MD5.
+
+    S3's ETag is the MD5 of the object for a single-part upload stored unencrypted or with
+    SSE-S3; not for a multipart upload (``<hex>-<parts>``) nor under SSE-KMS or SSE-C.
+    botocore checks no ETag; it checks a body against an ``x-amz-checksum-*`` header, but
+    only for objects uploaded with such a checksum and only while response checksum
+    validation is on (``LCC_CONTENT_MD5`` turns it to "when required"). This check covers
+    every other definition file: a body replaced or garbled on the way (a proxy, a cache)
+    fails the attempt, which is retried, and is never parsed as the file.
+    """
+    etag = str(response.get("ETag") or "").strip('"').lower()
+    encryption = str(response.get("ServerSideEncryption") or "AES256")
+    if not _PLAIN_MD5.fullmatch(etag) or encryption != "AES256" or response.get("SSECustomerAlgorithm"):
+        return
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if digest != etag:
+        raise errors.ConnectionFailed(
+            f"the body of {key} ({len(data):,} bytes) does not match its ETag {etag} (its MD5 is {digest});"
+            " it was garbled or replaced on the way",
+            operation="GetObject",
+            bucket=bucket,
+            request_id=request_id_of(response),
+        )
