@@ -293,8 +293,11 @@ class ThrottleGate:
         """
         waited = 0.0
         while (pause := self.remaining(deadline_at)) > 0:
+            hold = self._until
             await self._sleep(pause)
             waited += pause
+            if self._until <= hold:  # one sleep per hold: a timer that fires early is not slept again
+                break
         if self._level:
             self._adjust(self._clock())
         if self.limiter is not None:

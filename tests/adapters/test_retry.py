@@ -744,3 +744,34 @@ async def test_a_decrease_in_the_first_second_of_a_busy_spell_recovers_fast() ->
     time.now = decreased_at + 0.9
     await gate.wait()
     assert gate.rate == pytest.approx(cut * 2**0.9)  # doubling per second, not 5%
+
+
+class EarlyTime:
+    """A clock and a sleep whose first wake comes ``early`` seconds before the clock reaches
+    its end (asyncio may fire a timer up to its clock's resolution early)."""
+
+    def __init__(self, early: float) -> None:
+        self.now = 100.0
+        self.early = early
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if len(self.sleeps) > 20:
+            raise RuntimeError(f"still waiting after {len(self.sleeps)} sleeps: {self.sleeps[:4]}")
+        self.now += seconds - (self.early if len(self.sleeps) == 1 else 0.0)
+
+
+@pytest.mark.parametrize("early", [1e-6, 1.0], ids=["a timer that fires a microsecond early", "a clock that stays"])
+async def test_a_hold_is_slept_once_unless_another_worker_extends_it(early: float) -> None:
+    time = EarlyTime(early)
+    gate = ThrottleGate(min_answers=0, min_share=0.0, clock=time.clock, sleep=time.sleep)
+    gate.on_throttled(time.clock())
+    assert gate.remaining() == pytest.approx(1.0)
+
+    await gate.wait()
+
+    assert time.sleeps == [pytest.approx(1.0)]

@@ -937,6 +937,12 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         ("InvalidRequest", 400, "PutBucketLifecycleConfiguration", errors.InvalidRequest),
         ("PermanentRedirect", 301, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
         ("NoSuchKey", 404, "GetObject", errors.NotFound),
+        ("NoSuchLifecycleConfiguration", 404, "GetBucketLifecycleConfiguration", errors.NotFound),
+        # A "not found" code with a refusal's or a failure's status is that refusal or failure:
+        # read as "no rules", it would have a bucket's rules written over.
+        ("NoSuchLifecycleConfiguration", 403, "GetBucketLifecycleConfiguration", errors.AccessDenied),
+        ("NoSuchLifecycleConfiguration", 503, "GetBucketLifecycleConfiguration", errors.Throttled),
+        ("NoSuchLifecycleConfiguration", 500, "GetBucketLifecycleConfiguration", errors.ServerError),
         ("InvalidObjectState", 403, "GetObject", errors.ArchivedObject),
     ],
 )

@@ -180,10 +180,10 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
     if code == "NoSuchBucket" or (status == 404 and operation == "HeadBucket"):
         # HEAD responses have no body, so HeadBucket's "no such bucket" is a bare 404.
         return errors.NoSuchBucket
+    if code in _SERVER_ERROR_CODES or (status is not None and status >= 500):
+        return errors.ServerError  # whatever its code says: a failure is never read as "not found"
     if code in _NOT_FOUND_CODES.get(operation, ()):
         return errors.NotFound
-    if code in _SERVER_ERROR_CODES or (status is not None and status >= 500):
-        return errors.ServerError
     return errors.InvalidRequest
 
 
