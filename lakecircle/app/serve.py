@@ -28,6 +28,7 @@ import structlog
 from lakecircle import __version__
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.app.wiring import Account, build_reconciler, open_account
+from lakecircle.clocks import WallClock
 from lakecircle.core.report import CycleReport, Stage
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.service.daemon import Daemon, StopReason, Timer
@@ -51,7 +52,7 @@ class CycleSink:
         health: Health,
         on_report: Callable[[CycleReport], None] | None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self.metrics = metrics
         self.health = health

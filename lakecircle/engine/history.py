@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 import anyio
 from pydantic import ValidationError
 
 from lakecircle import __version__
+from lakecircle.clocks import WallClock
 from lakecircle.core.drift import Applied
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.plan import BucketPlan
@@ -77,7 +77,7 @@ class History:
         store: EndpointStore,
         *,
         caller: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self.store = store
         self.caller = caller

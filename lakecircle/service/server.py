@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -31,6 +31,7 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from lakecircle.clocks import WallClock
 from lakecircle.service.metrics import Metrics
 
 log = structlog.get_logger("lakecircle.service.server")
@@ -57,9 +58,7 @@ class Health:
     :meth:`Metrics.observe_cycle`'s ``now``, so one reading can feed both), tests a fake one.
     """
 
-    def __init__(
-        self, max_age: float, clock: Callable[[], float] = time.time, *, outage_limit: float | None = None
-    ) -> None:
+    def __init__(self, max_age: float, clock: WallClock = time.time, *, outage_limit: float | None = None) -> None:
         self.max_age = max_age
         self.outage_limit = outage_limit
         self.clock = clock
