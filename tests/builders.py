@@ -1,4 +1,5 @@
-"""The two builders every kind of test needs: a lifecycle rule and a definition file.
+"""The builders every kind of test needs: a lifecycle rule, a definition file, and an
+observer that records an S3 adapter's requests by their metric labels.
 
 A test says only what matters to it: ``rule("old", 5)`` is an enabled rule ``old`` that
 expires every object after 5 days; ``definition("bkt", rule("a"), rule("b"))`` is the TOML
@@ -18,7 +19,9 @@ import datetime as dt
 import json
 from typing import Any
 
+from lakecircle import errors
 from lakecircle.core.model import Rule
+from lakecircle.service.metrics import outcome_of, reason_of
 
 
 def rule(rule_id: str | None = "r", days: int = 30, prefix: str | None = "", **wire: Any) -> Rule:
@@ -71,3 +74,18 @@ def _inline(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a TOML basic string
     return str(value)
+
+
+class RecordingObserver:
+    """An S3 adapter's request observer that keeps each attempt and retry as the metrics
+    would label it: ``(operation, outcome, seconds)`` and ``(operation, reason, delay)``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+        self.retries: list[tuple[str, str, float]] = []
+
+    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
+        self.requests.append((operation, outcome_of(error), seconds))
+
+    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
+        self.retries.append((operation, reason_of(error), delay))

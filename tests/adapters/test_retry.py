@@ -24,6 +24,7 @@ from lakecircle.adapters.throttle import RateLimiter, ThrottleGate
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.ports import BucketRef
 from lakecircle.service.metrics import outcome_of, reason_of
+from tests.builders import RecordingObserver
 
 pytestmark = pytest.mark.anyio
 
@@ -624,18 +625,6 @@ def test_each_request_outcome_has_its_label(error: Exception | None, outcome: st
 
 
 # -- the adapter: every attempt is observed -----------------------------------------------
-
-
-class RecordingObserver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, float]] = []
-        self.retries: list[tuple[str, str, float]] = []
-
-    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
-        self.requests.append((operation, outcome_of(error), seconds))
-
-    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
-        self.retries.append((operation, reason_of(error), delay))
 
 
 class ScriptedClient:

@@ -45,8 +45,8 @@ from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
-from lakecircle.service.metrics import outcome_of, reason_of
 from lakecircle.settings import parse_s3_uri
+from tests.builders import RecordingObserver
 from tests.conftest import ServerTap
 
 ACCOUNT = "123456789012"  # moto's account
@@ -425,18 +425,6 @@ def serve(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join()
         server.server_close()
-
-
-class RecordingObserver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, float]] = []
-        self.retries: list[tuple[str, str, float]] = []
-
-    def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
-        self.requests.append((operation, outcome_of(error), seconds))
-
-    def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
-        self.retries.append((operation, reason_of(error), delay))
 
 
 async def test_a_throttled_lifecycle_read_succeeds_after_retries_and_each_attempt_is_observed(
