@@ -8,16 +8,18 @@ imports nothing of the adapter, so the dependency runs one way only.
 
 The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
 never on prometheus_client's global registry, so tests and embedded uses can build as
-many as they like. The metric names are a contract (DESIGN.md, "Metrics"): dashboards,
-alerts and the README's table rely on them. No metric has a per-bucket label: an account
-may hold a million buckets.
+many as they like. The metric names, their :data:`HELP` texts and labels are a contract
+(the README's metrics table; ARCHITECTURE.md, "Observability"): dashboards and alerts
+rely on them, and the exposition lists them in the order :class:`Metrics` creates them.
+No metric has a per-bucket label: an account may hold a million buckets.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter as Tally
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, Final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.registry import Collector
@@ -115,6 +117,61 @@ def tripped_guards(report: CycleReport) -> list[str]:
     return [str(guard) for guard in report.guards]
 
 
+HELP: Final[Mapping[str, str]] = {
+    "lakecircle_rules_added_total": "Lifecycle rules added to buckets by writes that succeeded.",
+    "lakecircle_rules_removed_total": (
+        "Lifecycle rules removed from buckets by writes that succeeded (a DELETE counts each rule)."
+    ),
+    "lakecircle_rules_changed_total": "Lifecycle rules changed in place (same ID) by writes that succeeded.",
+    "lakecircle_failures_total": (
+        "Failures by stage: definitions (a file unreadable or not listable), list (the account's buckets), "
+        "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error), "
+        "poll (a poll of the definition prefix)."
+    ),
+    "lakecircle_cycles_total": "Reconcile cycles by what triggered them and their result (success, partial, failure).",
+    "lakecircle_cycle_duration_seconds": "Duration of reconcile cycles, whatever their result.",
+    "lakecircle_last_success_timestamp_seconds": (
+        "Unix time at which the last cycle with result success finished; 0 before the first."
+    ),
+    "lakecircle_buckets": (
+        "Managed buckets by state in the last cycle that ran (in_sync, changed, drifted, missing, invalid, "
+        "failed, propagating, diverging)."
+    ),
+    "lakecircle_definition_files": "Definition files read in the last cycle that loaded them.",
+    "lakecircle_definition_errors": (
+        "Errors found in the definitions in the last cycle that loaded them (warnings not counted)."
+    ),
+    "lakecircle_partial_definitions": (
+        "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0."
+    ),
+    "lakecircle_definition_files_unreadable": (
+        "Definition files that could not be read or parsed in the last cycle that loaded them"
+        " (the cycle's definitions_partial log line names each with its reason)."
+    ),
+    "lakecircle_guard_trips_total": (
+        "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
+        "definition file is unreadable), blast_radius (more removals planned than LCC_MAX_REMOVALS: none made)."
+    ),
+    "lakecircle_external_drift_total": "Buckets found changed by another writer after they held what LakeCircle wrote.",
+    "lakecircle_server_dropped_fields": (
+        "Buckets whose S3 server did not store some fields LakeCircle wrote, in the last cycle that ran."
+    ),
+    "lakecircle_s3_requests_total": "S3 (and STS) requests by API operation and outcome, each attempt counted.",
+    "lakecircle_s3_request_duration_seconds": (
+        "Duration of S3 (and STS) requests by API operation, each attempt observed."
+    ),
+    "lakecircle_s3_retries_total": "S3 (and STS) requests retried, by API operation and the reason for the retry.",
+    "lakecircle_s3_request_rate_limit": (
+        "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
+        " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit."
+    ),
+    "lakecircle_info": (
+        "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1."
+    ),
+}
+"""Each metric's HELP text (the README's metrics table says the same in short)."""
+
+
 class Metrics:
     """LakeCircle's collectors on one registry, and the ways to feed them.
 
@@ -125,129 +182,31 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
-        r = self.registry
-
-        self.rules_added = Counter(
-            "lakecircle_rules_added_total", "Lifecycle rules added to buckets by writes that succeeded.", registry=r
-        )
-        self.rules_removed = Counter(
-            "lakecircle_rules_removed_total",
-            "Lifecycle rules removed from buckets by writes that succeeded (a DELETE counts each rule).",
-            registry=r,
-        )
-        self.rules_changed = Counter(
-            "lakecircle_rules_changed_total",
-            "Lifecycle rules changed in place (same ID) by writes that succeeded.",
-            registry=r,
-        )
-        self.failures = Counter(
-            "lakecircle_failures_total",
-            "Failures by stage: definitions (a file unreadable or not listable), list (the account's buckets), "
-            "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error), "
-            "poll (a poll of the definition prefix).",
-            ["stage"],
-            registry=r,
-        )
-        self.cycles = Counter(
-            "lakecircle_cycles_total",
-            "Reconcile cycles by what triggered them and their result (success, partial, failure).",
-            ["trigger", "result"],
-            registry=r,
-        )
-        self.cycle_duration = Histogram(
-            "lakecircle_cycle_duration_seconds",
-            "Duration of reconcile cycles, whatever their result.",
-            buckets=CYCLE_BUCKETS,
-            registry=r,
-        )
-        self.last_success = Gauge(
-            "lakecircle_last_success_timestamp_seconds",
-            "Unix time at which the last cycle with result success finished; 0 before the first.",
-            registry=r,
-        )
-        self.buckets = Gauge(
-            "lakecircle_buckets",
-            "Managed buckets by state in the last cycle that ran (in_sync, changed, drifted, missing, invalid, "
-            "failed, propagating, diverging).",
-            ["state"],
-            registry=r,
-        )
-        self.definition_files = Gauge(
-            "lakecircle_definition_files", "Definition files read in the last cycle that loaded them.", registry=r
-        )
-        self.definition_errors = Gauge(
-            "lakecircle_definition_errors",
-            "Errors found in the definitions in the last cycle that loaded them (warnings not counted).",
-            registry=r,
-        )
-        self.partial_definitions = Gauge(
-            "lakecircle_partial_definitions",
-            "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0.",
-            registry=r,
-        )
-        self.definition_files_unreadable = Gauge(
-            "lakecircle_definition_files_unreadable",
-            "Definition files that could not be read or parsed in the last cycle that loaded them"
-            " (the cycle's definitions_partial log line names each with its reason).",
-            registry=r,
-        )
-        self.guard_trips = Counter(
-            "lakecircle_guard_trips_total",
-            "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
-            "definition file is unreadable), blast_radius (more removals planned than LCC_MAX_REMOVALS: none made).",
-            ["guard"],
-            registry=r,
-        )
-        self.external_drift = Counter(
-            "lakecircle_external_drift_total",
-            "Buckets found changed by another writer after they held what LakeCircle wrote.",
-            registry=r,
-        )
-        self.server_dropped_fields = Gauge(
-            "lakecircle_server_dropped_fields",
-            "Buckets whose S3 server did not store some fields LakeCircle wrote, in the last cycle that ran.",
-            registry=r,
-        )
-        self.s3_requests = Counter(
-            "lakecircle_s3_requests_total",
-            "S3 (and STS) requests by API operation and outcome, each attempt counted.",
-            ["operation", "outcome"],
-            registry=r,
-        )
-        self.s3_request_duration = Histogram(
-            "lakecircle_s3_request_duration_seconds",
-            "Duration of S3 (and STS) requests by API operation, each attempt observed.",
-            ["operation"],
-            buckets=S3_BUCKETS,
-            registry=r,
-        )
-        self.s3_retries = Counter(
-            "lakecircle_s3_retries_total",
-            "S3 (and STS) requests retried, by API operation and the reason for the retry.",
-            ["operation", "reason"],
-            registry=r,
-        )
-        self.s3_rate_limit = Gauge(
-            "lakecircle_s3_request_rate_limit",
-            "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
-            " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit.",
-            registry=r,
-        )
-        self.info = Info(
-            "lakecircle",
-            "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1.",
-            registry=r,
-        )
-
-        for stage in STAGES:
-            self.failures.labels(stage=stage)
-        for trigger in TRIGGERS:
-            for result in RESULTS:
-                self.cycles.labels(trigger=trigger, result=result)
-        for state in BUCKET_STATES:
-            self.buckets.labels(state=state)
-        for guard in GUARDS:
-            self.guard_trips.labels(guard=guard)
+        new = _Collectors(self.registry)
+        # the cycles
+        self.rules_added = new.counter("lakecircle_rules_added_total")
+        self.rules_removed = new.counter("lakecircle_rules_removed_total")
+        self.rules_changed = new.counter("lakecircle_rules_changed_total")
+        self.failures = new.counter("lakecircle_failures_total", stage=STAGES)
+        self.cycles = new.counter("lakecircle_cycles_total", trigger=TRIGGERS, result=RESULTS)
+        self.cycle_duration = new.histogram("lakecircle_cycle_duration_seconds", CYCLE_BUCKETS)
+        self.last_success = new.gauge("lakecircle_last_success_timestamp_seconds")
+        self.buckets = new.gauge("lakecircle_buckets", state=BUCKET_STATES)
+        # the definitions
+        self.definition_files = new.gauge("lakecircle_definition_files")
+        self.definition_errors = new.gauge("lakecircle_definition_errors")
+        self.partial_definitions = new.gauge("lakecircle_partial_definitions")
+        self.definition_files_unreadable = new.gauge("lakecircle_definition_files_unreadable")
+        # the safety guards and what S3 did with LakeCircle's writes
+        self.guard_trips = new.counter("lakecircle_guard_trips_total", guard=GUARDS)
+        self.external_drift = new.counter("lakecircle_external_drift_total")
+        self.server_dropped_fields = new.gauge("lakecircle_server_dropped_fields")
+        # S3 requests
+        self.s3_requests = new.counter("lakecircle_s3_requests_total", operation=(), outcome=OUTCOMES)
+        self.s3_request_duration = new.histogram("lakecircle_s3_request_duration_seconds", S3_BUCKETS, operation=())
+        self.s3_retries = new.counter("lakecircle_s3_retries_total", operation=(), reason=RETRY_REASONS)
+        self.s3_rate_limit = new.gauge("lakecircle_s3_request_rate_limit")
+        self.info = Info("lakecircle", HELP["lakecircle_info"], registry=self.registry)
         self.set_info(__version__, "", "")
 
     # -- feeding ----------------------------------------------------------------------
@@ -341,6 +300,37 @@ class Metrics:
         Prometheus has no use for it in the text format and it doubles the series count.
         """
         return generate_latest(_WithoutCreated(self.registry))
+
+
+_C = TypeVar("_C", Counter, Gauge, Histogram)
+
+
+class _Collectors:
+    """Makes collectors on one registry, each with its :data:`HELP` text and a series for
+    each combination of its labels' known values.
+
+    ``labels`` maps each label's name to the values known from the start (none: its series
+    appear as they are counted), so a dashboard sees a series at 0 before its first event.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(self, name: str, **labels: Sequence[str]) -> Counter:
+        return self._known(Counter(name, HELP[name], tuple(labels), registry=self.registry), labels)
+
+    def gauge(self, name: str, **labels: Sequence[str]) -> Gauge:
+        return self._known(Gauge(name, HELP[name], tuple(labels), registry=self.registry), labels)
+
+    def histogram(self, name: str, buckets: Sequence[float], **labels: Sequence[str]) -> Histogram:
+        return self._known(Histogram(name, HELP[name], tuple(labels), registry=self.registry, buckets=buckets), labels)
+
+    @staticmethod
+    def _known(collector: _C, labels: Mapping[str, Sequence[str]]) -> _C:
+        if labels:
+            for values in itertools.product(*labels.values()):
+                collector.labels(*values)
+        return collector
 
 
 class _WithoutCreated(Collector):

@@ -21,7 +21,7 @@ from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.problems import Problem, Severity
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
-from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, OUTCOMES, RETRY_REASONS, STAGES, Metrics
+from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, HELP, OUTCOMES, RETRY_REASONS, STAGES, Metrics
 from tests.builders import rule
 
 NOW = 1_750_000_000.0
@@ -372,6 +372,13 @@ def test_the_readme_metrics_table_names_exactly_the_metrics_exposed(metrics: Met
 
     assert set(CONTRACT) <= tabled
     assert tabled == exposed
+
+
+def test_each_help_text_is_the_help_of_one_metric_exposed(metrics: Metrics) -> None:
+    helps = dict(re.findall(r"^# HELP (\S+) (.*)$", metrics.render().decode(), flags=re.MULTILINE))
+
+    assert list(helps) == list(HELP)
+    assert all(helps[name] == HELP[name] for name in HELP)
 
 
 def test_render_has_no_created_series_and_says_its_format(metrics: Metrics) -> None:
