@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lakecircle.core.problems import suggest
 from lakecircle.errors import ConfigError
+from lakecircle.s3_uri import endpoint_uri, parse_s3_uri
 
 ENV_PREFIX = "LCC_"
 
@@ -115,38 +116,8 @@ class Refused(ValueError):
         super().__init__("; ".join(lines))
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """(bucket, prefix) of ``s3://bucket/prefix/``; the prefix is "" or ends with "/".
-
-    The one S3-URI parser: ``LCC_ENDPOINT``, the S3 adapter's stores and ``lakecircle
-    validate s3://...`` all read their URIs with it. Raises :class:`ConfigError`.
-    """
-    if not uri.startswith("s3://"):
-        raise ConfigError([f"{uri!r} is not an S3 URI; expected one such as s3://bucket/prefix/"])
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ConfigError([f"{uri!r} names no bucket; expected an S3 URI such as s3://bucket/prefix/"])
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return bucket, prefix
-
-
-_ENDPOINT_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-"""What ``LCC_ENDPOINT`` accepts as its bucket: a name S3 could hold, in lower case."""
-
-
 def _check_endpoint(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not value.endswith("/"):
-        value += "/"
-    try:
-        bucket, _ = parse_s3_uri(value)
-    except ConfigError:
-        bucket = ""
-    if not _ENDPOINT_BUCKET.fullmatch(bucket) or "//" in value.removeprefix("s3://"):  # no empty prefix segment
-        raise ValueError("expected an S3 URI such as s3://my-lakecircle-bucket/lifecycle/")
-    return value
+    return None if value is None else endpoint_uri(value)
 
 
 def _check_account(value: str | None) -> str | None:

@@ -76,7 +76,7 @@ def cli(ctx: click.Context) -> None:
 def _paths(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     for value in values:
         if value.startswith("s3://"):
-            from lakecircle.settings import parse_s3_uri
+            from lakecircle.s3_uri import parse_s3_uri
 
             try:
                 parse_s3_uri(value)

@@ -45,7 +45,7 @@ from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
-from lakecircle.settings import parse_s3_uri
+from lakecircle.s3_uri import parse_s3_uri
 from tests.builders import RecordingObserver
 from tests.conftest import ServerTap
 

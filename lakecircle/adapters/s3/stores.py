@@ -12,7 +12,7 @@ from lakecircle import errors
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.core.parse import MAX_FILE_BYTES
 from lakecircle.ports import ObjectRef
-from lakecircle.settings import parse_s3_uri
+from lakecircle.s3_uri import parse_s3_uri
 
 
 class S3DefinitionSource:
