@@ -32,9 +32,11 @@ _ENDPOINT_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 """What ``LCC_ENDPOINT`` accepts as its bucket: a name S3 could hold, in lower case."""
 
 
-def endpoint_uri(value: str) -> str:
-    """``value`` as ``LCC_ENDPOINT`` holds it: an S3 URI ending in "/", of a bucket S3 could
+def check_endpoint(value: str | None) -> str | None:
+    """``LCC_ENDPOINT`` as the settings hold it: an S3 URI ending in "/", of a bucket S3 could
     hold, with no empty prefix segment. Raises ValueError (a setting's validation error)."""
+    if value is None:
+        return None
     if not value.endswith("/"):
         value += "/"
     try:

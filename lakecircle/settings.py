@@ -2,15 +2,11 @@
 
 Every problem is reported at once, each naming the variable and the form it expects
 (:class:`~lakecircle.errors.ConfigError`), the settings the command requires among them:
-one run shows everything to fix. Every numeric setting has a range (:data:`RANGES`, the
-README's configuration table shows the same) so that a value no one means, such as a
-rate of 1e-300 requests per second, is refused at start instead of hanging the process.
-
-A setting's value may be a secret pasted into the wrong variable, and errors end up in
-logs: an error shows at most a short preview of a value (:func:`preview`), and nothing
-at all of ``LCC_ACTION_PARAMS``. Numbers that parsed are shown whole. Command-line flags
-override the environment by being passed as keyword arguments. AWS credentials,
-profiles and ``AWS_ENDPOINT_URL`` are the SDK's own business and are not read here.
+one run shows everything to fix. Numeric settings have ranges and a refused value is
+shown at most as a short preview, nothing at all of ``LCC_ACTION_PARAMS``
+(:mod:`lakecircle.setting_values` says why). Command-line flags override the environment
+by being passed as keyword arguments. AWS credentials, profiles and ``AWS_ENDPOINT_URL``
+are the SDK's own business and are not read here.
 """
 
 from __future__ import annotations
@@ -18,9 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -30,12 +24,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lakecircle.core.problems import suggest
 from lakecircle.errors import ConfigError
-from lakecircle.s3_uri import endpoint_uri, parse_s3_uri
+from lakecircle.s3_uri import check_endpoint, parse_s3_uri
+from lakecircle.setting_values import NEVER_SHOWN, RANGES, check_account, check_region, number, preview
 
 ENV_PREFIX = "LCC_"
-
-PREVIEW_CHARACTERS: Final = 3
-"""How much of a refused value an error shows: enough to recognise a typo, too little to leak a secret."""
 
 
 class ActionMode(StrEnum):
@@ -64,72 +56,12 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-def number(value: float) -> str:
-    """A number as messages and the README show it: ``86,400``, ``0.1``, ``1e-300``."""
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric setting accepts, with their unit."""
-
-    low: float
-    high: float
-    unit: str
-    off: str | None = None
-    """What 0 means, when 0 switches the feature off (0 is then accepted below ``low``)."""
-
-    def __contains__(self, value: float) -> bool:
-        return (self.off is not None and value == 0) or self.low <= value <= self.high
-
-    def __str__(self) -> str:
-        span = f"{number(self.low)} to {number(self.high)} {self.unit}"
-        return f"0 ({self.off}) or {span}" if self.off else span
-
-
-RANGES: Final[Mapping[str, Range]] = {
-    "concurrency": Range(1, 1_024, "buckets at once"),
-    "poll_interval": Range(1, 86_400, "seconds"),
-    "resync_interval": Range(1, 604_800, "seconds"),
-    "max_requests_per_second": Range(0.1, 100_000, "requests per second", off="no limit"),
-    "shutdown_timeout": Range(0, 3_600, "seconds"),
-    "retry_max_attempts": Range(1, 100, "attempts"),
-    "retry_base_delay": Range(0.01, 60, "seconds"),
-    "retry_max_delay": Range(0.01, 3_600, "seconds"),
-    "cycle_deadline": Range(1, 86_400, "seconds"),
-    "max_removals": Range(0, 1_000_000_000, "rule removals"),
-    "settle_seconds": Range(0, 86_400, "seconds"),
-}
-"""Every numeric setting's range: values outside it are refused at start, naming it."""
-
-NEVER_SHOWN: Final = frozenset({"action_params"})
-"""Settings whose value no message shows, not even a preview: JSON is where a token gets pasted."""
-
-
 class Refused(ValueError):
     """A setting's value was refused; ``lines`` are complete problems, each naming its setting."""
 
     def __init__(self, *lines: str) -> None:
         self.lines = list(lines)
         super().__init__("; ".join(lines))
-
-
-def _check_endpoint(value: str | None) -> str | None:
-    return None if value is None else endpoint_uri(value)
-
-
-def _check_account(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"\d{12}", value):
-        raise ValueError("expected a 12-digit AWS account ID such as 123456789012")
-    return value
-
-
-def _check_region(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
-        raise ValueError("expected an AWS region code such as eu-west-1")
-    return value
 
 
 class Settings(BaseSettings):
@@ -145,9 +77,9 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
-    endpoint: Annotated[str | None, AfterValidator(_check_endpoint)] = None
-    aws_account: Annotated[str | None, AfterValidator(_check_account)] = None
-    aws_region: Annotated[str | None, AfterValidator(_check_region)] = None
+    endpoint: Annotated[str | None, AfterValidator(check_endpoint)] = None
+    aws_account: Annotated[str | None, AfterValidator(check_account)] = None
+    aws_region: Annotated[str | None, AfterValidator(check_region)] = None
     actions: ActionMode = ActionMode.SYNC
     action_params: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     app_level: LogLevel = LogLevel.INFO
@@ -279,19 +211,6 @@ REQUIRABLE: Final = frozenset(_EXPECTED)
 
 def _missing(name: str) -> str:
     return f"{env_name(name)}: required but not set ({_EXPECTED[name]})"
-
-
-def preview(value: object) -> str:
-    """A refused value as an error shows it: its first few characters and its length.
-
-    ``"APP…" (5 characters)``; a value no longer than the preview is shown whole. Characters
-    that are not printable are shown as ``?`` so that a value cannot break a log line.
-    """
-    text = str(value)
-    shown = "".join(c if c.isprintable() else "?" for c in text[:PREVIEW_CHARACTERS])
-    if len(text) <= PREVIEW_CHARACTERS:
-        return f'"{shown}"'
-    return f'"{shown}…" ({len(text)} characters)'
 
 
 def _params_problems(params: dict[str, Any]) -> list[str]:

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from lakecircle.app.cli import cli
 from lakecircle.errors import ConfigError
-from lakecircle.settings import RANGES, ActionMode, LogFormat, Settings, load_settings, number
+from lakecircle.setting_values import RANGES, number
+from lakecircle.settings import ActionMode, LogFormat, Settings, load_settings
 
 BASE = {
     "LCC_ENDPOINT": "s3://lakecircle-config/lifecycle/",

@@ -1,0 +1,95 @@
+"""What a setting's value may be, and how much of a refused one a message shows.
+
+Every numeric setting has a range (:data:`RANGES`, the README's configuration table shows
+the same) so that a value no one means, such as a rate of 1e-300 requests per second, is
+refused at start instead of hanging the process; the account and the region have a form
+(the endpoint's is :func:`lakecircle.s3_uri.check_endpoint`).
+
+A setting's value may be a secret pasted into the wrong variable, and errors end up in
+logs: an error shows at most a short preview of a value (:func:`preview`), and nothing
+at all of a setting in :data:`NEVER_SHOWN`. Numbers that parsed are shown whole
+(:func:`number`). :mod:`lakecircle.settings` applies all of it; this module holds the
+values and the small functions, apart from the pydantic model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+
+def number(value: float) -> str:
+    """A number as messages and the README show it: ``86,400``, ``0.1``, ``1e-300``."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts, with their unit."""
+
+    low: float
+    high: float
+    unit: str
+    off: str | None = None
+    """What 0 means, when 0 switches the feature off (0 is then accepted below ``low``)."""
+
+    def __contains__(self, value: float) -> bool:
+        return (self.off is not None and value == 0) or self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        span = f"{number(self.low)} to {number(self.high)} {self.unit}"
+        return f"0 ({self.off}) or {span}" if self.off else span
+
+
+RANGES: Final[Mapping[str, Range]] = {
+    "concurrency": Range(1, 1_024, "buckets at once"),
+    "poll_interval": Range(1, 86_400, "seconds"),
+    "resync_interval": Range(1, 604_800, "seconds"),
+    "max_requests_per_second": Range(0.1, 100_000, "requests per second", off="no limit"),
+    "shutdown_timeout": Range(0, 3_600, "seconds"),
+    "retry_max_attempts": Range(1, 100, "attempts"),
+    "retry_base_delay": Range(0.01, 60, "seconds"),
+    "retry_max_delay": Range(0.01, 3_600, "seconds"),
+    "cycle_deadline": Range(1, 86_400, "seconds"),
+    "max_removals": Range(0, 1_000_000_000, "rule removals"),
+    "settle_seconds": Range(0, 86_400, "seconds"),
+}
+"""Every numeric setting's range: values outside it are refused at start, naming it."""
+
+
+def check_account(value: str | None) -> str | None:
+    """``LCC_AWS_ACCOUNT``: a 12-digit account ID."""
+    if value is not None and not re.fullmatch(r"\d{12}", value):
+        raise ValueError("expected a 12-digit AWS account ID such as 123456789012")
+    return value
+
+
+def check_region(value: str | None) -> str | None:
+    """``LCC_AWS_REGION``: a region code."""
+    if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
+        raise ValueError("expected an AWS region code such as eu-west-1")
+    return value
+
+
+PREVIEW_CHARACTERS: Final = 3
+"""How much of a refused value an error shows: enough to recognise a typo, too little to leak a secret."""
+
+NEVER_SHOWN: Final = frozenset({"action_params"})
+"""Settings whose value no message shows, not even a preview: JSON is where a token gets pasted."""
+
+
+def preview(value: object) -> str:
+    """A refused value as an error shows it: its first few characters and its length.
+
+    ``"APP…" (5 characters)``; a value no longer than the preview is shown whole. Characters
+    that are not printable are shown as ``?`` so that a value cannot break a log line.
+    """
+    text = str(value)
+    shown = "".join(c if c.isprintable() else "?" for c in text[:PREVIEW_CHARACTERS])
+    if len(text) <= PREVIEW_CHARACTERS:
+        return f'"{shown}"'
+    return f'"{shown}…" ({len(text)} characters)'
