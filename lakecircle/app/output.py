@@ -2,7 +2,7 @@
 
 Plans and summaries go to standard output, logs to standard error. Everything a user's
 input or a stored record put into a line goes through
-:func:`~lakecircle.core.problems.printable` first (ARCHITECTURE.md, Observability).
+:func:`~lakecircle.core.problems.printable` first (ARCHITECTURE.md, "Observability").
 """
 
 from __future__ import annotations

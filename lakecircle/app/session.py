@@ -1,7 +1,7 @@
 """What one command opens: its settings, an S3 reader, a reconciler, a bucket's history.
 
 Every command that talks to S3 goes through here, so that a configuration problem is one
-line naming every setting at fault (ARCHITECTURE.md, Errors and retries) and a
+line naming every setting at fault (ARCHITECTURE.md, "Code map", app) and a
 LakeCircleError ends the command with exit 1, never a traceback.
 """
 

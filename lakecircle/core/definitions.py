@@ -3,7 +3,7 @@
 This is the desired state a cycle plans against. A bucket with any error is left out
 of ``buckets`` and listed in ``invalid`` (it is skipped, never half-applied); a file that
 could not be read or parsed as a whole makes the picture ``partial``, and a partial
-picture removes no rules (ARCHITECTURE.md, Safety).
+picture removes no rules (ARCHITECTURE.md, "Safety", rule 6).
 
 A daemon may manage a hundred thousand buckets, and a rule as models costs about 3 KB.
 So the loader keeps each file in brief (:class:`FileBrief`: its compressed bytes, and

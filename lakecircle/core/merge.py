@@ -1,6 +1,6 @@
 """Merge the buckets of several definition files: a bucket's rules are the union of its files'.
 
-Several files may name the same bucket (ARCHITECTURE.md, The cycle). Their rules are
+Several files may name the same bucket (ARCHITECTURE.md, "Code map", core). Their rules are
 added up in file order, and the settings a bucket has once (its
 TransitionDefaultMinimumObjectSize, its Ownership) must agree across the files.
 """

@@ -3,7 +3,7 @@
 S3 hands back what it was sent in other shapes (``Filter {}`` for no filter, a legacy
 ``Prefix ""``, reordered tags and transitions, dates as datetimes), and other servers
 normalise further. Comparing rules in this form is what keeps LakeCircle from
-rewriting a bucket that is already right (ARCHITECTURE.md, Safety).
+rewriting a bucket that is already right (ARCHITECTURE.md, "Safety", rule 3).
 
 Canonical choices: the filter is always a :class:`Filter` (the legacy prefix moves into
 it, an empty prefix is dropped, a lone predicate stands bare, two or more go into

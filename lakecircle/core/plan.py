@@ -2,7 +2,7 @@
 
 S3 replaces a bucket's whole lifecycle configuration on every PUT, so a changed bucket
 gets exactly one write: PUT with the full desired rule set, or DELETE when the desired
-set is empty (ARCHITECTURE.md, The cycle). Rules are matched by ID and compared in canonical form
+set is empty (ARCHITECTURE.md, "Safety", rule 2). Rules are matched by ID and compared in canonical form
 (:mod:`lakecircle.core.normalize`), so a bucket that only reads back differently is a NOOP.
 """
 

@@ -4,7 +4,7 @@ pydantic speaks Python (``dict_type``, a repr of the input, a location tuple); a
 definition's author wrote TOML. Each error becomes a
 :class:`~lakecircle.core.problems.Problem` with the key path as written
 (``Transitions[0].Days``), the TOML type expected and a short TOML spelling of what was
-given, never a Python repr (ARCHITECTURE.md, Errors and retries).
+given, never a Python repr (ARCHITECTURE.md, "Code map", core).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Before any PUT or DELETE the bucket's configuration is saved to ``previous/<bucket>.json``
 and a change record to ``history/<yyyy>/<mm>/<dd>/<time>-<bucket>.json``; if either save
-fails the bucket is not written (ARCHITECTURE.md, Safety). After the write,
+fails the bucket is not written (ARCHITECTURE.md, "Safety", rule 7). After the write,
 ``current/<bucket>.json`` records what LakeCircle applied, which is how later cycles tell
 propagation, divergence and other writers apart, and which rules a shared bucket's
 LakeCircle may remove. Cycles that changed something or failed leave their report in

@@ -1,6 +1,6 @@
 """LakeCircle's stored records as values: their documents, their readers, their outcomes.
 
-Every record under ``LCC_ENDPOINT`` (ARCHITECTURE.md, Records) is read through one of the
+Every record under ``LCC_ENDPOINT`` (ARCHITECTURE.md, "Records") is read through one of the
 documents here, which turn anything that cannot be read (not JSON, not an object,
 another format, a configuration the model refuses) into a :class:`RecordError` naming
 the key and what is wrong, in one line. What a change record's outcome is, when the

@@ -3,8 +3,8 @@
 Every problem is returned at once, each naming file, bucket, rule and field and saying
 what to change. Only what S3 is documented to reject is an error (a false rejection
 blocks a valid rule); where the documentation is unclear the problem is a warning and
-says so (ARCHITECTURE.md, Safety). The numbered comments in the modules follow the list
-of constraints in the project's issue.
+says so (ARCHITECTURE.md, "Safety", rule 5). The numbered comments in the modules follow
+one list of those constraints, so each check can be found by its number.
 
 The package is cut by what is checked: :mod:`.bucket` (the entry point,
 :func:`~lakecircle.core.validate.bucket.validate_bucket`: names, counts, IDs, forms),
