@@ -1,6 +1,6 @@
 """The checks of a rule's actions: expiration, transitions and their noncurrent twins.
 
-Constraints 7 to 11 of the issue's list: one way to say when, dates at midnight UTC,
+Constraints 7 to 11 of the numbered list: one way to say when, dates at midnight UTC,
 known storage classes, enough days, and the order S3 moves objects in (the
 "waterfall"), with the expiration after every transition.
 """

@@ -1,6 +1,6 @@
 """The checks of a rule's filter: one predicate, And of two or more, tags and sizes.
 
-The constraints are those S3 documents for ``Filter`` (4 and 5 of the issue's list);
+The constraints are those S3 documents for ``Filter`` (4 and 5 of the numbered list);
 :mod:`lakecircle.core.validate.rule` calls them for each rule that has a filter.
 """
 
