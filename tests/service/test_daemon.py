@@ -38,8 +38,9 @@ class FakeClock:
         await anyio.lowlevel.checkpoint()
 
 
-def world(n: int = 3) -> MemoryS3:
-    s3 = MemoryS3()
+def world(n: int = 3, s3: MemoryS3 | None = None) -> MemoryS3:
+    """``n`` buckets ``bkt0``… each defined by a file of its own, in ``s3`` or a new MemoryS3."""
+    s3 = MemoryS3() if s3 is None else s3
     for i in range(n):
         s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
         s3.add_bucket(f"bkt{i}")
@@ -134,9 +135,7 @@ class GatedS3(MemoryS3):
 
 async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> None:
     s3 = GatedS3(gate_reads=True)
-    for i in range(3):
-        s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
-        s3.add_bucket(f"bkt{i}")
+    world(3, s3)
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
     with anyio.fail_after(5):
@@ -158,9 +157,7 @@ async def test_sighups_during_a_cycle_coalesce_into_exactly_one_more_cycle() -> 
 
 async def test_sigterm_mid_cycle_finishes_in_flight_writes_and_starts_none() -> None:
     s3 = GatedS3(gate_writes=True)
-    for i in range(10):
-        s3.objects[f"definition/b{i}.toml"] = builders.definition(f"bkt{i}", builders.rule())
-        s3.add_bucket(f"bkt{i}")
+    world(10, s3)
     clock = FakeClock()
     daemon = daemon_for(s3, clock, poll_interval=10_000, resync_interval=100_000)
     with anyio.fail_after(5):
