@@ -98,13 +98,14 @@ class InvalidRequest(PermanentError):
 
 
 class NotFound(InvalidRequest):
-    """The object or the lifecycle configuration asked for does not exist.
+    """The object, the lifecycle configuration or the tag set asked for does not exist.
 
-    The S3 adapter raises it for NoSuchKey (or a bare 404) from GetObject and for
-    NoSuchLifecycleConfiguration, so a reader asks "is this not found?" by the class, never
-    by the error code (ARCHITECTURE.md, "Errors and retries"). A subclass of
-    :class:`InvalidRequest`, which those answers were before the class existed: a caller
-    that does not expect a missing thing handles it, and prints it, as before.
+    The S3 adapter raises it for NoSuchKey (or a bare 404) from GetObject, for
+    NoSuchLifecycleConfiguration and for NoSuchTagSet (a bucket without tags), so a reader
+    asks "is this not found?" by the class, never by the error code (ARCHITECTURE.md,
+    "Errors and retries"). A subclass of :class:`InvalidRequest`, which those answers were
+    before the class existed: a caller that does not expect a missing thing handles it,
+    and prints it, as before.
     """
 
 

@@ -932,6 +932,14 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         ("NoSuchLifecycleConfiguration", 503, "GetBucketLifecycleConfiguration", errors.Throttled),
         ("NoSuchLifecycleConfiguration", 500, "GetBucketLifecycleConfiguration", errors.ServerError),
         ("InvalidObjectState", 403, "GetObject", errors.ArchivedObject),
+        ("NoSuchTagSet", 404, "GetBucketTagging", errors.NotFound),
+        # Read as "no tags", a failure would have a tag selector drop the bucket.
+        ("NoSuchTagSet", 503, "GetBucketTagging", errors.Throttled),
+        ("NoSuchTagSet", 500, "GetBucketTagging", errors.ServerError),
+        ("NoSuchTagSet", 403, "GetBucketTagging", errors.AccessDenied),
+        # Each operation's own "not found" code only.
+        ("NoSuchTagSet", 404, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
+        ("NoSuchLifecycleConfiguration", 404, "GetBucketTagging", errors.InvalidRequest),
     ],
 )
 def test_client_errors_map_by_code_and_status(

@@ -73,12 +73,14 @@ _SERVER_ERROR_CODES = frozenset({"InternalError", "ServiceUnavailable"})
 
 _NOT_FOUND_CODES = {
     "GetBucketLifecycleConfiguration": frozenset({"NoSuchLifecycleConfiguration"}),
+    "GetBucketTagging": frozenset({"NoSuchTagSet"}),
     "GetObject": frozenset({"NoSuchKey", "404"}),  # "404": an answer without an error document
 }
 """Per operation, the codes that say the thing asked for does not exist (:class:`~lakecircle.errors.NotFound`).
 
 Only these: a bare 404 from another operation (a proxy's page, a wrong endpoint) is not
-taken for "no lifecycle configuration", which would read as "no rules" and be written over.
+taken for "no lifecycle configuration", which would read as "no rules" and be written over,
+nor for "no tags", which would have a tag selector drop the bucket.
 """
 
 
