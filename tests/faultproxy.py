@@ -105,6 +105,7 @@ S3_OPERATIONS = frozenset(
         "ListBuckets",
         "HeadBucket",
         "GetBucketLocation",
+        "GetBucketTagging",
         "ListObjectsV2",
         "GetObject",
         "PutObject",
@@ -149,6 +150,9 @@ def classify(method: str, target: str, body: bytes) -> tuple[str, str | None]:
         return names.get(method, f"{method}Lifecycle"), bucket
     if "location" in query:
         return "GetBucketLocation", bucket
+    if "tagging" in query:
+        names = {"GET": "GetBucketTagging", "PUT": "PutBucketTagging", "DELETE": "DeleteBucketTagging"}
+        return names.get(method, f"{method}BucketTagging"), bucket
     if query.get("list-type") == "2":
         return "ListObjectsV2", bucket
     names = {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "ListObjects"}

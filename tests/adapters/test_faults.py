@@ -459,6 +459,7 @@ def test_the_proxy_names_the_operations_lakecircle_makes() -> None:
         ("PUT", "/bkt/lc/history/x.json", b""): ("PutObject", "bkt"),
         ("HEAD", "/bkt", b""): ("HeadBucket", "bkt"),
         ("GET", "/bkt?location", b""): ("GetBucketLocation", "bkt"),
+        ("GET", "/bkt?tagging", b""): ("GetBucketTagging", "bkt"),
         ("POST", "/", b"Action=GetCallerIdentity&Version=2011-06-15"): ("GetCallerIdentity", None),
     }
     assert {key: classify(*key) for key in cases} == cases
