@@ -1,9 +1,10 @@
 """The small interfaces the reconcile code talks to, so tests can hand it memory instead of S3.
 
 :class:`LifecycleStore` is the account side (buckets and their lifecycle configuration),
+:class:`TagReader` the buckets' tags (read only for selectors that use ``BucketTags``),
 :class:`DefinitionSource` the definition side (TOML files by key and ETag), and
 :class:`EndpointStore` LakeCircle's own records under ``LCC_ENDPOINT``. The S3 adapter
-(:mod:`lakecircle.adapters.s3`) implements all three over aioboto3; :mod:`lakecircle.testing`
+(:mod:`lakecircle.adapters.s3`) implements all four over aioboto3; :mod:`lakecircle.testing`
 implements them in memory for tests and benchmarks.
 """
 
@@ -47,6 +48,19 @@ class LifecycleStore(Protocol):
         ...
 
     async def delete_lifecycle(self, bucket: BucketRef) -> None: ...
+
+
+class TagReader(Protocol):
+    """The account's bucket tags, apart from :class:`LifecycleStore`.
+
+    Only selectors with ``BucketTags`` need them, and each read is a request per bucket
+    with a permission of its own (``s3:GetBucketTagging``): a store that manages buckets
+    by name alone, and a deployment without that permission, need not offer it.
+    """
+
+    async def get_bucket_tags(self, bucket: BucketRef) -> dict[str, str]:
+        """The bucket's tags, key to value; a bucket without tags (NoSuchTagSet) reads as ``{}``."""
+        ...
 
 
 class DefinitionSource(Protocol):

@@ -1,8 +1,8 @@
 """An in-memory account and endpoint, for tests and benchmarks of the reconcile logic.
 
-It implements the same Protocols as the S3 adapter (:mod:`lakecircle.ports`), counts
-calls by S3 operation name, and can be told to fail a bucket's calls with a given
-error, so the reconcile and daemon code can be exercised in milliseconds.
+It implements the same Protocols as the S3 adapter (:mod:`lakecircle.ports`), bucket
+tags included, counts calls by S3 operation name, and can be told to fail a bucket's
+calls with a given error, so the reconcile and daemon code can be exercised in milliseconds.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class MemoryS3:
 
     lifecycles: dict[str, LifecycleConfig] = field(default_factory=dict)
     regions: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Bucket -> its tags (a bucket not here has none); set them in tests."""
     objects: dict[str, bytes] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     failures: dict[tuple[str, str], FailureFactory] = field(default_factory=dict)
@@ -38,9 +40,17 @@ class MemoryS3:
 
     # -- arranging state ----------------------------------------------------------------
 
-    def add_bucket(self, name: str, config: LifecycleConfig | None = None, region: str = "us-east-1") -> None:
+    def add_bucket(
+        self,
+        name: str,
+        config: LifecycleConfig | None = None,
+        region: str = "us-east-1",
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.lifecycles[name] = config or LifecycleConfig()
         self.regions[name] = region
+        if tags:
+            self.tags[name] = dict(tags)
 
     def fail(self, operation: str, bucket: str, factory: FailureFactory) -> None:
         self.failures[(operation, bucket)] = factory
@@ -73,6 +83,12 @@ class MemoryS3:
     async def delete_lifecycle(self, bucket: BucketRef) -> None:
         self._call("DeleteBucketLifecycle", bucket.name)
         self.lifecycles[bucket.name] = LifecycleConfig()
+
+    # -- TagReader --------------------------------------------------------------------------
+
+    async def get_bucket_tags(self, bucket: BucketRef) -> dict[str, str]:
+        self._call("GetBucketTagging", bucket.name)
+        return dict(self.tags.get(bucket.name, {}))
 
     # -- DefinitionSource -----------------------------------------------------------------
 

@@ -44,10 +44,12 @@ from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
 from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.parse import MAX_FILE_BYTES
-from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef
+from lakecircle.ports import BucketRef, DefinitionSource, EndpointStore, LifecycleStore, ObjectRef, TagReader
 from lakecircle.s3_uri import parse_s3_uri
+from lakecircle.testing import MemoryS3
 from tests.builders import RecordingObserver
 from tests.conftest import ServerTap
+from tests.faultproxy import Fault, FaultProxy
 
 ACCOUNT = "123456789012"  # moto's account
 OTHER_ACCOUNT = "210987654321"
@@ -1000,6 +1002,202 @@ def test_transient_and_permanent_errors_are_told_apart() -> None:
 
     assert isinstance(throttled, errors.TransientError)
     assert isinstance(denied, errors.PermanentError)
+
+
+# -- bucket tags (the TagReader port) -------------------------------------------------------
+
+
+def put_tags(s3_client: Any, bucket: str, tags: dict[str, str]) -> None:
+    s3_client.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+TaggedAccount = tuple[S3Adapter | MemoryS3, Callable[[str, dict[str, str]], None]]
+"""A tag reader, and how to create a bucket with tags in it."""
+
+
+@pytest.fixture(params=["s3-adapter-over-moto", "memory-s3"])
+async def tagged(request: pytest.FixtureRequest, moto: str, s3_client: Any) -> AsyncIterator[TaggedAccount]:
+    """A TagReader and a way to create a bucket with tags in it: moto behind the adapter, or MemoryS3."""
+    if request.param == "memory-s3":
+        memory = MemoryS3()
+        yield memory, lambda name, tags: memory.add_bucket(name, tags=tags)
+        return
+
+    def arrange(name: str, tags: dict[str, str]) -> None:
+        create_bucket(s3_client, name)
+        if tags:
+            put_tags(s3_client, name, tags)
+
+    async with S3Adapter(account=ACCOUNT, region=REGION) as adapter:
+        yield adapter, arrange
+
+
+def test_the_adapter_and_the_memory_s3_are_tag_readers() -> None:
+    readers: list[TagReader] = [S3Adapter(account=ACCOUNT, region=REGION), MemoryS3()]
+    assert all(callable(reader.get_bucket_tags) for reader in readers)
+
+
+async def test_a_buckets_tags_read_back_as_keys_and_values(tagged: TaggedAccount) -> None:
+    reader, arrange = tagged
+    arrange("tagged-bucket", {"retention": "1y", "team": "data", "empty": ""})
+
+    tags = await reader.get_bucket_tags(BucketRef("tagged-bucket", REGION))
+
+    assert tags == {"retention": "1y", "team": "data", "empty": ""}
+    assert reader.calls["GetBucketTagging"] == 1
+
+
+async def test_a_bucket_without_tags_reads_as_no_tags(tagged: TaggedAccount) -> None:
+    reader, arrange = tagged
+    arrange("untagged-bucket", {})
+
+    assert await reader.get_bucket_tags(BucketRef("untagged-bucket", REGION)) == {}
+    assert reader.calls["GetBucketTagging"] == 1
+
+
+async def test_a_missing_buckets_tags_are_no_such_bucket(tagged: TaggedAccount) -> None:
+    reader, _ = tagged
+
+    with pytest.raises(errors.NoSuchBucket) as caught:
+        await reader.get_bucket_tags(BucketRef("no-such-bucket", REGION))
+
+    assert (caught.value.operation, caught.value.bucket) == ("GetBucketTagging", "no-such-bucket")
+    assert "GetBucketTagging failed" in str(caught.value)
+
+
+async def test_tags_removed_from_a_bucket_read_as_no_tags_again(s3: S3Adapter, s3_client: Any) -> None:
+    create_bucket(s3_client, "retagged-bucket")
+    put_tags(s3_client, "retagged-bucket", {"retention": "1y"})
+    ref = BucketRef("retagged-bucket", REGION)
+    assert await s3.get_bucket_tags(ref) == {"retention": "1y"}
+
+    s3_client.delete_bucket_tagging(Bucket="retagged-bucket")
+
+    assert await s3.get_bucket_tags(ref) == {}
+
+
+async def test_a_tag_read_goes_to_the_buckets_region_with_the_owner_and_is_observed(moto: str, s3_client: Any) -> None:
+    create_bucket(s3_client, "eu-tagged", "eu-west-1")
+    put_tags(s3_client, "eu-tagged", {"retention": "1y"})
+    create_bucket(s3_client, "eu-untagged", "eu-west-1")
+    observer = RecordingObserver()
+
+    async with S3Adapter(account=ACCOUNT, region=REGION, observer=observer) as adapter:
+        eu_requests = record_params(await adapter.client("eu-west-1"))
+        assert await adapter.get_bucket_tags(BucketRef("eu-tagged")) == {"retention": "1y"}  # region found first
+        assert await adapter.get_bucket_tags(BucketRef("eu-untagged", "eu-west-1")) == {}
+
+    assert [op for op, _ in eu_requests] == ["GetBucketTagging"] * 2
+    assert all(params["ExpectedBucketOwner"] == ACCOUNT for _, params in eu_requests)
+    assert [(op, outcome) for op, outcome, _ in observer.requests] == [
+        ("HeadBucket", "success"),
+        ("GetBucketTagging", "success"),
+        ("GetBucketTagging", "not_found"),  # NoSuchTagSet: counted as what it was, read as no tags
+    ]
+    assert adapter.calls == Counter({"HeadBucket": 1, "GetBucketTagging": 2})
+
+
+async def test_a_throttled_tag_read_is_retried_and_a_refused_one_is_access_denied(moto: str, s3_client: Any) -> None:
+    create_bucket(s3_client, "busy-tagged")
+    put_tags(s3_client, "busy-tagged", {"retention": "1y"})
+    create_bucket(s3_client, "secret-tagged")
+    observer = RecordingObserver()
+    policy = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+    with FaultProxy(moto) as proxy:
+        proxy.force("GetBucketTagging", "busy-tagged", Fault.SLOWDOWN, times=2)
+        proxy.force("GetBucketTagging", "secret-tagged", Fault.DENIED)
+        async with S3Adapter(
+            account=ACCOUNT, region=REGION, endpoint_url=proxy.url, retry=policy, observer=observer
+        ) as adapter:
+            assert await adapter.get_bucket_tags(BucketRef("busy-tagged", REGION)) == {"retention": "1y"}
+            with pytest.raises(errors.AccessDenied) as caught:
+                await adapter.get_bucket_tags(BucketRef("secret-tagged", REGION))
+
+    assert [(op, outcome) for op, outcome, _ in observer.requests] == [
+        ("GetBucketTagging", "throttled"),
+        ("GetBucketTagging", "throttled"),
+        ("GetBucketTagging", "success"),
+        ("GetBucketTagging", "denied"),  # never retried
+    ]
+    assert [(op, reason) for op, reason, _ in observer.retries] == [("GetBucketTagging", "throttled")] * 2
+    assert (caught.value.bucket, caught.value.code) == ("secret-tagged", "AccessDenied")
+    assert "deploy/iam-policy.json" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("tag_set", "problem"),
+    [
+        pytest.param([{"Value": "1y"}], "tag #1 of its TagSet has no Key", id="an entry without a key"),
+        pytest.param(
+            [{"Key": "a", "Value": "1"}, {"Key": "", "Value": "2"}],
+            "tag #2 of its TagSet has no Key",
+            id="an empty key",
+        ),
+        pytest.param(
+            [{"Key": "team", "Value": "a"}, {"Key": "team", "Value": "b"}],
+            "tag team comes twice, with different values",
+            id="one key with two values",
+        ),
+        pytest.param([{"Key": "team", "Value": 7}], "the value of tag team is not text", id="a value that is no text"),
+        pytest.param("team=data", "its TagSet is not a list of tags", id="a tag set that is no list"),
+        pytest.param(["team"], "tag #1 of its TagSet has no Key", id="an entry that is no tag"),
+    ],
+)
+async def test_a_tag_set_that_cannot_be_read_is_a_malformed_response_naming_the_bucket(
+    tag_set: Any, problem: str
+) -> None:
+    account = StubAccount({"get_bucket_tagging": [{"TagSet": tag_set, "ResponseMetadata": {"RequestId": "TAG1"}}]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse) as caught:
+            await adapter.get_bucket_tags(BucketRef("odd-bucket", REGION))
+
+    assert (caught.value.bucket, caught.value.operation, caught.value.request_id) == (
+        "odd-bucket",
+        "GetBucketTagging",
+        "TAG1",
+    )
+    assert str(caught.value) == (
+        f"bucket odd-bucket: GetBucketTagging failed: the bucket's tags could not be read: {problem};"
+        " nothing was written on the strength of it (request id TAG1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag_set", "tags"),
+    [
+        pytest.param([{"Key": "team"}], {"team": ""}, id="an entry without a value has the empty value"),
+        pytest.param(
+            [{"Key": "team", "Value": "a"}, {"Key": "team", "Value": "a"}],
+            {"team": "a"},
+            id="one tag sent twice is one tag",
+        ),
+        pytest.param(None, {}, id="an answer without a tag set has no tags"),
+    ],
+)
+async def test_tag_sets_that_s3_compatible_servers_shorten_still_read(tag_set: Any, tags: dict[str, str]) -> None:
+    account = StubAccount({"get_bucket_tagging": [{"TagSet": tag_set}]})
+
+    async with stub_adapter(account) as adapter:
+        assert await adapter.get_bucket_tags(BucketRef("lean-bucket", REGION)) == tags
+
+
+async def test_the_memory_s3_fails_tag_reads_as_told_and_hands_out_copies() -> None:
+    memory = MemoryS3()
+    memory.add_bucket("kept", tags={"team": "data"})
+    memory.add_bucket("denied")
+    memory.fail(
+        "GetBucketTagging", "denied", lambda op, b: errors.AccessDenied("Access Denied", operation=op, bucket=b)
+    )
+
+    tags = await memory.get_bucket_tags(BucketRef("kept"))
+    tags["team"] = "changed"
+    with pytest.raises(errors.AccessDenied):
+        await memory.get_bucket_tags(BucketRef("denied"))
+
+    assert await memory.get_bucket_tags(BucketRef("kept")) == {"team": "data"}
+    assert memory.calls == Counter({"GetBucketTagging": 3})
 
 
 # -- small helpers ----------------------------------------------------------------------

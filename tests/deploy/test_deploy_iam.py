@@ -28,6 +28,7 @@ ACTIONS: dict[str, str | None] = {
     "ListBuckets": "s3:ListAllMyBuckets",
     "HeadBucket": "s3:ListBucket",
     "GetBucketLocation": "s3:GetBucketLocation",
+    "GetBucketTagging": "s3:GetBucketTagging",  # only for selectors with BucketTags
     "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
     "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
     "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",  # S3 has no action of its own for it
@@ -171,6 +172,19 @@ def test_bucket_level_actions_are_on_buckets_not_objects() -> None:
     assert grants["s3:ListAllMyBuckets"] == ["*"]
     for action in ("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:GetBucketLocation"):
         assert grants[action] == ["arn:aws:s3:::*"], action
+
+
+TAG_STATEMENT = "ReadBucketTagsForTagSelectors"
+
+
+def test_tag_reads_have_a_statement_of_their_own_that_users_without_tag_selectors_delete() -> None:
+    [statement] = [s for s in _policy()["Statement"] if "s3:GetBucketTagging" in _listify(s["Action"])]
+    assert statement["Sid"] == TAG_STATEMENT
+    assert _listify(statement["Action"]) == ["s3:GetBucketTagging"]
+    assert _listify(statement["Resource"]) == ["arn:aws:s3:::*"]  # buckets, not objects
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert f"`{TAG_STATEMENT}`" in readme
+    assert "`BucketTags`" in readme
 
 
 def test_the_readme_explains_every_action() -> None:

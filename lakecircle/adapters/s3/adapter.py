@@ -5,6 +5,7 @@
 :mod:`lakecircle.adapters.s3.stores` the endpoint's objects. Each bucket's calls go to its
 own region's client, and every bucket-level call carries ``ExpectedBucketOwner``, so a
 bucket name taken over by another account is never read or written (ARCHITECTURE.md, "Safety").
+It is the :class:`~lakecircle.ports.TagReader` too: bucket tags go the same way.
 """
 
 from __future__ import annotations
@@ -170,6 +171,26 @@ class S3Adapter(S3Transport):
         region = await self.region_of(bucket)
         await self.call("DeleteBucketLifecycle", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account)
 
+    # -- TagReader ---------------------------------------------------------------------------
+
+    async def get_bucket_tags(self, bucket: BucketRef) -> dict[str, str]:
+        """The bucket's tags (GetBucketTagging); NoSuchTagSet, a bucket without tags, reads as ``{}``.
+
+        Called only for buckets a selector with ``BucketTags`` could select: the request
+        goes the way of every bucket call (its region, ``ExpectedBucketOwner``, retries, the
+        throttle gate, the observer). An answer whose TagSet cannot be read as key and value
+        pairs is a :class:`~lakecircle.errors.MalformedResponse` naming the bucket, never
+        fewer tags: a tag read as missing would have a selector drop the bucket.
+        """
+        region = await self.region_of(bucket)
+        try:
+            response = await self.call(
+                "GetBucketTagging", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account
+            )
+        except errors.NotFound:
+            return {}
+        return tags_from_response(response, bucket=bucket.name)
+
     # -- objects (the endpoint bucket, in the adapter's region) -------------------------
 
     def _owner(self) -> dict[str, str]:
@@ -251,6 +272,42 @@ class S3Adapter(S3Transport):
             ContentType=content_type,
             ExpectedBucketOwner=self.account,
         )
+
+
+def tags_from_response(response: Mapping[str, Any], *, bucket: str) -> dict[str, str]:
+    """GetBucketTagging's TagSet as key to value, or the MalformedResponse that names what is wrong.
+
+    S3 sends every tag with a Key and a Value (possibly empty) and never one key twice; an
+    entry without a Key, or a key given two values, says the answer was not S3's to trust.
+    An entry without a Value (some S3-compatible servers drop empty elements) is the empty value.
+    """
+    tags: dict[str, str] = {}
+    entries = response.get("TagSet") or []
+    if not isinstance(entries, list):
+        raise _unreadable_tags("its TagSet is not a list of tags", response, bucket=bucket)
+    for index, entry in enumerate(entries):
+        key = entry.get("Key") if isinstance(entry, Mapping) else None
+        value = entry.get("Value", "") if isinstance(entry, Mapping) else ""
+        if not isinstance(key, str) or not key:
+            problem = f"tag #{index + 1} of its TagSet has no Key"
+        elif not isinstance(value, str):
+            problem = f"the value of tag {key} is not text"
+        elif tags.get(key, value) != value:
+            problem = f"tag {key} comes twice, with different values"
+        else:
+            tags[key] = value
+            continue
+        raise _unreadable_tags(problem, response, bucket=bucket)
+    return tags
+
+
+def _unreadable_tags(problem: str, response: Mapping[str, Any], *, bucket: str) -> errors.MalformedResponse:
+    return errors.MalformedResponse(
+        f"the bucket's tags could not be read: {problem}",
+        operation="GetBucketTagging",
+        bucket=bucket,
+        request_id=request_id_of(response),
+    )
 
 
 def region_from_location(constraint: str | None) -> str:
