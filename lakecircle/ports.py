@@ -54,8 +54,9 @@ class TagReader(Protocol):
     """The account's bucket tags, apart from :class:`LifecycleStore`.
 
     Only selectors with ``BucketTags`` need them, and each read is a request per bucket
-    with a permission of its own (``s3:GetBucketTagging``): a store that manages buckets
-    by name alone, and a deployment without that permission, need not offer it.
+    with a permission of its own (``s3:GetBucketTagging``, which deployments without tag
+    selectors leave out): a Protocol of its own, so that a store of buckets named exactly
+    need not offer it and the engine asks for tags only where a selector uses them.
     """
 
     async def get_bucket_tags(self, bucket: BucketRef) -> dict[str, str]:
