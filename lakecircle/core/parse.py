@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import Field, ValidationError
 
@@ -31,7 +31,7 @@ from lakecircle.core.model import (
 )
 from lakecircle.core.problems import Problem, has_errors, shown, suggest
 from lakecircle.core.selector_checks import selector_key_problems
-from lakecircle.core.selectors import Ownership, Selector, selector_label
+from lakecircle.core.selectors import Ownership, Selector
 from lakecircle.core.shape_problems import shape_problems
 from lakecircle.core.toml_reader import TomlError, read_toml
 
@@ -90,6 +90,9 @@ class ParsedFile:
     broken_selectors: tuple[tuple[str, tuple[Problem, ...]], ...] = ()
     """The selectors that could not be read, as (label, their errors); the errors are in
     ``problems`` too. Which buckets such a selector meant is unknown."""
+    incomplete_selectors: tuple[Selector, ...] = ()
+    """The broken selectors with what could be read of them (as ``incomplete`` for
+    buckets): never to be used, but validated, so that all their problems come in one run."""
 
 
 def parse_file(name: str, data: bytes) -> ParsedFile:
@@ -132,31 +135,24 @@ def parse_document(name: str, document: Mapping[str, Any]) -> ParsedFile:
             return ParsedFile(name, (), tuple(problems))
         buckets: list[BucketDefinition] = []
         incomplete: list[BucketDefinition] = []
-        read: list[tuple[str, Selector | None, list[Problem]]] = []
+        read: list[tuple[Selector, list[Problem]]] = []
         for index, table in enumerate(tables):
             where = f"Bucket[{index}]."
             if _is_selector(table):
                 selector, found = _parse_selector(name, table, where)
-                read.append((selector_label(name, where), selector, found))
+                read.append((selector, found))
                 problems.extend(found)
                 continue
             bucket, found = _parse_bucket(name, table, where)
             problems.extend(found)
             if bucket is not None:
                 (incomplete if found else buckets).append(bucket)
-        selectors, broken = _sorted_selectors(read)
         return ParsedFile(
-            name,
-            tuple(buckets),
-            tuple(problems),
-            incomplete=tuple(incomplete),
-            selectors=selectors,
-            broken_selectors=broken,
+            name, tuple(buckets), tuple(problems), incomplete=tuple(incomplete), **_sorted_selectors(read)
         )
     if _is_selector(document):
         selector, found = _parse_selector(name, document, "")
-        selectors, broken = _sorted_selectors([(name, selector, found)])
-        return ParsedFile(name, (), tuple(found), selectors=selectors, broken_selectors=broken)
+        return ParsedFile(name, (), tuple(found), **_sorted_selectors([(selector, found)]))
     bucket, found = _parse_bucket(name, document, "")
     if bucket is None:
         return ParsedFile(name, (), tuple(found))
@@ -171,15 +167,20 @@ def _is_selector(table: Mapping[str, Any]) -> bool:
     return "BucketName" not in table and any(key in table for key in _SELECTOR_KEYS)
 
 
-def _sorted_selectors(
-    read: list[tuple[str, Selector | None, list[Problem]]],
-) -> tuple[tuple[Selector, ...], tuple[tuple[str, tuple[Problem, ...]], ...]]:
-    """The selectors read, and (label, errors) of those that could not be."""
-    selectors = tuple(selector for _, selector, _ in read if selector is not None)
-    broken = tuple(
-        (label, tuple(p for p in found if p.is_error)) for label, selector, found in read if selector is None
-    )
-    return selectors, broken
+class _SelectorFields(TypedDict):
+    selectors: tuple[Selector, ...]
+    broken_selectors: tuple[tuple[str, tuple[Problem, ...]], ...]
+    incomplete_selectors: tuple[Selector, ...]
+
+
+def _sorted_selectors(read: list[tuple[Selector, list[Problem]]]) -> _SelectorFields:
+    """:class:`ParsedFile`'s selector fields for the selectors read with their problems."""
+    broken = [(s, tuple(p for p in found if p.is_error)) for s, found in read if has_errors(found)]
+    return {
+        "selectors": tuple(s for s, found in read if not has_errors(found)),
+        "broken_selectors": tuple((s.label, errors) for s, errors in broken),
+        "incomplete_selectors": tuple(s for s, _ in broken),
+    }
 
 
 def _unreadable(name: str, message: str) -> ParsedFile:
@@ -253,9 +254,10 @@ def _exact_or_selector(file: str, table: Mapping[str, Any], label: str | None, w
     ]
 
 
-def _parse_selector(file: str, table: Mapping[str, Any], where: str) -> tuple[Selector | None, list[Problem]]:
-    """The selector of one table and its problems (None with any error: a selector is
-    read whole or not at all). Its problems name no bucket; their fields begin with ``where``."""
+def _parse_selector(file: str, table: Mapping[str, Any], where: str) -> tuple[Selector, list[Problem]]:
+    """The selector of one table and its problems, which name no bucket (their fields begin
+    with ``where``). With an error, the selector holds only what could be read: it is
+    incomplete, for validation only."""
     lifecycle = table.get("LifecycleConfiguration")
     problems = _header_problems(file, table, lifecycle, None, where, model=_SelectorDoc)
     if "BucketMatch" not in table:
@@ -270,11 +272,10 @@ def _parse_selector(file: str, table: Mapping[str, Any], where: str) -> tuple[Se
     raw_ownership = table.get("Ownership")
     ownership = Ownership(raw_ownership) if raw_ownership in OWNERSHIP_VALUES else Ownership.SHARED
     problems.extend(selector_key_problems(file, where, match=match, exclude=exclude, tags=tags, ownership=ownership))
-    if has_errors(problems) or match is None or exclude is None or tags is None:
-        return None, problems
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
-    return Selector(file, where, match, exclude, tuple(sorted(tags.items())), ownership, config), problems
+    pairs = tuple(sorted((tags or {}).items()))
+    return Selector(file, where, match or (), exclude or (), pairs, ownership, config), problems
 
 
 _WITHOUT_MATCH = {

@@ -50,17 +50,11 @@ class Selector:
     @property
     def label(self) -> str:
         """``file`` or ``file Bucket[2]``: how plans and messages name it."""
-        return selector_label(self.file, self.where)
+        return f"{self.file} {self.where.rstrip('.')}" if self.where else self.file
 
     @property
     def uses_tags(self) -> bool:
         return bool(self.tags)
-
-
-def selector_label(file: str, where: str) -> str:
-    """:attr:`Selector.label` of the selector in table ``where`` of ``file``, also of one
-    that could not be read (which has no :class:`Selector`)."""
-    return f"{file} {where.rstrip('.')}" if where else file
 
 
 @dataclass(frozen=True, slots=True)
