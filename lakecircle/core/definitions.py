@@ -12,6 +12,12 @@ those with :func:`definitions_from_briefs`: ``desired`` tells which buckets are 
 without any model, and ``buckets`` parses a bucket's files again only when it is asked
 for one (the buckets that differ). :func:`build_definitions` is the same from parsed
 files, for the commands that read a few files once.
+
+Selectors (``BucketMatch``) are carried beside the buckets, whole: there are few of them,
+and each is needed for every listing. A selector with an error is left out, listed in
+``invalid_selectors``, and makes its file's picture partial: which buckets it meant, and
+so which rules of theirs it would keep, is unknown until it is fixed (ARCHITECTURE.md,
+"Safety", rule 6). Nothing plans with selectors yet.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from lakecircle.core.digest import Digest, rules_digest
 from lakecircle.core.merge import merge
 from lakecircle.core.model import BucketDefinition
 from lakecircle.core.parse import ParsedFile, parse_file
-from lakecircle.core.problems import Problem
-from lakecircle.core.validate.bucket import validate_bucket
+from lakecircle.core.problems import Problem, has_errors
+from lakecircle.core.selectors import Selector
+from lakecircle.core.validate.bucket import validate_bucket, validate_selector
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,11 @@ class Definitions:
     whose name could not be read or is no name S3 can hold."""
     desired: Mapping[str, Desired] = field(default_factory=dict)
     """The valid buckets in brief (a bucket missing here is planned the long way)."""
+    selectors: tuple[Selector, ...] = ()
+    """The valid selectors, in the order of the files and of the tables in each."""
+    invalid_selectors: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
+    """Selectors left out for their errors, by label (``file`` or ``file Bucket[2]``), with
+    those errors. Their files are among ``unreadable``: their buckets are not all known."""
 
     @property
     def partial(self) -> bool:
@@ -127,11 +139,39 @@ def _sorted_out(problems: list[Problem], unreadable: list[str]) -> tuple[dict[st
     return {name: tuple(found) for name, found in invalid.items()}, unreadable
 
 
+@dataclass(frozen=True, slots=True)
+class _CheckedSelectors:
+    """One file's selectors after validation."""
+
+    valid: tuple[Selector, ...]
+    invalid: tuple[tuple[str, tuple[Problem, ...]], ...]
+    """(label, errors) of those that could not be read or did not pass."""
+    problems: tuple[Problem, ...]
+    """What validating their rules found (their reading's problems are the file's)."""
+
+    @classmethod
+    def of(cls, parsed: ParsedFile) -> _CheckedSelectors:
+        """Every selector of the file validated, the incomplete ones too (so that all
+        their problems come in one run)."""
+        valid: list[Selector] = []
+        invalid = {label: list(errors) for label, errors in parsed.broken_selectors}
+        problems: list[Problem] = []
+        for selector in (*parsed.selectors, *parsed.incomplete_selectors):
+            found = validate_selector(selector)
+            problems.extend(found)
+            if selector.label in invalid or has_errors(found):
+                invalid.setdefault(selector.label, []).extend(p for p in found if p.is_error)
+            else:
+                valid.append(selector)
+        return cls(tuple(valid), tuple((label, tuple(errors)) for label, errors in invalid.items()), tuple(problems))
+
+
 def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
     """Merge and validate already parsed files."""
     parsed = list(parsed)
     merged, problems = merge(parsed)
-    problems = [p for f in parsed for p in f.problems] + problems
+    checked = [_CheckedSelectors.of(f) for f in parsed]
+    problems = [p for f, c in zip(parsed, checked, strict=True) for p in (*f.problems, *c.problems)] + problems
     for bucket in merged.values():
         problems.extend(validate_bucket(bucket))
     invalid, unreadable = _sorted_out(problems, [f.name for f in parsed if not f.readable])
@@ -144,6 +184,8 @@ def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
         unreadable=tuple(unreadable),
         # No digests: these models are at hand, and the commands that read files once plan
         # every bucket (digests are what the loader keeps instead of models).
+        selectors=tuple(s for c in checked for s in c.valid),
+        invalid_selectors=dict(i for c in checked for i in c.invalid),
     )
 
 
@@ -221,10 +263,14 @@ class FileBrief:
     buckets: tuple[BucketBrief, ...]
     """Its buckets, complete and incomplete, in file order."""
     problems: tuple[Problem, ...]
-    """What parsing it found."""
+    """What parsing it found, and validating its selectors."""
     readable: bool = True
     etag: str = ""
     """The ETag it was read at (the loader's cache key)."""
+    selectors: tuple[Selector, ...] = ()
+    """Its valid selectors, whole (few, and each needed for every listing)."""
+    invalid_selectors: tuple[tuple[str, tuple[Problem, ...]], ...] = ()
+    """(label, errors) of its selectors left out."""
 
     @classmethod
     def of(cls, parsed: ParsedFile, data: bytes, etag: str = "") -> FileBrief:
@@ -235,7 +281,17 @@ class FileBrief:
             for d in (_desired(b),)
         )
         packed = _pack(data) if briefs else b""
-        return cls(parsed.name, packed, briefs, parsed.problems, parsed.readable, etag)
+        checked = _CheckedSelectors.of(parsed)
+        return cls(
+            parsed.name,
+            packed,
+            briefs,
+            parsed.problems + checked.problems,
+            parsed.readable,
+            etag,
+            checked.valid,
+            checked.invalid,
+        )
 
     def parse(self) -> ParsedFile:
         """The file parsed again from its bytes (the same result as the first time)."""
@@ -308,4 +364,6 @@ def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
         files=tuple(b.name for b in briefs),
         unreadable=tuple(unreadable),
         desired={name: d for name, d in desired.items() if name not in invalid},
+        selectors=tuple(s for b in briefs for s in b.selectors),
+        invalid_selectors=dict(i for b in briefs for i in b.invalid_selectors),
     )

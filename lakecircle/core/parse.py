@@ -1,7 +1,10 @@
 """Parse TOML definition files into bucket definitions, with problems instead of exceptions.
 
 A definition file holds one bucket (``BucketName`` at the top) or several (``[[Bucket]]``
-tables with the same keys). Files naming the same bucket are merged by
+tables with the same keys). A table may instead name its buckets by pattern and tag, with
+``BucketMatch`` (and ``BucketExclude``, ``BucketTags``): a selector
+(:class:`~lakecircle.core.selectors.Selector`), read beside the exact definitions and
+checked by :mod:`lakecircle.core.selector_checks`. Files naming the same bucket are merged by
 :func:`lakecircle.core.merge.merge`. Every shape problem (syntax, unknown key, wrong type,
 missing key) comes back as a :class:`~lakecircle.core.problems.Problem` that names the
 file, the bucket, the rule and the key path (worded by :mod:`lakecircle.core.shape_problems`);
@@ -13,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import Field, ValidationError
 
@@ -26,7 +29,9 @@ from lakecircle.core.model import (
     _Wire,
     offset_datetime,
 )
-from lakecircle.core.problems import Problem, shown, suggest
+from lakecircle.core.problems import Problem, has_errors, shown, suggest
+from lakecircle.core.selector_checks import selector_key_problems
+from lakecircle.core.selectors import Ownership, Selector
 from lakecircle.core.shape_problems import shape_problems
 from lakecircle.core.toml_reader import TomlError, read_toml
 
@@ -43,6 +48,23 @@ class _BucketDoc(_Wire):
     transition_default_minimum_object_size: str | None = Field(default=None, alias="TransitionDefaultMinimumObjectSize")
     lifecycle_configuration: _LifecycleDoc = Field(alias="LifecycleConfiguration")
     ownership: str | None = Field(default=None, alias="Ownership")
+    # A selector's keys beside BucketName are reported by _exact_or_selector, in words of their own.
+    bucket_match: Any = Field(default=None, alias="BucketMatch")
+    bucket_exclude: Any = Field(default=None, alias="BucketExclude")
+    bucket_tags: Any = Field(default=None, alias="BucketTags")
+
+
+class _SelectorDoc(_Wire):
+    bucket_match: list[str] | None = Field(default=None, alias="BucketMatch")
+    """Required, but said in words of its own when missing (see _parse_selector)."""
+    bucket_exclude: list[str] = Field(default=[], alias="BucketExclude")
+    bucket_tags: dict[str, str] = Field(default={}, alias="BucketTags")
+    transition_default_minimum_object_size: str | None = Field(default=None, alias="TransitionDefaultMinimumObjectSize")
+    lifecycle_configuration: _LifecycleDoc = Field(alias="LifecycleConfiguration")
+    ownership: str | None = Field(default=None, alias="Ownership")
+
+
+_SELECTOR_KEYS = ("BucketMatch", "BucketExclude", "BucketTags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +85,14 @@ class ParsedFile:
     problems: tuple[Problem, ...]
     readable: bool = True
     incomplete: tuple[BucketDefinition, ...] = ()
+    selectors: tuple[Selector, ...] = ()
+    """Its selectors read without an error, in file order (warnings are in ``problems``)."""
+    broken_selectors: tuple[tuple[str, tuple[Problem, ...]], ...] = ()
+    """The selectors that could not be read, as (label, their errors); the errors are in
+    ``problems`` too. Which buckets such a selector meant is unknown."""
+    incomplete_selectors: tuple[Selector, ...] = ()
+    """The broken selectors with what could be read of them (as ``incomplete`` for
+    buckets): never to be used, but validated, so that all their problems come in one run."""
 
 
 def parse_file(name: str, data: bytes) -> ParsedFile:
@@ -105,18 +135,52 @@ def parse_document(name: str, document: Mapping[str, Any]) -> ParsedFile:
             return ParsedFile(name, (), tuple(problems))
         buckets: list[BucketDefinition] = []
         incomplete: list[BucketDefinition] = []
+        read: list[tuple[Selector, list[Problem]]] = []
         for index, table in enumerate(tables):
-            bucket, found = _parse_bucket(name, table, f"Bucket[{index}].")
+            where = f"Bucket[{index}]."
+            if _is_selector(table):
+                selector, found = _parse_selector(name, table, where)
+                read.append((selector, found))
+                problems.extend(found)
+                continue
+            bucket, found = _parse_bucket(name, table, where)
             problems.extend(found)
             if bucket is not None:
                 (incomplete if found else buckets).append(bucket)
-        return ParsedFile(name, tuple(buckets), tuple(problems), incomplete=tuple(incomplete))
+        return ParsedFile(
+            name, tuple(buckets), tuple(problems), incomplete=tuple(incomplete), **_sorted_selectors(read)
+        )
+    if _is_selector(document):
+        selector, found = _parse_selector(name, document, "")
+        return ParsedFile(name, (), tuple(found), **_sorted_selectors([(selector, found)]))
     bucket, found = _parse_bucket(name, document, "")
     if bucket is None:
         return ParsedFile(name, (), tuple(found))
     if found:
         return ParsedFile(name, (), tuple(found), incomplete=(bucket,))
     return ParsedFile(name, (bucket,), ())
+
+
+def _is_selector(table: Mapping[str, Any]) -> bool:
+    """A table names its buckets by pattern when it has a selector's key and no BucketName
+    (with BucketName too, it is an exact definition, and the selector's keys an error)."""
+    return "BucketName" not in table and any(key in table for key in _SELECTOR_KEYS)
+
+
+class _SelectorFields(TypedDict):
+    selectors: tuple[Selector, ...]
+    broken_selectors: tuple[tuple[str, tuple[Problem, ...]], ...]
+    incomplete_selectors: tuple[Selector, ...]
+
+
+def _sorted_selectors(read: list[tuple[Selector, list[Problem]]]) -> _SelectorFields:
+    """:class:`ParsedFile`'s selector fields for the selectors read with their problems."""
+    broken = [(s, tuple(p for p in found if p.is_error)) for s, found in read if has_errors(found)]
+    return {
+        "selectors": tuple(s for s, found in read if not has_errors(found)),
+        "broken_selectors": tuple((s.label, errors) for s, errors in broken),
+        "incomplete_selectors": tuple(s for s, _ in broken),
+    }
 
 
 def _unreadable(name: str, message: str) -> ParsedFile:
@@ -138,12 +202,25 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
         problems.extend(_header_problems(file, table, lifecycle, label, where))
     raw_rules = lifecycle.get("Rules") if isinstance(lifecycle, dict) else None
     rules = _parse_rules(file, raw_rules, label, where, problems) if isinstance(raw_rules, list) else []
+    problems.extend(_exact_or_selector(file, table, label, where))
+    problems.extend(_setting_problems(file, table, label, where))
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     ownership = table.get("Ownership")
-    for key, value, allowed in (
-        ("TransitionDefaultMinimumObjectSize", tdmos, TDMOS_VALUES),
-        ("Ownership", ownership, OWNERSHIP_VALUES),
+    if label is None:
+        return None, problems
+    config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
+    owner = ownership if ownership in OWNERSHIP_VALUES else None
+    return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
+
+
+def _setting_problems(file: str, table: Mapping[str, Any], label: str | None, where: str) -> list[Problem]:
+    """A TransitionDefaultMinimumObjectSize or an Ownership that is not one of its values."""
+    problems = []
+    for key, allowed in (
+        ("TransitionDefaultMinimumObjectSize", TDMOS_VALUES),
+        ("Ownership", OWNERSHIP_VALUES),
     ):
+        value = table.get(key)
         if isinstance(value, str) and value not in allowed:
             problems.append(
                 Problem(
@@ -153,19 +230,102 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
                     field=f"{where}{key}",
                 )
             )
-    if label is None:
-        return None, problems
+    return problems
+
+
+def _exact_or_selector(file: str, table: Mapping[str, Any], label: str | None, where: str) -> list[Problem]:
+    """A selector's keys beside BucketName: a table names one bucket or selects several."""
+    if "BucketMatch" in table:
+        message = (
+            "BucketName and BucketMatch cannot stand together: BucketName names one bucket, BucketMatch"
+            " selects buckets by pattern; keep one of them"
+        )
+        return [Problem(file, message, bucket=label, field=f"{where}BucketMatch")]
+    return [
+        Problem(
+            file,
+            f"{key} narrows the buckets a BucketMatch selects and cannot stand beside BucketName;"
+            ' remove it, or select buckets with BucketMatch = ["*"] in place of BucketName',
+            bucket=label,
+            field=f"{where}{key}",
+        )
+        for key in _SELECTOR_KEYS[1:]
+        if key in table
+    ]
+
+
+def _parse_selector(file: str, table: Mapping[str, Any], where: str) -> tuple[Selector, list[Problem]]:
+    """The selector of one table and its problems, which name no bucket (their fields begin
+    with ``where``). With an error, the selector holds only what could be read: it is
+    incomplete, for validation only."""
+    lifecycle = table.get("LifecycleConfiguration")
+    problems = _header_problems(file, table, lifecycle, None, where, model=_SelectorDoc)
+    if "BucketMatch" not in table:
+        problems.extend(
+            Problem(file, _WITHOUT_MATCH[key], field=f"{where}{key}") for key in _SELECTOR_KEYS[1:] if key in table
+        )
+    raw_rules = lifecycle.get("Rules") if isinstance(lifecycle, dict) else None
+    rules = _parse_rules(file, raw_rules, None, where, problems, paths=True) if isinstance(raw_rules, list) else []
+    problems.extend(_setting_problems(file, table, None, where))
+    match = _string_list(table["BucketMatch"]) if "BucketMatch" in table else None
+    exclude, tags = _string_list(table.get("BucketExclude")), _string_table(table.get("BucketTags"))
+    raw_ownership = table.get("Ownership")
+    ownership = Ownership(raw_ownership) if raw_ownership in OWNERSHIP_VALUES else Ownership.SHARED
+    problems.extend(selector_key_problems(file, where, match=match, exclude=exclude, tags=tags, ownership=ownership))
+    tdmos = table.get("TransitionDefaultMinimumObjectSize")
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
-    owner = ownership if ownership in OWNERSHIP_VALUES else None
-    return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
+    pairs = tuple(sorted((tags or {}).items()))
+    return Selector(file, where, match or (), exclude or (), pairs, ownership, config), problems
+
+
+_WITHOUT_MATCH = {
+    "BucketExclude": (
+        "BucketExclude leaves names out of those a BucketMatch selects, and there is no BucketMatch;"
+        ' write BucketMatch = ["*"] to select every bucket but these'
+    ),
+    "BucketTags": (
+        "BucketTags narrows the buckets a BucketMatch selects, and there is no BucketMatch;"
+        ' write BucketMatch = ["*"] to select every bucket that carries these tags'
+    ),
+}
+
+
+def _string_list(value: object) -> tuple[str, ...] | None:
+    """An array of strings (absent: empty); None for any other shape (the header check says why)."""
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _string_table(value: object) -> dict[str, str] | None:
+    """A table of strings (absent: empty); None for any other shape (the header check says why)."""
+    if value is None:
+        return {}
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return dict(value)
+    return None
 
 
 def _parse_rules(
-    file: str, raw_rules: Sequence[object], label: str | None, where: str, problems: list[Problem]
+    file: str,
+    raw_rules: Sequence[object],
+    label: str | None,
+    where: str,
+    problems: list[Problem],
+    *,
+    paths: bool = False,
 ) -> list[Rule]:
-    """The rules that could be read; the problems of the others go to ``problems``."""
+    """The rules that could be read; the problems of the others go to ``problems``.
+
+    ``paths``: each field begins with the rule's place in the file
+    (``Bucket[1].LifecycleConfiguration.Rules[0].``), for a selector, which has no bucket
+    name; a bucket's rule fields are the rule's own key paths.
+    """
     rules: list[Rule] = []
     for index, raw in enumerate(raw_rules):
+        at = f"{where}LifecycleConfiguration.Rules[{index}]." if paths else ""
         if not isinstance(raw, dict):
             problems.append(
                 Problem(
@@ -180,12 +340,12 @@ def _parse_rules(
         try:
             rule = _validate_rule(raw)
         except ValidationError as exc:
-            problems.extend(shape_problems(exc, Rule, file=file, bucket=label, rule=_rule_label(raw, index), prefix=""))
+            problems.extend(shape_problems(exc, Rule, file=file, bucket=label, rule=_rule_label(raw, index), prefix=at))
             continue
         if _has_date_off_midnight(rule):
             rule, found = _offset_dates(rule, raw)
             problems.extend(
-                Problem(file, message, bucket=label, rule=_rule_label(raw, index), field=path)
+                Problem(file, message, bucket=label, rule=_rule_label(raw, index), field=at + path)
                 for path, message in found
             )
         rules.append(rule)
@@ -272,9 +432,16 @@ def _plain_header(table: Mapping[str, Any], lifecycle: object) -> bool:
 
 
 def _header_problems(
-    file: str, table: Mapping[str, Any], lifecycle: object, label: str | None, where: str
+    file: str,
+    table: Mapping[str, Any],
+    lifecycle: object,
+    label: str | None,
+    where: str,
+    *,
+    model: type[_Wire] = _BucketDoc,
 ) -> list[Problem]:
-    """The problems of a bucket's keys other than its rules (which are checked one by one)."""
+    """The problems of a bucket's (or with ``_SelectorDoc``, a selector's) keys other than
+    its rules (which are checked one by one)."""
     header = {k: v for k, v in table.items() if k != "LifecycleConfiguration"}
     if isinstance(lifecycle, dict):
         header["LifecycleConfiguration"] = {
@@ -283,9 +450,9 @@ def _header_problems(
     elif lifecycle is not None:
         header["LifecycleConfiguration"] = lifecycle
     try:
-        _BucketDoc.model_validate(header)
+        model.model_validate(header)
     except ValidationError as exc:
-        return shape_problems(exc, _BucketDoc, file=file, bucket=label, rule=None, prefix=where)
+        return shape_problems(exc, model, file=file, bucket=label, rule=None, prefix=where)
     return []
 
 

@@ -55,6 +55,8 @@ def _message(error: ErrorDetails, model: type[BaseModel]) -> str:
         message = f"missing required key {str(loc[-1])!r}"
         if loc[-1] == "Rules":
             message += " (write Rules = [] to delete the bucket's lifecycle configuration)"
+        elif tuple(loc) == ("BucketName",):
+            message += '; or name buckets by pattern with BucketMatch (as in BucketMatch = ["*-logs"])'
         return message
     if kind == "value_error":  # a check of the model's own, which words its message
         return str(error.get("ctx", {}).get("error", "is not a valid value"))
@@ -138,7 +140,7 @@ def _spelled(value: object, depth: int) -> str:
         items = (
             [_spelled(v, depth - 1) for v in value[:3]]
             if isinstance(value, list)
-            else [f"{_key(k)} = {_spelled(v, depth - 1)}" for k, v in list(value.items())[:3]]
+            else [f"{toml_key(k)} = {_spelled(v, depth - 1)}" for k, v in list(value.items())[:3]]
         )
         if len(value) > 3:
             items.append("...")
@@ -146,7 +148,8 @@ def _spelled(value: object, depth: int) -> str:
     return type(value).__name__  # not a TOML value: a type is all there is to say
 
 
-def _key(key: object) -> str:
+def toml_key(key: object) -> str:
+    """A key as TOML writes it in a path: bare when it can be, else quoted."""
     text = str(key)
     return text if _BARE_KEY.fullmatch(text) else shown(text)
 

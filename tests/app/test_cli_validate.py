@@ -227,3 +227,62 @@ def test_history_and_rollback_refuse_a_bucket_name_s3_cannot_hold_by_the_rule_it
         newline = CliRunner().invoke(cli, [command, "a\nb"])
         assert newline.exit_code == 1, newline.output
         assert "a\\nb" in newline.output
+
+
+FLEET = """\
+BucketMatch = ["*-logs"]
+BucketExclude = ["legal-hold-*"]
+BucketTags = { retention = "1y" }
+
+[[LifecycleConfiguration.Rules]]
+ID = "abort-incomplete-uploads"
+Status = "Enabled"
+Filter = {}
+AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 }
+"""
+
+
+def test_a_folder_with_a_valid_selector_file_validates_clean(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "fleet.toml").write_text(FLEET)
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 0, "warnings": 0}
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_a_folder_with_a_broken_selector_file_prints_its_problems_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        FLEET.replace('"*-logs"', '"Logs-*"').replace("DaysAfterInitiation = 7", "DaysAfterInitiation = 0")
+    )
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 1
+    *problems, _ = result.stdout.splitlines()
+    assert problems == [
+        f"{fleet}: -: -: BucketMatch[0]: pattern 'Logs-*' can never match a bucket name: it has upper-case"
+        " letters, and bucket names are lower case (patterns are case-sensitive): write 'logs-*'",
+        f"{fleet}: -: abort-incomplete-uploads:"
+        " LifecycleConfiguration.Rules[0].AbortIncompleteMultipartUpload.DaysAfterInitiation: "
+        + problems[1].split("DaysAfterInitiation: ", 1)[1],
+    ]
+    assert "positive" in problems[1] or "at least 1" in problems[1], problems[1]
+    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 2, "warnings": 0}
+
+
+def test_a_selector_of_every_bucket_made_authoritative_validates_with_a_warning(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        FLEET.replace('["*-logs"]', '["*"]').replace("BucketTags", 'Ownership = "authoritative"\n# BucketTags')
+    )
+
+    result = run(str(fleet))
+
+    assert result.exit_code == 0, result.output
+    assert f"{fleet}: -: -: Ownership: warning: BucketMatch selects every bucket in the account" in result.stdout
+    assert count_line(result)["warnings"] == 1

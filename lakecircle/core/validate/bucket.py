@@ -4,22 +4,72 @@ What only the merged bucket can tell: its name, its TransitionDefaultMinimumObje
 how many rules it has, IDs repeated across its files, and the legacy Prefix beside
 Filter. Each rule's own findings (:mod:`~lakecircle.core.validate.rule`) are turned into
 problems here, naming the file the rule came from.
+
+A selector's rules (``BucketMatch``) are checked by the same code, as a bucket of their
+own: every bucket the selector selects gets them all. Its problems name no bucket (which
+buckets it selects is known only against an account): their file and the table their
+field path begins with (``Bucket[2].LifecycleConfiguration.Rules[0].Expiration.Days``)
+name the selector, and a message says "this selector" where it would say "this bucket".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lakecircle.core.bucket_names import name_problems
 from lakecircle.core.model import TDMOS_VALUES, BucketDefinition
 from lakecircle.core.problems import Problem, shown, suggest
+from lakecircle.core.selectors import Selector
 from lakecircle.core.validate.rule import rule_findings
 
 MAX_RULES = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Whose rules are checked: a bucket's (problems name it) or a selector's (problems
+    name no bucket, and their fields begin with the selector's table)."""
+
+    bucket: str | None
+    noun: str
+    """How a message calls it: "bucket" or "selector"."""
+    rules_at: str | None = None
+    """A selector's ``Bucket[2].LifecycleConfiguration.Rules``; None for a bucket, whose
+    rule fields are the rule's own key paths (the rule is named beside them)."""
+
+    def field(self, path: str | None, index: int | None = None) -> str | None:
+        if self.rules_at is None:
+            return path
+        if index is None:  # a key of the whole table, written beside the rules
+            return self.rules_at.removesuffix("LifecycleConfiguration.Rules") + (path or "")
+        return f"{self.rules_at}[{index}]" + (f".{path}" if path else "")
+
+
 def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
     """Every problem with one bucket's merged definition: the whole bucket's first, then the
     rules' in rule order."""
-    problems = _header_problems(bucket)
+    # 0. A name S3 can hold (its naming rules for general purpose buckets), said in every
+    # file that names it: which bucket such a file means is unknown (see definitions.py).
+    problems = [
+        Problem(file, message, bucket=bucket.name, field="BucketName")
+        for message in name_problems(bucket.name)
+        for file in (bucket.files or ("-",))
+    ]
+    problems.extend(_problems(bucket, _Scope(bucket.name, "bucket")))
+    return problems
+
+
+def validate_selector(selector: Selector) -> list[Problem]:
+    """Every problem with a selector's rules and TransitionDefaultMinimumObjectSize, as
+    :func:`validate_bucket` finds them in a bucket's (its keys that select buckets are
+    checked as they are read, in :mod:`lakecircle.core.selector_checks`)."""
+    config = selector.config
+    stand_in = BucketDefinition(selector.label, config, (selector.file,), (selector.file,) * len(config.rules))
+    return _problems(stand_in, _Scope(None, "selector", f"{selector.where}LifecycleConfiguration.Rules"))
+
+
+def _problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
+    problems = _header_problems(bucket, scope)
     # One pass over the rules (each is read from memory once): their own findings, and
     # whether any ID repeats or any rule has the legacy Prefix.
     found_by_rule: list[Problem] = []
@@ -39,30 +89,26 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
             label = _label(bucket, index)
             file = bucket.file_of(index)
             found_by_rule.extend(
-                Problem(file, message, bucket=bucket.name, rule=label, field=path, severity=severity)
+                Problem(
+                    file, message, bucket=scope.bucket, rule=label, field=scope.field(path, index), severity=severity
+                )
                 for path, message, severity in found
             )
     if repeated:
-        problems.extend(_duplicate_ids(bucket))
+        problems.extend(_duplicate_ids(bucket, scope))
     # 3. One bucket does not mix the legacy Prefix form with Filter. (A rule holding both
     # is reported by check_rule; it does not count for either form here.)
     if legacy:
-        problems.extend(_mixed_forms(bucket))
+        problems.extend(_mixed_forms(bucket, scope))
     problems.extend(found_by_rule)
     return problems
 
 
-def _header_problems(bucket: BucketDefinition) -> list[Problem]:
-    """The bucket's name, its TransitionDefaultMinimumObjectSize and its number of rules."""
+def _header_problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
+    """The bucket's TransitionDefaultMinimumObjectSize and its number of rules."""
     config = bucket.config
     first = bucket.files[0] if bucket.files else "-"
-    # 0. A name S3 can hold (its naming rules for general purpose buckets), said in every
-    # file that names it: which bucket such a file means is unknown (see definitions.py).
-    problems = [
-        Problem(file, message, bucket=bucket.name, field="BucketName")
-        for message in name_problems(bucket.name)
-        for file in (bucket.files or ("-",))
-    ]
+    problems = []
     tdmos = config.transition_default_minimum_object_size
     if tdmos is not None and tdmos not in TDMOS_VALUES:
         problems.append(
@@ -70,8 +116,8 @@ def _header_problems(bucket: BucketDefinition) -> list[Problem]:
                 first,
                 f"TransitionDefaultMinimumObjectSize {shown(tdmos)} is not one of {', '.join(TDMOS_VALUES)}"
                 f"{suggest(tdmos, TDMOS_VALUES)}",
-                bucket=bucket.name,
-                field="TransitionDefaultMinimumObjectSize",
+                bucket=scope.bucket,
+                field=scope.field("TransitionDefaultMinimumObjectSize"),
             )
         )
     # 1. At most 1,000 rules; IDs required, 1-255 characters, unique.
@@ -80,36 +126,38 @@ def _header_problems(bucket: BucketDefinition) -> list[Problem]:
             Problem(
                 first,
                 f"{len(config.rules)} rules, over S3's limit of {MAX_RULES} per bucket; merge or drop rules",
-                bucket=bucket.name,
-                field="LifecycleConfiguration.Rules",
+                bucket=scope.bucket,
+                field=scope.field("LifecycleConfiguration.Rules"),
             )
         )
     return problems
 
 
-def _duplicate_ids(bucket: BucketDefinition) -> list[Problem]:
+def _duplicate_ids(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
     problems = []
     files_by_id: dict[str, list[str]] = {}
+    last_index: dict[str, int] = {}
     for index, rule in enumerate(bucket.config.rules):
         if rule.id is not None:
             files_by_id.setdefault(rule.id, []).append(bucket.file_of(index))
+            last_index[rule.id] = index
     for rule_id, files in files_by_id.items():
         if len(files) > 1:
             where = " and ".join(sorted(set(files))) if len(set(files)) > 1 else f"{files[0]} ({len(files)} times)"
             problems.append(
                 Problem(
                     files[-1],
-                    f"rule ID {shown(rule_id)} is defined more than once for this bucket, in {where};"
+                    f"rule ID {shown(rule_id)} is defined more than once for this {scope.noun}, in {where};"
                     " rule IDs must be unique per bucket",
-                    bucket=bucket.name,
+                    bucket=scope.bucket,
                     rule=rule_id,
-                    field="ID",
+                    field=scope.field("ID", last_index[rule_id]),
                 )
             )
     return problems
 
 
-def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
+def _mixed_forms(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
     rules = bucket.config.rules
     legacy = [i for i, r in enumerate(rules) if r.prefix is not None and r.filter is None]
     modern = [i for i, r in enumerate(rules) if r.filter is not None and r.prefix is None]
@@ -123,9 +171,9 @@ def _mixed_forms(bucket: BucketDefinition) -> list[Problem]:
             f"rule uses the legacy rule-level Prefix{others} while rule {shown(_label(bucket, first_modern))}"
             f" in {bucket.file_of(first_modern)} uses Filter; S3 refuses the two forms in one bucket:"
             " write every rule with Filter = { Prefix = ... }",
-            bucket=bucket.name,
+            bucket=scope.bucket,
             rule=_label(bucket, first_legacy),
-            field="Prefix",
+            field=scope.field("Prefix", first_legacy),
         )
     ]
 
