@@ -13,6 +13,7 @@ consume; it does no I/O.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import operator
 import re
@@ -184,6 +185,41 @@ class _Pattern:
 _ORDER = operator.attrgetter("order")
 
 
+class _Prefixes:
+    """Patterns filed under literal texts; :meth:`of` finds those whose text begins a name.
+
+    The texts are sorted, each linked to the longest other text it begins with. Among the
+    texts that begin a name, the longest sorts at or before the name, and so does every text
+    between the two, which begins with it: one :func:`bisect.bisect_right` and a walk up the
+    links from the text just before the name find them all. A name costs one binary search
+    whatever the number and lengths of the texts (a dict per text length costs a slice and
+    a lookup per length present: 45 lengths in the benchmark, six times slower).
+    """
+
+    def __init__(self, table: Mapping[str, list[_Pattern]]) -> None:
+        self._texts = sorted(table)
+        self._patterns = [table[text] for text in self._texts]
+        self._parent: list[int] = []
+        chain: list[int] = []  # the texts that begin the current one, shortest first
+        for index, text in enumerate(self._texts):
+            while chain and not text.startswith(self._texts[chain[-1]]):
+                chain.pop()
+            self._parent.append(chain[-1] if chain else -1)
+            chain.append(index)
+
+    def of(self, name: str) -> list[_Pattern]:
+        """The patterns filed under a text that ``name`` begins with."""
+        texts, parent = self._texts, self._parent
+        index = bisect.bisect_right(texts, name) - 1
+        while index >= 0 and not name.startswith(texts[index]):
+            index = parent[index]
+        found: list[_Pattern] = []
+        while index >= 0:
+            found += self._patterns[index]
+            index = parent[index]
+        return found
+
+
 class Matcher:
     """The selectors of one listing, compiled once; :meth:`match` says which select a name.
 
@@ -199,9 +235,9 @@ class Matcher:
     - ``"*"`` matches every name: no lookup, no regex;
     - a pattern without a wildcard is a name: one dict lookup for all of them;
     - a pattern that begins or ends with literal text (``logs-*``, ``*-logs``,
-      ``team-?-*.log``) is filed under the longer of the two, in a dict per length; a name
-      costs one slice and one lookup per distinct prefix (or suffix) length present in the
-      whole set, however many patterns share it;
+      ``team-?-*.log``) is filed under the longer of the two, among the prefixes (or the
+      suffixes, reversed); a name costs one binary search in each (:class:`_Prefixes`),
+      however many patterns and lengths there are;
     - a pattern with literal text only inside (``*-logs-*``, ``*-[0-9]``) is filed under
       its longest literal run, tested with ``in`` once per distinct run (the one cost that
       grows with the number of such patterns: about 4 ms per 100,000 names and run);
@@ -218,8 +254,9 @@ class Matcher:
         """Whether any selector has ``BucketTags``: without one, no bucket's tags are read."""
         self._everything: list[_Pattern] = []
         self._exact: dict[str, list[_Pattern]] = {}
-        prefixes: dict[int, dict[str, list[_Pattern]]] = {}
-        suffixes: dict[int, dict[str, list[_Pattern]]] = {}
+        prefixes: dict[str, list[_Pattern]] = {}
+        suffixes: dict[str, list[_Pattern]] = {}
+        """Filed under the suffix reversed: a suffix of a name is a prefix of it reversed."""
         infixes: dict[str, list[_Pattern]] = {}
         for index, selector in enumerate(self.selectors):
             excludes = tuple(_compiled(p) for p in selector.exclude)
@@ -236,13 +273,13 @@ class Matcher:
                 elif shape.exact:
                     self._exact.setdefault(pattern, []).append(compiled)
                 elif shape.prefix and len(shape.prefix) >= len(shape.suffix):
-                    prefixes.setdefault(len(shape.prefix), {}).setdefault(shape.prefix, []).append(compiled)
+                    prefixes.setdefault(shape.prefix, []).append(compiled)
                 elif shape.suffix:
-                    suffixes.setdefault(len(shape.suffix), {}).setdefault(shape.suffix, []).append(compiled)
+                    suffixes.setdefault(shape.suffix[::-1], []).append(compiled)
                 else:
                     infixes.setdefault(shape.infix, []).append(compiled)
-        self._prefixes = sorted(prefixes.items())
-        self._suffixes = sorted(suffixes.items())
+        self._prefixes = _Prefixes(prefixes)
+        self._suffixes = _Prefixes(suffixes)
         self._anywhere = infixes.pop("", [])
         self._infixes = tuple(infixes.items())
 
@@ -254,14 +291,8 @@ class Matcher:
         found = self._exact.get(name)
         if found is not None:
             candidates += found
-        for length, table in self._prefixes:
-            found = table.get(name[:length])
-            if found is not None:
-                candidates += found
-        for length, table in self._suffixes:
-            found = table.get(name[-length:])
-            if found is not None:
-                candidates += found
+        candidates += self._prefixes.of(name)
+        candidates += self._suffixes.of(name[::-1])
         for infix, found in self._infixes:
             if infix in name:
                 candidates += found

@@ -65,6 +65,24 @@ MATCH_CASES = [
         id="every selector that matches is reported once in the order given",
     ),
     pytest.param([selector("ab*ba")], "aba", [], id="a prefix and a suffix may not overlap in the name"),
+    pytest.param(
+        [selector("a*"), selector("ab*"), selector("abc*"), selector("abd*")],
+        "abcz",
+        [(0, "a*"), (1, "ab*"), (2, "abc*")],
+        id="nested prefixes all match a name that begins with each",
+    ),
+    pytest.param(
+        [selector("a*"), selector("ab*"), selector("abz*")],
+        "abx",
+        [(0, "a*"), (1, "ab*")],
+        id="a prefix sorted between the name and its own prefixes does not hide them",
+    ),
+    pytest.param(
+        [selector("*s"), selector("*gs"), selector("*logs"), selector("*ogz")],
+        "web-logs",
+        [(0, "*s"), (1, "*gs"), (2, "*logs")],
+        id="nested suffixes all match a name that ends with each",
+    ),
 ]
 
 
