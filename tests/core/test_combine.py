@@ -4,12 +4,15 @@ rules 1-5), table by table."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lakecircle.core.combine import Combined, Override, combine
 from lakecircle.core.digest import rules_digest
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.selectors import Matcher, Ownership, Selector, Source
 from tests.builders import rule, selector
+from tests.strategies import lifecycle_configs
 
 BUCKET = "web-logs"
 K128 = "all_storage_classes_128K"
@@ -233,3 +236,17 @@ def test_a_selector_s_rules_are_shared_not_copied() -> None:
     shared_rule = rule("abort", 7)
     first = combined(None, base(shared_rule))
     assert first.config.rules[0] is shared_rule
+
+
+@given(lifecycle_configs(max_rules=8), st.lists(st.integers(0, 2), min_size=8, max_size=8))
+def test_rules_spread_over_an_exact_definition_and_selectors_digest_as_one_definition(
+    config: LifecycleConfig, owners: list[int]
+) -> None:
+    rules = config.rules
+    parts: list[list[Rule]] = [[], [], []]
+    for one, owner in zip(rules, owners, strict=False):
+        parts[owner].append(one)
+    result = combined(exact(*parts[0]), base(*parts[1]), logs(*parts[2]))
+    assert result.valid
+    assert result.digest == rules_digest(rules)
+    assert sorted(map(id, result.config.rules)) == sorted(map(id, rules))  # the models themselves, no copies
