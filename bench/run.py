@@ -14,7 +14,8 @@ RSS are the client's alone. Sections, in the order of the issue:
    concurrency and delay, and LakeCircle's throughput as a ratio of it;
 3. the original design's approach (sequential boto3, a PUT per added or removed rule);
 4. idle polls of the daemon; 5. peak RSS of one daemon cycle over 100,000 buckets;
-6. planning (bench/plan_bench.py); 7. throttling by the endpoint at R requests/second.
+6. planning (bench/plan_bench.py); 7. throttling by the endpoint at R requests/second;
+8. selector matching (bench/selector_bench.py): bucket names against the selectors of fleets.
 
 ``--only throttling`` (or a comma-separated list of the sections of :data:`SECTIONS`)
 runs and prints those sections alone; the default is all of them.
@@ -58,11 +59,19 @@ SHORT = {
     "HeadBucket": "HB",
     "GetCallerIdentity": "STS",
 }
-SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling")
+SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling", "selectors")
 """The sections ``--only`` can pick: the endpoint's ceiling, (1-2) full cycles and the
-floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling."""
+floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling,
+(8) selector matching."""
 
-ALIASES = {"cycle": "cycles", "floor": "cycles", "plan": "planning", "throttle": "throttling"}
+ALIASES = {
+    "cycle": "cycles",
+    "floor": "cycles",
+    "plan": "planning",
+    "throttle": "throttling",
+    "selector": "selectors",
+    "matching": "selectors",
+}
 
 LEGEND = (
     "LB ListBuckets, LO ListObjectsV2, GO GetObject, PO PutObject, "
@@ -87,6 +96,8 @@ class Plan:
     rate: int
     plan_buckets: int
     plan_rules: int
+    selector_buckets: int = 100_000
+    selectors: int = 500
     concurrency: int = 16
     rules: int = 5
     drift: float = 0.1
@@ -120,6 +131,7 @@ QUICK = Plan(
     rate=200,
     plan_buckets=1000,
     plan_rules=10,
+    selector_buckets=10_000,
 )
 
 
@@ -269,16 +281,20 @@ class Bench:
 
     def planning(self) -> None:
         log("planning: running bench/plan_bench.py")
+        self.results["planning"] = self.script(
+            "plan_bench.py", "--buckets", str(self.plan.plan_buckets), "--rules", str(self.plan.plan_rules)
+        )
+
+    def selectors(self) -> None:
+        log("selectors: running bench/selector_bench.py")
+        self.results["selectors"] = self.script(
+            "selector_bench.py", "--buckets", str(self.plan.selector_buckets), "--selectors", str(self.plan.selectors)
+        )
+
+    def script(self, name: str, *args: str) -> dict[str, Any]:
+        """Run ``bench/NAME --json ARGS`` and return the JSON object it prints last."""
         done = subprocess.run(  # noqa: S603 -- our own interpreter and script
-            [
-                sys.executable,
-                str(ROOT / "bench" / "plan_bench.py"),
-                "--json",
-                "--buckets",
-                str(self.plan.plan_buckets),
-                "--rules",
-                str(self.plan.plan_rules),
-            ],
+            [sys.executable, str(ROOT / "bench" / name), "--json", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -286,7 +302,8 @@ class Bench:
             timeout=600,
             check=False,
         )
-        self.results["planning"] = json.loads(done.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
 
 
 def parse_sections(value: str) -> frozenset[str]:
@@ -327,6 +344,8 @@ def run(plan: Plan, logs: Path, sections: frozenset[str] = frozenset(SECTIONS)) 
                     bench.load(n)
         if "planning" in sections:
             bench.planning()
+        if "selectors" in sections:
+            bench.selectors()
     results = bench.results
     results["sections"] = sorted(sections)
     results["machine"] = machine()
@@ -699,6 +718,30 @@ def render(results: Mapping[str, Any]) -> str:
                 f"Throttled at R = {rate}/s: ≥ 80% of R achieved, no bucket failed",
                 f"{worst_rate:.0f}/s at worst ({worst_rate / rate:.0%}), {failed_total} failed",
                 worst_rate >= 0.8 * rate and failed_total == 0,
+            )
+        )
+
+    # (8)
+    matching = results.get("selectors")
+    if matching:
+        out.append("### 8. Selector matching (bench/selector_bench.py)")
+        out.append("")
+        rows = [
+            [
+                f"{matching['buckets']:,} x {matching['selectors']}",
+                f"{matching['patterns']:,}",
+                f"{matching['compile_s']:.3f}",
+                f"{matching['match_s']:.3f}",
+                f"{matching['matches']:,}",
+            ]
+        ]
+        out.extend(_table(["names x selectors", "patterns", "compile s", "match s", "matches"], rows))
+        out.append("")
+        targets.append(
+            Target(
+                f"Matching {matching['buckets']:,} names x {matching['selectors']} selectors under 1 s",
+                f"{matching['match_s']:.2f} s",
+                matching["match_s"] < matching["target_s"],
             )
         )
 

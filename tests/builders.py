@@ -20,7 +20,8 @@ import json
 from typing import Any
 
 from lakecircle import errors
-from lakecircle.core.model import Rule
+from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.selectors import Ownership, Selector
 from lakecircle.service.metrics import outcome_of, reason_of
 
 
@@ -74,6 +75,29 @@ def _inline(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a TOML basic string
     return str(value)
+
+
+def selector(
+    *match: str,
+    exclude: tuple[str, ...] = (),
+    tags: dict[str, str] | None = None,
+    rules: tuple[Rule, ...] = (),
+    ownership: Ownership = Ownership.SHARED,
+    tdmos: str | None = None,
+    file: str = "fleet.toml",
+    where: str = "",
+) -> Selector:
+    """A selector as the parser gives it: ``selector("*-logs", exclude=("legal-*",))`` selects
+    every ``-logs`` bucket but the legal ones, with ``rules`` (none by default)."""
+    return Selector(
+        file=file,
+        where=where,
+        match=match,
+        exclude=exclude,
+        tags=tuple(sorted((tags or {}).items())),
+        ownership=ownership,
+        config=LifecycleConfig(rules, tdmos),
+    )
 
 
 class RecordingObserver:

@@ -1,0 +1,217 @@
+"""One bucket's desired state from every definition that selects it: its exact definition
+(``BucketName``) and the selectors whose patterns and tags pick it.
+
+Issue 15's rules, in order (ARCHITECTURE.md, "Fleets"):
+
+1. the desired rules are the union of the rules of every definition that selects the bucket;
+2. a rule ID the exact definition defines replaces a selector's rule with that ID, for this
+   bucket only (an *override*, recorded); two selectors giving one ID different content make
+   the bucket invalid, naming both; the same content twice is one rule (compared in
+   canonical form, so spellings that mean the same are the same);
+3. the bucket is authoritative when its exact definition is (its default) or any selector
+   says ``Ownership = "authoritative"``; otherwise shared;
+4. the exact definition's TransitionDefaultMinimumObjectSize wins; two selectors with
+   different values make the bucket invalid;
+5. a bucket nothing selects is unmanaged: :func:`combine` answers None, and the caller
+   neither reads nor writes it, only counts it.
+
+Cheap by design: a selector shared by 100,000 buckets gives each of them its very rule
+models and :class:`~lakecircle.core.selectors.Source` values (built once by the matcher),
+so a bucket costs the merged tuples and nothing more. The rules are kept as written, so
+:func:`~lakecircle.core.digest.rules_digest` of the result equals that of an exact
+definition holding the same rules, and the engine's in-sync shortcut holds.
+
+Pure: values in, values out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lakecircle.core.digest import Digest, rules_digest
+from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
+from lakecircle.core.normalize import canonical_key, canonical_rule
+from lakecircle.core.problems import Problem, has_errors, shown
+from lakecircle.core.selectors import Match, Ownership, Source
+from lakecircle.core.validate.bucket import MAX_RULES
+
+TDMOS = "TransitionDefaultMinimumObjectSize"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A selector's rule that the bucket's exact definition replaces (rule 2)."""
+
+    rule: str
+    """The rule ID both define."""
+    overridden: Source
+    """The selector whose rule is not applied to this bucket."""
+    by: Source
+    """The exact definition's file whose rule is applied instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """What the definitions want for one bucket, and where each part comes from."""
+
+    bucket: str
+    config: LifecycleConfig
+    """The merged rules and TransitionDefaultMinimumObjectSize, ready to plan against."""
+    shared: bool
+    """True: keep other writers' rules, remove only rules LakeCircle applied (rule 3)."""
+    sources: tuple[Source, ...]
+    """Where each rule comes from, parallel to ``config.rules``."""
+    overrides: tuple[Override, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    """Errors make the bucket invalid: it is reported, never written."""
+
+    @property
+    def valid(self) -> bool:
+        return not has_errors(self.problems)
+
+    @property
+    def digest(self) -> Digest:
+        """:func:`~lakecircle.core.digest.rules_digest` of the rules, as for an exact definition."""
+        return rules_digest(self.config.rules)
+
+
+def combine(bucket: str, exact: BucketDefinition | None, selected: Sequence[Match]) -> Combined | None:
+    """The desired state of ``bucket`` from its exact definition (None when it has none) and
+    the selectors that select it, in definition order (their names matched, and their
+    ``BucketTags`` too: :func:`~lakecircle.core.selectors.with_tags`).
+
+    None when nothing selects the bucket (rule 5): it is unmanaged. The exact definition is
+    taken as valid (its own problems are :func:`~lakecircle.core.validate.bucket.validate_bucket`'s);
+    the problems here are those only the combination has.
+    """
+    if exact is None and not selected:
+        return None
+    rules: list[Rule] = []
+    sources: list[Source] = []
+    overrides: list[Override] = []
+    problems: list[Problem] = []
+    exact_ids: dict[str, Source] = {}
+    if exact is not None:
+        rules.extend(exact.config.rules)
+        for index, rule in enumerate(exact.config.rules):
+            source = Source(exact.file_of(index))
+            sources.append(source)
+            if rule.id is not None:
+                exact_ids.setdefault(rule.id, source)
+    given: dict[str, tuple[int, tuple[object, ...] | None]] = {}
+    """A selector-given rule ID: its place in ``rules``, and its canonical key once needed."""
+    anonymous = {canonical_key(r) for r in rules if r.id is None} if selected else set()
+    for match in selected:
+        for rule in match.selector.config.rules:
+            rule_id = rule.id
+            if rule_id is None:
+                key = canonical_key(rule)
+                if key not in anonymous:  # the same rule without an ID twice is one rule
+                    anonymous.add(key)
+                    rules.append(rule)
+                    sources.append(match.source)
+                continue
+            by = exact_ids.get(rule_id)
+            if by is not None:
+                overrides.append(Override(rule_id, match.source, by))
+                continue
+            seen = given.get(rule_id)
+            if seen is None:
+                given[rule_id] = (len(rules), None)
+                rules.append(rule)
+                sources.append(match.source)
+                continue
+            place, kept_key = seen
+            if kept_key is None:
+                kept_key = canonical_key(rules[place])
+                given[rule_id] = (place, kept_key)
+            if canonical_key(rule) != kept_key:
+                problems.append(_conflict(bucket, rule_id, sources[place], match.source))
+    tdmos = _tdmos(bucket, exact, selected, problems)
+    if len(rules) > MAX_RULES:
+        problems.append(
+            Problem(
+                sources[-1].file,
+                f"the definitions selecting this bucket give it {len(rules)} rules together, over S3's"
+                f" limit of {MAX_RULES}; select it with fewer selectors or merge rules",
+                bucket=bucket,
+                field="LifecycleConfiguration.Rules",
+            )
+        )
+    return Combined(
+        bucket,
+        LifecycleConfig(_one_form(rules), tdmos),
+        _shared(exact, selected),
+        tuple(sources),
+        tuple(overrides),
+        tuple(problems),
+    )
+
+
+def _conflict(bucket: str, rule_id: str, kept: Source, other: Source) -> Problem:
+    return Problem(
+        other.file,
+        f"rule ID {shown(rule_id)} is given to this bucket by {_named(kept)} and by {_named(other)}"
+        " with different content; give the rule one content in both, rename one of them, or"
+        " define the rule in the bucket's own BucketName definition, which overrides both",
+        bucket=bucket,
+        rule=rule_id,
+        field="LifecycleConfiguration.Rules",
+    )
+
+
+def _named(source: Source) -> str:
+    if source.selector is None:
+        return source.file
+    return f"{source.selector} (pattern {shown(source.matched or '')})"
+
+
+def _tdmos(
+    bucket: str, exact: BucketDefinition | None, selected: Sequence[Match], problems: list[Problem]
+) -> str | None:
+    """Rule 4: the exact definition's value, else the one value the selectors agree on."""
+    if exact is not None and exact.config.transition_default_minimum_object_size is not None:
+        return exact.config.transition_default_minimum_object_size
+    value: str | None = None
+    first: Match | None = None
+    for match in selected:
+        theirs = match.selector.config.transition_default_minimum_object_size
+        if theirs is None:
+            continue
+        if first is None:
+            value, first = theirs, match
+        elif theirs != value:
+            problems.append(
+                Problem(
+                    match.source.file,
+                    f"{TDMOS} is {shown(theirs)} in {_named(match.source)} but {shown(value or '')} in"
+                    f" {_named(first.source)}, and both select this bucket; give them one value, or set"
+                    f" {TDMOS} in the bucket's own BucketName definition, which wins",
+                    bucket=bucket,
+                    field=TDMOS,
+                )
+            )
+    return value
+
+
+def _shared(exact: BucketDefinition | None, selected: Sequence[Match]) -> bool:
+    """Rule 3: authoritative when the exact definition is (by default) or any selector says so."""
+    if exact is not None and not exact.shared:
+        return False
+    return not any(m.selector.ownership is Ownership.AUTHORITATIVE for m in selected)
+
+
+def _one_form(rules: list[Rule]) -> tuple[Rule, ...]:
+    """The rules, with the legacy rule-level ``Prefix`` rules in Filter form when the others
+    use Filter: S3 refuses the two forms in one configuration, and each definition was
+    valid alone. Canonical form means the same, so plans and digests see no change."""
+    legacy = modern = False
+    for rule in rules:
+        if rule.filter is None:
+            legacy = legacy or rule.prefix is not None
+        else:
+            modern = True
+    if not (legacy and modern):
+        return tuple(rules)
+    return tuple(canonical_rule(r) if r.filter is None and r.prefix is not None else r for r in rules)
