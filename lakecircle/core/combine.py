@@ -1,7 +1,7 @@
 """One bucket's desired state from every definition that selects it: its exact definition
 (``BucketName``) and the selectors whose patterns and tags pick it.
 
-Issue 15's rules, in order (ARCHITECTURE.md, "Fleets"):
+The rules, in order (ARCHITECTURE.md, "Fleets"):
 
 1. the desired rules are the union of the rules of every definition that selects the bucket;
 2. a rule ID the exact definition defines replaces a selector's rule with that ID, for this
@@ -87,53 +87,17 @@ def combine(bucket: str, exact: BucketDefinition | None, selected: Sequence[Matc
     """
     if exact is None and not selected:
         return None
-    rules: list[Rule] = []
-    sources: list[Source] = []
-    overrides: list[Override] = []
-    problems: list[Problem] = []
-    exact_ids: dict[str, Source] = {}
-    if exact is not None:
-        rules.extend(exact.config.rules)
-        for index, rule in enumerate(exact.config.rules):
-            source = Source(exact.file_of(index))
-            sources.append(source)
-            if rule.id is not None:
-                exact_ids.setdefault(rule.id, source)
-    given: dict[str, tuple[int, tuple[object, ...] | None]] = {}
-    """A selector-given rule ID: its place in ``rules``, and its canonical key once needed."""
-    anonymous = {canonical_key(r) for r in rules if r.id is None} if selected else set()
+    union = _Union(bucket, exact, bool(selected))
     for match in selected:
         for rule in match.selector.config.rules:
-            rule_id = rule.id
-            if rule_id is None:
-                key = canonical_key(rule)
-                if key not in anonymous:  # the same rule without an ID twice is one rule
-                    anonymous.add(key)
-                    rules.append(rule)
-                    sources.append(match.source)
-                continue
-            by = exact_ids.get(rule_id)
-            if by is not None:
-                overrides.append(Override(rule_id, match.source, by))
-                continue
-            seen = given.get(rule_id)
-            if seen is None:
-                given[rule_id] = (len(rules), None)
-                rules.append(rule)
-                sources.append(match.source)
-                continue
-            place, kept_key = seen
-            if kept_key is None:
-                kept_key = canonical_key(rules[place])
-                given[rule_id] = (place, kept_key)
-            if canonical_key(rule) != kept_key:
-                problems.append(_conflict(bucket, rule_id, sources[place], match.source))
+            union.add(rule, match.source)
+    problems = union.problems
     tdmos = _tdmos(bucket, exact, selected, problems)
-    if len(rules) > MAX_RULES:
+    if len(union.rules) > MAX_RULES:
         problems.append(
             Problem(
-                sources[-1].file,
-                f"the definitions selecting this bucket give it {len(rules)} rules together, over S3's"
+                union.sources[-1].file,
+                f"the definitions selecting this bucket give it {len(union.rules)} rules together, over S3's"
                 f" limit of {MAX_RULES}; select it with fewer selectors or merge rules",
                 bucket=bucket,
                 field="LifecycleConfiguration.Rules",
@@ -141,12 +105,64 @@ def combine(bucket: str, exact: BucketDefinition | None, selected: Sequence[Matc
         )
     return Combined(
         bucket,
-        LifecycleConfig(_one_form(rules), tdmos),
+        LifecycleConfig(_one_form(union.rules), tdmos),
         _shared(exact, selected),
-        tuple(sources),
-        tuple(overrides),
+        tuple(union.sources),
+        tuple(union.overrides),
         tuple(problems),
     )
+
+
+class _Union:
+    """Rules 1 and 2 for one bucket: the exact definition's rules, then each selector's
+    rule unless the exact definition overrides its ID or it repeats a rule already given."""
+
+    def __init__(self, bucket: str, exact: BucketDefinition | None, any_selected: bool) -> None:
+        self.bucket = bucket
+        self.rules: list[Rule] = []
+        self.sources: list[Source] = []
+        self.overrides: list[Override] = []
+        self.problems: list[Problem] = []
+        self.exact_ids: dict[str, Source] = {}
+        if exact is not None:
+            self.rules.extend(exact.config.rules)
+            for index, rule in enumerate(exact.config.rules):
+                source = Source(exact.file_of(index))
+                self.sources.append(source)
+                if rule.id is not None:
+                    self.exact_ids.setdefault(rule.id, source)
+        self.given: dict[str, tuple[int, tuple[object, ...] | None]] = {}
+        """A selector-given rule ID: its place in ``rules``, and its canonical key once needed."""
+        self.anonymous = {canonical_key(r) for r in self.rules if r.id is None} if any_selected else set()
+
+    def add(self, rule: Rule, source: Source) -> None:
+        """A selector's rule: kept, recorded as overridden, folded into its twin, or a conflict."""
+        rule_id = rule.id
+        if rule_id is None:
+            key = canonical_key(rule)
+            if key not in self.anonymous:  # the same rule without an ID twice is one rule
+                self.anonymous.add(key)
+                self._keep(rule, source)
+            return
+        by = self.exact_ids.get(rule_id)
+        if by is not None:
+            self.overrides.append(Override(rule_id, source, by))
+            return
+        seen = self.given.get(rule_id)
+        if seen is None:
+            self.given[rule_id] = (len(self.rules), None)
+            self._keep(rule, source)
+            return
+        place, kept_key = seen
+        if kept_key is None:
+            kept_key = canonical_key(self.rules[place])
+            self.given[rule_id] = (place, kept_key)
+        if canonical_key(rule) != kept_key:
+            self.problems.append(_conflict(self.bucket, rule_id, self.sources[place], source))
+
+    def _keep(self, rule: Rule, source: Source) -> None:
+        self.rules.append(rule)
+        self.sources.append(source)
 
 
 def _conflict(bucket: str, rule_id: str, kept: Source, other: Source) -> Problem:
