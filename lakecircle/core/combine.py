@@ -33,22 +33,13 @@ from lakecircle.core.digest import Digest, rules_digest
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.normalize import canonical_key, canonical_rule
 from lakecircle.core.problems import Problem, has_errors, shown
-from lakecircle.core.selectors import Match, Ownership, Source
+from lakecircle.core.selectors import Match, Override, Ownership, Source
 from lakecircle.core.validate.bucket import MAX_RULES
 
+__all__ = ["TDMOS", "Combined", "Override", "combine"]
+"""``Override`` is here too: it was defined here first (it now lives in :mod:`~lakecircle.core.selectors`)."""
+
 TDMOS = "TransitionDefaultMinimumObjectSize"
-
-
-@dataclass(frozen=True, slots=True)
-class Override:
-    """A selector's rule that the bucket's exact definition replaces (rule 2)."""
-
-    rule: str
-    """The rule ID both define."""
-    overridden: Source
-    """The selector whose rule is not applied to this bucket."""
-    by: Source
-    """The exact definition's file whose rule is applied instead."""
 
 
 @dataclass(frozen=True, slots=True)

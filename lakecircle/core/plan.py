@@ -4,17 +4,23 @@ S3 replaces a bucket's whole lifecycle configuration on every PUT, so a changed 
 gets exactly one write: PUT with the full desired rule set, or DELETE when the desired
 set is empty (ARCHITECTURE.md, "Safety", rule 2). Rules are matched by ID and compared in canonical form
 (:mod:`lakecircle.core.normalize`), so a bucket that only reads back differently is a NOOP.
+
+A plan may also say where each desired rule comes from (a file's ``BucketName``
+definition, or a selector and the pattern that picked the bucket) and which selector
+rules the bucket's own definition overrides: provenance, for people reading a plan of a
+fleet. A plan built without it is exactly what it was before selectors existed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.normalize import canonical_key, canonical_rule
+from lakecircle.core.selectors import Override, Source
 
 
 class Action(StrEnum):
@@ -61,6 +67,16 @@ class BucketPlan:
     held: tuple[Rule, ...] = ()
     """Live rules the definitions no longer name, kept because a guard holds their
     removal back (see :func:`hold_removals`): they would be removed, and are not."""
+    sources: Mapping[str, Source] = field(default_factory=dict, hash=False)
+    """Where each desired rule with an ID comes from, by ID; empty when the planner was
+    not told (plans of exact definitions alone, which need no provenance)."""
+    overrides: tuple[Override, ...] = ()
+    """The selectors' rules the bucket's own definition replaces."""
+
+    @property
+    def has_provenance(self) -> bool:
+        """Whether the plan was built with its rules' sources (render shows them then)."""
+        return bool(self.sources or self.overrides)
 
     @property
     def has_changes(self) -> bool:
@@ -88,6 +104,8 @@ def hold_removals(plan: BucketPlan) -> BucketPlan:
         plan.live,
         plan.tdmos_change,
         held=plan.held + plan.removed,
+        sources=plan.sources,
+        overrides=plan.overrides,
     )
 
 
@@ -97,6 +115,8 @@ def plan_bucket(
     live: LifecycleConfig,
     *,
     keep: Callable[[Rule], bool] | None = None,
+    sources: Sequence[Source] | None = None,
+    overrides: Sequence[Override] = (),
 ) -> BucketPlan:
     """The plan that makes ``live`` equal to ``desired``.
 
@@ -107,7 +127,19 @@ def plan_bucket(
     ``keep`` protects live rules the definitions do not name: those it returns True for
     stay, and are sent again with the PUT (shared ownership, and the guards that forbid
     removals). A rule ID the definitions name always follows the definitions.
+
+    ``sources``, parallel to ``desired.rules`` (:attr:`~lakecircle.core.combine.Combined.sources`),
+    and ``overrides`` are carried into the plan for people to read; they change nothing
+    in what is planned.
     """
+    by_id: dict[str, Source] = {}
+    if sources is not None:
+        if len(sources) != len(desired.rules):
+            msg = f"{len(sources)} sources for {len(desired.rules)} desired rules of {bucket}"
+            raise ValueError(msg)
+        for rule, source in zip(desired.rules, sources, strict=True):
+            if rule.id is not None:
+                by_id.setdefault(rule.id, source)
     if keep is not None:
         named = {r.id for r in desired.rules}
         kept = tuple(r for r in live.rules if r.id not in named and keep(r))
@@ -147,7 +179,18 @@ def plan_bucket(
         action = Action.PUT
     else:
         action = Action.NOOP
-    return BucketPlan(bucket, action, added, removed, tuple(changed), planned, live, tdmos_change)
+    return BucketPlan(
+        bucket,
+        action,
+        added,
+        removed,
+        tuple(changed),
+        planned,
+        live,
+        tdmos_change,
+        sources=by_id,
+        overrides=tuple(overrides),
+    )
 
 
 def _key(rule: Rule, index: int) -> str:

@@ -2,6 +2,11 @@
 
 Pure functions from values to strings or JSON-ready dicts. Colour is a parameter: the
 caller decides whether its output is a terminal.
+
+A plan built with its rules' sources (a bucket selected by patterns and tags, where "why
+this rule?" is the first question) says where each added, changed or removed rule comes
+from, in text and in JSON. A plan built without them renders exactly as it always has,
+so that the text and the JSON records of exact definitions stay as they were.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.normalize import canonical_rule
 from lakecircle.core.plan import Action, BucketPlan, flatten
 from lakecircle.core.problems import printable
+from lakecircle.core.selectors import Override, Source
 
 PLAN_FORMAT_VERSION = 1
 
@@ -54,6 +60,38 @@ def _rule_name(rule_id: str | None) -> str:
     return "(no ID)" if rule_id is None else printable(rule_id)
 
 
+_NOWHERE = "in no definition that selects this bucket"
+
+
+def source_text(source: Source) -> str:
+    """``from logs.toml``, or ``from fleet.toml Bucket[1], pattern "*"`` for a selector."""
+    if source.selector is None:
+        return f"from {printable(source.file)}"
+    return f"from {printable(source.selector)}, pattern {_value(source.matched or '')}"
+
+
+def _overridden_text(override: Override) -> str:
+    """``overrides logs-baseline.toml (pattern "*-logs")``."""
+    named = override.overridden.selector or override.overridden.file
+    return f"overrides {printable(named)} (pattern {_value(override.overridden.matched or '')})"
+
+
+def _provenance(plan: BucketPlan, rule_id: str | None) -> str:
+    """What follows a rule's header: two spaces and its source in brackets, or nothing."""
+    if not plan.has_provenance:
+        return ""
+    source = None if rule_id is None else plan.sources.get(rule_id)
+    return "" if source is None else f"  ({source_text(source)})"
+
+
+def _override_lines(plan: BucketPlan, rule_id: str | None, color: bool, style: str) -> list[str]:
+    return [
+        _paint(f"      # {_overridden_text(o)}", style, color)
+        for o in plan.overrides
+        if rule_id is not None and o.rule == rule_id
+    ]
+
+
 def _heading(plan: BucketPlan) -> str:
     if plan.action is Action.DELETE:
         return "will be deleted (no rules defined)"
@@ -71,16 +109,19 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total:
             continue
         out.append(_paint(f"bucket {printable(plan.bucket)} {_heading(plan)}", "bold", color))
         for rule in plan.added:
-            out.append(_paint(f"  + rule {_rule_name(rule.id)}", "+", color))
+            out.append(_paint(f"  + rule {_rule_name(rule.id)}{_provenance(plan, rule.id)}", "+", color))
+            out.extend(_override_lines(plan, rule.id, color, "+"))
             out.extend(_paint(f"      + {line}", "+", color) for line in _rule_lines(rule))
         for change in plan.changed:
-            out.append(_paint(f"  ~ rule {_rule_name(change.rule_id)}", "~", color))
+            out.append(_paint(f"  ~ rule {_rule_name(change.rule_id)}{_provenance(plan, change.rule_id)}", "~", color))
+            out.extend(_override_lines(plan, change.rule_id, color, "~"))
             out.extend(
                 _paint(f"      ~ {fc.field}: {_value(fc.before)} -> {_value(fc.after)}", "~", color)
                 for fc in change.fields
             )
         for rule in plan.removed:
-            out.append(_paint(f"  - rule {_rule_name(rule.id)}", "-", color))
+            nowhere = f"  ({_NOWHERE})" if plan.has_provenance else ""
+            out.append(_paint(f"  - rule {_rule_name(rule.id)}{nowhere}", "-", color))
             out.extend(_paint(f"      - {line}", "-", color) for line in _rule_lines(rule))
         for rule in plan.held:
             out.append(_paint(f"  ! rule {_rule_name(rule.id)} (removal held back: the rule stays)", "!", color))
@@ -131,21 +172,48 @@ def config_json(config: LifecycleConfig) -> dict[str, Any]:
     }
 
 
+def source_json(source: Source | None) -> dict[str, str | None] | None:
+    """A rule's source as JSON: ``{"file", "selector", "pattern"}``, None when it has none."""
+    if source is None:
+        return None
+    return {"file": source.file, "selector": source.selector, "pattern": source.matched}
+
+
+def override_json(override: Override) -> dict[str, Any]:
+    return {"rule": override.rule, "overridden": source_json(override.overridden), "by": source_json(override.by)}
+
+
 def plan_json(plan: BucketPlan) -> dict[str, Any]:
-    """One bucket's plan in the JSON schema documented in the README."""
-    return {
+    """One bucket's plan in the JSON schema documented in the README.
+
+    A plan built with its rules' sources adds ``"source"`` to each added, removed and
+    changed rule (null for a removed one: no definition that selects the bucket has it)
+    and ``"overrides"`` to the plan; one built without them has neither key, so the JSON
+    of exact definitions (and of their change records) is what it was.
+    """
+    provenance = plan.has_provenance
+
+    def sourced(entry: dict[str, Any], rule_id: str | None) -> dict[str, Any]:
+        if provenance:
+            entry["source"] = source_json(None if rule_id is None else plan.sources.get(rule_id))
+        return entry
+
+    document = {
         "bucket": plan.bucket,
         "action": plan.action.value,
-        "added": [_jsonable(r.to_wire()) for r in plan.added],
-        "removed": [_jsonable(r.to_wire()) for r in plan.removed],
+        "added": [sourced(_jsonable(r.to_wire()), r.id) for r in plan.added],
+        "removed": [sourced(_jsonable(r.to_wire()), None) for r in plan.removed],
         "held": [_jsonable(r.to_wire()) for r in plan.held],
         "changed": [
-            {
-                "id": c.rule_id,
-                "fields": [
-                    {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after)} for f in c.fields
-                ],
-            }
+            sourced(
+                {
+                    "id": c.rule_id,
+                    "fields": [
+                        {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after)} for f in c.fields
+                    ],
+                },
+                c.rule_id,
+            )
             for c in plan.changed
         ],
         "transition_default_minimum_object_size": (
@@ -154,6 +222,9 @@ def plan_json(plan: BucketPlan) -> dict[str, Any]:
             else {"before": plan.tdmos_change.before, "after": plan.tdmos_change.after}
         ),
     }
+    if provenance:
+        document["overrides"] = [override_json(o) for o in plan.overrides]
+    return document
 
 
 def plans_json(plans: Iterable[BucketPlan], **extra: Any) -> dict[str, Any]:

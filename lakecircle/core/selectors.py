@@ -74,6 +74,20 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class Override:
+    """A selector's rule that the bucket's exact definition replaces (rule 2 of
+    :mod:`lakecircle.core.combine`). Here beside :class:`Source` because plans carry it
+    too, and :mod:`lakecircle.core.plan` should not depend on the combination."""
+
+    rule: str
+    """The rule ID both define."""
+    overridden: Source
+    """The selector whose rule is not applied to this bucket."""
+    by: Source
+    """The exact definition's file whose rule is applied instead."""
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """A selector whose ``BucketMatch`` selects a bucket's name (and no ``BucketExclude`` does)."""
 
