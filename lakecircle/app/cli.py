@@ -1,4 +1,4 @@
-"""The ``lakecircle`` command line: validate, plan, sync, daemon, export, demo, history, rollback.
+"""The ``lakecircle`` command line: validate, plan, explain, sync, daemon, export, demo, history, rollback.
 
 Exit codes: 0 success, 1 failure (configuration errors included, printed as one line
 each), and with ``plan --detailed-exitcode`` 2 when changes are pending. Plans and
@@ -20,11 +20,12 @@ import click
 
 from lakecircle import __version__
 from lakecircle.app.logs import configure_logging
-from lakecircle.app.output import failed, history_line, print_problems, summary
+from lakecircle.app.output import failed, history_line, print_problems, summary, unreadable_lines
 from lakecircle.app.session import (
     ACCOUNT,
     account_and,
     command_settings,
+    explain_bucket,
     history_of,
     open_reconciler,
     read_paths,
@@ -32,6 +33,7 @@ from lakecircle.app.session import (
     run_sync,
 )
 from lakecircle.app.wiring import build_reconciler, open_account
+from lakecircle.core.explain import explanation_json, explanation_text
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.core.report import CycleReport, Trigger, report_document
@@ -235,6 +237,34 @@ def _bucket_name(_ctx: click.Context, _param: click.Parameter, value: str) -> st
     if problems:
         raise click.BadParameter(f"{printable(value)}: {problems[0]}")
     return value
+
+
+@cli.command()
+@click.argument("bucket", callback=_bucket_name)
+@_definitions_option
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain(bucket: str, definitions_dir: Path | None, output: str) -> None:
+    """Say why a bucket gets its rules: which definitions select it (pattern, tags), what each
+    gives, what is overridden, its ownership and the resulting desired configuration.
+
+    Reads the definitions (the S3 prefix, or --definitions DIR) and, when a tag selector's
+    pattern matches the bucket and an account is configured, the bucket's tags; never its
+    lifecycle configuration (that is `plan`). Exit 1 when the bucket's definitions are
+    invalid or a definition file could not be read; an unmanaged bucket is exit 0.
+    """
+    settings = command_settings(required=() if definitions_dir is not None else account_and(None))
+    explanation, definitions = run(lambda: explain_bucket(settings, definitions_dir, bucket))
+    if output == "json":
+        document = explanation_json(explanation)
+        document["unreadable_files"] = [f.as_dict() for f in definitions.unreadable_files]
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(explanation_text(explanation))
+    if definitions.partial:
+        click.echo("warning: some definition files could not be read, so this picture may be incomplete:", err=True)
+        for line in unreadable_lines(definitions):
+            click.echo(f"  unreadable: {line}", err=True)
+    sys.exit(1 if definitions.partial or not explanation.valid else 0)
 
 
 @cli.command()

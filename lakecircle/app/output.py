@@ -82,10 +82,15 @@ def summary(report: CycleReport) -> str:
     if report.definitions is not None and report.definitions.partial:
         files = report.definitions.unreadable_files
         lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")
-        lines.extend(f"  unreadable: {_unreadable_line(f)}" for f in files)
+        lines.extend(f"  unreadable: {line}" for line in unreadable_lines(report.definitions))
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
+
+
+def unreadable_lines(definitions: Definitions) -> list[str]:
+    """Each unreadable definition file on a line, with why (``summary``, ``explain``)."""
+    return [_unreadable_line(f) for f in definitions.unreadable_files]
 
 
 def _unreadable_line(file: UnreadableFile) -> str:

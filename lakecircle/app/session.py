@@ -1,4 +1,5 @@
-"""What one command opens: its settings, an S3 reader, a reconciler, a bucket's history.
+"""What one command opens: its settings, an S3 reader, a reconciler, a bucket's history,
+the definitions and tags ``explain`` puts together.
 
 Every command that talks to S3 goes through here, so that a configuration problem is one
 line naming every setting at fault (ARCHITECTURE.md, "Code map", app) and a
@@ -22,12 +23,14 @@ from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.app.logs import configure_logging
 from lakecircle.app.wiring import Account, build_reconciler, open_account
 from lakecircle.core.definitions import Definitions
+from lakecircle.core.explain import Explanation, explain
 from lakecircle.core.report import BucketResult, CycleReport, Trigger
+from lakecircle.core.selectors import Matcher, needing_tags
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import LakeCircleError
-from lakecircle.ports import DefinitionSource
+from lakecircle.ports import BucketRef, DefinitionSource
 from lakecircle.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -158,3 +161,50 @@ def history_of(settings: Settings, account: Account) -> History:
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()
     return History(S3EndpointStore(account.adapter, settings.endpoint), caller=account.caller)
+
+
+NO_ACCOUNT_FOR_TAGS: Final = (
+    "no account to read them from (--definitions without LCC_AWS_ACCOUNT and LCC_AWS_REGION);"
+    " set both to read the bucket's tags"
+)
+
+
+async def explain_bucket(
+    settings: Settings, definitions_dir: Path | None, bucket: str
+) -> tuple[Explanation, Definitions]:
+    """Why ``bucket`` gets its rules (``lakecircle explain``), and the definitions read for it.
+
+    The definitions come from ``definitions_dir`` or the S3 prefix, as ``plan`` reads them.
+    The bucket's tags are read (one GetBucketTagging) only when a selector whose pattern
+    matches its name asks for tags, and only with an account: with ``--definitions`` and
+    no account settings, those selectors are shown as needing the tags. A failed tag read
+    is said, not fatal. The live lifecycle configuration is not read.
+    """
+    with_account = definitions_dir is None or (settings.aws_account is not None and settings.aws_region is not None)
+    async with AsyncExitStack() as stack:
+        account = (
+            await stack.enter_async_context(open_account(settings, need_endpoint=definitions_dir is None))
+            if with_account
+            else None
+        )
+        source: DefinitionSource
+        if definitions_dir is not None:
+            source = LocalDefinitionSource(definitions_dir)
+        else:
+            from lakecircle.adapters.s3.stores import S3DefinitionSource
+
+            assert account is not None  # noqa: S101 -- opened above when there is no local directory
+            source = S3DefinitionSource(account.adapter, settings.definition_uri)
+        definitions = (await DefinitionLoader(source, concurrency=settings.concurrency).load()).definitions
+        matches = Matcher(definitions.selectors).match(bucket)
+        tags: dict[str, str] | None = None
+        note: str | None = None
+        if needing_tags(matches):
+            if account is None:
+                note = NO_ACCOUNT_FOR_TAGS
+            else:
+                try:
+                    tags = await account.adapter.get_bucket_tags(BucketRef(bucket))
+                except LakeCircleError as exc:
+                    note = f"the read failed: {exc}"
+        return explain(bucket, definitions, matches, tags, note), definitions
