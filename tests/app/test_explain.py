@@ -1,0 +1,232 @@
+"""``lakecircle explain BUCKET``: which definitions select a bucket and why, what each rule
+became, ownership, the minimum object size's source, problems and the desired configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lakecircle.app.cli import cli
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+
+FLEET = """\
+[[Bucket]]
+BucketMatch = ["*"]
+[[Bucket.LifecycleConfiguration.Rules]]
+ID = "abort-uploads"
+Status = "Enabled"
+Filter = {}
+AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 }
+
+[[Bucket]]
+BucketMatch = ["*"]
+BucketTags = { retention = "1y" }
+[[Bucket.LifecycleConfiguration.Rules]]
+ID = "keep-a-year"
+Status = "Enabled"
+Filter = { Prefix = "data/" }
+Expiration = { Days = 365 }
+"""
+
+LOGS = """\
+BucketMatch = ["*-logs", "logs-*"]
+BucketExclude = ["legal-*"]
+TransitionDefaultMinimumObjectSize = "varies_by_storage_class"
+[[LifecycleConfiguration.Rules]]
+ID = "expire-logs"
+Status = "Enabled"
+Filter = {}
+Expiration = { Days = 90 }
+"""
+
+WEB_LOGS = """\
+BucketName = "web-logs"
+[[LifecycleConfiguration.Rules]]
+ID = "expire-logs"
+Status = "Enabled"
+Filter = {}
+Expiration = { Days = 30 }
+"""
+
+OTHER_LOGS = """\
+BucketMatch = ["app-*"]
+[[LifecycleConfiguration.Rules]]
+ID = "expire-logs"
+Status = "Enabled"
+Filter = {}
+Expiration = { Days = 10 }
+"""
+
+
+@pytest.fixture
+def definitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("LCC_AWS_ACCOUNT", "LCC_AWS_REGION", "LCC_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "fleet.toml").write_text(FLEET)
+    (folder / "logs-baseline.toml").write_text(LOGS)
+    (folder / "web-logs.toml").write_text(WEB_LOGS)
+    return folder
+
+
+def explain(folder: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["explain", *args, "--definitions", str(folder)])
+
+
+def test_explain_names_each_selecting_definition_the_override_ownership_and_desired_rules(definitions: Path) -> None:
+    result = explain(definitions, "web-logs")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    fleet, logs, own = (str(definitions / n) for n in ("fleet.toml", "logs-baseline.toml", "web-logs.toml"))
+    assert lines[0] == "bucket web-logs"
+    assert f"  {own}  (BucketName)" in lines
+    assert f'  {fleet} Bucket[0]  (pattern "*")' in lines
+    assert "    rule abort-uploads: applied" in lines
+    assert f'  {logs}  (pattern "*-logs")' in lines
+    assert f"    rule expire-logs: overridden by {own}" in lines
+    assert (
+        f"ownership: authoritative: its BucketName definition in {own} is authoritative"
+        " (the default for a BucketName definition)"
+    ) in lines
+    assert (f'TransitionDefaultMinimumObjectSize: "varies_by_storage_class" (from {logs}, pattern "*-logs")') in lines
+    desired = result.stdout.split("desired configuration:\n", 1)[1]
+    assert '  BucketName = "web-logs"' in desired
+    assert "  Days = 30" in desired  # the override, not the selector's 90
+    assert "  DaysAfterInitiation = 7" in desired
+
+
+def test_a_tag_selector_without_an_account_needs_the_buckets_tags(definitions: Path) -> None:
+    result = explain(definitions, "data-lake")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    fleet = definitions / "fleet.toml"
+    assert "matched by name, not selected:" in lines
+    assert f'  {fleet} Bucket[1]  (pattern "*", tags "retention" = "1y"): needs the bucket\'s tags' in lines
+    assert any(line.startswith("tags: not read: no account to read them from") for line in lines)
+    assert (
+        'ownership: shared: only selectors select it (shared by default), and none says Ownership = "authoritative"'
+        in lines
+    )
+    assert "TransitionDefaultMinimumObjectSize: not set; a write keeps the bucket's current value" in lines
+
+
+def test_explain_as_json_carries_the_same_as_fields(definitions: Path) -> None:
+    result = explain(definitions, "web-logs", "--output", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    own = str(definitions / "web-logs.toml")
+    logs = str(definitions / "logs-baseline.toml")
+    assert (document["bucket"], document["managed"], document["valid"]) == ("web-logs", True, True)
+    assert [(s["selector"], s["pattern"]) for s in document["selected_by"]] == [
+        (None, None),
+        (f"{definitions / 'fleet.toml'} Bucket[0]", "*"),
+        (logs, "*-logs"),
+    ]
+    assert document["selected_by"][2]["rules"] == [
+        {"id": "expire-logs", "fate": "overridden", "by": {"file": own, "selector": None, "pattern": None}}
+    ]
+    assert document["not_selected"][0]["reason"] == "needs the bucket's tags"
+    assert document["not_selected"][0]["tags"] == {"retention": "1y"}
+    assert document["tags"] is None
+    assert document["ownership"]["value"] == "authoritative"
+    assert document["transition_default_minimum_object_size"] == {
+        "value": "varies_by_storage_class",
+        "source": {"file": logs, "selector": logs, "pattern": "*-logs"},
+    }
+    assert document["overrides"] == [
+        {
+            "rule": "expire-logs",
+            "overridden": {"file": logs, "selector": logs, "pattern": "*-logs"},
+            "by": {"file": own, "selector": None, "pattern": None},
+        }
+    ]
+    assert [r["ID"] for r in document["desired"]["Rules"]] == ["expire-logs", "abort-uploads"]
+    assert document["problems"] == []
+    assert document["unreadable_files"] == []
+
+
+def test_a_bucket_no_definition_selects_is_unmanaged_and_exit_0(tmp_path: Path, definitions: Path) -> None:
+    (definitions / "fleet.toml").unlink()
+    result = explain(definitions, "data-lake")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "bucket data-lake",
+        "no definition selects it: it is unmanaged (LakeCircle never reads or writes its lifecycle rules)",
+    ]
+    document = json.loads(explain(definitions, "data-lake", "--output", "json").stdout)
+    assert (document["managed"], document["selected_by"], document["desired"]) == (False, [], None)
+
+
+def test_an_excluded_bucket_is_not_selected_by_its_pattern(definitions: Path) -> None:
+    document = json.loads(explain(definitions, "legal-logs", "--output", "json").stdout)
+    assert [s["pattern"] for s in document["selected_by"]] == ["*"]
+
+
+def test_two_selectors_giving_one_rule_id_different_content_make_the_bucket_invalid(definitions: Path) -> None:
+    (definitions / "app.toml").write_text(OTHER_LOGS)
+    result = explain(definitions, "app-logs")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "invalid: it is never written until these are fixed:" in lines
+    problem = next(line for line in lines if "with different content" in line)
+    assert "logs-baseline.toml" in problem
+    assert "app.toml" in problem
+    assert "expire-logs" in problem
+    assert "    rule expire-logs: conflicts with another selector's rule of this ID (see problems)" in lines
+    assert "desired configuration:" not in lines
+    assert "Traceback" not in result.output
+    document = json.loads(explain(definitions, "app-logs", "--output", "json").stdout)
+    assert document["valid"] is False
+    assert document["desired"] is None
+    assert document["problems"][0]["rule"] == "expire-logs"
+
+
+def test_an_unreadable_definition_file_is_named_and_exit_1(definitions: Path) -> None:
+    (definitions / "broken.toml").write_text("BucketMatch = [\n")
+    result = explain(definitions, "web-logs")
+    assert result.exit_code == 1
+    assert "some definition files could not be read" in result.stderr
+    assert "broken.toml" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("Not_A_Bucket", id="upper case and underscores"), pytest.param("ab", id="too short")],
+)
+def test_a_bucket_name_s3_cannot_hold_is_a_usage_error(definitions: Path, name: str) -> None:
+    result = explain(definitions, name)
+    assert result.exit_code == 1
+    assert "Invalid value for 'BUCKET'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_with_an_account_the_buckets_tags_are_read_for_a_tag_selector(
+    moto: str, s3_client: Any, definitions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
+    monkeypatch.setenv("LCC_AWS_REGION", MOTO_REGION)
+    monkeypatch.setenv("LCC_APP_LEVEL", "WARNING")
+    for bucket, retention in (("data-lake", "1y"), ("scratch", "1d")):
+        s3_client.create_bucket(Bucket=bucket)
+        s3_client.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "retention", "Value": retention}]})
+    s3_client.create_bucket(Bucket="untagged")
+
+    tagged = json.loads(explain(definitions, "data-lake", "--output", "json").stdout)
+    assert tagged["tags"] == {"retention": "1y"}
+    assert tagged["tags_note"] is None
+    assert tagged["not_selected"] == []
+    assert [s["tags"] for s in tagged["selected_by"]] == [{}, {"retention": "1y"}]
+    assert [r["ID"] for r in tagged["desired"]["Rules"]] == ["abort-uploads", "keep-a-year"]
+
+    other = explain(definitions, "scratch")
+    assert other.exit_code == 0, other.output
+    assert 'tags: "retention" = "1d"' in other.stdout.splitlines()
+    assert other.stdout.count("the bucket's tags do not match") == 1
+    untagged = json.loads(explain(definitions, "untagged", "--output", "json").stdout)
+    assert untagged["tags"] == {}
+    assert untagged["not_selected"][0]["reason"] == "the bucket's tags do not match"
