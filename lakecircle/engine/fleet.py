@@ -79,7 +79,7 @@ async def wanted(ref: BucketRef, definitions: Definitions, matches: Sequence[Mat
             return Wanted(result=failed, tags_unread=unread)
     if not selected:
         if name in definitions.buckets:
-            return Wanted()
+            return Wanted(tags_unread=unread)  # its exact definition alone, removals held if unread
         return Wanted(result=BucketResult(name, BucketState.UNMANAGED))  # tag selectors that do not select it
     combined = combine(name, definitions.buckets.get(name), selected)
     if combined is None:  # pragma: no cover - combine answers None only when nothing selects
