@@ -187,7 +187,7 @@ def _report_figures(report: Any) -> dict[str, Any]:
         "fatal": report.fatal,
         "unreadable": len(definitions.unreadable) if definitions is not None else None,
         "listed": report.buckets_listed,
-        "managed": sum(report.counts.values()),
+        "managed": sum(n for state, n in report.counts.items() if state != "unmanaged"),  # counted, never read
     }
 
 

@@ -62,6 +62,12 @@ def definition(bucket: str, *rules: Rule, **keys: Any) -> bytes:
     return text.encode()
 
 
+def fleet(match: list[str], *rules: Rule, **keys: Any) -> bytes:
+    """A selector definition file: ``BucketMatch = match`` giving ``rules`` to every bucket it
+    selects; ``keys`` as in :func:`definition` (``BucketTags={"class": "x"}``, ``Ownership=...``)."""
+    return definition("", *rules, BucketName=None, BucketMatch=match, **keys)
+
+
 def _inline(value: Any) -> str:
     """``value`` as a TOML value on one line: tables and arrays inline, strings escaped."""
     if isinstance(value, dict):

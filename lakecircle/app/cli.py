@@ -20,7 +20,7 @@ import click
 
 from lakecircle import __version__
 from lakecircle.app.logs import configure_logging
-from lakecircle.app.output import failed, history_line, print_problems, summary, unreadable_lines
+from lakecircle.app.output import failed, history_line, print_problems, summary, unmanaged_list, unreadable_lines
 from lakecircle.app.session import (
     ACCOUNT,
     account_and,
@@ -117,20 +117,26 @@ _concurrency_option = click.option("--concurrency", type=int, help="Buckets work
 @_concurrency_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
-def plan(definitions_dir: Path | None, concurrency: int | None, output: str, detailed_exitcode: bool) -> None:
+@click.option("--show-unmanaged", is_flag=True, help="List the buckets no definition selects, after the plan.")
+def plan(
+    definitions_dir: Path | None, concurrency: int | None, output: str, detailed_exitcode: bool, show_unmanaged: bool
+) -> None:
     """Show what a sync would change, writing nothing."""
     settings = command_settings(required=account_and(definitions_dir), concurrency=concurrency)
 
     async def go() -> CycleReport:
-        async with open_reconciler(settings, definitions_dir, dry_run=True) as reconciler:
-            return await reconciler.run_cycle(Trigger.PLAN)
+        async with open_reconciler(settings, definitions_dir, dry_run=True, list_unmanaged=show_unmanaged) as r:
+            return await r.run_cycle(Trigger.PLAN)
 
     report = run(go)
     if output == "json":
-        click.echo(json.dumps(plans_json(report.plans, report=report_document(report)), indent=2))
+        extra = {"unmanaged": list(report.unmanaged)} if show_unmanaged else {}
+        click.echo(json.dumps(plans_json(report.plans, report=report_document(report), **extra), indent=2))
     else:
         click.echo(render_plan_text(report.plans, color=sys.stdout.isatty(), total=report.compared))
         click.echo(summary(report))
+        if show_unmanaged:
+            click.echo(unmanaged_list(report))
     if failed(report):
         sys.exit(1)
     sys.exit(2 if detailed_exitcode and report.pending else 0)

@@ -43,6 +43,13 @@ def print_problems(definitions: Definitions, output: str) -> None:
     )
 
 
+def unmanaged_list(report: CycleReport) -> str:
+    """``plan --show-unmanaged``: the buckets no definition selects, one a line."""
+    names = report.unmanaged
+    head = f"Unmanaged bucket(s), {len(names)}: no definition selects them."
+    return "\n".join((head, *(f"  {printable(name)}" for name in names)))
+
+
 def summary(report: CycleReport) -> str:
     """One paragraph a person reads after a cycle."""
     c = report.counts
@@ -57,6 +64,8 @@ def summary(report: CycleReport) -> str:
         lines.append(
             f"Rules: {report.rules_added} added, {report.rules_changed} changed, {report.rules_removed} removed."
         )
+    if c[BucketState.UNMANAGED]:
+        lines.append(f"{c[BucketState.UNMANAGED]} bucket(s) unmanaged: no definition selects them (never read).")
     if c[BucketState.PROPAGATING] or c[BucketState.DIVERGING]:
         lines.append(
             f"{c[BucketState.PROPAGATING]} bucket(s) propagating (just written; S3 still answers with the old"
@@ -71,7 +80,10 @@ def summary(report: CycleReport) -> str:
         if result.external:
             lines.append(f"  drift: {bucket} was changed by another writer since LakeCircle wrote it")
     if Guard.PARTIAL_DEFINITIONS in report.guards:
-        lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
+        if report.definitions is None or report.definitions.partial:
+            lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
+        else:  # the definitions were whole: a bucket's tags could not be read
+            lines.append("Guard: some buckets' tags could not be read, so no rule was removed from those buckets.")
     if Guard.BLAST_RADIUS in report.guards:
         lines.append(
             f"Guard: {report.removals_planned} rule removal(s) planned, more than LCC_MAX_REMOVALS"

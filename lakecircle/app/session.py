@@ -120,12 +120,22 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def open_reconciler(
-    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
+    settings: Settings,
+    definitions_dir: Path | None,
+    *,
+    dry_run: bool,
+    allow_mass_removal: bool = False,
+    list_unmanaged: bool = False,
 ) -> AsyncIterator[Reconciler]:
     """The S3 adapter, the account check and a reconciler, for one command."""
     async with open_account(settings, need_endpoint=definitions_dir is None) as account:
         yield build_reconciler(
-            settings, account, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+            settings,
+            account,
+            definitions_dir,
+            dry_run=dry_run,
+            allow_mass_removal=allow_mass_removal,
+            list_unmanaged=list_unmanaged,
         )
 
 

@@ -77,6 +77,7 @@ def build_reconciler(
     dry_run: bool,
     allow_mass_removal: bool = False,
     keep_plans: bool = True,
+    list_unmanaged: bool = False,
 ) -> Reconciler:
     """The reconciler of a command or the daemon: definitions, history and guards wired.
 
@@ -110,4 +111,6 @@ def build_reconciler(
         allow_mass_removal=allow_mass_removal or settings.allow_mass_removal,
         around_cycle=adapter.cycle_deadline,
         keep_plans=keep_plans,
+        tags=adapter,
+        list_unmanaged=list_unmanaged,
     )

@@ -35,6 +35,9 @@ class BucketState(StrEnum):
     """Just written; S3 still answers with what it held before. Not written again."""
     DIVERGING = "diverging"
     """Still not what LakeCircle wrote after the settle window: rewritten only with backoff."""
+    UNMANAGED = "unmanaged"
+    """In the account, and no definition selects it: never read, never written, counted
+    (``CycleReport.counts``) without a result of its own."""
 
 
 class Guard(StrEnum):
@@ -169,6 +172,9 @@ class CycleReport:
     in_sync_omitted: int = 0
     """Buckets in sync that are counted but have no entry in ``results`` (a daemon's
     report: an account may hold a million buckets in sync)."""
+    unmanaged: tuple[str, ...] = ()
+    """The unmanaged buckets' names, sorted, when the reconciler was asked to keep them
+    (``plan --show-unmanaged``); otherwise empty, and ``counts`` alone says how many."""
 
     @property
     def ok(self) -> bool:
@@ -226,6 +232,16 @@ class CycleReport:
         return self.counts[BucketState.DRIFTED]
 
 
+def counts_document(counts: Counter[BucketState]) -> dict[str, int]:
+    """Each state's count; ``unmanaged`` only when there are some, so that a report of
+    buckets all defined reads as it did before selectors."""
+    return {
+        state.value: counts[state]
+        for state in BucketState
+        if state is not BucketState.UNMANAGED or counts[BucketState.UNMANAGED]
+    }
+
+
 def report_document(report: CycleReport) -> dict[str, Any]:
     """The cycle report as JSON-ready data (``log/`` records, ``plan --output json``)."""
     return {
@@ -245,7 +261,7 @@ def report_document(report: CycleReport) -> dict[str, Any]:
             "limit": report.max_removals,
         },
         "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
-        "counts": {state.value: report.counts[state] for state in BucketState},
+        "counts": counts_document(report.counts),
         "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
         "problems": [
             {"bucket": r.bucket, "state": r.state.value, "error": r.error, "stage": r.stage}

@@ -31,21 +31,26 @@ from lakecircle.clocks import WallClock
 from lakecircle.core.decide import Do, decide, needs_record, others_rules, unwritten
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.digest import in_sync
-from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
+from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
+from lakecircle.core.selectors import Match, Matcher
 from lakecircle.engine.applied import AppliedCache, CurrentListing
+from lakecircle.engine.fleet import Coverage, Wanted, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.removals import RemovalGuard
 from lakecircle.engine.report_log import debug_enabled, log_bucket, log_removal_guard, log_report
+from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import SHIELDED_TIMEOUT, BucketWriter, PendingWrite
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
-from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef
+from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
 
 ResultHook = Callable[[BucketResult], None]
+Candidate = tuple[BucketRef, tuple[Match, ...]]
+"""A listed bucket to read, with the selectors whose patterns match its name."""
 
 
 class Reconciler:
@@ -66,6 +71,8 @@ class Reconciler:
         allow_mass_removal: bool = False,
         around_cycle: Callable[[], AbstractContextManager[Any]] | None = None,
         keep_plans: bool = True,
+        tags: TagReader | None = None,
+        list_unmanaged: bool = False,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -87,6 +94,10 @@ class Reconciler:
         """Keep each bucket's plan in the report (commands print them); the daemon keeps
         counts only, so a cycle that writes 10% of a large account holds no models."""
         self.applied = AppliedCache(history, clock=clock, settle_seconds=settle_seconds)
+        self.tags = TagCache(tags)
+        """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
+        self.list_unmanaged = list_unmanaged
+        """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self._draining = False
         self._cut_short: CycleReport | None = None
 
@@ -139,6 +150,10 @@ class Cycle:
         self.held = 0
         """Rule removals held back by a guard."""
         self.listed = 0
+        self.unmanaged = Coverage(keep_names=owner.list_unmanaged)
+        """Buckets no definition selects."""
+        self.matcher = Matcher(())
+        """The definitions' selectors, compiled once per cycle (set by :meth:`reconcile`)."""
         self.unread = False
         """A managed bucket's read failed for a reason that may pass (a transient error)."""
         self.fatal: str | None = None
@@ -179,14 +194,17 @@ class Cycle:
         """Every managed bucket read, decided and written; the others reported."""
         remaining = {n for n in definitions.buckets if self.wanted(n)}
         """Defined buckets not listed yet (what is left at the end is missing)."""
-        send, receive = anyio.create_memory_object_stream[BucketRef](self.owner.concurrency)
+        self.matcher = Matcher(definitions.selectors)
+        if self.matcher.uses_tags:
+            self.owner.tags.begin(self.trigger)
+        send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
         async with anyio.create_task_group() as self._background:
             async with anyio.create_task_group() as readers:
                 for _ in range(self.owner.concurrency):
                     readers.start_soon(self.read_buckets, receive.clone(), definitions)
                 receive.close()
-                await self.list_buckets(send, remaining)
+                await self.list_buckets(send, remaining, definitions)
             await self.release_held_writes()
             if log_removal_guard(self.removals, self.owner.max_removals):
                 self.guards.add(Guard.BLAST_RADIUS)
@@ -198,8 +216,12 @@ class Cycle:
     def wanted(self, name: str) -> bool:
         return self.owner.bucket_filter is None or name in self.owner.bucket_filter
 
-    async def list_buckets(self, send: MemoryObjectSendStream[BucketRef], remaining: set[str]) -> None:
-        """The account's buckets a page at a time; the managed ones go to the readers."""
+    async def list_buckets(
+        self, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
+    ) -> None:
+        """The account's buckets a page at a time; those a definition names or a selector's
+        pattern matches go to the readers, the others are counted as unmanaged (never read)."""
+        selectors = bool(self.matcher.selectors)
         async with send:
             try:
                 async for page in self.owner.store.iter_buckets():
@@ -207,20 +229,28 @@ class Cycle:
                         break
                     self.listed += len(page)
                     for ref in page:
-                        if ref.name in remaining and not self.owner.draining:
-                            remaining.discard(ref.name)
-                            await send.send(ref)
+                        if self.owner.draining:
+                            break
+                        name = ref.name
+                        matches = self.matcher.match(name) if selectors and self.wanted(name) else ()
+                        if name in remaining:
+                            remaining.discard(name)
+                            await send.send((ref, matches))
+                        elif matches and name not in definitions.invalid:
+                            await send.send((ref, matches))
+                        elif self.wanted(name) and name not in definitions.invalid:
+                            self.unmanaged.note(name)
             except S3Error as exc:
                 self.fatal = f"could not list the account's buckets: {exc}"
 
-    async def read_buckets(self, items: MemoryObjectReceiveStream[BucketRef], definitions: Definitions) -> None:
+    async def read_buckets(self, items: MemoryObjectReceiveStream[Candidate], definitions: Definitions) -> None:
         """A reader of the pool: read and decide each bucket handed to it."""
         async with items:
-            async for ref in items:
+            async for ref, matches in items:
                 if self.owner.draining:
                     continue
                 try:
-                    item = await self.read_and_decide(ref, definitions)
+                    item = await self.read_and_decide(ref, definitions, matches)
                 except Exception as exc:  # a bug must cost one bucket, not the cycle
                     log.exception("bucket_internal_error", bucket=ref.name)
                     item = BucketResult(ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
@@ -230,23 +260,38 @@ class Cycle:
                 else:
                     await self.dispatch(item)
 
-    async def read_and_decide(self, ref: BucketRef, definitions: Definitions) -> BucketResult | PendingWrite:
-        """The bucket read, planned and decided: its result, or the write it needs."""
+    async def read_and_decide(
+        self, ref: BucketRef, definitions: Definitions, matches: tuple[Match, ...] = ()
+    ) -> BucketResult | PendingWrite:
+        """The bucket read, planned and decided: its result, or the write it needs.
+
+        A bucket that selectors' patterns match gets its tags read first when one of them
+        asks for tags, then its desired state from :func:`~lakecircle.core.combine.combine`;
+        a bucket only an exact definition names takes the path it took before selectors."""
         name, owner = ref.name, self.owner
+        want = await wanted(ref, definitions, matches, owner.tags) if matches else Wanted()
+        self.unread = self.unread or want.unknown_total
+        if want.result is not None:
+            return want.result
         try:
             live = await owner.store.get_lifecycle(ref)
         except S3Error as exc:
             if isinstance(exc, TransientError):
                 self.unread = True  # its removals are unknown: the cycle's total is too
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage=Stage.READ)
-        brief = definitions.desired.get(name)
+        brief = want.desired(definitions, name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):
             # The common case, decided by digests: no models of the definitions, no plan.
             owner.applied.confirm(name)
             return BucketResult(name, BucketState.IN_SYNC)
-        definition = definitions.buckets[name]
-        plan = plan_bucket(name, definition.config, live, keep=await self.others_rules(name, definition, live))
-        partial = definitions.partial
+        config, shared = want.config(definitions, name)
+        keep = await self.others_rules(name, config, shared, live)
+        combined = want.combined
+        if combined is None:
+            plan = plan_bucket(name, config, live, keep=keep)
+        else:
+            plan = plan_bucket(name, config, live, keep=keep, sources=combined.sources, overrides=combined.overrides)
+        partial = definitions.partial or want.tags_unread is not None
         last = await owner.applied.get(name, self.listing) if needs_record(plan, partial=partial) else None
         decision = decide(plan, last, now=owner.clock(), settle=owner.applied.settle_seconds, partial=partial)
         if decision.guard is not None:
@@ -257,15 +302,15 @@ class Cycle:
             last = owner.applied.confirmed(name, last)
         if decision.do is not Do.WRITE:
             return unwritten(name, decision)
-        owned = tuple(r.id for r in definition.config.rules if r.id is not None)
+        owned = tuple(r.id for r in config.rules if r.id is not None)
         return PendingWrite(ref, decision, last, owned)
 
     async def others_rules(
-        self, name: str, definition: BucketDefinition, live: LifecycleConfig
+        self, name: str, config: LifecycleConfig, shared: bool, live: LifecycleConfig
     ) -> Callable[[Rule], bool] | None:
-        """In a shared bucket with rules not in its definition: the rules to leave alone."""
-        named = {r.id for r in definition.config.rules}
-        if not definition.shared or all(r.id in named for r in live.rules):
+        """In a shared bucket with rules not in its definitions: the rules to leave alone."""
+        named = {r.id for r in config.rules}
+        if not shared or all(r.id in named for r in live.rules):
             return None
         last = await self.owner.applied.get(name, self.listing)
         return others_rules(last.owned if last is not None else None)
@@ -323,6 +368,9 @@ class Cycle:
 
     def collect(self, result: BucketResult) -> None:
         """Log a bucket's result, tell it to the caller's hook, keep it for the report."""
+        if result.state is BucketState.UNMANAGED:
+            self.unmanaged.note(result.bucket)
+            return
         if not (self.quiet and result.state is BucketState.IN_SYNC):  # most of a large account
             log_bucket(result)
         if self.on_result is not None:
@@ -351,7 +399,8 @@ class Cycle:
             definitions=self.definitions,
             buckets_listed=self.listed,
             fatal=fatal,
-            counts=Counter(r.state for r in results) + Counter({BucketState.IN_SYNC: self.omitted}),
+            counts=Counter(r.state for r in results)
+            + Counter({BucketState.IN_SYNC: self.omitted, BucketState.UNMANAGED: self.unmanaged.count}),
             fingerprint=fingerprint,
             interrupted=interrupted or self.owner.draining,
             guards=tuple(sorted(self.guards)),
@@ -359,6 +408,7 @@ class Cycle:
             removals_held=self.held,
             max_removals=self.removals.limit,
             in_sync_omitted=self.omitted,
+            unmanaged=self.unmanaged.names,
         )
         log_report(report)
         return report

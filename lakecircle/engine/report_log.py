@@ -11,7 +11,7 @@ import logging
 
 import structlog
 
-from lakecircle.core.report import BucketResult, BucketState, CycleReport
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, counts_document
 from lakecircle.engine.removals import RemovalGuard
 
 log = structlog.get_logger("lakecircle.engine.cycle")
@@ -62,7 +62,7 @@ def log_report(report: CycleReport) -> None:
         "dry_run": report.dry_run,
         "duration_s": round(report.duration, 3),
         "buckets_listed": report.buckets_listed,
-        **{state.value: report.counts[state] for state in BucketState},
+        **counts_document(report.counts),
         "rules_added": report.rules_added,
         "rules_removed": report.rules_removed,
         "rules_changed": report.rules_changed,

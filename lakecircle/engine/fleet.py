@@ -1,0 +1,111 @@
+"""What a bucket that selectors match wants: its tags read where needed, then the combination.
+
+A listed bucket goes to a reader when an exact definition names it or a selector's
+``BucketMatch`` matches its name (ARCHITECTURE.md, "Fleets"). For the second kind, before its
+lifecycle is read, the reader needs to know which selectors select it: those without
+``BucketTags`` do, those with ``BucketTags`` only when its tags (read once per resync,
+:mod:`~lakecircle.engine.tags`) carry theirs. Then :func:`~lakecircle.core.combine.combine`
+merges its exact definition and those selectors into one desired state.
+
+A bucket whose tags could not be read is planned with the selectors that do not need them,
+and all its removals are held (ARCHITECTURE.md, "Safety", rule 6): a tag selector's rules
+already in it stay. When nothing else selects it, it fails at the read stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from lakecircle.core.combine import Combined, combine
+from lakecircle.core.definitions import Definitions, Desired
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.report import BucketResult, BucketState, Stage
+from lakecircle.core.selectors import Match, needing_tags, with_tags
+from lakecircle.engine.tags import TagCache, TagUnread
+from lakecircle.errors import TransientError
+from lakecircle.ports import BucketRef
+
+log = structlog.get_logger("lakecircle.engine.cycle")
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A bucket's desired state, or why it has none to plan against."""
+
+    combined: Combined | None = None
+    """None: its exact definition alone (no selector selects it), planned as before selectors."""
+    result: BucketResult | None = None
+    """Set when the bucket is not to be read: unmanaged, invalid, or its tags unread."""
+    tags_unread: TagUnread | None = None
+    """Its tags could not be read: every removal of the bucket is held."""
+
+    def desired(self, definitions: Definitions, name: str) -> Desired | None:
+        """The bucket's desired state in brief, for the in-sync shortcut (None: plan it the long way)."""
+        if self.combined is None:
+            return definitions.desired.get(name)
+        return Desired(self.combined.digest, self.combined.config.transition_default_minimum_object_size)
+
+    def config(self, definitions: Definitions, name: str) -> tuple[LifecycleConfig, bool]:
+        """The configuration to plan against, and whether the bucket is shared (models built now)."""
+        if self.combined is None:
+            definition = definitions.buckets[name]
+            return definition.config, definition.shared
+        return self.combined.config, self.combined.shared
+
+    @property
+    def unknown_total(self) -> bool:
+        """The tag read failed for a reason that may pass: the cycle's total of removals is unknown."""
+        return self.tags_unread is not None and isinstance(self.tags_unread.cause, TransientError)
+
+
+async def wanted(ref: BucketRef, definitions: Definitions, matches: Sequence[Match], tags: TagCache) -> Wanted:
+    """The desired state of a listed bucket from its exact definition and ``matches``, the
+    selectors whose patterns match its name (empty: the exact definition alone)."""
+    name = ref.name
+    unread: TagUnread | None = None
+    selected = tuple(matches)
+    if needing_tags(matches):
+        try:
+            found: dict[str, str] | None = await tags.get(ref)
+        except TagUnread as exc:
+            found, unread = None, exc
+            log.warning("bucket_tags_unread", bucket=name, error=str(exc))
+        selected = with_tags(matches, found)
+        if unread is not None and not selected and name not in definitions.buckets:
+            failed = BucketResult(name, BucketState.FAILED, error=str(unread), stage=Stage.READ)
+            return Wanted(result=failed, tags_unread=unread)
+    if not selected:
+        if name in definitions.buckets:
+            return Wanted(tags_unread=unread)  # its exact definition alone, removals held if unread
+        return Wanted(result=BucketResult(name, BucketState.UNMANAGED))  # tag selectors that do not select it
+    combined = combine(name, definitions.buckets.get(name), selected)
+    if combined is None:  # pragma: no cover - combine answers None only when nothing selects
+        return Wanted(result=BucketResult(name, BucketState.UNMANAGED))
+    if not combined.valid:
+        errors = [p for p in combined.problems if p.is_error]
+        invalid = BucketResult(
+            name, BucketState.INVALID, error=f"{len(errors)} problem(s) in its definitions, first: {errors[0]}"
+        )
+        return Wanted(result=invalid, tags_unread=unread)
+    return Wanted(combined, tags_unread=unread)
+
+
+class Coverage:
+    """A cycle's unmanaged buckets: how many, and their names when asked for (an account
+    may hold a million; ``plan --show-unmanaged`` wants the names)."""
+
+    def __init__(self, *, keep_names: bool) -> None:
+        self.count = 0
+        self._names: list[str] | None = [] if keep_names else None
+
+    def note(self, name: str) -> None:
+        self.count += 1
+        if self._names is not None:
+            self._names.append(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._names or ()))

@@ -1,0 +1,165 @@
+"""Selectors in the cycle: buckets chosen by pattern and tag, combined with exact definitions,
+unmanaged buckets counted and never read, tags read once per resync (ARCHITECTURE.md, "Fleets")."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.report import BucketState, Guard, Stage, Trigger
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.errors import AccessDenied, Throttled
+from lakecircle.testing import MemoryS3
+from tests.builders import definition, fleet, rule
+
+pytestmark = pytest.mark.anyio
+
+TAGS = "GetBucketTagging"
+READS = "GetBucketLifecycleConfiguration"
+
+
+def account(**files: bytes) -> MemoryS3:
+    s3 = MemoryS3()
+    for name, data in files.items():
+        s3.objects[f"definition/{name}.toml"] = data
+    return s3
+
+
+def reconciler(s3: MemoryS3, **options: object) -> Reconciler:
+    return Reconciler(s3, DefinitionLoader(s3), concurrency=4, tags=s3, **options)  # type: ignore[arg-type]
+
+
+def ids(s3: MemoryS3, bucket: str) -> list[str]:
+    return sorted(r.id or "" for r in s3.lifecycles[bucket].rules)
+
+
+async def test_a_baseline_for_every_bucket_reaches_each_one_and_keeps_other_writers_rules() -> None:
+    s3 = account(base=fleet(["*"], rule("abort", 7)))
+    s3.add_bucket("empty")
+    s3.add_bucket("theirs", LifecycleConfig((rule("someone-else", 3),)))
+    report = await reconciler(s3).run_cycle()
+    assert report.ok
+    assert ids(s3, "empty") == ["abort"]
+    assert ids(s3, "theirs") == ["abort", "someone-else"]
+    assert report.counts[BucketState.UNMANAGED] == 0
+
+
+async def test_a_pattern_family_gets_its_rules_and_an_exact_definition_overrides_one_of_them() -> None:
+    s3 = account(logs=fleet(["*-logs"], rule("expire", 90)), app=definition("app-logs", rule("expire", 30)))
+    for name in ("app-logs", "web-logs", "photos"):
+        s3.add_bucket(name)
+    report = await reconciler(s3).run_cycle()
+    assert report.writes == 2
+    assert s3.lifecycles["web-logs"].rules == (rule("expire", 90),)
+    assert s3.lifecycles["app-logs"].rules == (rule("expire", 30),)
+    assert s3.lifecycles["photos"].rules == ()
+    assert report.counts[BucketState.UNMANAGED] == 1
+
+
+async def test_a_tag_selector_selects_only_the_buckets_carrying_its_tags() -> None:
+    s3 = account(keep=fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
+    s3.add_bucket("yearly", tags={"retention": "1y", "team": "data"})
+    s3.add_bucket("monthly", tags={"retention": "30d"})
+    report = await reconciler(s3).run_cycle()
+    assert ids(s3, "yearly") == ["keep-1y"]
+    assert s3.lifecycles["monthly"].rules == ()
+    assert report.counts[BucketState.UNMANAGED] == 1
+    assert s3.calls[READS] == 1  # the bucket its tags leave out is not read for lifecycle
+
+
+async def test_unmanaged_buckets_are_counted_never_read_and_named_only_when_asked() -> None:
+    s3 = account(a=definition("managed", rule("r1")), logs=fleet(["*-logs"], rule("expire", 90)))
+    for name in ("managed", "bystander-1", "bystander-2"):
+        s3.add_bucket(name, LifecycleConfig((rule("theirs"),)))
+    report = await reconciler(s3).run_cycle()
+    assert report.counts[BucketState.UNMANAGED] == 2
+    assert report.unmanaged == ()
+    assert [r.bucket for r in report.results] == ["managed"]
+    assert s3.calls[READS] == 1
+    assert ids(s3, "bystander-1") == ["theirs"]
+    listed = await reconciler(s3, dry_run=True, list_unmanaged=True).run_cycle(Trigger.PLAN)
+    assert listed.unmanaged == ("bystander-1", "bystander-2")
+
+
+async def test_tags_are_read_once_per_resync_and_reused_by_poll_cycles() -> None:
+    s3 = account(keep=fleet(["data-*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
+    for name in ("data-a", "data-b", "other"):
+        s3.add_bucket(name, tags={"retention": "1y"})
+    lc = reconciler(s3)
+    await lc.run_cycle(Trigger.STARTUP)
+    assert s3.calls[TAGS] == 2  # "other" matches no pattern: its tags are never read
+    await lc.run_cycle(Trigger.POLL)
+    assert s3.calls[TAGS] == 2
+    await lc.run_cycle(Trigger.RESYNC)
+    assert s3.calls[TAGS] == 4
+
+
+async def test_a_failed_tag_read_holds_that_buckets_removals_and_no_other_buckets() -> None:
+    stale = LifecycleConfig((rule("r1"), rule("stale")))
+    s3 = account(
+        one=definition("one", rule("r1")),
+        two=definition("two", rule("r1")),
+        keep=fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}),
+    )
+    s3.add_bucket("one", stale, tags={"retention": "1y"})
+    s3.add_bucket("two", stale)
+    s3.fail(TAGS, "one", lambda op, b: AccessDenied("Access Denied", operation=op, bucket=b))
+    report = await reconciler(s3).run_cycle()
+    assert ids(s3, "one") == ["r1", "stale"]
+    assert ids(s3, "two") == ["r1"]
+    held = next(r for r in report.results if r.bucket == "one")
+    assert held.guard == Guard.PARTIAL_DEFINITIONS
+    assert report.ok
+
+
+async def test_a_failed_tag_read_of_a_bucket_only_tag_selectors_match_fails_it_at_the_read_stage() -> None:
+    s3 = account(keep=fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
+    s3.add_bucket("data", LifecycleConfig((rule("keep-1y", 365),)))
+    s3.fail(TAGS, "data", lambda op, b: Throttled("Slow Down", operation=op, bucket=b))
+    report = await reconciler(s3).run_cycle()
+    (failed,) = report.failed
+    assert (failed.bucket, failed.stage) == ("data", Stage.READ)
+    assert "GetBucketTagging" in (failed.error or "")
+    assert s3.calls[READS] == 0
+    assert ids(s3, "data") == ["keep-1y"]
+
+
+async def test_two_selectors_giving_one_rule_id_different_content_make_the_bucket_invalid() -> None:
+    s3 = account(a=fleet(["*"], rule("expire", 30)), b=fleet(["*-logs"], rule("expire", 90)))
+    s3.add_bucket("app-logs")
+    s3.add_bucket("photos")
+    report = await reconciler(s3).run_cycle()
+    (invalid,) = [r for r in report.results if r.state is BucketState.INVALID]
+    assert invalid.bucket == "app-logs"
+    assert "a.toml" in (invalid.error or "")
+    assert "b.toml" in (invalid.error or "")
+    assert s3.lifecycles["app-logs"].rules == ()
+    assert ids(s3, "photos") == ["expire"]
+
+
+async def test_a_selector_change_removing_rules_across_many_buckets_trips_the_removal_limit() -> None:
+    s3 = account(base=fleet(["*"], rule("abort", 7), rule("expire", 90)))
+    for index in range(5):
+        s3.add_bucket(f"bucket-{index}")
+    lc = reconciler(s3, max_removals=3)
+    assert (await lc.run_cycle()).writes == 5
+    s3.objects["definition/base.toml"] = fleet(["*"], rule("abort", 7))
+    report = await lc.run_cycle(Trigger.POLL)
+    assert Guard.BLAST_RADIUS in report.guards
+    assert report.removals_planned == 5
+    assert all(ids(s3, f"bucket-{i}") == ["abort", "expire"] for i in range(5))
+
+
+async def test_files_without_selectors_make_the_same_requests_as_before_and_never_read_tags() -> None:
+    s3 = account(a=definition("one", rule("r1")), b=definition("two", rule("r1")))
+    s3.add_bucket("one")
+    s3.add_bucket("two", LifecycleConfig((rule("r1"),)))
+    s3.add_bucket("bystander", LifecycleConfig((rule("theirs"),)))
+    await reconciler(s3).run_cycle()
+    # The counts the cycle made before selectors existed (measured on the branch without them).
+    assert s3.calls == Counter(
+        {"ListObjectsV2": 1, "GetObject": 2, "ListBuckets": 1, READS: 2, "PutBucketLifecycleConfiguration": 1}
+    )
