@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,11 +35,12 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
 from lakecircle.core.selectors import Match, Matcher
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Coverage, Wanted, wanted
+from lakecircle.engine.fleet import Wanted, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.removals import RemovalGuard
-from lakecircle.engine.report_log import debug_enabled, log_bucket, log_removal_guard, log_report
+from lakecircle.engine.report_log import log_removal_guard, log_report
+from lakecircle.engine.results import ResultHook, Results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import SHIELDED_TIMEOUT, BucketWriter, PendingWrite
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
@@ -48,7 +48,6 @@ from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
 
-ResultHook = Callable[[BucketResult], None]
 Candidate = tuple[BucketRef, tuple[Match, ...]]
 """A listed bucket to read, with the selectors whose patterns match its name."""
 
@@ -137,21 +136,12 @@ class Cycle:
     def __init__(self, owner: Reconciler, trigger: str, on_result: ResultHook | None) -> None:
         self.owner = owner
         self.trigger = trigger
-        self.on_result = on_result
         self.cycle_id = uuid.uuid4().hex[:12]
         self.started = owner.clock()
-        self.quiet = not debug_enabled()
         self.definitions: Definitions | None = None
         self.removals = RemovalGuard(None if owner.allow_mass_removal else owner.max_removals)
-        self.results: list[BucketResult] = []
-        self.omitted = 0
-        """Buckets in sync that ``results`` leaves out (``keep_plans`` off)."""
-        self.guards: set[Guard] = set()
-        self.held = 0
-        """Rule removals held back by a guard."""
+        self.results = Results(keep_plans=owner.keep_plans, on_result=on_result, list_unmanaged=owner.list_unmanaged)
         self.listed = 0
-        self.unmanaged = Coverage(keep_names=owner.list_unmanaged)
-        """Buckets no definition selects."""
         self.matcher = Matcher(())
         """The definitions' selectors, compiled once per cycle (set by :meth:`reconcile`)."""
         self.unread = False
@@ -207,11 +197,11 @@ class Cycle:
                 await self.list_buckets(send, remaining, definitions)
             await self.release_held_writes()
             if log_removal_guard(self.removals, self.owner.max_removals):
-                self.guards.add(Guard.BLAST_RADIUS)
+                self.results.guards.add(Guard.BLAST_RADIUS)
         self.report_invalid(definitions)
         if self.fatal is None and not self.owner.draining:
             for name in sorted(remaining):
-                self.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
+                self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
 
     def wanted(self, name: str) -> bool:
         return self.owner.bucket_filter is None or name in self.owner.bucket_filter
@@ -239,7 +229,7 @@ class Cycle:
                         elif matches and name not in definitions.invalid:
                             await send.send((ref, matches))
                         elif self.wanted(name) and name not in definitions.invalid:
-                            self.unmanaged.note(name)
+                            self.results.unmanaged.note(name)
             except S3Error as exc:
                 self.fatal = f"could not list the account's buckets: {exc}"
 
@@ -295,7 +285,7 @@ class Cycle:
         last = await owner.applied.get(name, self.listing) if needs_record(plan, partial=partial) else None
         decision = decide(plan, last, now=owner.clock(), settle=owner.applied.settle_seconds, partial=partial)
         if decision.guard is not None:
-            self.guards.add(decision.guard)
+            self.results.guards.add(decision.guard)
         if decision.do is Do.NOTHING:
             owner.applied.confirm(name)
         if decision.confirm and last is not None:
@@ -318,9 +308,9 @@ class Cycle:
     async def dispatch(self, item: BucketResult | PendingWrite) -> None:
         """Collect a result, or hand a write to a writer (once a write slot is free)."""
         if isinstance(item, BucketResult):
-            self.collect(item)
+            self.results.collect(item)
         elif self.owner.dry_run:
-            self.collect(unwritten(item.ref.name, item.decision))
+            self.results.collect(unwritten(item.ref.name, item.decision))
         else:
             # Written by a writer, while this reader reads the next bucket.
             await self.write_slots.acquire()
@@ -333,7 +323,7 @@ class Cycle:
         try:
             result = await self.writer.write(pending, self._background)
         except anyio.get_cancelled_exc_class():
-            self.collect(
+            self.results.collect(
                 BucketResult(
                     pending.ref.name,
                     BucketState.FAILED,
@@ -348,7 +338,7 @@ class Cycle:
             result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
         finally:
             self.write_slots.release()
-        self.collect(result)
+        self.results.collect(result)
 
     async def release_held_writes(self) -> None:
         """Every bucket read: the cycle knows its planned removals, and the writes that
@@ -364,31 +354,12 @@ class Cycle:
         for name in sorted(n for n in definitions.invalid if self.wanted(n)):
             problems = definitions.invalid[name]
             error = f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
-            self.collect(BucketResult(name, BucketState.INVALID, error=error))
-
-    def collect(self, result: BucketResult) -> None:
-        """Log a bucket's result, tell it to the caller's hook, keep it for the report."""
-        if result.state is BucketState.UNMANAGED:
-            self.unmanaged.note(result.bucket)
-            return
-        if not (self.quiet and result.state is BucketState.IN_SYNC):  # most of a large account
-            log_bucket(result)
-        if self.on_result is not None:
-            self.on_result(result)
-        if result.guard is not None:
-            self.guards.add(Guard(result.guard))
-            self.held += result.counts.held if result.counts is not None else 0
-        if self.owner.keep_plans:
-            self.results.append(result)
-        elif result.state is BucketState.IN_SYNC and result.guard is None:
-            self.omitted += 1
-        else:
-            self.results.append(result.without_plan())
+            self.results.collect(BucketResult(name, BucketState.INVALID, error=error))
 
     def finish(
         self, *, fatal: str | None = None, fingerprint: bytes | None = None, interrupted: bool = False
     ) -> CycleReport:
-        results = sorted(self.results, key=lambda r: r.bucket)
+        results = self.results.in_order()
         report = CycleReport(
             cycle_id=self.cycle_id,
             trigger=self.trigger,
@@ -399,16 +370,15 @@ class Cycle:
             definitions=self.definitions,
             buckets_listed=self.listed,
             fatal=fatal,
-            counts=Counter(r.state for r in results)
-            + Counter({BucketState.IN_SYNC: self.omitted, BucketState.UNMANAGED: self.unmanaged.count}),
+            counts=self.results.counts(results),
             fingerprint=fingerprint,
             interrupted=interrupted or self.owner.draining,
-            guards=tuple(sorted(self.guards)),
+            guards=tuple(sorted(self.results.guards)),
             removals_planned=self.removals.planned,
-            removals_held=self.held,
+            removals_held=self.results.held,
             max_removals=self.removals.limit,
-            in_sync_omitted=self.omitted,
-            unmanaged=self.unmanaged.names,
+            in_sync_omitted=self.results.omitted,
+            unmanaged=self.results.unmanaged.names,
         )
         log_report(report)
         return report
