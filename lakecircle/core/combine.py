@@ -104,6 +104,12 @@ def combine(bucket: str, exact: BucketDefinition | None, selected: Sequence[Matc
     )
 
 
+def exact_sources(definition: BucketDefinition) -> tuple[Source, ...]:
+    """The source of each rule of an exact ``BucketName`` definition, parallel to its rules:
+    the file that defines it. A plan of a bucket no selector selects carries these too."""
+    return tuple(Source(definition.file_of(index)) for index in range(len(definition.config.rules)))
+
+
 class _Union:
     """Rules 1 and 2 for one bucket: the exact definition's rules, then each selector's
     rule unless the exact definition overrides its ID or it repeats a rule already given."""
@@ -117,8 +123,7 @@ class _Union:
         self.exact_ids: dict[str, Source] = {}
         if exact is not None:
             self.rules.extend(exact.config.rules)
-            for index, rule in enumerate(exact.config.rules):
-                source = Source(exact.file_of(index))
+            for rule, source in zip(exact.config.rules, exact_sources(exact), strict=True):
                 self.sources.append(source)
                 if rule.id is not None:
                     self.exact_ids.setdefault(rule.id, source)

@@ -69,14 +69,16 @@ class BucketPlan:
     removal back (see :func:`hold_removals`): they would be removed, and are not."""
     sources: Mapping[str, Source] = field(default_factory=dict, hash=False)
     """Where each desired rule with an ID comes from, by ID; empty when the planner was
-    not told (plans of exact definitions alone, which need no provenance)."""
+    not told (a rollback's plan: its source is the record it restores)."""
     overrides: tuple[Override, ...] = ()
     """The selectors' rules the bucket's own definition replaces."""
+    provenance: bool = False
+    """The planner was told the sources (even none: a definition without rules)."""
 
     @property
     def has_provenance(self) -> bool:
         """Whether the plan was built with its rules' sources (render shows them then)."""
-        return bool(self.sources or self.overrides)
+        return self.provenance or bool(self.sources or self.overrides)
 
     @property
     def has_changes(self) -> bool:
@@ -106,6 +108,7 @@ def hold_removals(plan: BucketPlan) -> BucketPlan:
         held=plan.held + plan.removed,
         sources=plan.sources,
         overrides=plan.overrides,
+        provenance=plan.provenance,
     )
 
 
@@ -190,6 +193,7 @@ def plan_bucket(
         tdmos_change,
         sources=by_id,
         overrides=tuple(overrides),
+        provenance=sources is not None,
     )
 
 

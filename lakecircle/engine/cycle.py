@@ -257,7 +257,8 @@ class Cycle:
 
         A bucket that selectors' patterns match gets its tags read first when one of them
         asks for tags, then its desired state from :func:`~lakecircle.core.combine.combine`;
-        a bucket only an exact definition names takes the path it took before selectors."""
+        a bucket only an exact definition names takes the path it took before selectors. Either
+        way a plan says where each rule comes from (its file, and its selector)."""
         name, owner = ref.name, self.owner
         want = await wanted(ref, definitions, matches, owner.tags) if matches else Wanted()
         self.unread = self.unread or want.unknown_total
@@ -274,13 +275,10 @@ class Cycle:
             # The common case, decided by digests: no models of the definitions, no plan.
             owner.applied.confirm(name)
             return BucketResult(name, BucketState.IN_SYNC)
-        config, shared = want.config(definitions, name)
-        keep = await self.others_rules(name, config, shared, live)
-        combined = want.combined
-        if combined is None:
-            plan = plan_bucket(name, config, live, keep=keep)
-        else:
-            plan = plan_bucket(name, config, live, keep=keep, sources=combined.sources, overrides=combined.overrides)
+        target = want.target(definitions, name)
+        config = target.config
+        keep = await self.others_rules(name, config, target.shared, live)
+        plan = plan_bucket(name, config, live, keep=keep, sources=target.sources, overrides=target.overrides)
         partial = definitions.partial or want.tags_unread is not None
         last = await owner.applied.get(name, self.listing) if needs_record(plan, partial=partial) else None
         decision = decide(plan, last, now=owner.clock(), settle=owner.applied.settle_seconds, partial=partial)

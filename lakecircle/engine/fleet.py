@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import structlog
 
-from lakecircle.core.combine import Combined, combine
+from lakecircle.core.combine import Combined, combine, exact_sources
 from lakecircle.core.definitions import Definitions, Desired
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketResult, BucketState, Stage
-from lakecircle.core.selectors import Match, needing_tags, with_tags
+from lakecircle.core.selectors import Match, Override, Source, needing_tags, with_tags
 from lakecircle.engine.tags import TagCache, TagUnread
 from lakecircle.errors import TransientError
 from lakecircle.ports import BucketRef
@@ -32,11 +32,24 @@ log = structlog.get_logger("lakecircle.engine.cycle")
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """A bucket's desired configuration as a plan takes it."""
+
+    config: LifecycleConfig
+    shared: bool
+    """Only rules LakeCircle applied itself may be removed."""
+    sources: tuple[Source, ...]
+    """Where each rule of ``config`` comes from, parallel to its rules: provenance in every plan."""
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Wanted:
     """A bucket's desired state, or why it has none to plan against."""
 
     combined: Combined | None = None
-    """None: its exact definition alone (no selector selects it), planned as before selectors."""
+    """None: its exact definition alone (no selector selects it), planned as before selectors
+    (with each rule's file as its source)."""
     result: BucketResult | None = None
     """Set when the bucket is not to be read: unmanaged, invalid, or its tags unread."""
     tags_unread: TagUnread | None = None
@@ -48,12 +61,13 @@ class Wanted:
             return definitions.desired.get(name)
         return Desired(self.combined.digest, self.combined.config.transition_default_minimum_object_size)
 
-    def config(self, definitions: Definitions, name: str) -> tuple[LifecycleConfig, bool]:
-        """The configuration to plan against, and whether the bucket is shared (models built now)."""
+    def target(self, definitions: Definitions, name: str) -> Target:
+        """What to plan against, with where its rules come from (models built now, off the in-sync path)."""
         if self.combined is None:
             definition = definitions.buckets[name]
-            return definition.config, definition.shared
-        return self.combined.config, self.combined.shared
+            return Target(definition.config, definition.shared, exact_sources(definition))
+        combined = self.combined
+        return Target(combined.config, combined.shared, combined.sources, combined.overrides)
 
     @property
     def unknown_total(self) -> bool:
