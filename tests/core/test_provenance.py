@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from lakecircle.core.combine import combine
+from lakecircle.core.combine import combine, exact_sources
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.plan import BucketPlan, hold_removals, plan_bucket
 from lakecircle.core.render import plans_json, render_plan_text
@@ -91,6 +91,39 @@ def test_a_plan_built_without_sources_renders_as_before() -> None:
     [bucket] = plans_json([plain])["buckets"]
     assert "overrides" not in bucket
     assert all("source" not in entry for key in ("added", "removed", "changed") for entry in bucket[key])
+
+
+def test_a_plan_told_its_sources_says_so_even_when_the_definition_has_no_rules() -> None:
+    plan = plan_bucket(BUCKET, config(), config(rule("stale", prefix=None)), sources=[])
+    assert plan.has_provenance
+    assert "  - rule stale  (in no definition that selects this bucket)" in lines_of(plan)
+    assert hold_removals(plan).has_provenance
+    [bucket] = plans_json([plan])["buckets"]
+    assert bucket["removed"][0]["source"] is None
+    assert bucket["overrides"] == []
+
+
+EXACT_SOURCE_CASES = [
+    pytest.param(exact(), (), id="a definition without rules has no sources"),
+    pytest.param(exact(rule("a"), rule("b")), (EXACT, EXACT), id="each rule of a one-file definition comes from it"),
+    pytest.param(
+        BucketDefinition(BUCKET, config(rule("a"), rule("b")), ("one.toml", "two.toml"), ("one.toml", "two.toml")),
+        (Source("one.toml"), Source("two.toml")),
+        id="each rule of a definition merged from two files comes from its own file",
+    ),
+    pytest.param(
+        BucketDefinition(BUCKET, config(rule("a")), ("one.toml", "two.toml")),
+        (Source("one.toml, two.toml"),),
+        id="a rule whose file is not recorded comes from every file of the definition",
+    ),
+]
+
+
+@pytest.mark.parametrize(("definition", "expected"), EXACT_SOURCE_CASES)
+def test_an_exact_definitions_rules_come_from_their_files(
+    definition: BucketDefinition, expected: tuple[Source, ...]
+) -> None:
+    assert exact_sources(definition) == expected
 
 
 def test_sources_change_nothing_that_is_planned() -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.core.report import BucketState, Guard, Stage, Trigger
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
@@ -82,6 +83,23 @@ async def test_unmanaged_buckets_are_counted_never_read_and_named_only_when_aske
     assert ids(s3, "bystander-1") == ["theirs"]
     listed = await reconciler(s3, dry_run=True, list_unmanaged=True).run_cycle(Trigger.PLAN)
     assert listed.unmanaged == ("bystander-1", "bystander-2")
+
+
+async def test_a_bucket_only_an_exact_definition_names_is_planned_with_its_files_as_sources() -> None:
+    s3 = account(app=definition("app", rule("fresh"), rule("tune", 60)), logs=fleet(["*-logs"], rule("expire", 90)))
+    s3.add_bucket("app", LifecycleConfig((rule("tune", 30), rule("stale"))))
+    report = await reconciler(s3, dry_run=True).run_cycle(Trigger.PLAN)
+    [result] = report.results
+    assert result.plan is not None
+    lines = render_plan_text([result.plan]).splitlines()
+    assert "  + rule fresh  (from definition/app.toml)" in lines
+    assert "  ~ rule tune  (from definition/app.toml)" in lines
+    assert "  - rule stale  (in no definition that selects this bucket)" in lines
+    [bucket] = plans_json([result.plan])["buckets"]
+    exact = {"file": "definition/app.toml", "selector": None, "pattern": None}
+    assert [entry["source"] for entry in bucket["added"] + bucket["changed"]] == [exact, exact]
+    assert [entry["source"] for entry in bucket["removed"]] == [None]
+    assert bucket["overrides"] == []
 
 
 async def test_tags_are_read_once_per_resync_and_reused_by_poll_cycles() -> None:

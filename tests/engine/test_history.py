@@ -64,6 +64,15 @@ async def test_an_applied_change_stays_applied_after_later_changes_and_a_failed_
     assert outcomes(found.records)[1:] == [("applied", None), ("applied", None)]
 
 
+async def test_a_change_record_keeps_the_plan_with_the_file_each_rule_came_from() -> None:
+    s3, history = world("v0")
+    assert await sync(s3, history, "v1") is BucketState.CHANGED
+    [record] = (await history.bucket_history("hist-bucket")).records
+    plan = record.document.plan
+    assert plan["added"][0]["source"] == {"file": "definition/hist-bucket.toml", "selector": None, "pattern": None}
+    assert plan["removed"][0]["source"] is None
+
+
 async def test_a_change_whose_previous_record_failed_says_it_never_started() -> None:
     class PreviousRefused(MemoryS3):
         async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
