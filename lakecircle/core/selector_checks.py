@@ -26,7 +26,7 @@ from lakecircle.core.bucket_names import (
     name_problems,
 )
 from lakecircle.core.problems import Problem, Severity, printable, shown
-from lakecircle.core.selectors import Ownership
+from lakecircle.core.selectors import Ownership, glob_tokens
 from lakecircle.core.shape_problems import toml_key
 
 MAX_TAGS: Final = 50
@@ -88,27 +88,12 @@ def pattern_problems(pattern: str) -> list[str]:
 
 
 def _pieces(pattern: str) -> Iterator[str]:
-    """The pattern's parts: ``*``, ``?``, a whole ``[seq]``, a literal character, or a lone
-    ``[`` that no ``]`` closes. A set ends where :mod:`fnmatch` ends it (a ``]`` right
-    after ``[`` or ``[!`` belongs to the set)."""
-    index, length = 0, len(pattern)
-    while index < length:
-        char = pattern[index]
-        if char != "[":
-            yield char
-            index += 1
-            continue
-        end = index + 1
-        if end < length and pattern[end] == "!":
-            end += 1
-        if end < length and pattern[end] == "]":
-            end += 1
-        end = pattern.find("]", end)
-        if end == -1:
-            yield "["
+    """The pattern's parts as :func:`~lakecircle.core.selectors.glob_tokens` reads them, up
+    to a lone ``[`` that no ``]`` closes (an error of its own: what follows is not looked at)."""
+    for piece in glob_tokens(pattern):
+        yield piece
+        if piece == "[":
             return
-        yield pattern[index : end + 1]
-        index = end + 1
 
 
 def _admitted(piece: str) -> str:

@@ -126,7 +126,7 @@ def with_tags(matches: Iterable[Match], tags: Mapping[str, str] | None) -> tuple
     return tuple(m for m in matches if tags_match(m.selector, tags))
 
 
-def _tokens(pattern: str) -> list[str]:
+def glob_tokens(pattern: str) -> list[str]:
     """The pattern as fnmatch reads it: ``"*"``, ``"?"``, a set (``"[a-z]"``, ``"[!]x]"``) or a
     literal character each; an unclosed ``[`` is itself (:func:`fnmatch.translate`'s rule:
     a set's first character, after an optional ``!``, may be ``]``)."""
@@ -166,7 +166,7 @@ class _Shape:
 
 
 def _shape(pattern: str) -> _Shape:
-    tokens = _tokens(pattern)
+    tokens = glob_tokens(pattern)
     runs = [""]
     for part in tokens:
         if len(part) == 1 and part not in "*?":
