@@ -131,18 +131,10 @@ def plan_bucket(
     stay, and are sent again with the PUT (shared ownership, and the guards that forbid
     removals). A rule ID the definitions name always follows the definitions.
 
-    ``sources``, parallel to ``desired.rules`` (:attr:`~lakecircle.core.combine.Combined.sources`),
-    and ``overrides`` are carried into the plan for people to read; they change nothing
-    in what is planned.
+    ``sources`` (parallel to ``desired.rules``) and ``overrides`` are carried into the plan
+    for people to read (:func:`~lakecircle.core.combine.combine`); they change nothing planned.
     """
-    by_id: dict[str, Source] = {}
-    if sources is not None:
-        if len(sources) != len(desired.rules):
-            msg = f"{len(sources)} sources for {len(desired.rules)} desired rules of {bucket}"
-            raise ValueError(msg)
-        for rule, source in zip(desired.rules, sources, strict=True):
-            if rule.id is not None:
-                by_id.setdefault(rule.id, source)
+    by_id = _sources_by_id(bucket, desired, sources)
     if keep is not None:
         named = {r.id for r in desired.rules}
         kept = tuple(r for r in live.rules if r.id not in named and keep(r))
@@ -153,22 +145,7 @@ def plan_bucket(
     tdmos = tdmos_wanted if tdmos_wanted is not None else tdmos_live
     planned = LifecycleConfig(desired.rules, tdmos)
 
-    # Keyed as _key says, inline: this runs for every rule of every bucket.
-    live_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(live.rules)}
-    desired_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(desired.rules)}
-    added: tuple[Rule, ...] = ()
-    removed: tuple[Rule, ...] = ()
-    if desired_by_key.keys() != live_by_key.keys():
-        added = tuple([r for k, r in desired_by_key.items() if k not in live_by_key])
-        removed = tuple([r for k, r in live_by_key.items() if k not in desired_by_key])
-    changed = []
-    for key, want in desired_by_key.items():
-        have = live_by_key.get(key)
-        if have is None or canonical_key(have) == canonical_key(want):
-            continue  # the usual case, decided without diff_rules (which compares the keys first too)
-        fields = diff_rules(have, want)
-        if fields:
-            changed.append(RuleChange(want.id or key, have, want, fields))
+    added, removed, changed = _compare(desired.rules, live.rules)
 
     tdmos_change = None
     # A DELETE sends no value; a live side that does not say (a server without the
@@ -187,7 +164,7 @@ def plan_bucket(
         action,
         added,
         removed,
-        tuple(changed),
+        changed,
         planned,
         live,
         tdmos_change,
@@ -195,6 +172,43 @@ def plan_bucket(
         overrides=tuple(overrides),
         provenance=sources is not None,
     )
+
+
+def _sources_by_id(bucket: str, desired: LifecycleConfig, sources: Sequence[Source] | None) -> dict[str, Source]:
+    """Each desired rule's source by its ID (``sources`` is parallel to ``desired.rules``)."""
+    by_id: dict[str, Source] = {}
+    if sources is None:
+        return by_id
+    if len(sources) != len(desired.rules):
+        msg = f"{len(sources)} sources for {len(desired.rules)} desired rules of {bucket}"
+        raise ValueError(msg)
+    for rule, source in zip(desired.rules, sources, strict=True):
+        if rule.id is not None:
+            by_id.setdefault(rule.id, source)
+    return by_id
+
+
+def _compare(
+    desired: tuple[Rule, ...], live: tuple[Rule, ...]
+) -> tuple[tuple[Rule, ...], tuple[Rule, ...], tuple[RuleChange, ...]]:
+    """The rules added, removed and changed, matched by ID."""
+    # Keyed as _key says, inline: this runs for every rule of every bucket.
+    live_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(live)}
+    desired_by_key = {(r.id if r.id is not None else f"\x00unnamed-{i}"): r for i, r in enumerate(desired)}
+    added: tuple[Rule, ...] = ()
+    removed: tuple[Rule, ...] = ()
+    if desired_by_key.keys() != live_by_key.keys():
+        added = tuple([r for k, r in desired_by_key.items() if k not in live_by_key])
+        removed = tuple([r for k, r in live_by_key.items() if k not in desired_by_key])
+    changed = []
+    for key, want in desired_by_key.items():
+        have = live_by_key.get(key)
+        if have is None or canonical_key(have) == canonical_key(want):
+            continue  # the usual case, decided without diff_rules (which compares the keys first too)
+        fields = diff_rules(have, want)
+        if fields:
+            changed.append(RuleChange(want.id or key, have, want, fields))
+    return added, removed, tuple(changed)
 
 
 def _key(rule: Rule, index: int) -> str:

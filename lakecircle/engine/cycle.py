@@ -100,6 +100,10 @@ class Reconciler:
         self._draining = False
         self._cut_short: CycleReport | None = None
 
+    def wanted(self, name: str) -> bool:
+        """Whether this run may manage ``name`` (``LCC_BUCKETS``, when set, limits it)."""
+        return self.bucket_filter is None or name in self.bucket_filter
+
     def drain(self) -> None:
         """Start no new bucket work (a shutdown); in-flight work finishes."""
         self._draining = True
@@ -182,7 +186,7 @@ class Cycle:
 
     async def reconcile(self, definitions: Definitions) -> None:
         """Every managed bucket read, decided and written; the others reported."""
-        remaining = {n for n in definitions.buckets if self.wanted(n)}
+        remaining = {n for n in definitions.buckets if self.owner.wanted(n)}
         """Defined buckets not listed yet (what is left at the end is missing)."""
         self.matcher = Matcher(definitions.selectors)
         if self.matcher.uses_tags:
@@ -203,9 +207,6 @@ class Cycle:
             for name in sorted(remaining):
                 self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
 
-    def wanted(self, name: str) -> bool:
-        return self.owner.bucket_filter is None or name in self.owner.bucket_filter
-
     async def list_buckets(
         self, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
     ) -> None:
@@ -222,13 +223,13 @@ class Cycle:
                         if self.owner.draining:
                             break
                         name = ref.name
-                        matches = self.matcher.match(name) if selectors and self.wanted(name) else ()
+                        matches = self.matcher.match(name) if selectors and self.owner.wanted(name) else ()
                         if name in remaining:
                             remaining.discard(name)
                             await send.send((ref, matches))
                         elif matches and name not in definitions.invalid:
                             await send.send((ref, matches))
-                        elif self.wanted(name) and name not in definitions.invalid:
+                        elif self.owner.wanted(name) and name not in definitions.invalid:
                             self.results.unmanaged.note(name)
             except S3Error as exc:
                 self.fatal = f"could not list the account's buckets: {exc}"
@@ -349,7 +350,7 @@ class Cycle:
             await self.dispatch(item)
 
     def report_invalid(self, definitions: Definitions) -> None:
-        for name in sorted(n for n in definitions.invalid if self.wanted(n)):
+        for name in sorted(n for n in definitions.invalid if self.owner.wanted(n)):
             problems = definitions.invalid[name]
             error = f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
             self.results.collect(BucketResult(name, BucketState.INVALID, error=error))
