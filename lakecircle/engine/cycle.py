@@ -35,7 +35,7 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
 from lakecircle.core.selectors import Match, Matcher
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Wanted, wanted
+from lakecircle.engine.fleet import Combinations, Wanted, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.removals import RemovalGuard
@@ -94,6 +94,8 @@ class Reconciler:
         counts only, so a cycle that writes 10% of a large account holds no models."""
         self.applied = AppliedCache(history, clock=clock, settle_seconds=settle_seconds)
         self.tags = TagCache(tags)
+        self.combinations = Combinations()
+        """Selector combinations in brief, kept while the definitions stay the same."""
         """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
         self.list_unmanaged = list_unmanaged
         """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
@@ -261,7 +263,7 @@ class Cycle:
         a bucket only an exact definition names takes the path it took before selectors. Either
         way a plan says where each rule comes from (its file, and its selector)."""
         name, owner = ref.name, self.owner
-        want = await wanted(ref, definitions, matches, owner.tags) if matches else Wanted()
+        want = await wanted(ref, definitions, matches, owner.tags, owner.combinations) if matches else Wanted()
         self.unread = self.unread or want.unknown_total
         if want.result is not None:
             return want.result

@@ -47,9 +47,11 @@ class Target:
 class Wanted:
     """A bucket's desired state, or why it has none to plan against."""
 
-    combined: Combined | None = None
-    """None: its exact definition alone (no selector selects it), planned as before selectors
-    (with each rule's file as its source)."""
+    selected: tuple[Match, ...] = ()
+    """The selectors that select it (empty: its exact definition alone, planned as before
+    selectors, with each rule's file as its source)."""
+    brief: Desired | None = None
+    """Its combined desired state in brief, for the in-sync shortcut (set when ``selected`` is)."""
     result: BucketResult | None = None
     """Set when the bucket is not to be read: unmanaged, invalid, or its tags unread."""
     tags_unread: TagUnread | None = None
@@ -57,17 +59,18 @@ class Wanted:
 
     def desired(self, definitions: Definitions, name: str) -> Desired | None:
         """The bucket's desired state in brief, for the in-sync shortcut (None: plan it the long way)."""
-        if self.combined is None:
+        if not self.selected:
             return definitions.desired.get(name)
-        return Desired(self.combined.digest, self.combined.config.transition_default_minimum_object_size)
+        return self.brief
 
     def target(self, definitions: Definitions, name: str) -> Target:
         """What to plan against, with where its rules come from (models built now, off the in-sync path)."""
-        if self.combined is None:
-            definition = definitions.buckets[name]
-            return Target(definition.config, definition.shared, exact_sources(definition))
-        combined = self.combined
-        return Target(combined.config, combined.shared, combined.sources, combined.overrides)
+        if self.selected:
+            combined = combine(name, definitions.buckets.get(name), self.selected)
+            if combined is not None:  # always: selectors select it
+                return Target(combined.config, combined.shared, combined.sources, combined.overrides)
+        definition = definitions.buckets[name]
+        return Target(definition.config, definition.shared, exact_sources(definition))
 
     @property
     def unknown_total(self) -> bool:
@@ -75,7 +78,50 @@ class Wanted:
         return self.tags_unread is not None and isinstance(self.tags_unread.cause, TransientError)
 
 
-async def wanted(ref: BucketRef, definitions: Definitions, matches: Sequence[Match], tags: TagCache) -> Wanted:
+_Key = tuple[Desired | None, tuple[tuple[int, str | None], ...]]
+
+
+class Combinations:
+    """:func:`~lakecircle.core.combine.combine` in brief, remembered while the definitions stay
+    the same (a daemon's poll and resync cycles reuse them).
+
+    A ``"*"`` baseline sends every bucket down the combination; without this, each cycle would
+    build every exact definition's models again (from its file's bytes) and digest the merged
+    rules of every bucket, only to find them in sync. The digest, the minimum object size and
+    the validity of a combination follow from the exact definition's own brief (its rules'
+    digest and size: IDs and content are in it) and from which selectors select the bucket,
+    with which pattern: that is the key, so every bucket a baseline alone selects shares one
+    entry. Invalid combinations are not kept: their problems name the bucket, and they are rare.
+    """
+
+    def __init__(self) -> None:
+        self._definitions: Definitions | None = None
+        self._briefs: dict[_Key, Desired] = {}
+
+    def brief(self, definitions: Definitions, name: str, selected: tuple[Match, ...]) -> Desired | Combined | None:
+        """The combination's brief (remembered or made now), or the invalid :class:`Combined`,
+        or None when nothing selects the bucket."""
+        if definitions is not self._definitions:
+            self._definitions, self._briefs = definitions, {}
+        key: _Key | None = None
+        defined = name in definitions.buckets  # a lookup builds its models: not on the cached path
+        if not defined or name in definitions.desired:
+            key = (definitions.desired.get(name), tuple((m.index, m.source.matched) for m in selected))
+            known = self._briefs.get(key)
+            if known is not None:
+                return known
+        combined = combine(name, definitions.buckets[name] if defined else None, selected)
+        if combined is None or not combined.valid:
+            return combined
+        brief = Desired(combined.digest, combined.config.transition_default_minimum_object_size)
+        if key is not None:
+            self._briefs[key] = brief
+        return brief
+
+
+async def wanted(
+    ref: BucketRef, definitions: Definitions, matches: Sequence[Match], tags: TagCache, combinations: Combinations
+) -> Wanted:
     """The desired state of a listed bucket from its exact definition and ``matches``, the
     selectors whose patterns match its name (empty: the exact definition alone)."""
     name = ref.name
@@ -95,16 +141,16 @@ async def wanted(ref: BucketRef, definitions: Definitions, matches: Sequence[Mat
         if name in definitions.buckets:
             return Wanted(tags_unread=unread)  # its exact definition alone, removals held if unread
         return Wanted(result=BucketResult(name, BucketState.UNMANAGED))  # tag selectors that do not select it
-    combined = combine(name, definitions.buckets.get(name), selected)
-    if combined is None:  # pragma: no cover - combine answers None only when nothing selects
+    brief = combinations.brief(definitions, name, selected)
+    if brief is None:  # pragma: no cover - combine answers None only when nothing selects
         return Wanted(result=BucketResult(name, BucketState.UNMANAGED))
-    if not combined.valid:
-        errors = [p for p in combined.problems if p.is_error]
+    if isinstance(brief, Combined):
+        errors = [p for p in brief.problems if p.is_error]
         invalid = BucketResult(
             name, BucketState.INVALID, error=f"{len(errors)} problem(s) in its definitions, first: {errors[0]}"
         )
         return Wanted(result=invalid, tags_unread=unread)
-    return Wanted(combined, tags_unread=unread)
+    return Wanted(selected, brief, tags_unread=unread)
 
 
 class Coverage:

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from lakecircle.core.definitions import FileBrief
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.core.report import BucketState, Guard, Stage, Trigger
@@ -181,3 +182,55 @@ async def test_files_without_selectors_make_the_same_requests_as_before_and_neve
     assert s3.calls == Counter(
         {"ListObjectsV2": 1, "GetObject": 2, "ListBuckets": 1, READS: 2, "PutBucketLifecycleConfiguration": 1}
     )
+
+
+async def test_an_unchanged_cycle_with_a_baseline_decides_every_bucket_without_parsing_any_file_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {f"b{i}": definition(f"bucket-{i}", rule("r1"), rule(f"own-{i}", 60 + i)) for i in range(6)}
+    s3 = account(base=fleet(["*"], rule("abort", 7)), **files)
+    for index in range(6):
+        s3.add_bucket(f"bucket-{index}")
+    s3.add_bucket("plain")
+    lc = reconciler(s3)
+    assert (await lc.run_cycle()).writes == 7
+    parsed = Counter[str]()
+    original = FileBrief.parse
+
+    def counting(self: FileBrief) -> object:
+        parsed[self.name] += 1
+        return original(self)
+
+    monkeypatch.setattr(FileBrief, "parse", counting)
+    report = await lc.run_cycle(Trigger.POLL)
+    assert report.counts[BucketState.IN_SYNC] == 7
+    assert parsed == Counter()  # in sync by digests alone, as without selectors
+    s3.lifecycles["bucket-2"] = LifecycleConfig((rule("r1"), rule("own-2", 62)))  # the baseline's rule lost
+    report = await lc.run_cycle(Trigger.POLL)
+    assert ids(s3, "bucket-2") == ["abort", "own-2", "r1"]
+    assert parsed == Counter({"definition/b2.toml": 1})  # only the bucket that differs is planned
+
+
+async def test_a_changed_baseline_reaches_every_bucket_in_the_next_cycle() -> None:
+    s3 = account(base=fleet(["*"], rule("abort", 7)), one=definition("one", rule("r1")))
+    for name in ("one", "two", "three"):
+        s3.add_bucket(name)
+    lc = reconciler(s3)
+    await lc.run_cycle()
+    s3.objects["definition/base.toml"] = fleet(["*"], rule("abort", 3))
+    report = await lc.run_cycle(Trigger.POLL)
+    assert report.writes == 3
+    for name in ("one", "two", "three"):
+        assert rule("abort", 3) in s3.lifecycles[name].rules
+
+
+async def test_every_bucket_of_an_invalid_combination_is_reported_with_its_own_name_in_every_cycle() -> None:
+    s3 = account(a=fleet(["*"], rule("expire", 30)), b=fleet(["*-logs"], rule("expire", 90)))
+    for name in ("app-logs", "web-logs"):
+        s3.add_bucket(name)
+    lc = reconciler(s3)
+    for trigger in (Trigger.STARTUP, Trigger.POLL):
+        report = await lc.run_cycle(trigger)
+        invalid = {r.bucket: r.error or "" for r in report.results if r.state is BucketState.INVALID}
+        assert sorted(invalid) == ["app-logs", "web-logs"]
+        assert all(name in error for name, error in invalid.items())
