@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from lakecircle.core.drift import Applied, Verdict, judge, server_dropped
 from lakecircle.core.model import Rule
-from lakecircle.core.plan import Action, BucketPlan, hold_removals
+from lakecircle.core.plan import Action, BucketPlan, hold_removals, hold_selector_changes, selector_changes
 from lakecircle.core.report import BucketResult, BucketState, Guard
 
 
@@ -78,21 +78,26 @@ def others_rules(owned: tuple[str, ...] | None) -> Callable[[Rule], bool]:
 def needs_record(plan: BucketPlan, *, partial: bool) -> bool:
     """Whether :func:`decide` reads the last write's record: the plan writes something
     after the partial-definitions guard (an in-sync bucket costs no lookup)."""
-    return (hold_removals(plan) if partial else plan).action is not Action.NOOP
+    return (hold_partial(plan) if partial else plan).action is not Action.NOOP
+
+
+def hold_partial(plan: BucketPlan) -> BucketPlan:
+    """What a picture that is not whole lets go: removals and selectors' changes held back."""
+    return hold_removals(hold_selector_changes(plan))
 
 
 def decide(plan: BucketPlan, record: Applied | None, *, now: float, settle: float, partial: bool) -> Decision:
     """What to do with a planned bucket, ``record`` being LakeCircle's last write to it.
 
-    Definitions read only in part hold back every removal (:attr:`Guard.PARTIAL_DEFINITIONS`);
-    a plan with nothing else is HOLD. An empty plan is NOTHING. Otherwise the drift
-    verdict (:func:`~lakecircle.core.drift.judge`) says WAIT (propagating), BACK_OFF
-    (diverging within its backoff) or WRITE.
+    Definitions read only in part hold back every removal, and every change a selector asks
+    of a live rule (:attr:`Guard.PARTIAL_DEFINITIONS`); a plan with nothing else is HOLD.
+    An empty plan is NOTHING. Otherwise the drift verdict (:func:`~lakecircle.core.drift.judge`)
+    says WAIT (propagating), BACK_OFF (diverging within its backoff) or WRITE.
     """
     guard: Guard | None = None
-    if partial and plan.removed:
-        guard, plan = Guard.PARTIAL_DEFINITIONS, hold_removals(plan)
-        if plan.action is Action.NOOP:  # only removals, all held back
+    if partial and (plan.removed or selector_changes(plan)):
+        guard, plan = Guard.PARTIAL_DEFINITIONS, hold_partial(plan)
+        if plan.action is Action.NOOP:  # only removals and selectors' changes, all held back
             return Decision(Do.HOLD, plan, guard=guard)
     if plan.action is Action.NOOP:
         return Decision(Do.NOTHING, plan)

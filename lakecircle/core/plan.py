@@ -8,11 +8,12 @@ set is empty (ARCHITECTURE.md, "Safety", rule 2). Rules are matched by ID and co
 A plan may also say where each desired rule comes from (a file's ``BucketName``
 definition, or a selector and the pattern that picked the bucket) and which selector
 rules the bucket's own definition overrides: provenance, for people reading a plan of a
-fleet. A plan built without it is exactly what it was before selectors existed.
+fleet. It also lets a guard hold back what selectors alone ask for (:func:`hold_selector_changes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -67,6 +68,9 @@ class BucketPlan:
     held: tuple[Rule, ...] = ()
     """Live rules the definitions no longer name, kept because a guard holds their
     removal back (see :func:`hold_removals`): they would be removed, and are not."""
+    held_changes: tuple[RuleChange, ...] = ()
+    """Changes a guard held back: the live rule stays, and is sent again with a PUT (see
+    :func:`hold_selector_changes`)."""
     sources: Mapping[str, Source] = field(default_factory=dict, hash=False)
     """Where each desired rule with an ID comes from, by ID; empty when the planner was
     not told (a rollback's plan: its source is the record it restores)."""
@@ -106,9 +110,41 @@ def hold_removals(plan: BucketPlan) -> BucketPlan:
         plan.live,
         plan.tdmos_change,
         held=plan.held + plan.removed,
+        held_changes=plan.held_changes,
         sources=plan.sources,
         overrides=plan.overrides,
         provenance=plan.provenance,
+    )
+
+
+def selector_changes(plan: BucketPlan) -> tuple[RuleChange, ...]:
+    """The plan's changes to live rules that a selector's rule asks for (its source says so)."""
+    return tuple(c for c in plan.changed if (s := plan.sources.get(c.rule_id)) is not None and s.selector is not None)
+
+
+def hold_selector_changes(plan: BucketPlan) -> BucketPlan:
+    """The plan with the changes that selectors ask for held back: those live rules stay,
+    sent again with the PUT, and are listed as ``held_changes``; everything else still goes.
+
+    For a picture that is not whole (a definition file, or the bucket's tags, could not be
+    read): what cannot be read may be the bucket's own ``BucketName`` definition overriding
+    that rule, or a selector that would conflict with it, so the selector's version is not
+    known to be the one wanted (ARCHITECTURE.md, "Safety", rule 6). A rule a selector adds
+    is new to the bucket and goes, as any addition does.
+    """
+    held = selector_changes(plan)
+    if not held:
+        return plan
+    back = {c.rule_id: c.before for c in held}
+    rules = tuple(back.get(r.id, r) if r.id is not None else r for r in plan.desired.rules)
+    changed = tuple(c for c in plan.changed if c.rule_id not in back)
+    still = bool(plan.added or plan.removed or changed or plan.tdmos_change is not None)
+    return dataclasses.replace(
+        plan,
+        action=plan.action if still else Action.NOOP,
+        changed=changed,
+        desired=LifecycleConfig(rules, plan.desired.transition_default_minimum_object_size),
+        held_changes=plan.held_changes + held,
     )
 
 

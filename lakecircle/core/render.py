@@ -3,10 +3,10 @@
 Pure functions from values to strings or JSON-ready dicts. Colour is a parameter: the
 caller decides whether its output is a terminal.
 
-A plan built with its rules' sources (a bucket selected by patterns and tags, where "why
-this rule?" is the first question) says where each added, changed or removed rule comes
-from, in text and in JSON. A plan built without them renders exactly as it always has,
-so that the text and the JSON records of exact definitions stay as they were.
+A plan of definitions says where each added, changed or removed rule comes from (its
+file, and for a selector its pattern: "why this rule?" is the first question in a
+fleet), in text and in JSON. A plan built without sources (a rollback's, whose source is
+the record it restores) renders without them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tomli_w
 
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.normalize import canonical_rule
-from lakecircle.core.plan import Action, BucketPlan, flatten
+from lakecircle.core.plan import Action, BucketPlan, RuleChange, flatten
 from lakecircle.core.problems import printable
 from lakecircle.core.selectors import Override, Source
 
@@ -61,6 +61,7 @@ def _rule_name(rule_id: str | None) -> str:
 
 
 _NOWHERE = "in no definition that selects this bucket"
+_HELD = "a definition file or the bucket's tags could not be read; the rule stays)"
 
 
 def source_text(source: Source) -> str:
@@ -97,6 +98,12 @@ def _heading(plan: BucketPlan) -> str:
         return "will be deleted (no rules defined)"
     if plan.action is Action.PUT:
         return "will be updated"
+    if plan.held_changes:
+        return (
+            "is not written: its changes are held back"
+            if not plan.held
+            else ("is not written: its changes and removals are held back")
+        )
     return "is not written: its removals are held back"
 
 
@@ -105,7 +112,7 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total:
     ``!`` a removal held back by a guard (the rule stays)."""
     out: list[str] = []
     for plan in plans:
-        if not plan.has_changes and not plan.held:
+        if not plan.has_changes and not plan.held and not plan.held_changes:
             continue
         out.append(_paint(f"bucket {printable(plan.bucket)} {_heading(plan)}", "bold", color))
         for rule in plan.added:
@@ -126,6 +133,15 @@ def render_plan_text(plans: Sequence[BucketPlan], *, color: bool = False, total:
         for rule in plan.held:
             out.append(_paint(f"  ! rule {_rule_name(rule.id)} (removal held back: the rule stays)", "!", color))
             out.extend(_paint(f"      ! {line}", "!", color) for line in _rule_lines(rule))
+        for change in plan.held_changes:
+            name = _rule_name(change.rule_id)
+            out.append(
+                _paint(f"  ! rule {name}{_provenance(plan, change.rule_id)} (change held back: {_HELD}", "!", color)
+            )
+            out.extend(
+                _paint(f"      ! {fc.field}: {_value(fc.before)} -> {_value(fc.after)}", "!", color)
+                for fc in change.fields
+            )
         if plan.tdmos_change is not None:
             tc = plan.tdmos_change
             out.append(_paint(f"  ~ {tc.field}: {_value(tc.before)} -> {_value(tc.after)}", "~", color))
@@ -139,15 +155,17 @@ def summary_line(plans: Sequence[BucketPlan], *, total: int | None = None) -> st
     total = len(plans) if total is None else total
     changed = [p for p in plans if p.has_changes]
     held = sum(len(p.held) for p in plans)
-    holding = sum(1 for p in plans if p.held)
+    held_changes = sum(len(p.held_changes) for p in plans)
+    holding = sum(1 for p in plans if p.held or p.held_changes)
+    kept = ", ".join(f"{n} rule {what}(s) held back" for n, what in ((held_changes, "change"), (held, "removal")) if n)
     if not changed:
-        if held:
-            return f"No changes to write. {held} rule removal(s) held back, in {holding} of {total} bucket(s)."
+        if kept:
+            return f"No changes to write. {kept}, in {holding} of {total} bucket(s)."
         return f"No changes. {total} bucket(s) match their definitions."
     added = sum(len(p.added) for p in plans)
     changed_rules = sum(len(p.changed) for p in plans)
     removed = sum(len(p.removed) for p in plans)
-    held_note = f"; {held} rule removal(s) held back" if held else ""
+    held_note = f"; {kept}" if kept else ""
     return (
         f"Plan: {added} rule(s) to add, {changed_rules} to change, {removed} to remove,"
         f" in {len(changed)} of {total} bucket(s){held_note}."
@@ -186,10 +204,10 @@ def override_json(override: Override) -> dict[str, Any]:
 def plan_json(plan: BucketPlan) -> dict[str, Any]:
     """One bucket's plan in the JSON schema documented in the README.
 
-    A plan built with its rules' sources adds ``"source"`` to each added, removed and
-    changed rule (null for a removed one: no definition that selects the bucket has it)
-    and ``"overrides"`` to the plan; one built without them has neither key, so the JSON
-    of exact definitions (and of their change records) is what it was.
+    A plan built with its rules' sources (every plan of definitions) adds ``"source"`` to
+    each added, removed and changed rule (null for a removed one: no definition that
+    selects the bucket has it) and ``"overrides"`` to the plan; one built without them (a
+    rollback's) has neither key.
     """
     provenance = plan.has_provenance
 
@@ -204,18 +222,8 @@ def plan_json(plan: BucketPlan) -> dict[str, Any]:
         "added": [sourced(_jsonable(r.to_wire()), r.id) for r in plan.added],
         "removed": [sourced(_jsonable(r.to_wire()), None) for r in plan.removed],
         "held": [_jsonable(r.to_wire()) for r in plan.held],
-        "changed": [
-            sourced(
-                {
-                    "id": c.rule_id,
-                    "fields": [
-                        {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after)} for f in c.fields
-                    ],
-                },
-                c.rule_id,
-            )
-            for c in plan.changed
-        ],
+        "changed": [sourced(_change_json(c), c.rule_id) for c in plan.changed],
+        "held_changes": [sourced(_change_json(c), c.rule_id) for c in plan.held_changes],
         "transition_default_minimum_object_size": (
             None
             if plan.tdmos_change is None
@@ -225,6 +233,15 @@ def plan_json(plan: BucketPlan) -> dict[str, Any]:
     if provenance:
         document["overrides"] = [override_json(o) for o in plan.overrides]
     return document
+
+
+def _change_json(change: RuleChange) -> dict[str, Any]:
+    return {
+        "id": change.rule_id,
+        "fields": [
+            {"field": f.field, "before": _jsonable(f.before), "after": _jsonable(f.after)} for f in change.fields
+        ],
+    }
 
 
 def plans_json(plans: Iterable[BucketPlan], **extra: Any) -> dict[str, Any]:

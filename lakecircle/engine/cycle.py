@@ -191,8 +191,7 @@ class Cycle:
         remaining = {n for n in definitions.buckets if self.owner.wanted(n)}
         """Defined buckets not listed yet (what is left at the end is missing)."""
         self.matcher = Matcher(definitions.selectors)
-        if self.matcher.uses_tags:
-            self.owner.tags.begin(self.trigger)
+        self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
         async with anyio.create_task_group() as self._background:

@@ -10,7 +10,7 @@ import pytest
 
 from lakecircle.core.combine import combine, exact_sources
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
-from lakecircle.core.plan import BucketPlan, hold_removals, plan_bucket
+from lakecircle.core.plan import Action, BucketPlan, hold_removals, hold_selector_changes, plan_bucket
 from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.core.selectors import Matcher, Override, Selector, Source
 from tests.builders import rule, selector
@@ -189,3 +189,63 @@ def test_a_combined_bucket_plans_with_the_sources_combine_gives() -> None:
     assert "  + rule expire  (from web-logs.toml)" in lines
     assert '      # overrides logs-baseline.toml (pattern "*-logs")' in lines
     assert '  + rule abort  (from fleet.toml Bucket[1], pattern "*")' in lines
+
+
+HELD_CASES = [
+    pytest.param(
+        [(rule("expire", 7), FLEET)],
+        config(rule("expire", 3650)),
+        [],
+        ["expire"],
+        id="a selector's change to a live rule is held back and the live rule is sent again",
+    ),
+    pytest.param(
+        [(rule("expire", 7), EXACT)],
+        config(rule("expire", 3650)),
+        ["expire"],
+        [],
+        id="a change the bucket's own definition asks for still goes",
+    ),
+    pytest.param(
+        [(rule("expire", 3650), EXACT), (rule("abort", 7), FLEET)],
+        config(rule("expire", 3650)),
+        [],
+        [],
+        id="a rule a selector adds still goes: it is new to the bucket",
+    ),
+    pytest.param(
+        [(rule("expire", 7), LOGS), (rule("tmp", 1, prefix="tmp/"), EXACT)],
+        config(rule("expire", 3650), rule("tmp", 2, prefix="tmp/")),
+        ["tmp"],
+        ["expire"],
+        id="of two changes only the selector's is held back",
+    ),
+]
+
+
+@pytest.mark.parametrize(("desired", "live", "changed", "held"), HELD_CASES)
+def test_holding_selector_changes_back_keeps_the_live_rule_of_each_and_lets_everything_else_go(
+    desired: list[tuple[Rule, Source]], live: LifecycleConfig, changed: list[str], held: list[str]
+) -> None:
+    plan = hold_selector_changes(sourced(desired, live))
+    assert [c.rule_id for c in plan.changed] == changed
+    assert [c.rule_id for c in plan.held_changes] == held
+    live_by_id = {r.id: r for r in live.rules}
+    sent = {r.id: r for r in plan.desired.rules}
+    assert all(sent[rule_id] == live_by_id[rule_id] for rule_id in held)
+    assert plan.action is (Action.PUT if plan.added or plan.changed else Action.NOOP)
+
+
+def test_a_held_change_is_shown_with_its_source_in_text_and_json() -> None:
+    plan = hold_selector_changes(sourced([(rule("expire", 7), FLEET)], config(rule("expire", 3650))))
+    lines = lines_of(plan)
+    assert lines[0] == "bucket web-logs is not written: its changes are held back"
+    assert lines[1].startswith('  ! rule expire  (from fleet.toml Bucket[1], pattern "*") (change held back:')
+    assert "      ! Expiration.Days: 3650 -> 7" in lines
+    assert lines[-1] == "No changes to write. 1 rule change(s) held back, in 1 of 1 bucket(s)."
+    (document,) = plans_json([plan])["buckets"]
+    assert document["changed"] == []
+    (held,) = document["held_changes"]
+    assert held["id"] == "expire"
+    assert held["fields"] == [{"field": "Expiration.Days", "before": 3650, "after": 7}]
+    assert held["source"]["file"] == "fleet.toml"

@@ -234,3 +234,47 @@ async def test_every_bucket_of_an_invalid_combination_is_reported_with_its_own_n
         invalid = {r.bucket: r.error or "" for r in report.results if r.state is BucketState.INVALID}
         assert sorted(invalid) == ["app-logs", "web-logs"]
         assert all(name in error for name, error in invalid.items())
+
+
+async def test_an_unreadable_override_leaves_the_rule_it_overrode_as_it_is_and_new_rules_still_go() -> None:
+    s3 = account(logs=fleet(["*-logs"], rule("expire", 7)), legal=definition("legal-logs", rule("expire", 3650)))
+    s3.add_bucket("legal-logs")
+    s3.add_bucket("web-logs")
+    lc = reconciler(s3)
+    await lc.run_cycle()
+    assert s3.lifecycles["legal-logs"].rules == (rule("expire", 3650),)
+    s3.objects["definition/legal.toml"] = b'BucketName = "legal-logs"\n[[LifecycleConfiguration.Rules]\n'
+    s3.objects["definition/logs.toml"] = fleet(["*-logs"], rule("expire", 5), rule("abort", 7))
+    report = await lc.run_cycle(Trigger.POLL)
+    assert list(s3.lifecycles["legal-logs"].rules) == [rule("expire", 3650), rule("abort", 7)]
+    assert s3.lifecycles["web-logs"].rules == (rule("expire", 7), rule("abort", 7))  # held too: unknown picture
+    legal = next(r for r in report.results if r.bucket == "legal-logs")
+    assert legal.guard == Guard.PARTIAL_DEFINITIONS
+    assert [c.rule_id for c in legal.plan.held_changes] == ["expire"]  # type: ignore[union-attr]
+
+
+async def test_a_failed_tag_read_does_not_let_the_other_selectors_change_what_a_tag_selector_gave() -> None:
+    s3 = account(keep=fleet(["*"], rule("expire", 3650), BucketTags={"retention": "10y"}))
+    s3.add_bucket("archive", tags={"retention": "10y"})
+    lc = reconciler(s3)
+    await lc.run_cycle()
+    s3.objects["definition/base.toml"] = fleet(["*"], rule("expire", 7))  # conflicts: the bucket would be invalid
+    s3.fail(TAGS, "archive", lambda op, b: AccessDenied("Access Denied", operation=op, bucket=b))
+    report = await lc.run_cycle(Trigger.RESYNC)
+    assert s3.lifecycles["archive"].rules == (rule("expire", 3650),)
+    (held,) = [r for r in report.results if r.bucket == "archive"]
+    assert held.guard == Guard.PARTIAL_DEFINITIONS
+
+
+async def test_tags_read_before_a_resync_without_tag_selectors_are_not_used_after_it() -> None:
+    s3 = account(keep=fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
+    s3.add_bucket("data", tags={"retention": "1y"})
+    lc = reconciler(s3)
+    await lc.run_cycle(Trigger.STARTUP)
+    assert ids(s3, "data") == ["keep-1y"]
+    s3.objects["definition/keep.toml"] = definition("other", rule("r1"))
+    await lc.run_cycle(Trigger.RESYNC)  # no selector asks for tags now
+    s3.tags["data"] = {}
+    s3.objects["definition/keep.toml"] = fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"})
+    await lc.run_cycle(Trigger.POLL)
+    assert s3.calls[TAGS] == 2  # read again: the cache did not outlive the resync
