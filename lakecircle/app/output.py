@@ -94,6 +94,7 @@ def summary(report: CycleReport) -> str:
             " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
             " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
+    lines.extend(f"Warning: {warning.message}" for warning in report.warnings)
     if report.definitions is not None and report.definitions.partial:
         files = report.definitions.unreadable_files
         lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")
