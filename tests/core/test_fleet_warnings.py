@@ -137,25 +137,35 @@ def test_the_warning_names_the_file_the_bucket_each_rule_and_its_selector_and_wh
 
 
 OWNERSHIP_CASES = [
-    pytest.param(exact(rule("a")), [logs(rule("a"))], "also makes the bucket shared (", id="authoritative by default"),
+    pytest.param(
+        exact(rule("a")),
+        [logs(rule("a"))],
+        "also makes the bucket shared (",
+        id="a definition authoritative by default: removing it makes the bucket shared",
+    ),
     pytest.param(
         exact(rule("a"), ownership="authoritative"),
         [logs(rule("a"))],
         "also makes the bucket shared (",
-        id="authoritative as written",
+        id="a definition authoritative as written: removing it makes the bucket shared",
     ),
-    pytest.param(exact(rule("a"), ownership="shared"), [logs(rule("a"))], None, id="shared: removing changes nothing"),
+    pytest.param(
+        exact(rule("a"), ownership="shared"),
+        [logs(rule("a"))],
+        None,
+        id="a shared definition: removing it changes no ownership",
+    ),
     pytest.param(
         exact(rule("a")),
         [logs(rule("a"), ownership=Ownership.AUTHORITATIVE)],
         None,
-        id="a selector without tags keeps the bucket authoritative",
+        id="an authoritative selector without tags keeps the bucket authoritative",
     ),
     pytest.param(
         exact(rule("a")),
         [logs(rule("a")), tagged(ownership=Ownership.AUTHORITATIVE)],
         'shared unless a tag selector with Ownership = "authoritative" selects it',
-        id="an authoritative tag selector may keep it so",
+        id="an authoritative tag selector may keep the bucket authoritative",
     ),
 ]
 
@@ -233,19 +243,19 @@ MESSAGE_CASES = [
         selector("*-logz", file="fleet.toml"),
         'fleet.toml: no bucket in the account matches BucketMatch ["*-logz"]; check the patterns or remove the'
         " selector",
-        id="patterns alone",
+        id="a selector with patterns alone is named by its file",
     ),
     pytest.param(
         selector("*-logs", "logs-*", exclude=("legal-*",), file="fleet.toml", where="Bucket[1]."),
         'fleet.toml Bucket[1]: no bucket in the account matches BucketMatch ["*-logs", "logs-*"] outside'
         ' BucketExclude ["legal-*"]; check the patterns or remove the selector',
-        id="a [[Bucket]] table with exclusions",
+        id="a [[Bucket]] table is named by its table, with its exclusions",
     ),
     pytest.param(
         selector("*", tags={"retention": "1y", "team name": "data"}, file="keep.toml"),
         'keep.toml: no bucket in the account both matches BucketMatch ["*"] and carries BucketTags'
         ' { retention = "1y", \'team name\' = "data" }; check the patterns and the tags or remove the selector',
-        id="tags",
+        id="a tag selector is named with its tags",
     ),
 ]
 
