@@ -34,6 +34,7 @@ from lakecircle.app.session import (
 )
 from lakecircle.app.wiring import build_reconciler, open_account
 from lakecircle.core.explain import explanation_json, explanation_text
+from lakecircle.core.fleet_warnings import shadowed_definitions
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
 from lakecircle.core.report import CycleReport, Trigger, report_document
@@ -99,7 +100,7 @@ def validate(paths: tuple[str, ...], output: str) -> None:
     LCC_AWS_ACCOUNT when set); exit 1 on any error, an unreadable file included.
     """
     definitions = run(lambda: read_paths(paths))
-    print_problems(definitions, output)
+    print_problems(definitions, output, shadowed_definitions(definitions))
     sys.exit(1 if definitions.error_count or definitions.partial else 0)
 
 

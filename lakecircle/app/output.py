@@ -8,17 +8,20 @@ input or a stored record put into a line goes through
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import click
 
 from lakecircle.core.definitions import Definitions, UnreadableFile
-from lakecircle.core.problems import printable
+from lakecircle.core.problems import Problem, printable
 from lakecircle.core.report import BucketState, CycleReport, Guard
 from lakecircle.engine.records import ChangeRecord
 
 
-def print_problems(definitions: Definitions, output: str) -> None:
-    """``validate``'s report: every problem and a count line, or one JSON document."""
+def print_problems(definitions: Definitions, output: str, warnings: Sequence[Problem] = ()) -> None:
+    """``validate``'s report: every problem, then ``warnings`` (those found across the files,
+    :func:`~lakecircle.core.fleet_warnings.shadowed_definitions`), and a count line; or one JSON document."""
+    problems = (*definitions.problems, *warnings)
     if output == "json":
         click.echo(
             json.dumps(
@@ -28,18 +31,18 @@ def print_problems(definitions: Definitions, output: str) -> None:
                     "invalid_buckets": sorted(definitions.invalid),
                     "errors": definitions.error_count,
                     "unreadable_files": [f.as_dict() for f in definitions.unreadable_files],
-                    "problems": [p.as_dict() for p in definitions.problems],
+                    "problems": [p.as_dict() for p in problems],
                 },
                 indent=2,
             )
         )
         return
-    for problem in definitions.problems:
+    for problem in problems:
         click.echo(str(problem))
-    warnings = len(definitions.problems) - definitions.error_count
+    warned = len(problems) - definitions.error_count
     click.echo(
         f"{len(definitions.files)} file(s), {len(definitions.buckets)} valid bucket(s),"
-        f" {len(definitions.invalid)} invalid; {definitions.error_count} error(s), {warnings} warning(s)"
+        f" {len(definitions.invalid)} invalid; {definitions.error_count} error(s), {warned} warning(s)"
     )
 
 
@@ -91,6 +94,7 @@ def summary(report: CycleReport) -> str:
             " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
             " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
         )
+    lines.extend(f"Warning: {warning.message}" for warning in report.warnings)
     if report.definitions is not None and report.definitions.partial:
         files = report.definitions.unreadable_files
         lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")

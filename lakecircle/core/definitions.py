@@ -322,6 +322,26 @@ class LazyBuckets(Mapping[str, BucketDefinition]):
     def __len__(self) -> int:
         return len(self._files)
 
+    def models(self, names: Iterable[str]) -> Iterator[BucketDefinition]:
+        """The buckets ``names`` holds, built file by file: each file (or set of files one
+        bucket shares) is parsed once for all of its buckets, not once per lookup."""
+        groups: dict[tuple[str, ...], tuple[tuple[FileBrief, ...], list[str]]] = {}
+        for name in names:
+            found = self._files[name]
+            files = (found,) if isinstance(found, FileBrief) else found
+            groups.setdefault(tuple(f.name for f in files), (files, []))[1].append(name)
+        for files, group in groups.values():
+            merged, _ = merge(f.parse() for f in files)
+            yield from (merged[name] for name in group)
+
+
+def bucket_models(buckets: Mapping[str, BucketDefinition], names: Iterable[str]) -> Iterator[BucketDefinition]:
+    """The models of the buckets ``names`` holds, each of ``buckets`` (what
+    :attr:`Definitions.buckets` holds), at the cost of one parse per file (:meth:`LazyBuckets.models`)."""
+    if isinstance(buckets, LazyBuckets):
+        return buckets.models(names)
+    return (buckets[name] for name in names)
+
 
 def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
     """The same value :func:`build_definitions` makes of these files parsed, from their briefs.

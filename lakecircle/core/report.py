@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from lakecircle.core.definitions import Definitions
+from lakecircle.core.fleet_warnings import SelectorWarning
 from lakecircle.core.plan import Action, BucketPlan
 
 
@@ -175,6 +176,9 @@ class CycleReport:
     unmanaged: tuple[str, ...] = ()
     """The unmanaged buckets' names, sorted, when the reconciler was asked to keep them
     (``plan --show-unmanaged``); otherwise empty, and ``counts`` alone says how many."""
+    warnings: tuple[SelectorWarning, ...] = ()
+    """Selectors that selected no bucket of the account (only from a cycle that saw the
+    whole listing, unlimited by ``LCC_BUCKETS``)."""
 
     @property
     def ok(self) -> bool:
@@ -261,6 +265,7 @@ def report_document(report: CycleReport) -> dict[str, Any]:
             "limit": report.max_removals,
         },
         "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
+        "warnings": [warning.as_dict() for warning in report.warnings],
         "counts": counts_document(report.counts),
         "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
         "problems": [

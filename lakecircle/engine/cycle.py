@@ -33,9 +33,9 @@ from lakecircle.core.digest import in_sync
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
-from lakecircle.core.selectors import Match, Matcher
+from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Combinations, Wanted, wanted
+from lakecircle.engine.fleet import Combinations, CycleMatcher, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.removals import RemovalGuard
@@ -148,8 +148,8 @@ class Cycle:
         self.removals = RemovalGuard(None if owner.allow_mass_removal else owner.max_removals)
         self.results = Results(keep_plans=owner.keep_plans, on_result=on_result, list_unmanaged=owner.list_unmanaged)
         self.listed = 0
-        self.matcher = Matcher(())
-        """The definitions' selectors, compiled once per cycle (set by :meth:`reconcile`)."""
+        self.matcher = CycleMatcher(())
+        """The selectors, compiled once per cycle, counting what each selects (set by :meth:`reconcile`)."""
         self.unread = False
         """A managed bucket's read failed for a reason that may pass (a transient error)."""
         self.fatal: str | None = None
@@ -188,9 +188,8 @@ class Cycle:
 
     async def reconcile(self, definitions: Definitions) -> None:
         """Every managed bucket read, decided and written; the others reported."""
-        remaining = {n for n in definitions.buckets if self.owner.wanted(n)}
-        """Defined buckets not listed yet (what is left at the end is missing)."""
-        self.matcher = Matcher(definitions.selectors)
+        remaining = {n for n in definitions.buckets if self.owner.wanted(n)}  # not listed yet: missing at the end
+        self.matcher = CycleMatcher(definitions.selectors, only=self.owner.bucket_filter)
         self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
@@ -213,7 +212,6 @@ class Cycle:
     ) -> None:
         """The account's buckets a page at a time; those a definition names or a selector's
         pattern matches go to the readers, the others are counted as unmanaged (never read)."""
-        selectors = bool(self.matcher.selectors)
         async with send:
             try:
                 async for page in self.owner.store.iter_buckets():
@@ -224,7 +222,7 @@ class Cycle:
                         if self.owner.draining:
                             break
                         name = ref.name
-                        matches = self.matcher.match(name) if selectors and self.owner.wanted(name) else ()
+                        matches = self.matcher.match(name)  # none outside LCC_BUCKETS
                         if name in remaining:
                             remaining.discard(name)
                             await send.send((ref, matches))
@@ -262,7 +260,9 @@ class Cycle:
         a bucket only an exact definition names takes the path it took before selectors. Either
         way a plan says where each rule comes from (its file, and its selector)."""
         name, owner = ref.name, self.owner
-        want = await wanted(ref, definitions, matches, owner.tags, owner.combinations) if matches else Wanted()
+        want = await wanted(
+            ref, definitions, matches, tags=owner.tags, combinations=owner.combinations, seen=self.matcher
+        )
         self.unread = self.unread or want.unknown_total
         if want.result is not None:
             return want.result
@@ -379,6 +379,7 @@ class Cycle:
             max_removals=self.removals.limit,
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
+            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.owner.draining)),
         )
         log_report(report)
         return report

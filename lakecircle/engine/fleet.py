@@ -10,20 +10,25 @@ merges its exact definition and those selectors into one desired state.
 A bucket whose tags could not be read is planned with the selectors that do not need them,
 and all its removals are held (ARCHITECTURE.md, "Safety", rule 6): a tag selector's rules
 already in it stay. When nothing else selects it, it fails at the read stage.
+
+The cycle matches every listed name once; :class:`CycleMatcher` counts, as it matches, which
+selectors select some bucket, so that one which selects none is warned about without a
+second pass over a listing that may hold a million names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from lakecircle.core.combine import Combined, combine, exact_sources
 from lakecircle.core.definitions import Definitions, Desired
+from lakecircle.core.fleet_warnings import SelectorWarning
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketResult, BucketState, Stage
-from lakecircle.core.selectors import Match, Override, Source, needing_tags, with_tags
+from lakecircle.core.selectors import Match, Matcher, Override, Selector, Source, needing_tags, with_tags
 from lakecircle.engine.tags import TagCache, TagUnread
 from lakecircle.errors import TransientError
 from lakecircle.ports import BucketRef
@@ -120,10 +125,19 @@ class Combinations:
 
 
 async def wanted(
-    ref: BucketRef, definitions: Definitions, matches: Sequence[Match], tags: TagCache, combinations: Combinations
+    ref: BucketRef,
+    definitions: Definitions,
+    matches: Sequence[Match],
+    *,
+    tags: TagCache,
+    combinations: Combinations,
+    seen: CycleMatcher,
 ) -> Wanted:
     """The desired state of a listed bucket from its exact definition and ``matches``, the
-    selectors whose patterns match its name (empty: the exact definition alone)."""
+    selectors whose patterns match its name (empty: the exact definition alone). The tag
+    selectors its tags decide for are told to ``seen``."""
+    if not matches:
+        return Wanted()
     name = ref.name
     unread: TagUnread | None = None
     selected = tuple(matches)
@@ -134,6 +148,8 @@ async def wanted(
             found, unread = None, exc
             log.warning("bucket_tags_unread", bucket=name, error=str(exc))
         selected = with_tags(matches, found)
+        if found is not None:
+            seen.tags_read(matches, selected)
         if unread is not None and not selected and name not in definitions.buckets:
             failed = BucketResult(name, BucketState.FAILED, error=str(unread), stage=Stage.READ)
             return Wanted(result=failed, tags_unread=unread)
@@ -169,3 +185,60 @@ class Coverage:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._names or ()))
+
+
+class CycleMatcher:
+    """The selectors of one cycle, compiled once (:class:`~lakecircle.core.selectors.Matcher`),
+    counting as it matches which of them select a listed bucket: a selector that selects none
+    is warned about (:class:`~lakecircle.core.fleet_warnings.SelectorWarning`), without a
+    second pass over the listing.
+
+    A selector without ``BucketTags`` selects a bucket when its patterns match the name. A
+    tag selector does when, besides, the bucket's tags carry its tags; it is said to select
+    nothing only when every bucket its patterns matched had its tags read and none carried
+    them: a failed tag read, or a bucket left unread, leaves it unknown, and unknown is not
+    nothing. A run that ``LCC_BUCKETS`` limits (``only``) matches only those buckets, and a
+    cycle cut short sees part of the listing: neither warns (:meth:`unmatched`).
+    """
+
+    def __init__(self, selectors: Sequence[Selector], *, only: Collection[str] | None = None) -> None:
+        self._matcher = Matcher(selectors)
+        self.selectors = self._matcher.selectors
+        self.uses_tags = self._matcher.uses_tags
+        self._only = only
+        count = len(self.selectors)
+        self._selected = [False] * count
+        self._named = [0] * count
+        """Tag selectors: the listed buckets their patterns matched."""
+        self._decided = [0] * count
+        """Tag selectors: of those, the buckets whose tags were read."""
+
+    def match(self, name: str) -> tuple[Match, ...]:
+        """The selectors whose patterns select ``name`` (none for a bucket outside ``only``), counted."""
+        if not self.selectors or (self._only is not None and name not in self._only):
+            return ()
+        matches = self._matcher.match(name)
+        for match in matches:
+            if match.selector.tags:
+                self._named[match.index] += 1
+            else:
+                self._selected[match.index] = True
+        return matches
+
+    def tags_read(self, matches: Sequence[Match], selected: Sequence[Match]) -> None:
+        """A bucket's tags were read: its tag selectors are decided, and ``selected`` select it."""
+        for match in needing_tags(matches):
+            self._decided[match.index] += 1
+        for match in selected:
+            self._selected[match.index] = True
+
+    def unmatched(self, *, complete: bool) -> tuple[SelectorWarning, ...]:
+        """A warning for each selector that selected no bucket; none unless the cycle saw the
+        whole listing (``complete``) and no ``LCC_BUCKETS`` limited it."""
+        if not complete or self._only is not None:
+            return ()
+        return tuple(
+            SelectorWarning.unmatched(selector)
+            for index, selector in enumerate(self.selectors)
+            if not self._selected[index] and self._named[index] == self._decided[index]
+        )

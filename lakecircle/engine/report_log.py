@@ -2,7 +2,8 @@
 
 One line per bucket per cycle and one per cycle, not a line per step (ARCHITECTURE.md,
 "Observability"). A bucket in sync is a DEBUG line, and is not even built when the log
-takes no DEBUG lines: an account may hold a million buckets in sync.
+takes no DEBUG lines: an account may hold a million buckets in sync. A selector that
+selected no bucket is a warning line of its own, once per cycle.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def log_report(report: CycleReport) -> None:
         fields["definition_files"] = len(report.definitions.files)
         fields["definition_errors"] = report.definitions.error_count
         fields["partial_definitions"] = report.definitions.partial
+    for warning in report.warnings:
+        log.warning(
+            warning.kind.value,
+            file=warning.file,
+            selector=warning.selector,
+            patterns=list(warning.patterns),
+            hint=warning.message,
+            **({"exclude": list(warning.exclude)} if warning.exclude else {}),
+            **({"tags": dict(warning.tags)} if warning.tags else {}),
+        )
     if report.fatal is not None:
         log.error("cycle_failed", error=report.fatal, **fields)
     else:

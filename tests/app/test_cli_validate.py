@@ -286,3 +286,42 @@ def test_a_selector_of_every_bucket_made_authoritative_validates_with_a_warning(
     assert result.exit_code == 0, result.output
     assert f"{fleet}: -: -: Ownership: warning: BucketMatch selects every bucket in the account" in result.stdout
     assert count_line(result)["warnings"] == 1
+
+
+SHADOWED = """\
+BucketName = "app-logs"
+
+[[LifecycleConfiguration.Rules]]
+ID = "abort-incomplete-uploads"
+Status = "Enabled"
+Filter = { Prefix = "" }
+AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 }
+"""
+
+
+def test_an_exact_definition_the_selectors_shadow_entirely_validates_with_a_warning_in_text_and_json(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "fleet.toml").write_text(FLEET.replace("BucketTags", "# BucketTags"))
+    shadowed = tmp_path / "app-logs.toml"
+    shadowed.write_text(SHADOWED)
+    (tmp_path / "web-logs.toml").write_text(SHADOWED.replace("app-logs", "web-logs").replace("= 7", "= 3"))
+
+    result = run(str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    *problems, _ = result.stdout.splitlines()
+    assert problems == [
+        f"{shadowed}: app-logs: -: -: warning: every rule of this BucketName definition is given to the bucket"
+        " with the same content by a selector matching its name: 'abort-incomplete-uploads' by"
+        f" {tmp_path / 'fleet.toml'} (pattern '*-logs'); the definition changes none of their rules, so it is"
+        " redundant: remove the definition, or change the rules it means to override. Removing it also makes the"
+        " bucket shared (rules other writers put in it are then kept): a BucketName definition makes its bucket"
+        " authoritative by default, and the selectors matching its name do not"
+    ]
+    assert count_line(result) == {"files": 3, "valid": 2, "invalid": 0, "errors": 0, "warnings": 1}
+
+    document = json.loads(run("--output", "json", str(tmp_path)).stdout)
+    [warning] = document["problems"]
+    assert (warning["file"], warning["bucket"], warning["severity"]) == (str(shadowed), "app-logs", "warning")
+    assert warning["message"] == problems[0].split(": warning: ", 1)[1]

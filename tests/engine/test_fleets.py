@@ -4,16 +4,21 @@ unmanaged buckets counted and never read, tags read once per resync (ARCHITECTUR
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
+from lakecircle.app.output import summary
 from lakecircle.core.definitions import FileBrief
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.render import plans_json, render_plan_text
-from lakecircle.core.report import BucketState, Guard, Stage, Trigger
+from lakecircle.core.report import BucketState, CycleReport, Guard, Stage, Trigger, report_document
+from lakecircle.core.selectors import Match, Matcher
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, Throttled
+from lakecircle.ports import BucketRef
 from lakecircle.testing import MemoryS3
 from tests.builders import definition, fleet, rule
 
@@ -278,3 +283,123 @@ async def test_tags_read_before_a_resync_without_tag_selectors_are_not_used_afte
     s3.objects["definition/keep.toml"] = fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"})
     await lc.run_cycle(Trigger.POLL)
     assert s3.calls[TAGS] == 2  # read again: the cache did not outlive the resync
+
+
+# --- a selector that selects no bucket (coverage warnings) ----------------------------------
+
+
+def unmatched(report: CycleReport) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(w.file, w.selector, w.patterns) for w in report.warnings]
+
+
+async def test_a_selector_that_selects_no_bucket_is_warned_about_once_in_the_report_the_summary_and_the_log() -> None:
+    two_tables = b"[[Bucket]]\n" + fleet(["app-*"], rule("a")).replace(b"[[Life", b"[[Bucket.Life")
+    two_tables += b"\n[[Bucket]]\n" + fleet(["*-logz"], rule("b")).replace(b"[[Life", b"[[Bucket.Life")
+    s3 = account(typo=two_tables, fine=fleet(["*-logs"], rule("expire", 90)))
+    s3.add_bucket("app-logs")
+    with structlog.testing.capture_logs() as logs:
+        report = await reconciler(s3, dry_run=True).run_cycle(Trigger.PLAN)
+    assert unmatched(report) == [("definition/typo.toml", "definition/typo.toml Bucket[1]", ("*-logz",))]
+    message = (
+        'definition/typo.toml Bucket[1]: no bucket in the account matches BucketMatch ["*-logz"];'
+        " check the patterns or remove the selector"
+    )
+    assert f"Warning: {message}" in summary(report).splitlines()
+    assert report_document(report)["warnings"] == [
+        {
+            "kind": "selector_matches_no_bucket",
+            "file": "definition/typo.toml",
+            "selector": "definition/typo.toml Bucket[1]",
+            "patterns": ["*-logz"],
+            "exclude": [],
+            "tags": {},
+            "message": message,
+        }
+    ]
+    [logged] = [e for e in logs if e["event"] == "selector_matches_no_bucket"]
+    assert (logged["selector"], logged["patterns"], logged["log_level"]) == (
+        "definition/typo.toml Bucket[1]",
+        ["*-logz"],
+        "warning",
+    )
+
+
+async def test_a_selector_whose_exclusions_leave_out_every_bucket_it_matches_selects_no_bucket() -> None:
+    s3 = account(legal=fleet(["*-logs"], rule("expire"), BucketExclude=["legal-*"]))
+    s3.add_bucket("legal-logs")
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert unmatched(report) == [("definition/legal.toml", "definition/legal.toml", ("*-logs",))]
+    assert 'outside BucketExclude ["legal-*"]' in report.warnings[0].message
+
+
+async def test_a_tag_selector_selects_no_bucket_when_every_bucket_its_patterns_match_lacks_its_tags() -> None:
+    s3 = account(
+        keep=fleet(["data-*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}),
+        month=fleet(["data-*"], rule("keep-30d", 30), BucketTags={"retention": "30d"}),
+    )
+    s3.add_bucket("data-a", tags={"retention": "30d"})
+    s3.add_bucket("data-b")
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert unmatched(report) == [("definition/keep.toml", "definition/keep.toml", ("data-*",))]
+    assert report.warnings[0].tags == (("retention", "1y"),)
+
+
+async def test_a_tag_selector_whose_tag_reads_failed_is_not_said_to_select_no_bucket() -> None:
+    s3 = account(keep=fleet(["data-*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
+    s3.add_bucket("data-a")
+    s3.add_bucket("data-b")
+    s3.fail(TAGS, "data-a", lambda op, b: AccessDenied("Access Denied", operation=op, bucket=b))
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert report.warnings == ()  # data-a may carry the tags: unknown is not nothing
+
+
+async def test_a_selector_matching_only_a_bucket_whose_exact_definition_is_invalid_is_not_warned_about() -> None:
+    s3 = account(app=definition("app-logs", rule("a", 0)), logs=fleet(["*-logs"], rule("expire", 90)))
+    s3.add_bucket("app-logs")
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert report.counts[BucketState.INVALID] == 1
+    assert report.warnings == ()
+
+
+async def test_a_run_that_lcc_buckets_limits_warns_about_no_selector() -> None:
+    # It sees part of the account: a selector of other buckets selects none of these, and that says nothing.
+    s3 = account(logs=fleet(["*-logs"], rule("expire", 90)), typo=fleet(["*-logz"], rule("b")))
+    s3.add_bucket("app-logs")
+    s3.add_bucket("photos")
+    report = await reconciler(s3, dry_run=True, bucket_filter=frozenset({"photos"})).run_cycle()
+    assert report.warnings == ()
+
+
+class ListingFailsAfterFirstPage(MemoryS3):
+    """An account whose bucket listing breaks after its first page."""
+
+    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
+        yield [BucketRef(n) for n in sorted(self.lifecycles)[: self.page_size]]
+        raise AccessDenied("Access Denied", operation="ListBuckets")
+
+
+async def test_a_cycle_whose_bucket_listing_failed_part_way_warns_about_no_selector() -> None:
+    s3 = ListingFailsAfterFirstPage(page_size=1)
+    s3.objects["definition/logs.toml"] = fleet(["*-logs"], rule("expire", 90))
+    s3.add_bucket("a-photos")
+    s3.add_bucket("b-logs")
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert report.fatal is not None
+    assert report.warnings == ()
+
+
+async def test_each_listed_name_is_matched_once_whatever_counts_the_selectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    s3 = account(logs=fleet(["*-logs"], rule("expire", 90)), typo=fleet(["*-logz"], rule("b")))
+    for index in range(20):
+        s3.add_bucket(f"bucket-{index}-logs")
+    matched: list[str] = []
+    original = Matcher.match
+
+    def match(self: Matcher, name: str) -> tuple[Match, ...]:
+        matched.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(Matcher, "match", match)
+    report = await reconciler(s3, dry_run=True).run_cycle()
+    assert len(report.warnings) == 1
+    assert sorted(matched) == sorted(s3.lifecycles)
