@@ -65,7 +65,8 @@ def test_the_bundled_examples_validate_with_exit_0() -> None:
     result = run(str(EXAMPLES))
 
     assert result.exit_code == 0, result.output
-    assert count_line(result) == {"files": 4, "valid": 4, "invalid": 0, "errors": 0, "warnings": 0}
+    # 8 files: 4 exact examples and the fleet folder's 4 (3 selectors and acme-audit-logs, a bucket).
+    assert count_line(result) == {"files": 8, "valid": 5, "invalid": 0, "errors": 0, "warnings": 0}
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -164,8 +165,8 @@ def test_json_output_of_valid_definitions_has_no_problems() -> None:
     report = json.loads(result.stdout)
     assert report["problems"] == []
     assert report["errors"] == 0
-    assert report["files"] == 4
-    assert len(report["buckets"]) == 4
+    assert report["files"] == 8  # with the fleet folder: its selectors are no buckets, acme-audit-logs is
+    assert len(report["buckets"]) == 5
 
 
 def test_a_missing_path_is_a_usage_error_that_exits_1(tmp_path: Path) -> None:

@@ -100,11 +100,27 @@ def test_demo_runs_without_aws_and_leaves_nothing_behind(tmp_path: Path) -> None
     assert "bucket acme-db-backups will be updated" in plan
     assert "- rule tmp-cleanup" in plan
     assert "missing: acme-media-assets" in plan
+    # The fleet (examples/definitions/fleet/): where each rule comes from, the override, the tags.
+    assert "+ rule logs-expire  (from lifecycle/definition/fleet/acme-audit-logs.toml)" in plan
+    assert '# overrides lifecycle/definition/fleet/logs.toml (pattern "*-logs")' in plan
+    assert '+ rule retention-1y  (from lifecycle/definition/fleet/retention-1y.toml, pattern "*")' in plan
+    assert "unmanaged (no definition selects them; never read, never written): acme-scratch" in plan
+    assert "rule logs-expire: overridden by lifecycle/definition/fleet/acme-audit-logs.toml" in plan
+    assert 'lifecycle/definition/fleet/retention-1y.toml  (pattern "*", tags "retention" = "1y")' in plan
     first, _, second = daemon.partition("== cycle 2 (signal) ==")
-    assert "== cycle 1 (startup) ==\n2 bucket(s) written: 6 rule(s) added, 1 changed, 1 removed" in first
-    assert "1 bucket(s) written: 0 rule(s) added, 1 changed, 1 removed" in second
+    # Every managed bucket now also gets the baseline's rule (the fleet example, on purpose):
+    # 8 buckets written, not 2, and acme-scratch is counted as unmanaged.
+    assert (
+        "== cycle 1 (startup) ==\n8 bucket(s) written: 22 rule(s) added, 1 changed, 1 removed;"
+        " 0 in sync, 1 missing, 0 failed, 1 unmanaged"
+    ) in first
+    assert "1 bucket(s) written: 0 rule(s) added, 1 changed, 1 removed; 6 in sync" in second
     assert "- rule manual-hotfix" in second
-    assert "acme-scratch (not defined) still has its own 1 rule(s)" in out
+    web_logs = "acme-web-logs: abort-incomplete-uploads, logs-infrequent-access, logs-expire (expires after 90 days)"
+    assert f"{web_logs}\n" in out
+    assert "acme-audit-logs: logs-expire (expires after 2557 days), audit-noncurrent-expire," in out
+    assert "acme-invoices: abort-incomplete-uploads, retention-1y (expires after 365 days)\n" in out
+    assert "acme-scratch (unmanaged: no definition selects it) still has its own 1 rule(s)" in out
     assert "Stopped after 2 cycle(s)." in out
     assert set(tmp_path.iterdir()) == before
 

@@ -903,13 +903,14 @@ def test_the_bundled_examples_are_valid() -> None:
     from pathlib import Path
 
     examples = Path(__file__).resolve().parents[2] / "examples" / "definitions"
-    files = {str(p): p.read_bytes() for p in sorted(examples.glob("*.toml"))}
+    files = {str(p): p.read_bytes() for p in sorted(examples.rglob("*.toml"))}
 
     definitions = load_definitions(files)
 
-    assert len(files) >= 4
+    assert len(files) >= 8
     assert definitions.problems == ()
     assert definitions.invalid == {}
+    assert len(definitions.selectors) == 3, "the fleet folder's baseline, pattern family and tag class"
 
 
 def test_a_rule_without_an_id_is_named_by_its_place_in_its_own_file() -> None:

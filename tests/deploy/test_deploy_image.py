@@ -258,4 +258,6 @@ def test_the_wheel_installs_as_the_dockerfile_says_and_runs_a_demo_cycle(tmp_pat
     )
     assert "metrics on http://127.0.0.1:" in output
     assert "== cycle 1" in output
+    # The wheel carries the examples' fleet folder, and the demo uploads it.
+    assert "rule logs-expire: overridden by lifecycle/definition/fleet/acme-audit-logs.toml" in output
     assert "Stopped after 1 cycle(s)." in output

@@ -31,7 +31,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 
 
 FILES: dict[str, bytes] = {
-    **{f"definition/{p.name}": p.read_bytes() for p in sorted(EXAMPLES.glob("*.toml"))},
+    **{f"definition/{p.relative_to(EXAMPLES).as_posix()}": p.read_bytes() for p in sorted(EXAMPLES.rglob("*.toml"))},
     # one bucket over two files, one over three with a conflicting minimum object size
     "definition/split-a.toml": definition("split", rule("a1"), rule("a2")),
     "definition/split-b.toml": definition("split", rule("b1")),
@@ -65,6 +65,8 @@ def test_briefs_build_the_same_definitions_as_the_parsed_files() -> None:
     assert compact.invalid == eager.invalid
     assert compact.unreadable == eager.unreadable
     assert compact.files == eager.files
+    assert eager.selectors, "and selectors (examples/definitions/fleet/)"
+    assert compact.selectors == eager.selectors
     assert {n: (d.rules, d.tdmos) for n, d in compact.desired.items()} == {
         n: (rules_digest(b.config.rules), b.config.transition_default_minimum_object_size)
         for n, b in eager.buckets.items()

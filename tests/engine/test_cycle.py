@@ -55,6 +55,37 @@ async def test_examples_sync_once_then_plan_nothing() -> None:
     assert writes(s3) == 4
 
 
+async def test_the_examples_with_their_fleet_sync_once_then_plan_nothing() -> None:
+    s3 = MemoryS3()
+    for path in EXAMPLES.rglob("*.toml"):
+        s3.objects[f"definition/{path.relative_to(EXAMPLES).as_posix()}"] = path.read_bytes()
+    for name in ("acme-analytics-lake", "acme-db-backups", "acme-legacy-exports", "acme-media-assets"):
+        s3.add_bucket(name)
+    s3.add_bucket("acme-web-logs")
+    s3.add_bucket("acme-audit-logs")
+    s3.add_bucket("acme-invoices", tags={"retention": "1y", "team": "finance"})
+    s3.add_bucket("acme-team-scratch", LifecycleConfig((rule("theirs"),)))  # the baseline leaves out *-scratch
+    report = await Reconciler(s3, DefinitionLoader(s3), concurrency=4, tags=s3).run_cycle()
+    assert report.ok
+    assert report.writes == 7 == writes(s3)
+    assert report.counts[BucketState.UNMANAGED] == 1
+    ids = {name: [r.id for r in config.rules] for name, config in s3.lifecycles.items()}
+    assert ids["acme-web-logs"] == ["abort-incomplete-uploads", "logs-infrequent-access", "logs-expire"]
+    assert ids["acme-audit-logs"] == [
+        "logs-expire",  # its own, overriding fleet/logs.toml's
+        "audit-noncurrent-expire",
+        "abort-incomplete-uploads",
+        "logs-infrequent-access",
+    ]
+    assert ids["acme-invoices"] == ["abort-incomplete-uploads", "retention-1y"]
+    assert ids["acme-legacy-exports"] == ["exports-expire", "everything-else-ia", "abort-incomplete-uploads"]
+    assert ids["acme-team-scratch"] == ["theirs"]
+    again = await Reconciler(s3, DefinitionLoader(s3), concurrency=4, dry_run=True, tags=s3).run_cycle()
+    assert again.counts[BucketState.IN_SYNC] == 7
+    assert not again.pending
+    assert writes(s3) == 7
+
+
 async def test_undefined_buckets_are_never_read_or_written() -> None:
     s3 = account(a=definition("managed", rule("r1")))
     s3.add_bucket("managed")
