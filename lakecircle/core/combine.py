@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from lakecircle.core.digest import Digest, rules_digest
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
-from lakecircle.core.normalize import canonical_key, canonical_rule
+from lakecircle.core.normalize import canonical_key, one_form
 from lakecircle.core.problems import Problem, has_errors, shown
 from lakecircle.core.selectors import Match, Override, Ownership, Source
 from lakecircle.core.validate.bucket import MAX_RULES
@@ -96,7 +96,7 @@ def combine(bucket: str, exact: BucketDefinition | None, selected: Sequence[Matc
         )
     return Combined(
         bucket,
-        LifecycleConfig(_one_form(union.rules), tdmos),
+        LifecycleConfig(one_form(union.rules), tdmos),
         _shared(exact, selected),
         tuple(union.sources),
         tuple(union.overrides),
@@ -212,18 +212,3 @@ def _shared(exact: BucketDefinition | None, selected: Sequence[Match]) -> bool:
     if exact is not None and not exact.shared:
         return False
     return not any(m.selector.ownership is Ownership.AUTHORITATIVE for m in selected)
-
-
-def _one_form(rules: list[Rule]) -> tuple[Rule, ...]:
-    """The rules, with the legacy rule-level ``Prefix`` rules in Filter form when the others
-    use Filter: S3 refuses the two forms in one configuration, and each definition was
-    valid alone. Canonical form means the same, so plans and digests see no change."""
-    legacy = modern = False
-    for rule in rules:
-        if rule.filter is None:
-            legacy = legacy or rule.prefix is not None
-        else:
-            modern = True
-    if not (legacy and modern):
-        return tuple(rules)
-    return tuple(canonical_rule(r) if r.filter is None and r.prefix is not None else r for r in rules)

@@ -18,7 +18,7 @@ keys, which costs a fraction of building canonical models for every rule of ever
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from lakecircle.core.model import (
@@ -189,3 +189,20 @@ def canonical_config(config: LifecycleConfig) -> LifecycleConfig:
     """The configuration with every rule canonical and the rules sorted by ID."""
     rules = sorted((canonical_rule(r) for r in config.rules), key=lambda r: (r.id is None, r.id or ""))
     return LifecycleConfig(tuple(rules), config.transition_default_minimum_object_size)
+
+
+def one_form(rules: Sequence[Rule]) -> tuple[Rule, ...]:
+    """The rules, with the legacy rule-level ``Prefix`` rules in Filter form when others use
+    Filter: S3 refuses the two forms in one configuration (S3-NOTES), and they meet when
+    definitions are combined or another writer's rules are kept beside LakeCircle's. The
+    canonical form means the same, so plans and digests see no change.
+    """
+    legacy = modern = False
+    for rule in rules:
+        if rule.filter is None:
+            legacy = legacy or rule.prefix is not None
+        else:
+            modern = True
+    if not (legacy and modern):
+        return tuple(rules)
+    return tuple(canonical_rule(r) if r.filter is None and r.prefix is not None else r for r in rules)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from lakecircle.core.model import LifecycleConfig, Rule
-from lakecircle.core.normalize import canonical_key, canonical_rule
+from lakecircle.core.normalize import canonical_key, canonical_rule, one_form
 from lakecircle.core.selectors import Override, Source
 
 
@@ -98,7 +98,7 @@ def hold_removals(plan: BucketPlan) -> BucketPlan:
     if not plan.removed:
         return plan
     desired = plan.desired
-    kept = LifecycleConfig(desired.rules + plan.removed, desired.transition_default_minimum_object_size)
+    kept = LifecycleConfig(one_form(desired.rules + plan.removed), desired.transition_default_minimum_object_size)
     action = Action.PUT if plan.added or plan.changed or plan.tdmos_change is not None else Action.NOOP
     return BucketPlan(
         plan.bucket,
@@ -143,7 +143,7 @@ def hold_selector_changes(plan: BucketPlan) -> BucketPlan:
         plan,
         action=plan.action if still else Action.NOOP,
         changed=changed,
-        desired=LifecycleConfig(rules, plan.desired.transition_default_minimum_object_size),
+        desired=LifecycleConfig(one_form(rules), plan.desired.transition_default_minimum_object_size),
         held_changes=plan.held_changes + held,
     )
 
@@ -179,7 +179,7 @@ def plan_bucket(
     tdmos_live = live.transition_default_minimum_object_size
     tdmos_wanted = desired.transition_default_minimum_object_size
     tdmos = tdmos_wanted if tdmos_wanted is not None else tdmos_live
-    planned = LifecycleConfig(desired.rules, tdmos)
+    planned = LifecycleConfig(one_form(desired.rules), tdmos)  # kept rules may be in the legacy form
 
     added, removed, changed = _compare(desired.rules, live.rules)
 

@@ -249,3 +249,10 @@ def test_a_held_change_is_shown_with_its_source_in_text_and_json() -> None:
     assert held["id"] == "expire"
     assert held["fields"] == [{"field": "Expiration.Days", "before": 3650, "after": 7}]
     assert held["source"]["file"] == "fleet.toml"
+
+
+def test_a_held_legacy_prefix_rule_is_sent_again_in_the_filter_form_of_the_others() -> None:
+    legacy = rule("old", 3, Filter=None, Prefix="tmp/")
+    plan = hold_removals(sourced([(rule("abort", 7), FLEET)], config(legacy)))
+    assert [r.id for r in plan.desired.rules] == ["abort", "old"]
+    assert all(r.filter is not None and r.prefix is None for r in plan.desired.rules)

@@ -403,3 +403,17 @@ async def test_each_listed_name_is_matched_once_whatever_counts_the_selectors(mo
     report = await reconciler(s3, dry_run=True).run_cycle()
     assert len(report.warnings) == 1
     assert sorted(matched) == sorted(s3.lifecycles)
+
+
+async def test_another_writers_legacy_prefix_rule_kept_beside_a_baseline_is_sent_in_the_filter_form() -> None:
+    theirs = rule("theirs", 3, Filter=None, Prefix="tmp/")
+    assert theirs.filter is None
+    assert theirs.prefix == "tmp/"
+    s3 = account(base=fleet(["*"], rule("abort", 7)))
+    s3.add_bucket("mixed", LifecycleConfig((theirs,)))
+    lc = reconciler(s3)
+    assert (await lc.run_cycle()).writes == 1
+    sent = s3.lifecycles["mixed"].rules
+    assert ids(s3, "mixed") == ["abort", "theirs"]
+    assert all(r.filter is not None and r.prefix is None for r in sent)  # S3 refuses the two forms in one PUT
+    assert (await lc.run_cycle(Trigger.POLL)).writes == 0  # the same meaning: nothing to write again
