@@ -188,6 +188,12 @@ def tag_problems(tags: Mapping[str, str]) -> list[tuple[str, str]]:
     return found
 
 
+def every_name(pattern: str) -> bool:
+    """Whether ``pattern`` matches every valid bucket name: ``*``, and ``?*``, ``??*`` or ``???*``
+    in any order (a bucket name has at least 3 characters)."""
+    return "*" in pattern and not pattern.strip("*?") and pattern.count("?") <= MIN_LENGTH
+
+
 def selector_key_problems(
     file: str,
     where: str,
@@ -223,7 +229,17 @@ def selector_key_problems(
         Problem(file, message, field=f"{where}BucketTags{'.' + path if path else ''}")
         for path, message in tag_problems(tags or {})
     )
-    every = any(p and not p.strip("*") for p in match or ())
+    if match and exclude and (any(map(every_name, exclude)) or set(match) <= set(exclude)):
+        problems.append(
+            Problem(
+                file,
+                "BucketExclude leaves out every name BucketMatch selects, so the selector selects no bucket;"
+                " narrow BucketExclude, or remove the selector",
+                field=f"{where}BucketExclude",
+                severity=Severity.WARNING,
+            )
+        )
+    every = any(map(every_name, match or ()))
     if ownership is Ownership.AUTHORITATIVE and every and tags == {}:
         but = " but those BucketExclude leaves out" if exclude else ""
         problems.append(

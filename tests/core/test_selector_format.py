@@ -312,6 +312,21 @@ def _assert_no_python_in(problem: Problem) -> None:
             False,
             id="a family made authoritative does not warn",
         ),
+        pytest.param(
+            'BucketMatch = ["?*"]\nOwnership = "authoritative"',
+            True,
+            id="a star with a question mark is every bucket too",
+        ),
+        pytest.param(
+            'BucketMatch = ["*???"]\nOwnership = "authoritative"',
+            True,
+            id="three question marks still match every name",
+        ),
+        pytest.param(
+            'BucketMatch = ["????*"]\nOwnership = "authoritative"',
+            False,
+            id="four question marks leave out three-character names and do not warn",
+        ),
     ],
 )
 def test_every_bucket_made_authoritative_is_a_warning_and_the_selector_stays_valid(head: str, warned: bool) -> None:
@@ -324,6 +339,35 @@ def test_every_bucket_made_authoritative_is_a_warning_and_the_selector_stays_val
     assert definitions.error_count == 0
     assert len(definitions.selectors) == 1
     assert not definitions.partial
+
+
+@pytest.mark.parametrize(
+    ("head", "warned"),
+    [
+        pytest.param('BucketMatch = ["*"]\nBucketExclude = ["*"]', True, id="excluding every name warns"),
+        pytest.param(
+            'BucketMatch = ["logs-*"]\nBucketExclude = ["?*"]', True, id="excluding every name another way warns"
+        ),
+        pytest.param(
+            'BucketMatch = ["logs-*", "*-logs"]\nBucketExclude = ["*-logs", "logs-*", "xyz"]',
+            True,
+            id="excluding each pattern it matches warns",
+        ),
+        pytest.param(
+            'BucketMatch = ["logs-*"]\nBucketExclude = ["logs-old-*"]', False, id="excluding a part does not warn"
+        ),
+        pytest.param(
+            'BucketMatch = ["logs-*", "*-logs"]\nBucketExclude = ["logs-*"]',
+            False,
+            id="excluding one of two patterns does not warn",
+        ),
+    ],
+)
+def test_an_exclusion_that_leaves_out_everything_the_selector_matches_is_a_warning(head: str, warned: bool) -> None:
+    definitions = load(selector(head))
+    warnings = [p.field for p in definitions.problems if p.severity is Severity.WARNING]
+    assert warnings == (["BucketExclude"] if warned else [])
+    assert definitions.error_count == 0
 
 
 # -- definitions --------------------------------------------------------------------------------
