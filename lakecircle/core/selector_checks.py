@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import string
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
@@ -33,8 +34,13 @@ MAX_TAGS: Final = 50
 """S3's limit of tags on one bucket: a selector asking for more matches no bucket."""
 MAX_TAG_KEY: Final = 128
 MAX_TAG_VALUE: Final = 256
-RESERVED_TAG_PREFIX: Final = "aws:"
-"""Tag keys AWS keeps for itself (in any case); a user cannot set them."""
+AWS_TAG_PREFIX: Final = "aws:"
+"""The tag keys AWS writes itself (``aws:cloudformation:stack-name``): a user cannot set
+them, but buckets carry them, so a selector may ask for them. AWS reserves the prefix in
+any case and writes it in lower case, so ``AWS:...`` is on no bucket."""
+TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
+"""Besides letters, digits and spaces, the characters of S3's tag pattern
+(``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]``)."""
 
 _NAME_CHARACTERS: Final = string.ascii_lowercase + string.digits + ".-"
 _ENDS: Final = frozenset(string.ascii_lowercase + string.digits)
@@ -162,29 +168,35 @@ def _literal_runs(pattern: str) -> list[str]:
     return [*runs, current]
 
 
-def tag_problems(tags: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Why no bucket can carry ``tags``, as (field below ``BucketTags``, message): S3's tag
-    rules (a key of 1 to 128 characters not beginning with ``aws:``, a value of at most
-    256, at most 50 tags on a bucket)."""
-    found: list[tuple[str, str]] = []
+def tag_problems(tags: Mapping[str, str]) -> list[tuple[str, str, Severity]]:
+    """Why no bucket can carry ``tags``, as (field below ``BucketTags``, message, severity):
+    S3's tag rules (a key of 1 to 128 characters, a value of at most 256, at most 50 tags on
+    a bucket, no control characters). A key may begin with ``aws:``: AWS's own tags are on
+    buckets to be selected, though nobody else can write them. What S3 documents less
+    firmly is a warning: characters outside its tag pattern."""
+    found: list[tuple[str, str, Severity]] = []
     if len(tags) > MAX_TAGS:
-        found.append(
-            ("", f"{len(tags)} tags, and S3 allows at most {MAX_TAGS} on a bucket: no bucket can carry them all")
-        )
+        message = f"{len(tags)} tags, and S3 allows at most {MAX_TAGS} on a bucket: no bucket can carry them all"
+        found.append(("", message, Severity.ERROR))
     for key, value in tags.items():
         path = toml_key(key)
         if not key:
-            found.append((path, "a tag key cannot be empty; S3 tag keys are 1 to 128 characters"))
+            found.append((path, "a tag key cannot be empty; S3 tag keys are 1 to 128 characters", Severity.ERROR))
         elif len(key) > MAX_TAG_KEY:
-            found.append((path, f"the tag key is {len(key):,} characters; S3 tag keys have at most {MAX_TAG_KEY}"))
-        if key[: len(RESERVED_TAG_PREFIX)].lower() == RESERVED_TAG_PREFIX:
-            found.append(
-                (path, f"tag keys beginning with {RESERVED_TAG_PREFIX!r} are AWS's own and cannot be set on a bucket")
+            message = f"the tag key is {len(key):,} characters; S3 tag keys have at most {MAX_TAG_KEY}"
+            found.append((path, message, Severity.ERROR))
+        prefix = key[: len(AWS_TAG_PREFIX)]
+        if prefix.lower() == AWS_TAG_PREFIX and prefix != AWS_TAG_PREFIX:
+            message = (
+                f"the tag key begins with {shown(prefix)}, which no bucket's tag does: AWS writes its own"
+                f" tags as {AWS_TAG_PREFIX!r} in lower case, tag keys are case-sensitive, and nobody else may"
+                f" use the prefix in any case; write {shown(AWS_TAG_PREFIX + key[len(prefix) :])}"
             )
+            found.append((path, message, Severity.ERROR))
         if len(value) > MAX_TAG_VALUE:
-            found.append(
-                (path, f"the tag value is {len(value):,} characters; S3 tag values have at most {MAX_TAG_VALUE}")
-            )
+            message = f"the tag value is {len(value):,} characters; S3 tag values have at most {MAX_TAG_VALUE}"
+            found.append((path, message, Severity.ERROR))
+        found.extend((path, message, severity) for message, severity in _tag_text_problems(key, value))
     return found
 
 
@@ -192,6 +204,27 @@ def every_name(pattern: str) -> bool:
     """Whether ``pattern`` matches every valid bucket name: ``*``, and ``?*``, ``??*`` or ``???*``
     in any order (a bucket name has at least 3 characters)."""
     return "*" in pattern and not pattern.strip("*?") and pattern.count("?") <= MIN_LENGTH
+
+
+def _tag_text_problems(key: str, value: str) -> Iterator[tuple[str, Severity]]:
+    """A tag key's or value's characters: a control character can never be in a tag (S3's
+    XML cannot carry it); another character outside S3's tag pattern is on no bucket S3's
+    documentation describes."""
+    for what, text in (("key", key), ("value", value)):
+        odd = [c for c in text if unicodedata.category(c)[0] not in "LZN" and c not in TAG_PUNCTUATION]
+        control = next((c for c in odd if unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff"), None)
+        if control is not None:
+            yield (
+                f"the tag {what} holds the control character '{printable(control)}', which no tag can hold; remove it",
+                Severity.ERROR,
+            )
+        elif odd:
+            listed = ", ".join(f"'{printable(c)}'" for c in sorted(set(odd))[:5])
+            yield (
+                f"the tag {what} holds {listed}; S3 documents tag keys and values as letters, digits, spaces"
+                " and _ . : / = + - @ only, so no bucket is likely to carry it",
+                Severity.WARNING,
+            )
 
 
 def selector_key_problems(
@@ -226,8 +259,8 @@ def selector_key_problems(
                 for message in pattern_problems(pattern)
             )
     problems.extend(
-        Problem(file, message, field=f"{where}BucketTags{'.' + path if path else ''}")
-        for path, message in tag_problems(tags or {})
+        Problem(file, message, field=f"{where}BucketTags{'.' + path if path else ''}", severity=severity)
+        for path, message, severity in tag_problems(tags or {})
     )
     if match and exclude and (any(map(every_name, exclude)) or set(match) <= set(exclude)):
         problems.append(

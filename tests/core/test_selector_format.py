@@ -170,10 +170,16 @@ ERRORS = {
     "a tag value over 256 characters": case(
         f'BucketMatch = ["*"]\nBucketTags = {{ k = "{"v" * 257}" }}', "BucketTags.k", "at most 256"
     ),
-    "a tag key beginning with aws: in any case": case(
+    "a tag key beginning with AWS: in upper case is on no bucket (AWS writes aws: in lower case)": case(
         'BucketMatch = ["*"]\nBucketTags = { "AWS:cloudformation:stack-name" = "x" }',
         "BucketTags.'AWS:cloudformation:stack-name'",
-        "AWS's own",
+        "write 'aws:cloudformation:stack-name'",
+    ),
+    "a tag key holding a control character": case(
+        'BucketMatch = ["*"]\nBucketTags = { "team\\u0007" = "x" }', "BucketTags.'team\\x07'", "control character"
+    ),
+    "a tag value holding a control character": case(
+        'BucketMatch = ["*"]\nBucketTags = { team = "da\\tta" }', "BucketTags.team", "the tag value holds the control"
     ),
     "more than 50 tags": case(
         'BucketMatch = ["*"]\nBucketTags = { ' + ", ".join(f'k{n} = "v"' for n in range(51)) + " }",
@@ -285,6 +291,38 @@ def _assert_no_python_in(problem: Problem) -> None:
     assert "dict" not in text
     assert "list[" not in text
     assert "None" not in text
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        pytest.param('{ "aws:cloudformation:stack-name" = "billing-prod" }', id="a CloudFormation stack's own tag"),
+        pytest.param('{ "aws:servicecatalog:productArn" = "arn:aws:catalog:us-east-1:1:product/p-1" }', id="an ARN"),
+        pytest.param('{ "cost center" = "R+D 1" }', id="spaces and plus signs"),
+        pytest.param('{ "équipe" = "données", "k" = "" }', id="letters of any script and an empty value"),
+        pytest.param('{ "a_b.c:d/e=f+g-h@i" = "1" }', id="every punctuation S3 allows"),
+    ],
+)
+def test_tag_keys_of_awss_own_and_every_character_s3_allows_select_without_a_problem(tags: str) -> None:
+    definitions = load(selector(f'BucketMatch = ["*"]\nBucketTags = {tags}'))
+
+    assert definitions.problems == ()
+    (found,) = definitions.selectors
+    assert found.tags
+
+
+def test_a_tag_character_s3_does_not_document_is_a_warning_and_the_selector_stays_valid() -> None:
+    definitions = load(selector('BucketMatch = ["*"]\nBucketTags = { "team!" = "data#1" }'))
+
+    assert [(p.field, p.severity) for p in definitions.problems] == [
+        ("BucketTags.'team!'", Severity.WARNING),
+        ("BucketTags.'team!'", Severity.WARNING),
+    ]
+    key, value = (p.message for p in definitions.problems)
+    assert key.startswith("the tag key holds '!'; S3 documents tag keys and values as letters, digits, spaces")
+    assert value.startswith("the tag value holds '#'")
+    assert len(definitions.selectors) == 1
+    assert not definitions.partial
 
 
 # -- warnings ---------------------------------------------------------------------------------

@@ -108,6 +108,17 @@ async def test_a_bucket_only_an_exact_definition_names_is_planned_with_its_files
     assert bucket["overrides"] == []
 
 
+async def test_a_selector_on_awss_own_tag_selects_the_buckets_a_cloudformation_stack_made() -> None:
+    stack = '"aws:cloudformation:stack-name"'  # quoted: a TOML key with colons
+    s3 = account(billing=fleet(["*"], rule("keep-30d", 30), BucketTags={stack: "billing"}))
+    s3.add_bucket("billing-data", tags={"aws:cloudformation:stack-name": "billing"})
+    s3.add_bucket("web-assets", tags={"aws:cloudformation:stack-name": "web"})
+    report = await reconciler(s3).run_cycle()
+    assert report.ok
+    assert ids(s3, "billing-data") == ["keep-30d"]
+    assert s3.lifecycles["web-assets"].rules == ()
+
+
 async def test_tags_are_read_once_per_resync_and_reused_by_poll_cycles() -> None:
     s3 = account(keep=fleet(["data-*"], rule("keep-1y", 365), BucketTags={"retention": "1y"}))
     for name in ("data-a", "data-b", "other"):
