@@ -20,7 +20,11 @@ from lakecircle.engine.records import ChangeRecord
 
 def print_problems(definitions: Definitions, output: str, warnings: Sequence[Problem] = ()) -> None:
     """``validate``'s report: every problem, then ``warnings`` (those found across the files,
-    :func:`~lakecircle.core.fleet_warnings.shadowed_definitions`), and a count line; or one JSON document."""
+    :func:`~lakecircle.core.fleet_warnings.shadowed_definitions`), and a count line; or one JSON document.
+
+    Selectors are counted beside buckets (by label: ``fleet.toml``, ``fleet.toml
+    Bucket[2]``); the count line names them only when there are some, so that definitions
+    without selectors read as they did before."""
     problems = (*definitions.problems, *warnings)
     if output == "json":
         click.echo(
@@ -29,6 +33,8 @@ def print_problems(definitions: Definitions, output: str, warnings: Sequence[Pro
                     "files": len(definitions.files),
                     "buckets": sorted(definitions.buckets),
                     "invalid_buckets": sorted(definitions.invalid),
+                    "selectors": [s.label for s in definitions.selectors],
+                    "invalid_selectors": sorted(definitions.invalid_selectors),
                     "errors": definitions.error_count,
                     "unreadable_files": [f.as_dict() for f in definitions.unreadable_files],
                     "problems": [p.as_dict() for p in problems],
@@ -40,9 +46,11 @@ def print_problems(definitions: Definitions, output: str, warnings: Sequence[Pro
     for problem in problems:
         click.echo(str(problem))
     warned = len(problems) - definitions.error_count
+    selectors = len(definitions.selectors), len(definitions.invalid_selectors)
+    selected = f", {selectors[0]} valid selector(s), {selectors[1]} invalid" if any(selectors) else ""
     click.echo(
         f"{len(definitions.files)} file(s), {len(definitions.buckets)} valid bucket(s),"
-        f" {len(definitions.invalid)} invalid; {definitions.error_count} error(s), {warned} warning(s)"
+        f" {len(definitions.invalid)} invalid{selected}; {definitions.error_count} error(s), {warned} warning(s)"
     )
 
 

@@ -12,9 +12,11 @@ from lakecircle.app.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "definitions"
 COUNT = re.compile(
-    r"^(?P<files>\d+) file\(s\), (?P<valid>\d+) valid bucket\(s\), (?P<invalid>\d+) invalid;"
+    r"^(?P<files>\d+) file\(s\), (?P<valid>\d+) valid bucket\(s\), (?P<invalid>\d+) invalid"
+    r"(?:, (?P<selectors>\d+) valid selector\(s\), (?P<invalid_selectors>\d+) invalid)?;"
     r" (?P<errors>\d+) error\(s\), (?P<warnings>\d+) warning\(s\)$"
 )
+"""The count line; the selectors' part only when there are selectors."""
 
 GOOD = """\
 BucketName = "good"
@@ -58,7 +60,7 @@ def count_line(result: Result) -> dict[str, int]:
     last = result.stdout.rstrip("\n").splitlines()[-1]
     match = COUNT.match(last)
     assert match is not None, last
-    return {k: int(v) for k, v in match.groupdict().items()}
+    return {k: int(v) for k, v in match.groupdict().items() if v is not None}
 
 
 def test_the_bundled_examples_validate_with_exit_0() -> None:
@@ -66,7 +68,15 @@ def test_the_bundled_examples_validate_with_exit_0() -> None:
 
     assert result.exit_code == 0, result.output
     # 8 files: 4 exact examples and the fleet folder's 4 (3 selectors and acme-audit-logs, a bucket).
-    assert count_line(result) == {"files": 8, "valid": 5, "invalid": 0, "errors": 0, "warnings": 0}
+    assert count_line(result) == {
+        "files": 8,
+        "valid": 5,
+        "invalid": 0,
+        "selectors": 3,
+        "invalid_selectors": 0,
+        "errors": 0,
+        "warnings": 0,
+    }
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -167,6 +177,8 @@ def test_json_output_of_valid_definitions_has_no_problems() -> None:
     assert report["errors"] == 0
     assert report["files"] == 8  # with the fleet folder: its selectors are no buckets, acme-audit-logs is
     assert len(report["buckets"]) == 5
+    assert len(report["selectors"]) == 3
+    assert report["invalid_selectors"] == []
 
 
 def test_a_missing_path_is_a_usage_error_that_exits_1(tmp_path: Path) -> None:
@@ -250,8 +262,19 @@ def test_a_folder_with_a_valid_selector_file_validates_clean(tmp_path: Path) -> 
     result = run(str(tmp_path))
 
     assert result.exit_code == 0, result.output
-    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 0, "warnings": 0}
-    assert len(result.stdout.splitlines()) == 1
+    assert count_line(result) == {
+        "files": 2,
+        "valid": 1,
+        "invalid": 0,
+        "selectors": 1,
+        "invalid_selectors": 0,
+        "errors": 0,
+        "warnings": 0,
+    }
+    assert (
+        result.stdout
+        == "2 file(s), 1 valid bucket(s), 0 invalid, 1 valid selector(s), 0 invalid; 0 error(s), 0 warning(s)\n"
+    )
 
 
 def test_a_folder_with_a_broken_selector_file_prints_its_problems_and_exits_1(tmp_path: Path) -> None:
@@ -273,7 +296,15 @@ def test_a_folder_with_a_broken_selector_file_prints_its_problems_and_exits_1(tm
         + problems[1].split("DaysAfterInitiation: ", 1)[1],
     ]
     assert "positive" in problems[1] or "at least 1" in problems[1], problems[1]
-    assert count_line(result) == {"files": 2, "valid": 1, "invalid": 0, "errors": 2, "warnings": 0}
+    assert count_line(result) == {
+        "files": 2,
+        "valid": 1,
+        "invalid": 0,
+        "selectors": 0,
+        "invalid_selectors": 1,
+        "errors": 2,
+        "warnings": 0,
+    }
 
 
 def test_a_selector_of_every_bucket_made_authoritative_validates_with_a_warning(tmp_path: Path) -> None:
@@ -320,9 +351,53 @@ def test_an_exact_definition_the_selectors_shadow_entirely_validates_with_a_warn
         " bucket shared (rules other writers put in it are then kept): a BucketName definition makes its bucket"
         " authoritative by default, and the selectors matching its name do not"
     ]
-    assert count_line(result) == {"files": 3, "valid": 2, "invalid": 0, "errors": 0, "warnings": 1}
+    assert count_line(result) == {
+        "files": 3,
+        "valid": 2,
+        "invalid": 0,
+        "selectors": 1,
+        "invalid_selectors": 0,
+        "errors": 0,
+        "warnings": 1,
+    }
 
     document = json.loads(run("--output", "json", str(tmp_path)).stdout)
     [warning] = document["problems"]
     assert (warning["file"], warning["bucket"], warning["severity"]) == (str(shadowed), "app-logs", "warning")
     assert warning["message"] == problems[0].split(": warning: ", 1)[1]
+
+
+def test_json_output_lists_valid_and_invalid_selectors_by_label_beside_the_buckets(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    (tmp_path / "fleet.toml").write_text(FLEET)
+    table = FLEET.replace("[[LifecycleConfiguration", "[[Bucket.LifecycleConfiguration")
+    (tmp_path / "tables.toml").write_text(
+        "[[Bucket]]\n" + table + "\n[[Bucket]]\n" + table.replace('"*-logs"', '"Logs-*"')
+    )
+
+    result = run("--output", "json", str(tmp_path))
+
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    fleet, tables = tmp_path / "fleet.toml", tmp_path / "tables.toml"
+    assert report["selectors"] == [str(fleet), f"{tables} Bucket[0]"]
+    assert report["invalid_selectors"] == [f"{tables} Bucket[1]"]
+    assert report["buckets"] == ["good"]
+    text = run(str(tmp_path))
+    assert count_line(text) == {
+        "files": 3,
+        "valid": 1,
+        "invalid": 0,
+        "selectors": 2,
+        "invalid_selectors": 1,
+        "errors": 1,
+        "warnings": 0,
+    }
+
+
+def test_json_output_without_selectors_has_empty_selector_lists(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+
+    report = json.loads(run("--output", "json", str(tmp_path)).stdout)
+
+    assert (report["selectors"], report["invalid_selectors"]) == ([], [])
