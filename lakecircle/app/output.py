@@ -90,17 +90,22 @@ def summary(report: CycleReport) -> str:
             lines.append(f"  {result.state.value}: {bucket}: the server did not keep {', '.join(result.dropped)}")
         if result.external:
             lines.append(f"  drift: {bucket} was changed by another writer since LakeCircle wrote it")
-    if Guard.PARTIAL_DEFINITIONS in report.guards:
-        if report.definitions is None or report.definitions.partial:
-            lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
-        else:  # the definitions were whole: a bucket's tags could not be read
-            lines.append("Guard: some buckets' tags could not be read, so no rule was removed from those buckets.")
+    partial = report.definitions is not None and report.definitions.partial
+    if Guard.PARTIAL_DEFINITIONS in report.guards and partial:
+        lines.append("Guard: some definition files could not be read, so no rule was removed anywhere.")
+    lines.extend(_tags_unread_lines(report))
     if Guard.BLAST_RADIUS in report.guards:
         lines.append(
             f"Guard: {report.removals_planned} rule removal(s) planned, more than LCC_MAX_REMOVALS"
             f" ({report.max_removals}), so none was made: every one is held back (marked ! in the plan)."
             " Review the plan, then run `lakecircle sync --allow-mass-removal` once"
             " (the daemon: LCC_ALLOW_MASS_REMOVAL=true)."
+        )
+    if Guard.UNKNOWN_TOTAL in report.guards:
+        lines.append(
+            "Guard: a read failed for a reason that may pass (or the bucket listing failed part way), so the"
+            " cycle's total of removals is unknown: the removals that waited for it were not made (marked ! in"
+            " the plan); a cycle that reads every bucket makes them."
         )
     lines.extend(f"Warning: {warning.message}" for warning in report.warnings)
     if report.definitions is not None and report.definitions.partial:
@@ -110,6 +115,20 @@ def summary(report: CycleReport) -> str:
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
+
+
+def _tags_unread_lines(report: CycleReport) -> list[str]:
+    """The buckets planned without their tags (those that failed for it are named as failed)."""
+    failed = {r.bucket for r in report.results if r.state is BucketState.FAILED}
+    planned = [t for t in report.tags_unread if t.bucket not in failed]
+    if not planned:
+        return []
+    head = (
+        f"Guard: the tags of {len(planned)} bucket(s) could not be read, so their rules stay as they are"
+        " (partial_definitions): none was removed and no selector's change was made (marked ! in the plan);"
+        " rules new to them were added."
+    )
+    return [head, *(f"  tags unread: {printable(t.bucket)}: {printable(t.error)}" for t in planned)]
 
 
 def unreadable_lines(definitions: Definitions) -> list[str]:

@@ -143,6 +143,19 @@ class BucketResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TagsUnread:
+    """A bucket whose tags could not be read for its ``BucketTags`` selectors: planned with
+    the definitions that need no tags and none of its rules removed, or failed at the read
+    stage when only tag selectors could select it (ARCHITECTURE.md, "Safety", rule 6)."""
+
+    bucket: str
+    error: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"bucket": self.bucket, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
 class CycleReport:
     cycle_id: str
     trigger: str
@@ -179,6 +192,8 @@ class CycleReport:
     warnings: tuple[SelectorWarning, ...] = ()
     """Selectors that selected no bucket of the account (only from a cycle that saw the
     whole listing, unlimited by ``LCC_BUCKETS``)."""
+    tags_unread: tuple[TagsUnread, ...] = ()
+    """The buckets whose tags could not be read, by name."""
 
     @property
     def ok(self) -> bool:
@@ -266,6 +281,7 @@ def report_document(report: CycleReport) -> dict[str, Any]:
         },
         "unreadable_files": [f.as_dict() for f in report.definitions.unreadable_files] if report.definitions else [],
         "warnings": [warning.as_dict() for warning in report.warnings],
+        "tags_unread": [t.as_dict() for t in report.tags_unread],
         "counts": counts_document(report.counts),
         "rules": {"added": report.rules_added, "changed": report.rules_changed, "removed": report.rules_removed},
         "problems": [

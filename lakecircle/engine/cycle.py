@@ -264,6 +264,8 @@ class Cycle:
             ref, definitions, matches, tags=owner.tags, combinations=owner.combinations, seen=self.matcher
         )
         self.unread = self.unread or want.unknown_total
+        if want.tags_unread is not None:
+            self.results.note_tags_unread(name, str(want.tags_unread))
         if want.result is not None:
             return want.result
         try:
@@ -380,6 +382,7 @@ class Cycle:
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
             warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.owner.draining)),
+            tags_unread=self.results.tags_unread_by_name(),
         )
         log_report(report)
         return report

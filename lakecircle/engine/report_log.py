@@ -70,6 +70,8 @@ def log_report(report: CycleReport) -> None:
     }
     if report.removals_held:
         fields["removals_held"] = report.removals_held
+    if report.tags_unread:
+        fields["tags_unread"] = len(report.tags_unread)
     if report.interrupted:
         fields["interrupted"] = True
     if report.definitions is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from lakecircle.core.report import BucketResult, BucketState, Guard
+from lakecircle.core.report import BucketResult, BucketState, Guard, TagsUnread
 from lakecircle.engine.fleet import Coverage
 from lakecircle.engine.report_log import debug_enabled, log_bucket
 
@@ -33,6 +33,8 @@ class Results:
         self.held = 0
         """Rule removals held back by a guard."""
         self.unmanaged = Coverage(keep_names=list_unmanaged)
+        self.tags_unread: list[TagsUnread] = []
+        """Buckets whose tags could not be read (few: a failed read is not a bucket in sync)."""
 
     def collect(self, result: BucketResult) -> None:
         if result.state is BucketState.UNMANAGED:
@@ -51,6 +53,12 @@ class Results:
             self.omitted += 1
         else:
             self.kept.append(result.without_plan())
+
+    def note_tags_unread(self, bucket: str, error: str) -> None:
+        self.tags_unread.append(TagsUnread(bucket, error))
+
+    def tags_unread_by_name(self) -> tuple[TagsUnread, ...]:
+        return tuple(sorted(self.tags_unread, key=lambda t: t.bucket))
 
     def in_order(self) -> list[BucketResult]:
         return sorted(self.kept, key=lambda r: r.bucket)
