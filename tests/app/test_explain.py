@@ -230,3 +230,113 @@ def test_with_an_account_the_buckets_tags_are_read_for_a_tag_selector(
     untagged = json.loads(explain(definitions, "untagged", "--output", "json").stdout)
     assert untagged["tags"] == {}
     assert untagged["not_selected"][0]["reason"] == "the bucket's tags do not match"
+
+
+# -- definitions from the S3 prefix (LCC_ENDPOINT), against moto --------------------------------
+
+ENDPOINT = "explain-endpoint"
+KEYS = "lc/definition/"
+
+
+@pytest.fixture
+def prefix(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The definitions of this module under ``s3://explain-endpoint/lc/definition/``, and
+    the settings that point ``explain`` at them; yields the client that arranges moto."""
+    s3_client.create_bucket(Bucket=ENDPOINT)
+    for name, text in (("fleet.toml", FLEET), ("logs-baseline.toml", LOGS), ("web-logs.toml", WEB_LOGS)):
+        s3_client.put_object(Bucket=ENDPOINT, Key=KEYS + name, Body=text.encode())
+    for name, value in (
+        ("LCC_ENDPOINT", f"s3://{ENDPOINT}/lc/"),
+        ("LCC_AWS_ACCOUNT", MOTO_ACCOUNT),
+        ("LCC_AWS_REGION", MOTO_REGION),
+        ("LCC_APP_LEVEL", "WARNING"),
+    ):
+        monkeypatch.setenv(name, value)
+    return s3_client
+
+
+def explain_prefix(*args: str) -> Result:
+    result = CliRunner().invoke(cli, ["explain", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_explain_reads_the_definitions_from_the_s3_prefix_and_names_them_by_key(prefix: Any) -> None:
+    result = explain_prefix("web-logs")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "bucket web-logs"
+    assert f"  {KEYS}web-logs.toml  (BucketName)" in lines
+    assert f'  {KEYS}fleet.toml Bucket[0]  (pattern "*")' in lines
+    assert f'  {KEYS}logs-baseline.toml  (pattern "*-logs")' in lines
+    assert f"    rule expire-logs: overridden by {KEYS}web-logs.toml" in lines
+    assert "  Days = 30" in result.stdout.split("desired configuration:\n", 1)[1]
+
+
+def test_explain_from_the_s3_prefix_as_json_reads_the_tags_of_a_bucket_a_tag_selector_matches(prefix: Any) -> None:
+    prefix.create_bucket(Bucket="data-lake")
+    prefix.put_bucket_tagging(Bucket="data-lake", Tagging={"TagSet": [{"Key": "retention", "Value": "1y"}]})
+
+    result = explain_prefix("data-lake", "--output", "json")
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["bucket"], document["managed"], document["valid"]) == ("data-lake", True, True)
+    assert document["tags"] == {"retention": "1y"}
+    assert [(s["selector"], s["pattern"], s["tags"]) for s in document["selected_by"]] == [
+        (f"{KEYS}fleet.toml Bucket[0]", "*", {}),
+        (f"{KEYS}fleet.toml Bucket[1]", "*", {"retention": "1y"}),
+    ]
+    assert [r["ID"] for r in document["desired"]["Rules"]] == ["abort-uploads", "keep-a-year"]
+    assert document["unreadable_files"] == []
+
+
+def test_explain_from_the_s3_prefix_exits_0_for_an_unmanaged_bucket(prefix: Any) -> None:
+    prefix.delete_object(Bucket=ENDPOINT, Key=KEYS + "fleet.toml")
+
+    result = explain_prefix("photos")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].startswith("no definition selects it: it is unmanaged")
+    document = json.loads(explain_prefix("photos", "--output", "json").stdout)
+    assert (document["managed"], document["desired"]) == (False, None)
+
+
+def test_explain_from_the_s3_prefix_exits_1_for_a_bucket_whose_definitions_conflict(prefix: Any) -> None:
+    prefix.put_object(Bucket=ENDPOINT, Key=KEYS + "app.toml", Body=OTHER_LOGS.encode())
+
+    result = explain_prefix("app-logs")
+
+    assert result.exit_code == 1, result.output
+    problem = next(line for line in result.stdout.splitlines() if "with different content" in line)
+    assert f"{KEYS}logs-baseline.toml" in problem
+    assert f"{KEYS}app.toml" in problem
+    assert json.loads(explain_prefix("app-logs", "--output", "json").stdout)["valid"] is False
+
+
+def test_explain_from_the_s3_prefix_exits_1_and_names_an_unreadable_file(prefix: Any) -> None:
+    prefix.put_object(Bucket=ENDPOINT, Key=KEYS + "broken.toml", Body=b"BucketMatch = [\n")
+
+    result = explain_prefix("web-logs")
+
+    assert result.exit_code == 1, result.output
+    assert "some definition files could not be read" in result.stderr
+    assert f"  unreadable: {KEYS}broken.toml" in result.stderr
+    document = json.loads(explain_prefix("web-logs", "--output", "json").stdout)
+    assert [f["file"] for f in document["unreadable_files"]] == [f"{KEYS}broken.toml"]
+
+
+def test_explain_from_a_prefix_that_cannot_be_listed_is_one_line_and_exit_1(prefix: Any) -> None:
+    prefix.delete_object(Bucket=ENDPOINT, Key=KEYS + "fleet.toml")
+    for name in ("logs-baseline.toml", "web-logs.toml"):
+        prefix.delete_object(Bucket=ENDPOINT, Key=KEYS + name)
+    prefix.delete_bucket(Bucket=ENDPOINT)
+
+    result = explain_prefix("web-logs")
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert ENDPOINT in line
