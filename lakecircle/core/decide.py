@@ -13,7 +13,7 @@ itself, so it is the planning predicate :func:`others_rules`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -73,6 +73,16 @@ def others_rules(owned: tuple[str, ...] | None) -> Callable[[Rule], bool]:
     (``owned``, the IDs of its last write; None: never written, so every foreign rule)."""
     ours = set(owned or ())
     return lambda rule: rule.id not in ours
+
+
+def owned_after(written: tuple[str, ...], held: Sequence[Rule], owned: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The rule IDs a write leaves LakeCircle's own: those it took from the definitions
+    (``written``), and those of the rules it already owned (``owned``, its last write's)
+    whose removal a guard held back. Those stay in the bucket as LakeCircle's, so that a
+    shared bucket removes them once the guard lets them go, rather than taking them for
+    another writer's."""
+    mine = set(owned or ())
+    return written + tuple(r.id for r in held if r.id is not None and r.id in mine and r.id not in written)
 
 
 def needs_record(plan: BucketPlan, *, partial: bool) -> bool:

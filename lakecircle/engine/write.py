@@ -16,7 +16,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from lakecircle.clocks import WallClock
-from lakecircle.core.decide import Decision
+from lakecircle.core.decide import Decision, owned_after
 from lakecircle.core.drift import Applied
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.plan import Action, BucketPlan
@@ -44,7 +44,8 @@ class PendingWrite:
     last: Applied | None
     """LakeCircle's last applied write to the bucket."""
     owned: tuple[str, ...]
-    """IDs of the rules the write takes from the definitions."""
+    """IDs of the rules the write takes from the definitions (its record adds those it
+    owned whose removal a guard held back: :func:`~lakecircle.core.decide.owned_after`)."""
 
 
 @dataclass(slots=True)
@@ -117,7 +118,7 @@ class BucketWriter:
             last.previous_json() if decision.diverging and last is not None else plan.live,
             self.clock(),
             rewrites=last.rewrites + 1 if again and last is not None else 0,
-            owned=pending.owned,
+            owned=owned_after(pending.owned, plan.held, last.owned if last is not None else None),
             history=history_key,
         )
 

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from lakecircle.core.decide import Decision, Do, decide, needs_record, others_rules, unwritten, without_removals
+from lakecircle.core.decide import (
+    Decision,
+    Do,
+    decide,
+    needs_record,
+    others_rules,
+    owned_after,
+    unwritten,
+    without_removals,
+)
 from lakecircle.core.drift import Applied, Verdict
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import Action, BucketPlan, plan_bucket
@@ -200,3 +209,18 @@ def test_the_last_write_is_looked_up_only_for_a_bucket_to_write(
     desired: tuple[Rule, ...], live: tuple[Rule, ...], partial: bool, needed: bool
 ) -> None:
     assert needs_record(plan(desired, live), partial=partial) is needed
+
+
+OWNED_AFTER = {
+    "a write without held removals owns what it took from the definitions": ((), ("a", "b"), ("a",)),
+    "a held removal of a rule it owned stays its own": (("b",), ("a", "b"), ("a", "b")),
+    "a held removal of another writer's rule stays theirs": (("c",), ("a",), ("a",)),
+    "a held removal in a bucket never written owns nothing more": (("b",), None, ("a",)),
+}
+
+
+@pytest.mark.parametrize(("held", "owned", "after"), OWNED_AFTER.values(), ids=OWNED_AFTER.keys())
+def test_a_write_owns_its_rules_and_the_held_back_rules_it_owned(
+    held: tuple[str, ...], owned: tuple[str, ...] | None, after: tuple[str, ...]
+) -> None:
+    assert owned_after(("a",), [rule(i, days=1) for i in held], owned) == after

@@ -188,6 +188,38 @@ async def test_a_selector_change_removing_rules_across_many_buckets_trips_the_re
     assert all(ids(s3, f"bucket-{i}") == ["abort", "expire"] for i in range(5))
 
 
+async def test_a_shared_buckets_rule_whose_removal_a_failed_tag_read_held_is_removed_once_the_tags_read() -> None:
+    s3 = account(base=fleet(["*"], rule("abort", 7), rule("tmp", 1)))
+    s3.add_bucket("archive", tags={"retention": "1y"})
+    lc = reconciler(s3)
+    await lc.run_cycle()
+    s3.objects["definition/base.toml"] = fleet(["*"], rule("abort", 7), rule("fresh", 30))
+    s3.objects["definition/keep.toml"] = fleet(["*"], rule("keep-1y", 365), BucketTags={"retention": "1y"})
+    s3.fail(TAGS, "archive", lambda op, b: AccessDenied("Access Denied", operation=op, bucket=b))
+    held = await lc.run_cycle()  # fresh is added; tmp's removal is held, and tmp stays LakeCircle's
+    assert held.writes == 1
+    assert ids(s3, "archive") == ["abort", "fresh", "tmp"]
+    s3.failures.clear()
+    await lc.run_cycle()
+    assert ids(s3, "archive") == ["abort", "fresh", "keep-1y"]
+
+
+async def test_a_shared_buckets_rules_the_removal_limit_held_are_removed_when_a_person_allows_it() -> None:
+    s3 = account(base=fleet(["*"], rule("abort", 7), rule("tmp", 1)))
+    for name in ("one", "two"):
+        s3.add_bucket(name, LifecycleConfig((rule("theirs", 3),)))
+    lc = reconciler(s3, max_removals=1)
+    await lc.run_cycle()
+    s3.objects["definition/base.toml"] = fleet(["*"], rule("abort", 5))
+    tripped = await lc.run_cycle()
+    assert Guard.BLAST_RADIUS in tripped.guards
+    assert tripped.writes == 2  # the change to abort goes; both removals of tmp are held
+    assert ids(s3, "one") == ["abort", "theirs", "tmp"]
+    lc.allow_mass_removal = True  # a person allows it
+    await lc.run_cycle()
+    assert ids(s3, "one") == ids(s3, "two") == ["abort", "theirs"]
+
+
 async def test_files_without_selectors_make_the_same_requests_as_before_and_never_read_tags() -> None:
     s3 = account(a=definition("one", rule("r1")), b=definition("two", rule("r1")))
     s3.add_bucket("one")
