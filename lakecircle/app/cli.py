@@ -257,10 +257,12 @@ def explain(bucket: str, definitions_dir: Path | None, output: str) -> None:
     Reads the definitions (the S3 prefix, or --definitions DIR) and, when a tag selector's
     pattern matches the bucket and an account is configured, the bucket's tags; never its
     lifecycle configuration (that is `plan`). Exit 1 when the bucket's definitions are
-    invalid or a definition file could not be read; an unmanaged bucket is exit 0.
+    invalid, a definition file could not be read or the bucket's tags could not be (the
+    answer may be incomplete); an unmanaged bucket is exit 0.
     """
     settings = command_settings(required=() if definitions_dir is not None else account_and(None))
-    explanation, definitions = run(lambda: explain_bucket(settings, definitions_dir, bucket))
+    explained = run(lambda: explain_bucket(settings, definitions_dir, bucket))
+    explanation, definitions = explained.explanation, explained.definitions
     if output == "json":
         document = explanation_json(explanation)
         document["unreadable_files"] = [f.as_dict() for f in definitions.unreadable_files]
@@ -271,7 +273,11 @@ def explain(bucket: str, definitions_dir: Path | None, output: str) -> None:
         click.echo("warning: some definition files could not be read, so this picture may be incomplete:", err=True)
         for line in unreadable_lines(definitions):
             click.echo(f"  unreadable: {line}", err=True)
-    sys.exit(1 if definitions.partial or not explanation.valid else 0)
+    if explained.tags_failed:
+        click.echo(
+            "warning: the bucket's tags could not be read, so the selectors that need them are left out", err=True
+        )
+    sys.exit(0 if explained.complete and explanation.valid else 1)
 
 
 @cli.command()

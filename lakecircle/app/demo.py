@@ -186,7 +186,7 @@ async def _plan_first(settings: Settings, echo: Echo) -> None:
             echo(f"  {result.state.value}: {result.bucket}: {result.error}")
     echo(f"  unmanaged (no definition selects them; never read, never written): {', '.join(report.unmanaged)}")
     for bucket in (OVERRIDE_BUCKET, TAGGED_BUCKET):
-        explanation, _ = await explain_bucket(settings, None, bucket)
+        explanation = (await explain_bucket(settings, None, bucket)).explanation
         why = explanation_text(explanation).partition("\ndesired configuration:")[0]
         echo(f"\n== lakecircle explain {bucket}: why it gets what it gets ==\n{why}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -179,9 +180,22 @@ NO_ACCOUNT_FOR_TAGS: Final = (
 )
 
 
-async def explain_bucket(
-    settings: Settings, definitions_dir: Path | None, bucket: str
-) -> tuple[Explanation, Definitions]:
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """What ``lakecircle explain`` says, and how sure it is."""
+
+    explanation: Explanation
+    definitions: Definitions
+    tags_failed: bool = False
+    """A tag selector's pattern matches and the bucket's tags could not be read: the answer
+    leaves those selectors out, and may be wrong (exit 1, as for an unreadable file)."""
+
+    @property
+    def complete(self) -> bool:
+        return not (self.definitions.partial or self.tags_failed)
+
+
+async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucket: str) -> Explained:
     """Why ``bucket`` gets its rules (``lakecircle explain``), and the definitions read for it.
 
     The definitions come from ``definitions_dir`` or the S3 prefix, as ``plan`` reads them.
@@ -217,4 +231,8 @@ async def explain_bucket(
                     tags = await account.adapter.get_bucket_tags(BucketRef(bucket))
                 except LakeCircleError as exc:
                     note = f"the read failed: {exc}"
-        return explain(bucket, definitions, matches, tags, note), definitions
+        return Explained(
+            explain(bucket, definitions, matches, tags, note),
+            definitions,
+            tags_failed=note is not None and account is not None,
+        )

@@ -263,6 +263,7 @@ def explain_prefix(*args: str) -> Result:
 
 
 def test_explain_reads_the_definitions_from_the_s3_prefix_and_names_them_by_key(prefix: Any) -> None:
+    prefix.create_bucket(Bucket="web-logs")  # a tag selector's pattern matches it: its tags are read
     result = explain_prefix("web-logs")
 
     assert result.exit_code == 0, result.output
@@ -340,3 +341,16 @@ def test_explain_from_a_prefix_that_cannot_be_listed_is_one_line_and_exit_1(pref
     assert result.stdout == ""
     [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert ENDPOINT in line
+
+
+def test_explain_exits_1_when_the_buckets_tags_could_not_be_read_and_says_what_is_left_out(prefix: Any) -> None:
+    result = explain_prefix(
+        "not-in-this-account", "--output", "json"
+    )  # a tag selector matches "*": its tags are needed
+
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["tags"] is None
+    assert document["tags_note"].startswith("the read failed: ")
+    assert document["not_selected"][0]["reason"] == "needs the bucket's tags"
+    assert "the bucket's tags could not be read" in result.stderr
