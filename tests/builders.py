@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from lakecircle import errors
-from lakecircle.core.model import LifecycleConfig, Rule
+from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.selectors import Ownership, Selector
 from lakecircle.service.metrics import outcome_of, reason_of
 
@@ -104,6 +104,14 @@ def selector(
         ownership=ownership,
         config=LifecycleConfig(rules, tdmos),
     )
+
+
+def exact_definition(
+    *rules: Rule, bucket: str = "web-logs", tdmos: str | None = None, ownership: str | None = None
+) -> BucketDefinition:
+    """A parsed ``BucketName`` definition of ``bucket`` with ``rules``, all from ``<bucket>.toml``."""
+    file = f"{bucket}.toml"
+    return BucketDefinition(bucket, LifecycleConfig(rules, tdmos), (file,), (file,) * len(rules), ownership)
 
 
 class RecordingObserver:

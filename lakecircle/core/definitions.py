@@ -17,7 +17,7 @@ Selectors (``BucketMatch``) are carried beside the buckets, whole: there are few
 and each is needed for every listing. A selector with an error is left out, listed in
 ``invalid_selectors``, and makes its file's picture partial: which buckets it meant, and
 so which rules of theirs it would keep, is unknown until it is fixed (ARCHITECTURE.md,
-"Safety", rule 6). Nothing plans with selectors yet.
+"Safety", rule 6).
 """
 
 from __future__ import annotations

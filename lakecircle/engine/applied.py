@@ -11,13 +11,16 @@ when first needed (:class:`CurrentListing`, one per cycle).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from enum import Enum, auto
 
 import anyio
 import structlog
 
 from lakecircle.clocks import WallClock
+from lakecircle.core.decide import others_rules
 from lakecircle.core.drift import Applied
+from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.engine.history import History
 from lakecircle.errors import LakeCircleError
 
@@ -93,6 +96,17 @@ class AppliedCache:
             loaded = dataclasses.replace(loaded, confirmed=False)
         self.known[name] = loaded
         return loaded
+
+    async def others_rules(
+        self, name: str, listing: CurrentListing, config: LifecycleConfig, *, shared: bool, live: LifecycleConfig
+    ) -> Callable[[Rule], bool] | None:
+        """In a shared bucket with live rules its definitions do not name: those to leave
+        alone, the rules LakeCircle's last write did not own (None: leave none)."""
+        named = {r.id for r in config.rules}
+        if not shared or all(r.id in named for r in live.rules):
+            return None
+        last = await self.get(name, listing)
+        return others_rules(last.owned if last is not None else None)
 
     def confirm(self, name: str) -> None:
         """The bucket was read holding what LakeCircle last wrote to it."""

@@ -27,10 +27,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from lakecircle.clocks import WallClock
-from lakecircle.core.decide import Do, decide, needs_record, others_rules, unwritten
+from lakecircle.core.decide import Do, decide, needs_record, unwritten
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.digest import in_sync
-from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
 from lakecircle.core.selectors import Match
@@ -281,7 +280,7 @@ class Cycle:
             return BucketResult(name, BucketState.IN_SYNC)
         target = want.target(definitions, name)
         config = target.config
-        keep = await self.others_rules(name, config, target.shared, live)
+        keep = await owner.applied.others_rules(name, self.listing, config, shared=target.shared, live=live)
         plan = plan_bucket(name, config, live, keep=keep, sources=target.sources, overrides=target.overrides)
         partial = definitions.partial or want.tags_unread is not None
         last = await owner.applied.get(name, self.listing) if needs_record(plan, partial=partial) else None
@@ -296,16 +295,6 @@ class Cycle:
             return unwritten(name, decision)
         owned = tuple(r.id for r in config.rules if r.id is not None)
         return PendingWrite(ref, decision, last, owned)
-
-    async def others_rules(
-        self, name: str, config: LifecycleConfig, shared: bool, live: LifecycleConfig
-    ) -> Callable[[Rule], bool] | None:
-        """In a shared bucket with rules not in its definitions: the rules to leave alone."""
-        named = {r.id for r in config.rules}
-        if not shared or all(r.id in named for r in live.rules):
-            return None
-        last = await self.owner.applied.get(name, self.listing)
-        return others_rules(last.owned if last is not None else None)
 
     async def dispatch(self, item: BucketResult | PendingWrite) -> None:
         """Collect a result, or hand a write to a writer (once a write slot is free)."""

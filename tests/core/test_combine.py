@@ -11,7 +11,7 @@ from lakecircle.core.combine import Combined, Override, combine
 from lakecircle.core.digest import rules_digest
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.selectors import Matcher, Ownership, Selector, Source
-from tests.builders import rule, selector
+from tests.builders import exact_definition, rule, selector
 from tests.strategies import lifecycle_configs
 
 BUCKET = "web-logs"
@@ -20,9 +20,7 @@ VARIES = "varies_by_storage_class"
 
 
 def exact(*rules: Rule, tdmos: str | None = None, ownership: str | None = None) -> BucketDefinition:
-    return BucketDefinition(
-        BUCKET, LifecycleConfig(rules, tdmos), ("web-logs.toml",), ("web-logs.toml",) * len(rules), ownership
-    )
+    return exact_definition(*rules, bucket=BUCKET, tdmos=tdmos, ownership=ownership)
 
 
 def combined(definition: BucketDefinition | None, *selectors: Selector) -> Combined:

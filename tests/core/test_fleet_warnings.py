@@ -12,7 +12,7 @@ from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.parse import ParsedFile, parse_file
 from lakecircle.core.problems import Severity
 from lakecircle.core.selectors import Matcher, Ownership, Selector
-from tests.builders import definition, fleet, rule, selector
+from tests.builders import definition, exact_definition, fleet, rule, selector
 
 BUCKET = "web-logs"
 K128 = "all_storage_classes_128K"
@@ -20,9 +20,7 @@ VARIES = "varies_by_storage_class"
 
 
 def exact(*rules: Rule, tdmos: str | None = None, ownership: str | None = None) -> BucketDefinition:
-    return BucketDefinition(
-        BUCKET, LifecycleConfig(rules, tdmos), ("web-logs.toml",), ("web-logs.toml",) * len(rules), ownership
-    )
+    return exact_definition(*rules, bucket=BUCKET, tdmos=tdmos, ownership=ownership)
 
 
 def base(*rules: Rule, **keys: object) -> Selector:
