@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from lakecircle.core.accounts import tag_problems
-from lakecircle.core.problems import shown
 
 OU_ID: Final = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}")
 """Organizations' OU IDs: ``ou-`` and the root's 4 to 32 characters, ``-``, 8 to 32 more."""
@@ -54,8 +53,8 @@ class AccountFilter:
 
 
 def parse_account_filter(text: str) -> tuple[AccountFilter, list[str]]:
-    """The filter ``text`` says, and why any of it is wrong (each message names its item by
-    place, ``item 2``, and never shows a tag's value)."""
+    """The filter ``text`` says, and why any of it is wrong. Each message names its item by
+    place (``item 2``) and shows none of it: the setting may hold a secret pasted there."""
     problems: list[str] = []
     tags: dict[str, str] = {}
     tag_item: dict[str, int] = {}
@@ -72,8 +71,8 @@ def parse_account_filter(text: str) -> tuple[AccountFilter, list[str]]:
                 problems.append(f"item {number} (a tag): {found}")
             elif key in tags and tags[key] != value:
                 problems.append(
-                    f"item {number}: tag key {shown(key)} is given another value in item {tag_item[key]}, and an"
-                    " account carries one value per key; keep one of them"
+                    f"item {number} gives the tag key of item {tag_item[key]} another value, and an account"
+                    " carries one value per key; keep one of them"
                 )
             else:
                 tags[key] = value
@@ -103,10 +102,10 @@ def _parent_problem(item: str) -> str | None:
         if pattern.fullmatch(item):
             return None
         if pattern.fullmatch(lowered):
-            return f"({shown(item)}) is {one} in upper case; Organizations' IDs are lower case: write {lowered}"
+            return f"is {one} in upper case; Organizations' IDs are lower case: write it so"
         if lowered.startswith(example.split("-")[0] + "-"):
-            return f"({shown(item)}) is not {one}; {many} look like {example}"
+            return f"is not {one}; {many} look like {example}"
     return (
-        f"({shown(item)}) is neither a tag (key=value) nor an OU ID (ou-ab12-cd34ef56) nor a root ID (r-ab12);"
+        "is neither a tag (key=value) nor an OU ID (ou-ab12-cd34ef56) nor a root ID (r-ab12);"
         " separate items with commas"
     )

@@ -164,11 +164,12 @@ MAX_PATH: Final = 512
 
 def role_name_problem(value: str) -> str | None:
     """Why ``value`` is no IAM role name with an optional path (``lakecircle``,
-    ``automation/lakecircle``), or None. The path is written without its outer slashes."""
+    ``automation/lakecircle``), or None. The path is written without its outer slashes.
+    The message does not show the value (``LCC_ROLE_NAME`` may hold a secret pasted there)."""
     *path, name = value.split("/")
     if not _ROLE_NAME.fullmatch(name):
         return (
-            f"the role name {shown(name)} is not one IAM allows: 1 to 64 letters, digits and _+=,.@-"
+            "the role name is not one IAM allows: 1 to 64 letters, digits and _+=,.@-"
             " (a path goes before it, as in automation/lakecircle)"
         )
     if path and not all(_PATH_PART.fullmatch(part) for part in path):

@@ -46,15 +46,17 @@ def test_a_filter_reads_as_its_tags_and_parents(text: str, expected: AccountFilt
         pytest.param("env=prod,,team=a", "item 2 is empty", id="two commas in a row leave an empty item"),
         pytest.param("env=prod,", "item 2 is empty", id="a comma at the end leaves an empty item"),
         pytest.param("=prod", "item 1 (a tag): has no key", id="a tag without a key"),
-        pytest.param("env=prod,env=dev", "given another value in item 1", id="one key with two values"),
+        pytest.param(
+            "env=prod,env=dev", "item 2 gives the tag key of item 1 another value", id="one key with two values"
+        ),
         pytest.param("aws:team=x", "AWS's own", id="a tag key beginning with aws: is AWS's"),
         pytest.param("env=a;b", "character Organizations refuses", id="a semicolon in a tag value"),
-        pytest.param("ou-ab12", "item 1 ('ou-ab12') is not an OU ID; OU IDs look like", id="an OU ID cut short"),
+        pytest.param("ou-ab12", "item 1 is not an OU ID; OU IDs look like ou-", id="an OU ID cut short"),
         pytest.param(
-            "OU-AB12-CD34EF56", "write ou-ab12-cd34ef56", id="an OU ID in upper case is told to be lower case"
+            "OU-AB12-CD34EF56", "item 1 is an OU ID in upper case", id="an OU ID in upper case is told to be lower case"
         ),
         pytest.param("r-a", "is not a root ID", id="a root ID cut short"),
-        pytest.param("R-AB12", "write r-ab12", id="a root ID in upper case"),
+        pytest.param("R-AB12", "is a root ID in upper case", id="a root ID in upper case"),
         pytest.param("prod", "neither a tag", id="a bare word is neither a tag nor an OU"),
         pytest.param("111111111111", "neither a tag", id="an account ID is no filter item"),
         pytest.param(
@@ -76,8 +78,18 @@ def test_every_bad_item_is_said_at_once_and_the_good_ones_are_kept() -> None:
     assert found == AccountFilter(tags=(("env", "prod"),), parents=(OU,))
 
 
-def test_a_tag_value_never_shows_in_a_problem() -> None:
-    _, problems = parse_account_filter("token=" + "s3cr3t;" * 3)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("token=" + "s3cr3t;" * 3, id="in a tag value"),
+        pytest.param("s3cr3t;" * 3 + "=x", id="in a tag key"),
+        pytest.param("s3cr3t" * 3, id="in an item that is no tag"),
+        pytest.param("k=a,k=s3cr3t", id="in a tag key given twice"),
+        pytest.param("ou-s3cr3t", id="in an item that looks like an OU"),
+    ],
+)
+def test_no_part_of_the_value_shows_in_a_problem(text: str) -> None:
+    _, problems = parse_account_filter(text)
 
     assert problems
     assert all("s3cr3t" not in p for p in problems)

@@ -407,3 +407,10 @@ def test_the_partition_of_a_region(region: str | None, partition: str) -> None:
 
 def test_the_default_role_arn_names_the_account_and_the_role() -> None:
     assert default_role_arn(ONE, "lakecircle") == f"arn:aws:iam::{ONE}:role/lakecircle"
+
+
+def test_a_refused_role_name_is_not_shown_in_its_problem() -> None:
+    found = role_name_problem("s3cr3t:value")
+
+    assert found is not None
+    assert "s3cr3t" not in found
