@@ -166,6 +166,8 @@ def role_name_problem(value: str) -> str | None:
     """Why ``value`` is no IAM role name with an optional path (``lakecircle``,
     ``automation/lakecircle``), or None. The path is written without its outer slashes.
     The message does not show the value (``LCC_ROLE_NAME`` may hold a secret pasted there)."""
+    if value.startswith("arn:"):
+        return "give the role's name (after its path, if any), not its ARN: each account's ARN is built from it"
     *path, name = value.split("/")
     if not _ROLE_NAME.fullmatch(name):
         return (
