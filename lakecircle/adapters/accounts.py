@@ -39,6 +39,8 @@ from lakecircle.core.account_filter import AccountFilter
 from lakecircle.core.accounts import Account, AccountList, default_role_arn
 from lakecircle.core.accounts_file import MAX_ACCOUNTS_FILE_BYTES, parse_accounts_file
 from lakecircle.core.problems import Problem, Severity
+from lakecircle.ports import AccountSource
+from lakecircle.settings import AccountsFrom, Settings
 
 ORGANIZATIONS: Final = "organizations"
 """The service name of Organizations' client."""
@@ -46,6 +48,22 @@ FILTER_SETTING: Final = "LCC_ACCOUNT_FILTER"
 TAG_READS: Final = 4
 """ListTagsForResource requests under way at once: Organizations throttles an account's API
 calls at a few per second, and the tags of a few hundred accounts are read once per resync."""
+
+
+def account_source(settings: Settings, adapter: S3Adapter) -> AccountSource | None:
+    """The source ``LCC_ACCOUNTS`` names, reading through ``adapter`` (the hub's own: its
+    credentials list the organization and read the accounts file); None when it is unset
+    (single-account mode)."""
+    role = {"role_name": settings.role_name, "partition": settings.role_partition}
+    match settings.accounts_from:
+        case None:
+            return None
+        case AccountsFrom.ORGANIZATION:
+            return OrganizationAccounts(adapter, account_filter=settings.parsed_account_filter, **role)
+        case AccountsFrom.S3_FILE:
+            return AccountsFile.in_s3(adapter, str(settings.accounts), **role)
+        case AccountsFrom.LOCAL_FILE:
+            return AccountsFile.on_disk(Path(str(settings.accounts)), **role)
 
 
 class AccountsFile:

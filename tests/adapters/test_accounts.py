@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lakecircle import errors
-from lakecircle.adapters.accounts import AccountsFile, OrganizationAccounts
+from lakecircle.adapters.accounts import AccountsFile, OrganizationAccounts, account_source
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.core.account_filter import AccountFilter, parse_account_filter
@@ -23,6 +23,7 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.accounts_file import MAX_ACCOUNTS_FILE_BYTES
 from lakecircle.core.problems import Severity
 from lakecircle.ports import AccountSource
+from lakecircle.settings import load_settings
 from tests.builders import RecordingObserver
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import ANY, Fault, FaultProxy
@@ -444,3 +445,48 @@ async def test_a_listing_refused_for_good_raises_naming_the_permissions(moto: st
 
     assert "organizations:ListAccounts" in str(caught.value)
     assert "deploy/iam-policy.json" not in str(caught.value)  # the S3 hint is not the answer here
+
+
+# -- from the settings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "kind", "location"),
+    [
+        pytest.param({}, None, None, id="unset: no source, one account as before"),
+        pytest.param(
+            {"LCC_ACCOUNTS": "organization", "LCC_ACCOUNT_FILTER": "env=prod"},
+            OrganizationAccounts,
+            "organization",
+            id="organization: the organization with its filter",
+        ),
+        pytest.param(
+            {"LCC_ACCOUNTS": "s3://config/accounts.toml"}, AccountsFile, "s3://config/accounts.toml", id="a file in S3"
+        ),
+        pytest.param(
+            {"LCC_ACCOUNTS": "/etc/lc/accounts.toml"}, AccountsFile, "/etc/lc/accounts.toml", id="a local file"
+        ),
+    ],
+)
+def test_lcc_accounts_chooses_the_source(
+    variables: dict[str, str], kind: type | None, location: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("LCC_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"LCC_AWS_REGION": "cn-north-1", "LCC_ROLE_NAME": "ops/lc", **variables}.items():
+        monkeypatch.setenv(name, value)
+    if not variables:
+        monkeypatch.delenv("LCC_ROLE_NAME")
+    settings = load_settings()
+
+    source = account_source(settings, S3Adapter(account=MOTO_ACCOUNT, region="cn-north-1"))
+
+    if kind is None:
+        assert source is None
+        return
+    assert isinstance(source, AccountsFile | OrganizationAccounts)
+    assert isinstance(source, kind)
+    assert source.location == location
+    assert (source.role_name, source.partition) == ("ops/lc", "aws-cn")
+    if isinstance(source, OrganizationAccounts):
+        assert source.filter == AccountFilter(tags=(("env", "prod"),))
