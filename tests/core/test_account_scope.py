@@ -6,10 +6,13 @@ of one bucket, and the pure answer to "does this definition apply in this accoun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from textwrap import dedent
 
 import pytest
 
 from lakecircle.core.accounts import EVERY_ACCOUNT, Account, AccountScope
+from lakecircle.core.accounts_file import parse_accounts_file
 from lakecircle.core.definitions import Definitions, FileBrief, build_definitions, definitions_from_briefs
 from lakecircle.core.parse import parse_file
 from lakecircle.core.problems import Severity
@@ -230,3 +233,16 @@ def test_whether_a_definition_applies_in_an_account(scope: AccountScope, candida
 def test_a_scope_describes_itself_as_a_definition_writes_it() -> None:
     assert SCOPE.describe() == (f"Accounts = [\"{ONE}\", \"{TWO}\"], AccountTags = {{ env = 'prod', team = 'media' }}")
     assert "every account" in EVERY_ACCOUNT.describe()
+
+
+def test_the_readmes_examples_of_many_accounts_read_without_a_problem() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Many accounts", 1)[1].split("\n## ", 1)[0]
+    accounts_file, definition = [block.split("```", 1)[0] for block in section.split("```toml\n")[1:]]
+
+    found = parse_accounts_file("accounts.toml", dedent(accounts_file).encode(), role_name="lakecircle")
+    definitions = load(definition + RULES)
+
+    assert (found.ids, found.problems) == ((ONE,), ())
+    assert definitions.problems == ()
+    assert definitions.selectors[0].scope == AccountScope(frozenset({ONE, TWO}), (("env", "prod"),))
