@@ -6,6 +6,7 @@
     ├── ConfigError ............... settings are wrong: fatal at start, print and exit 1
     ├── AccountMismatch ........... credentials belong to another account: refuse to run
     ├── DefinitionSourceError ..... the definition prefix cannot be listed: write nothing
+    ├── AccountSourceError ........ the managed accounts cannot be read: keep the last list, or stop
     └── S3Error ................... one S3 call failed (bucket, operation, code, request id)
         ├── PermanentError ........ report the bucket, go on with the others; never retried
         │   ├── AccessDenied
@@ -52,6 +53,12 @@ class AccountMismatch(LakeCircleError):
 
 class DefinitionSourceError(LakeCircleError):
     """The definitions could not be listed at all: no bucket may be written this cycle."""
+
+
+class AccountSourceError(LakeCircleError):
+    """The managed accounts (``LCC_ACCOUNTS``) could not be read at all: the accounts file is
+    missing or cannot be opened, or the organization's accounts cannot be listed. Which
+    accounts are managed is then unknown; nothing about them is to be concluded from it."""
 
 
 class S3Error(LakeCircleError):

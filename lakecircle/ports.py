@@ -5,7 +5,9 @@
 :class:`DefinitionSource` the definition side (TOML files by key and ETag), and
 :class:`EndpointStore` LakeCircle's own records under ``LCC_ENDPOINT``. The S3 adapter
 (:mod:`lakecircle.adapters.s3`) implements all four over aioboto3; :mod:`lakecircle.testing`
-implements them in memory for tests and benchmarks.
+implements them in memory for tests and benchmarks. :class:`AccountSource` is where the
+managed accounts come from when one service serves many (``LCC_ACCOUNTS``), implemented by
+:mod:`lakecircle.adapters.accounts` (an accounts file, or the organization).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from lakecircle.core.accounts import AccountList
 from lakecircle.core.model import LifecycleConfig
 
 
@@ -89,3 +92,23 @@ class EndpointStore(Protocol):
         ...
 
     async def list_keys(self, prefix: str) -> list[str]: ...
+
+
+class AccountSource(Protocol):
+    """The accounts one service manages (``LCC_ACCOUNTS``): an accounts file, or an organization.
+
+    Read again at every resync; the list may change between two reads.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the accounts come from, for messages (``organization``, ``s3://bucket/accounts.toml``)."""
+        ...
+
+    async def accounts(self, *, with_tags: bool = False) -> AccountList:
+        """The accounts, with the problems found on the way (an accounts file's bad entries, a
+        filter's OU the organization does not have). ``with_tags``: every account's tags are
+        wanted (definitions use ``AccountTags``); an accounts file has them anyway, an
+        organization reads them only then or when its filter needs them. Raises
+        :class:`~lakecircle.errors.AccountSourceError` when the accounts cannot be read at all."""
+        ...

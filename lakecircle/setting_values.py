@@ -14,6 +14,7 @@ values and the small functions, apart from the pydantic model.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +74,37 @@ def check_region(value: str | None) -> str | None:
     if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
         raise ValueError("expected an AWS region code such as eu-west-1")
     return value
+
+
+DEFAULT_ROLE_NAME: Final = "lakecircle"
+"""``LCC_ROLE_NAME``'s default: the role the member-account template of ``deploy/aws/`` creates."""
+
+ORGANIZATION: Final = "organization"
+
+
+def check_accounts(value: str | None) -> str | None:
+    """``LCC_ACCOUNTS``: ``organization``, or an accounts file: ``s3://bucket/key.toml`` or a
+    local path ending in ``.toml`` (so that a misspelt ``organization`` is not taken for a path)."""
+    if value is None or value == ORGANIZATION:
+        return value
+    if value.lower() == ORGANIZATION or difflib.get_close_matches(value.lower()[:40], [ORGANIZATION], cutoff=0.8):
+        raise ValueError(
+            'expected "organization" exactly (lower case, singular), or the s3:// URI or path of an accounts file'
+        )
+    if not value.endswith(".toml"):
+        raise ValueError(
+            'expected "organization", or an accounts file ending in .toml: s3://bucket/accounts.toml or a local path'
+        )
+    if value.startswith("s3://"):
+        bucket, _, key = value.removeprefix("s3://").partition("/")
+        if not _BUCKET.fullmatch(bucket) or not key.removesuffix(".toml") or key.startswith("/"):
+            raise ValueError("expected an accounts file's S3 URI such as s3://my-lakecircle-bucket/accounts.toml")
+    elif "://" in value:
+        raise ValueError("expected an s3:// URI or a local path of an accounts file")
+    return value
+
+
+_BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 
 PREVIEW_CHARACTERS: Final = 3

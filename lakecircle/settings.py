@@ -16,16 +16,27 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
 
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lakecircle.core.account_filter import AccountFilter, parse_account_filter
+from lakecircle.core.accounts import partition_of, role_name_problem
 from lakecircle.core.problems import suggest
 from lakecircle.errors import ConfigError
 from lakecircle.s3_uri import check_endpoint, parse_s3_uri
-from lakecircle.setting_values import NEVER_SHOWN, RANGES, check_account, check_region, number, preview
+from lakecircle.setting_values import (
+    DEFAULT_ROLE_NAME,
+    NEVER_SHOWN,
+    RANGES,
+    check_account,
+    check_accounts,
+    check_region,
+    number,
+    preview,
+)
 
 ENV_PREFIX = "LCC_"
 
@@ -40,6 +51,18 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class AccountsFrom(StrEnum):
+    """Where the managed accounts come from (``LCC_ACCOUNTS``); unset: the one account of
+    ``LCC_AWS_ACCOUNT``, as LakeCircle has always run."""
+
+    ORGANIZATION = "organization"
+    """Organizations' ListAccounts (ACTIVE accounts), narrowed by ``LCC_ACCOUNT_FILTER``."""
+    S3_FILE = "s3"
+    """An accounts file in S3 (``s3://bucket/key.toml``)."""
+    LOCAL_FILE = "local"
+    """An accounts file on the local disk."""
 
 
 class LogFormat(StrEnum):
@@ -103,6 +126,10 @@ class Settings(BaseSettings):
     max_removals: int = 100
     allow_mass_removal: bool = False
     settle_seconds: float = 300.0
+    # -- many accounts (unset: the one account of LCC_AWS_ACCOUNT) ---------------------------
+    accounts: Annotated[str | None, AfterValidator(check_accounts)] = None
+    account_filter: str | None = None
+    role_name: str = DEFAULT_ROLE_NAME
 
     @field_validator("action_params", mode="before")
     @classmethod
@@ -150,6 +177,42 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("account_filter")
+    @classmethod
+    def _account_filter(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        _, problems = parse_account_filter(value)
+        lines = [f"{env_name('account_filter')}: {problem}" for problem in problems]
+        accounts = info.data.get("accounts", "")  # absent: refused itself, said there
+        if not lines and accounts not in ("", AccountsFrom.ORGANIZATION):
+            now = "is not set" if accounts is None else "names an accounts file, which lists its accounts itself"
+            lines.append(
+                f"{env_name('account_filter')}: narrows the accounts of an organization and applies only with"
+                f" {env_name('accounts')}=organization, and {env_name('accounts')} {now}; remove the filter"
+            )
+        if lines:
+            raise Refused(*lines)
+        return value
+
+    @field_validator("role_name")
+    @classmethod
+    def _role_name(cls, value: str) -> str:
+        problem = role_name_problem(value)
+        if problem is not None:
+            raise Refused(f"{env_name('role_name')}: {problem}")
+        return value
+
+    @model_validator(mode="after")
+    def _role_name_needs_accounts(self) -> Self:
+        if "role_name" in self.model_fields_set and self.accounts is None:
+            raise Refused(
+                f"{env_name('role_name')}: names the role assumed in each managed account, and applies only with"
+                f" {env_name('accounts')} (unset, LakeCircle manages {env_name('aws_account')} with its own"
+                " credentials): set LCC_ACCOUNTS, or remove LCC_ROLE_NAME"
+            )
+        return self
+
     @field_validator("metrics_addr")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -186,6 +249,25 @@ class Settings(BaseSettings):
     @property
     def definition_uri(self) -> str:
         return f"{self.endpoint}definition/"
+
+    @property
+    def accounts_from(self) -> AccountsFrom | None:
+        """Where the managed accounts come from; None in single-account mode (``LCC_ACCOUNTS`` unset)."""
+        if self.accounts is None:
+            return None
+        if self.accounts == AccountsFrom.ORGANIZATION:
+            return AccountsFrom.ORGANIZATION
+        return AccountsFrom.S3_FILE if self.accounts.startswith("s3://") else AccountsFrom.LOCAL_FILE
+
+    @property
+    def parsed_account_filter(self) -> AccountFilter | None:
+        """``LCC_ACCOUNT_FILTER`` read (it was checked when the settings loaded); None when unset."""
+        return None if self.account_filter is None else parse_account_filter(self.account_filter)[0]
+
+    @property
+    def role_partition(self) -> str:
+        """The partition of the roles built from ``LCC_ROLE_NAME``: the hub's, by ``LCC_AWS_REGION``."""
+        return partition_of(self.aws_region)
 
     @property
     def bucket_filter(self) -> frozenset[str] | None:

@@ -162,8 +162,8 @@ def read_entry(key: str) -> bytes:
     return read_capped(Path(key))
 
 
-def read_capped(path: Path) -> bytes:
-    """A regular file's bytes, never more than one byte over the limit, so the parser refuses it.
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, never more than one byte over ``limit``, so the parser refuses it.
 
     Raises :class:`NotARegularFile` for anything else, and OSError when it cannot be opened.
     """
@@ -172,7 +172,7 @@ def read_capped(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         _require_regular(os.fstat(fd).st_mode, path)  # swapped since the check: still never a pipe
         chunks: list[bytes] = []
-        left = MAX_FILE_BYTES + 1
+        left = limit + 1
         while left > 0:
             chunk = handle.read(left)
             if not chunk:

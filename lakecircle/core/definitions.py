@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
 from lakecircle.core.digest import Digest, rules_digest
 from lakecircle.core.merge import merge
 from lakecircle.core.model import BucketDefinition
@@ -45,6 +46,9 @@ class Desired:
     """:func:`lakecircle.core.digest.rules_digest` of its merged rules."""
     tdmos: str | None
     """Its TransitionDefaultMinimumObjectSize, None when the definitions are silent."""
+    scope: AccountScope = field(default=EVERY_ACCOUNT, kw_only=True)
+    """Its ``Accounts`` and ``AccountTags`` (:meth:`AccountScope.admits` says whether it applies
+    in an account), so that a cycle that decides by digests knows it without a model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,7 @@ def _line_in(message: str) -> int | None:
 def _desired(bucket: BucketDefinition) -> Desired:
     tdmos = bucket.config.transition_default_minimum_object_size
     # One of two values in every file that sets it: shared, not a string per bucket.
-    return Desired(rules_digest(bucket.config.rules), None if tdmos is None else sys.intern(tdmos))
+    return Desired(rules_digest(bucket.config.rules), None if tdmos is None else sys.intern(tdmos), scope=bucket.scope)
 
 
 def _of_whole_file(problem: Problem) -> bool:
@@ -276,7 +280,7 @@ class FileBrief:
     def of(cls, parsed: ParsedFile, data: bytes, etag: str = "") -> FileBrief:
         """The brief of a file parsed from ``data``."""
         briefs = tuple(
-            BucketBrief(d.rules, d.tdmos, b.name, tuple(validate_bucket(b)))
+            BucketBrief(d.rules, d.tdmos, b.name, tuple(validate_bucket(b)), scope=d.scope)
             for b in (*parsed.buckets, *parsed.incomplete)
             for d in (_desired(b),)
         )

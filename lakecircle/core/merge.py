@@ -2,7 +2,8 @@
 
 Several files may name the same bucket (ARCHITECTURE.md, "Code map", core). Their rules are
 added up in file order, and the settings a bucket has once (its
-TransitionDefaultMinimumObjectSize, its Ownership) must agree across the files.
+TransitionDefaultMinimumObjectSize, its Ownership, its Accounts and AccountTags) must agree
+across the files.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def merge(files: Iterable[ParsedFile]) -> tuple[dict[str, BucketDefinition], lis
                 )
             if bucket.ownership is not None and seen.ownership is not None and bucket.ownership != seen.ownership:
                 problems.append(_disagree(bucket, "Ownership", bucket.ownership, seen.ownership, ", ".join(seen.files)))
+            if bucket.scope != seen.scope:
+                problems.append(_other_accounts(bucket, seen))
             merged[bucket.name] = _merge_two(seen, bucket)
     return merged, problems
 
@@ -61,6 +64,24 @@ def _disagree(bucket: BucketDefinition, key: str, value: str, kept: str, where: 
     )
 
 
+def _other_accounts(bucket: BucketDefinition, seen: BucketDefinition) -> Problem:
+    """Two files that define one bucket for different accounts.
+
+    A bucket lives in one account, and an exact definition's ``Accounts`` and ``AccountTags``
+    say where it may be written; two files that disagree leave that unknown, so the bucket
+    is invalid (never written) until they agree, absent counting as "every account".
+    """
+    key = "Accounts" if bucket.scope.accounts != seen.scope.accounts else "AccountTags"
+    return Problem(
+        bucket.files[0],
+        f"this file gives the bucket {bucket.scope.describe()}, but {', '.join(seen.files)} gives it"
+        f" {seen.scope.describe()}; a bucket is in one account: give it the same Accounts and AccountTags"
+        " in every file that defines it (or none in all of them)",
+        bucket=bucket.name,
+        field=key,
+    )
+
+
 def _merge_two(a: BucketDefinition, b: BucketDefinition) -> BucketDefinition:
     tdmos_a = a.config.transition_default_minimum_object_size
     tdmos_b = b.config.transition_default_minimum_object_size
@@ -70,4 +91,5 @@ def _merge_two(a: BucketDefinition, b: BucketDefinition) -> BucketDefinition:
         tuple(dict.fromkeys(a.files + b.files)),
         a.rule_files + b.rule_files,
         a.ownership if a.ownership is not None else b.ownership,
+        a.scope,
     )

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
+
 TDMOS_VALUES = ("all_storage_classes_128K", "varies_by_storage_class")
 OWNERSHIP_VALUES = ("authoritative", "shared")
 """The two values S3 accepts for TransitionDefaultMinimumObjectSize."""
@@ -202,6 +204,9 @@ class BucketDefinition:
     ownership: str | None = None
     """``shared``: only rules LakeCircle applied itself may be removed. None or
     ``authoritative``: the definitions are the whole truth for the bucket."""
+    scope: AccountScope = EVERY_ACCOUNT
+    """Its ``Accounts`` and ``AccountTags``: the accounts in which it applies (every file
+    that defines the bucket gives the same, see :mod:`lakecircle.core.merge`)."""
 
     @property
     def shared(self) -> bool:

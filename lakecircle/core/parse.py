@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 from pydantic import Field, ValidationError
 
+from lakecircle.core.accounts import EVERY_ACCOUNT, read_scope
 from lakecircle.core.model import (
     OWNERSHIP_VALUES,
     TDMOS_VALUES,
@@ -50,6 +51,9 @@ class _BucketDoc(_Wire):
     bucket_match: Any = Field(default=None, alias="BucketMatch")
     bucket_exclude: Any = Field(default=None, alias="BucketExclude")
     bucket_tags: Any = Field(default=None, alias="BucketTags")
+    # Checked by read_scope, in words of its own (an account ID written as a number: "quote it").
+    accounts: Any = Field(default=None, alias="Accounts")
+    account_tags: Any = Field(default=None, alias="AccountTags")
 
 
 class _SelectorDoc(_Wire):
@@ -60,6 +64,8 @@ class _SelectorDoc(_Wire):
     transition_default_minimum_object_size: str | None = Field(default=None, alias="TransitionDefaultMinimumObjectSize")
     lifecycle_configuration: _LifecycleDoc = Field(alias="LifecycleConfiguration")
     ownership: str | None = Field(default=None, alias="Ownership")
+    accounts: Any = Field(default=None, alias="Accounts")
+    account_tags: Any = Field(default=None, alias="AccountTags")
 
 
 _SELECTOR_KEYS = ("BucketMatch", "BucketExclude", "BucketTags")
@@ -202,13 +208,17 @@ def _parse_bucket(file: str, table: Mapping[str, Any], where: str) -> tuple[Buck
     rules = parse_rules(file, raw_rules, label, where, problems) if isinstance(raw_rules, list) else []
     problems.extend(_exact_or_selector(file, table, label, where))
     problems.extend(_setting_problems(file, table, label, where))
+    scope = EVERY_ACCOUNT
+    if "Accounts" in table or "AccountTags" in table:
+        scope, found = read_scope(file, table, bucket=label, where=where)
+        problems.extend(found)
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     ownership = table.get("Ownership")
     if label is None:
         return None, problems
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
     owner = ownership if ownership in OWNERSHIP_VALUES else None
-    return BucketDefinition(label, config, (file,), (file,) * len(rules), owner), problems
+    return BucketDefinition(label, config, (file,), (file,) * len(rules), owner, scope), problems
 
 
 def _setting_problems(file: str, table: Mapping[str, Any], label: str | None, where: str) -> list[Problem]:
@@ -270,10 +280,14 @@ def _parse_selector(file: str, table: Mapping[str, Any], where: str) -> tuple[Se
     raw_ownership = table.get("Ownership")
     ownership = Ownership(raw_ownership) if raw_ownership in OWNERSHIP_VALUES else Ownership.SHARED
     problems.extend(selector_key_problems(file, where, match=match, exclude=exclude, tags=tags, ownership=ownership))
+    scope = EVERY_ACCOUNT
+    if "Accounts" in table or "AccountTags" in table:
+        scope, found = read_scope(file, table, bucket=None, where=where)
+        problems.extend(found)
     tdmos = table.get("TransitionDefaultMinimumObjectSize")
     config = LifecycleConfig(tuple(rules), tdmos if tdmos in TDMOS_VALUES else None)
     pairs = tuple(sorted((tags or {}).items()))
-    return Selector(file, where, match or (), exclude or (), pairs, ownership, config), problems
+    return Selector(file, where, match or (), exclude or (), pairs, ownership, config, scope), problems
 
 
 _WITHOUT_MATCH = {
@@ -307,6 +321,8 @@ def _string_table(value: object) -> dict[str, str] | None:
 
 
 _HEADER_KEYS = frozenset({"BucketName", "TransitionDefaultMinimumObjectSize", "LifecycleConfiguration", "Ownership"})
+"""The keys of an exact definition whose types :func:`_plain_header` checks itself; a table with
+any other key (``Accounts`` and ``AccountTags`` among them) takes the long way."""
 
 
 def _plain_header(table: Mapping[str, Any], lifecycle: object) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
 from lakecircle.core.model import LifecycleConfig
 
 
@@ -51,6 +52,8 @@ class Selector:
     """As written, else :attr:`Ownership.SHARED`."""
     config: LifecycleConfig
     """Its rules and TransitionDefaultMinimumObjectSize."""
+    scope: AccountScope = EVERY_ACCOUNT
+    """Its ``Accounts`` and ``AccountTags``: the accounts in which it selects buckets."""
 
     @property
     def label(self) -> str:

@@ -312,6 +312,9 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "max_removals": ("-1", "-1 is out of range; expected 0 to 1,000,000,000 rule removals"),
     "allow_mass_removal": ("sometimes", "expected true or false"),
     "settle_seconds": ("-3", "-3 is out of range; expected 0 to 86,400 seconds"),
+    "accounts": ("organisation", 'expected "organization" exactly (lower case, singular)'),
+    "account_filter": ("env=prod,,team=data", "item 2 is empty"),
+    "role_name": ("lake circle", "the role name is not one IAM allows"),
 }
 
 MORE_SETTING_CASES: list[tuple[str, str, str]] = [

@@ -60,6 +60,7 @@ _THROTTLED_CODES = frozenset(
 _ACCESS_DENIED_CODES = frozenset(
     {
         "AccessDenied",
+        "AccessDeniedException",  # Organizations' (an HTTP 400), as other JSON services spell it
         "AllAccessDisabled",
         "AccountProblem",
         "InvalidAccessKeyId",
@@ -75,6 +76,9 @@ _NOT_FOUND_CODES = {
     "GetBucketLifecycleConfiguration": frozenset({"NoSuchLifecycleConfiguration"}),
     "GetBucketTagging": frozenset({"NoSuchTagSet"}),
     "GetObject": frozenset({"NoSuchKey", "404"}),  # "404": an answer without an error document
+    # Organizations: an OU or root of LCC_ACCOUNT_FILTER that the organization does not have.
+    "ListAccountsForParent": frozenset({"ParentNotFoundException"}),
+    "ListOrganizationalUnitsForParent": frozenset({"ParentNotFoundException"}),
 }
 """Per operation, the codes that say the thing asked for does not exist (:class:`~lakecircle.errors.NotFound`).
 
