@@ -31,6 +31,7 @@ from lakecircle.adapters.s3.botocore import adjust_client, botocore_session, cli
 from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, map_error
 from lakecircle.adapters.throttle import Sleep, ThrottleGate
 from lakecircle.clocks import MonotonicClock
+from lakecircle.errors import LakeCircleError
 
 T = TypeVar("T")
 
@@ -191,7 +192,12 @@ class S3Transport:
         try:
             client = await self.client(region, service=service, lane=lane)
         except BOTO_ERRORS as exc:
-            raise map_error(exc, operation=operation, bucket=bucket) from exc
+            raise self._map(exc, operation=operation, bucket=bucket) from exc
+        return await self._timed(client, operation, params, consume)
+
+    async def _timed(
+        self, client: Any, operation: str, params: dict[str, Any], consume: Callable[[dict[str, Any]], Awaitable[T]]
+    ) -> T:
         started = self._clock()
         try:
             with anyio.fail_after(self.attempt_timeout):
@@ -199,13 +205,17 @@ class S3Transport:
         except Exception as exc:  # a cancelled attempt (BaseException) is not observed
             error = exc
             if isinstance(exc, FROM_BELOW):
-                error = map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout)
+                error = self._map(exc, operation=operation, bucket=params.get("Bucket"))
             self._observe(operation, error, started)
             if error is exc:
                 raise
             raise error from exc
         self._observe(operation, None, started)
         return result
+
+    def _map(self, exc: Exception, *, operation: str, bucket: str | None) -> LakeCircleError:
+        """LakeCircle's error for ``exc`` (see :func:`~lakecircle.adapters.s3.errors.map_error`)."""
+        return map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout)
 
     def _observe(self, operation: str, error: Exception | None, started: float) -> None:
         if self.observer is not None:
