@@ -29,6 +29,7 @@ from botocore import xform_name
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy, call_with_retries
 from lakecircle.adapters.s3.botocore import adjust_client, botocore_session, client_config
 from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, map_error
+from lakecircle.adapters.slots import AccountSlots
 from lakecircle.adapters.throttle import Sleep, ThrottleGate
 from lakecircle.clocks import MonotonicClock
 from lakecircle.errors import LakeCircleError
@@ -66,6 +67,11 @@ class S3Transport:
     Deadline: ``with s3.cycle_deadline():`` at the start of a cycle sets ``deadline_at``
     to now plus ``retry.deadline`` (or the seconds given); no retry inside the block
     sleeps past it. Outside such a block each call's own start counts.
+
+    Slots: with ``slots`` (an account's way through the process's
+    :class:`~lakecircle.adapters.slots.RequestSlots`, in multi-account mode), each attempt
+    holds one of them while it is under way; waiting for one is not part of the attempt's
+    time, nor of its time limit.
     """
 
     def __init__(
@@ -83,10 +89,12 @@ class S3Transport:
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
         max_requests_per_second: float = 0.0,
+        slots: AccountSlots | None = None,
         clock: MonotonicClock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self.region = region
+        self.slots = slots
         self.concurrency = concurrency
         self.content_md5 = content_md5
         self.endpoint_url = endpoint_url
@@ -193,7 +201,10 @@ class S3Transport:
             client = await self.client(region, service=service, lane=lane)
         except BOTO_ERRORS as exc:
             raise self._map(exc, operation=operation, bucket=bucket) from exc
-        return await self._timed(client, operation, params, consume)
+        if self.slots is None:
+            return await self._timed(client, operation, params, consume)
+        async with self.slots:
+            return await self._timed(client, operation, params, consume)
 
     async def _timed(
         self, client: Any, operation: str, params: dict[str, Any], consume: Callable[[dict[str, Any]], Awaitable[T]]
