@@ -5,6 +5,7 @@
     LakeCircleError
     ├── ConfigError ............... settings are wrong: fatal at start, print and exit 1
     ├── AccountMismatch ........... credentials belong to another account: refuse to run
+    │   └── RoleAccountMismatch ... a member account's role answered as another account: skip that account
     ├── DefinitionSourceError ..... the definition prefix cannot be listed: write nothing
     ├── AccountSourceError ........ the managed accounts cannot be read: keep the last list, or stop
     └── S3Error ................... one S3 call failed (bucket, operation, code, request id)
@@ -15,10 +16,21 @@
         │   │   └── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
         │   ├── ArchivedObject .... an object in an archive storage class cannot be read
         │   └── MalformedResponse . S3's answer could not be read: nothing is written on it
-        └── TransientError ........ retried by one layer only, with jittered backoff
-            ├── Throttled ......... SlowDown, 503, Throttling, RequestTimeout
-            ├── ServerError ....... other 5xx
-            └── ConnectionFailed .. timeouts, resets, unreachable endpoint
+        ├── TransientError ........ retried by one layer only, with jittered backoff
+        │   ├── Throttled ......... SlowDown, 503, Throttling, RequestTimeout
+        │   ├── ServerError ....... other 5xx
+        │   └── ConnectionFailed .. timeouts, resets, unreachable endpoint
+        └── RoleError ............. a member account could not be reached through its role (account, role)
+            ├── RoleDenied ........ AssumeRole refused: no such role, a trust policy without the hub, a wrong ExternalId
+            ├── RoleSessionExpired  the role's session expired and was not renewed (the clock)
+            ├── RoleRefused ....... STS refused the request as invalid (the RoleArn, the session's duration)
+            ├── RoleThrottled ..... STS throttled AssumeRole: retried
+            ├── RoleUnavailable ... STS failed (5xx): retried
+            └── RoleUnreachable ... STS could not be reached (network, region, endpoint): retried
+
+Each ``Role*`` class is also the class above that says what the caller does next
+(:class:`RoleDenied` is an :class:`AccessDenied`, :class:`RoleThrottled` a :class:`Throttled`,
+and so on), so retries, metrics and the engine treat it as they treat that class.
 
 Bad definitions are not exceptions: they are :class:`~lakecircle.core.problems.Problem`
 values. Only the S3 adapter raises :class:`S3Error`, always ``from`` botocore's own.
@@ -48,6 +60,23 @@ class AccountMismatch(LakeCircleError):
         super().__init__(
             f"the credentials belong to account {actual}{who}, but LCC_AWS_ACCOUNT is {expected};"
             " refusing to run: use credentials of the right account or fix LCC_AWS_ACCOUNT"
+        )
+
+
+class RoleAccountMismatch(AccountMismatch):
+    """The role assumed for a member account answered as another account: that account is not touched."""
+
+    def __init__(self, expected: str, actual: str, arn: str | None, *, role_arn: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        self.arn = arn
+        self.role_arn = role_arn
+        who = f" ({arn})" if arn else ""
+        LakeCircleError.__init__(
+            self,
+            f"account {expected}: the role {role_arn} answered as account {actual}{who}; refusing to touch"
+            f" account {expected}: its RoleArn must name a role in account {expected}"
+            " (the accounts file's RoleArn, or LCC_ROLE_NAME)",
         )
 
 
@@ -141,3 +170,63 @@ class ServerError(TransientError):
 
 class ConnectionFailed(TransientError):
     hint = "check the network and AWS_ENDPOINT_URL"
+
+
+class RoleError(S3Error):
+    """A member account could not be reached through its role: names the account, the role and the cause.
+
+    Raised by the member account's adapter when AssumeRole (the first one, or a renewal of
+    the session the SDK makes before it expires) fails, or when the session it gave has
+    expired. ``operation`` is the request that failed (``AssumeRole``, or the bucket call
+    whose session had expired); the message is STS's or S3's own, which names ARNs and never
+    a secret (no ExternalId, no key, no session token).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account: str,
+        role_arn: str,
+        operation: str = "AssumeRole",
+        bucket: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.account, self.role_arn = account, role_arn
+        super().__init__(message, operation=operation, bucket=bucket, code=code, request_id=request_id, status=status)
+
+    def __str__(self) -> str:
+        return f"account {self.account} (role {self.role_arn}): {super().__str__()}"
+
+
+class RoleDenied(RoleError, AccessDenied):
+    hint = (
+        "the role must exist in the account, its trust policy must allow the service's own role"
+        " to assume it (sts:AssumeRole), and an ExternalId in the accounts file must equal the"
+        " trust policy's sts:ExternalId condition (deploy/aws/)"
+    )
+
+
+class RoleSessionExpired(RoleError, AccessDenied):
+    hint = (
+        "the SDK renews a role's session minutes before it expires: check this machine's clock"
+        " (NTP), then the role's maximum session duration"
+    )
+
+
+class RoleRefused(RoleError, InvalidRequest):
+    hint = "STS refused the request: check the account's RoleArn and the role's maximum session duration"
+
+
+class RoleThrottled(RoleError, Throttled):
+    hint = "STS is throttling AssumeRole; this account's requests slow down and retry"
+
+
+class RoleUnavailable(RoleError, ServerError):
+    hint = "STS failed; this account's requests retry"
+
+
+class RoleUnreachable(RoleError, ConnectionFailed):
+    hint = "STS could not be reached: check the network, LCC_AWS_REGION and AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_STS)"

@@ -31,6 +31,12 @@ under load:
 - ``list_drop``: a ListObjectsV2 page without some of its keys (those ending with one of
   ``drop_suffixes``, or every other key), its ``KeyCount`` as the server said.
 
+An STS request (a query-protocol POST: AssumeRole, GetCallerIdentity) gets STS's own error
+document for ``slowdown`` (400 ``Throttling``), ``server_error`` (500 ``InternalFailure``) and
+``denied`` (403 ``AccessDenied``), which botocore reads only in that shape; its RoleArn, if
+it has one, stands where a bucket would, so a fault can be pinned on one role's AssumeRole
+(``force("AssumeRole", role_arn, Fault.DENIED)``).
+
 Rates are per request and per fault, drawn from a seeded PRNG; ``limits`` caps a fault's
 total (a few stalls). Body faults (``truncate``, ``garbage``, ``replace``) only hit
 successful answers of the operations in ``body_operations``; listing faults only hit
@@ -127,14 +133,32 @@ _GARBAGE = (
 )
 
 
+_STS_ERRORS = {
+    Fault.SLOWDOWN: (400, "Bad Request", "Throttling", "Rate exceeded"),
+    Fault.SERVER_ERROR: (500, "Internal Server Error", "InternalFailure", "An internal error occurred."),
+    Fault.DENIED: (
+        403,
+        "Forbidden",
+        "AccessDenied",
+        "User is not authorized to perform: sts:{action} on resource: {role}",
+    ),
+}
+"""STS's answers for the error faults, in the shape of its query protocol."""
+
+
+def is_query(method: str, target: str, body: bytes) -> bool:
+    """A query-protocol request (STS): a POST to ``/`` whose form names an Action."""
+    return method == "POST" and unquote(urlsplit(target).path) == "/" and b"Action=" in body
+
+
 def classify(method: str, target: str, body: bytes) -> tuple[str, str | None]:
-    """(operation, bucket) of a path-style S3 request or an STS query request."""
+    """(operation, bucket) of a path-style S3 request; (action, RoleArn or None) of an STS query request."""
     parts = urlsplit(target)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     path = unquote(parts.path)
-    if method == "POST" and path == "/" and b"Action=" in body:
-        action = dict(parse_qsl(body.decode("latin-1"))).get("Action", "Unknown")
-        return action, None
+    if is_query(method, target, body):
+        form = dict(parse_qsl(body.decode("latin-1")))
+        return form.get("Action", "Unknown"), form.get("RoleArn")
     bucket, _, key = path.lstrip("/").partition("/")
     if not bucket:
         return ("ListBuckets" if method == "GET" else f"{method}Root"), None
@@ -171,6 +195,8 @@ class Event:
     """The x-amz-expected-bucket-owner header, if any."""
     key: str = ""
     """The object key of an object request."""
+    signer: str | None = None
+    """The access key ID the request was signed with (its Authorization header's Credential)."""
 
 
 @dataclass
@@ -444,7 +470,10 @@ class FaultProxy:
             request.body = await _read_body(reader, request.headers, to_eof=False)
         if fault in _ERRORS:
             self._count(fault, operation, bucket, request)
-            writer.write(_error_response(fault, request.method == "HEAD"))
+            if is_query(request.method, request.target, request.body):
+                writer.write(_sts_error_response(fault, operation, bucket))
+            else:
+                writer.write(_error_response(fault, request.method == "HEAD"))
             await writer.drain()
             return
         if fault is Fault.RESET and self._coin():
@@ -527,7 +556,8 @@ class FaultProxy:
             if fault is not None:
                 self.injected[(fault, operation)] += 1
             owner = request.header("x-amz-expected-bucket-owner")
-            self.events.append(Event(self._seq, operation, bucket, fault, owner, _object_key(request.target)))
+            signer = _signer(request.header("authorization"))
+            self.events.append(Event(self._seq, operation, bucket, fault, owner, _object_key(request.target), signer))
 
     async def _forward(self, request: _Request) -> _Response:
         host, port = self._upstream
@@ -645,6 +675,20 @@ def _error_response(fault: Fault, head: bool) -> bytes:
     )
 
 
+def _sts_error_response(fault: Fault, action: str, role: str | None) -> bytes:
+    status, reason, code, message = _STS_ERRORS[fault]
+    request_id = f"fault-{random.getrandbits(40):010x}"
+    text = message.format(action=action, role=role or "*")
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{text}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return _render(
+        _Response(status, reason, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body), head=False
+    )
+
+
 def _reset(writer: asyncio.StreamWriter) -> None:
     """Close the connection with a TCP RST: no answer, no orderly end."""
     sock = writer.get_extra_info("socket")
@@ -652,6 +696,15 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _signer(authorization: str | None) -> str | None:
+    """The access key ID of a SigV4 Authorization header."""
+    found = _CREDENTIAL.search(authorization or "")
+    return found.group(1) if found else None
 
 
 def _object_key(target: str) -> str:

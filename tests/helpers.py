@@ -93,6 +93,25 @@ def plain_client(endpoint_url: str) -> Any:
     )
 
 
+def assumed_client(service: str, role_arn: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 client with credentials from AssumeRole on ``role_arn``: it acts in the role's account.
+
+    moto's STS answers AssumeRole for any role ARN, whether the role exists or not, and
+    the credentials it gives act in the account the ARN names (its S3 keeps each account's
+    buckets apart), which is how the tests set up member accounts.
+    """
+    sts = boto3.client("sts", region_name=MOTO_REGION, endpoint_url=endpoint_url)
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="lakecircle-tests")["Credentials"]
+    return boto3.client(
+        service,
+        region_name=MOTO_REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
 def put_definitions(s3: Any, bucket: str, prefix: str, files: Mapping[str, bytes]) -> None:
     """Upload definition files as ``<prefix>definition/<name>`` (the endpoint bucket is created)."""
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):

@@ -9,7 +9,9 @@ cost LakeCircle correctness or time. Each adjustment lives here with what it cha
 - ``Content-MD5`` instead of a CRC32 for servers that require it (:func:`_use_content_md5`);
 - S3's timestamps read by the standard library (:func:`parse_s3_timestamp`, :func:`botocore_session`);
 - a 200 answer that is not the operation's document refused (:func:`_check_root`);
-- one User-Agent, built once (:data:`USER_AGENT`).
+- one User-Agent, built once (:data:`USER_AGENT`);
+- aiobotocore's log records kept off standard error when nothing was configured to show them
+  (:data:`AIOBOTOCORE_LOG`).
 
 :func:`client_config` and :func:`adjust_client` apply them to the clients the S3 adapter
 opens (ARCHITECTURE.md, "Errors and retries").
@@ -21,6 +23,7 @@ import base64
 import datetime as dt
 import email.utils
 import hashlib
+import logging
 import platform
 import re
 from typing import Any
@@ -33,6 +36,20 @@ from botocore.parsers import ResponseParserError
 from botocore.utils import determine_content_length, parse_timestamp
 
 from lakecircle import __version__
+
+AIOBOTOCORE_LOG = logging.getLogger("aiobotocore")
+"""aiobotocore's loggers, given a handler that drops their records, as botocore gives its own.
+
+When a role's session cannot be renewed, aiobotocore logs a warning with the whole
+traceback ("Refreshing temporary credentials failed during mandatory refresh period.")
+before it raises the error. botocore puts a ``NullHandler`` on its ``botocore`` logger;
+aiobotocore puts none on its own, so with standard logging left unconfigured (LakeCircle
+logs through structlog) Python's last-resort handler printed that traceback to standard
+error, where no traceback may reach a user (ARCHITECTURE.md, "Code map", app). The error
+itself is raised all the same and reported, naming the account and the role. A program
+that configures standard logging still receives the records.
+"""
+AIOBOTOCORE_LOG.addHandler(logging.NullHandler())
 
 
 def _use_content_md5(params: dict[str, Any], **_: Any) -> None:

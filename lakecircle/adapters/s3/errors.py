@@ -193,6 +193,51 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
     return errors.InvalidRequest
 
 
+_ROLE_CLASSES: tuple[tuple[type[errors.S3Error], type[errors.RoleError]], ...] = (
+    (errors.Throttled, errors.RoleThrottled),
+    (errors.ServerError, errors.RoleUnavailable),
+    (errors.MalformedResponse, errors.RoleUnavailable),  # STS's answer garbled: ask again
+    (errors.ConnectionFailed, errors.RoleUnreachable),
+    (errors.AccessDenied, errors.RoleDenied),
+)
+"""The error of a role's failure, by the class of the error :func:`map_error` gives; else RoleRefused."""
+
+EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"})
+"""The codes STS and S3 answer for a session token past its expiry."""
+
+
+def role_error(exc: Exception, *, account: str, role_arn: str) -> errors.LakeCircleError:
+    """LakeCircle's error for ``exc``, met while ``account`` was reached through its role ``role_arn``.
+
+    ``exc`` is one of :data:`FROM_BELOW` raised by AssumeRole (the SDK asking STS for the
+    role's session, at first use or to renew it), or an :class:`~lakecircle.errors.S3Error`
+    already mapped (a bucket call refused because the session expired). The result is the
+    ``Role*`` class that is also the class :func:`map_error` gives (a denied AssumeRole is a
+    :class:`~lakecircle.errors.RoleDenied`, an :class:`~lakecircle.errors.AccessDenied`), with
+    STS's message, code and request id; an expired token is a
+    :class:`~lakecircle.errors.RoleSessionExpired`. A :class:`~lakecircle.errors.ConfigError`
+    (the service itself has no credentials to assume the role with) is the process's problem,
+    not the account's, and is returned as it is.
+    """
+    mapped = exc if isinstance(exc, errors.LakeCircleError) else map_error(exc, operation="AssumeRole")
+    if not isinstance(mapped, errors.S3Error) or isinstance(mapped, errors.RoleError):
+        return mapped
+    if mapped.code in EXPIRED_TOKEN_CODES:
+        cls: type[errors.RoleError] = errors.RoleSessionExpired
+    else:
+        cls = next((role for base, role in _ROLE_CLASSES if isinstance(mapped, base)), errors.RoleRefused)
+    return cls(
+        mapped.message,
+        account=account,
+        role_arn=role_arn,
+        operation=mapped.operation,
+        bucket=mapped.bucket,
+        code=mapped.code,
+        request_id=mapped.request_id,
+        status=mapped.status,
+    )
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 

@@ -29,8 +29,10 @@ from botocore import xform_name
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy, call_with_retries
 from lakecircle.adapters.s3.botocore import adjust_client, botocore_session, client_config
 from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, map_error
+from lakecircle.adapters.slots import AccountSlots
 from lakecircle.adapters.throttle import Sleep, ThrottleGate
 from lakecircle.clocks import MonotonicClock
+from lakecircle.errors import LakeCircleError
 
 T = TypeVar("T")
 
@@ -65,6 +67,11 @@ class S3Transport:
     Deadline: ``with s3.cycle_deadline():`` at the start of a cycle sets ``deadline_at``
     to now plus ``retry.deadline`` (or the seconds given); no retry inside the block
     sleeps past it. Outside such a block each call's own start counts.
+
+    Slots: with ``slots`` (an account's way through the process's
+    :class:`~lakecircle.adapters.slots.RequestSlots`, in multi-account mode), each attempt
+    holds one of them while it is under way; waiting for one is not part of the attempt's
+    time, nor of its time limit.
     """
 
     def __init__(
@@ -82,10 +89,12 @@ class S3Transport:
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
         max_requests_per_second: float = 0.0,
+        slots: AccountSlots | None = None,
         clock: MonotonicClock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self.region = region
+        self.slots = slots
         self.concurrency = concurrency
         self.content_md5 = content_md5
         self.endpoint_url = endpoint_url
@@ -191,7 +200,15 @@ class S3Transport:
         try:
             client = await self.client(region, service=service, lane=lane)
         except BOTO_ERRORS as exc:
-            raise map_error(exc, operation=operation, bucket=bucket) from exc
+            raise self._map(exc, operation=operation, bucket=bucket) from exc
+        if self.slots is None:
+            return await self._timed(client, operation, params, consume)
+        async with self.slots:
+            return await self._timed(client, operation, params, consume)
+
+    async def _timed(
+        self, client: Any, operation: str, params: dict[str, Any], consume: Callable[[dict[str, Any]], Awaitable[T]]
+    ) -> T:
         started = self._clock()
         try:
             with anyio.fail_after(self.attempt_timeout):
@@ -199,13 +216,17 @@ class S3Transport:
         except Exception as exc:  # a cancelled attempt (BaseException) is not observed
             error = exc
             if isinstance(exc, FROM_BELOW):
-                error = map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout)
+                error = self._map(exc, operation=operation, bucket=params.get("Bucket"))
             self._observe(operation, error, started)
             if error is exc:
                 raise
             raise error from exc
         self._observe(operation, None, started)
         return result
+
+    def _map(self, exc: Exception, *, operation: str, bucket: str | None) -> LakeCircleError:
+        """LakeCircle's error for ``exc`` (see :func:`~lakecircle.adapters.s3.errors.map_error`)."""
+        return map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout)
 
     def _observe(self, operation: str, error: Exception | None, started: float) -> None:
         if self.observer is not None:
