@@ -62,6 +62,33 @@ def load_yaml_all(path: Path) -> list[Any]:
         return [doc for doc in yaml.safe_load_all(stream) if doc is not None]
 
 
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms: ``!Ref x`` reads as ``{"Ref": x}``, ``!Sub s`` as ``{"Fn::Sub": s}``."""
+
+
+def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _short_form)
+
+
+def load_cloudformation(path: Path) -> Any:
+    """A CloudFormation template in YAML, its short-form functions spelled out as in JSON."""
+    with path.open(encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 -- a SafeLoader with CloudFormation's tags
+
+
 def alert_rules() -> list[dict[str, Any]]:
     """Every alerting rule of deploy/prometheus/alerts.yml, in order."""
     groups = load_yaml(ALERTS)["groups"]
@@ -101,6 +128,7 @@ GRAFANA_VARIABLES = {
     "$__interval": "15s",
     "$job": "lakecircle",
     "$instance": ".+",
+    "$account": ".*",  # All: a single-account LakeCircle's series have no account label
 }
 
 
@@ -171,4 +199,80 @@ def exposed_metrics() -> dict[str, set[str]]:
         series = line.rpartition(" ")[0]
         name, _, labels = series.partition("{")
         found.setdefault(name, set()).update(_MATCHER_LABEL.findall(_STRING.sub('""', labels)))
+    return found
+
+
+# -- multi-account mode: the metrics contract of issue 16 -----------------------------
+
+ACCOUNT = "account"
+"""The label a hub (LCC_ACCOUNTS set) adds to the series below: the 12-digit account ID."""
+
+ACCOUNT_LABELLED = frozenset(
+    {
+        # the cycles
+        "lakecircle_rules_added_total",
+        "lakecircle_rules_removed_total",
+        "lakecircle_rules_changed_total",
+        "lakecircle_failures_total",
+        "lakecircle_cycles_total",
+        "lakecircle_cycle_duration_seconds",
+        "lakecircle_last_success_timestamp_seconds",
+        # the buckets
+        "lakecircle_buckets",
+        "lakecircle_external_drift_total",
+        "lakecircle_server_dropped_fields",
+        # the guards
+        "lakecircle_guard_trips_total",
+        # S3 requests
+        "lakecircle_s3_requests_total",
+        "lakecircle_s3_request_duration_seconds",
+        "lakecircle_s3_retries_total",
+        "lakecircle_s3_request_rate_limit",
+    }
+)
+"""Metrics whose series carry ``account`` in multi-account mode, and no ``account`` in single-account mode.
+
+The definitions' gauges (one set of definitions for every account) and ``lakecircle_info``
+(whose ``account`` is the service's own, LCC_AWS_ACCOUNT) keep their labels. A series of
+the service's own work (a poll of the definitions, Organizations, the accounts file) has
+``account=""``, which Prometheus stores as no label.
+"""
+
+ACCOUNT_STATES = ("managed", "failed", "skipped")
+
+MULTI_ACCOUNT_ONLY: dict[str, frozenset[str]] = {
+    # Exposed by a hub only; a single-account LakeCircle has no such series.
+    "lakecircle_accounts": frozenset({"state"}),
+    "lakecircle_account_consecutive_failed_cycles": frozenset({ACCOUNT}),
+}
+
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def _family(series_name: str) -> str:
+    """The metric a series belongs to: a histogram's ``_bucket``, ``_sum`` and ``_count`` are its own."""
+    for suffix in _HISTOGRAM_SUFFIXES:
+        base = series_name.removesuffix(suffix)
+        if base != series_name and base in ACCOUNT_LABELLED:
+            return base
+    return series_name
+
+
+def account_labelled() -> set[str]:
+    """Every series name (histograms' parts included) that carries ``account`` in multi-account mode."""
+    names = {name for name in exposed_metrics() if _family(name) in ACCOUNT_LABELLED}
+    return names | {name for name, labels in MULTI_ACCOUNT_ONLY.items() if ACCOUNT in labels}
+
+
+def contract_metrics() -> dict[str, set[str]]:
+    """:func:`exposed_metrics` with what multi-account mode adds: what dashboards and alerts may name.
+
+    The exporter of a single-account LakeCircle is measured; multi-account mode is the
+    contract above until the exporter has that mode, when this should read its exposition.
+    """
+    found = exposed_metrics()
+    for name in account_labelled():
+        found[name] = found.get(name, set()) | {ACCOUNT}
+    for name, labels in MULTI_ACCOUNT_ONLY.items():
+        found[name] = found.get(name, set()) | set(labels)
     return found

@@ -3,8 +3,10 @@
 ``promtool test rules`` runs deploy/prometheus/alerts_test.yml, which feeds each alert
 series over time and says when it must fire and when it must not. These tests also
 check that every alert has both kinds of case there, that the alerts select only
-metrics LakeCircle exposes, and that the issue's list of alerts and deploy/README.md's
-alerts table name the same alerts as the file.
+metrics LakeCircle exposes (or multi-account mode adds: :func:`contract_metrics`), that
+they keep the ``account`` label of a hub's series so that each fires per account, and
+that the issue's list of alerts and deploy/README.md's alerts table name the same alerts
+as the file.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.deploy_common import (
+    ACCOUNT,
     ALERTS,
     ALERTS_TEST,
     DEPLOY,
     TARGET_LABELS,
+    account_labelled,
     alert_rules,
-    exposed_metrics,
+    contract_metrics,
     load_yaml,
     metric_names,
     require_binary,
@@ -39,6 +43,8 @@ EXPECTED = {
     "LakeCircleS3Throttling",
     "LakeCircleDefinitionErrors",
     "LakeCircleGuardTripped",
+    # Issue 16 (many accounts): an account the hub cannot work in.
+    "LakeCircleAccountFailing",
 }
 
 PROMETHEUS_OWN = {"up"}
@@ -92,6 +98,46 @@ def test_promtool_unit_tests_catch_a_changed_threshold(tmp_path: Path) -> None:
     assert "LakeCircleDefinitionErrors" in result.stdout + result.stderr
 
 
+def test_promtool_unit_tests_catch_an_alert_that_sums_the_accounts_together(tmp_path: Path) -> None:
+    """The multi-account unit tests can fail: an alert folding `account` away no longer names the failing one."""
+    shutil.copy(ALERTS_TEST, tmp_path / ALERTS_TEST.name)
+    text = ALERTS.read_text()
+    folded = "sum without (trigger, result) ("
+    assert text.count(folded) == 2
+    (tmp_path / "alerts.yml").write_text(text.replace(folded, f"sum without (trigger, result, {ACCOUNT}) ("))
+    result = _promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "LakeCircleCyclesFailing" in result.stdout + result.stderr
+
+
+def test_every_alert_keeps_the_account_label_of_what_it_aggregates() -> None:
+    """`by` would have to name `account` (and drop any other target label); `without` must never name it."""
+    for rule in alert_rules():
+        expr = rule["expr"]
+        if not metric_names(expr) & account_labelled():
+            continue
+        assert not re.search(r"\b(?:by|on)\s*\(", expr), f"{rule['alert']}: aggregate `without` the folded labels"
+        for clause in re.findall(r"\b(?:without|ignoring)\s*\(([^)]*)\)", expr):
+            assert ACCOUNT not in {label.strip() for label in clause.split(",")}, rule["alert"]
+
+
+def test_the_unit_tests_cover_a_failing_account_among_healthy_ones_and_single_account_series() -> None:
+    spec = load_yaml(ALERTS_TEST)
+    fired_for: dict[str, set[str]] = {}
+    for test in spec["tests"]:
+        accounts = {
+            match for case in test["input_series"] for match in re.findall(r'account="(\d{12})"', case["series"])
+        }
+        for case in test.get("alert_rule_test", []):
+            for alert in case["exp_alerts"]:
+                fired = alert["exp_labels"].get(ACCOUNT)
+                if fired is not None:
+                    assert len(accounts) >= 2, f"{test['name']}: one account firing among others"
+                    fired_for.setdefault(case["alertname"], set()).add(fired)
+    per_account = {rule["alert"] for rule in alert_rules() if metric_names(rule["expr"]) & account_labelled()}
+    assert set(fired_for) == per_account, f"no multi-account firing case for {per_account - set(fired_for)}"
+
+
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     spec = load_yaml(ALERTS_TEST)
     assert spec["rule_files"] == [ALERTS.name]
@@ -105,7 +151,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 
 
 def test_alerts_select_only_exposed_metrics_and_labels() -> None:
-    exposed = exposed_metrics()
+    exposed = contract_metrics()
     for rule in alert_rules():
         names = metric_names(rule["expr"]) - PROMETHEUS_OWN
         assert names <= set(exposed), f"{rule['alert']}: {names - set(exposed)} not exposed"

@@ -1,19 +1,25 @@
 """grafana/lakecircle.json: its queries name only what the exporter exposes, and return data.
 
 The static tests read the dashboard's PromQL and compare the metric and label names with
-a real exposition of :class:`~lakecircle.service.metrics.Metrics`. The end-to-end test runs
-``lakecircle demo`` (the daemon against an embedded S3 server) and a real Prometheus
-scraping it every second, then asks Prometheus every panel's query, and the alerts'
-state, through its HTTP API.
+a real exposition of :class:`~lakecircle.service.metrics.Metrics` and, for multi-account
+mode, with the contract in :mod:`tests.deploy_common` (``account`` on the series of
+:data:`ACCOUNT_LABELLED`, the hub-only gauges). The end-to-end tests run a real Prometheus
+scraping every second, then ask it every panel's query, and the alerts' state, through
+its HTTP API: once scraping ``lakecircle demo`` (the daemon against an embedded S3 server,
+single-account mode: no ``account`` label anywhere), once scraping what a hub of three
+accounts exposes by that contract, with one account failing.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -24,14 +30,21 @@ from typing import Any
 
 import pytest
 
+from lakecircle.service.metrics import Metrics
 from tests.deploy_common import (
+    ACCOUNT,
+    ACCOUNT_LABELLED,
+    ACCOUNT_STATES,
     ALERTS,
     DEPLOY,
     GRAFANA,
+    GRAFANA_VARIABLES,
+    MULTI_ACCOUNT_ONLY,
     TARGET_LABELS,
+    account_labelled,
     alert_rules,
+    contract_metrics,
     dashboard,
-    exposed_metrics,
     free_port,
     grouping_labels,
     load_yaml,
@@ -58,7 +71,15 @@ CONTRACT_TOPICS = {
     "S3 retries": "lakecircle_s3_retries_total",
     "definition files": "lakecircle_definition_files",
     "definition errors": "lakecircle_definition_errors",
+    # Issue 16 (many accounts).
+    "accounts by state": "lakecircle_accounts",
+    "accounts failing": "lakecircle_account_consecutive_failed_cycles",
 }
+
+
+def hub_only(expr: str) -> bool:
+    """A query of series only a hub exposes: it returns nothing for a single-account LakeCircle."""
+    return metric_names(expr) <= set(MULTI_ACCOUNT_ONLY)
 
 
 # -- PromQL name extraction (the tests below rely on it) -----------------------------
@@ -101,7 +122,7 @@ def test_dashboard_is_valid_json_with_unique_panel_ids_and_queries() -> None:
 
 
 def test_every_panel_query_names_only_metrics_and_labels_the_exporter_exposes() -> None:
-    exposed = exposed_metrics()
+    exposed = contract_metrics()
     exprs = panel_exprs(dashboard())
     assert len(exprs) >= 20
     for where, expr in exprs:
@@ -116,12 +137,60 @@ def test_every_panel_query_names_only_metrics_and_labels_the_exporter_exposes() 
 
 
 def test_template_variables_query_exposed_metrics() -> None:
-    exposed = exposed_metrics()
+    exposed = contract_metrics()
     for variable in dashboard()["templating"]["list"]:
         if variable["type"] == "query":
             query = variable["query"]["query"]
-            inner = query.removeprefix("label_values(").rpartition(",")[0]
+            inner, _, label = query.removeprefix("label_values(").removesuffix(")").rpartition(",")
             assert metric_names(inner) <= set(exposed), query
+            for name in metric_names(inner):
+                assert label.strip() in exposed[name] | TARGET_LABELS, query
+
+
+def _variable(name: str) -> dict[str, Any]:
+    return next(v for v in dashboard()["templating"]["list"] if v["name"] == name)
+
+
+def test_the_account_variable_lists_a_hubs_accounts_and_all_matches_series_without_the_label() -> None:
+    variable = _variable(ACCOUNT)
+    assert variable["type"] == "query"
+    assert re.fullmatch(r"label_values\(lakecircle_buckets(\{[^}]*\})?, account\)", variable["query"]["query"])
+    assert variable["definition"] == variable["query"]["query"]
+    assert variable["includeAll"] is True
+    assert variable["multi"] is True
+    assert variable["current"]["value"] == ["$__all"]
+    # Grafana puts allValue into account=~"...": it must match the absent label (single-account mode) too.
+    assert re.fullmatch(variable["allValue"], "")
+    assert re.fullmatch(variable["allValue"], "111111111111")
+    assert GRAFANA_VARIABLES["$account"] == variable["allValue"]
+    names = [v["name"] for v in dashboard()["templating"]["list"]]
+    assert names.index(ACCOUNT) > names.index("instance"), "it lists the accounts of the chosen instances"
+
+
+def test_every_query_of_an_account_labelled_metric_filters_by_the_account_variable() -> None:
+    labelled = account_labelled()
+    for where, expr in panel_exprs(dashboard()):
+        for match in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr):
+            name, matchers = match.groups()
+            if name in labelled:
+                assert 'account=~"$account"' in matchers, f"{where}: {name} is not filtered by the account"
+            else:
+                # lakecircle_info's account is the service's own; the definitions belong to no account.
+                assert ACCOUNT not in matchers, f"{where}: {name} has no account label to filter by"
+
+
+def test_hub_only_panels_say_so() -> None:
+    hub_panels = [p for p in panels(dashboard()) if all(hub_only(t["expr"]) for t in p["targets"])]
+    assert {p["title"] for p in hub_panels} >= {"Accounts by state", "Failed cycles in a row, by account"}
+    for panel in hub_panels:
+        assert "empty for a single-account LakeCircle" in panel["description"], panel["title"]
+
+
+def test_the_per_account_panels_group_by_account_and_name_it() -> None:
+    by_account = [(p, t) for p in panels(dashboard()) for t in p["targets"] if ACCOUNT in grouping_labels(t["expr"])]
+    assert len(by_account) >= 5
+    for panel, target in by_account:
+        assert "{{account}}" in target["legendFormat"], panel["title"]
 
 
 @pytest.mark.parametrize(("topic", "metric"), sorted(CONTRACT_TOPICS.items()))
@@ -284,8 +353,14 @@ def test_every_panel_query_returns_series_from_a_real_prometheus_scraping_the_de
     _wait_for("five scrapes of the demo", scraped_enough, 60, prom, prom_log)
 
     exprs = panel_exprs(dashboard())
-    empty = [where for where, expr in exprs if not _query(base, substitute(expr))]
+    empty = [where for where, expr in exprs if not hub_only(expr) and not _query(base, substitute(expr))]
     assert not empty, f"panels whose query returned no series: {empty}"
+    # Single-account mode: no account label anywhere, so the account variable offers only All
+    # (which the queries above used), and the hub's own panels stay empty.
+    assert _get_json(f"{base}/api/v1/label/{ACCOUNT}/values?match[]=lakecircle_buckets")["data"] == []
+    hub = [where for where, expr in exprs if hub_only(expr)]
+    assert hub, "the dashboard has panels of a hub's own series"
+    assert not [where for where, expr in exprs if hub_only(expr) and _query(base, substitute(expr))]
 
     # The alerts load and evaluate on the real series; none fires for a healthy demo.
     rules = _get_json(f"{base}/api/v1/rules")["data"]["groups"]
@@ -323,3 +398,133 @@ def test_every_panel_query_returns_series_from_a_real_prometheus_scraping_the_de
     closed = {**os.environ, "LCC_METRICS_ADDR": address}
     result = subprocess.run([sys.executable, check], env=closed, timeout=30, check=False, capture_output=True)  # noqa: S603
     assert result.returncode == 1
+
+
+# -- end to end: what a hub of three accounts exposes, one of them failing -----------
+
+HEALTHY = ("111111111111", "222222222222")
+FAILING = "333333333333"
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+
+
+def _family(series_name: str) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if series_name.endswith(suffix) and series_name.removesuffix(suffix) in ACCOUNT_LABELLED:
+            return series_name.removesuffix(suffix)
+    return series_name
+
+
+def hub_exposition(now: float) -> str:
+    """The exposition a hub of three accounts owes by the contract of :mod:`tests.deploy_common`.
+
+    Built from a real single-account exposition: each series of an account-labelled metric
+    once per account, plus the hub's own gauges. Until the exporter has multi-account
+    mode, this is the contract as Prometheus sees it; then it should be the exporter's.
+    """
+    metrics = Metrics()
+    metrics.on_request("ListBuckets", "success", 0.01)
+    metrics.on_retry("ListBuckets", "throttled", 0.2)
+    lines: list[str] = []
+    for line in metrics.render().decode().splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or _family(match.group(1)) not in ACCOUNT_LABELLED:
+            lines.append(line)
+            continue
+        name, labels, value = match.group(1), match.group(2) or "", match.group(3)
+        if name.startswith("lakecircle_s3_") or name == "lakecircle_failures_total":
+            lines.append(line)  # the hub's own requests and polls belong to no account
+        for account in (*HEALTHY, FAILING):
+            if name == "lakecircle_last_success_timestamp_seconds":
+                value = "0" if account == FAILING else f"{now:.3f}"
+            lines.append(f"{name}{{{ACCOUNT}={json.dumps(account)}{',' if labels else ''}{labels}}} {value}")
+    lines += ["# HELP lakecircle_accounts Accounts by state.", "# TYPE lakecircle_accounts gauge"]
+    counts = {"managed": len(HEALTHY), "failed": 1, "skipped": 0}
+    lines += [f'lakecircle_accounts{{state="{state}"}} {counts[state]}' for state in ACCOUNT_STATES]
+    lines += [
+        "# HELP lakecircle_account_consecutive_failed_cycles Cycles in a row that failed, by account.",
+        "# TYPE lakecircle_account_consecutive_failed_cycles gauge",
+    ]
+    lines += [f'lakecircle_account_consecutive_failed_cycles{{account="{a}"}} 0' for a in HEALTHY]
+    lines.append(f'lakecircle_account_consecutive_failed_cycles{{account="{FAILING}"}} 4')
+    return "\n".join(lines) + "\n"
+
+
+def test_the_hub_exposition_holds_the_contract() -> None:
+    text = hub_exposition(1000.0)
+    found: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            found.setdefault(match.group(1), set()).update(re.findall(r'(\w+)="', match.group(2) or ""))
+    assert found == contract_metrics()
+
+
+@pytest.fixture
+def hub_target() -> Iterator[str]:
+    """An HTTP server on loopback answering /metrics with :func:`hub_exposition`: its address."""
+    body = hub_exposition(time.time()).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", Metrics.content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # no access log on the test output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_every_panel_query_returns_a_hubs_series_for_all_accounts_and_for_one(
+    hub_target: str,
+    prometheus: Callable[[str], tuple[str, subprocess.Popen[bytes], Path]],
+) -> None:
+    base, prom, prom_log = prometheus(hub_target)
+    _wait_for("Prometheus ready", lambda: _status(f"{base}/-/ready") == 200, 30, prom, prom_log)
+    _wait_for(
+        "three scrapes", lambda: bool(_query(base, "count_over_time(lakecircle_info[1m]) >= 3")), 30, prom, prom_log
+    )
+
+    # The account variable's query offers the three accounts.
+    offered = _get_json(f"{base}/api/v1/label/{ACCOUNT}/values?match[]=lakecircle_buckets")["data"]
+    assert offered == [*HEALTHY, FAILING]
+
+    exprs = panel_exprs(dashboard())
+    empty = [where for where, expr in exprs if not _query(base, substitute(expr))]
+    assert not empty, f"panels whose query returned no series with every account: {empty}"
+
+    chosen = HEALTHY[1]
+    one = {**GRAFANA_VARIABLES, "$account": chosen}
+    for where, expr in exprs:
+        result = _query(base, substitute(expr, one))
+        assert result, f"{where}: no series for account {chosen}"
+        others = {r["metric"].get(ACCOUNT) for r in result} - {None, chosen}
+        assert not others, f"{where}: series of {others} shown for account {chosen}"
+
+    # The alerts evaluate on a hub's series: the failing account, and only it, fires LakeCircleAccountFailing.
+    def account_failing() -> set[str]:
+        alerts = _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+        return {
+            a["labels"].get(ACCOUNT, "")
+            for a in alerts
+            if a["labels"]["alertname"] == "LakeCircleAccountFailing" and a["state"] == "firing"
+        }
+
+    _wait_for("LakeCircleAccountFailing", lambda: bool(account_failing()), 30, prom, prom_log)
+    assert account_failing() == {FAILING}
+    rules = _get_json(f"{base}/api/v1/rules")["data"]["groups"]
+    assert all(r["health"] == "ok" for g in rules for r in g["rules"]), rules
