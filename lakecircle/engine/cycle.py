@@ -27,21 +27,22 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from lakecircle.clocks import WallClock
+from lakecircle.core.accounts import Account
 from lakecircle.core.decide import Do, decide, needs_record, unwritten
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.digest import in_sync
 from lakecircle.core.plan import plan_bucket
-from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger, report_document
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Combinations, CycleMatcher, wanted
+from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, outside_scope, wanted
 from lakecircle.engine.history import History
-from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.removals import RemovalGuard
-from lakecircle.engine.report_log import log_removal_guard, log_report
+from lakecircle.engine.report_log import log_removal_guard, log_report, save_report
 from lakecircle.engine.results import ResultHook, Results
 from lakecircle.engine.tags import TagCache
-from lakecircle.engine.write import SHIELDED_TIMEOUT, BucketWriter, PendingWrite
+from lakecircle.engine.write import BucketWriter, PendingWrite
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
@@ -71,6 +72,7 @@ class Reconciler:
         keep_plans: bool = True,
         tags: TagReader | None = None,
         list_unmanaged: bool = False,
+        account: Account | None = None,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -97,6 +99,11 @@ class Reconciler:
         """Selector combinations in brief, kept while the definitions stay the same."""
         """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
         self.list_unmanaged = list_unmanaged
+        self.account = account
+        """The member account of a hub (``LCC_ACCOUNTS``): definitions apply by their scope, and
+        the hub decides which defined buckets are missing from every account (None: one account)."""
+        self.unlisted: frozenset[str] = frozenset()
+        """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
         """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -120,13 +127,18 @@ class Reconciler:
         return self._cut_short
 
     async def run_cycle(
-        self, trigger: str = Trigger.MANUAL, on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+        self,
+        trigger: str = Trigger.MANUAL,
+        on_result: ResultHook | None = None,
+        refs: list[ObjectRef] | None = None,
+        loaded: Loaded | None = None,
     ) -> CycleReport:
-        """One cycle; ``refs``: the definition listing a poll already made."""
+        """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
+        definitions a hub loaded once for all its accounts."""
         self._cut_short = None
         cycle = Cycle(self, trigger, on_result)
         try:
-            return await cycle.run(refs)
+            return await cycle.run(refs, loaded)
         except anyio.get_cancelled_exc_class():
             self._cut_short = cycle.interrupted
             raise
@@ -165,10 +177,10 @@ class Cycle:
             anyio.CapacityLimiter(owner.concurrency),
         )
 
-    async def run(self, refs: list[ObjectRef] | None) -> CycleReport:
+    async def run(self, refs: list[ObjectRef] | None, given: Loaded | None) -> CycleReport:
         with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), self.owner.around_cycle():
             try:
-                loaded = await self.owner.loader.load(refs)
+                loaded = given if given is not None else await self.owner.loader.load(refs)
             except LakeCircleError as exc:
                 return self.finish(fatal=str(exc))
             self.definitions = loaded.definitions
@@ -188,7 +200,7 @@ class Cycle:
     async def reconcile(self, definitions: Definitions) -> None:
         """Every managed bucket read, decided and written; the others reported."""
         remaining = {n for n in definitions.buckets if self.owner.wanted(n)}  # not listed yet: missing at the end
-        self.matcher = CycleMatcher(definitions.selectors, only=self.owner.bucket_filter)
+        self.matcher = CycleMatcher(in_scope(definitions.selectors, self.owner.account), only=self.owner.bucket_filter)
         self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
@@ -203,7 +215,8 @@ class Cycle:
                 self.results.guards.add(Guard.BLAST_RADIUS)
         self.report_invalid(definitions)
         if self.fatal is None and not self.owner.draining:
-            for name in sorted(remaining):
+            self.owner.unlisted = frozenset(remaining)
+            for name in sorted(remaining) if self.owner.account is None else ():  # a hub judges across accounts
                 self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
 
     async def list_buckets(
@@ -224,7 +237,11 @@ class Cycle:
                         matches = self.matcher.match(name)  # none outside LCC_BUCKETS
                         if name in remaining:
                             remaining.discard(name)
-                            await send.send((ref, matches))
+                            elsewhere = outside_scope(definitions, name, self.owner.account)
+                            if elsewhere is not None:  # its definition is for other accounts: never written
+                                self.results.collect(elsewhere)
+                            else:
+                                await send.send((ref, matches))
                         elif matches and name not in definitions.invalid:
                             await send.send((ref, matches))
                         elif self.owner.wanted(name) and name not in definitions.invalid:
@@ -375,14 +392,3 @@ class Cycle:
         )
         log_report(report)
         return report
-
-
-async def save_report(history: History | None, report: CycleReport, *, shielded: bool) -> None:
-    """The report in ``log/`` (shielded: within SHIELDED_TIMEOUT, even when cut short)."""
-    if history is None:
-        return
-    with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
-        try:
-            await history.write_report(report_document(report), cycle_id=report.cycle_id)
-        except LakeCircleError as exc:
-            log.warning("cycle_report_not_saved", error=str(exc))

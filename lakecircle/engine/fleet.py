@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from lakecircle.core.accounts import Account
 from lakecircle.core.combine import Combined, combine, exact_sources
 from lakecircle.core.definitions import Definitions, Desired
 from lakecircle.core.fleet_warnings import SelectorWarning
@@ -242,3 +243,28 @@ class CycleMatcher:
             for index, selector in enumerate(self.selectors)
             if not self._selected[index] and self._named[index] == self._decided[index]
         )
+
+
+def in_scope(selectors: Sequence[Selector], account: Account | None) -> Sequence[Selector]:
+    """The selectors that apply in ``account`` by their ``Accounts`` and ``AccountTags`` (all
+    of them with one account)."""
+    if account is None or all(s.scope.everywhere for s in selectors):
+        return selectors
+    return tuple(s for s in selectors if s.scope.admits(account))
+
+
+def outside_scope(definitions: Definitions, name: str, account: Account | None) -> BucketResult | None:
+    """A listed bucket whose own ``BucketName`` definition does not apply in ``account``: it
+    is reported missing there and never written (bucket names are global: the definition
+    meant the bucket in another account). None when it applies (always, with one account)."""
+    if account is None:
+        return None
+    brief = definitions.desired.get(name)
+    scope = brief.scope if brief is not None else definitions.buckets[name].scope
+    if scope.admits(account):
+        return None
+    return BucketResult(
+        name,
+        BucketState.MISSING,
+        error=f"found in account {account.id}, where its definition ({scope.describe()}) does not apply; not written",
+    )

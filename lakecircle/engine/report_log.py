@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import structlog
 
-from lakecircle.core.report import BucketResult, BucketState, CycleReport, counts_document
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, counts_document, report_document
+from lakecircle.engine.history import History
 from lakecircle.engine.removals import RemovalGuard
+from lakecircle.engine.write import SHIELDED_TIMEOUT
+from lakecircle.errors import LakeCircleError
 
 log = structlog.get_logger("lakecircle.engine.cycle")
 
@@ -108,3 +112,14 @@ def log_removal_guard(guard: RemovalGuard, limit: int | None) -> bool:
     elif limit is not None and guard.limit is None and guard.planned > limit:
         log.warning("mass_removal_allowed", planned=guard.planned, limit=limit)
     return guard.tripped
+
+
+async def save_report(history: History | None, report: CycleReport, *, shielded: bool) -> None:
+    """The report in ``log/`` (shielded: within SHIELDED_TIMEOUT, even when cut short)."""
+    if history is None:
+        return
+    with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
+        try:
+            await history.write_report(report_document(report), cycle_id=report.cycle_id)
+        except LakeCircleError as exc:
+            log.warning("cycle_report_not_saved", error=str(exc))

@@ -1,0 +1,356 @@
+"""Many accounts from one service: every member account's reconciler, run as one cycle.
+
+In multi-account mode (``LCC_ACCOUNTS``) a :class:`Hub` stands where a single
+:class:`~lakecircle.engine.cycle.Reconciler` stands otherwise, with the same surface for the
+daemon (``loader``, :meth:`Hub.run_cycle`, :meth:`Hub.drain`, ``cut_short``). One cycle of
+the hub (ARCHITECTURE.md, "Many accounts"):
+
+1. the account list is read again at start and at every resync (a poll reuses it); a list
+   that cannot be read keeps the last one, since dropping every account is no answer to a
+   read that failed;
+2. the definitions are loaded once, for every account;
+3. each account runs its own cycle, with its own store (reached through its role), retries,
+   throttle gate, removal guard and records, ``accounts_at_once`` accounts at a time. An
+   account that cannot be reached (its role refused, its session expired) or whose cycle
+   raises fails alone, named with its cause; the others go on;
+4. a ``BucketName`` definition no account's listing holds is missing (bucket names are
+   global: it is found in whichever account holds it); with an account that could not list
+   its buckets, none is said missing;
+5. one report sums the accounts' (what the daemon and the summary line read); each
+   account's own report goes to its observer and its records.
+
+Members are opened once (their clients and credentials stay between cycles) and closed
+when they leave the list or the hub closes. The hub knows nothing of S3 or roles: the
+app hands it ``open_member``, which builds a member's reconciler.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import anyio
+import structlog
+
+from lakecircle.clocks import WallClock
+from lakecircle.core.accounts import Account
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.fleet_warnings import SelectorWarning
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, Trigger
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.fleet import in_scope
+from lakecircle.engine.loader import DefinitionLoader, Loaded
+from lakecircle.engine.results import ResultHook
+from lakecircle.errors import LakeCircleError
+from lakecircle.ports import AccountSource, ObjectRef
+
+log = structlog.get_logger("lakecircle.engine.hub")
+
+MemberOpener = Callable[[Account], AbstractAsyncContextManager[Reconciler]]
+"""Builds a member account's reconciler (its store through its role, its records under
+``accounts/<id>/``); raises LakeCircleError when the account cannot be reached."""
+
+
+class AccountState(StrEnum):
+    """What became of a listed account in the last cycle (``lakecircle_accounts{state}``)."""
+
+    MANAGED = "managed"
+    FAILED = "failed"
+    """It could not be reached, or its cycle could not run (its report says why)."""
+    SKIPPED = "skipped"
+    """Left out of this run (``--account``)."""
+
+
+class HubObserver(Protocol):
+    """Told of each account's cycle (metrics per account)."""
+
+    def account_finished(self, account: Account, report: CycleReport) -> None: ...
+
+    def accounts_seen(self, states: Mapping[str, AccountState]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRun:
+    """One account's part of the last hub cycle."""
+
+    account: Account
+    state: AccountState
+    report: CycleReport | None = None
+    error: str | None = None
+    """Why it failed: it could not be reached, or its cycle could not run."""
+
+
+class Hub:
+    """Every managed account's reconciler, run as one cycle; see the module docstring."""
+
+    def __init__(
+        self,
+        loader: DefinitionLoader,
+        accounts: AccountSource,
+        open_member: MemberOpener,
+        *,
+        accounts_at_once: int = 4,
+        only: frozenset[str] | None = None,
+        dry_run: bool = False,
+        clock: WallClock = time.time,
+        observer: HubObserver | None = None,
+    ) -> None:
+        self.loader = loader
+        """The definition loader (public: the daemon polls and refetches through it)."""
+        self.source = accounts
+        self.open_member = open_member
+        self.accounts_at_once = max(1, accounts_at_once)
+        self.only = only
+        """``--account``: the accounts this run may manage (None: every listed account)."""
+        self.dry_run = dry_run
+        self.clock = clock
+        self.observer = observer
+        self.accounts: tuple[Account, ...] = ()
+        """The accounts listed last (kept when a later read fails)."""
+        self.runs: dict[str, AccountRun] = {}
+        """Each listed account's part of the last cycle, by ID."""
+        self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
+        self._draining = False
+        self._cut_short: CycleReport | None = None
+
+    # -- the daemon's surface ------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Start no new work in any account; in-flight writes finish."""
+        self._draining = True
+        for _, member, _ in self._members.values():
+            member.drain()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def cut_short(self) -> CycleReport | None:
+        return self._cut_short
+
+    async def aclose(self) -> None:
+        """Close every member (their clients and credentials)."""
+        for account_id in list(self._members):
+            await self._close(account_id)
+
+    async def run_cycle(
+        self, trigger: str = Trigger.MANUAL, on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+    ) -> CycleReport:
+        """One cycle of every managed account; ``refs``: the definition listing a poll made."""
+        cycle_id, started = uuid.uuid4().hex[:12], self.clock()
+        self._cut_short = None
+        with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
+            try:
+                refs = refs if refs is not None else await self.loader.list_refs()
+                loaded = await self.loader.load(refs)
+            except LakeCircleError as exc:
+                return self._report(cycle_id, trigger, started, None, fatal=str(exc))
+            if trigger != Trigger.POLL or not self.accounts:
+                await self._read_accounts(loaded.definitions)
+            if not self.accounts:
+                return self._report(
+                    cycle_id, trigger, started, loaded, fatal="no account to manage: " + self.source.location
+                )
+            runs: dict[str, AccountRun] = {}
+            limiter = anyio.CapacityLimiter(self.accounts_at_once)
+            try:
+                async with anyio.create_task_group() as group:
+                    for account in self.accounts:
+                        if self.only is not None and account.id not in self.only:
+                            runs[account.id] = AccountRun(account, AccountState.SKIPPED)
+                            continue
+                        group.start_soon(self._run_account, account, trigger, on_result, refs, loaded, runs, limiter)
+            except anyio.get_cancelled_exc_class():
+                self.runs = runs
+                self._cut_short = self._report(cycle_id, trigger, started, loaded, interrupted=True)
+                raise
+            self.runs = {a.id: runs[a.id] for a in self.accounts}
+            if self.observer is not None:
+                self.observer.accounts_seen({k: r.state for k, r in self.runs.items()})
+            return self._report(cycle_id, trigger, started, loaded)
+
+    # -- the accounts -----------------------------------------------------------------------
+
+    async def _read_accounts(self, definitions: Definitions) -> None:
+        """The account list again; kept as it was when it cannot be read."""
+        with_tags = any(s.scope.tags for s in definitions.selectors) or any(
+            d.scope.tags for d in definitions.desired.values()
+        )
+        try:
+            found = await self.source.accounts(with_tags=with_tags)
+        except LakeCircleError as exc:
+            log.warning("accounts_unreadable", source=self.source.location, error=str(exc), kept=len(self.accounts))
+            return
+        for problem in found.problems:
+            log.warning("accounts_problem", source=self.source.location, problem=str(problem))
+        if not found.readable:
+            log.warning("accounts_unreadable", source=self.source.location, kept=len(self.accounts))
+            return
+        self.accounts = found.accounts
+        listed = {a.id: a for a in found.accounts}
+        for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
+            await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
+        log.info("accounts_listed", source=self.source.location, accounts=len(self.accounts))
+
+    async def _member(self, account: Account) -> Reconciler:
+        held = self._members.get(account.id)
+        if held is not None:
+            return held[1]
+        stack = AsyncExitStack()
+        try:
+            member = await stack.enter_async_context(self.open_member(account))
+        except BaseException:
+            await stack.aclose()
+            raise
+        if self._draining:
+            member.drain()
+        self._members[account.id] = (account, member, stack)
+        return member
+
+    async def _close(self, account_id: str) -> None:
+        held = self._members.pop(account_id, None)
+        if held is not None:
+            with anyio.CancelScope(shield=True):
+                await held[2].aclose()
+
+    async def _run_account(  # noqa: PLR0917 -- a task's arguments, given once by run_cycle
+        self,
+        account: Account,
+        trigger: str,
+        on_result: ResultHook | None,
+        refs: list[ObjectRef],
+        loaded: Loaded,
+        runs: dict[str, AccountRun],
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        """One account's cycle; whatever goes wrong in it stays in it."""
+        async with limiter:
+            if self._draining:
+                return
+            with structlog.contextvars.bound_contextvars(account=account.id):
+                unreachable: LakeCircleError | None = None
+                try:
+                    member = await self._member(account)
+                    report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
+                except LakeCircleError as exc:
+                    unreachable = exc
+                except Exception:  # a bug in one account must not stop the others
+                    log.exception("account_crashed")
+                    runs[account.id] = AccountRun(account, AccountState.FAILED, error="internal error (logged)")
+                    return
+                if unreachable is not None:
+                    log.error("account_failed", role=account.role_arn, error=str(unreachable))
+                    runs[account.id] = AccountRun(account, AccountState.FAILED, error=str(unreachable))
+                    await self._close(account.id)  # its credentials are opened afresh next time
+                    return
+        state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
+        runs[account.id] = AccountRun(account, state, report, report.fatal)
+        if self.observer is not None:
+            self.observer.account_finished(account, report)
+
+    # -- the report -------------------------------------------------------------------------
+
+    def _report(
+        self,
+        cycle_id: str,
+        trigger: str,
+        started: float,
+        loaded: Loaded | None,
+        *,
+        fatal: str | None = None,
+        interrupted: bool = False,
+    ) -> CycleReport:
+        reports = [r.report for r in self.runs.values() if r.report is not None] if fatal is None else []
+        definitions = loaded.definitions if loaded is not None else None
+        missing = self._missing(definitions) if fatal is None and not interrupted else []
+        results = [x for report in reports for x in report.results] + missing
+        counts: Counter[BucketState] = Counter({BucketState.MISSING: len(missing)} if missing else {})
+        for report in reports:
+            counts.update(report.counts)
+        report = CycleReport(
+            cycle_id=cycle_id,
+            trigger=trigger,
+            dry_run=self.dry_run,
+            started_at=started,
+            duration=max(self.clock() - started, 0.0),
+            results=tuple(sorted(results, key=lambda r: r.bucket)),
+            definitions=definitions,
+            buckets_listed=sum(r.buckets_listed for r in reports),
+            fatal=fatal,
+            counts=counts,
+            fingerprint=loaded.fingerprint if loaded is not None else None,
+            interrupted=interrupted or self._draining or any(r.interrupted for r in reports),
+            guards=tuple(sorted({g for r in reports for g in r.guards})),
+            removals_planned=sum(r.removals_planned for r in reports),
+            removals_held=sum(r.removals_held for r in reports),
+            max_removals=reports[0].max_removals if reports else None,
+            in_sync_omitted=sum(r.in_sync_omitted for r in reports),
+            unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
+            warnings=_everywhere(reports, self._completed(), definitions),
+            tags_unread=tuple(t for r in reports for t in r.tags_unread),
+        )
+        failed = [r for r in self.runs.values() if r.state is AccountState.FAILED]
+        log.info(
+            "hub_cycle_finished",
+            trigger=trigger,
+            accounts=len(self.runs),
+            failed_accounts=len(failed),
+            **({"fatal": fatal} if fatal else {}),
+            buckets_listed=report.buckets_listed,
+            changed=report.counts.get(BucketState.CHANGED, 0),
+            missing=report.counts.get(BucketState.MISSING, 0),
+            duration_s=round(report.duration, 3),
+        )
+        return report
+
+    def _completed(self) -> list[Account]:
+        """The accounts whose last cycle listed every bucket."""
+        return [
+            r.account
+            for r in self.runs.values()
+            if r.report is not None and r.report.fatal is None and not r.report.interrupted
+        ]
+
+    def _missing(self, definitions: Definitions | None) -> list[BucketResult]:
+        """The ``BucketName`` definitions no account's listing holds (none when an account
+        could not list its buckets, or was left out of the run: the bucket may be there)."""
+        ran = list(self.runs.values())
+        if definitions is None or not ran or any(r.state is not AccountState.MANAGED for r in ran):
+            return []
+        unlisted: set[str] | None = None
+        for run in ran:
+            member = self._members.get(run.account.id)
+            names = member[1].unlisted if member is not None else frozenset()
+            unlisted = set(names) if unlisted is None else unlisted & names
+        return [
+            BucketResult(name, BucketState.MISSING, error="defined but in no managed account")
+            for name in sorted(unlisted or ())
+        ]
+
+
+def _everywhere(
+    reports: Iterable[CycleReport], completed: Sequence[Account], definitions: Definitions | None
+) -> tuple[SelectorWarning, ...]:
+    """The selectors that selected no bucket in any account they apply in (each account
+    warns of its own; a selector only one account lacks is no warning)."""
+    if definitions is None or not completed:
+        return ()
+    warned: Counter[SelectorWarning] = Counter(w for r in reports for w in r.warnings)
+    kept = []
+    for warning in warned:
+        applies = sum(
+            1
+            for account in completed
+            for s in in_scope(definitions.selectors, account)
+            if (s.file, s.label) == (warning.file, warning.selector)
+        )
+        if warned[warning] >= applies:
+            kept.append(warning)
+    return tuple(kept)

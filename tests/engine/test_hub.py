@@ -1,0 +1,224 @@
+"""The hub: every member account's cycle from one set of definitions, each account in
+isolation, missing buckets judged across accounts (ARCHITECTURE.md, "Many accounts")."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from lakecircle.core.accounts import Account, AccountList
+from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.report import BucketState, CycleReport, Trigger
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.hub import AccountState, Hub
+from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.errors import AccessDenied, LakeCircleError, Throttled
+from lakecircle.testing import MemoryS3
+from tests.builders import definition, fleet, rule
+
+pytestmark = pytest.mark.anyio
+
+A, B, C = "111111111111", "222222222222", "333333333333"
+
+
+def member(account_id: str, **tags: str) -> Account:
+    return Account(account_id, f"arn:aws:iam::{account_id}:role/lakecircle", tags=tuple(sorted(tags.items())))
+
+
+class Accounts:
+    """An account source whose list a test changes, counting its reads."""
+
+    location = "accounts.toml"
+
+    def __init__(self, *accounts: Account) -> None:
+        self.list = AccountList(accounts)
+        self.reads = 0
+        self.fail: LakeCircleError | None = None
+
+    async def accounts(self, *, with_tags: bool = False) -> AccountList:
+        self.reads += 1
+        if self.fail is not None:
+            raise self.fail
+        return self.list
+
+
+class Organization:
+    """Definitions in the hub's store, one MemoryS3 per member account, and the hub."""
+
+    def __init__(self, *accounts: Account, **files: bytes) -> None:
+        self.hub_store = MemoryS3()
+        for name, data in files.items():
+            self.hub_store.objects[f"definition/{name}.toml"] = data
+        self.stores = {a.id: MemoryS3() for a in accounts}
+        self.source = Accounts(*accounts)
+        self.refused: dict[str, LakeCircleError] = {}
+        self.crash: set[str] = set()
+        self.opened: list[str] = []
+        self.finished: dict[str, CycleReport] = {}
+        self.states: Mapping[str, AccountState] = {}
+        loader = DefinitionLoader(self.hub_store)
+        self.hub = Hub(loader, self.source, self.open_member, accounts_at_once=2, observer=self)
+
+    @asynccontextmanager
+    async def open_member(self, account: Account) -> AsyncIterator[Reconciler]:
+        if account.id in self.refused:
+            raise self.refused[account.id]
+        self.opened.append(account.id)
+        store = self.stores[account.id]
+        if account.id in self.crash:
+            store.iter_buckets = None  # type: ignore[assignment,method-assign]  # a bug: calling it raises TypeError
+        yield Reconciler(store, self.hub.loader, concurrency=4, tags=store, account=account)
+
+    def account_finished(self, account: Account, report: CycleReport) -> None:
+        self.finished[account.id] = report
+
+    def accounts_seen(self, states: Mapping[str, AccountState]) -> None:
+        self.states = dict(states)
+
+    def rules(self, account_id: str, bucket: str) -> list[str]:
+        return sorted(r.id or "" for r in self.stores[account_id].lifecycles[bucket].rules)
+
+
+async def test_one_set_of_definitions_reaches_every_accounts_buckets_each_in_its_own_account() -> None:
+    org = Organization(
+        member(A), member(B), member(C), base=fleet(["*"], rule("abort", 7)), own=definition("b-data", rule("r1"))
+    )
+    org.stores[A].add_bucket("a-logs")
+    org.stores[B].add_bucket("b-data")
+    org.stores[C].add_bucket("c-media", LifecycleConfig((rule("theirs", 3),)))
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert report.ok
+    assert report.writes == 3
+    assert org.rules(A, "a-logs") == ["abort"]
+    assert org.rules(B, "b-data") == ["abort", "r1"]
+    assert org.rules(C, "c-media") == ["abort", "theirs"]
+    assert org.states == {A: AccountState.MANAGED, B: AccountState.MANAGED, C: AccountState.MANAGED}
+    assert sorted(org.finished) == [A, B, C]
+    assert org.hub_store.calls["GetObject"] == 2  # the definitions are read once, not once per account
+    assert report.counts[BucketState.MISSING] == 0
+
+
+async def test_an_account_that_cannot_be_reached_fails_alone_and_names_its_cause() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)), ghost=definition("ghost", rule("r1")))
+    org.stores[A].add_bucket("a-logs")
+    org.refused[B] = AccessDenied("not authorized to perform sts:AssumeRole", operation="AssumeRole")
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(A, "a-logs") == ["abort"]
+    assert org.states == {A: AccountState.MANAGED, B: AccountState.FAILED}
+    assert "sts:AssumeRole" in (org.hub.runs[B].error or "")
+    assert report.fatal is None
+    assert report.counts[BucketState.MISSING] == 0  # "ghost" may be in the account that failed
+    del org.refused[B]
+    report = await org.hub.run_cycle(Trigger.RESYNC)
+    assert org.states[B] is AccountState.MANAGED
+    assert [r.bucket for r in report.results if r.state is BucketState.MISSING] == ["ghost"]
+
+
+async def test_a_bug_in_one_accounts_cycle_leaves_the_others_to_finish() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)))
+    org.stores[A].add_bucket("a-logs")
+    org.crash.add(B)
+    await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(A, "a-logs") == ["abort"]
+    assert org.states[B] is AccountState.FAILED
+
+
+async def test_definitions_apply_in_the_accounts_their_scope_admits() -> None:
+    org = Organization(
+        member(A, env="prod"),
+        member(B, env="dev"),
+        prod=fleet(["*"], rule("keep-1y", 365), AccountTags={"env": "prod"}),
+        only_a=fleet(["*"], rule("abort", 7), Accounts=[A]),
+        pinned=definition("shared-name", rule("r1"), Accounts=[A]),
+    )
+    org.stores[A].add_bucket("a-data")
+    org.stores[B].add_bucket("b-data")
+    org.stores[B].add_bucket("shared-name", LifecycleConfig((rule("theirs"),)))
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(A, "a-data") == ["abort", "keep-1y"]
+    assert org.stores[B].lifecycles["b-data"].rules == ()  # no definition applies in B: unmanaged there
+    assert org.rules(B, "shared-name") == ["theirs"]  # its definition is for A: never written in B
+    (elsewhere,) = [r for r in report.results if r.bucket == "shared-name"]
+    assert elsewhere.state is BucketState.MISSING
+    assert B in (elsewhere.error or "")
+    assert report.counts[BucketState.MISSING] == 1
+
+
+async def test_a_bucket_name_defined_once_is_found_in_whichever_account_holds_it() -> None:
+    org = Organization(member(A), member(B), member(C), own=definition("c-data", rule("r1")))
+    org.stores[C].add_bucket("c-data")
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(C, "c-data") == ["r1"]
+    assert report.counts[BucketState.MISSING] == 0
+
+
+async def test_the_account_list_is_read_at_start_and_each_resync_and_kept_when_a_read_fails() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)))
+    hub = org.hub
+    await hub.run_cycle(Trigger.STARTUP)
+    await hub.run_cycle(Trigger.POLL)
+    assert org.source.reads == 1
+    org.source.fail = LakeCircleError("the accounts file could not be read")
+    await hub.run_cycle(Trigger.RESYNC)
+    assert org.source.reads == 2
+    assert sorted(org.states) == [A, B]  # the last list stands
+    org.source.fail = None
+    org.source.list = AccountList((member(A),))
+    await hub.run_cycle(Trigger.RESYNC)
+    assert sorted(org.states) == [A]
+    assert sorted(org.opened) == [A, B]  # each opened once: members stay open between cycles
+
+
+async def test_only_the_accounts_asked_for_run_and_nothing_is_said_missing() -> None:
+    org = Organization(member(A), member(B), own=definition("b-data", rule("r1")))
+    org.stores[B].add_bucket("b-data")
+    org.hub.only = frozenset({A})
+    report = await org.hub.run_cycle(Trigger.MANUAL)
+    assert org.states == {A: AccountState.MANAGED, B: AccountState.SKIPPED}
+    assert org.stores[B].lifecycles["b-data"].rules == ()
+    assert report.counts[BucketState.MISSING] == 0
+
+
+async def test_a_selector_is_warned_about_only_when_no_account_it_applies_in_has_a_bucket_it_selects() -> None:
+    org = Organization(
+        member(A), member(B), logs=fleet(["*-logs"], rule("expire", 90)), typo=fleet(["*-logz"], rule("x", 1))
+    )
+    org.stores[A].add_bucket("a-logs")
+    org.stores[B].add_bucket("b-data")
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert [w.file for w in report.warnings] == ["definition/typo.toml"]
+
+
+async def test_a_definition_listing_that_fails_is_the_hubs_fatal_error_and_no_account_runs(
+    monkeypatch: Any,
+) -> None:
+    org = Organization(member(A), base=fleet(["*"], rule("abort", 7)))
+    org.stores[A].add_bucket("a-logs")
+
+    async def broken() -> Any:
+        raise LakeCircleError("could not list the definitions")
+
+    monkeypatch.setattr(org.hub_store, "list_definitions", broken)
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert report.fatal == "could not list the definitions"
+    assert org.stores[A].lifecycles["a-logs"].rules == ()
+
+
+async def test_nothing_is_said_missing_while_an_account_could_not_list_its_buckets() -> None:
+    org = Organization(member(A), member(B), new=definition("new-one", rule("r1")))
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert [r.bucket for r in report.results if r.state is BucketState.MISSING] == ["new-one"]
+    org.stores[B].add_bucket("new-one")  # created in B, whose listing now fails
+
+    async def unlistable() -> AsyncIterator[list[Any]]:
+        raise Throttled("Slow Down", operation="ListBuckets")
+        yield []  # pragma: no cover - an async generator that fails at once
+
+    org.stores[B].iter_buckets = unlistable  # type: ignore[method-assign]
+    report = await org.hub.run_cycle(Trigger.RESYNC)
+    assert org.states[B] is AccountState.FAILED
+    assert "could not list" in (org.hub.runs[B].error or "")
+    assert report.counts[BucketState.MISSING] == 0
