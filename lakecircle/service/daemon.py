@@ -32,8 +32,8 @@ import anyio
 import structlog
 
 from lakecircle.core.report import CycleReport, Trigger
-from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.loader import listing_fingerprint
+from lakecircle.engine.loader import DefinitionLoader, listing_fingerprint
+from lakecircle.engine.results import ResultHook
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import ObjectRef
 
@@ -58,6 +58,23 @@ class MonotonicTimer:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+
+class Runner(Protocol):
+    """What the daemon runs: one account's :class:`~lakecircle.engine.cycle.Reconciler`, or
+    the :class:`~lakecircle.engine.hub.Hub` of many (``LCC_ACCOUNTS``)."""
+
+    loader: DefinitionLoader
+    """Polled and refetched through by the daemon."""
+
+    @property
+    def cut_short(self) -> CycleReport | None: ...
+
+    def drain(self) -> None: ...
+
+    async def run_cycle(
+        self, trigger: str = ..., on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+    ) -> CycleReport: ...
 
 
 class CycleObserver(Protocol):
@@ -100,7 +117,7 @@ class DaemonStats:
 class Daemon:
     def __init__(
         self,
-        reconciler: Reconciler,
+        reconciler: Runner,
         *,
         poll_interval: float = 30.0,
         resync_interval: float = 600.0,

@@ -16,6 +16,7 @@ from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.hub import AccountState, Hub
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, LakeCircleError, Throttled
+from lakecircle.service.daemon import Daemon, Runner
 from lakecircle.testing import MemoryS3
 from tests.builders import definition, fleet, rule
 
@@ -222,3 +223,17 @@ async def test_nothing_is_said_missing_while_an_account_could_not_list_its_bucke
     assert org.states[B] is AccountState.FAILED
     assert "could not list" in (org.hub.runs[B].error or "")
     assert report.counts[BucketState.MISSING] == 0
+
+
+async def test_the_daemon_runs_a_hub_as_it_runs_one_reconciler_and_a_stop_drains_every_account() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)))
+    org.stores[A].add_bucket("a-logs")
+    org.stores[B].add_bucket("b-logs")
+    runner: Runner = org.hub
+    daemon = Daemon(runner, max_cycles=1)
+    await daemon.run()
+    assert daemon.last_report is not None
+    assert daemon.last_report.writes == 2
+    daemon.request_stop()
+    assert org.hub.draining
+    assert all(m.draining for _, m, _ in org.hub._members.values())
