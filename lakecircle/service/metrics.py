@@ -8,10 +8,30 @@ imports nothing of the adapter, so the dependency runs one way only.
 
 The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
 never on prometheus_client's global registry, so tests and embedded uses can build as
-many as they like. The metric names, their :data:`HELP` texts and labels are a contract
-(the README's metrics table; ARCHITECTURE.md, "Observability"): dashboards and alerts
-rely on them, and the exposition lists them in the order :class:`Metrics` creates them.
-No metric has a per-bucket label: an account may hold a million buckets.
+many as they like. The metric names, their HELP texts and labels are a contract, held by
+:mod:`~lakecircle.service.metric_names` (the README's metrics table; ARCHITECTURE.md,
+"Observability"): dashboards and alerts rely on them, and the exposition lists them in
+the order :class:`Metrics` creates them. No metric has a per-bucket label: an account
+may hold a million buckets. What a cycle report or a request adds to the series is in
+:class:`~lakecircle.service.account_metrics.AccountMetrics`, the same code in both modes.
+
+Many accounts. A hub (``LCC_ACCOUNTS`` set) makes ``Metrics(multi_account=True)``: every
+series about cycles, buckets, failures, guards and S3 requests (:data:`ACCOUNT_LABELLED`)
+then carries an ``account`` label, the member account's 12-digit ID, one value per
+managed account. Each account is fed through its own view, ``metrics.account(id)``
+(:class:`AccountMetrics`, with the same feeding methods as :class:`Metrics`): its cycle
+reports, and the observer of its S3 adapter. The hub's own work (polls of the definitions,
+Organizations, the accounts file, the records under ``LCC_ENDPOINT``) is counted by the
+:class:`Metrics` object's own methods, with ``account=""``, which Prometheus stores as no
+label: the hub's adapter takes ``metrics`` itself as its observer. The definitions' gauges
+(one set of definitions for every account) and ``lakecircle_info`` (whose ``account`` is
+the service's own) keep their labels. Two metrics are a hub's alone:
+``lakecircle_accounts{state}`` (:meth:`Metrics.observe_accounts`) and
+``lakecircle_account_consecutive_failed_cycles{account}``, which each account's fatal
+cycles raise and any other cycle of it resets. An account that leaves the managed set is
+forgotten (:meth:`Metrics.forget`): its series would otherwise stay at their last values
+and its alerts keep firing. In single-account mode (the default) no series has an
+``account`` label and the exposition is exactly what it was before hubs existed.
 """
 
 from __future__ import annotations
@@ -25,151 +45,56 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.registry import Collector
 
 from lakecircle import __version__, errors
-from lakecircle.core.report import BucketState, CycleReport, Guard, Stage, Trigger
+from lakecircle.core.accounts import account_id_problem
+from lakecircle.service.account_metrics import AccountMetrics
+from lakecircle.service.metric_names import (
+    ACCOUNT,
+    ACCOUNT_LABELLED,
+    ACCOUNT_STATES,
+    BUCKET_STATES,
+    CYCLE_BUCKETS,
+    GUARDS,
+    HELP,
+    HUB_HELP,
+    OUTCOMES,
+    RESULTS,
+    RETRY_REASONS,
+    S3_BUCKETS,
+    STAGES,
+    TRIGGERS,
+    cycle_result,
+    fatal_stage,
+    outcome_of,
+    reason_of,
+)
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from lakecircle.adapters.throttle import ThrottleGate
+    from lakecircle.core.report import CycleReport
+
+__all__ = [
+    "ACCOUNT",
+    "ACCOUNT_LABELLED",
+    "ACCOUNT_STATES",
+    "BUCKET_STATES",
+    "CONTENT_TYPE",
+    "HELP",
+    "HUB_HELP",
+    "OUTCOMES",
+    "RETRY_REASONS",
+    "STAGES",
+    "AccountMetrics",
+    "Metrics",
+    "cycle_result",
+    "fatal_stage",
+    "outcome_of",
+    "reason_of",
+]
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of :meth:`Metrics.render`: Prometheus's text exposition format."""
-
-SUCCESS: Final = "success"
-PARTIAL: Final = "partial"
-FAILURE: Final = "failure"
-RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
-
-TRIGGERS: Final = tuple(
-    trigger.value for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.MANUAL)
-)
-"""Cycle triggers whose series exist from the start (the daemon's, and an embedding
-program's ``manual``); another trigger gets its own series."""
-
-STAGES: Final = tuple(s.value for s in Stage)
-
-BUCKET_STATES: Final = tuple(state.value for state in BucketState)
-
-GUARDS: Final = tuple(guard.value for guard in Guard)
-
-OUTCOMES: Final = ("success", "throttled", "server_error", "connection", "denied", "not_found", "invalid", "error")
-"""The values of the ``outcome`` label of ``lakecircle_s3_requests_total``."""
-
-RETRY_REASONS: Final = ("throttled", "server_error", "connection")
-"""The values of the ``reason`` label of ``lakecircle_s3_retries_total``."""
-
-
-def outcome_of(exc: BaseException | None) -> str:
-    """The ``outcome`` label of a request that raised ``exc`` (None: it succeeded)."""
-    if exc is None:
-        return "success"
-    if isinstance(exc, errors.TransientError):
-        return reason_of(exc)
-    if isinstance(exc, errors.AccessDenied):
-        return "denied"
-    if isinstance(exc, errors.NoSuchBucket | errors.NotFound) or (
-        isinstance(exc, errors.S3Error) and exc.status == 404
-    ):
-        return "not_found"
-    if isinstance(exc, errors.InvalidRequest):
-        return "invalid"
-    return "error"
-
-
-def reason_of(exc: errors.TransientError) -> str:
-    """The ``reason`` label of a retry after ``exc``."""
-    if isinstance(exc, errors.Throttled):
-        return "throttled"
-    if isinstance(exc, errors.ConnectionFailed):
-        return "connection"
-    return "server_error"
-
-
-CYCLE_BUCKETS: Final = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
-"""Cycle durations: half a second (a few buckets) to an hour (a large account under a rate limit)."""
-
-S3_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-"""S3 request durations: 5 ms to a minute, as controller-runtime's reconcile histogram."""
-
-
-def cycle_result(report: CycleReport) -> str:
-    """``failure`` when the cycle could not run, ``partial`` when some of it failed, else ``success``.
-
-    A cycle is partial when a bucket failed or when a definition file could not be read
-    (then the cycle removes no rules anywhere). Invalid definitions and missing buckets
-    are not failures of the cycle: they have gauges of their own.
-    """
-    if report.fatal is not None:
-        return FAILURE
-    if (report.definitions is not None and report.definitions.partial) or report.failed:
-        return PARTIAL
-    return SUCCESS
-
-
-def fatal_stage(report: CycleReport) -> Stage:
-    """The stage a fatal cycle failed at: without definitions the loader failed, else the bucket listing."""
-    return Stage.DEFINITIONS if report.definitions is None else Stage.LIST
-
-
-def tripped_guards(report: CycleReport) -> list[str]:
-    """The guards that held something back in this cycle, as the report records them
-    (blast_radius: the cycle planned more removals than ``LCC_MAX_REMOVALS`` and made none)."""
-    return [str(guard) for guard in report.guards]
-
-
-HELP: Final[Mapping[str, str]] = {
-    "lakecircle_rules_added_total": "Lifecycle rules added to buckets by writes that succeeded.",
-    "lakecircle_rules_removed_total": (
-        "Lifecycle rules removed from buckets by writes that succeeded (a DELETE counts each rule)."
-    ),
-    "lakecircle_rules_changed_total": "Lifecycle rules changed in place (same ID) by writes that succeeded.",
-    "lakecircle_failures_total": (
-        "Failures by stage: definitions (a file unreadable or not listable), list (the account's buckets), "
-        "read or write (one bucket's lifecycle), snapshot (its history record), cycle (an internal error), "
-        "poll (a poll of the definition prefix)."
-    ),
-    "lakecircle_cycles_total": "Reconcile cycles by what triggered them and their result (success, partial, failure).",
-    "lakecircle_cycle_duration_seconds": "Duration of reconcile cycles, whatever their result.",
-    "lakecircle_last_success_timestamp_seconds": (
-        "Unix time at which the last cycle with result success finished; 0 before the first."
-    ),
-    "lakecircle_buckets": (
-        "Managed buckets by state in the last cycle that ran (in_sync, changed, drifted, missing, invalid, "
-        "failed, propagating, diverging)."
-    ),
-    "lakecircle_definition_files": "Definition files read in the last cycle that loaded them.",
-    "lakecircle_definition_errors": (
-        "Errors found in the definitions in the last cycle that loaded them (warnings not counted)."
-    ),
-    "lakecircle_partial_definitions": (
-        "1 when a definition file could not be read or parsed in the last cycle, so it removed no rules; else 0."
-    ),
-    "lakecircle_definition_files_unreadable": (
-        "Definition files that could not be read or parsed in the last cycle that loaded them"
-        " (the cycle's definitions_partial log line names each with its reason)."
-    ),
-    "lakecircle_guard_trips_total": (
-        "Cycles in which a safety guard held back changes: partial_definitions (no removals while a "
-        "definition file is unreadable), blast_radius (more removals planned than LCC_MAX_REMOVALS: none made)."
-    ),
-    "lakecircle_external_drift_total": "Buckets found changed by another writer after they held what LakeCircle wrote.",
-    "lakecircle_server_dropped_fields": (
-        "Buckets whose S3 server did not store some fields LakeCircle wrote, in the last cycle that ran."
-    ),
-    "lakecircle_s3_requests_total": "S3 (and STS) requests by API operation and outcome, each attempt counted.",
-    "lakecircle_s3_request_duration_seconds": (
-        "Duration of S3 (and STS) requests by API operation, each attempt observed."
-    ),
-    "lakecircle_s3_retries_total": "S3 (and STS) requests retried, by API operation and the reason for the retry.",
-    "lakecircle_s3_request_rate_limit": (
-        "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
-        " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit."
-    ),
-    "lakecircle_info": (
-        "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1."
-    ),
-}
-"""Each metric's HELP text (the README's metrics table says the same in short)."""
 
 
 class Metrics:
@@ -178,11 +103,16 @@ class Metrics:
     Also the S3 adapter's observer: :meth:`observe_request` and :meth:`observe_retry` match
     the observer Protocol of :mod:`lakecircle.adapters.retry`; they name each error by its
     label and count it with :meth:`on_request` and :meth:`on_retry`.
+
+    With ``multi_account`` (a hub), the series of :data:`ACCOUNT_LABELLED` carry an
+    ``account`` label: each member account is fed through :meth:`account`, and the feeding
+    methods of this object count the hub's own work as ``account=""``.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, multi_account: bool = False) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
-        new = _Collectors(self.registry)
+        self.multi_account = multi_account
+        new = _Collectors(self.registry, per_account=multi_account)
         # the cycles
         self.rules_added = new.counter("lakecircle_rules_added_total")
         self.rules_removed = new.counter("lakecircle_rules_removed_total")
@@ -206,10 +136,69 @@ class Metrics:
         self.s3_request_duration = new.histogram("lakecircle_s3_request_duration_seconds", S3_BUCKETS, operation=())
         self.s3_retries = new.counter("lakecircle_s3_retries_total", operation=(), reason=RETRY_REASONS)
         self.s3_rate_limit = new.gauge("lakecircle_s3_request_rate_limit")
+        # the accounts: a hub's alone
+        self.accounts: Gauge | None = None
+        self.account_failed_cycles: Gauge | None = None
+        if multi_account:
+            self.accounts = new.gauge("lakecircle_accounts", state=ACCOUNT_STATES)
+            self.account_failed_cycles = new.gauge("lakecircle_account_consecutive_failed_cycles")
         self.info = Info("lakecircle", HELP["lakecircle_info"], registry=self.registry)
         self.set_info(__version__, "", "")
+        self._collectors = new
+        self._views: dict[str, AccountMetrics] = {}
+        self._own = AccountMetrics(self, "" if multi_account else None)
+        if multi_account:
+            # The hub's own work: requests, retries, polls; it has no cycles, buckets or guards of its own.
+            new.create_known("", (self.failures, self.s3_rate_limit))
 
-    # -- feeding ----------------------------------------------------------------------
+    # -- the accounts of a hub --------------------------------------------------------
+
+    def account(self, account_id: str) -> AccountMetrics:
+        """The series of one member account of a hub, made (each known series at 0) on first use.
+
+        Raises ValueError in single-account mode, where series have no ``account`` label,
+        and for anything but a 12-digit account ID.
+        """
+        view = self._views.get(account_id)
+        if view is not None:
+            return view
+        if not self.multi_account:
+            msg = "single-account metrics have no account label: feed the Metrics object itself"
+            raise ValueError(msg)
+        problem = account_id_problem(account_id)
+        if problem is not None:
+            msg = f"the account of a hub's metrics {problem}"
+            raise ValueError(msg)
+        self._collectors.create_known(account_id)
+        view = self._views[account_id] = AccountMetrics(self, account_id)
+        return view
+
+    def observe_accounts(self, states: Mapping[str, str]) -> None:
+        """Set ``lakecircle_accounts`` from each listed account's state (one of :data:`ACCOUNT_STATES`), by ID."""
+        if self.accounts is None:
+            msg = "lakecircle_accounts is a hub's: make Metrics(multi_account=True)"
+            raise ValueError(msg)
+        counts = Tally(states.values())
+        unknown = sorted(set(counts) - set(ACCOUNT_STATES))
+        if unknown:
+            msg = f"account states {', '.join(unknown)} are not among {', '.join(ACCOUNT_STATES)}"
+            raise ValueError(msg)
+        for state in ACCOUNT_STATES:
+            self.accounts.labels(state).set(counts[state])
+
+    def forget(self, account_id: str) -> None:
+        """Remove every series of an account that left the managed set; its view counts nothing more.
+
+        Series kept at their last values would keep the account on the dashboard and its
+        alerts firing. Ask :meth:`account` again if the account comes back: it starts at 0.
+        """
+        view = self._views.pop(account_id, None)
+        if view is not None:
+            view.forgotten = True
+        if account_id:  # the hub's own series ("") stay
+            self._collectors.remove_account(account_id)
+
+    # -- feeding: one account's, or a hub's own work ------------------------------------
 
     def observe_cycle(self, report: CycleReport, *, now: float) -> str:
         """Count one finished cycle; ``now`` is the Unix time it finished. Returns its result.
@@ -217,73 +206,35 @@ class Metrics:
         A cycle that could not run (``report.fatal``) leaves the bucket and definition
         gauges at their last values: it knows nothing newer about them.
         """
-        result = cycle_result(report)
-        self.cycles.labels(trigger=report.trigger, result=result).inc()
-        self.cycle_duration.observe(report.duration)
-        if result == SUCCESS:
-            self.last_success.set(now)
-
-        self.rules_added.inc(report.rules_added)
-        self.rules_removed.inc(report.rules_removed)
-        self.rules_changed.inc(report.rules_changed)
-
-        failures: Tally[str] = Tally(r.stage or Stage.CYCLE for r in report.failed)
-        if report.fatal is not None:
-            failures[fatal_stage(report)] += 1
-        if report.definitions is not None:
-            failures[Stage.DEFINITIONS] += len(report.definitions.unreadable)
-        for stage, count in failures.items():
-            if count:
-                self.failures.labels(stage=stage).inc(count)
-
-        for guard in tripped_guards(report):
-            self.guard_trips.labels(guard=guard).inc()
-
-        if report.definitions is not None:
-            self.definition_files.set(len(report.definitions.files))
-            self.definition_errors.set(report.definitions.error_count)
-            self.partial_definitions.set(1 if report.definitions.partial else 0)
-            self.definition_files_unreadable.set(len(report.definitions.unreadable))
-
-        if report.fatal is None:
-            states = Tally({state.value: n for state, n in report.counts.items()})
-            for state in sorted(set(BUCKET_STATES) | set(states)):
-                self.buckets.labels(state=state).set(states[state])
-            self.server_dropped_fields.set(sum(1 for r in report.results if r.dropped))
-            self.external_drift.inc(report.external_drift)
-        return result
+        return self._own.observe_cycle(report, now=now)
 
     def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:
         """Count a cycle that raised instead of returning a report (a bug, logged by the caller)."""
-        self.cycles.labels(trigger=trigger, result=FAILURE).inc()
-        self.failures.labels(stage=Stage.CYCLE).inc()
-        if duration is not None:
-            self.cycle_duration.observe(duration)
+        self._own.observe_cycle_error(trigger, duration=duration)
 
     def observe_poll_failure(self) -> None:
         """Count a poll of the definitions that failed (the daemon logs it as ``poll_failed``)."""
-        self.failures.labels(stage=Stage.POLL).inc()
+        self._own.observe_poll_failure()
 
     def observe_request(self, operation: str, error: Exception | None, seconds: float) -> None:
         """One S3 request attempt finished, with ``error`` (None: it succeeded); counted by its :func:`outcome_of`."""
-        self.on_request(operation, outcome_of(error), seconds)
+        self._own.on_request(operation, outcome_of(error), seconds)
 
     def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
         """An S3 request raised ``error`` and will be retried; counted by its :func:`reason_of`."""
-        self.on_retry(operation, reason_of(error), delay)
+        self._own.on_retry(operation, reason_of(error), delay)
 
     def on_request(self, operation: str, outcome: str, seconds: float) -> None:
         """One S3 request attempt finished: ``outcome`` is one of :data:`OUTCOMES`."""
-        self.s3_requests.labels(operation=operation, outcome=outcome).inc()
-        self.s3_request_duration.labels(operation=operation).observe(seconds)
+        self._own.on_request(operation, outcome, seconds)
 
     def on_retry(self, operation: str, reason: str, delay: float) -> None:
         """An S3 request will be retried after ``delay`` seconds for ``reason`` (one of :data:`RETRY_REASONS`)."""
-        self.s3_retries.labels(operation=operation, reason=reason).inc()
+        self._own.on_retry(operation, reason, delay)
 
     def watch_gate(self, gate: ThrottleGate) -> None:
         """Export ``gate``'s current rate limit as ``lakecircle_s3_request_rate_limit`` (read at scrape time)."""
-        self.s3_rate_limit.set_function(lambda: gate.rate or 0.0)
+        self._own.watch_gate(gate)
 
     def set_info(self, version: str, mode: str, account: str | None) -> None:
         """Set ``lakecircle_info``'s labels (one series: the last values set)."""
@@ -306,31 +257,69 @@ _C = TypeVar("_C", Counter, Gauge, Histogram)
 
 
 class _Collectors:
-    """Makes collectors on one registry, each with its :data:`HELP` text and a series for
-    each combination of its labels' known values.
+    """Makes collectors on one registry, each with its HELP text and a series for each
+    combination of its labels' known values.
 
     ``labels`` maps each label's name to the values known from the start (none: its series
     appear as they are counted), so a dashboard sees a series at 0 before its first event.
+    With ``per_account``, the metrics of :data:`ACCOUNT_LABELLED` get :data:`ACCOUNT` as
+    their first label and their known series are made for each account as it comes
+    (:meth:`create_known`).
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, per_account: bool) -> None:
         self.registry = registry
+        self.per_account = per_account
+        self.labelled: list[tuple[Counter | Gauge | Histogram, Mapping[str, Sequence[str]]]] = []
+        """Each collector with an account label, and its other labels' known values."""
 
     def counter(self, name: str, **labels: Sequence[str]) -> Counter:
-        return self._known(Counter(name, HELP[name], tuple(labels), registry=self.registry), labels)
+        return self._known(Counter(name, _help(name), self._names(name, labels), registry=self.registry), name, labels)
 
     def gauge(self, name: str, **labels: Sequence[str]) -> Gauge:
-        return self._known(Gauge(name, HELP[name], tuple(labels), registry=self.registry), labels)
+        return self._known(Gauge(name, _help(name), self._names(name, labels), registry=self.registry), name, labels)
 
     def histogram(self, name: str, buckets: Sequence[float], **labels: Sequence[str]) -> Histogram:
-        return self._known(Histogram(name, HELP[name], tuple(labels), registry=self.registry, buckets=buckets), labels)
+        collector = Histogram(name, _help(name), self._names(name, labels), registry=self.registry, buckets=buckets)
+        return self._known(collector, name, labels)
 
-    @staticmethod
-    def _known(collector: _C, labels: Mapping[str, Sequence[str]]) -> _C:
-        if labels:
+    def create_known(self, account: str, only: Sequence[Counter | Gauge | Histogram] | None = None) -> None:
+        """Make ``account``'s series of every known label value (of the collectors ``only``: all by default)."""
+        for collector, labels in self.labelled:
+            if only is None or any(collector is chosen for chosen in only):
+                for values in itertools.product(*labels.values()):
+                    collector.labels(account, *values)
+
+    def remove_account(self, account: str) -> None:
+        """Remove every series whose ``account`` is ``account``."""
+        for collector, labels in self.labelled:
+            names = (ACCOUNT, *labels)
+            series = {
+                tuple(sample.labels[name] for name in names)
+                for metric in collector.collect()
+                for sample in metric.samples
+                if sample.labels.get(ACCOUNT) == account
+            }
+            for values in series:
+                collector.remove(*values)
+
+    def _names(self, name: str, labels: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+        return (ACCOUNT, *labels) if self._per_account(name) else tuple(labels)
+
+    def _per_account(self, name: str) -> bool:
+        return self.per_account and name in ACCOUNT_LABELLED
+
+    def _known(self, collector: _C, name: str, labels: Mapping[str, Sequence[str]]) -> _C:
+        if self._per_account(name):
+            self.labelled.append((collector, labels))
+        elif labels:
             for values in itertools.product(*labels.values()):
                 collector.labels(*values)
         return collector
+
+
+def _help(name: str) -> str:
+    return HELP[name] if name in HELP else HUB_HELP[name]
 
 
 class _WithoutCreated(Collector):

@@ -29,7 +29,9 @@ from tests.deploy_common import (
     ACCOUNT_STATES,
     DEPLOY,
     MULTI_ACCOUNT_ONLY,
+    declared_contract,
     exposed_metrics,
+    hub_exposed_metrics,
     load_cloudformation,
 )
 
@@ -332,3 +334,8 @@ def test_the_account_labelled_metrics_exist_today_without_an_account_label() -> 
 def test_the_hub_only_metrics_are_not_exposed_in_single_account_mode() -> None:
     assert not set(MULTI_ACCOUNT_ONLY) & set(exposed_metrics())
     assert ACCOUNT_STATES == ("managed", "failed", "skipped")  # the issue's states of lakecircle_accounts
+
+
+def test_a_hubs_exporter_exposes_exactly_what_the_contract_declares() -> None:
+    """The dashboard and the alerts are checked against both; so the exporter cannot drift from them."""
+    assert hub_exposed_metrics() == declared_contract()
