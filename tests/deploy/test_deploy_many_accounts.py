@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from lakecircle.settings import Settings
+from tests.deploy.test_deploy_iam import ORGANIZATIONS_ACTIONS, adapter_operations
 from tests.deploy_common import (
     ACCOUNT,
     ACCOUNT_LABELLED,
@@ -50,7 +51,10 @@ ORGANIZATIONS_STATEMENTS = {
     # Sid -> the Organizations actions it grants; the README says when each is needed.
     "ListTheOrganizationsAccounts": {"organizations:ListAccounts"},
     "ReadAccountTagsForFilterAndAccountTags": {"organizations:ListTagsForResource"},
-    "WalkOrganizationalUnitsForFilter": {"organizations:ListAccountsForParent", "organizations:ListChildren"},
+    "WalkOrganizationalUnitsForFilter": {
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
+    },
 }
 OPTIONAL_STATEMENTS = ("ReadAccountTagsForFilterAndAccountTags", "WalkOrganizationalUnitsForFilter")
 
@@ -160,6 +164,12 @@ def test_organizations_access_is_the_listing_and_the_filters_each_in_its_own_sta
     for sid in OPTIONAL_STATEMENTS:
         for resource in _listify(statements[sid]["Resource"]):
             assert f"/{ORGANIZATION}/" in resource, resource
+
+
+def test_the_hub_policy_grants_exactly_the_organizations_actions_the_account_source_calls() -> None:
+    called = adapter_operations() & set(ORGANIZATIONS_ACTIONS)
+    granted = {a for s in _statements(HUB_POLICY) for a in _listify(s["Action"]) if a.startswith("organizations:")}
+    assert granted == {ORGANIZATIONS_ACTIONS[op] for op in called}
 
 
 def test_the_readme_says_when_each_hub_statement_is_needed() -> None:
