@@ -230,30 +230,43 @@ class Hub:
         runs: dict[str, AccountRun],
         limiter: anyio.CapacityLimiter,
     ) -> None:
-        """One account's cycle; whatever goes wrong in it stays in it."""
+        """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
+        be reached, or whose cycle raises, gets a fatal report of its own (its metrics count a
+        failed cycle) naming the cause."""
         async with limiter:
             if self._draining:
                 return
+            started = self.clock()
             with structlog.contextvars.bound_contextvars(account=account.id):
-                unreachable: LakeCircleError | None = None
                 try:
                     member = await self._member(account)
                     report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
                 except LakeCircleError as exc:
-                    unreachable = exc
+                    report = self._failed(trigger, started, loaded, f"account {account.id} ({account.role_arn}): {exc}")
+                    await self._close(account.id)  # its credentials are opened afresh next time
                 except Exception:  # a bug in one account must not stop the others
                     log.exception("account_crashed")
-                    runs[account.id] = AccountRun(account, AccountState.FAILED, error="internal error (logged)")
-                    return
-                if unreachable is not None:
-                    log.error("account_failed", role=account.role_arn, error=str(unreachable))
-                    runs[account.id] = AccountRun(account, AccountState.FAILED, error=str(unreachable))
-                    await self._close(account.id)  # its credentials are opened afresh next time
-                    return
+                    report = self._failed(trigger, started, loaded, f"account {account.id}: internal error (logged)")
+                if report.fatal is not None:
+                    log.error("account_failed", role=account.role_arn, error=report.fatal)
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
         runs[account.id] = AccountRun(account, state, report, report.fatal)
         if self.observer is not None:
             self.observer.account_finished(account, report)
+
+    def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
+        """The report of an account whose cycle could not run."""
+        now = self.clock()
+        return CycleReport(
+            uuid.uuid4().hex[:12],
+            trigger,
+            self.dry_run,
+            started,
+            max(now - started, 0.0),
+            (),
+            loaded.definitions,
+            fatal=why,
+        )
 
     # -- the report -------------------------------------------------------------------------
 
@@ -290,7 +303,7 @@ class Hub:
             guards=tuple(sorted({g for r in reports for g in r.guards})),
             removals_planned=sum(r.removals_planned for r in reports),
             removals_held=sum(r.removals_held for r in reports),
-            max_removals=reports[0].max_removals if reports else None,
+            max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
             in_sync_omitted=sum(r.in_sync_omitted for r in reports),
             unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
             warnings=_everywhere(reports, self._completed(), definitions),
@@ -315,7 +328,7 @@ class Hub:
         return [
             r.account
             for r in self.runs.values()
-            if r.report is not None and r.report.fatal is None and not r.report.interrupted
+            if r.state is AccountState.MANAGED and r.report is not None and not r.report.interrupted
         ]
 
     def _missing(self, definitions: Definitions | None) -> list[BucketResult]:
