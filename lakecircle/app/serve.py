@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Final
@@ -29,7 +29,9 @@ from lakecircle import __version__
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.app.wiring import Account, build_reconciler, open_account
 from lakecircle.clocks import WallClock
+from lakecircle.core.accounts import Account as Member
 from lakecircle.core.report import CycleReport, Stage
+from lakecircle.engine.hub import AccountState
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.service.daemon import Daemon, StopReason, Timer
 from lakecircle.service.metrics import Metrics, fatal_stage
@@ -53,12 +55,16 @@ class CycleSink:
         on_report: Callable[[CycleReport], None] | None,
         *,
         clock: WallClock = time.time,
+        count_cycles: bool = True,
     ) -> None:
         self.metrics = metrics
         self.health = health
         self.on_report = on_report
         self.clock = clock
         """Unix time: when a cycle finished (the last-success gauge), when contacts began to fail."""
+        self.count_cycles = count_cycles
+        """False for a hub: each account's report is counted under its account (:class:`HubSink`),
+        and the sum of them would count every rule twice."""
 
     def cycle_finished(self, report: CycleReport) -> None:
         now = self.clock()
@@ -69,7 +75,8 @@ class CycleSink:
         else:
             self.health.mark_contact_failed(fatal_stage(report), now)
         self.health.mark_cycle_finished(now)
-        self.metrics.observe_cycle(report, now=now)
+        if self.count_cycles:
+            self.metrics.observe_cycle(report, now=now)
         if self.on_report is not None:
             self.on_report(report)
 
@@ -82,6 +89,26 @@ class CycleSink:
     def poll_failed(self, error: LakeCircleError) -> None:
         self.metrics.observe_poll_failure()
         self.health.mark_contact_failed(Stage.POLL, self.clock())
+
+
+class HubSink:
+    """A hub's observer: each account's report to that account's metrics, the account states
+    to ``lakecircle_accounts``, and an account that left the list forgotten (its series gone,
+    or its alerts would fire for ever)."""
+
+    def __init__(self, metrics: Metrics, *, clock: WallClock = time.time) -> None:
+        self.metrics = metrics
+        self.clock = clock
+        self._listed: set[str] = set()
+
+    def account_finished(self, account: Member, report: CycleReport) -> None:
+        self.metrics.account(account.id).observe_cycle(report, now=self.clock())
+
+    def accounts_seen(self, states: Mapping[str, AccountState]) -> None:
+        self.metrics.observe_accounts({account_id: state.value for account_id, state in states.items()})
+        for gone in sorted(self._listed - set(states)):
+            self.metrics.forget(gone)
+        self._listed = set(states)
 
 
 class _SignalRouter:
