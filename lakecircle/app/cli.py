@@ -359,7 +359,10 @@ def explain(bucket: str, definitions_dir: Path | None, output: str, account_ids:
     settings = command_settings(required=() if definitions_dir is not None else account_and(None))
     only = _only(settings, account_ids)
     if settings.accounts is not None:
-        settings.require(*ACCOUNT)  # the hub reads the account list even with --definitions
+        try:
+            settings.require(*ACCOUNT)  # the hub reads the account list even with --definitions
+        except LakeCircleError as exc:
+            raise click.ClickException(str(exc)) from None
         explained = run(lambda: explain_in_accounts(settings, definitions_dir, bucket, only))
     else:
         explained = run(lambda: explain_bucket(settings, definitions_dir, bucket))

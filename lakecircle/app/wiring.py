@@ -227,6 +227,10 @@ RequestObservers = Callable[[str | None], RequestObserver | None]
 """The request observer of an account's adapter, by account ID (None: the hub's own adapter);
 how the daemon gives each account's requests an ``account`` label."""
 
+AdapterOpened = Callable[[str | None, "S3Adapter"], None]
+"""Told of each adapter :func:`open_hub` opens, by account ID (None: the hub's own), once it
+is verified: how the daemon watches each account's throttle gate (``adapter.gate``)."""
+
 
 def member_endpoint(settings: Settings, account_id: str) -> str:
     """``LCC_ENDPOINT/accounts/<id>/``: where a member account's ``current/``, ``previous/``,
@@ -303,6 +307,7 @@ async def open_hub(
     requests: RequestObservers | None = None,
     retry: RetryPolicy | None = None,
     replica: str | None = None,
+    opened: AdapterOpened | None = None,
 ) -> AsyncIterator[Hub]:
     """The hub of many accounts (``LCC_ACCOUNTS``), ready to run cycles; closed (every member
     account's clients and credentials) on the way out.
@@ -315,7 +320,8 @@ async def open_hub(
     with the process's :func:`request_slots`), and reconciled by
     :func:`build_member_reconciler`. ``only`` is ``--account``; ``observer`` is told of each
     account's cycle (metrics per account); ``requests`` gives each adapter's request
-    observer (:data:`RequestObservers`); ``replica`` names the role sessions.
+    observer (:data:`RequestObservers`); ``replica`` names the role sessions; ``opened`` is
+    told of each adapter once verified (:data:`AdapterOpened`).
     """
     from lakecircle.adapters.accounts import account_source
     from lakecircle.engine.hub import Hub
@@ -338,6 +344,8 @@ async def open_hub(
         retry=retry,
         observer=requests(None) if requests is not None else None,
     ) as own:
+        if opened is not None:
+            opened(None, own.adapter)
         source = account_source(settings, own.adapter)
         assert source is not None  # noqa: S101 -- LCC_ACCOUNTS is set (required above)
         loader = definition_loader(settings, own.adapter, definitions_dir)
@@ -351,12 +359,14 @@ async def open_hub(
                 slots=slots,
                 retry=retry,
                 observer=requests(account.id) if requests is not None else None,
-            ) as opened:
+            ) as reached:
+                if opened is not None:
+                    opened(account.id, reached.adapter)
                 yield build_member_reconciler(
                     settings,
                     own.adapter,
                     account,
-                    opened,
+                    reached,
                     loader,
                     dry_run=dry_run,
                     allow_mass_removal=allow_mass_removal,

@@ -312,3 +312,16 @@ def test_export_of_a_bucket_no_account_holds_is_a_problem(org: Path) -> None:
 
     assert exported.exit_code == 1
     assert "nowhere-logs: not exported: no such bucket in the 3 managed account(s)" in exported.stdout
+
+
+def test_explain_with_local_definitions_still_needs_the_hubs_account(
+    org: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LCC_AWS_ACCOUNT")
+    (org / "defs").mkdir()
+
+    result = lakecircle("explain", "a-logs", "--definitions", str(org / "defs"))
+
+    assert result.exit_code == 1, result.output
+    assert "LCC_AWS_ACCOUNT: required but not set" in result.output
+    assert "Traceback" not in result.output

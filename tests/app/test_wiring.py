@@ -119,12 +119,18 @@ async def test_the_hub_writes_each_members_buckets_and_keeps_its_records_under_a
     for account in MEMBERS:
         assumed_client("s3", f"arn:aws:iam::{account}:role/lakecircle").create_bucket(Bucket=f"data-{account}")
 
-    async with open_hub(hub_settings(tmp_path), dry_run=False) as hub:
+    adapters: dict[str | None, str] = {}
+
+    def opened(account: str | None, adapter: Any) -> None:
+        adapters[account] = adapter.account
+
+    async with open_hub(hub_settings(tmp_path), dry_run=False, opened=opened) as hub:
         report = await hub.run_cycle(Trigger.SYNC)
         runs = dict(hub.runs)
 
     assert report.ok
     assert report.writes == 2
+    assert adapters == {None: MOTO_ACCOUNT} | {account: account for account in MEMBERS}
     assert {k: r.state for k, r in runs.items()} == dict.fromkeys(MEMBERS, AccountState.MANAGED)
     keys = object_keys(s3_client, "hub-records", "lcc/")
     for account in MEMBERS:
