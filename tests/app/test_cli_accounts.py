@@ -325,3 +325,15 @@ def test_explain_with_local_definitions_still_needs_the_hubs_account(
     assert result.exit_code == 1, result.output
     assert "LCC_AWS_ACCOUNT: required but not set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_accounts_file_that_cannot_be_read_fails_the_plan_naming_it(
+    org: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LCC_ACCOUNTS", str(org / "gone.toml"))
+
+    planned = lakecircle("plan")
+
+    assert planned.exit_code == 1, planned.output
+    assert f"Cycle failed: no account to manage: {org / 'gone.toml'} (cannot read the accounts file" in planned.stdout
+    assert "no such file; create it or fix LCC_ACCOUNTS" in planned.stdout
