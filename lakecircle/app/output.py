@@ -192,6 +192,7 @@ def hub_plan_json(hub: HubRun, *, show_unmanaged: bool = False) -> dict[str, Any
     """``plan --output json`` with many accounts: the single account's document, each bucket
     (and each report problem and change) with its ``account``, and an ``accounts`` list."""
     buckets: list[dict[str, Any]] = []
+    pending = False
     problems: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     ran: set[int] = set()
@@ -200,6 +201,7 @@ def hub_plan_json(hub: HubRun, *, show_unmanaged: bool = False) -> dict[str, Any
             continue
         account = run.account.id
         buckets.extend({"account": account, **plan_json(plan)} for plan in run.report.plans)
+        pending = pending or any(plan.has_changes for plan in run.report.plans)
         own = report_document(run.report)
         problems.extend({"account": account, **entry} for entry in own["problems"])
         changes.extend({"account": account, **entry} for entry in own["changes"])
@@ -209,7 +211,7 @@ def hub_plan_json(hub: HubRun, *, show_unmanaged: bool = False) -> dict[str, Any
     report = report_document(hub.report) | {"problems": problems, "changes": changes}
     document: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
-        "changes": any(b["action"] != "noop" for b in buckets),
+        "changes": pending,
         "buckets": buckets,
         "report": report,
         "accounts": [_account_json(run) for run in hub.runs],
