@@ -34,6 +34,8 @@ class Exported:
     written: list[Path]
     problems: list[str] = field(default_factory=list)
     """One line each: ``<bucket>: <why>``."""
+    found: frozenset[str] = frozenset()
+    """The buckets asked for (``--bucket``) that the account holds."""
 
 
 def _cannot_write(path: Path, exc: OSError) -> ExportError:
@@ -41,12 +43,19 @@ def _cannot_write(path: Path, exc: OSError) -> ExportError:
 
 
 async def export_store(
-    store: LifecycleStore, output_dir: Path, only: frozenset[str] | None, *, concurrency: int = 16
+    store: LifecycleStore,
+    output_dir: Path,
+    only: frozenset[str] | None,
+    *,
+    concurrency: int = 16,
+    account: str | None = None,
 ) -> Exported:
     """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules.
 
     A bucket that cannot be read is a problem of its own (the others are still written);
-    an output that cannot be written raises ExportError.
+    an output that cannot be written raises ExportError. With ``account`` (one of many
+    accounts) each file says ``Accounts = ["<account>"]``, and a bucket of ``only`` the
+    account does not hold is left to the caller (another account may hold it).
     """
     try:
         await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -77,7 +86,8 @@ async def export_store(
             log.warning("export_named_rules", bucket=ref.name, rules=len(unnamed))
         path = output_dir / f"{ref.name}.toml"
         try:
-            await anyio.Path(path).write_text(config_toml(ref.name, config), encoding="utf-8")
+            text = config_toml(ref.name, config, accounts=(account,) if account is not None else ())
+            await anyio.Path(path).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise _cannot_write(path, exc) from None
         written.append(path)
@@ -91,10 +101,10 @@ async def export_store(
                         tg.start_soon(one, ref)
     except* ExportError as group:
         raise group.exceptions[0] from None
-    for name in sorted((only or frozenset()) - seen):
+    for name in sorted((only or frozenset()) - seen) if account is None else ():
         log.warning("bucket_missing", bucket=name)
         problems.append(f"{name}: not exported: no such bucket in the account")
-    return Exported(sorted(written), sorted(problems))
+    return Exported(sorted(written), sorted(problems), frozenset(seen))
 
 
 async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> Exported:

@@ -3,18 +3,28 @@
 Plans and summaries go to standard output, logs to standard error. Everything a user's
 input or a stored record put into a line goes through
 :func:`~lakecircle.core.problems.printable` first (ARCHITECTURE.md, "Observability").
+
+With many accounts (``LCC_ACCOUNTS``) a plan is grouped by account: a header line per
+account with its state (a failed one named with its role and cause), that account's plan,
+then one summary for every account, which counts the accounts too (:func:`hub_plan_text`,
+:func:`summary` with ``hub``, :func:`hub_plan_json`). A failed account fails the command
+as a failed bucket does (:func:`hub_failed`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
+from lakecircle.app.accounts import HubRun, cause, failure, not_managed
 from lakecircle.core.definitions import Definitions, UnreadableFile
 from lakecircle.core.problems import Problem, printable
-from lakecircle.core.report import BucketState, CycleReport, Guard
+from lakecircle.core.render import PLAN_FORMAT_VERSION, plan_json, render_plan_text
+from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, counts_document, report_document
+from lakecircle.engine.hub import AccountRun, AccountState
 from lakecircle.engine.records import ChangeRecord
 
 
@@ -54,23 +64,36 @@ def print_problems(definitions: Definitions, output: str, warnings: Sequence[Pro
     )
 
 
-def unmanaged_list(report: CycleReport) -> str:
-    """``plan --show-unmanaged``: the buckets no definition selects, one a line."""
+def unmanaged_list(report: CycleReport, hub: HubRun | None = None) -> str:
+    """``plan --show-unmanaged``: the buckets no definition selects, one a line (with ``hub``,
+    each with its account)."""
+    if hub is not None:
+        named = [
+            f"  {printable(name)} (account {run.account.id})"
+            for run in hub.runs
+            if run.report is not None
+            for name in run.report.unmanaged
+        ]
+        return "\n".join((f"Unmanaged bucket(s), {len(named)}: no definition selects them.", *named))
     names = report.unmanaged
     head = f"Unmanaged bucket(s), {len(names)}: no definition selects them."
     return "\n".join((head, *(f"  {printable(name)}" for name in names)))
 
 
-def summary(report: CycleReport) -> str:
-    """One paragraph a person reads after a cycle."""
+def summary(report: CycleReport, hub: HubRun | None = None) -> str:
+    """One paragraph a person reads after a cycle; with ``hub`` (many accounts), the buckets
+    named with their accounts and the accounts counted."""
     c = report.counts
     verb = "would change" if report.dry_run else "changed"
     changed = c[BucketState.DRIFTED] if report.dry_run else c[BucketState.CHANGED]
+    managed = sum(1 for r in hub.runs if r.state is AccountState.MANAGED) if hub is not None else 0
+    where = "the account" if hub is None else f"{managed} account(s)"
     lines = [
         f"{changed} bucket(s) {verb}, {c[BucketState.IN_SYNC]} in sync, {c[BucketState.MISSING]} missing,"
         f" {c[BucketState.INVALID]} invalid, {c[BucketState.FAILED]} failed"
-        f" ({report.buckets_listed} bucket(s) in the account, {report.duration:.1f} s)."
+        f" ({report.buckets_listed} bucket(s) in {where}, {report.duration:.1f} s)."
     ]
+    accounts = _accounts_of(hub)
     if not report.dry_run:
         lines.append(
             f"Rules: {report.rules_added} added, {report.rules_changed} changed, {report.rules_removed} removed."
@@ -83,7 +106,7 @@ def summary(report: CycleReport) -> str:
             f" rules), {c[BucketState.DIVERGING]} diverging (rewritten only with backoff)."
         )
     for result in report.results:
-        bucket = printable(result.bucket)
+        bucket = printable(result.bucket) + accounts.get(id(result), "")
         if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
             lines.append(f"  {result.state.value}: {bucket}: {printable(result.error or '')}")
         elif result.dropped:
@@ -112,9 +135,122 @@ def summary(report: CycleReport) -> str:
         files = report.definitions.unreadable_files
         lines.append(f"{len(files)} definition file(s) could not be read; a partial picture removes no rule:")
         lines.extend(f"  unreadable: {line}" for line in unreadable_lines(report.definitions))
+    if hub is not None:
+        lines.extend(_accounts_lines(hub))
     if report.fatal is not None:
         lines.append(f"Cycle failed: {report.fatal}")
     return "\n".join(lines)
+
+
+def _accounts_of(hub: HubRun | None) -> dict[int, str]:
+    """`` (account <id>)`` by result, for the lines that name a bucket (none with one account)."""
+    if hub is None:
+        return {}
+    return {id(r): f" (account {run.account.id})" for run in hub.runs if run.report for r in run.report.results}
+
+
+def _accounts_lines(hub: HubRun) -> list[str]:
+    states = [r.state for r in hub.runs]
+    counted = ", ".join(f"{states.count(state)} {state.value}" for state in AccountState)
+    lines = [f"Accounts: {counted} (LCC_ACCOUNTS: {printable(hub.source)})."]
+    lines.extend(f"  failed: {printable(_failed(run))}" for run in hub.failed_accounts)
+    if hub.unknown:
+        lines.append(f"  {printable(not_managed(hub.unknown, hub.source))}")
+    return lines
+
+
+def _failed(run: AccountRun) -> str:
+    return failure(run.account, run.error or "failed")
+
+
+def account_header(run: AccountRun) -> str:
+    """The line that opens an account's part of a plan: its ID and state."""
+    account = run.account
+    if run.state is AccountState.FAILED:
+        return printable(f"account {account.id}: failed (role {account.role_arn}): {cause(account, run.error or '')}")
+    if run.state is AccountState.SKIPPED:
+        return f"account {account.id}: skipped (not named by --account)"
+    listed = run.report.buckets_listed if run.report is not None else 0
+    return f"account {account.id}: managed, {listed} bucket(s) listed"
+
+
+def hub_plan_text(hub: HubRun, *, color: bool = False) -> str:
+    """Each account's plan under its header, in the account list's order; the accounts
+    ``--account`` left out are only counted (:func:`summary`)."""
+    blocks = []
+    for run in hub.runs:
+        if run.state is AccountState.SKIPPED:
+            continue
+        block = [account_header(run)]
+        if run.report is not None and run.state is AccountState.MANAGED:
+            block.append(render_plan_text(run.report.plans, color=color, total=run.report.compared))
+        blocks.append("\n".join(block))
+    return "\n\n".join(blocks) if blocks else "No account was run."
+
+
+def hub_plan_json(hub: HubRun, *, show_unmanaged: bool = False) -> dict[str, Any]:
+    """``plan --output json`` with many accounts: the single account's document, each bucket
+    (and each report problem and change) with its ``account``, and an ``accounts`` list."""
+    buckets: list[dict[str, Any]] = []
+    pending = False
+    problems: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    ran: set[int] = set()
+    for run in hub.runs:
+        if run.report is None:
+            continue
+        account = run.account.id
+        buckets.extend({"account": account, **plan_json(plan)} for plan in run.report.plans)
+        pending = pending or any(plan.has_changes for plan in run.report.plans)
+        own = report_document(run.report)
+        problems.extend({"account": account, **entry} for entry in own["problems"])
+        changes.extend({"account": account, **entry} for entry in own["changes"])
+        ran.update(id(r) for r in run.report.results)
+    across = [r for r in hub.report.results if id(r) not in ran]  # missing from every account
+    problems.extend({"account": None, **entry} for entry in _problems(across))
+    report = report_document(hub.report) | {"problems": problems, "changes": changes}
+    document: dict[str, Any] = {
+        "format_version": PLAN_FORMAT_VERSION,
+        "changes": pending,
+        "buckets": buckets,
+        "report": report,
+        "accounts": [_account_json(run) for run in hub.runs],
+        "unknown_accounts": list(hub.unknown),
+    }
+    if show_unmanaged:
+        document["unmanaged"] = [
+            {"account": run.account.id, "bucket": name}
+            for run in hub.runs
+            if run.report is not None
+            for name in run.report.unmanaged
+        ]
+    return document
+
+
+def _problems(results: Sequence[BucketResult]) -> list[dict[str, Any]]:
+    return [
+        {"bucket": r.bucket, "state": r.state.value, "error": r.error, "stage": r.stage}
+        for r in results
+        if r.error is not None
+    ]
+
+
+def _account_json(run: AccountRun) -> dict[str, Any]:
+    report = run.report
+    return {
+        "id": run.account.id,
+        "role_arn": run.account.role_arn,
+        "state": run.state.value,
+        "error": run.error,
+        "buckets_listed": report.buckets_listed if report is not None else 0,
+        "counts": counts_document(report.counts) if report is not None else {},
+    }
+
+
+def hub_failed(hub: HubRun) -> bool:
+    """Exit 1 with many accounts: as :func:`failed` for the summed report, or an account
+    failed, or ``--account`` named an account the list does not hold."""
+    return failed(hub.report) or bool(hub.failed_accounts) or bool(hub.unknown)
 
 
 def _tags_unread_lines(report: CycleReport) -> list[str]:

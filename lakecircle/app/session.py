@@ -36,6 +36,7 @@ from lakecircle.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from lakecircle.adapters.s3.adapter import S3Adapter
+    from lakecircle.core.accounts import Account as Member
 
 T = TypeVar("T")
 
@@ -189,10 +190,17 @@ class Explained:
     tags_failed: bool = False
     """A tag selector's pattern matches and the bucket's tags could not be read: the answer
     leaves those selectors out, and may be wrong (exit 1, as for an unreadable file)."""
+    account: Member | None = None
+    """With many accounts: the account that holds the bucket (None: none of those searched)."""
+    searched: int = 0
+    """With many accounts: how many accounts were asked whether they hold the bucket."""
+    unreachable: tuple[str, ...] = ()
+    """With many accounts, when none holds the bucket: each account that could not be asked,
+    named with its role and cause (it may hold the bucket: the answer is incomplete)."""
 
     @property
     def complete(self) -> bool:
-        return not (self.definitions.partial or self.tags_failed)
+        return not (self.definitions.partial or self.tags_failed or self.unreachable)
 
 
 async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucket: str) -> Explained:

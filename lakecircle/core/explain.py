@@ -7,6 +7,10 @@ from?" and "why is this bucket authoritative?" then deserve one answer in one pl
 bucket and its tags (None when they were not or could not be read); the text and JSON
 forms are below. The live configuration is not part of it: that is ``plan``'s.
 
+With many accounts (``LCC_ACCOUNTS``) the explanation is of the bucket in the account that
+holds it: a definition whose ``Accounts`` or ``AccountTags`` do not admit that account does
+not apply there, and is shown apart with its scope (:class:`OutOfScope`).
+
 Pure: the command reads the definitions and the tags; this only puts them together.
 """
 
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lakecircle.core.accounts import Account, AccountScope
 from lakecircle.core.combine import Combined, combine
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.model import BucketDefinition
@@ -74,6 +79,15 @@ class Passed:
 
 
 @dataclass(frozen=True, slots=True)
+class OutOfScope:
+    """A definition that names the bucket, or a selector whose pattern matches it, that does
+    not apply in the bucket's account: its ``Accounts`` or ``AccountTags`` leave the account out."""
+
+    source: Source
+    scope: AccountScope
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     bucket: str
     selecting: tuple[Selecting, ...]
@@ -92,6 +106,10 @@ class Explanation:
     """What makes the bucket invalid: its own definition's errors, or the combination's."""
     invalid_selectors: tuple[str, ...]
     """Selectors left out for their errors (which buckets they meant is unknown)."""
+    account: str | None = None
+    """The account that holds the bucket, with many accounts (None: one account)."""
+    out_of_scope: tuple[OutOfScope, ...] = ()
+    """The definitions that would select the bucket but do not apply in ``account``."""
 
     @property
     def managed(self) -> bool:
@@ -108,10 +126,20 @@ def explain(
     matches: Sequence[Match],
     tags: Mapping[str, str] | None,
     tags_note: str | None = None,
+    *,
+    account: Account | None = None,
 ) -> Explanation:
     """The explanation of ``bucket`` from the definitions, the selectors whose ``BucketMatch``
-    matches its name (:meth:`~lakecircle.core.selectors.Matcher.match`) and its tags."""
+    matches its name (:meth:`~lakecircle.core.selectors.Matcher.match`) and its tags; in
+    ``account`` when given (many accounts), where only the definitions its scope admits apply."""
     exact = definitions.buckets.get(bucket)
+    outside: list[OutOfScope] = []
+    if account is not None:
+        if exact is not None and not exact.scope.admits(account):
+            outside.append(OutOfScope(Source(", ".join(exact.files)), exact.scope))
+            exact = None
+        outside.extend(OutOfScope(m.source, m.selector.scope) for m in matches if not m.selector.scope.admits(account))
+        matches = [m for m in matches if m.selector.scope.admits(account)]
     own_problems = definitions.invalid.get(bucket, ())
     selected = with_tags(matches, tags)
     passed = tuple(
@@ -140,6 +168,8 @@ def explain(
         _tdmos_source(exact, selected) if combined is not None else None,
         tuple(own_problems) + (combined.problems if combined is not None else ()),
         tuple(definitions.invalid_selectors),
+        account.id if account is not None else None,
+        tuple(outside),
     )
 
 
@@ -221,7 +251,14 @@ def explanation_text(explanation: Explanation) -> str:
     """What ``lakecircle explain BUCKET`` prints."""
     e = explanation
     out = [f"bucket {printable(e.bucket)}"]
-    if not e.managed:
+    if e.account is not None:
+        out.append(f"account: {e.account}")
+    if not e.managed and e.account is not None and e.out_of_scope:
+        out.append(
+            f"no definition that applies in account {e.account} selects it: LakeCircle never reads or writes"
+            " its lifecycle rules there"
+        )
+    elif not e.managed:
         out.append("no definition selects it: it is unmanaged (LakeCircle never reads or writes its lifecycle rules)")
     if e.selecting:
         out.append("selected by:")
@@ -231,6 +268,9 @@ def explanation_text(explanation: Explanation) -> str:
     if e.passed:
         out.append("matched by name, not selected:")
         out.extend(f"  {_why_text(p.source, p.tags)}: {p.why.value}" for p in e.passed)
+    if e.out_of_scope:
+        out.append(f"not applied in account {e.account} (their Accounts or AccountTags leave it out):")
+        out.extend(f"  {_why_text(o.source, ())}: {printable(o.scope.describe())}" for o in e.out_of_scope)
     if e.tags is not None:
         out.append(f"tags: {_tags_text(e.tags)}")
     elif e.tags_note is not None:
@@ -289,4 +329,18 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "problems": [p.as_dict() for p in e.problems],
         "invalid_selectors": list(e.invalid_selectors),
         "desired": config_json(combined.config) if combined is not None and e.valid else None,
+    } | (
+        {}
+        if e.account is None
+        else {"account": e.account, "out_of_scope": [_out_of_scope_json(o) for o in e.out_of_scope]}
+    )
+
+
+def _out_of_scope_json(outside: OutOfScope) -> dict[str, Any]:
+    scope = outside.scope
+    return {
+        **(source_json(outside.source) or {}),
+        "accounts": None if scope.accounts is None else sorted(scope.accounts),
+        "account_tags": dict(scope.tags),
+        "scope": scope.describe(),
     }

@@ -264,9 +264,12 @@ def _toml_value(value: Any) -> Any:
     return value
 
 
-def config_toml(bucket: str, config: LifecycleConfig) -> str:
-    """A definition file for ``bucket`` that parses back to ``config``."""
+def config_toml(bucket: str, config: LifecycleConfig, *, accounts: Sequence[str] = ()) -> str:
+    """A definition file for ``bucket`` that parses back to ``config``; with ``accounts``, one
+    that applies in those accounts only (``Accounts``: an export of many accounts)."""
     document: dict[str, Any] = {"BucketName": bucket}
+    if accounts:
+        document["Accounts"] = list(accounts)
     if config.transition_default_minimum_object_size is not None:
         document["TransitionDefaultMinimumObjectSize"] = config.transition_default_minimum_object_size
     document["LifecycleConfiguration"] = {"Rules": [_toml_value(r.to_wire()) for r in config.rules]}

@@ -115,6 +115,8 @@ class Hub:
         """The accounts listed last (kept when a later read fails)."""
         self.runs: dict[str, AccountRun] = {}
         """Each listed account's part of the last cycle, by ID."""
+        self.unread: str | None = None
+        """Why the account list could not be read last time (None: it was read)."""
         self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -155,8 +157,9 @@ class Hub:
             if trigger != Trigger.POLL or not self.accounts:
                 await self._read_accounts(loaded.definitions)
             if not self.accounts:
+                why = f" ({self.unread})" if self.unread else ""
                 return self._report(
-                    cycle_id, trigger, started, loaded, fatal="no account to manage: " + self.source.location
+                    cycle_id, trigger, started, loaded, fatal=f"no account to manage: {self.source.location}{why}"
                 )
             runs: dict[str, AccountRun] = {}
             limiter = anyio.CapacityLimiter(self.accounts_at_once)
@@ -187,12 +190,15 @@ class Hub:
             found = await self.source.accounts(with_tags=with_tags)
         except LakeCircleError as exc:
             log.warning("accounts_unreadable", source=self.source.location, error=str(exc), kept=len(self.accounts))
+            self.unread = str(exc)
             return
         for problem in found.problems:
             log.warning("accounts_problem", source=self.source.location, problem=str(problem))
         if not found.readable:
             log.warning("accounts_unreadable", source=self.source.location, kept=len(self.accounts))
+            self.unread = "; ".join(str(p) for p in found.problems) or "unreadable"
             return
+        self.unread = None
         self.accounts = found.accounts
         listed = {a.id: a for a in found.accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:

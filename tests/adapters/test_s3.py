@@ -159,6 +159,22 @@ async def test_lists_every_bucket_of_the_account(s3: S3Adapter, s3_client: Any) 
     assert s3.calls["ListBuckets"] == 1
 
 
+async def test_finds_a_bucket_of_the_account_by_name_with_one_listbuckets_by_prefix(
+    s3: S3Adapter, s3_client: Any
+) -> None:
+    for name in ("data", "data-2", "datum"):
+        create_bucket(s3_client, name)
+    sent = record_params(await s3.client(REGION))
+
+    found = await s3.find_bucket("data")
+    missing = await s3.find_bucket("dat")
+
+    assert found is not None
+    assert found.name == "data"
+    assert missing is None
+    assert [(op, params.get("Prefix")) for op, params in sent] == [("ListBuckets", "data"), ("ListBuckets", "dat")]
+
+
 async def test_finds_a_missing_region_once_and_sends_the_buckets_calls_there(s3: S3Adapter, s3_client: Any) -> None:
     create_bucket(s3_client, "eu-bucket", "eu-west-1")
     [[ref]] = await collect(s3)  # moto lists no BucketRegion

@@ -7,18 +7,23 @@ one role (moto's STS assumes any role, see tests/adapters/test_roles.py).
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import structlog
 
 from lakecircle import errors
-from lakecircle.app.wiring import open_member, request_slots, service_identity
+from lakecircle.app.wiring import accounts_at_once, open_hub, open_member, request_slots, service_identity
 from lakecircle.core.accounts import Account
+from lakecircle.core.report import Trigger
+from lakecircle.engine.hub import AccountState
 from lakecircle.settings import load_settings
-from tests.conftest import MOTO_REGION
+from tests.builders import fleet, rule
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import Fault, FaultProxy
-from tests.helpers import assumed_client
+from tests.helpers import assumed_client, object_keys, put_definitions, rules_of
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +88,85 @@ def test_the_hub_needs_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LCC_AWS_REGION", raising=False)
     with pytest.raises(errors.ConfigError, match="LCC_AWS_REGION"):
         service_identity(load_settings({}))
+
+
+# -- the hub ------------------------------------------------------------------------------------
+
+ENDPOINT = "s3://hub-records/lcc/"
+MEMBERS = ("111111111111", "222222222222")
+
+
+def accounts_file(path: Path, *ids: str) -> Path:
+    path.write_text("".join(f'[[Account]]\nId = "{i}"\n' for i in ids))
+    return path
+
+
+def hub_settings(tmp_path: Path, **overrides: Any) -> Any:
+    given: dict[str, Any] = {
+        "aws_account": MOTO_ACCOUNT,
+        "aws_region": MOTO_REGION,
+        "endpoint": ENDPOINT,
+        "accounts": str(accounts_file(tmp_path / "accounts.toml", *MEMBERS)),
+        "concurrency": 4,
+    }
+    return load_settings({}, **(given | overrides))
+
+
+async def test_the_hub_writes_each_members_buckets_and_keeps_its_records_under_accounts_id(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    put_definitions(s3_client, "hub-records", "lcc/", {"base.toml": fleet(["*"], rule("abort", 7))})
+    for account in MEMBERS:
+        assumed_client("s3", f"arn:aws:iam::{account}:role/lakecircle").create_bucket(Bucket=f"data-{account}")
+
+    adapters: dict[str | None, str] = {}
+
+    def opened(account: str | None, adapter: Any) -> None:
+        adapters[account] = adapter.account
+
+    async with open_hub(hub_settings(tmp_path), dry_run=False, opened=opened) as hub:
+        report = await hub.run_cycle(Trigger.SYNC)
+        runs = dict(hub.runs)
+
+    assert report.ok
+    assert report.writes == 2
+    assert adapters == {None: MOTO_ACCOUNT} | {account: account for account in MEMBERS}
+    assert {k: r.state for k, r in runs.items()} == dict.fromkeys(MEMBERS, AccountState.MANAGED)
+    keys = object_keys(s3_client, "hub-records", "lcc/")
+    for account in MEMBERS:
+        assert f"lcc/accounts/{account}/current/data-{account}.json" in keys
+        assert f"lcc/accounts/{account}/previous/data-{account}.json" in keys
+        assert any(k.startswith(f"lcc/accounts/{account}/history/") for k in keys)
+        assert any(k.startswith(f"lcc/accounts/{account}/log/") for k in keys)
+        member = assumed_client("s3", f"arn:aws:iam::{account}:role/lakecircle")
+        assert rules_of(member, f"data-{account}") == {"abort": 7}
+    assert not [k for k in keys if k.startswith(("lcc/current/", "lcc/history/", "lcc/log/", "lcc/previous/"))]
+
+
+async def test_the_hubs_own_account_is_verified_before_anything_is_read(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    config = hub_settings(tmp_path, aws_account="999999999999")
+    entered = False
+
+    with pytest.raises(errors.AccountMismatch):
+        async with open_hub(config, dry_run=True):
+            entered = True
+
+    assert not entered
+
+
+def test_a_hub_needs_lcc_accounts() -> None:
+    config = load_settings({}, aws_account=MOTO_ACCOUNT, aws_region=MOTO_REGION, endpoint=ENDPOINT)
+
+    async def go() -> None:
+        async with open_hub(config, dry_run=True):
+            pass
+
+    with pytest.raises(errors.ConfigError, match="LCC_ACCOUNTS"):
+        anyio.run(go)
+
+
+@pytest.mark.parametrize(("concurrency", "at_once"), [(1, 2), (4, 2), (16, 4), (64, 16)])
+def test_accounts_run_four_slots_each_and_never_fewer_than_two_at_once(concurrency: int, at_once: int) -> None:
+    assert accounts_at_once(load_settings({}, concurrency=concurrency)) == at_once

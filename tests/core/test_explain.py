@@ -3,12 +3,14 @@ authoritative or shared, and where its minimum object size comes from, table by 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import pytest
 
+from lakecircle.core.accounts import Account, AccountScope
 from lakecircle.core.definitions import Definitions
-from lakecircle.core.explain import Explanation, Fate, Unselected, explain
+from lakecircle.core.explain import Explanation, Fate, Unselected, explain, explanation_json, explanation_text
 from lakecircle.core.model import BucketDefinition, LifecycleConfig, Rule
 from lakecircle.core.selectors import Matcher, Ownership, Selector, Source
 from tests.builders import rule, selector
@@ -150,3 +152,90 @@ def test_a_bucket_nothing_selects_is_unmanaged() -> None:
     assert not explanation.managed
     assert explanation.combined is None
     assert explanation.valid
+
+
+# -- in the account that holds the bucket (many accounts) ------------------------------------------
+
+PROD, DEV = "111111111111", "222222222222"
+IN_PROD = Account(PROD, f"arn:aws:iam::{PROD}:role/lakecircle", tags=(("env", "prod"),))
+PROD_ONLY = AccountScope(tags=(("env", "prod"),))
+DEV_ONLY = AccountScope(accounts=frozenset({DEV}))
+
+
+def scoped(scope: AccountScope, *match: str, file: str) -> Selector:
+    return dataclasses.replace(
+        selector(*match, rules=(rule(file.removesuffix(".toml"), prefix=None),), file=file), scope=scope
+    )
+
+
+def in_account(own: BucketDefinition | None, *selectors: Selector, account: Account | None = IN_PROD) -> Explanation:
+    definitions = Definitions(
+        buckets={} if own is None else {BUCKET: own},
+        invalid={},
+        problems=(),
+        files=(),
+        unreadable=(),
+        selectors=selectors,
+    )
+    return explain(BUCKET, definitions, Matcher(selectors).match(BUCKET), {}, account=account)
+
+
+SCOPE_CASES = [
+    pytest.param(
+        in_account(None, scoped(PROD_ONLY, "*", file="prod.toml"), scoped(DEV_ONLY, "*", file="dev.toml")),
+        ["prod.toml"],
+        ["dev.toml"],
+        id="a selector whose scope leaves the account out does not apply there, and is shown apart",
+    ),
+    pytest.param(
+        in_account(dataclasses.replace(exact(rule("own")), scope=DEV_ONLY), scoped(PROD_ONLY, "*", file="prod.toml")),
+        ["prod.toml"],
+        ["web-logs.toml"],
+        id="a BucketName definition for other accounts does not apply in the account that holds the bucket",
+    ),
+    pytest.param(
+        in_account(None, scoped(DEV_ONLY, "*", file="dev.toml"), account=None),
+        ["dev.toml"],
+        [],
+        id="with one account every definition applies, whatever its scope",
+    ),
+]
+
+
+@pytest.mark.parametrize(("explanation", "selecting", "outside"), SCOPE_CASES)
+def test_in_the_holding_account_only_the_definitions_its_scope_admits_apply(
+    explanation: Explanation, selecting: list[str], outside: list[str]
+) -> None:
+    assert [s.source.file for s in explanation.selecting] == selecting
+    assert [o.source.file for o in explanation.out_of_scope] == outside
+
+
+def test_the_account_and_the_definitions_left_out_are_said_in_text_and_json() -> None:
+    explanation = in_account(None, scoped(DEV_ONLY, "*", file="dev.toml"))
+    text = explanation_text(explanation).splitlines()
+    document = explanation_json(explanation)
+
+    assert text[:3] == [
+        f"bucket {BUCKET}",
+        f"account: {PROD}",
+        f"no definition that applies in account {PROD} selects it: LakeCircle never reads or writes its"
+        " lifecycle rules there",
+    ]
+    assert f'  dev.toml  (pattern "*"): Accounts = ["{DEV}"]' in text
+    assert document["account"] == PROD
+    assert document["out_of_scope"] == [
+        {
+            "file": "dev.toml",
+            "selector": "dev.toml",
+            "pattern": "*",
+            "accounts": [DEV],
+            "account_tags": {},
+            "scope": f'Accounts = ["{DEV}"]',
+        }
+    ]
+
+
+def test_with_one_account_the_json_has_no_account_keys() -> None:
+    document = explanation_json(in_account(None, BASE, account=None))
+    assert "account" not in document
+    assert "out_of_scope" not in document

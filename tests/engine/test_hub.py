@@ -237,3 +237,14 @@ async def test_the_daemon_runs_a_hub_as_it_runs_one_reconciler_and_a_stop_drains
     daemon.request_stop()
     assert org.hub.draining
     assert all(m.draining for _, m, _ in org.hub._members.values())
+
+
+async def test_a_first_account_list_that_cannot_be_read_is_the_cycles_fatal_error_with_its_cause() -> None:
+    org = Organization(member(A), base=fleet(["*"], rule("abort", 7)))
+    org.source.fail = LakeCircleError("no accounts file at accounts.toml; create it or fix LCC_ACCOUNTS")
+
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+
+    assert report.fatal == (
+        "no account to manage: accounts.toml (no accounts file at accounts.toml; create it or fix LCC_ACCOUNTS)"
+    )

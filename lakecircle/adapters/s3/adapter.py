@@ -70,8 +70,9 @@ class S3Adapter(S3Transport):
 
     # -- LifecycleStore ---------------------------------------------------------------------
 
-    async def iter_buckets(self) -> AsyncIterator[list[BucketRef]]:
-        """The account's buckets, one ListBuckets page at a time.
+    async def iter_buckets(self, prefix: str | None = None) -> AsyncIterator[list[BucketRef]]:
+        """The account's buckets (those whose names start with ``prefix``, when given), one
+        ListBuckets page at a time.
 
         Stops when no ContinuationToken comes back (some S3-compatible servers never send
         one). A bucket listed without BucketRegion gets its region later, on first use.
@@ -79,6 +80,8 @@ class S3Adapter(S3Transport):
         token: str | None = None
         while True:
             params: dict[str, Any] = {"MaxBuckets": self.page_size}
+            if prefix:
+                params["Prefix"] = prefix
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListBuckets", **params)
@@ -93,6 +96,19 @@ class S3Adapter(S3Transport):
                     request_id=request_id_of(response),
                 )
             token = next_token
+
+    async def find_bucket(self, name: str) -> BucketRef | None:
+        """The bucket ``name`` with its region when this account holds it, else None.
+
+        ListBuckets lists the caller's own buckets only, and its ``Prefix`` makes it one
+        request whatever the account's size (``lakecircle explain`` and ``rollback`` find
+        which of many accounts holds a bucket so). A server that ignores ``Prefix`` lists
+        everything, and the answer is the same.
+        """
+        found = None
+        async for page in self.iter_buckets(prefix=name):  # to its end: a generator left open is finalized late
+            found = next((ref for ref in page if ref.name == name), found)
+        return found
 
     def _bucket_ref(self, entry: Mapping[str, Any], response: Mapping[str, Any]) -> BucketRef:
         name = entry.get("Name")
