@@ -18,26 +18,29 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import structlog
 
 from lakecircle import __version__
-from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.app.wiring import Account, build_reconciler, open_account
+from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.app.wiring import build_reconciler, open_account, open_hub
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account as Member
 from lakecircle.core.report import CycleReport, Stage
-from lakecircle.engine.hub import AccountState
+from lakecircle.engine.hub import AccountState, Hub
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Daemon, StopReason, Timer
+from lakecircle.service.daemon import Daemon, Runner, StopReason, Timer
 from lakecircle.service.metrics import Metrics, fatal_stage
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings
+
+if TYPE_CHECKING:
+    from lakecircle.adapters.s3.adapter import S3Adapter
 
 log = structlog.get_logger("lakecircle.app.serve")
 
@@ -210,7 +213,8 @@ async def _start_and_run(
     on_started: Callable[[Daemon, tuple[str, int]], None] | None,
     on_report: Callable[[CycleReport], None] | None,
 ) -> Daemon | None:
-    metrics = Metrics()
+    many = settings.accounts_from is not None
+    metrics = Metrics(multi_account=many)
     metrics.set_info(__version__, settings.actions.value, settings.aws_account)
     health = Health(max_age=3 * settings.resync_interval, outage_limit=OUTAGE_POLLS * settings.poll_interval)
     host, port = settings.metrics_host_port
@@ -221,17 +225,35 @@ async def _start_and_run(
             with router.start_up:
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
-                account = await stack.enter_async_context(
-                    open_account(
-                        settings,
-                        need_endpoint=definitions_dir is None,
-                        retry=RetryPolicy.from_settings(settings),
-                        observer=metrics,
+                sink = CycleSink(metrics, health, on_report, count_cycles=not many)
+                runner: Runner
+                if many:
+                    runner = await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink))
+                else:
+                    account = await stack.enter_async_context(
+                        open_account(
+                            settings,
+                            need_endpoint=definitions_dir is None,
+                            retry=RetryPolicy.from_settings(settings),
+                            observer=metrics,
+                        )
                     )
+                    metrics.watch_gate(account.adapter.gate)
+                    # The daemon's reports feed metrics and logs: counts, not every plan's models
+                    # (plans only for an ``on_report`` that narrates them: the demo).
+                    runner = build_reconciler(
+                        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
+                    )
+                daemon = Daemon(
+                    runner,
+                    poll_interval=settings.poll_interval,
+                    resync_interval=settings.resync_interval,
+                    shutdown_timeout=settings.shutdown_timeout,
+                    clock=clock,
+                    observer=sink,
+                    poll_observer=sink,
+                    max_cycles=max_cycles,
                 )
-                metrics.watch_gate(account.adapter.gate)
-                sink = CycleSink(metrics, health, on_report)
-                daemon = _daemon(settings, definitions_dir, account, sink, clock=clock, max_cycles=max_cycles)
                 router.daemon = daemon
         except LakeCircleError as exc:
             # one line: the error says what to fix; a traceback would only hide it
@@ -256,28 +278,24 @@ async def _start_and_run(
     return daemon
 
 
-def _daemon(
-    settings: Settings,
-    definitions_dir: Path | None,
-    account: Account,
-    sink: CycleSink,
-    *,
-    clock: Timer | None,
-    max_cycles: int | None,
-) -> Daemon:
-    """The daemon of an opened account, reporting to ``sink``."""
-    # The daemon's reports feed metrics and logs: counts, not every plan's models
-    # (plans only for an ``on_report`` that narrates them: the demo).
-    reconciler = build_reconciler(
-        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=sink.on_report is not None
-    )
-    return Daemon(
-        reconciler,
-        poll_interval=settings.poll_interval,
-        resync_interval=settings.resync_interval,
-        shutdown_timeout=settings.shutdown_timeout,
-        clock=clock,
-        observer=sink,
-        poll_observer=sink,
-        max_cycles=max_cycles,
+def _hub(
+    settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
+) -> AbstractAsyncContextManager[Hub]:
+    """The hub of many accounts, each account's requests and cycles counted under its label
+    (the hub's own, definitions and records, under none)."""
+
+    def requests(account_id: str | None) -> RequestObserver:
+        return metrics if account_id is None else metrics.account(account_id)
+
+    def opened(account_id: str | None, adapter: S3Adapter) -> None:
+        (metrics if account_id is None else metrics.account(account_id)).watch_gate(adapter.gate)
+
+    return open_hub(
+        settings,
+        definitions_dir,
+        dry_run=settings.dry_run,
+        keep_plans=sink.on_report is not None,
+        observer=HubSink(metrics),
+        requests=requests,
+        opened=opened,
     )

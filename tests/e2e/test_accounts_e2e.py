@@ -11,19 +11,23 @@ AssumeRole, pinned on that role: moto's STS assumes any role.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builders import definition, fleet
 from tests.conftest import MOTO_REGION
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import (
+    DaemonProcess,
     assert_clean,
     assumed_client,
     cli_env,
+    http_get,
     object_keys,
     pictured,
     put_definitions,
@@ -129,3 +133,64 @@ def test_the_hub_of_an_organization_plans_syncs_and_plans_clean_and_a_refused_ro
     restored = run_cli(env, "rollback", "media-bucket", "--account", members["media"])
     assert restored.code == 0, restored
     assert holdings(members, moto)["media-bucket"] == {"abort": 7}
+
+
+# -- the daemon as the hub ---------------------------------------------------------------------
+
+
+def account_series(url: str, name: str) -> dict[str, float]:
+    """A metric's value per ``account`` label, summed over its other labels."""
+    status, text = http_get(f"{url}/metrics")
+    assert status == 200, text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                key = sample.labels.get("account", "")
+                found[key] = found.get(key, 0.0) + sample.value
+    return found
+
+
+def test_the_daemon_as_the_hub_converges_every_account_but_the_refused_one_and_counts_each_under_its_label(
+    moto: str, s3_client: Any, organization: dict[str, str], tmp_path: Path
+) -> None:
+    members = organization
+    put_definitions(s3_client, ENDPOINT, PREFIX, {"base.toml": fleet(["*-bucket"], *pictured({"abort": 7}))})
+    for name in NAMES:
+        member_s3(members[name], moto).create_bucket(Bucket=f"{name}-bucket")
+    refused = members["media"]
+    with FaultProxy(moto) as proxy:
+        proxy.force("AssumeRole", role_of(refused), Fault.DENIED)
+        env = cli_env(
+            proxy.url,
+            tmp_path / "home",
+            LCC_ENDPOINT=f"s3://{ENDPOINT}/{PREFIX}",
+            LCC_ACCOUNTS="organization",
+            LCC_ACCOUNT_FILTER="lakecircle=on",
+            LCC_METRICS_ADDR="127.0.0.1:0",
+            LCC_POLL_INTERVAL="1",
+            LCC_RESYNC_INTERVAL="3600",
+        )
+        with DaemonProcess(env, tmp_path / "daemon.log") as daemon:
+            url = daemon.metrics_url()
+            daemon.wait_for_event("hub_cycle_finished", trigger="startup")
+            added = account_series(url, "lakecircle_rules_added_total")
+            states = account_series(url, "lakecircle_account_consecutive_failed_cycles")
+            accounts = account_series(url, "lakecircle_accounts")
+            daemon.send(signal.SIGTERM)
+            code, _ = daemon.wait_exit()
+    assert code == 0, str(daemon)
+    assert holdings(members, moto) == {
+        "media-bucket": {},
+        "data-bucket": {"abort": 7},
+        "logs-bucket": {"abort": 7},
+    }
+    assert added[members["data"]] == 1
+    assert added[members["logs"]] == 1
+    assert added.get(refused, 0) == 0
+    assert states[refused] == 1
+    assert states[members["data"]] == 0
+    assert accounts[""] == 3  # managed, failed, skipped summed: every listed member once
+    keys = object_keys(s3_client, ENDPOINT, PREFIX)
+    assert f"{PREFIX}accounts/{members['data']}/current/data-bucket.json" in keys
+    assert not any(k.startswith(f"{PREFIX}accounts/{refused}/current/") for k in keys)
