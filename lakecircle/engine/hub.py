@@ -248,11 +248,11 @@ class Hub:
                     member = await self._member(account)
                     report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
                 except LakeCircleError as exc:
-                    report = self._failed(trigger, started, loaded, f"account {account.id} ({account.role_arn}): {exc}")
+                    report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names account and role
                     await self._close(account.id)  # its credentials are opened afresh next time
                 except Exception:  # a bug in one account must not stop the others
                     log.exception("account_crashed")
-                    report = self._failed(trigger, started, loaded, f"account {account.id}: internal error (logged)")
+                    report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
                 if report.fatal is not None:
                     log.error("account_failed", role=account.role_arn, error=report.fatal)
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
