@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import structlog
 
@@ -36,6 +36,16 @@ def _tree(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[st
     return event
 
 
+_WITHOUT_LOCALS: Final = structlog.dev.RichTracebackFormatter(show_locals=False)
+"""A traceback's frames without their local variables: a frame of the SDK's credential code
+holds a session's secret key and token (no secret reaches a log line)."""
+
+_DICT_TRACEBACKS: Final = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+"""JSON tracebacks, likewise without locals."""
+
+
 def configure_logging(
     level: LogLevel = LogLevel.INFO,
     fmt: LogFormat = LogFormat.AUTO,
@@ -49,11 +59,15 @@ def configure_logging(
     if fmt is LogFormat.AUTO:
         fmt = LogFormat.COLORTREE if tty else LogFormat.JSON
     if fmt in (LogFormat.TREE, LogFormat.COLORTREE):
-        renderer = structlog.dev.ConsoleRenderer(colors=fmt is LogFormat.COLORTREE, sort_keys=True)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=fmt is LogFormat.COLORTREE, sort_keys=True, exception_formatter=_WITHOUT_LOCALS
+        )
     elif fmt is LogFormat.TEXT:
         renderer = structlog.processors.LogfmtRenderer(sort_keys=True)
     elif fmt is LogFormat.COLORTEXT:
-        renderer = structlog.dev.ConsoleRenderer(colors=True, pad_event_to=0, sort_keys=True)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=True, pad_event_to=0, sort_keys=True, exception_formatter=_WITHOUT_LOCALS
+        )
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
     processors: list[Any] = [
@@ -64,7 +78,7 @@ def configure_logging(
         _mask_secrets,
     ]
     if fmt is LogFormat.JSON:
-        processors.append(structlog.processors.dict_tracebacks)
+        processors.append(_DICT_TRACEBACKS)
     if fmt in (LogFormat.TREE, LogFormat.COLORTREE):
         processors.append(_tree)
     processors.append(renderer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 
 from lakecircle.app.logs import configure_logging
@@ -57,3 +58,28 @@ def test_text_is_key_value() -> None:
     structlog.get_logger().info("cycle_finished", changed=1)
     assert "event=cycle_finished" in out.getvalue()
     assert "changed=1" in out.getvalue()
+
+
+SESSION = ("-".join(("wJalrXUtnFEMI", "not", "a", "real", "key")), "".join(("FwoGZXIvYXdz", "EXAMPLE")))
+"""A session's secret key and token, held in a frame's locals (built here: a traceback may show
+the source lines around the raise, never the values)."""
+
+
+@pytest.mark.parametrize("fmt", [LogFormat.JSON, LogFormat.TREE, LogFormat.COLORTREE, LogFormat.COLORTEXT])
+def test_a_logged_traceback_shows_no_frames_local_variables(fmt: LogFormat) -> None:
+    out = io.StringIO()
+    configure_logging(LogLevel.INFO, fmt, stream=out)
+
+    def renew(secret: str, token: str) -> None:
+        credentials = {"SecretAccessKey": secret, "SessionToken": token}
+        raise KeyError("Expiration" if credentials else "")
+
+    try:
+        renew(*SESSION)
+    except KeyError:
+        structlog.get_logger("t").exception("account_crashed")
+    text = out.getvalue()
+    assert "account_crashed" in text
+    assert "KeyError" in text
+    assert "wJalrXUtnFEMI" not in text
+    assert "FwoGZXIvYXdz" not in text
