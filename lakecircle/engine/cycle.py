@@ -40,7 +40,7 @@ from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.removals import RemovalGuard
 from lakecircle.engine.report_log import log_removal_guard, log_report, save_report
-from lakecircle.engine.results import ResultHook, Results
+from lakecircle.engine.results import ResultHook, Results, invalid_results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import BucketWriter, PendingWrite
 from lakecircle.errors import LakeCircleError, S3Error, TransientError
@@ -359,10 +359,9 @@ class Cycle:
             await self.dispatch(item)
 
     def report_invalid(self, definitions: Definitions) -> None:
-        for name in sorted(n for n in definitions.invalid if self.owner.wanted(n)):
-            problems = definitions.invalid[name]
-            error = f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
-            self.results.collect(BucketResult(name, BucketState.INVALID, error=error))
+        """The invalid buckets, once per cycle (a hub reports them once for all its accounts)."""
+        for result in invalid_results(definitions, self.owner.wanted) if self.owner.account is None else ():
+            self.results.collect(result)
 
     def finish(
         self, *, fatal: str | None = None, fingerprint: bytes | None = None, interrupted: bool = False

@@ -46,7 +46,7 @@ from lakecircle.core.report import BucketResult, BucketState, CycleReport, Trigg
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.fleet import in_scope
 from lakecircle.engine.loader import DefinitionLoader, Loaded
-from lakecircle.engine.results import ResultHook
+from lakecircle.engine.results import ResultHook, invalid_results
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import AccountSource, ObjectRef
 
@@ -120,6 +120,8 @@ class Hub:
         self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
         self._draining = False
         self._cut_short: CycleReport | None = None
+        self._with_tags = False
+        """The accounts were listed with their tags (``AccountTags`` can be decided)."""
 
     # -- the daemon's surface ------------------------------------------------------------
 
@@ -154,13 +156,18 @@ class Hub:
                 loaded = await self.loader.load(refs)
             except LakeCircleError as exc:
                 return self._report(cycle_id, trigger, started, None, fatal=str(exc))
-            if trigger != Trigger.POLL or not self.accounts:
-                await self._read_accounts(loaded.definitions)
+            needs_tags = _needs_tags(loaded.definitions)
+            if trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags):
+                await self._read_accounts(needs_tags)
             if not self.accounts:
                 why = f" ({self.unread})" if self.unread else ""
                 return self._report(
                     cycle_id, trigger, started, loaded, fatal=f"no account to manage: {self.source.location}{why}"
                 )
+            if needs_tags and not self._with_tags:
+                # AccountTags decide where definitions apply: without the tags, nothing is known.
+                why = f"definitions use AccountTags, and the accounts' tags could not be read ({self.unread})"
+                return self._report(cycle_id, trigger, started, loaded, fatal=why)
             runs: dict[str, AccountRun] = {}
             limiter = anyio.CapacityLimiter(self.accounts_at_once)
             try:
@@ -174,18 +181,16 @@ class Hub:
                 self.runs = runs
                 self._cut_short = self._report(cycle_id, trigger, started, loaded, interrupted=True)
                 raise
-            self.runs = {a.id: runs[a.id] for a in self.accounts}
+            self.runs = {a.id: runs[a.id] for a in self.accounts if a.id in runs}  # a stop leaves some unrun
             if self.observer is not None:
                 self.observer.accounts_seen({k: r.state for k, r in self.runs.items()})
             return self._report(cycle_id, trigger, started, loaded)
 
     # -- the accounts -----------------------------------------------------------------------
 
-    async def _read_accounts(self, definitions: Definitions) -> None:
-        """The account list again; kept as it was when it cannot be read."""
-        with_tags = any(s.scope.tags for s in definitions.selectors) or any(
-            d.scope.tags for d in definitions.desired.values()
-        )
+    async def _read_accounts(self, with_tags: bool) -> None:
+        """The account list again (with the accounts' tags when definitions need them); kept as
+        it was when it cannot be read."""
         try:
             found = await self.source.accounts(with_tags=with_tags)
         except LakeCircleError as exc:
@@ -199,6 +204,7 @@ class Hub:
             self.unread = "; ".join(str(p) for p in found.problems) or "unreadable"
             return
         self.unread = None
+        self._with_tags = with_tags
         self.accounts = found.accounts
         listed = {a.id: a for a in found.accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
@@ -255,10 +261,14 @@ class Hub:
                     report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
                 if report.fatal is not None:
                     log.error("account_failed", role=account.role_arn, error=report.fatal)
+                    await self._close(account.id)  # opened afresh next time: new credentials, new clients
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
         runs[account.id] = AccountRun(account, state, report, report.fatal)
         if self.observer is not None:
-            self.observer.account_finished(account, report)
+            try:
+                self.observer.account_finished(account, report)
+            except Exception:  # metrics must not cost the other accounts their cycle
+                log.exception("account_not_observed", account=account.id)
 
     def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
         """The report of an account whose cycle could not run."""
@@ -289,8 +299,9 @@ class Hub:
         reports = [r.report for r in self.runs.values() if r.report is not None] if fatal is None else []
         definitions = loaded.definitions if loaded is not None else None
         missing = self._missing(definitions) if fatal is None and not interrupted else []
-        results = [x for report in reports for x in report.results] + missing
-        counts: Counter[BucketState] = Counter({BucketState.MISSING: len(missing)} if missing else {})
+        invalid = invalid_results(definitions, lambda _: True) if definitions is not None and fatal is None else []
+        results = [x for report in reports for x in report.results] + missing + invalid
+        counts: Counter[BucketState] = Counter(r.state for r in missing + invalid)
         for report in reports:
             counts.update(report.counts)
         report = CycleReport(
@@ -373,3 +384,13 @@ def _everywhere(
         if warned[warning] >= applies:
             kept.append(warning)
     return tuple(kept)
+
+
+def _needs_tags(definitions: Definitions) -> bool:
+    """Whether a definition's ``AccountTags`` decides where it applies."""
+    briefs = definitions.desired
+    return (
+        any(s.scope.tags for s in definitions.selectors)
+        or any(d.scope.tags for d in briefs.values())
+        or any(definitions.buckets[n].scope.tags for n in definitions.buckets if n not in briefs)
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from lakecircle.core.definitions import Definitions
 from lakecircle.core.report import BucketResult, BucketState, Guard, TagsUnread
 from lakecircle.engine.fleet import Coverage
 from lakecircle.engine.report_log import debug_enabled, log_bucket
@@ -67,3 +68,13 @@ class Results:
         """Buckets by state: ``results``, and those only counted."""
         only_counted = Counter({BucketState.IN_SYNC: self.omitted, BucketState.UNMANAGED: self.unmanaged.count})
         return Counter(r.state for r in results) + only_counted
+
+
+def invalid_results(definitions: Definitions, wanted: Callable[[str], bool]) -> list[BucketResult]:
+    """A result for each bucket whose definitions are invalid (never written), ``wanted`` ones only."""
+    results = []
+    for name in sorted(n for n in definitions.invalid if wanted(n)):
+        problems = definitions.invalid[name]
+        error = f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
+        results.append(BucketResult(name, BucketState.INVALID, error=error))
+    return results

@@ -38,12 +38,17 @@ class Accounts:
         self.list = AccountList(accounts)
         self.reads = 0
         self.fail: LakeCircleError | None = None
+        self.tags_fail: LakeCircleError | None = None
+        self.asked_tags: list[bool] = []
 
     async def accounts(self, *, with_tags: bool = False) -> AccountList:
         self.reads += 1
-        if self.fail is not None:
-            raise self.fail
-        return self.list
+        self.asked_tags.append(with_tags)
+        if self.fail is not None or (with_tags and self.tags_fail is not None):
+            raise self.fail or self.tags_fail  # type: ignore[misc]
+        if with_tags:
+            return self.list
+        return AccountList(tuple(Account(a.id, a.role_arn) for a in self.list.accounts))  # as Organizations: no tags
 
 
 class Organization:
@@ -248,3 +253,87 @@ async def test_a_first_account_list_that_cannot_be_read_is_the_cycles_fatal_erro
     assert report.fatal == (
         "no account to manage: accounts.toml (no accounts file at accounts.toml; create it or fix LCC_ACCOUNTS)"
     )
+
+
+async def test_definitions_that_come_to_use_account_tags_on_a_poll_read_the_accounts_again_with_their_tags() -> None:
+    org = Organization(member(A, env="prod"), one=fleet(["*"], rule("r1")), two=fleet(["*"], rule("r2")))
+    org.stores[A].add_bucket("app-logs")
+    await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(A, "app-logs") == ["r1", "r2"]
+    org.hub_store.objects["definition/two.toml"] = fleet(["*"], rule("r2"), AccountTags={"env": "prod"})
+    report = await org.hub.run_cycle(Trigger.POLL)
+    assert org.source.asked_tags == [False, True]
+    assert org.rules(A, "app-logs") == ["r1", "r2"]  # the account carries env = prod: r2 stays
+    assert report.rules_removed == 0
+
+
+async def test_account_tags_that_cannot_be_read_stop_the_cycle_before_any_account_is_touched() -> None:
+    org = Organization(member(A, env="prod"), two=fleet(["*"], rule("r2"), AccountTags={"env": "prod"}))
+    org.stores[A].add_bucket("app-logs", LifecycleConfig((rule("r2"), rule("theirs"))))
+    org.source.tags_fail = AccessDenied("not authorized to perform organizations:ListTagsForResource", operation="X")
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert "ListTagsForResource" in (report.fatal or "")
+    assert org.opened == []
+    org.source.tags_fail = None
+    org.hub_store.objects["definition/two.toml"] = fleet(["*"], rule("r2"))
+    await org.hub.run_cycle(Trigger.RESYNC)  # listed without tags: none needed
+    org.source.tags_fail = AccessDenied("not authorized to perform organizations:ListTagsForResource", operation="X")
+    org.hub_store.objects["definition/two.toml"] = fleet(["*"], rule("r2"), AccountTags={"env": "prod"})
+    report = await org.hub.run_cycle(Trigger.POLL)
+    assert "definitions use AccountTags" in (report.fatal or "")
+    assert "ListTagsForResource" in (report.fatal or "")
+    assert org.rules(A, "app-logs") == ["r2", "theirs"]  # nothing removed on a guess
+
+
+async def test_a_stop_during_a_cycle_leaves_the_accounts_not_yet_begun_unrun_and_the_report_whole() -> None:
+    org = Organization(member(A), member(B), member(C), base=fleet(["*"], rule("abort", 7)))
+    for account_id in (A, B, C):
+        org.stores[account_id].add_bucket(f"b-{account_id}")
+    org.hub.accounts_at_once = 1
+    report = await org.hub.run_cycle(Trigger.STARTUP, on_result=lambda _: org.hub.drain())
+    assert len(org.hub.runs) == 1  # the first account finished; the two waiting never began
+    assert report.interrupted
+
+
+async def test_an_account_whose_cycle_failed_is_opened_afresh_next_cycle() -> None:
+    org = Organization(member(A), base=fleet(["*"], rule("abort", 7)))
+    org.stores[A].add_bucket("a-logs")
+    org.stores[A].fail("GetBucketLifecycleConfiguration", "*", lambda op, b: Throttled("Slow Down", operation=op))
+    unlistable = org.stores[A].iter_buckets
+
+    async def expired() -> AsyncIterator[list[Any]]:
+        raise AccessDenied("The provided token has expired", operation="ListBuckets")
+        yield []  # pragma: no cover - an async generator that fails at once
+
+    org.stores[A].iter_buckets = expired  # type: ignore[method-assign]
+    await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.states[A] is AccountState.FAILED
+    org.stores[A].iter_buckets = unlistable  # type: ignore[method-assign]
+    org.stores[A].failures.clear()
+    await org.hub.run_cycle(Trigger.RESYNC)
+    assert org.opened == [A, A]
+    assert org.rules(A, "a-logs") == ["abort"]
+
+
+async def test_an_invalid_definition_is_reported_once_not_once_per_account() -> None:
+    bad = definition("b-data", rule("r1", 0))
+    org = Organization(member(A), member(B), member(C), bad=bad)
+    report = await org.hub.run_cycle(Trigger.STARTUP)
+    assert [r.bucket for r in report.results if r.state is BucketState.INVALID] == ["b-data"]
+    assert report.counts[BucketState.INVALID] == 1
+
+
+async def test_an_observer_that_raises_for_one_account_leaves_the_others_their_cycle() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)))
+    org.stores[A].add_bucket("a-logs")
+    org.stores[B].add_bucket("b-logs")
+
+    def broken(account: Account, report: CycleReport) -> None:
+        if account.id == A:
+            raise ValueError("not an account ID")
+        org.finished[account.id] = report
+
+    org.account_finished = broken  # type: ignore[method-assign]
+    await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.rules(B, "b-logs") == ["abort"]
+    assert list(org.finished) == [B]
