@@ -94,3 +94,39 @@ def test_the_benchmark_endpoint_keeps_each_accounts_buckets_apart_by_the_callers
     assert hub_identity["Account"] == ACCOUNT
     assert counts["AssumeRole"] == 2
     assert counts["GetCallerIdentity"] == 2
+
+
+@pytest.mark.timeout(90)
+def test_the_many_accounts_section_runs_the_hub_and_one_account_over_the_same_buckets(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bench.run import QUICK, render, run
+
+    plan = dataclasses.replace(QUICK, accounts=MEMBERS, per_account=PER_MEMBER, account_delays=(0,), passes=1)
+    results = run(plan, tmp_path, frozenset({"accounts"}))
+
+    many = results["accounts"]
+    buckets = MEMBERS * PER_MEMBER
+    assert many["buckets"] == buckets
+    assert many["drifted"] == buckets // 10
+    runs = many["runs"]["0"]
+    for mode in ("single", "hub"):
+        cold, unchanged = runs[mode]["cycles"]
+        assert [cold["name"], unchanged["name"]] == ["cold", "unchanged"]
+        for cycle, writes in ((cold, many["drifted"]), (unchanged, 0)):
+            ops = cycle["ops"]
+            assert ops.get("PutBucketLifecycleConfiguration", 0) + ops.get("DeleteBucketLifecycle", 0) == writes
+            assert cycle["states"].get("changed", 0) == writes, (mode, cycle["states"])
+            assert ops["GetBucketLifecycleConfiguration"] == buckets, (mode, ops)
+            assert cycle["managed"] == buckets
+    hub_cold, hub_unchanged = runs["hub"]["cycles"]
+    # Each member account: its role assumed and its identity checked once, in the first cycle.
+    assert hub_cold["ops"]["AssumeRole"] == hub_cold["ops"]["GetCallerIdentity"] == MEMBERS
+    assert "AssumeRole" not in hub_unchanged["ops"]
+    assert "GetCallerIdentity" not in hub_unchanged["ops"]
+    assert hub_cold["ops"]["ListBuckets"] == hub_unchanged["ops"]["ListBuckets"] == MEMBERS
+    assert hub_cold["accounts"] == hub_unchanged["accounts"] == {"managed": MEMBERS}
+    assert "AssumeRole" not in runs["single"]["cycles"][0]["ops"]
+    table = render(results)
+    assert f"### 9. Many accounts: {MEMBERS} accounts x {PER_MEMBER} buckets" in table
+    assert f"| {MEMBERS} accounts x {PER_MEMBER} buckets within 1.3x of {buckets} buckets in one account" in table
