@@ -16,6 +16,11 @@ prints one JSON object as its last line of standard output. Logs go to standard 
 - ``idle``: LakeCircle's :class:`~lakecircle.service.daemon.Daemon` after its start-up cycle,
   polling an unchanged definition prefix; counts the requests of ``--polls`` polls.
 - ``memory``: one daemon cycle (``Daemon(max_cycles=1)``), with RSS sampled over time.
+- ``accounts``: a cold cycle and unchanged ones, either of today's single reconciler
+  (``--accounts 0``) or of the engine's :class:`~lakecircle.engine.hub.Hub` over
+  ``--accounts N`` member accounts of an accounts file, each reached through its role
+  (``app.wiring.open_member``: AssumeRole, its identity checked) with its own reconciler
+  and records under ``accounts/<id>/``, under the process's request slots.
 - ``loadgen``: a plain aiohttp client hammering the endpoint, to find its ceiling.
 """
 
@@ -31,6 +36,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -43,7 +49,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fake_s3 import admin_call, ops_delta  # noqa: E402 -- after the path is set for script use
-from bench.workload import ACCOUNT, DEFINITION_PREFIX, ENDPOINT_BUCKET, REGION, bucket_name  # noqa: E402
+from bench.workload import (  # noqa: E402
+    ACCOUNT,
+    DEFINITION_PREFIX,
+    ENDPOINT_BUCKET,
+    REGION,
+    bucket_name,
+    member_account,
+)
 
 
 def endpoint_url() -> str:
@@ -209,6 +222,115 @@ async def run_cycles(cycles: int) -> dict[str, Any]:
             cycle.update(_report_figures(report))
             figures.append(cycle)
     return {"cycles": figures, "rss_start_mb": start_rss, "peak_rss_mb": peak_rss_mb()}
+
+
+# -- many accounts: the hub, against the same buckets in one account ---------------------
+
+
+def write_accounts_file(accounts: int) -> Path:
+    """An accounts file of the endpoint's first ``accounts`` member accounts (roles by
+    LCC_ROLE_NAME's default), in a temporary directory."""
+    path = Path(tempfile.mkdtemp(prefix="lakecircle-bench-accounts-")) / "accounts.toml"
+    path.write_text("".join(f'[[Account]]\nId = "{member_account(k)}"\n\n' for k in range(accounts)))
+    return path
+
+
+class _Hub:
+    """The engine's hub as the service will wire it, from its pieces: the hub's own
+    adapter (account check, definitions, records), the accounts file, one process's
+    request slots, and each member account opened through its role (``open_member``) with
+    a reconciler of its own (records under ``accounts/<id>/``, through the hub's adapter)."""
+
+    def __init__(self, wired: _Wired) -> None:
+        self.wired = wired
+        self.opened = 0
+        self.open_s = 0.0
+        """Wall seconds spent opening members (AssumeRole, GetCallerIdentity, clients), summed."""
+
+    @contextlib.asynccontextmanager
+    async def hub(self) -> Any:
+        from lakecircle.adapters.accounts import account_source
+        from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
+        from lakecircle.app import wiring as runtime
+        from lakecircle.core.accounts import Account
+        from lakecircle.engine.cycle import Reconciler
+        from lakecircle.engine.history import History
+        from lakecircle.engine.hub import Hub
+        from lakecircle.engine.loader import DefinitionLoader
+
+        settings = self.wired.settings
+        identity = runtime.service_identity(settings, replica="bench")
+        slots = runtime.request_slots(settings)
+        async with runtime.open_account(settings, observer=self.wired.metrics) as hub_account:
+            hub_adapter = hub_account.adapter
+            source = account_source(settings, hub_adapter)
+            assert source is not None, "LCC_ACCOUNTS is set by run_accounts"
+            loader = DefinitionLoader(
+                S3DefinitionSource(hub_adapter, settings.definition_uri), concurrency=settings.concurrency
+            )
+
+            @contextlib.asynccontextmanager
+            async def open_member(account: Account) -> Any:
+                started = time.perf_counter()
+                async with runtime.open_member(
+                    settings, identity, account, slots=slots, observer=self.wired.metrics
+                ) as opened:
+                    self.opened += 1
+                    self.open_s += time.perf_counter() - started
+                    adapter = opened.adapter
+                    records = S3EndpointStore(hub_adapter, f"{settings.endpoint}accounts/{account.id}/")
+                    yield Reconciler(
+                        adapter,
+                        loader,
+                        concurrency=settings.concurrency,
+                        dry_run=settings.dry_run,
+                        bucket_filter=settings.bucket_filter,
+                        history=History(records, caller=opened.caller),
+                        settle_seconds=settings.settle_seconds,
+                        max_removals=settings.max_removals,
+                        allow_mass_removal=settings.allow_mass_removal,
+                        around_cycle=adapter.cycle_deadline,
+                        keep_plans=False,
+                        tags=adapter,
+                        account=account,
+                    )
+
+            # The metrics of each account, where they exist yet (another part of issue 16).
+            observer: Any = self.wired.metrics if hasattr(self.wired.metrics, "account_finished") else None
+            hub = Hub(loader, source, open_member, dry_run=settings.dry_run, observer=observer)
+            try:
+                yield hub
+            finally:
+                await hub.aclose()
+
+
+async def run_accounts(accounts: int, cycles: int) -> dict[str, Any]:
+    """A cold cycle, then ``cycles - 1`` unchanged ones: of one reconciler over the whole
+    account (``accounts`` 0), or of the hub over ``accounts`` member accounts."""
+    if accounts:
+        os.environ["LCC_ACCOUNTS"] = str(write_accounts_file(accounts))
+    wired = _Wired()
+    hub = _Hub(wired)
+    start_rss = rss_mb()
+    figures: list[dict[str, Any]] = []
+    opened = hub.hub() if accounts else wired.reconciler()
+    async with opened as runner:
+        for index in range(cycles):
+            name = "cold" if index == 0 else "unchanged" if index == 1 else f"unchanged-{index}"
+            cycle: dict[str, Any] = {"name": name}
+            with measured(cycle):
+                report = await runner.run_cycle(name)
+            wired.metrics.observe_cycle(report, now=time.time())
+            cycle.update(_report_figures(report))
+            if accounts:
+                states: dict[str, int] = {}
+                for run in runner.runs.values():
+                    states[str(run.state)] = states.get(str(run.state), 0) + 1
+                cycle["accounts"] = states
+                cycle["members_opened"] = hub.opened
+                cycle["member_open_s"] = hub.open_s
+            figures.append(cycle)
+    return {"accounts": accounts, "cycles": figures, "rss_start_mb": start_rss, "peak_rss_mb": peak_rss_mb()}
 
 
 # -- the floor of the stack ---------------------------------------------------------------
@@ -443,7 +565,7 @@ async def run_loadgen(seconds: float, connections: int, buckets: int) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["cycles", "floor", "original", "idle", "memory", "loadgen"])
+    parser.add_argument("kind", choices=["cycles", "floor", "original", "idle", "memory", "loadgen", "accounts"])
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--buckets", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -451,6 +573,7 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--poll-interval", type=float, default=0.3)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--accounts", type=int, default=0, help="accounts: member accounts (0: one account)")
     args = parser.parse_args()
     runners: dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]] = {
         "cycles": lambda: run_cycles(args.cycles),
@@ -458,6 +581,7 @@ def main() -> int:
         "idle": lambda: run_idle(args.polls, args.poll_interval),
         "memory": run_memory,
         "loadgen": lambda: run_loadgen(args.seconds, args.concurrency, args.buckets),
+        "accounts": lambda: run_accounts(args.accounts, args.cycles),
     }
     result = run_original() if args.kind == "original" else asyncio.run(runners[args.kind]())
     print(json.dumps(result, default=str))

@@ -9,6 +9,17 @@ unique IDs, a checksum header), HeadBucket, GetBucketLocation and STS GetCallerI
 ``ExpectedBucketOwner`` is checked (403 on a mismatch). It is not S3: no signature check,
 path-style addressing only, one region.
 
+Several accounts, for the many-accounts benchmark: ``/__bench/accounts`` spreads the
+workload's buckets over N member accounts (N = 0: every bucket in the one account, the
+default), as moto does it: the caller's account is that of the access key in the SigV4
+``Authorization`` header. STS AssumeRole on a member account's role (any role name) issues
+credentials that act in that account, with an Expiration an hour (or DurationSeconds) away;
+any other key is the hub's account (the definitions and records bucket lives there).
+GetCallerIdentity answers the caller's account and ARN, ListBuckets lists the caller's
+buckets, and a bucket of another account is refused (403) like one whose owner is not the
+``ExpectedBucketOwner``. With N = 0 none of this runs: single-account requests cost what
+they always did.
+
 Knobs, set through ``/__bench/*`` (never counted): a delay before every answer
 (``asyncio.sleep``; an ``Expect: 100-continue`` waits for it twice, once for the
 go-ahead and once for the answer, as across a network), and a token bucket that
@@ -27,6 +38,7 @@ import asyncio
 import base64
 import bisect
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -71,6 +83,9 @@ CHECKSUM_HEADERS = (
 MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
 UNPAGINATED_BUCKETS = 10_000
 """ListBuckets without MaxBuckets answers at most this many (then a token)."""
+STS = "STS"
+"""A POST to ``/``: an STS call, whose form names the action."""
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 
 # -- the state ----------------------------------------------------------------------------
@@ -129,11 +144,38 @@ class TokenBucket:
         return False
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Whose credentials a request carries: an account, and the ARN GetCallerIdentity answers."""
+
+    account: str
+    arn: str
+
+
+@dataclass
+class Listing:
+    """One account's buckets, as ListBuckets pages through them."""
+
+    names: list[str]
+    xml: list[str]
+
+
 class FakeS3:
     """The endpoint's state and its aiohttp handler."""
 
     def __init__(self) -> None:
         self.account = wl.ACCOUNT
+        """The hub's account: the one account without member accounts, and always the
+        account of credentials STS did not issue."""
+        self.hub = Caller(self.account, f"arn:aws:iam::{self.account}:user/bench")
+        self.members: tuple[str, ...] = ()
+        """Member accounts (``/__bench/accounts``); empty: one account, as before."""
+        self.owners: dict[str, str] = {}
+        """Each member account's buckets: name to account (the hub's are not in it)."""
+        self.listings: dict[str, Listing] = {}
+        """Each member account's ListBuckets (the hub's is bucket_names and bucket_xml)."""
+        self.sessions: dict[str, Caller] = {}
+        """Credentials AssumeRole issued, by access key ID."""
         self.region = wl.REGION
         self.delay = 0.0
         self.throttle: TokenBucket | None = None
@@ -152,12 +194,15 @@ class FakeS3:
     def set_buckets(self, names: list[str]) -> None:
         everything = sorted({*names, wl.ENDPOINT_BUCKET})
         self.bucket_names = everything
-        self.bucket_xml = [
+        self.bucket_xml = self._bucket_xml(everything)
+        self.objects = {n: self.objects.get(n) or ObjectBucket() for n in everything}
+
+    def _bucket_xml(self, names: list[str]) -> list[str]:
+        return [
             f"<Bucket><Name>{n}</Name><CreationDate>{CREATED}</CreationDate><BucketRegion>{self.region}</BucketRegion>"
             "</Bucket>"
-            for n in everything
+            for n in names
         ]
-        self.objects = {n: self.objects.get(n) or ObjectBucket() for n in everything}
 
     def load(self, workload: wl.Workload) -> None:
         self.workload = workload
@@ -167,6 +212,30 @@ class FakeS3:
         for key, data in workload.definitions.items():
             endpoint.put(key, data)
         self.lifecycle = dict(workload.live)
+        if self.members:
+            self.spread(len(self.members))
+
+    def spread(self, accounts: int) -> None:
+        """The workload's buckets over ``accounts`` member accounts, in equal runs of
+        sorted names (0: every bucket in the hub's account); the endpoint bucket stays the hub's."""
+        names = list(self.workload.buckets) if self.workload is not None else []
+        self.members = tuple(wl.member_account(k) for k in range(accounts))
+        self.owners = {}
+        self.listings = {}
+        if not self.members:
+            self.set_buckets(names)
+            return
+        self.set_buckets([])
+        xml = dict(zip(names, self._bucket_xml(names), strict=True))
+        for index, name in enumerate(names):
+            owner = self.members[index * accounts // len(names)]
+            self.owners[name] = owner
+            listing = self.listings.setdefault(owner, Listing([], []))
+            listing.names.append(name)
+            listing.xml.append(xml[name])
+            self.objects.setdefault(name, ObjectBucket())
+        for account in self.members:
+            self.listings.setdefault(account, Listing([], []))
 
     # -- the handler ----------------------------------------------------------------------
 
@@ -189,6 +258,8 @@ class FakeS3:
         query = request.query
         method = request.method
         operation = _operation(method, bucket, key, query)
+        if operation == STS:
+            operation = str((await request.post()).get("Action") or "UnknownAction")
         self.counts[operation] += 1
         if self.throttle is not None and not self.throttle.take():
             self.throttled[operation] += 1
@@ -200,13 +271,27 @@ class FakeS3:
         if bucket and bucket not in self.objects:
             return self.error(404, "NoSuchBucket", "The specified bucket does not exist", head=method == "HEAD")
         owner = request.headers.get("x-amz-expected-bucket-owner")
-        if owner is not None and owner != self.account:
-            return self.error(403, "AccessDenied", "Access Denied", head=method == "HEAD")
+        if not self.members:
+            if owner is not None and owner != self.account:
+                return self.error(403, "AccessDenied", "Access Denied", head=method == "HEAD")
+        elif bucket:
+            holder = self.owners.get(bucket, self.account)
+            if (owner is not None and owner != holder) or self.caller(request).account != holder:
+                return self.error(403, "AccessDenied", "Access Denied", head=method == "HEAD")
         handler = getattr(self, "op_" + operation, None)
         if handler is None:
             return self.error(501, "NotImplemented", f"{operation} is not served by the benchmark endpoint")
         response: web.StreamResponse = await handler(request, bucket, key)
         return response
+
+    def caller(self, request: web.Request) -> Caller:
+        """The account of the request's access key (SigV4's ``Credential=KEY/...``)."""
+        auth = request.headers.get("Authorization", "")
+        start = auth.find("Credential=")
+        if start < 0:
+            return self.hub
+        start += len("Credential=")
+        return self.sessions.get(auth[start : auth.find("/", start)], self.hub)
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         self._request_id += 1
@@ -235,17 +320,22 @@ class FakeS3:
         limit = int(query.get("max-buckets") or UNPAGINATED_BUCKETS)
         if not 1 <= limit <= 10_000:
             return self.error(400, "InvalidArgument", "max-buckets must be between 1 and 10000")
-        start = bisect.bisect_right(self.bucket_names, _untoken(token)) if token else 0
-        end = min(start + limit, len(self.bucket_names))
-        more = end < len(self.bucket_names)
+        names, xml = self.bucket_names, self.bucket_xml
+        if self.members:
+            listing = self.listings.get(self.caller(request).account)
+            if listing is not None:
+                names, xml = listing.names, listing.xml
+        start = bisect.bisect_right(names, _untoken(token)) if token else 0
+        end = min(start + limit, len(names))
+        more = end < len(names)
         parts = [
             f'<ListAllMyBucketsResult xmlns="{NS}"><Owner><ID>bench-owner</ID><DisplayName>bench</DisplayName></Owner>'
             "<Buckets>",
-            *self.bucket_xml[start:end],
+            *xml[start:end],
             "</Buckets>",
         ]
         if more:
-            parts.append(f"<ContinuationToken>{_token(self.bucket_names[end - 1])}</ContinuationToken>")
+            parts.append(f"<ContinuationToken>{_token(names[end - 1])}</ContinuationToken>")
         parts.append("</ListAllMyBucketsResult>")
         return self.xml("".join(parts))
 
@@ -332,14 +422,46 @@ class FakeS3:
         etag = self.objects[bucket].put(key, data)
         return web.Response(status=200, headers=self._headers({"ETag": etag}))
 
-    async def op_GetCallerIdentity(self, _: web.Request, __: str, ___: str) -> web.Response:
+    async def op_GetCallerIdentity(self, request: web.Request, __: str, ___: str) -> web.Response:
+        caller = self.caller(request) if self.sessions else self.hub
         body = (
-            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
-            f"<Arn>arn:aws:iam::{self.account}:user/bench</Arn><UserId>AIDABENCH</UserId>"
-            f"<Account>{self.account}</Account></GetCallerIdentityResult>"
+            f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
+            f"<Arn>{escape(caller.arn)}</Arn><UserId>AIDABENCH</UserId>"
+            f"<Account>{caller.account}</Account></GetCallerIdentityResult>"
             "<ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
         )
         return web.Response(body=body.encode(), content_type="text/xml", headers=self._headers())
+
+    async def op_AssumeRole(self, request: web.Request, __: str, ___: str) -> web.Response:
+        """Credentials acting in the role's account (a member account or the hub's), for
+        DurationSeconds (default an hour); any other account's role is AccessDenied."""
+        form = await request.post()
+        role_arn, session_name = str(form.get("RoleArn", "")), str(form.get("RoleSessionName", ""))
+        parts = role_arn.split(":", 5)
+        account = parts[4] if len(parts) == 6 and parts[5].startswith("role/") else ""
+        if account not in self.members and account != self.account:
+            return self.sts_error(403, "AccessDenied", f"Not authorized to perform sts:AssumeRole on {role_arn}")
+        role_name = parts[5].rsplit("/", 1)[-1]
+        key = f"ASIABENCH{len(self.sessions):011d}"
+        self.sessions[key] = Caller(account, f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}")
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(str(form.get("DurationSeconds") or 3600)))
+        body = (
+            f'<AssumeRoleResponse xmlns="{STS_NS}"><AssumeRoleResult><Credentials>'
+            f"<AccessKeyId>{key}</AccessKeyId><SecretAccessKey>bench-secret</SecretAccessKey>"
+            f"<SessionToken>bench-token-{key}</SessionToken>"
+            f"<Expiration>{expires:%Y-%m-%dT%H:%M:%SZ}</Expiration></Credentials>"
+            f"<AssumedRoleUser><AssumedRoleId>AROABENCH:{escape(session_name)}</AssumedRoleId>"
+            f"<Arn>{escape(self.sessions[key].arn)}</Arn></AssumedRoleUser></AssumeRoleResult>"
+            "<ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        )
+        return web.Response(body=body.encode(), content_type="text/xml", headers=self._headers())
+
+    def sts_error(self, status: int, code: str, message: str) -> web.Response:
+        body = (
+            f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+            f"<Message>{escape(message)}</Message></Error><RequestId>bench</RequestId></ErrorResponse>"
+        )
+        return web.Response(body=body.encode(), status=status, content_type="text/xml", headers=self._headers())
 
     # -- the admin API (not counted, not delayed, not throttled) --------------------------
 
@@ -363,6 +485,9 @@ class FakeS3:
             assert self.workload is not None
             self.load(self.workload)
             return web.json_response({"ok": True})
+        if what == "accounts":
+            self.spread(int(params.get("accounts", 0)))
+            return web.json_response({"accounts": list(self.members), "hub": self.account})
         if what == "second-drift":
             assert self.workload is not None
             self.lifecycle.update(self.workload.second_drift())
@@ -390,7 +515,7 @@ class FakeS3:
 
 def _operation(method: str, bucket: str, key: str, query: Mapping[str, str]) -> str:
     if not bucket:
-        return "GetCallerIdentity" if method == "POST" else "ListBuckets"
+        return STS if method == "POST" else "ListBuckets"
     if key:
         return {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject"}.get(method, f"{method}Object")
     if "lifecycle" in query:
@@ -533,6 +658,11 @@ class FakeS3Process:
 
     def counts(self, *, reset: bool = False) -> dict[str, Any]:
         return self.call("counts", {} if reset else None)
+
+    def accounts(self, accounts: int) -> list[str]:
+        """Spread the workload's buckets over ``accounts`` member accounts (0: one account)."""
+        members: list[str] = self.call("accounts", {"accounts": accounts})["accounts"]
+        return members
 
 
 def admin_call(url: str, what: str, payload: dict[str, Any] | None = None, *, timeout: float = 600) -> dict[str, Any]:

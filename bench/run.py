@@ -15,7 +15,10 @@ RSS are the client's alone. Sections, in the order of the issue:
 3. the original design's approach (sequential boto3, a PUT per added or removed rule);
 4. idle polls of the daemon; 5. peak RSS of one daemon cycle over 100,000 buckets;
 6. planning (bench/plan_bench.py); 7. throttling by the endpoint at R requests/second;
-8. selector matching (bench/selector_bench.py): bucket names against the selectors of fleets.
+8. selector matching (bench/selector_bench.py): bucket names against the selectors of fleets;
+9. many accounts (issue 16): a cold cycle and unchanged ones of the hub over A member
+   accounts of P buckets each, each reached through its role, against the same A x P
+   buckets in one account with one reconciler, at the same concurrency.
 
 ``--only throttling`` (or a comma-separated list of the sections of :data:`SECTIONS`)
 runs and prints those sections alone; the default is all of them.
@@ -58,11 +61,12 @@ SHORT = {
     "DeleteBucketLifecycle": "DL",
     "HeadBucket": "HB",
     "GetCallerIdentity": "STS",
+    "AssumeRole": "AR",
 }
-SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling", "selectors")
+SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling", "selectors", "accounts")
 """The sections ``--only`` can pick: the endpoint's ceiling, (1-2) full cycles and the
 floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling,
-(8) selector matching."""
+(8) selector matching, (9) many accounts."""
 
 ALIASES = {
     "cycle": "cycles",
@@ -71,6 +75,8 @@ ALIASES = {
     "throttle": "throttling",
     "selector": "selectors",
     "matching": "selectors",
+    "account": "accounts",
+    "hub": "accounts",
 }
 
 LEGEND = (
@@ -104,6 +110,11 @@ class Plan:
     passes: int = 3
     """Unchanged cycles, and floor passes, per measurement: the fastest of each is compared
     (the VM's CPU varies by 15-60% between runs minutes apart)."""
+    accounts: int = 50
+    """Member accounts of the many-accounts section (9) ..."""
+    per_account: int = 200
+    """... and buckets in each: compared with accounts x per_account buckets in one account."""
+    account_delays: tuple[int, ...] = (0, 50)
 
 
 FULL = Plan(
@@ -132,7 +143,11 @@ QUICK = Plan(
     plan_buckets=1000,
     plan_rules=10,
     selector_buckets=10_000,
+    accounts=5,
+    per_account=40,
 )
+ACCOUNTS_TARGET = 1.3
+"""Many accounts: wall time and CPU within this factor of the same buckets in one account."""
 
 
 def client_env(url: str, concurrency: int = 16) -> dict[str, str]:
@@ -279,6 +294,41 @@ class Bench:
         self.server.settings()
         self.results["throttling"] = {"rate": self.plan.rate, "buckets": self.workload["buckets"], "runs": runs}
 
+    def accounts(self) -> None:
+        """(9) The hub over A member accounts against one reconciler over the same buckets
+        in one account: each a fresh process, a cold cycle and ``passes`` unchanged ones."""
+        plan = self.plan
+        n = plan.accounts * plan.per_account
+        cycles = str(1 + plan.passes)
+        runs: dict[str, Any] = {}
+        try:
+            for delay in plan.account_delays:
+                self.server.accounts(0)
+                self.reset(delay_ms=delay)
+                single = self.child(
+                    f"accounts: one account N={n} delay={delay}ms", "accounts", "--accounts", "0", "--cycles", cycles
+                )
+                self.server.accounts(plan.accounts)
+                self.reset(delay_ms=delay)
+                hub = self.child(
+                    f"accounts: {plan.accounts} x {plan.per_account} delay={delay}ms",
+                    "accounts",
+                    "--accounts",
+                    str(plan.accounts),
+                    "--cycles",
+                    cycles,
+                )
+                runs[str(delay)] = {"single": single, "hub": hub}
+        finally:
+            self.server.accounts(0)
+        self.results["accounts"] = {
+            "accounts": plan.accounts,
+            "per_account": plan.per_account,
+            "buckets": n,
+            "drifted": len(self.workload["drifted"]),
+            "runs": runs,
+        }
+
     def planning(self) -> None:
         log("planning: running bench/plan_bench.py")
         self.results["planning"] = self.script(
@@ -336,6 +386,8 @@ def run(plan: Plan, logs: Path, sections: frozenset[str] = frozenset(SECTIONS)) 
             by_size.setdefault(plan.idle_files, []).append(bench.idle)
         if "memory" in sections:
             by_size.setdefault(plan.memory_buckets, []).append(bench.memory)
+        if "accounts" in sections:
+            by_size.setdefault(plan.accounts * plan.per_account, []).append(bench.accounts)
         for n, steps in sorted(by_size.items()):
             bench.load(n)
             for step in steps:
@@ -745,6 +797,11 @@ def render(results: Mapping[str, Any]) -> str:
             )
         )
 
+    # (9)
+    many = results.get("accounts")
+    if many:
+        targets.append(_render_accounts(many, plan["concurrency"], out))
+
     out.append("### Targets")
     out.append("")
     out.extend(
@@ -754,6 +811,78 @@ def render(results: Mapping[str, Any]) -> str:
         )
     )
     return "\n".join(out)
+
+
+def _render_accounts(many: Mapping[str, Any], concurrency: int, out: list[str]) -> Target:
+    """Section 9's tables into ``out``, and its target."""
+    accounts, per_account, n = many["accounts"], many["per_account"], many["buckets"]
+    out.append(f"### 9. Many accounts: {accounts} accounts x {per_account:,} buckets, and {n:,} buckets in one account")
+    out.append("")
+    rows: list[list[str]] = []
+    ratio_rows: list[list[str]] = []
+    ratios: list[tuple[float, str]] = []
+    problems: list[str] = []
+    for delay, run in sorted(many["runs"].items(), key=lambda kv: int(kv[0])):
+        best: dict[str, dict[str, Any]] = {}
+        for mode, label in (("single", "one account"), ("hub", f"{accounts} x {per_account:,}")):
+            result = run[mode]
+            for cycle in result["cycles"]:
+                managed = cycle.get("managed") or n
+                states = cycle.get("accounts") or {}
+                rows.append(
+                    [
+                        label,
+                        f"{delay} ms",
+                        cycle["name"],
+                        f"{cycle['wall']:.2f}",
+                        f"{managed / cycle['wall']:,.0f}",
+                        _ops(cycle["ops"]),
+                        f"{cycle['cpu']:.2f}",
+                        f"{cycle['cpu'] / managed * 1e3:.2f}",
+                        f"{result['peak_rss_mb']:.0f}",
+                    ]
+                )
+                expected = many["drifted"] if cycle["name"] == "cold" else 0
+                written = _writes(cycle["ops"])
+                if written != expected or managed != n or _failed(cycle):
+                    problems.append(f"{label} {delay} ms {cycle['name']}: {written} writes, {managed:,} managed")
+                if mode == "hub" and states.get("managed", 0) != accounts:
+                    problems.append(f"{label} {delay} ms {cycle['name']}: accounts {states}")
+            best[mode + " cold"] = result["cycles"][0]
+            best[mode + " unchanged"] = _best(result["cycles"][1:]) or result["cycles"][0]
+        cells = [f"{delay} ms"]
+        for cycle in ("cold", "unchanged"):
+            one, hub = best["single " + cycle], best["hub " + cycle]
+            for measure in ("wall", "cpu"):
+                ratio = hub[measure] / one[measure]
+                ratios.append((ratio, f"{cycle} {'CPU' if measure == 'cpu' else 'wall'}, {delay} ms"))
+                cells.append(f"{one[measure]:.2f} / {hub[measure]:.2f} = {ratio:.2f}x")
+        ratio_rows.append(cells)
+    header = ["run", "delay", "cycle", "wall s", "buckets/s", "requests by operation", "client CPU s"]
+    out.extend(_table([*header, "CPU ms/bucket", "peak RSS MB"], rows))
+    out.append("")
+    out.append(
+        f"{LEGEND}, AR AssumeRole, STS GetCallerIdentity. Each run is a fresh process at concurrency "
+        f"{concurrency} (LCC_CONCURRENCY, across every account for the hub); cold: every definition fetched, "
+        "10% of the buckets drifted (and, for the hub, every member account opened: AssumeRole, its identity "
+        "checked, its clients); unchanged, "
+        "unchanged-2, …: nothing to do. The hub's records are under accounts/<id>/."
+    )
+    out.append("")
+    out.extend(
+        _table(["delay", "cold wall s (one / hub)", "cold CPU s", "unchanged wall s", "unchanged CPU s"], ratio_rows)
+    )
+    out.append("")
+    worst = max(ratios)
+    figure = f"{worst[0]:.2f}x at worst ({worst[1]}); " + ", ".join(f"{r:.2f}x" for r, _ in ratios)
+    if problems:
+        figure += "; " + "; ".join(problems)
+    return Target(
+        f"{accounts} accounts x {per_account:,} buckets within {ACCOUNTS_TARGET}x of {n:,} buckets in one account"
+        " (wall and CPU)",
+        figure,
+        worst[0] <= ACCOUNTS_TARGET and not problems,
+    )
 
 
 def _load(value: Any) -> str:

@@ -34,6 +34,15 @@ DEFINITION_PREFIX = f"{ENDPOINT_PREFIX}definition/"
 SEED = 7
 
 
+MEMBER_ACCOUNTS_FROM = 210_000_000_000
+"""Member account ``k`` of the many-accounts benchmark is this plus ``k``, 12 digits."""
+
+
+def member_account(index: int) -> str:
+    """The ID of member account ``index`` (the endpoint spreads buckets over them)."""
+    return f"{MEMBER_ACCOUNTS_FROM + index:012d}"
+
+
 def bucket_name(index: int) -> str:
     """The name plan_bench gives bucket ``index``; clients derive names from it too."""
     return f"bench-bucket-{index:05d}"

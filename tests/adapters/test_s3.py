@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -38,7 +39,7 @@ from werkzeug.serving import make_server
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.adapters.s3.adapter import S3Adapter, region_from_location
-from lakecircle.adapters.s3.botocore import SMALL_BODY, USER_AGENT, parse_s3_timestamp
+from lakecircle.adapters.s3.botocore import SMALL_BODY, USER_AGENT, OneAttemptSession, parse_s3_timestamp
 from lakecircle.adapters.s3.errors import map_error
 from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
 from lakecircle.adapters.s3.transport import OBJECTS
@@ -1319,6 +1320,24 @@ async def test_the_endpoints_objects_have_a_client_and_connection_pool_of_their_
     assert buckets is not objects
     assert buckets.meta.config.max_pool_connections == objects.meta.config.max_pool_connections == 10  # max(4, 10)
     assert await s3.client(lane=OBJECTS) is objects
+
+
+async def test_every_connection_pool_of_the_process_verifies_with_one_tls_context() -> None:
+    """A hub opens three clients per member account; the CA bundle is read once, not per pool."""
+    pools = [OneAttemptSession(), OneAttemptSession(max_pool_connections=4), OneAttemptSession()]
+    connectors = [pool._create_connector(None) for pool in pools]
+    unverified = OneAttemptSession(verify=False)._create_connector(None)
+    try:
+        first = connectors[0]._ssl
+        assert isinstance(first, ssl.SSLContext)
+        assert all(c._ssl is first for c in connectors)
+        assert first.verify_mode is ssl.CERT_REQUIRED
+        assert first.cert_store_stats()["x509_ca"] > 0  # the CA bundle, loaded
+        assert [c.limit for c in connectors] == [10, 4, 10]  # each pool its own size
+        assert unverified._ssl is False
+    finally:
+        for connector in [*connectors, unverified]:
+            await connector.close()
 
 
 def record_headers(client: Any, operation: str) -> list[dict[str, str]]:

@@ -2,11 +2,14 @@
 
 No timing is asserted (figures are the benchmark's to print): only that a tiny account
 is served, that LakeCircle writes exactly the drifted buckets in each cycle, and that the
-floor client GETs every bucket once, as the endpoint counts them.
+floor client GETs every bucket once, as the endpoint counts them; and, for many accounts,
+that the endpoint keeps each account's buckets apart by the caller's credentials and that
+the hub and the one-account run do the same work over the same buckets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,86 @@ def test_benchmark_clients_write_exactly_the_drifted_buckets(tmp_path: Path) -> 
     assert by_name["unchanged"]["ops"].get("GetObject", 0) == 0
     assert floor["cycles"][0]["ops"] == {"GetBucketLifecycleConfiguration": BUCKETS}
     assert cycles["peak_rss_mb"] > 0
+
+
+MEMBERS, PER_MEMBER = 3, 10
+
+
+@pytest.mark.timeout(60)
+def test_the_benchmark_endpoint_keeps_each_accounts_buckets_apart_by_the_callers_credentials() -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from bench.workload import ACCOUNT, REGION, member_account
+
+    with FakeS3Process() as server:
+        server.workload(MEMBERS * PER_MEMBER)
+        members = server.accounts(MEMBERS)
+        hub = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+        sts = hub.client("sts", endpoint_url=server.url)
+        assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{members[1]}:role/lakecircle", RoleSessionName="smoke")
+        keys = assumed["Credentials"]
+        member = boto3.Session(
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+            region_name=REGION,
+        )
+        s3 = member.client("s3", endpoint_url=server.url)
+        identity = member.client("sts", endpoint_url=server.url).get_caller_identity()
+        listed = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        s3.get_bucket_lifecycle_configuration(Bucket=listed[0], ExpectedBucketOwner=members[1])
+        with pytest.raises(ClientError) as by_hub:
+            hub.client("s3", endpoint_url=server.url).get_bucket_lifecycle_configuration(Bucket=listed[0])
+        with pytest.raises(ClientError) as stranger:
+            sts.assume_role(RoleArn="arn:aws:iam::999999999999:role/lakecircle", RoleSessionName="smoke")
+        hub_identity = sts.get_caller_identity()
+        counts = server.counts()["ops"]
+
+    assert members == [member_account(k) for k in range(MEMBERS)]
+    assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{members[1]}:assumed-role/lakecircle/smoke"
+    assert keys["Expiration"] > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=55)  # an hour, STS's default
+    assert identity["Account"] == members[1]
+    assert identity["Arn"] == assumed["AssumedRoleUser"]["Arn"]
+    assert len(listed) == PER_MEMBER  # the second run of sorted names
+    assert by_hub.value.response["Error"]["Code"] == "AccessDenied"
+    assert stranger.value.response["Error"]["Code"] == "AccessDenied"
+    assert hub_identity["Account"] == ACCOUNT
+    assert counts["AssumeRole"] == 2
+    assert counts["GetCallerIdentity"] == 2
+
+
+@pytest.mark.timeout(90)
+def test_the_many_accounts_section_runs_the_hub_and_one_account_over_the_same_buckets(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bench.run import QUICK, render, run
+
+    plan = dataclasses.replace(QUICK, accounts=MEMBERS, per_account=PER_MEMBER, account_delays=(0,), passes=1)
+    results = run(plan, tmp_path, frozenset({"accounts"}))
+
+    many = results["accounts"]
+    buckets = MEMBERS * PER_MEMBER
+    assert many["buckets"] == buckets
+    assert many["drifted"] == buckets // 10
+    runs = many["runs"]["0"]
+    for mode in ("single", "hub"):
+        cold, unchanged = runs[mode]["cycles"]
+        assert [cold["name"], unchanged["name"]] == ["cold", "unchanged"]
+        for cycle, writes in ((cold, many["drifted"]), (unchanged, 0)):
+            ops = cycle["ops"]
+            assert ops.get("PutBucketLifecycleConfiguration", 0) + ops.get("DeleteBucketLifecycle", 0) == writes
+            assert cycle["states"].get("changed", 0) == writes, (mode, cycle["states"])
+            assert ops["GetBucketLifecycleConfiguration"] == buckets, (mode, ops)
+            assert cycle["managed"] == buckets
+    hub_cold, hub_unchanged = runs["hub"]["cycles"]
+    # Each member account: its role assumed and its identity checked once, in the first cycle.
+    assert hub_cold["ops"]["AssumeRole"] == hub_cold["ops"]["GetCallerIdentity"] == MEMBERS
+    assert "AssumeRole" not in hub_unchanged["ops"]
+    assert "GetCallerIdentity" not in hub_unchanged["ops"]
+    assert hub_cold["ops"]["ListBuckets"] == hub_unchanged["ops"]["ListBuckets"] == MEMBERS
+    assert hub_cold["accounts"] == hub_unchanged["accounts"] == {"managed": MEMBERS}
+    assert "AssumeRole" not in runs["single"]["cycles"][0]["ops"]
+    table = render(results)
+    assert f"### 9. Many accounts: {MEMBERS} accounts x {PER_MEMBER} buckets" in table
+    assert f"| {MEMBERS} accounts x {PER_MEMBER} buckets within 1.3x of {buckets} buckets in one account" in table
