@@ -80,6 +80,8 @@ class CycleSink:
         self.health.mark_cycle_finished(now)
         if self.count_cycles:
             self.metrics.observe_cycle(report, now=now)
+        elif report.fatal is not None:  # the hub's own failure (its definitions, its account list): no account's
+            self.metrics.observe_cycle_error(report.trigger, duration=report.duration)
         if self.on_report is not None:
             self.on_report(report)
 

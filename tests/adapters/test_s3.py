@@ -663,6 +663,19 @@ async def test_a_continuation_token_that_repeats_is_a_malformed_response() -> No
     assert adapter.calls["ListBuckets"] == 2
 
 
+async def test_continuation_tokens_that_come_round_again_are_a_malformed_response() -> None:
+    pages: list[dict[str, Any] | Exception] = [
+        {"Buckets": [{"Name": f"b{i}"}], "ContinuationToken": token} for i, token in enumerate("ababab")
+    ]
+    account = StubAccount({"list_buckets": pages})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match="ContinuationToken"):
+            await collect(adapter)
+
+    assert adapter.calls["ListBuckets"] == 3  # t=a, t=b, then a again: stopped
+
+
 async def test_definition_listing_follows_continuation_tokens() -> None:
     account = StubAccount(
         {

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lakecircle.app.serve import HubSink
+from lakecircle.app.serve import CycleSink, HubSink
 from lakecircle.core.accounts import AccountList
 from lakecircle.core.report import Trigger
-from lakecircle.errors import AccessDenied
+from lakecircle.errors import AccessDenied, LakeCircleError
 from lakecircle.service.metrics import Metrics
+from lakecircle.service.server import Health
 from tests.builders import fleet, rule
 from tests.engine.test_hub import A, B, Organization, member
 
@@ -54,3 +55,14 @@ async def test_an_account_that_leaves_the_list_has_its_series_forgotten() -> Non
     await org.hub.run_cycle(Trigger.RESYNC)
     assert B not in metrics.render().decode()
     assert samples(metrics, "lakecircle_accounts")[(("state", "managed"),)] == 1
+
+
+async def test_a_hub_cycle_that_could_not_run_is_counted_as_a_failed_cycle_of_the_hub() -> None:
+    org = Organization(member(A), base=fleet(["*"], rule("abort", 7)))
+    org.source.fail = LakeCircleError("cannot read the accounts file accounts.toml: no such file")
+    metrics = Metrics(multi_account=True)
+    health = Health(max_age=60, outage_limit=60)
+    sink = CycleSink(metrics, health, None, count_cycles=False)
+    sink.cycle_finished(await org.hub.run_cycle(Trigger.STARTUP))
+    cycles = samples(metrics, "lakecircle_cycles_total")
+    assert cycles[(("account", ""), ("result", "failure"), ("trigger", "startup"))] == 1

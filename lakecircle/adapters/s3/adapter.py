@@ -78,6 +78,7 @@ class S3Adapter(S3Transport):
         one). A bucket listed without BucketRegion gets its region later, on first use.
         """
         token: str | None = None
+        used: set[str] = set()
         while True:
             params: dict[str, Any] = {"MaxBuckets": self.page_size}
             if prefix:
@@ -89,12 +90,13 @@ class S3Adapter(S3Transport):
             next_token = response.get("ContinuationToken")
             if not next_token:
                 return
-            if next_token == token:
+            if next_token in used or next_token == token:
                 raise errors.MalformedResponse(
-                    "the same ContinuationToken came back twice; the bucket list would never end",
+                    "a ContinuationToken already followed came back; the bucket list would never end",
                     operation="ListBuckets",
                     request_id=request_id_of(response),
                 )
+            used.add(next_token)
             token = next_token
 
     async def find_bucket(self, name: str) -> BucketRef | None:
