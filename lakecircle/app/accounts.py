@@ -61,6 +61,8 @@ class HubRun:
     """Where the accounts came from (``organization``, a file), for messages."""
     unknown: tuple[str, ...] = ()
     """``--account`` IDs the account list does not hold (nothing was done for them)."""
+    problems: tuple[str, ...] = ()
+    """The account list's errors: entries left out, so accounts they meant were not managed."""
 
     @property
     def failed_accounts(self) -> list[AccountRun]:
@@ -89,7 +91,7 @@ async def run_hub(
         report = await hub.run_cycle(trigger)
         runs = tuple(hub.runs[a.id] for a in hub.accounts if a.id in hub.runs)
         listed = {a.id for a in hub.accounts}
-        return HubRun(report, runs, hub.source.location, tuple(sorted((only or frozenset()) - listed)))
+        return HubRun(report, runs, hub.source.location, tuple(sorted((only or frozenset()) - listed)), hub.problems)
 
 
 # -- the account list, and the accounts a command names ----------------------------------------

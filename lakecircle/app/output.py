@@ -156,6 +156,7 @@ def _accounts_lines(hub: HubRun) -> list[str]:
     lines.extend(f"  failed: {printable(_failed(run))}" for run in hub.failed_accounts)
     if hub.unknown:
         lines.append(f"  {printable(not_managed(hub.unknown, hub.source))}")
+    lines.extend(f"  left out: {printable(problem)}" for problem in hub.problems)
     return lines
 
 
@@ -216,6 +217,7 @@ def hub_plan_json(hub: HubRun, *, show_unmanaged: bool = False) -> dict[str, Any
         "report": report,
         "accounts": [_account_json(run) for run in hub.runs],
         "unknown_accounts": list(hub.unknown),
+        "account_problems": list(hub.problems),
     }
     if show_unmanaged:
         document["unmanaged"] = [
@@ -249,8 +251,9 @@ def _account_json(run: AccountRun) -> dict[str, Any]:
 
 def hub_failed(hub: HubRun) -> bool:
     """Exit 1 with many accounts: as :func:`failed` for the summed report, or an account
-    failed, or ``--account`` named an account the list does not hold."""
-    return failed(hub.report) or bool(hub.failed_accounts) or bool(hub.unknown)
+    failed, or ``--account`` named an account the list does not hold, or the account list
+    has errors (its bad entries were left out, as a bad definition is)."""
+    return failed(hub.report) or bool(hub.failed_accounts) or bool(hub.unknown) or bool(hub.problems)
 
 
 def _tags_unread_lines(report: CycleReport) -> list[str]:

@@ -120,6 +120,8 @@ class Hub:
         self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
         self._draining = False
         self._cut_short: CycleReport | None = None
+        self.problems: tuple[str, ...] = ()
+        """The errors of the last account list read (an accounts file's bad entries, left out)."""
         self._with_tags = False
         """The accounts were listed with their tags (``AccountTags`` can be decided)."""
 
@@ -199,6 +201,7 @@ class Hub:
             return
         for problem in found.problems:
             log.warning("accounts_problem", source=self.source.location, problem=str(problem))
+        self.problems = tuple(str(p) for p in found.problems if p.is_error)
         if not found.readable:
             log.warning("accounts_unreadable", source=self.source.location, kept=len(self.accounts))
             self.unread = "; ".join(str(p) for p in found.problems) or "unreadable"

@@ -337,3 +337,18 @@ def test_an_accounts_file_that_cannot_be_read_fails_the_plan_naming_it(
     assert planned.exit_code == 1, planned.output
     assert f"Cycle failed: no account to manage: {org / 'gone.toml'} (cannot read the accounts file" in planned.stdout
     assert "no such file; create it or fix LCC_ACCOUNTS" in planned.stdout
+
+
+def test_an_accounts_file_with_a_bad_entry_plans_the_others_names_the_entry_and_exits_1(org: Path) -> None:
+    accounts = org / "accounts.toml"
+    accounts.write_text(accounts.read_text() + "\n[[Account]]\nId = 444444444444\n")
+
+    planned = lakecircle("plan")
+
+    assert planned.exit_code == 1, planned.output
+    assert "Accounts: 3 managed, 0 failed, 0 skipped" in planned.stdout
+    (left_out,) = [line for line in planned.stdout.splitlines() if line.startswith("  left out: ")]
+    assert "Account[3]" in left_out
+    assert "quote" in left_out
+    document = json.loads(lakecircle("plan", "--output", "json").stdout)
+    assert len(document["account_problems"]) == 1
