@@ -382,6 +382,7 @@ async def open_hub(
             only=only,
             dry_run=dry_run,
             observer=observer,
+            account_timeout=settings.resync_interval,
         )
         try:
             yield hub
