@@ -36,7 +36,7 @@ from lakecircle.adapters.local import NotARegularFile, read_capped
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.transport import S3Transport
 from lakecircle.core.account_filter import AccountFilter
-from lakecircle.core.accounts import Account, AccountList, default_role_arn
+from lakecircle.core.accounts import Account, AccountList, account_id_problem, default_role_arn
 from lakecircle.core.accounts_file import MAX_ACCOUNTS_FILE_BYTES, parse_accounts_file
 from lakecircle.core.problems import Problem, Severity
 from lakecircle.ports import AccountSource
@@ -254,7 +254,8 @@ def _none_selected(active: int, *, filtered: bool) -> Problem:
 
 
 def _checked(entry: object, operation: str) -> Mapping[str, Any]:
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("Id"), str) or len(entry["Id"]) != 12:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("Id"), str) or account_id_problem(entry["Id"]):
+        # An ID makes record keys (accounts/<id>/) and metric labels: only 12 ASCII digits pass.
         raise errors.MalformedResponse("an account entry without a 12-digit Id", operation=operation)
     return entry
 

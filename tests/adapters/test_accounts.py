@@ -389,6 +389,10 @@ async def test_the_account_listing_follows_its_next_tokens() -> None:
             id="a next token that comes back again would never end",
         ),
         pytest.param([{"Accounts": [{"Id": "12", "State": "ACTIVE"}]}], id="an account without a 12-digit ID"),
+        pytest.param(
+            [{"Accounts": [{"Id": "../../../../", "State": "ACTIVE"}]}],
+            id="an ID of twelve characters that are not digits would make record keys",
+        ),
     ],
 )
 async def test_a_listing_that_cannot_be_trusted_raises(pages: list[dict[str, Any] | Exception]) -> None:
