@@ -31,7 +31,7 @@ from lakecircle.settings import Settings
 if TYPE_CHECKING:
     from lakecircle.adapters.s3.adapter import S3Adapter
     from lakecircle.adapters.s3.roles import ServiceIdentity
-    from lakecircle.adapters.slots import RequestSlots
+    from lakecircle.adapters.slots import AccountSlots, RequestSlots
     from lakecircle.core.accounts import Account as Member
     from lakecircle.engine.hub import Hub, HubObserver
 
@@ -45,8 +45,10 @@ async def open_account(
     need_endpoint: bool = True,
     retry: RetryPolicy | None = None,
     observer: RequestObserver | None = None,
+    slots: AccountSlots | None = None,
 ) -> AsyncIterator[Account]:
-    """An S3 adapter for the configured account, after the account guard has passed.
+    """An S3 adapter for the configured account, after the account guard has passed
+    (``slots``: its way through a hub's bound on requests under way).
 
     Raises ConfigError for missing settings and AccountMismatch for wrong credentials
     before anything else is read.
@@ -65,6 +67,7 @@ async def open_account(
         retry=retry if retry is not None else RetryPolicy.from_settings(settings),
         observer=observer,
         max_requests_per_second=settings.max_requests_per_second,
+        slots=slots,
     ) as adapter:
         arn = await adapter.check_account()
         if arn is None:
@@ -343,6 +346,7 @@ async def open_hub(
         need_endpoint=definitions_dir is None,
         retry=retry,
         observer=requests(None) if requests is not None else None,
+        slots=slots.account(settings.aws_account or ""),  # records and definitions count in the bound too
     ) as own:
         if opened is not None:
             opened(None, own.adapter)

@@ -120,9 +120,11 @@ async def test_the_hub_writes_each_members_buckets_and_keeps_its_records_under_a
         assumed_client("s3", f"arn:aws:iam::{account}:role/lakecircle").create_bucket(Bucket=f"data-{account}")
 
     adapters: dict[str | None, str] = {}
+    slots: dict[str | None, Any] = {}
 
     def opened(account: str | None, adapter: Any) -> None:
         adapters[account] = adapter.account
+        slots[account] = adapter.slots
 
     async with open_hub(hub_settings(tmp_path), dry_run=False, opened=opened) as hub:
         report = await hub.run_cycle(Trigger.SYNC)
@@ -131,6 +133,9 @@ async def test_the_hub_writes_each_members_buckets_and_keeps_its_records_under_a
     assert report.ok
     assert report.writes == 2
     assert adapters == {None: MOTO_ACCOUNT} | {account: account for account in MEMBERS}
+    # Every adapter, the hub's own (records, definitions) included, is under the one process bound.
+    assert all(s is not None for s in slots.values())
+    assert len({s._process for s in slots.values()}) == 1
     assert {k: r.state for k, r in runs.items()} == dict.fromkeys(MEMBERS, AccountState.MANAGED)
     keys = object_keys(s3_client, "hub-records", "lcc/")
     for account in MEMBERS:
