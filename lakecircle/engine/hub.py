@@ -212,7 +212,18 @@ class Hub:
             return
         self.unread = None
         self._with_tags = with_tags
-        self.accounts = found.accounts
+        accounts = found.accounts
+        if self.problems:
+            # An entry with an error is left out; if it was an account managed until now, the error
+            # (a typo) must not quietly stop managing it: it stays as it was until the list is fixed.
+            now = {a.id for a in accounts}
+            kept = tuple(a for a in self.accounts if a.id not in now)
+            for account in kept:
+                log.warning(
+                    "account_kept", account=account.id, reason="the account list has errors; fix them to drop it"
+                )
+            accounts += kept
+        self.accounts = accounts
         listed = {a.id: a for a in found.accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
             await self._close(account_id)  # gone, or its role or tags changed: opened again when needed

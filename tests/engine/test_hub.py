@@ -12,6 +12,7 @@ import pytest
 
 from lakecircle.core.accounts import Account, AccountList
 from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.problems import Problem
 from lakecircle.core.report import BucketState, CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.hub import AccountState, Hub
@@ -49,7 +50,8 @@ class Accounts:
             raise self.fail or self.tags_fail  # type: ignore[misc]
         if with_tags:
             return self.list
-        return AccountList(tuple(Account(a.id, a.role_arn) for a in self.list.accounts))  # as Organizations: no tags
+        untagged = tuple(Account(a.id, a.role_arn) for a in self.list.accounts)  # as Organizations: no tags
+        return AccountList(untagged, self.list.problems, self.list.readable)
 
 
 class Organization:
@@ -357,3 +359,16 @@ async def test_an_account_whose_requests_hang_is_cut_short_and_the_others_finish
     assert org.states[B] is AccountState.FAILED
     assert "cut short" in (org.hub.runs[B].error or "")
     assert report.fatal is None
+
+
+async def test_an_account_whose_entry_turns_bad_stays_managed_until_the_list_is_fixed() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)))
+    await org.hub.run_cycle(Trigger.STARTUP)
+    typo = Problem("accounts.toml", "Id is the number 222222222222; quote it", field="Account[1].Id")
+    org.source.list = AccountList((member(A),), (typo,))
+    await org.hub.run_cycle(Trigger.RESYNC)
+    assert sorted(org.states) == [A, B]
+    assert org.hub.problems == (str(typo),)
+    org.source.list = AccountList((member(A),))  # fixed: B is gone on purpose
+    await org.hub.run_cycle(Trigger.RESYNC)
+    assert sorted(org.states) == [A]
