@@ -346,7 +346,7 @@ async def open_hub(
         need_endpoint=definitions_dir is None,
         retry=retry,
         observer=requests(None) if requests is not None else None,
-        slots=slots.account(settings.aws_account or ""),  # records and definitions count in the bound too
+        slots=slots.account(""),  # the hub's own share (records, definitions), never a member's
     ) as own:
         if opened is not None:
             opened(None, own.adapter)
@@ -386,7 +386,6 @@ async def open_hub(
             only=only,
             dry_run=dry_run,
             observer=observer,
-            account_timeout=settings.resync_interval,
         )
         try:
             yield hub

@@ -100,7 +100,6 @@ class Hub:
         dry_run: bool = False,
         clock: WallClock = time.time,
         observer: HubObserver | None = None,
-        account_timeout: float | None = None,
     ) -> None:
         self.loader = loader
         """The definition loader (public: the daemon polls and refetches through it)."""
@@ -112,9 +111,6 @@ class Hub:
         self.dry_run = dry_run
         self.clock = clock
         self.observer = observer
-        self.account_timeout = account_timeout
-        """How long one account's cycle may take before it is cut short (None: no bound), so
-        that an account whose requests hang holds up the others' next cycle no longer than this."""
         self.accounts: tuple[Account, ...] = ()
         """The accounts listed last (kept when a later read fails)."""
         self.runs: dict[str, AccountRun] = {}
@@ -224,7 +220,7 @@ class Hub:
                 )
             accounts += kept
         self.accounts = accounts
-        listed = {a.id: a for a in found.accounts}
+        listed = {a.id: a for a in accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
             await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
         log.info("accounts_listed", source=self.source.location, accounts=len(self.accounts))
@@ -270,11 +266,7 @@ class Hub:
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
                     member = await self._member(account)
-                    with anyio.move_on_after(self.account_timeout) as bounded:
-                        report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
-                    if bounded.cancelled_caught:
-                        cut = f"its cycle took over {self.account_timeout:g} s and was cut short; the others went on"
-                        report = self._failed(trigger, started, loaded, cut)
+                    report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
                 except LakeCircleError as exc:
                     report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names account and role
                     await self._close(account.id)  # its credentials are opened afresh next time
