@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 import anyio
 import structlog
@@ -51,6 +51,10 @@ from lakecircle.errors import LakeCircleError
 from lakecircle.ports import AccountSource, ObjectRef
 
 log = structlog.get_logger("lakecircle.engine.hub")
+
+READ_BACKOFF_FIRST: Final = 60.0
+READ_BACKOFF_MAX: Final = 900.0
+"""Seconds before a poll's cycle reads an account list that failed again: doubling, at most this."""
 
 MemberOpener = Callable[[Account], AbstractAsyncContextManager[Reconciler]]
 """Builds a member account's reconciler (its store through its role, its records under
@@ -124,6 +128,11 @@ class Hub:
         """The errors of the last account list read (an accounts file's bad entries, left out)."""
         self._with_tags = False
         """The accounts were listed with their tags (``AccountTags`` can be decided)."""
+        self._failed_reads = 0
+        self._retry_at = 0.0
+        """After a failed read of the account list, a poll's cycle does not read it again before
+        this (Unix time): a poll every 30 s would otherwise repeat ListAccounts and a tag read per
+        account while the cause (a permission, throttling) stands. Resyncs and SIGHUP always read."""
 
     # -- the daemon's surface ------------------------------------------------------------
 
@@ -159,7 +168,8 @@ class Hub:
             except LakeCircleError as exc:
                 return self._report(cycle_id, trigger, started, None, fatal=str(exc))
             needs_tags = _needs_tags(loaded.definitions)
-            if trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags):
+            wanted = trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags)
+            if wanted and (trigger != Trigger.POLL or self.clock() >= self._retry_at):
                 await self._read_accounts(needs_tags)
             if not self.accounts:
                 why = f" ({self.unread})" if self.unread else ""
@@ -197,8 +207,11 @@ class Hub:
             found = await self.source.accounts(with_tags=with_tags)
         except LakeCircleError as exc:
             log.warning("accounts_unreadable", source=self.source.location, error=str(exc), kept=len(self.accounts))
+            self._failed_reads += 1
+            self._retry_at = self.clock() + min(READ_BACKOFF_MAX, READ_BACKOFF_FIRST * 2 ** (self._failed_reads - 1))
             self.unread = str(exc)
             return
+        self._failed_reads, self._retry_at = 0, 0.0
         for problem in found.problems:
             log.warning("accounts_problem", source=self.source.location, problem=str(problem))
         self.problems = tuple(str(p) for p in found.problems if p.is_error)

@@ -352,3 +352,27 @@ async def test_an_account_whose_entry_turns_bad_stays_managed_until_the_list_is_
     org.source.list = AccountList((member(A),))  # fixed: B is gone on purpose
     await org.hub.run_cycle(Trigger.RESYNC)
     assert sorted(org.states) == [A]
+
+
+async def test_after_a_failed_read_of_the_account_list_polls_back_off_and_a_resync_reads_it_at_once() -> None:
+    now = [1000.0]
+    org = Organization(member(A, env="prod"), two=fleet(["*"], rule("r2"), AccountTags={"env": "prod"}))
+    org.hub.clock = lambda: now[0]
+    org.source.tags_fail = AccessDenied("not authorized to perform organizations:ListTagsForResource", operation="X")
+    await org.hub.run_cycle(Trigger.STARTUP)
+    assert org.source.reads == 1
+    for _ in range(3):  # polls within the first minute: no read, the same answer
+        now[0] += 15
+        report = await org.hub.run_cycle(Trigger.POLL)
+        assert "ListTagsForResource" in (report.fatal or "")
+    assert org.source.reads == 1
+    now[0] += 20  # past 60 s: read again, failed again, next try 120 s later
+    await org.hub.run_cycle(Trigger.POLL)
+    assert org.source.reads == 2
+    now[0] += 60
+    await org.hub.run_cycle(Trigger.POLL)
+    assert org.source.reads == 2
+    org.source.tags_fail = None
+    await org.hub.run_cycle(Trigger.SIGNAL)  # a person asked: read now
+    assert org.source.reads == 3
+    assert org.states == {A: AccountState.MANAGED}
