@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final, Protocol
 
 import anyio
@@ -41,14 +38,16 @@ import structlog
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
 from lakecircle.core.definitions import Definitions
-from lakecircle.core.fleet_warnings import SelectorWarning
-from lakecircle.core.report import BucketResult, BucketState, CycleReport, Trigger
+from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.fleet import in_scope
+from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, summed_report
 from lakecircle.engine.loader import DefinitionLoader, Loaded
-from lakecircle.engine.results import ResultHook, invalid_results
+from lakecircle.engine.results import ResultHook
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import AccountSource, ObjectRef
+
+__all__ = ["AccountRun", "AccountState", "Hub", "HubObserver", "MemberOpener"]
+"""``AccountRun`` and ``AccountState`` are here too: the commands and the service take them from the hub."""
 
 log = structlog.get_logger("lakecircle.engine.hub")
 
@@ -61,33 +60,12 @@ MemberOpener = Callable[[Account], AbstractAsyncContextManager[Reconciler]]
 ``accounts/<id>/``); raises LakeCircleError when the account cannot be reached."""
 
 
-class AccountState(StrEnum):
-    """What became of a listed account in the last cycle (``lakecircle_accounts{state}``)."""
-
-    MANAGED = "managed"
-    FAILED = "failed"
-    """It could not be reached, or its cycle could not run (its report says why)."""
-    SKIPPED = "skipped"
-    """Left out of this run (``--account``)."""
-
-
 class HubObserver(Protocol):
     """Told of each account's cycle (metrics per account)."""
 
     def account_finished(self, account: Account, report: CycleReport) -> None: ...
 
     def accounts_seen(self, states: Mapping[str, AccountState]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRun:
-    """One account's part of the last hub cycle."""
-
-    account: Account
-    state: AccountState
-    report: CycleReport | None = None
-    error: str | None = None
-    """Why it failed: it could not be reached, or its cycle could not run."""
 
 
 class Hub:
@@ -323,94 +301,9 @@ class Hub:
         fatal: str | None = None,
         interrupted: bool = False,
     ) -> CycleReport:
-        reports = [r.report for r in self.runs.values() if r.report is not None] if fatal is None else []
-        definitions = loaded.definitions if loaded is not None else None
-        missing = self._missing(definitions) if fatal is None and not interrupted else []
-        invalid = invalid_results(definitions, lambda _: True) if definitions is not None and fatal is None else []
-        results = [x for report in reports for x in report.results] + missing + invalid
-        counts: Counter[BucketState] = Counter(r.state for r in missing + invalid)
-        for report in reports:
-            counts.update(report.counts)
-        report = CycleReport(
-            cycle_id=cycle_id,
-            trigger=trigger,
-            dry_run=self.dry_run,
-            started_at=started,
-            duration=max(self.clock() - started, 0.0),
-            results=tuple(sorted(results, key=lambda r: r.bucket)),
-            definitions=definitions,
-            buckets_listed=sum(r.buckets_listed for r in reports),
-            fatal=fatal,
-            counts=counts,
-            fingerprint=loaded.fingerprint if loaded is not None else None,
-            interrupted=interrupted or self._draining or any(r.interrupted for r in reports),
-            guards=tuple(sorted({g for r in reports for g in r.guards})),
-            removals_planned=sum(r.removals_planned for r in reports),
-            removals_held=sum(r.removals_held for r in reports),
-            max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
-            in_sync_omitted=sum(r.in_sync_omitted for r in reports),
-            unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
-            warnings=_everywhere(reports, self._completed(), definitions),
-            tags_unread=tuple(t for r in reports for t in r.tags_unread),
-        )
-        failed = [r for r in self.runs.values() if r.state is AccountState.FAILED]
-        log.info(
-            "hub_cycle_finished",
-            trigger=trigger,
-            accounts=len(self.runs),
-            failed_accounts=len(failed),
-            **({"fatal": fatal} if fatal else {}),
-            buckets_listed=report.buckets_listed,
-            changed=report.counts.get(BucketState.CHANGED, 0),
-            missing=report.counts.get(BucketState.MISSING, 0),
-            duration_s=round(report.duration, 3),
-        )
-        return report
-
-    def _completed(self) -> list[Account]:
-        """The accounts whose last cycle listed every bucket."""
-        return [
-            r.account
-            for r in self.runs.values()
-            if r.state is AccountState.MANAGED and r.report is not None and not r.report.interrupted
-        ]
-
-    def _missing(self, definitions: Definitions | None) -> list[BucketResult]:
-        """The ``BucketName`` definitions no account's listing holds (none when an account
-        could not list its buckets, or was left out of the run: the bucket may be there)."""
-        ran = list(self.runs.values())
-        if definitions is None or not ran or any(r.state is not AccountState.MANAGED for r in ran):
-            return []
-        unlisted: set[str] | None = None
-        for run in ran:
-            member = self._members.get(run.account.id)
-            names = member[1].unlisted if member is not None else frozenset()
-            unlisted = set(names) if unlisted is None else unlisted & names
-        return [
-            BucketResult(name, BucketState.MISSING, error="defined but in no managed account")
-            for name in sorted(unlisted or ())
-        ]
-
-
-def _everywhere(
-    reports: Iterable[CycleReport], completed: Sequence[Account], definitions: Definitions | None
-) -> tuple[SelectorWarning, ...]:
-    """The selectors that selected no bucket in any account they apply in (each account
-    warns of its own; a selector only one account lacks is no warning)."""
-    if definitions is None or not completed:
-        return ()
-    warned: Counter[SelectorWarning] = Counter(w for r in reports for w in r.warnings)
-    kept = []
-    for warning in warned:
-        applies = sum(
-            1
-            for account in completed
-            for s in in_scope(definitions.selectors, account)
-            if (s.file, s.label) == (warning.file, warning.selector)
-        )
-        if warned[warning] >= applies:
-            kept.append(warning)
-    return tuple(kept)
+        unlisted = {k: m[1].unlisted for k, m in self._members.items()}
+        cycle = HubCycle(cycle_id, trigger, self.dry_run, started, self.clock())
+        return summed_report(cycle, self.runs, unlisted, loaded, fatal=fatal, interrupted=interrupted or self._draining)
 
 
 def _needs_tags(definitions: Definitions) -> bool:

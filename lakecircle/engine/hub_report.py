@@ -1,0 +1,159 @@
+"""A hub cycle in one report: the accounts' reports summed, the buckets missing from every
+account, the definitions invalid once, and the selectors that selected nothing anywhere
+(ARCHITECTURE.md, "Many accounts"). Kept apart from :mod:`~lakecircle.engine.hub`, which runs
+the accounts; this only adds up what they reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from lakecircle.core.accounts import Account
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.fleet_warnings import SelectorWarning
+from lakecircle.core.report import BucketResult, BucketState, CycleReport
+from lakecircle.engine.fleet import in_scope
+from lakecircle.engine.loader import Loaded
+from lakecircle.engine.results import invalid_results
+
+log = structlog.get_logger("lakecircle.engine.hub")
+
+
+class AccountState(StrEnum):
+    """What became of a listed account in the last cycle (``lakecircle_accounts{state}``)."""
+
+    MANAGED = "managed"
+    FAILED = "failed"
+    """It could not be reached, or its cycle could not run (its report says why)."""
+    SKIPPED = "skipped"
+    """Left out of this run (``--account``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRun:
+    """One account's part of the last hub cycle."""
+
+    account: Account
+    state: AccountState
+    report: CycleReport | None = None
+    error: str | None = None
+    """Why it failed: it could not be reached, or its cycle could not run."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubCycle:
+    """What a hub cycle is, apart from what its accounts did."""
+
+    cycle_id: str
+    trigger: str
+    dry_run: bool
+    started: float
+    now: float
+
+
+def summed_report(
+    cycle: HubCycle,
+    runs: Mapping[str, AccountRun],
+    unlisted: Mapping[str, frozenset[str]],
+    loaded: Loaded | None,
+    *,
+    fatal: str | None = None,
+    interrupted: bool = False,
+) -> CycleReport:
+    """One report for the daemon and the summary line: the accounts' reports summed, with the
+    buckets missing from every account and the invalid definitions once; logs ``hub_cycle_finished``."""
+    reports = [r.report for r in runs.values() if r.report is not None] if fatal is None else []
+    definitions = loaded.definitions if loaded is not None else None
+    missing = missing_results(runs, unlisted, definitions) if fatal is None and not interrupted else []
+    invalid = invalid_results(definitions, lambda _: True) if definitions is not None and fatal is None else []
+    results = [x for report in reports for x in report.results] + missing + invalid
+    counts: Counter[BucketState] = Counter(r.state for r in missing + invalid)
+    for report in reports:
+        counts.update(report.counts)
+    summed = CycleReport(
+        cycle_id=cycle.cycle_id,
+        trigger=cycle.trigger,
+        dry_run=cycle.dry_run,
+        started_at=cycle.started,
+        duration=max(cycle.now - cycle.started, 0.0),
+        results=tuple(sorted(results, key=lambda r: r.bucket)),
+        definitions=definitions,
+        buckets_listed=sum(r.buckets_listed for r in reports),
+        fatal=fatal,
+        counts=counts,
+        fingerprint=loaded.fingerprint if loaded is not None else None,
+        interrupted=interrupted or any(r.interrupted for r in reports),
+        guards=tuple(sorted({g for r in reports for g in r.guards})),
+        removals_planned=sum(r.removals_planned for r in reports),
+        removals_held=sum(r.removals_held for r in reports),
+        max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
+        in_sync_omitted=sum(r.in_sync_omitted for r in reports),
+        unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
+        warnings=unmatched_everywhere(reports, completed(runs), definitions),
+        tags_unread=tuple(t for r in reports for t in r.tags_unread),
+    )
+    log.info(
+        "hub_cycle_finished",
+        trigger=cycle.trigger,
+        accounts=len(runs),
+        failed_accounts=sum(1 for r in runs.values() if r.state is AccountState.FAILED),
+        **({"fatal": fatal} if fatal else {}),
+        buckets_listed=summed.buckets_listed,
+        changed=summed.counts.get(BucketState.CHANGED, 0),
+        missing=summed.counts.get(BucketState.MISSING, 0),
+        duration_s=round(summed.duration, 3),
+    )
+    return summed
+
+
+def completed(runs: Mapping[str, AccountRun]) -> list[Account]:
+    """The accounts whose last cycle listed every bucket."""
+    return [
+        r.account
+        for r in runs.values()
+        if r.state is AccountState.MANAGED and r.report is not None and not r.report.interrupted
+    ]
+
+
+def missing_results(
+    runs: Mapping[str, AccountRun], unlisted: Mapping[str, frozenset[str]], definitions: Definitions | None
+) -> list[BucketResult]:
+    """The ``BucketName`` definitions no account's listing holds (none when an account could
+    not list its buckets, or was left out of the run: the bucket may be there)."""
+    ran = list(runs.values())
+    if definitions is None or not ran or any(r.state is not AccountState.MANAGED for r in ran):
+        return []
+    names: set[str] | None = None
+    for run in ran:
+        its = unlisted.get(run.account.id, frozenset())
+        names = set(its) if names is None else names & its
+    return [
+        BucketResult(name, BucketState.MISSING, error="defined but in no managed account")
+        for name in sorted(names or ())
+    ]
+
+
+def unmatched_everywhere(
+    reports: Iterable[CycleReport], completed: Sequence[Account], definitions: Definitions | None
+) -> tuple[SelectorWarning, ...]:
+    """The selectors that selected no bucket in any account they apply in (each account
+    warns of its own; a selector only one account lacks is no warning)."""
+    if definitions is None or not completed:
+        return ()
+    warned: Counter[SelectorWarning] = Counter(w for r in reports for w in r.warnings)
+    kept = []
+    for warning in warned:
+        applies = sum(
+            1
+            for account in completed
+            for s in in_scope(definitions.selectors, account)
+            if (s.file, s.label) == (warning.file, warning.selector)
+        )
+        if warned[warning] >= applies:
+            kept.append(warning)
+    return tuple(kept)
