@@ -42,6 +42,20 @@ def _cannot_write(path: Path, exc: OSError) -> ExportError:
     return ExportError(f"cannot write {path}: {exc.strerror or exc}; choose an --output LakeCircle can write to")
 
 
+def _named(bucket: str, config: LifecycleConfig) -> LifecycleConfig:
+    """``config`` with each rule S3 holds without an ID named ``rule-<n>`` (its place), so the
+    definition file can name it."""
+    unnamed = [i for i, r in enumerate(config.rules) if r.id is None]
+    if not unnamed:
+        return config
+    named = tuple(
+        r if r.id is not None else r.model_copy(update={"id": f"rule-{i + 1}"}) for i, r in enumerate(config.rules)
+    )
+    config = LifecycleConfig(named, config.transition_default_minimum_object_size)
+    log.warning("export_named_rules", bucket=bucket, rules=len(unnamed))
+    return config
+
+
 async def export_store(
     store: LifecycleStore,
     output_dir: Path,
@@ -76,14 +90,7 @@ async def export_store(
                 return
         if not config.rules:
             return
-        unnamed = [i for i, r in enumerate(config.rules) if r.id is None]
-        if unnamed:
-            named = tuple(
-                r if r.id is not None else r.model_copy(update={"id": f"rule-{i + 1}"})
-                for i, r in enumerate(config.rules)
-            )
-            config = LifecycleConfig(named, config.transition_default_minimum_object_size)
-            log.warning("export_named_rules", bucket=ref.name, rules=len(unnamed))
+        config = _named(ref.name, config)
         path = output_dir / f"{ref.name}.toml"
         try:
             text = config_toml(ref.name, config, accounts=(account,) if account is not None else ())

@@ -1,4 +1,4 @@
-"""What the commands print: problems, a cycle's summary, a history line, and the exit verdict.
+"""What the commands print: problems, a cycle's summary, an explanation, a history line, and the exit verdict.
 
 Plans and summaries go to standard output, logs to standard error. Everything a user's
 input or a stored record put into a line goes through
@@ -20,7 +20,9 @@ from typing import Any
 import click
 
 from lakecircle.app.accounts import HubRun, cause, failure, not_managed
+from lakecircle.app.session import Explained
 from lakecircle.core.definitions import Definitions, UnreadableFile
+from lakecircle.core.explain import explanation_json, explanation_text
 from lakecircle.core.problems import Problem, printable
 from lakecircle.core.render import PLAN_FORMAT_VERSION, plan_json, render_plan_text
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, counts_document, report_document
@@ -300,3 +302,38 @@ def history_line(record: ChangeRecord) -> str:
         f"  +{count('added')} ~{count('changed')} -{count('removed')}{held}"
         f"  cycle {doc.cycle_id}  {outcome}"
     )
+
+
+def print_explained(explained: Explained, output: str, *, many: bool) -> None:
+    """``explain``'s answer on standard output (text or one JSON document), and on standard
+    error a warning for each reason it may be incomplete; with ``many`` (``LCC_ACCOUNTS``),
+    the accounts searched too."""
+    explanation, definitions = explained.explanation, explained.definitions
+    if output == "json":
+        document = explanation_json(explanation)
+        document["unreadable_files"] = [f.as_dict() for f in definitions.unreadable_files]
+        if many:
+            document.setdefault("account", None)
+            document.setdefault("out_of_scope", [])
+            document["accounts_searched"] = explained.searched
+            document["unreachable_accounts"] = list(explained.unreachable)
+        click.echo(json.dumps(document, indent=2))
+    else:
+        text = explanation_text(explanation).split("\n")
+        if many and explained.account is None:
+            text.insert(
+                1,
+                f"account: none of the {explained.searched} managed account(s) searched holds it;"
+                " every definition is shown as it would apply in any account",
+            )
+        click.echo("\n".join(text))
+    for unreachable in explained.unreachable:
+        click.echo(f"warning: could not ask {printable(unreachable)}", err=True)
+    if definitions.partial:
+        click.echo("warning: some definition files could not be read, so this picture may be incomplete:", err=True)
+        for line in unreadable_lines(definitions):
+            click.echo(f"  unreadable: {line}", err=True)
+    if explained.tags_failed:
+        click.echo(
+            "warning: the bucket's tags could not be read, so the selectors that need them are left out", err=True
+        )
