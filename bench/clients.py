@@ -252,6 +252,7 @@ class _Hub:
         from lakecircle.adapters.accounts import account_source
         from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
         from lakecircle.app import wiring as runtime
+        from lakecircle.app.shares import request_slots, service_identity
         from lakecircle.core.accounts import Account
         from lakecircle.engine.cycle import Reconciler
         from lakecircle.engine.history import History
@@ -259,8 +260,8 @@ class _Hub:
         from lakecircle.engine.loader import DefinitionLoader
 
         settings = self.wired.settings
-        identity = runtime.service_identity(settings, replica="bench")
-        slots = runtime.request_slots(settings)
+        identity = service_identity(settings, replica="bench")
+        slots = request_slots(settings)
         async with runtime.open_account(settings, observer=self.wired.metrics) as hub_account:
             hub_adapter = hub_account.adapter
             source = account_source(settings, hub_adapter)

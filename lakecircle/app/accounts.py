@@ -24,17 +24,9 @@ import structlog
 from lakecircle.adapters.accounts import account_source
 from lakecircle.app.export import Exported, export_store
 from lakecircle.app.session import Explained
+from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.app.wiring import Account as Opened
-from lakecircle.app.wiring import (
-    accounts_at_once,
-    definition_loader,
-    member_history,
-    open_account,
-    open_hub,
-    open_member,
-    request_slots,
-    service_identity,
-)
+from lakecircle.app.wiring import definition_loader, member_history, open_account, open_hub, open_member
 from lakecircle.core.accounts import Account
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.explain import explain

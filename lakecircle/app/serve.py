@@ -228,24 +228,7 @@ async def _start_and_run(
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
                 sink = CycleSink(metrics, health, on_report, count_cycles=not many)
-                runner: Runner
-                if many:
-                    runner = await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink))
-                else:
-                    account = await stack.enter_async_context(
-                        open_account(
-                            settings,
-                            need_endpoint=definitions_dir is None,
-                            retry=RetryPolicy.from_settings(settings),
-                            observer=metrics,
-                        )
-                    )
-                    metrics.watch_gate(account.adapter.gate)
-                    # The daemon's reports feed metrics and logs: counts, not every plan's models
-                    # (plans only for an ``on_report`` that narrates them: the demo).
-                    runner = build_reconciler(
-                        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=on_report is not None
-                    )
+                runner = await _runner(stack, settings, definitions_dir, metrics, sink)
                 daemon = Daemon(
                     runner,
                     poll_interval=settings.poll_interval,
@@ -278,6 +261,29 @@ async def _start_and_run(
             on_started(daemon, bound)
         await daemon.run()
     return daemon
+
+
+async def _runner(
+    stack: AsyncExitStack, settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
+) -> Runner:
+    """What the daemon runs: the hub of many accounts (``LCC_ACCOUNTS``), else the one
+    account's reconciler; the adapters it opens are closed with ``stack``."""
+    if settings.accounts_from is not None:
+        return await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink))
+    account = await stack.enter_async_context(
+        open_account(
+            settings,
+            need_endpoint=definitions_dir is None,
+            retry=RetryPolicy.from_settings(settings),
+            observer=metrics,
+        )
+    )
+    metrics.watch_gate(account.adapter.gate)
+    # The daemon's reports feed metrics and logs: counts, not every plan's models
+    # (plans only for an ``on_report`` that narrates them: the demo).
+    return build_reconciler(
+        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=sink.on_report is not None
+    )
 
 
 def _hub(

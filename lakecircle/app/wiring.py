@@ -2,26 +2,27 @@
 
 One account (``LCC_ACCOUNTS`` unset): :func:`open_account`, then :func:`build_reconciler`.
 Many: :func:`open_hub`, which opens the hub's own account (where ``LCC_ENDPOINT`` and the
-definitions live) as :func:`open_account` does, its account source, one
-:func:`service_identity` and one :func:`request_slots` for the process, and yields a
-:class:`~lakecircle.engine.hub.Hub` whose members are opened by :func:`open_member` (the
-same :class:`Account` as :func:`open_account`, once the member account's identity is
-checked) and reconciled by :func:`build_member_reconciler`, their records under
+definitions live) as :func:`open_account` does, its account source, and what the process
+shares among its accounts (:mod:`lakecircle.app.shares`: one service identity, one bound on
+requests), and yields a :class:`~lakecircle.engine.hub.Hub` whose members are opened by
+:func:`open_member` (the same :class:`Account` as :func:`open_account`, once the member
+account's identity is checked) with a reconciler of their own, their records under
 ``accounts/<id>/`` below ``LCC_ENDPOINT`` (:func:`member_endpoint`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
@@ -81,26 +82,6 @@ async def open_account(
         yield Account(adapter, arn)
 
 
-def service_identity(settings: Settings, *, replica: str | None = None) -> ServiceIdentity:
-    """The hub: the service's own identity, from which every member account's role is assumed.
-
-    Its STS is ``LCC_AWS_REGION``'s (the SDK's endpoint settings apply); the RoleSessionName
-    is ``lakecircle-<replica>``, the host name when no replica is named.
-    """
-    from lakecircle.adapters.s3.roles import ServiceIdentity, role_session_name
-
-    settings.require("aws_region")
-    assert settings.aws_region is not None  # noqa: S101 -- checked by require()
-    return ServiceIdentity(region=settings.aws_region, session_name=role_session_name(replica))
-
-
-def request_slots(settings: Settings) -> RequestSlots:
-    """``LCC_CONCURRENCY`` requests under way across every member account, half of them at most for one."""
-    from lakecircle.adapters.slots import RequestSlots
-
-    return RequestSlots(settings.concurrency)
-
-
 @asynccontextmanager
 async def open_member(
     settings: Settings,
@@ -117,8 +98,9 @@ async def open_member(
     :class:`~lakecircle.errors.RoleAccountMismatch` (it answered as another account) before
     anything else is read: that account fails, the others go on. The adapter has its own
     clients, retries and throttle gate (``LCC_MAX_REQUESTS_PER_SECOND`` applies to each
-    account); ``slots`` is the process's :func:`request_slots`. Use the adapter for the
-    member account's buckets only: records under ``LCC_ENDPOINT`` go through the hub's.
+    account); ``slots`` is the process's :func:`~lakecircle.app.shares.request_slots`. Use
+    the adapter for the member account's buckets only: records under ``LCC_ENDPOINT`` go
+    through the hub's.
     """
     from lakecircle.adapters.s3.roles import MemberAdapter
 
@@ -251,51 +233,6 @@ def member_history(settings: Settings, hub: S3Adapter, account_id: str, caller: 
     return History(S3EndpointStore(hub, member_endpoint(settings, account_id)), caller=caller)
 
 
-def build_member_reconciler(
-    settings: Settings,
-    hub: S3Adapter,
-    member: Member,
-    opened: Account,
-    loader: DefinitionLoader,
-    *,
-    dry_run: bool,
-    allow_mass_removal: bool = False,
-    keep_plans: bool = True,
-    list_unmanaged: bool = False,
-) -> Reconciler:
-    """A member account's reconciler: its buckets through ``opened`` (its role), its records
-    under ``accounts/<id>/`` through the hub's adapter, the definitions of the hub's
-    ``loader``, and the guards and settings :func:`build_reconciler` gives one account."""
-    if not dry_run:
-        settings.require("endpoint")
-    history = member_history(settings, hub, member.id, opened.caller) if settings.endpoint is not None else None
-    return _reconciler(
-        settings,
-        opened,
-        loader,
-        history,
-        dry_run=dry_run,
-        allow_mass_removal=allow_mass_removal,
-        keep_plans=keep_plans,
-        list_unmanaged=list_unmanaged,
-        member=member,
-    )
-
-
-def accounts_at_once(settings: Settings) -> int:
-    """How many member accounts run their cycle at once: one per four of ``LCC_CONCURRENCY``'s
-    slots, at least two (four with the default 16).
-
-    One account holds at most half of the slots (:func:`request_slots`), so fewer than two
-    would leave half of the bound unused, and a long account would delay every other
-    account's cycle. An account rarely keeps its whole share busy: its AssumeRole and
-    identity check, each ListBuckets page (one request at a time) and a small account's few
-    reads leave most of it idle, so more accounts run at once as the bound grows. More than
-    that only adds accounts waiting for slots, with their clients open.
-    """
-    return max(2, math.ceil(settings.concurrency / 4))
-
-
 @asynccontextmanager
 async def open_hub(
     settings: Settings,
@@ -320,15 +257,35 @@ async def open_hub(
     before anything is read. Its adapter reads the definitions (or ``definitions_dir``) once
     per cycle for every account, the account source and every member's records. Each member
     account is opened when its first cycle starts (:func:`open_member`, through its role,
-    with the process's :func:`request_slots`), and reconciled by
-    :func:`build_member_reconciler`. ``only`` is ``--account``; ``observer`` is told of each
-    account's cycle (metrics per account); ``requests`` gives each adapter's request
-    observer (:data:`RequestObservers`); ``replica`` names the role sessions; ``opened`` is
-    told of each adapter once verified (:data:`AdapterOpened`).
+    with the process's :func:`~lakecircle.app.shares.request_slots`), and reconciled as
+    :class:`_HubWiring` builds its reconciler. ``only`` is ``--account``; ``observer`` is
+    told of each account's cycle (metrics per account); ``requests`` gives each adapter's
+    request observer (:data:`RequestObservers`); ``replica`` names the role sessions;
+    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`).
     """
-    from lakecircle.adapters.accounts import account_source
-    from lakecircle.engine.hub import Hub
+    _require_accounts(settings, dry_run=dry_run)
+    retry = retry if retry is not None else RetryPolicy.from_settings(settings)
+    wiring = _HubWiring(
+        settings,
+        service_identity(settings, replica=replica),
+        request_slots(settings),
+        retry,
+        dry_run=dry_run,
+        allow_mass_removal=allow_mass_removal,
+        keep_plans=keep_plans,
+        list_unmanaged=list_unmanaged,
+        requests=requests,
+        opened=opened,
+    )
+    async with (
+        wiring.open_own(definitions_dir) as own,
+        aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub,
+    ):
+        yield hub
 
+
+def _require_accounts(settings: Settings, *, dry_run: bool) -> None:
+    """``LCC_ACCOUNTS``, and ``LCC_ENDPOINT`` unless nothing is written."""
     if settings.accounts is None:
         raise ConfigError(
             [
@@ -338,56 +295,96 @@ async def open_hub(
         )
     if not dry_run:
         settings.require("endpoint")
-    retry = retry if retry is not None else RetryPolicy.from_settings(settings)
-    identity = service_identity(settings, replica=replica)
-    slots = request_slots(settings)
-    async with open_account(
-        settings,
-        need_endpoint=definitions_dir is None,
-        retry=retry,
-        observer=requests(None) if requests is not None else None,
-        slots=slots.account(""),  # the hub's own share (records, definitions), never a member's
-    ) as own:
-        if opened is not None:
-            opened(None, own.adapter)
-        source = account_source(settings, own.adapter)
-        assert source is not None  # noqa: S101 -- LCC_ACCOUNTS is set (required above)
-        loader = definition_loader(settings, own.adapter, definitions_dir)
 
-        @asynccontextmanager
-        async def member(account: Member) -> AsyncIterator[Reconciler]:
-            async with open_member(
-                settings,
-                identity,
-                account,
-                slots=slots,
-                retry=retry,
-                observer=requests(account.id) if requests is not None else None,
-            ) as reached:
-                if opened is not None:
-                    opened(account.id, reached.adapter)
-                yield build_member_reconciler(
-                    settings,
-                    own.adapter,
-                    account,
-                    reached,
-                    loader,
-                    dry_run=dry_run,
-                    allow_mass_removal=allow_mass_removal,
-                    keep_plans=keep_plans,
-                    list_unmanaged=list_unmanaged,
-                )
 
-        hub = Hub(
+@dataclass(frozen=True)
+class _HubWiring:
+    """What :func:`open_hub` wires a hub with: the process's one identity, request slots and
+    retry policy, the command's guards, and the daemon's request observers and adapter watch.
+
+    :meth:`open_own` opens the hub's own account, :meth:`hub` the hub over it, and
+    :meth:`member_reconciler` each member account's reconciler when its first cycle starts.
+    """
+
+    settings: Settings
+    identity: ServiceIdentity
+    slots: RequestSlots
+    retry: RetryPolicy
+    dry_run: bool
+    allow_mass_removal: bool
+    keep_plans: bool
+    list_unmanaged: bool
+    requests: RequestObservers | None
+    opened: AdapterOpened | None
+
+    @asynccontextmanager
+    async def open_own(self, definitions_dir: Path | None) -> AsyncIterator[Account]:
+        """The hub's own account, opened and verified as :func:`open_account` does."""
+        async with open_account(
+            self.settings,
+            need_endpoint=definitions_dir is None,
+            retry=self.retry,
+            observer=self.requests(None) if self.requests is not None else None,
+            slots=self.slots.account(""),  # the hub's own share (records, definitions), never a member's
+        ) as own:
+            if self.opened is not None:
+                self.opened(None, own.adapter)
+            yield own
+
+    def hub(
+        self, own: S3Adapter, definitions_dir: Path | None, *, only: frozenset[str] | None, observer: HubObserver | None
+    ) -> Hub:
+        """The hub over the hub's own adapter ``own``: its account list, its definitions (or
+        ``definitions_dir``'s), and its members opened by :meth:`member_reconciler`."""
+        from lakecircle.adapters.accounts import account_source
+        from lakecircle.engine.hub import Hub
+
+        settings = self.settings
+        source = account_source(settings, own)
+        assert source is not None  # noqa: S101 -- LCC_ACCOUNTS is set (required by open_hub)
+        loader = definition_loader(settings, own, definitions_dir)
+        return Hub(
             loader,
             source,
-            member,
+            partial(self.member_reconciler, own, loader),
             accounts_at_once=accounts_at_once(settings),
             only=only,
-            dry_run=dry_run,
+            dry_run=self.dry_run,
             observer=observer,
         )
-        try:
-            yield hub
-        finally:
-            await hub.aclose()
+
+    @asynccontextmanager
+    async def member_reconciler(
+        self, own: S3Adapter, loader: DefinitionLoader, member: Member
+    ) -> AsyncIterator[Reconciler]:
+        """A member account's reconciler: its buckets through its role (:func:`open_member`),
+        its records under ``accounts/<id>/`` through the hub's adapter ``own``, the definitions
+        of the hub's ``loader``, and the guards and settings :func:`build_reconciler` gives one
+        account."""
+        settings = self.settings
+        async with open_member(
+            settings,
+            self.identity,
+            member,
+            slots=self.slots,
+            retry=self.retry,
+            observer=self.requests(member.id) if self.requests is not None else None,
+        ) as reached:
+            if self.opened is not None:
+                self.opened(member.id, reached.adapter)
+            if not self.dry_run:
+                settings.require("endpoint")
+            history = (
+                member_history(settings, own, member.id, reached.caller) if settings.endpoint is not None else None
+            )
+            yield _reconciler(
+                settings,
+                reached,
+                loader,
+                history,
+                dry_run=self.dry_run,
+                allow_mass_removal=self.allow_mass_removal,
+                keep_plans=self.keep_plans,
+                list_unmanaged=self.list_unmanaged,
+                member=member,
+            )

@@ -38,9 +38,10 @@ from werkzeug.serving import make_server
 
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryPolicy
-from lakecircle.adapters.s3.adapter import S3Adapter, region_from_location
+from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.botocore import SMALL_BODY, USER_AGENT, OneAttemptSession, parse_s3_timestamp
 from lakecircle.adapters.s3.errors import map_error
+from lakecircle.adapters.s3.regions import region_from_location
 from lakecircle.adapters.s3.stores import S3DefinitionSource, S3EndpointStore
 from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.core.model import LifecycleConfig, Rule

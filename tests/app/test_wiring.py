@@ -15,7 +15,8 @@ import pytest
 import structlog
 
 from lakecircle import errors
-from lakecircle.app.wiring import accounts_at_once, open_hub, open_member, request_slots, service_identity
+from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
+from lakecircle.app.wiring import open_hub, open_member
 from lakecircle.core.accounts import Account
 from lakecircle.core.report import Trigger
 from lakecircle.engine.hub import AccountState

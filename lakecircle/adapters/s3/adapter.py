@@ -3,24 +3,24 @@
 :class:`S3Adapter` implements :class:`~lakecircle.ports.LifecycleStore` on the requests of
 :class:`~lakecircle.adapters.s3.transport.S3Transport`, and gives the stores of
 :mod:`lakecircle.adapters.s3.stores` the endpoint's objects. Each bucket's calls go to its
-own region's client, and every bucket-level call carries ``ExpectedBucketOwner``, so a
-bucket name taken over by another account is never read or written (ARCHITECTURE.md, "Safety").
+own region's client (:mod:`lakecircle.adapters.s3.regions` finds it), and every bucket-level
+call carries ``ExpectedBucketOwner``, so a bucket name taken over by another account is never
+read or written (ARCHITECTURE.md, "Safety").
 It is the :class:`~lakecircle.ports.TagReader` too: bucket tags go the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from lakecircle import errors
 from lakecircle.adapters.s3.errors import request_id_of, unreadable_lifecycle
+from lakecircle.adapters.s3.regions import BucketRegions
 from lakecircle.adapters.s3.transport import OBJECTS, S3Transport
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.ports import BucketRef
@@ -48,8 +48,7 @@ class S3Adapter(S3Transport):
         self.account = account
         self.verify_account = verify_account
         self.page_size = page_size
-        self._regions: dict[str, str] = {}
-        self._region_locks: dict[str, asyncio.Lock] = {}
+        self._regions = BucketRegions(self.call, account)
 
     # -- account ----------------------------------------------------------------------------
 
@@ -118,47 +117,12 @@ class S3Adapter(S3Transport):
             raise errors.MalformedResponse(
                 f"a bucket entry has no name: {entry!r}", operation="ListBuckets", request_id=request_id_of(response)
             )
-        region = entry.get("BucketRegion") or self._regions.get(name)
+        region = entry.get("BucketRegion") or self._regions.found(name)
         return BucketRef(name, region)
 
     async def region_of(self, bucket: BucketRef) -> str:
         """The bucket's region: as listed, or found once (HeadBucket, GetBucketLocation) and cached."""
-        if bucket.region:
-            return bucket.region
-        name = bucket.name
-        cached = self._regions.get(name)
-        if cached:
-            return cached
-        lock = self._region_locks.setdefault(name, asyncio.Lock())
-        try:
-            async with lock:
-                cached = self._regions.get(name)
-                if cached:
-                    return cached
-                region = await self._resolve_region(name)
-                self._regions[name] = region
-                return region
-        finally:
-            self._region_locks.pop(name, None)
-
-    async def _resolve_region(self, name: str) -> str:
-        params = {"Bucket": name, "ExpectedBucketOwner": self.account}
-        try:
-            response = await self.call("HeadBucket", **params)
-        except errors.S3Error as exc:
-            # S3 names the region even when it refuses the HEAD (403) or redirects (301).
-            cause = exc.__cause__
-            region = _region_header(cause.response or {}) if isinstance(cause, ClientError) else None
-            if region:
-                return region
-            if not isinstance(exc, errors.AccessDenied | errors.InvalidRequest):
-                raise
-        else:
-            region = response.get("BucketRegion") or _region_header(response)
-            if region:
-                return str(region)
-        location = await self.call("GetBucketLocation", **params)
-        return region_from_location(location.get("LocationConstraint"))
+        return await self._regions.of(bucket)
 
     async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
         """The live configuration; NoSuchLifecycleConfiguration reads as no rules."""
@@ -326,22 +290,6 @@ def _unreadable_tags(problem: str, response: Mapping[str, Any], *, bucket: str) 
         bucket=bucket,
         request_id=request_id_of(response),
     )
-
-
-def region_from_location(constraint: str | None) -> str:
-    """GetBucketLocation's LocationConstraint as a region name (None or "" is us-east-1)."""
-    if not constraint:
-        return "us-east-1"
-    if constraint == "EU":
-        return "eu-west-1"
-    return constraint
-
-
-def _region_header(response: Mapping[str, Any]) -> str | None:
-    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
-    headers: Mapping[str, Any] = meta.get("HTTPHeaders") or {}
-    region = headers.get("x-amz-bucket-region")
-    return str(region) if region else None
 
 
 async def _read_at_most(body: Any, limit: int | None) -> bytes:
