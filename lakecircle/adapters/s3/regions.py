@@ -26,7 +26,8 @@ class BucketRegions:
     """The regions of ``account``'s buckets found so far, asked through ``call``."""
 
     def __init__(self, call: Call, account: str) -> None:
-        self._call = call
+        self.call = call
+        """Named ``call`` as the adapter's is: tests/deploy reads the operations sent through it."""
         self._account = account
         self._found: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -58,7 +59,7 @@ class BucketRegions:
     async def _resolve(self, name: str) -> str:
         params = {"Bucket": name, "ExpectedBucketOwner": self._account}
         try:
-            response = await self._call("HeadBucket", **params)
+            response = await self.call("HeadBucket", **params)
         except errors.S3Error as exc:
             # S3 names the region even when it refuses the HEAD (403) or redirects (301).
             cause = exc.__cause__
@@ -71,7 +72,7 @@ class BucketRegions:
             region = response.get("BucketRegion") or _region_header(response)
             if region:
                 return str(region)
-        location = await self._call("GetBucketLocation", **params)
+        location = await self.call("GetBucketLocation", **params)
         return region_from_location(location.get("LocationConstraint"))
 
 
