@@ -58,6 +58,9 @@ class Wanted:
     selectors, with each rule's file as its source)."""
     brief: Desired | None = None
     """Its combined desired state in brief, for the in-sync shortcut (set when ``selected`` is)."""
+    combined: Combined | None = None
+    """The combination itself when it was made for this bucket now (not remembered in brief):
+    a plan uses it rather than combining again."""
     result: BucketResult | None = None
     """Set when the bucket is not to be read: unmanaged, invalid, or its tags unread."""
     tags_unread: TagUnread | None = None
@@ -72,7 +75,7 @@ class Wanted:
     def target(self, definitions: Definitions, name: str) -> Target:
         """What to plan against, with where its rules come from (models built now, off the in-sync path)."""
         if self.selected:
-            combined = combine(name, definitions.buckets.get(name), self.selected)
+            combined = self.combined or combine(name, definitions.buckets.get(name), self.selected)
             if combined is not None:  # always: selectors select it
                 return Target(combined.config, combined.shared, combined.sources, combined.overrides)
         definition = definitions.buckets[name]
@@ -105,8 +108,8 @@ class Combinations:
         self._briefs: dict[_Key, Desired] = {}
 
     def brief(self, definitions: Definitions, name: str, selected: tuple[Match, ...]) -> Desired | Combined | None:
-        """The combination's brief (remembered or made now), or the invalid :class:`Combined`,
-        or None when nothing selects the bucket."""
+        """The combination's brief when remembered, else the combination made now (remembered in
+        brief when valid), or None when nothing selects the bucket."""
         if definitions is not self._definitions:
             self._definitions, self._briefs = definitions, {}
         key: _Key | None = None
@@ -117,12 +120,9 @@ class Combinations:
             if known is not None:
                 return known
         combined = combine(name, definitions.buckets[name] if defined else None, selected)
-        if combined is None or not combined.valid:
-            return combined
-        brief = Desired(combined.digest, combined.config.transition_default_minimum_object_size)
-        if key is not None:
-            self._briefs[key] = brief
-        return brief
+        if combined is not None and combined.valid and key is not None:
+            self._briefs[key] = in_brief(combined)
+        return combined
 
 
 async def wanted(
@@ -161,13 +161,20 @@ async def wanted(
     brief = combinations.brief(definitions, name, selected)
     if brief is None:  # pragma: no cover - combine answers None only when nothing selects
         return Wanted(result=BucketResult(name, BucketState.UNMANAGED))
-    if isinstance(brief, Combined):
+    if isinstance(brief, Desired):
+        return Wanted(selected, brief, tags_unread=unread)
+    if not brief.valid:
         errors = [p for p in brief.problems if p.is_error]
         invalid = BucketResult(
             name, BucketState.INVALID, error=f"{len(errors)} problem(s) in its definitions, first: {errors[0]}"
         )
         return Wanted(result=invalid, tags_unread=unread)
-    return Wanted(selected, brief, tags_unread=unread)
+    return Wanted(selected, in_brief(brief), brief, tags_unread=unread)
+
+
+def in_brief(combined: Combined) -> Desired:
+    """A combination as the in-sync shortcut takes it: its rules' digest and minimum object size."""
+    return Desired(combined.digest, combined.config.transition_default_minimum_object_size)
 
 
 class Coverage:
