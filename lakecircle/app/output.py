@@ -153,7 +153,8 @@ def _accounts_of(hub: HubRun | None) -> dict[int, str]:
 
 def _accounts_lines(hub: HubRun) -> list[str]:
     states = [r.state for r in hub.runs]
-    counted = ", ".join(f"{states.count(state)} {state.value}" for state in AccountState)
+    shown = [s for s in AccountState if s is not AccountState.RUNNING or s in states]  # running: the daemon's only
+    counted = ", ".join(f"{states.count(state)} {state.value}" for state in shown)
     lines = [f"Accounts: {counted} (LCC_ACCOUNTS: {printable(hub.source)})."]
     lines.extend(f"  failed: {printable(_failed(run))}" for run in hub.failed_accounts)
     if hub.unknown:

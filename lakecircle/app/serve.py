@@ -98,11 +98,13 @@ class CycleSink:
 
 class HubSink:
     """A hub's observer: each account's report to that account's metrics, the account states
-    to ``lakecircle_accounts``, and an account that left the list forgotten (its series gone,
-    or its alerts would fire for ever)."""
+    to ``lakecircle_accounts`` (an account still in its first cycle counts as managed), an
+    account that left the list forgotten (its series gone, or its alerts would fire for ever),
+    and a hub that manages no account to readiness (``health``: not ready while it lasts)."""
 
-    def __init__(self, metrics: Metrics, *, clock: WallClock = time.time) -> None:
+    def __init__(self, metrics: Metrics, health: Health | None = None, *, clock: WallClock = time.time) -> None:
         self.metrics = metrics
+        self.health = health
         self.clock = clock
         self._listed: set[str] = set()
 
@@ -110,10 +112,18 @@ class HubSink:
         self.metrics.account(account.id).observe_cycle(report, now=self.clock())
 
     def accounts_seen(self, states: Mapping[str, AccountState]) -> None:
-        self.metrics.observe_accounts({account_id: state.value for account_id, state in states.items()})
+        self.metrics.observe_accounts(
+            {k: (AccountState.MANAGED if s is AccountState.RUNNING else s).value for k, s in states.items()}
+        )
         for gone in sorted(self._listed - set(states)):
             self.metrics.forget(gone)
         self._listed = set(states)
+        if self.health is not None:
+            self.health.mark_managing(None)
+
+    def managing_none(self, why: str) -> None:
+        if self.health is not None:
+            self.health.mark_managing(why)
 
 
 class _SignalRouter:
@@ -249,6 +259,12 @@ async def _start_and_run(
                 "daemon_stopped", reason=StopReason.SIGNAL.value, signal=router.stopped_by, phase="start_up", cycles=0
             )
             return None
+        if isinstance(daemon.reconciler, Hub):
+            # Outside start-up's cancel scope: its task group lives as long as the daemon. A hub
+            # cycle waits a poll interval at most for its accounts; a slow one goes on alone.
+            await stack.enter_async_context(
+                daemon.reconciler.background(wait=settings.poll_interval, shutdown_timeout=settings.shutdown_timeout)
+            )
         log.info(
             "daemon_started",
             mode=settings.actions.value,
@@ -303,7 +319,7 @@ def _hub(
         definitions_dir,
         dry_run=settings.dry_run,
         keep_plans=sink.on_report is not None,
-        observer=HubSink(metrics),
+        observer=HubSink(metrics, sink.health),
         requests=requests,
         opened=opened,
     )

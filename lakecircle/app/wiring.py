@@ -261,7 +261,9 @@ async def open_hub(
     :class:`_HubWiring` builds its reconciler. ``only`` is ``--account``; ``observer`` is
     told of each account's cycle (metrics per account); ``requests`` gives each adapter's
     request observer (:data:`RequestObservers`); ``replica`` names the role sessions;
-    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`).
+    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`). Each hub cycle
+    waits for every account; the daemon enters :meth:`Hub.background
+    <lakecircle.engine.hub.Hub.background>` to run them on their own schedules.
     """
     _require_accounts(settings, dry_run=dry_run)
     retry = retry if retry is not None else RetryPolicy.from_settings(settings)

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Final, Protocol
 
 import anyio
+import anyio.abc
 import structlog
 
 from lakecircle.clocks import WallClock
@@ -40,7 +41,8 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, summed_report
+from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
+from lakecircle.engine.lanes import Lane, Request, parts
 from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.errors import LakeCircleError
@@ -67,6 +69,10 @@ class HubObserver(Protocol):
 
     def accounts_seen(self, states: Mapping[str, AccountState]) -> None: ...
 
+    def managing_none(self, why: str) -> None:
+        """A hub cycle ran no account: its account list could not be read or is empty, or the
+        accounts' tags that definitions need could not be read."""
+
 
 class Hub:
     """Every managed account's reconciler, run as one cycle; see the module docstring."""
@@ -88,6 +94,8 @@ class Hub:
         self.source = accounts
         self.open_member = open_member
         self.accounts_at_once = max(1, accounts_at_once)
+        self._limiter: anyio.CapacityLimiter | None = None
+        """``accounts_at_once``, over every hub cycle's accounts (made in the event loop)."""
         self.only = only
         """``--account``: the accounts this run may manage (None: every listed account)."""
         self.dry_run = dry_run
@@ -100,7 +108,14 @@ class Hub:
         self.unread: str | None = None
         """Why the account list could not be read last time (None: it was read)."""
         self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
+        self._lanes: dict[str, Lane] = {}
+        self._generation = 0
+        self._group: anyio.abc.TaskGroup | None = None
+        """Where the accounts' cycles run in the background (:meth:`background`); None: each
+        hub cycle waits for every account."""
+        self._wait = 0.0
         self._draining = False
+        self._drained_at: float | None = None
         self._cut_short: CycleReport | None = None
         self.problems: tuple[str, ...] = ()
         """The errors of the last account list read (an accounts file's bad entries, left out)."""
@@ -116,7 +131,8 @@ class Hub:
 
     def drain(self) -> None:
         """Start no new work in any account; in-flight writes finish."""
-        self._draining = True
+        if not self._draining:
+            self._draining, self._drained_at = True, time.monotonic()
         for _, member, _ in self._members.values():
             member.drain()
 
@@ -149,32 +165,91 @@ class Hub:
             wanted = trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags)
             if wanted and (trigger != Trigger.POLL or self.clock() >= self._retry_at):
                 await self._read_accounts(needs_tags)
+            why = None
             if not self.accounts:
-                why = f" ({self.unread})" if self.unread else ""
-                return self._report(
-                    cycle_id, trigger, started, loaded, fatal=f"no account to manage: {self.source.location}{why}"
-                )
-            if needs_tags and not self._with_tags:
+                why = f"no account to manage: {self.source.location}" + (f" ({self.unread})" if self.unread else "")
+            elif needs_tags and not self._with_tags:
                 # AccountTags decide where definitions apply: without the tags, nothing is known.
                 why = f"definitions use AccountTags, and the accounts' tags could not be read ({self.unread})"
+            if why is not None:
+                if self.observer is not None:
+                    self.observer.managing_none(why)
                 return self._report(cycle_id, trigger, started, loaded, fatal=why)
-            runs: dict[str, AccountRun] = {}
-            limiter = anyio.CapacityLimiter(self.accounts_at_once)
+            request = Request(self._generation, trigger, on_result, refs, loaded)
+            self._generation += 1
             try:
-                async with anyio.create_task_group() as group:
-                    for account in self.accounts:
-                        if self.only is not None and account.id not in self.only:
-                            runs[account.id] = AccountRun(account, AccountState.SKIPPED)
-                            continue
-                        group.start_soon(self._run_account, account, trigger, on_result, refs, loaded, runs, limiter)
+                await self._offer(request)
             except anyio.get_cancelled_exc_class():
-                self.runs = runs
+                self.runs = self._runs(request)
                 self._cut_short = self._report(cycle_id, trigger, started, loaded, interrupted=True)
                 raise
-            self.runs = {a.id: runs[a.id] for a in self.accounts if a.id in runs}  # a stop leaves some unrun
-            if self.observer is not None:
-                self.observer.accounts_seen({k: r.state for k, r in self.runs.items()})
+            self.runs = self._runs(request)
+            self._seen()
             return self._report(cycle_id, trigger, started, loaded)
+
+    @asynccontextmanager
+    async def background(self, *, wait: float, shutdown_timeout: float) -> AsyncIterator[Hub]:
+        """Run the accounts' cycles on their own schedules (the daemon): a hub cycle waits at
+        most ``wait`` seconds for its accounts, and one still in its cycle then goes on in the
+        background (:mod:`~lakecircle.engine.lanes`). On the way out, in-flight accounts finish:
+        after :meth:`drain`, within ``shutdown_timeout`` of it, and are then cut short as one
+        account's cycle is at shutdown (its writes shielded, its report recorded)."""
+        async with anyio.create_task_group() as group:
+            self._group, self._wait = group, wait
+            try:
+                yield self
+            except BaseException:
+                self.drain()
+                raise
+            finally:
+                self._group = None
+                await self._settle(group, shutdown_timeout)
+
+    async def _settle(self, group: anyio.abc.TaskGroup, shutdown_timeout: float) -> None:
+        deadline = None if self._drained_at is None else self._drained_at + shutdown_timeout - time.monotonic()
+        with anyio.move_on_after(None if deadline is None else max(deadline, 0.0)):
+            for lane in list(self._lanes.values()):
+                await lane.idle()
+        busy = sorted(k for k, lane in self._lanes.items() if lane.busy)
+        if busy:
+            log.warning("accounts_cut_short", accounts=busy, reason="shutdown timeout")
+        group.cancel_scope.cancel()
+
+    # -- the lanes --------------------------------------------------------------------------
+
+    async def _offer(self, request: Request) -> None:
+        """Offer every managed account the request; wait for them (at most ``wait`` in the
+        background), each account's cycle run by its lane."""
+        offered = []
+        for account in self.accounts:
+            if self.only is not None and account.id not in self.only:
+                continue
+            lane = self._lanes.setdefault(account.id, Lane(account))
+            offered.append(lane)
+            if lane.offer(account, request) and self._group is not None:
+                self._group.start_soon(lane.drive, self._run_account)
+        if self._group is None:
+            async with anyio.create_task_group() as group:
+                for lane in offered:
+                    if lane.busy:
+                        group.start_soon(lane.drive, self._run_account)
+            return
+        with anyio.move_on_after(self._wait):
+            for lane in offered:
+                await lane.idle()
+
+    def _runs(self, request: Request) -> dict[str, AccountRun]:
+        return parts(self.accounts, self._lanes, self.only, request.generation)
+
+    def _seen(self) -> None:
+        """Tell the observer every listed account's state, as its last cycle left it."""
+        if self.observer is None:
+            return
+        states = {k: run.state for k, run in parts(self.accounts, self._lanes, self.only).items()}
+        try:
+            self.observer.accounts_seen(states)
+        except Exception:  # metrics must not cost the accounts their cycles
+            log.exception("accounts_not_observed")
 
     # -- the accounts -----------------------------------------------------------------------
 
@@ -213,13 +288,21 @@ class Hub:
         self.accounts = accounts
         listed = {a.id: a for a in accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
-            await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
+            if not self._busy(account_id):  # a running cycle closes it when it ends (_run_account, _member)
+                await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
+        for account_id in [k for k in self._lanes if k not in listed and not self._busy(k)]:
+            del self._lanes[account_id]
         log.info("accounts_listed", source=self.source.location, accounts=len(self.accounts))
+
+    def _busy(self, account_id: str) -> bool:
+        lane = self._lanes.get(account_id)
+        return lane is not None and lane.busy
 
     async def _member(self, account: Account) -> Reconciler:
         held = self._members.get(account.id)
-        if held is not None:
+        if held is not None and held[0] == account:
             return held[1]
+        await self._close(account.id)  # its role or tags changed while its last cycle ran
         stack = AsyncExitStack()
         try:
             member = await stack.enter_async_context(self.open_member(account))
@@ -237,38 +320,45 @@ class Hub:
             with anyio.CancelScope(shield=True):
                 await held[2].aclose()
 
-    async def _run_account(  # noqa: PLR0917 -- a task's arguments, given once by run_cycle
-        self,
-        account: Account,
-        trigger: str,
-        on_result: ResultHook | None,
-        refs: list[ObjectRef],
-        loaded: Loaded,
-        runs: dict[str, AccountRun],
-        limiter: anyio.CapacityLimiter,
-    ) -> None:
+    async def _run_account(self, account: Account, request: Request) -> AccountRun | None:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
         be reached, or whose cycle raises, gets a fatal report of its own (its metrics count a
         failed cycle) naming the cause."""
-        async with limiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.accounts_at_once)
+        async with self._limiter:
             if self._draining:
-                return
-            started = self.clock()
+                return None
+            started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
                     member = await self._member(account)
-                    report = await member.run_cycle(trigger, on_result, refs=refs, loaded=loaded)
+                    report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
+                except anyio.get_cancelled_exc_class():
+                    held = self._members.get(account.id)
+                    if held is not None and held[1].cut_short is not None:
+                        self._observe(account, held[1].cut_short)  # what it did still counts
+                    raise
                 except LakeCircleError as exc:
-                    report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names account and role
-                    await self._close(account.id)  # its credentials are opened afresh next time
+                    report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role
                 except Exception:  # a bug in one account must not stop the others
                     log.exception("account_crashed")
                     report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
                 if report.fatal is not None:
                     log.error("account_failed", role=account.role_arn, error=report.fatal)
                     await self._close(account.id)  # opened afresh next time: new credentials, new clients
+                elif account.id not in {a.id for a in self.accounts}:
+                    await self._close(account.id)  # it left the list during its cycle
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
-        runs[account.id] = AccountRun(account, state, report, report.fatal)
+        run = AccountRun(account, state, report, report.fatal)
+        self._observe(account, report)
+        lane = self._lanes.get(account.id)
+        if self._group is not None and lane is not None:
+            lane.last = run  # seen at once, not at the next hub cycle
+            self._seen()
+        return run
+
+    def _observe(self, account: Account, report: CycleReport) -> None:
         if self.observer is not None:
             try:
                 self.observer.account_finished(account, report)
@@ -277,17 +367,7 @@ class Hub:
 
     def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
         """The report of an account whose cycle could not run."""
-        now = self.clock()
-        return CycleReport(
-            uuid.uuid4().hex[:12],
-            trigger,
-            self.dry_run,
-            started,
-            max(now - started, 0.0),
-            (),
-            loaded.definitions,
-            fatal=why,
-        )
+        return failed_report(HubCycle(uuid.uuid4().hex[:12], trigger, self.dry_run, started, self.clock()), loaded, why)
 
     # -- the report -------------------------------------------------------------------------
 

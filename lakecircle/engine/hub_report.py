@@ -7,7 +7,7 @@ the accounts; this only adds up what they reported.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,6 +32,10 @@ class AccountState(StrEnum):
     """It could not be reached, or its cycle could not run (its report says why)."""
     SKIPPED = "skipped"
     """Left out of this run (``--account``)."""
+    RUNNING = "running"
+    """Still in a cycle an earlier hub cycle started (the daemon's hub cycle waits for an account
+    only so long: :mod:`~lakecircle.engine.lanes`); ``lakecircle_accounts`` counts it as it
+    was left by its last cycle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ def summed_report(
         max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
         in_sync_omitted=sum(r.in_sync_omitted for r in reports),
         unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
-        warnings=unmatched_everywhere(reports, completed(runs), definitions),
+        warnings=unmatched_everywhere(reports, runs, definitions) if fatal is None else (),
         tags_unread=tuple(t for r in reports for t in r.tags_unread),
     )
     log.info(
@@ -102,6 +106,7 @@ def summed_report(
         trigger=cycle.trigger,
         accounts=len(runs),
         failed_accounts=sum(1 for r in runs.values() if r.state is AccountState.FAILED),
+        running_accounts=sum(1 for r in runs.values() if r.state is AccountState.RUNNING),
         **({"fatal": fatal} if fatal else {}),
         buckets_listed=summed.buckets_listed,
         changed=summed.counts.get(BucketState.CHANGED, 0),
@@ -111,13 +116,23 @@ def summed_report(
     return summed
 
 
-def completed(runs: Mapping[str, AccountRun]) -> list[Account]:
-    """The accounts whose last cycle listed every bucket."""
-    return [
-        r.account
-        for r in runs.values()
-        if r.state is AccountState.MANAGED and r.report is not None and not r.report.interrupted
-    ]
+def failed_report(cycle: HubCycle, loaded: Loaded, why: str) -> CycleReport:
+    """The report of an account whose cycle could not run, saying why."""
+    return CycleReport(
+        cycle.cycle_id,
+        cycle.trigger,
+        cycle.dry_run,
+        cycle.started,
+        max(cycle.now - cycle.started, 0.0),
+        (),
+        loaded.definitions,
+        fatal=why,
+    )
+
+
+def whole(run: AccountRun) -> bool:
+    """Whether the account's part of the cycle listed every bucket."""
+    return run.state is AccountState.MANAGED and run.report is not None and not run.report.interrupted
 
 
 def missing_results(
@@ -139,21 +154,24 @@ def missing_results(
 
 
 def unmatched_everywhere(
-    reports: Iterable[CycleReport], completed: Sequence[Account], definitions: Definitions | None
+    reports: Iterable[CycleReport], runs: Mapping[str, AccountRun], definitions: Definitions | None
 ) -> tuple[SelectorWarning, ...]:
     """The selectors that selected no bucket in any account they apply in (each account
-    warns of its own; a selector only one account lacks is no warning)."""
-    if definitions is None or not completed:
+    warns of its own; a selector only one account lacks is no warning). A selector that applies
+    in an account whose buckets were not all seen (failed, running, skipped, cut short) may
+    select some there: no warning."""
+    if definitions is None:
         return ()
+    seen = [r.account for r in runs.values() if whole(r)]
+    unseen = [r.account for r in runs.values() if not whole(r)]
     warned: Counter[SelectorWarning] = Counter(w for r in reports for w in r.warnings)
     kept = []
     for warning in warned:
-        applies = sum(
-            1
-            for account in completed
-            for s in in_scope(definitions.selectors, account)
-            if (s.file, s.label) == (warning.file, warning.selector)
-        )
-        if warned[warning] >= applies:
+
+        def applies(account: Account, warning: SelectorWarning = warning) -> bool:
+            selectors = in_scope(definitions.selectors, account)
+            return any((s.file, s.label) == (warning.file, warning.selector) for s in selectors)
+
+        if not any(applies(a) for a in unseen) and warned[warning] >= sum(1 for a in seen if applies(a)):
             kept.append(warning)
     return tuple(kept)

@@ -49,10 +49,11 @@ class Health:
     """Readiness: definitions loaded, a recent cycle, and S3 not out of reach for too long.
 
     Ready once the definitions were loaded at least once and a cycle finished within
-    ``max_age`` seconds. Not ready while every contact with S3 (a poll, a cycle that
-    listed the definitions and the buckets) has failed for longer than ``outage_limit``
-    seconds, counted from the first failure after the last success; ready again after
-    the next successful contact.
+    ``max_age`` seconds. Not ready while a hub manages no account (its account list could
+    not be read, or is empty, or the tags its definitions need could not be). Not ready while
+    every contact with S3 (a poll, a cycle that listed the definitions and the buckets) has
+    failed for longer than ``outage_limit`` seconds, counted from the first failure after the
+    last success; ready again after the next successful contact.
 
     Times are read from ``clock`` unless given; the daemon passes Unix time (the clock of
     :meth:`Metrics.observe_cycle`'s ``now``, so one reading can feed both), tests a fake one.
@@ -68,6 +69,8 @@ class Health:
         """When contacts with S3 began to fail (None: the last one succeeded)."""
         self.failed_stage: str | None = None
         """The stage of the last failed contact."""
+        self.unmanaged: str | None = None
+        """Why a hub manages no account (None: it manages some, or this is no hub)."""
 
     def mark_definitions_loaded(self) -> None:
         self.definitions_loaded = True
@@ -86,6 +89,11 @@ class Health:
             self.failing_since = self.clock() if now is None else now
         self.failed_stage = stage
 
+    def mark_managing(self, why_none: str | None) -> None:
+        """A hub's cycle ran its accounts (None), or ran none, for the reason given: not ready
+        until it runs some, since it then reconciles nothing."""
+        self.unmanaged = why_none
+
     def ready(self, now: float | None = None) -> tuple[bool, str]:
         """Whether the daemon is ready, and a short reason a probe's log can show."""
         now = self.clock() if now is None else now
@@ -98,6 +106,8 @@ class Health:
                 )
         if not self.definitions_loaded:
             return False, "definitions not loaded yet"
+        if self.unmanaged is not None:
+            return False, self.unmanaged
         if self.last_cycle is None:
             return False, "no cycle finished yet"
         age = now - self.last_cycle

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lakecircle.app.serve import CycleSink, HubSink
 from lakecircle.core.accounts import AccountList
 from lakecircle.core.report import Trigger
+from lakecircle.engine.hub import AccountState
 from lakecircle.errors import AccessDenied, LakeCircleError
 from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health
@@ -66,3 +67,29 @@ async def test_a_hub_cycle_that_could_not_run_is_counted_as_a_failed_cycle_of_th
     sink.cycle_finished(await org.hub.run_cycle(Trigger.STARTUP))
     cycles = samples(metrics, "lakecircle_cycles_total")
     assert cycles[(("account", ""), ("result", "failure"), ("trigger", "startup"))] == 1
+
+
+async def test_a_hub_that_manages_no_account_is_not_ready_until_it_manages_some() -> None:
+    org = Organization(member(A), base=fleet(["*"], rule("abort", 7)))
+    org.source.fail = LakeCircleError("cannot read the accounts file accounts.toml: no such file")
+    metrics = Metrics(multi_account=True)
+    health = Health(max_age=60, outage_limit=60, clock=lambda: 1000.0)
+    org.hub.observer = HubSink(metrics, health)
+    sink = CycleSink(metrics, health, None, count_cycles=False, clock=lambda: 1000.0)
+    sink.cycle_finished(await org.hub.run_cycle(Trigger.STARTUP))
+    sink.poll_succeeded()  # the definitions read fine: S3 is there, but nothing is managed
+    ready, why = health.ready()
+    assert not ready
+    assert why == "no account to manage: accounts.toml (cannot read the accounts file accounts.toml: no such file)"
+
+    org.source.fail = None
+    sink.cycle_finished(await org.hub.run_cycle(Trigger.RESYNC))
+    assert health.ready() == (True, "ok")
+
+
+async def test_an_account_still_in_its_first_cycle_counts_as_managed() -> None:
+    metrics = Metrics(multi_account=True)
+    HubSink(metrics).accounts_seen({A: AccountState.RUNNING, B: AccountState.FAILED})
+    states = samples(metrics, "lakecircle_accounts")
+    assert states[(("state", "managed"),)] == 1
+    assert states[(("state", "failed"),)] == 1

@@ -67,6 +67,7 @@ class Organization:
         self.opened: list[str] = []
         self.finished: dict[str, CycleReport] = {}
         self.states: Mapping[str, AccountState] = {}
+        self.none: str | None = None
         loader = DefinitionLoader(self.hub_store)
         self.hub = Hub(loader, self.source, self.open_member, accounts_at_once=2, observer=self)
 
@@ -85,6 +86,10 @@ class Organization:
 
     def accounts_seen(self, states: Mapping[str, AccountState]) -> None:
         self.states = dict(states)
+        self.none = None
+
+    def managing_none(self, why: str) -> None:
+        self.none = why
 
     def rules(self, account_id: str, bucket: str) -> list[str]:
         return sorted(r.id or "" for r in self.stores[account_id].lifecycles[bucket].rules)
