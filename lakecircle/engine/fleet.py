@@ -275,3 +275,13 @@ def outside_scope(definitions: Definitions, name: str, account: Account | None) 
         BucketState.MISSING,
         error=f"found in account {account.id}, where its definition ({scope.describe()}) does not apply; not written",
     )
+
+
+def needs_account_tags(definitions: Definitions) -> bool:
+    """Whether a definition's ``AccountTags`` decides where it applies."""
+    briefs = definitions.desired
+    return (
+        any(s.scope.tags for s in definitions.selectors)
+        or any(d.scope.tags for d in briefs.values())
+        or any(definitions.buckets[n].scope.tags for n in definitions.buckets if n not in briefs)
+    )

@@ -10,18 +10,16 @@ the hub (ARCHITECTURE.md, "Many accounts"):
    read that failed;
 2. the definitions are loaded once, for every account;
 3. each account runs its own cycle, with its own store (reached through its role), retries,
-   throttle gate, removal guard and records, ``accounts_at_once`` accounts at a time. An
-   account that cannot be reached (its role refused, its session expired) or whose cycle
-   raises fails alone, named with its cause; the others go on;
+   throttle gate, removal guard and records, ``accounts_at_once`` accounts at a time, each
+   on its own schedule in the daemon (:mod:`~lakecircle.engine.lanes`). An account that
+   cannot be reached or whose cycle raises fails alone, named with its cause;
 4. a ``BucketName`` definition no account's listing holds is missing (bucket names are
-   global: it is found in whichever account holds it); with an account that could not list
-   its buckets, none is said missing;
+   global); with an account whose buckets were not all seen, none is;
 5. one report sums the accounts' (what the daemon and the summary line read); each
    account's own report goes to its observer and its records.
 
-Members are opened once (their clients and credentials stay between cycles) and closed
-when they leave the list or the hub closes. The hub knows nothing of S3 or roles: the
-app hands it ``open_member``, which builds a member's reconciler.
+Members are opened once and closed when they leave the list or the hub closes. The hub
+knows nothing of S3 or roles: the app hands it ``open_member``.
 """
 
 from __future__ import annotations
@@ -38,11 +36,11 @@ import structlog
 
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
-from lakecircle.core.definitions import Definitions
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
-from lakecircle.engine.lanes import Lane, Request, parts
+from lakecircle.engine.lanes import Lane, Request, Slot, busy, parts
 from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.errors import LakeCircleError
@@ -114,6 +112,9 @@ class Hub:
         """Where the accounts' cycles run in the background (:meth:`background`); None: each
         hub cycle waits for every account."""
         self._wait = 0.0
+        self._settling: anyio.CancelScope | None = None
+        self._shutdown_timeout = 0.0
+        self._why_none: str | None = None
         self._draining = False
         self._drained_at: float | None = None
         self._cut_short: CycleReport | None = None
@@ -133,6 +134,8 @@ class Hub:
         """Start no new work in any account; in-flight writes finish."""
         if not self._draining:
             self._draining, self._drained_at = True, time.monotonic()
+            if self._settling is not None:  # a stop while waiting for the accounts (--cycles)
+                self._settling.deadline = anyio.current_time() + self._shutdown_timeout
         for _, member, _ in self._members.values():
             member.drain()
 
@@ -161,7 +164,7 @@ class Hub:
                 loaded = await self.loader.load(refs)
             except LakeCircleError as exc:
                 return self._report(cycle_id, trigger, started, None, fatal=str(exc))
-            needs_tags = _needs_tags(loaded.definitions)
+            needs_tags = needs_account_tags(loaded.definitions)
             wanted = trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags)
             if wanted and (trigger != Trigger.POLL or self.clock() >= self._retry_at):
                 await self._read_accounts(needs_tags)
@@ -171,6 +174,7 @@ class Hub:
             elif needs_tags and not self._with_tags:
                 # AccountTags decide where definitions apply: without the tags, nothing is known.
                 why = f"definitions use AccountTags, and the accounts' tags could not be read ({self.unread})"
+            self._why_none = why
             if why is not None:
                 if self.observer is not None:
                     self.observer.managing_none(why)
@@ -189,27 +193,31 @@ class Hub:
 
     @asynccontextmanager
     async def background(self, *, wait: float, shutdown_timeout: float) -> AsyncIterator[Hub]:
-        """Run the accounts' cycles on their own schedules (the daemon): a hub cycle waits at
-        most ``wait`` seconds for its accounts, and one still in its cycle then goes on in the
-        background (:mod:`~lakecircle.engine.lanes`). On the way out, in-flight accounts finish:
-        after :meth:`drain`, within ``shutdown_timeout`` of it, and are then cut short as one
-        account's cycle is at shutdown (its writes shielded, its report recorded)."""
+        """The accounts on their own schedules (the daemon; :mod:`~lakecircle.engine.lanes`): a
+        hub cycle waits at most ``wait`` seconds for them. On the way out, accounts in flight
+        finish (after :meth:`drain`, within ``shutdown_timeout``), then are cut short."""
+        error: Exception | None = None
         async with anyio.create_task_group() as group:
-            self._group, self._wait = group, wait
+            self._group, self._wait, self._shutdown_timeout = group, wait, shutdown_timeout
             try:
                 yield self
-            except BaseException:
+            except BaseException as exc:
                 self.drain()
-                raise
+                if not isinstance(exc, Exception):
+                    raise
+                error = exc  # raised below as it came, not in the task group's ExceptionGroup
             finally:
                 self._group = None
                 await self._settle(group, shutdown_timeout)
+        if error is not None:
+            raise error
 
     async def _settle(self, group: anyio.abc.TaskGroup, shutdown_timeout: float) -> None:
         deadline = None if self._drained_at is None else self._drained_at + shutdown_timeout - time.monotonic()
-        with anyio.move_on_after(None if deadline is None else max(deadline, 0.0)):
+        with anyio.move_on_after(None if deadline is None else max(deadline, 0.0)) as self._settling:
             for lane in list(self._lanes.values()):
                 await lane.idle()
+        self._settling = None
         busy = sorted(k for k, lane in self._lanes.items() if lane.busy)
         if busy:
             log.warning("accounts_cut_short", accounts=busy, reason="shutdown timeout")
@@ -288,15 +296,11 @@ class Hub:
         self.accounts = accounts
         listed = {a.id: a for a in accounts}
         for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
-            if not self._busy(account_id):  # a running cycle closes it when it ends (_run_account, _member)
+            if not busy(self._lanes, account_id):  # a running cycle closes it when it ends (_run_account, _member)
                 await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
-        for account_id in [k for k in self._lanes if k not in listed and not self._busy(k)]:
+        for account_id in [k for k in self._lanes if k not in listed and not busy(self._lanes, k)]:
             del self._lanes[account_id]
         log.info("accounts_listed", source=self.source.location, accounts=len(self.accounts))
-
-    def _busy(self, account_id: str) -> bool:
-        lane = self._lanes.get(account_id)
-        return lane is not None and lane.busy
 
     async def _member(self, account: Account) -> Reconciler:
         held = self._members.get(account.id)
@@ -318,7 +322,10 @@ class Hub:
         held = self._members.pop(account_id, None)
         if held is not None:
             with anyio.CancelScope(shield=True):
-                await held[2].aclose()
+                try:
+                    await held[2].aclose()
+                except Exception:  # a failed clean-up must not end the daemon
+                    log.exception("member_not_closed", account=account_id)
 
     async def _run_account(self, account: Account, request: Request) -> AccountRun | None:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
@@ -326,9 +333,11 @@ class Hub:
         failed cycle) naming the cause."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.accounts_at_once)
-        async with self._limiter:
-            if self._draining:
-                return None
+        async with Slot(self._limiter) as slot:
+            if self._draining or account.id not in {a.id for a in self.accounts}:
+                return None  # no new cycle in an account that left the list
+            if self._group is not None:
+                self._group.start_soon(slot.give_back_after, self._wait)
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
@@ -350,10 +359,14 @@ class Hub:
                 elif account.id not in {a.id for a in self.accounts}:
                     await self._close(account.id)  # it left the list during its cycle
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
-        run = AccountRun(account, state, report, report.fatal)
-        self._observe(account, report)
+        held = self._members.get(account.id)
+        unlisted = held[1].unlisted if held is not None and report.fatal is None else frozenset()
+        run = AccountRun(account, state, report, report.fatal, unlisted)
+        listed = account.id in {a.id for a in self.accounts}
+        if listed:  # a forgotten account's series stay forgotten
+            self._observe(account, report)
         lane = self._lanes.get(account.id)
-        if self._group is not None and lane is not None:
+        if self._group is not None and lane is not None and self._why_none is None:
             lane.last = run  # seen at once, not at the next hub cycle
             self._seen()
         return run
@@ -381,16 +394,5 @@ class Hub:
         fatal: str | None = None,
         interrupted: bool = False,
     ) -> CycleReport:
-        unlisted = {k: m[1].unlisted for k, m in self._members.items()}
         cycle = HubCycle(cycle_id, trigger, self.dry_run, started, self.clock())
-        return summed_report(cycle, self.runs, unlisted, loaded, fatal=fatal, interrupted=interrupted or self._draining)
-
-
-def _needs_tags(definitions: Definitions) -> bool:
-    """Whether a definition's ``AccountTags`` decides where it applies."""
-    briefs = definitions.desired
-    return (
-        any(s.scope.tags for s in definitions.selectors)
-        or any(d.scope.tags for d in briefs.values())
-        or any(definitions.buckets[n].scope.tags for n in definitions.buckets if n not in briefs)
-    )
+        return summed_report(cycle, self.runs, loaded, fatal=fatal, interrupted=interrupted or self._draining)

@@ -7,7 +7,7 @@ the accounts; this only adds up what they reported.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,6 +47,12 @@ class AccountRun:
     report: CycleReport | None = None
     error: str | None = None
     """Why it failed: it could not be reached, or its cycle could not run."""
+    unlisted: frozenset[str] = frozenset()
+    """The ``BucketName`` definitions its listing did not hold (when it listed every bucket)."""
+    previous: AccountRun | None = None
+    """A running account's last finished cycle: ``missing`` and the warnings are judged by it
+    when it ran the same definitions (an account always slower than the hub waits would
+    otherwise hide them for ever)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,6 @@ class HubCycle:
 def summed_report(
     cycle: HubCycle,
     runs: Mapping[str, AccountRun],
-    unlisted: Mapping[str, frozenset[str]],
     loaded: Loaded | None,
     *,
     fatal: str | None = None,
@@ -73,7 +78,9 @@ def summed_report(
     buckets missing from every account and the invalid definitions once; logs ``hub_cycle_finished``."""
     reports = [r.report for r in runs.values() if r.report is not None] if fatal is None else []
     definitions = loaded.definitions if loaded is not None else None
-    missing = missing_results(runs, unlisted, definitions) if fatal is None and not interrupted else []
+    fingerprint = loaded.fingerprint if loaded is not None else None
+    judged = {k: judged_by(r, fingerprint) for k, r in runs.items()}
+    missing = missing_results(judged, definitions) if fatal is None and not interrupted else []
     invalid = invalid_results(definitions, lambda _: True) if definitions is not None and fatal is None else []
     results = [x for report in reports for x in report.results] + missing + invalid
     counts: Counter[BucketState] = Counter(r.state for r in missing + invalid)
@@ -98,7 +105,7 @@ def summed_report(
         max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
         in_sync_omitted=sum(r.in_sync_omitted for r in reports),
         unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
-        warnings=unmatched_everywhere(reports, runs, definitions) if fatal is None else (),
+        warnings=unmatched_everywhere(runs, judged, definitions) if fatal is None else (),
         tags_unread=tuple(t for r in reports for t in r.tags_unread),
     )
     log.info(
@@ -130,22 +137,25 @@ def failed_report(cycle: HubCycle, loaded: Loaded, why: str) -> CycleReport:
     )
 
 
-def whole(run: AccountRun) -> bool:
-    """Whether the account's part of the cycle listed every bucket."""
-    return run.state is AccountState.MANAGED and run.report is not None and not run.report.interrupted
+def judged_by(run: AccountRun, fingerprint: bytes | None) -> AccountRun | None:
+    """The cycle an account's buckets are judged by (``missing``, the warnings): its own in this
+    hub cycle, or, while it runs, its last one if that ran the same definitions; None when no
+    cycle of it listed every bucket with these definitions."""
+    if run.state is AccountState.RUNNING and run.previous is not None:
+        last = run.previous.report
+        run = run.previous if last is not None and last.fingerprint == fingerprint else run
+    whole = run.state is AccountState.MANAGED and run.report is not None and not run.report.interrupted
+    return run if whole else None
 
 
-def missing_results(
-    runs: Mapping[str, AccountRun], unlisted: Mapping[str, frozenset[str]], definitions: Definitions | None
-) -> list[BucketResult]:
+def missing_results(judged: Mapping[str, AccountRun | None], definitions: Definitions | None) -> list[BucketResult]:
     """The ``BucketName`` definitions no account's listing holds (none when an account could
     not list its buckets, or was left out of the run: the bucket may be there)."""
-    ran = list(runs.values())
-    if definitions is None or not ran or any(r.state is not AccountState.MANAGED for r in ran):
+    if definitions is None or not judged or any(r is None for r in judged.values()):
         return []
     names: set[str] | None = None
-    for run in ran:
-        its = unlisted.get(run.account.id, frozenset())
+    for run in judged.values():
+        its = run.unlisted if run is not None else frozenset()
         names = set(its) if names is None else names & its
     return [
         BucketResult(name, BucketState.MISSING, error="defined but in no managed account")
@@ -154,7 +164,7 @@ def missing_results(
 
 
 def unmatched_everywhere(
-    reports: Iterable[CycleReport], runs: Mapping[str, AccountRun], definitions: Definitions | None
+    runs: Mapping[str, AccountRun], judged: Mapping[str, AccountRun | None], definitions: Definitions | None
 ) -> tuple[SelectorWarning, ...]:
     """The selectors that selected no bucket in any account they apply in (each account
     warns of its own; a selector only one account lacks is no warning). A selector that applies
@@ -162,9 +172,9 @@ def unmatched_everywhere(
     select some there: no warning."""
     if definitions is None:
         return ()
-    seen = [r.account for r in runs.values() if whole(r)]
-    unseen = [r.account for r in runs.values() if not whole(r)]
-    warned: Counter[SelectorWarning] = Counter(w for r in reports for w in r.warnings)
+    seen = [r for r in judged.values() if r is not None]
+    unseen = [runs[k].account for k, r in judged.items() if r is None]
+    warned: Counter[SelectorWarning] = Counter(w for r in seen if r.report is not None for w in r.report.warnings)
     kept = []
     for warning in warned:
 
@@ -172,6 +182,6 @@ def unmatched_everywhere(
             selectors = in_scope(definitions.selectors, account)
             return any((s.file, s.label) == (warning.file, warning.selector) for s in selectors)
 
-        if not any(applies(a) for a in unseen) and warned[warning] >= sum(1 for a in seen if applies(a)):
+        if not any(applies(a) for a in unseen) and warned[warning] >= sum(1 for r in seen if applies(r.account)):
             kept.append(warning)
     return tuple(kept)

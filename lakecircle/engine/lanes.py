@@ -87,6 +87,40 @@ class Lane:
         await self._idle.wait()
 
 
+def busy(lanes: Mapping[str, Lane], account_id: str) -> bool:
+    """Whether the account's lane has a cycle running."""
+    lane = lanes.get(account_id)
+    return lane is not None and lane.busy
+
+
+class Slot:
+    """One of ``accounts_at_once``'s places, held by an account's cycle and given back when it
+    ends, or earlier by :meth:`give_back_after`: an account still in its cycle after the hub's
+    wait gives its place to the next account, so a few hung accounts never stop the others (the
+    process-wide bound on requests under way still holds them all)."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._held = False
+
+    async def __aenter__(self) -> Slot:
+        await self._limiter.acquire_on_behalf_of(self)
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.give_back()
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._limiter.release_on_behalf_of(self)
+
+    async def give_back_after(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        self.give_back()
+
+
 def parts(
     accounts: Iterable[Account], lanes: Mapping[str, Lane], only: frozenset[str] | None, generation: int | None = None
 ) -> dict[str, AccountRun]:
@@ -103,5 +137,5 @@ def parts(
         elif lane.last is not None and (generation is None or lane.answered >= generation):
             runs[account.id] = lane.last
         elif lane.busy:
-            runs[account.id] = AccountRun(account, AccountState.RUNNING)
+            runs[account.id] = AccountRun(account, AccountState.RUNNING, previous=lane.last)
     return runs

@@ -5,19 +5,26 @@ its cycle ends; a stop waits for it within the shutdown timeout (ARCHITECTURE.md
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 
+from lakecircle.app.serve import HubSink
+from lakecircle.core.accounts import Account, AccountList
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, Trigger
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.hub import AccountState
 from lakecircle.engine.lanes import Lane
-from lakecircle.errors import AccessDenied
+from lakecircle.errors import AccessDenied, LakeCircleError
 from lakecircle.ports import BucketRef
 from lakecircle.service.daemon import Daemon
-from tests.builders import fleet, rule
-from tests.engine.test_hub import A, B, Organization, member
+from lakecircle.service.metrics import Metrics
+from lakecircle.service.server import Health
+from tests.builders import definition, fleet, rule
+from tests.engine.test_hub import A, B, C, Organization, member
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +44,36 @@ class Held:
             return await inner(bucket)
 
         self.store.get_lifecycle = held  # type: ignore[method-assign]
+
+
+class Gate:
+    """Holds one account's lifecycle reads from :meth:`hold` until :meth:`release`."""
+
+    def __init__(self, org: Organization, account_id: str) -> None:
+        self.event: anyio.Event | None = None
+        store = org.stores[account_id]
+        inner = store.get_lifecycle
+
+        async def get(bucket: BucketRef) -> LifecycleConfig:
+            if self.event is not None:
+                await self.event.wait()
+            return await inner(bucket)
+
+        store.get_lifecycle = get  # type: ignore[method-assign]
+
+    def hold(self) -> None:
+        self.event = anyio.Event()
+
+    def release(self) -> None:
+        assert self.event is not None
+        self.event.set()
+        self.event = None
+
+
+async def settled(org: Organization) -> None:
+    with anyio.fail_after(5):
+        for lane in list(org.hub._lanes.values()):
+            await lane.idle()
 
 
 def days(org: Organization, account_id: str, bucket: str) -> int | None:
@@ -144,3 +181,145 @@ async def test_a_lane_runs_the_newest_request_once_and_never_two_at_once() -> No
         await lane.idle()
     assert ran == [0, 2]
     assert not lane.busy
+
+
+async def test_an_account_removed_while_its_cycle_runs_gets_no_new_cycle_when_it_ends() -> None:
+    org = two_accounts()
+    slow = Held(org, B)
+    async with org.hub.background(wait=0.1, shutdown_timeout=5):
+        await org.hub.run_cycle(Trigger.STARTUP)  # B still running
+        await org.hub.run_cycle(Trigger.POLL)  # B owes this one
+        org.source.list = AccountList((member(A),))
+        await org.hub.run_cycle(Trigger.RESYNC)  # B leaves the list while it runs
+        slow.release.set()
+        await settled(org)
+    assert org.opened.count(B) == 1, org.opened
+    assert slow.reads == 1
+
+
+async def test_a_late_finish_of_an_account_that_left_the_list_does_not_bring_its_series_back() -> None:
+    org = two_accounts()
+    gate = Gate(org, B)
+    metrics = Metrics(multi_account=True)
+    org.hub.observer = HubSink(metrics)
+    async with org.hub.background(wait=0.1, shutdown_timeout=5):
+        await org.hub.run_cycle(Trigger.STARTUP)
+        assert B in metrics.render().decode()
+        gate.hold()
+        await org.hub.run_cycle(Trigger.RESYNC)  # B running
+        org.source.list = AccountList((member(A),))
+        await org.hub.run_cycle(Trigger.RESYNC)  # B left: forgotten
+        gate.release()
+        await settled(org)
+        await org.hub.run_cycle(Trigger.RESYNC)
+    assert B not in metrics.render().decode()
+
+
+async def test_a_late_finish_does_not_make_a_hub_that_manages_no_account_ready() -> None:
+    org = two_accounts()
+    gate = Gate(org, B)
+    health = Health(max_age=60, outage_limit=60, clock=lambda: 1000.0)
+    org.hub.observer = HubSink(Metrics(multi_account=True), health)
+    async with org.hub.background(wait=0.1, shutdown_timeout=5):
+        gate.hold()
+        await org.hub.run_cycle(Trigger.STARTUP)  # B running
+        org.source.list = AccountList(())
+        report = await org.hub.run_cycle(Trigger.RESYNC)
+        assert "no account to manage" in (report.fatal or "")
+        gate.release()
+        await settled(org)
+    assert health.unmanaged is not None
+
+
+async def test_a_stop_after_the_last_of_cycles_n_still_ends_within_the_shutdown_timeout() -> None:
+    org = two_accounts()
+    Held(org, B)  # B's reads never answer
+    daemon = Daemon(org.hub, poll_interval=0.05, resync_interval=600, shutdown_timeout=0.3, max_cycles=1)
+    stopped_at = 0.0
+
+    async def stop_later() -> None:
+        nonlocal stopped_at
+        while daemon.last_report is None:
+            await anyio.sleep(0.01)
+        await anyio.sleep(0.3)  # the loop has ended; the hub waits for B
+        stopped_at = time.monotonic()
+        daemon.request_stop("SIGTERM")
+
+    with anyio.fail_after(4):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stop_later)
+            async with org.hub.background(wait=0.05, shutdown_timeout=0.3):
+                await daemon.run()
+    assert time.monotonic() - stopped_at < 2
+
+
+async def test_an_error_closing_a_failed_accounts_clients_is_logged_and_the_daemon_goes_on() -> None:
+    org = two_accounts()
+    org.crash.add(B)  # B's cycle raises (a bug): it fails alone and is closed
+    opener = org.open_member
+
+    @asynccontextmanager
+    async def open_member(account: Account) -> AsyncIterator[Reconciler]:
+        async with opener(account) as reconciler:
+            yield reconciler
+        if account.id == B:
+            raise RuntimeError("error while closing the session")
+
+    org.hub.open_member = open_member
+    daemon = Daemon(org.hub, poll_interval=0.02, resync_interval=0.0, shutdown_timeout=0.3)
+    with anyio.fail_after(5):
+        async with org.hub.background(wait=0.5, shutdown_timeout=0.3), anyio.create_task_group() as group:
+            group.start_soon(daemon.run)
+            while daemon.stats.cycles < 4:
+                await anyio.sleep(0.01)
+            daemon.request_stop("SIGTERM")
+    assert org.states[A] is AccountState.MANAGED
+    assert org.states[B] is AccountState.FAILED
+
+
+async def test_hung_accounts_give_their_place_to_the_others_after_the_wait() -> None:
+    org = Organization(member(A), member(B), member(C), base=fleet(["*"], rule("abort", 7)))
+    for account_id in (A, B, C):
+        org.stores[account_id].add_bucket(f"b-{account_id}")
+    Held(org, A)
+    Held(org, B)  # as many hung accounts as accounts_at_once (2)
+    async with org.hub.background(wait=0.1, shutdown_timeout=0.2):
+        for _ in range(3):
+            await org.hub.run_cycle(Trigger.POLL)
+        assert C in org.finished
+        assert org.rules(C, f"b-{C}") == ["abort"]
+        org.hub.drain()
+
+
+async def test_an_account_always_slower_than_the_wait_is_judged_by_its_last_cycle_for_missing_buckets() -> None:
+    org = Organization(member(A), member(B), base=fleet(["*"], rule("abort", 7)), ghost=definition("ghost", rule("r1")))
+    org.stores[A].add_bucket("a-logs")
+    org.stores[B].add_bucket("b-logs")
+    inner = org.stores[B].get_lifecycle
+
+    async def slow(bucket: BucketRef) -> LifecycleConfig:
+        await anyio.sleep(0.15)  # longer than the hub waits, every cycle (a big account)
+        return await inner(bucket)
+
+    org.stores[B].get_lifecycle = slow  # type: ignore[method-assign]
+    missing = []
+    async with org.hub.background(wait=0.1, shutdown_timeout=1):
+        for _ in range(3):
+            report = await org.hub.run_cycle(Trigger.RESYNC)
+            assert org.hub.runs[B].state is AccountState.RUNNING
+            missing.append([r.bucket for r in report.results if r.state is BucketState.MISSING])
+            await anyio.sleep(0.2)  # B ends between hub cycles, every time
+    assert missing == [[], ["ghost"], ["ghost"]]  # the first cycle has no whole cycle of B yet
+
+
+async def test_an_error_from_the_daemon_side_comes_out_of_the_background_as_it_was_raised() -> None:
+    org = two_accounts()
+
+    async def daemon_side() -> None:
+        async with org.hub.background(wait=0.1, shutdown_timeout=0.2):
+            await org.hub.run_cycle(Trigger.STARTUP)
+            raise LakeCircleError("the daemon could not go on")
+
+    with pytest.raises(LakeCircleError, match="the daemon could not go on"):
+        await daemon_side()
+    assert org.hub.draining
