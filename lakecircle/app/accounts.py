@@ -83,7 +83,8 @@ async def run_hub(
         report = await hub.run_cycle(trigger)
         runs = tuple(hub.runs[a.id] for a in hub.accounts if a.id in hub.runs)
         listed = {a.id for a in hub.accounts}
-        return HubRun(report, runs, hub.source.location, tuple(sorted((only or frozenset()) - listed)), hub.problems)
+        unknown = tuple(sorted((only or frozenset()) - listed))
+        return HubRun(report, runs, hub.source.location, unknown, hub.roster.problems)
 
 
 # -- the account list, and the accounts a command names ----------------------------------------

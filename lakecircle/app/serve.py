@@ -259,24 +259,29 @@ async def _start_and_run(
                 "daemon_stopped", reason=StopReason.SIGNAL.value, signal=router.stopped_by, phase="start_up", cycles=0
             )
             return None
-        if isinstance(daemon.reconciler, Hub):
-            # Outside start-up's cancel scope: its task group lives as long as the daemon. A hub
-            # cycle waits a poll interval at most for its accounts; a slow one goes on alone.
-            await stack.enter_async_context(
-                daemon.reconciler.background(wait=settings.poll_interval, shutdown_timeout=settings.shutdown_timeout)
-            )
-        log.info(
-            "daemon_started",
-            mode=settings.actions.value,
-            poll_interval_s=settings.poll_interval,
-            resync_interval_s=settings.resync_interval,
-            concurrency=settings.concurrency,
-            definitions=str(definitions_dir) if definitions_dir else settings.definition_uri,
-        )
+        await _started(stack, daemon, settings, definitions_dir)
         if on_started is not None:
             on_started(daemon, bound)
         await daemon.run()
     return daemon
+
+
+async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, definitions_dir: Path | None) -> None:
+    """A hub's accounts on their own schedules, then ``daemon_started``."""
+    if isinstance(daemon.reconciler, Hub):
+        # Outside start-up's cancel scope: its task group lives as long as the daemon. A hub
+        # cycle waits a poll interval at most for its accounts; a slow one goes on alone.
+        await stack.enter_async_context(
+            daemon.reconciler.background(wait=settings.poll_interval, shutdown_timeout=settings.shutdown_timeout)
+        )
+    log.info(
+        "daemon_started",
+        mode=settings.actions.value,
+        poll_interval_s=settings.poll_interval,
+        resync_interval_s=settings.resync_interval,
+        concurrency=settings.concurrency,
+        definitions=str(definitions_dir) if definitions_dir else settings.definition_uri,
+    )
 
 
 async def _runner(

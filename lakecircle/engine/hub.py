@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Final, Protocol
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -37,12 +37,13 @@ import structlog
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
 from lakecircle.core.report import CycleReport, Trigger
-from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
 from lakecircle.engine.lanes import Lane, Request, Slot, busy, parts
 from lakecircle.engine.loader import DefinitionLoader, Loaded
+from lakecircle.engine.members import MemberOpener, Members
 from lakecircle.engine.results import ResultHook
+from lakecircle.engine.roster import Roster
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import AccountSource, ObjectRef
 
@@ -50,14 +51,6 @@ __all__ = ["AccountRun", "AccountState", "Hub", "HubObserver", "MemberOpener"]
 """``AccountRun`` and ``AccountState`` are here too: the commands and the service take them from the hub."""
 
 log = structlog.get_logger("lakecircle.engine.hub")
-
-READ_BACKOFF_FIRST: Final = 60.0
-READ_BACKOFF_MAX: Final = 900.0
-"""Seconds before a poll's cycle reads an account list that failed again: doubling, at most this."""
-
-MemberOpener = Callable[[Account], AbstractAsyncContextManager[Reconciler]]
-"""Builds a member account's reconciler (its store through its role, its records under
-``accounts/<id>/``); raises LakeCircleError when the account cannot be reached."""
 
 
 class HubObserver(Protocol):
@@ -90,7 +83,6 @@ class Hub:
         self.loader = loader
         """The definition loader (public: the daemon polls and refetches through it)."""
         self.source = accounts
-        self.open_member = open_member
         self.accounts_at_once = max(1, accounts_at_once)
         self._limiter: anyio.CapacityLimiter | None = None
         """``accounts_at_once``, over every hub cycle's accounts (made in the event loop)."""
@@ -99,13 +91,10 @@ class Hub:
         self.dry_run = dry_run
         self.clock = clock
         self.observer = observer
-        self.accounts: tuple[Account, ...] = ()
-        """The accounts listed last (kept when a later read fails)."""
+        self.roster = Roster(accounts, clock)
         self.runs: dict[str, AccountRun] = {}
         """Each listed account's part of the last cycle, by ID."""
-        self.unread: str | None = None
-        """Why the account list could not be read last time (None: it was read)."""
-        self._members: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
+        self.members = Members(open_member)
         self._lanes: dict[str, Lane] = {}
         self._generation = 0
         self._group: anyio.abc.TaskGroup | None = None
@@ -118,15 +107,11 @@ class Hub:
         self._draining = False
         self._drained_at: float | None = None
         self._cut_short: CycleReport | None = None
-        self.problems: tuple[str, ...] = ()
-        """The errors of the last account list read (an accounts file's bad entries, left out)."""
-        self._with_tags = False
-        """The accounts were listed with their tags (``AccountTags`` can be decided)."""
-        self._failed_reads = 0
-        self._retry_at = 0.0
-        """After a failed read of the account list, a poll's cycle does not read it again before
-        this (Unix time): a poll every 30 s would otherwise repeat ListAccounts and a tag read per
-        account while the cause (a permission, throttling) stands. Resyncs and SIGHUP always read."""
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts listed last (kept when a later read fails)."""
+        return self.roster.accounts
 
     # -- the daemon's surface ------------------------------------------------------------
 
@@ -136,7 +121,7 @@ class Hub:
             self._draining, self._drained_at = True, time.monotonic()
             if self._settling is not None:  # a stop while waiting for the accounts (--cycles)
                 self._settling.deadline = anyio.current_time() + self._shutdown_timeout
-        for _, member, _ in self._members.values():
+        for member in self.members.reconcilers():
             member.drain()
 
     @property
@@ -149,8 +134,7 @@ class Hub:
 
     async def aclose(self) -> None:
         """Close every member (their clients and credentials)."""
-        for account_id in list(self._members):
-            await self._close(account_id)
+        await self.members.close_all()
 
     async def run_cycle(
         self, trigger: str = Trigger.MANUAL, on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
@@ -165,15 +149,14 @@ class Hub:
             except LakeCircleError as exc:
                 return self._report(cycle_id, trigger, started, None, fatal=str(exc))
             needs_tags = needs_account_tags(loaded.definitions)
-            wanted = trigger != Trigger.POLL or not self.accounts or (needs_tags and not self._with_tags)
-            if wanted and (trigger != Trigger.POLL or self.clock() >= self._retry_at):
+            if self.roster.due(trigger, needs_tags):
                 await self._read_accounts(needs_tags)
-            why = None
+            why, unread = None, self.roster.unread
             if not self.accounts:
-                why = f"no account to manage: {self.source.location}" + (f" ({self.unread})" if self.unread else "")
-            elif needs_tags and not self._with_tags:
+                why = f"no account to manage: {self.source.location}" + (f" ({unread})" if unread else "")
+            elif needs_tags and not self.roster.with_tags:
                 # AccountTags decide where definitions apply: without the tags, nothing is known.
-                why = f"definitions use AccountTags, and the accounts' tags could not be read ({self.unread})"
+                why = f"definitions use AccountTags, and the accounts' tags could not be read ({unread})"
             self._why_none = why
             if why is not None:
                 if self.observer is not None:
@@ -184,10 +167,10 @@ class Hub:
             try:
                 await self._offer(request)
             except anyio.get_cancelled_exc_class():
-                self.runs = self._runs(request)
+                self.runs = parts(self.accounts, self._lanes, self.only, request.generation)
                 self._cut_short = self._report(cycle_id, trigger, started, loaded, interrupted=True)
                 raise
-            self.runs = self._runs(request)
+            self.runs = parts(self.accounts, self._lanes, self.only, request.generation)
             self._seen()
             return self._report(cycle_id, trigger, started, loaded)
 
@@ -246,9 +229,6 @@ class Hub:
             for lane in offered:
                 await lane.idle()
 
-    def _runs(self, request: Request) -> dict[str, AccountRun]:
-        return parts(self.accounts, self._lanes, self.only, request.generation)
-
     def _seen(self) -> None:
         """Tell the observer every listed account's state, as its last cycle left it."""
         if self.observer is None:
@@ -262,70 +242,16 @@ class Hub:
     # -- the accounts -----------------------------------------------------------------------
 
     async def _read_accounts(self, with_tags: bool) -> None:
-        """The account list again (with the accounts' tags when definitions need them); kept as
-        it was when it cannot be read."""
-        try:
-            found = await self.source.accounts(with_tags=with_tags)
-        except LakeCircleError as exc:
-            log.warning("accounts_unreadable", source=self.source.location, error=str(exc), kept=len(self.accounts))
-            self._failed_reads += 1
-            self._retry_at = self.clock() + min(READ_BACKOFF_MAX, READ_BACKOFF_FIRST * 2 ** (self._failed_reads - 1))
-            self.unread = str(exc)
+        """The account list again (:class:`~lakecircle.engine.roster.Roster`); members and lanes
+        of accounts gone, or whose role or tags changed, closed (a running one when it ends)."""
+        if not await self.roster.read(with_tags):
             return
-        self._failed_reads, self._retry_at = 0, 0.0
-        for problem in found.problems:
-            log.warning("accounts_problem", source=self.source.location, problem=str(problem))
-        self.problems = tuple(str(p) for p in found.problems if p.is_error)
-        if not found.readable:
-            log.warning("accounts_unreadable", source=self.source.location, kept=len(self.accounts))
-            self.unread = "; ".join(str(p) for p in found.problems) or "unreadable"
-            return
-        self.unread = None
-        self._with_tags = with_tags
-        accounts = found.accounts
-        if self.problems:
-            # An entry with an error is left out; if it was an account managed until now, the error
-            # (a typo) must not quietly stop managing it: it stays as it was until the list is fixed.
-            now = {a.id for a in accounts}
-            kept = tuple(a for a in self.accounts if a.id not in now)
-            for account in kept:
-                log.warning(
-                    "account_kept", account=account.id, reason="the account list has errors; fix them to drop it"
-                )
-            accounts += kept
-        self.accounts = accounts
-        listed = {a.id: a for a in accounts}
-        for account_id in [k for k in self._members if k not in listed or listed[k] != self._members[k][0]]:
+        listed = {a.id: a for a in self.accounts}
+        for account_id in self.members.stale(listed):
             if not busy(self._lanes, account_id):  # a running cycle closes it when it ends (_run_account, _member)
-                await self._close(account_id)  # gone, or its role or tags changed: opened again when needed
+                await self.members.close(account_id)  # opened again when needed
         for account_id in [k for k in self._lanes if k not in listed and not busy(self._lanes, k)]:
             del self._lanes[account_id]
-        log.info("accounts_listed", source=self.source.location, accounts=len(self.accounts))
-
-    async def _member(self, account: Account) -> Reconciler:
-        held = self._members.get(account.id)
-        if held is not None and held[0] == account:
-            return held[1]
-        await self._close(account.id)  # its role or tags changed while its last cycle ran
-        stack = AsyncExitStack()
-        try:
-            member = await stack.enter_async_context(self.open_member(account))
-        except BaseException:
-            await stack.aclose()
-            raise
-        if self._draining:
-            member.drain()
-        self._members[account.id] = (account, member, stack)
-        return member
-
-    async def _close(self, account_id: str) -> None:
-        held = self._members.pop(account_id, None)
-        if held is not None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await held[2].aclose()
-                except Exception:  # a failed clean-up must not end the daemon
-                    log.exception("member_not_closed", account=account_id)
 
     async def _run_account(self, account: Account, request: Request) -> AccountRun | None:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
@@ -341,12 +267,12 @@ class Hub:
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
-                    member = await self._member(account)
+                    member = await self.members.open(account, draining=self._draining)
                     report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
                 except anyio.get_cancelled_exc_class():
-                    held = self._members.get(account.id)
-                    if held is not None and held[1].cut_short is not None:
-                        self._observe(account, held[1].cut_short)  # what it did still counts
+                    cut = self.members.get(account.id)
+                    if cut is not None and cut.cut_short is not None:
+                        _observe(self.observer, account, cut.cut_short)  # what it did still counts
                     raise
                 except LakeCircleError as exc:
                     report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role
@@ -355,28 +281,21 @@ class Hub:
                     report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
                 if report.fatal is not None:
                     log.error("account_failed", role=account.role_arn, error=report.fatal)
-                    await self._close(account.id)  # opened afresh next time: new credentials, new clients
+                    await self.members.close(account.id)  # opened afresh next time: new credentials, new clients
                 elif account.id not in {a.id for a in self.accounts}:
-                    await self._close(account.id)  # it left the list during its cycle
+                    await self.members.close(account.id)  # it left the list during its cycle
         state = AccountState.FAILED if report.fatal is not None else AccountState.MANAGED
-        held = self._members.get(account.id)
-        unlisted = held[1].unlisted if held is not None and report.fatal is None else frozenset()
+        opened = self.members.get(account.id)
+        unlisted = opened.unlisted if opened is not None and report.fatal is None else frozenset()
         run = AccountRun(account, state, report, report.fatal, unlisted)
         listed = account.id in {a.id for a in self.accounts}
         if listed:  # a forgotten account's series stay forgotten
-            self._observe(account, report)
+            _observe(self.observer, account, report)
         lane = self._lanes.get(account.id)
         if self._group is not None and lane is not None and self._why_none is None:
             lane.last = run  # seen at once, not at the next hub cycle
             self._seen()
         return run
-
-    def _observe(self, account: Account, report: CycleReport) -> None:
-        if self.observer is not None:
-            try:
-                self.observer.account_finished(account, report)
-            except Exception:  # metrics must not cost the other accounts their cycle
-                log.exception("account_not_observed", account=account.id)
 
     def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
         """The report of an account whose cycle could not run."""
@@ -396,3 +315,12 @@ class Hub:
     ) -> CycleReport:
         cycle = HubCycle(cycle_id, trigger, self.dry_run, started, self.clock())
         return summed_report(cycle, self.runs, loaded, fatal=fatal, interrupted=interrupted or self._draining)
+
+
+def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:
+    """Tell the observer of an account's cycle; its failure costs no account its cycle."""
+    if observer is not None:
+        try:
+            observer.account_finished(account, report)
+        except Exception:
+            log.exception("account_not_observed", account=account.id)

@@ -248,7 +248,7 @@ async def test_the_daemon_runs_a_hub_as_it_runs_one_reconciler_and_a_stop_drains
     assert daemon.last_report.writes == 2
     daemon.request_stop()
     assert org.hub.draining
-    assert all(m.draining for _, m, _ in org.hub._members.values())
+    assert all(m.draining for m in org.hub.members.reconcilers())
 
 
 async def test_a_first_account_list_that_cannot_be_read_is_the_cycles_fatal_error_with_its_cause() -> None:
@@ -353,7 +353,7 @@ async def test_an_account_whose_entry_turns_bad_stays_managed_until_the_list_is_
     org.source.list = AccountList((member(A),), (typo,))
     await org.hub.run_cycle(Trigger.RESYNC)
     assert sorted(org.states) == [A, B]
-    assert org.hub.problems == (str(typo),)
+    assert org.hub.roster.problems == (str(typo),)
     org.source.list = AccountList((member(A),))  # fixed: B is gone on purpose
     await org.hub.run_cycle(Trigger.RESYNC)
     assert sorted(org.states) == [A]
@@ -362,7 +362,7 @@ async def test_an_account_whose_entry_turns_bad_stays_managed_until_the_list_is_
 async def test_after_a_failed_read_of_the_account_list_polls_back_off_and_a_resync_reads_it_at_once() -> None:
     now = [1000.0]
     org = Organization(member(A, env="prod"), two=fleet(["*"], rule("r2"), AccountTags={"env": "prod"}))
-    org.hub.clock = lambda: now[0]
+    org.hub.clock = org.hub.roster.clock = lambda: now[0]
     org.source.tags_fail = AccessDenied("not authorized to perform organizations:ListTagsForResource", operation="X")
     await org.hub.run_cycle(Trigger.STARTUP)
     assert org.source.reads == 1

@@ -265,7 +265,7 @@ async def test_an_error_closing_a_failed_accounts_clients_is_logged_and_the_daem
         if account.id == B:
             raise RuntimeError("error while closing the session")
 
-    org.hub.open_member = open_member
+    org.hub.members.open_member = open_member
     daemon = Daemon(org.hub, poll_interval=0.02, resync_interval=0.0, shutdown_timeout=0.3)
     with anyio.fail_after(5):
         async with org.hub.background(wait=0.5, shutdown_timeout=0.3), anyio.create_task_group() as group:
