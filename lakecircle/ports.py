@@ -7,7 +7,9 @@
 (:mod:`lakecircle.adapters.s3`) implements all four over aioboto3; :mod:`lakecircle.testing`
 implements them in memory for tests and benchmarks. :class:`AccountSource` is where the
 managed accounts come from when one service serves many (``LCC_ACCOUNTS``), implemented by
-:mod:`lakecircle.adapters.accounts` (an accounts file, or the organization).
+:mod:`lakecircle.adapters.accounts` (an accounts file, or the organization). :class:`LeaseStore`
+holds the replicas' leases (``lease/<account>.json``), written only on a condition; the lease
+protocol itself is :mod:`lakecircle.core.lease`, which takes :class:`Versioned` values as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ class ObjectRef:
     key: str
     etag: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """An object's bytes and the ETag they were read with."""
+
+    data: bytes
+    etag: str
 
 
 class LifecycleStore(Protocol):
@@ -111,4 +121,22 @@ class AccountSource(Protocol):
         wanted (definitions use ``AccountTags``); an accounts file has them anyway, an
         organization reads them only then or when its filter needs them. Raises
         :class:`~lakecircle.errors.AccountSourceError` when the accounts cannot be read at all."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Objects under LCC_ENDPOINT written only on a condition (S3 conditional writes)."""
+
+    async def read(self, key: str) -> Versioned | None:
+        """The object and its ETag; None when there is none."""
+        ...
+
+    async def create(self, key: str, data: bytes) -> str | None:
+        """PutObject If-None-Match: *. The new ETag; None when an object is already there (412, or 409
+        ConditionalRequestConflict)."""
+        ...
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        """PutObject If-Match: etag. The new ETag; None when the object's ETag is no longer etag (412, 409)
+        or it is gone (404)."""
         ...
