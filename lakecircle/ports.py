@@ -5,7 +5,9 @@
 :class:`DefinitionSource` the definition side (TOML files by key and ETag), and
 :class:`EndpointStore` LakeCircle's own records under ``LCC_ENDPOINT``. The S3 adapter
 (:mod:`lakecircle.adapters.s3`) implements all four over aioboto3; :mod:`lakecircle.testing`
-implements them in memory for tests and benchmarks. :class:`AccountSource` is where the
+implements them in memory for tests and benchmarks. :class:`LeaseStore` is the objects
+under ``LCC_ENDPOINT`` that replicas write only on a condition (S3's conditional writes),
+which is how they elect one writer per account. :class:`AccountSource` is where the
 managed accounts come from when one service serves many (``LCC_ACCOUNTS``), implemented by
 :mod:`lakecircle.adapters.accounts` (an accounts file, or the organization).
 """
@@ -112,3 +114,26 @@ class AccountSource(Protocol):
         organization reads them only then or when its filter needs them. Raises
         :class:`~lakecircle.errors.AccountSourceError` when the accounts cannot be read at all."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """An object's bytes and the ETag they were read with."""
+
+    data: bytes
+    etag: str
+
+
+class LeaseStore(Protocol):
+    """Objects under LCC_ENDPOINT written only on a condition (S3 conditional writes)."""
+
+    async def read(self, key: str) -> Versioned | None:
+        """The object and its ETag; None when there is none."""
+
+    async def create(self, key: str, data: bytes) -> str | None:
+        """PutObject If-None-Match: *. The new ETag; None when an object is already there (412, or 409
+        ConditionalRequestConflict)."""
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        """PutObject If-Match: etag. The new ETag; None when the object's ETag is no longer etag (412, 409)
+        or it is gone (404)."""
