@@ -54,9 +54,13 @@ async def store(moto: str, s3_client: Any) -> AsyncIterator[S3LeaseStore]:
         yield S3LeaseStore(adapter, URI)
 
 
-def test_the_s3_lease_store_is_a_lease_store() -> None:
-    store: LeaseStore = S3LeaseStore(stub_adapter(StubAccount()), URI)
-    assert store is not None
+def test_the_s3_lease_store_is_a_lease_store_and_names_where_it_writes() -> None:
+    store = S3LeaseStore(S3Adapter(account=MOTO_ACCOUNT, region="eu-west-1"), URI)
+    typed: LeaseStore = store
+    assert typed is store
+    assert (store.server, store.location) == ("S3 in eu-west-1", URI)
+    proxied = S3LeaseStore(S3Adapter(account=MOTO_ACCOUNT, region="eu-west-1", endpoint_url="http://s3.local"), URI)
+    assert proxied.server == "http://s3.local"
 
 
 # -- against moto's server ------------------------------------------------------------------

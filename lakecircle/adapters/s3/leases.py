@@ -55,7 +55,7 @@ class S3LeaseStore:
     @property
     def server(self) -> str:
         """The server the requests go to, for messages: ``AWS_ENDPOINT_URL``, else S3 in the adapter's region."""
-        return self._adapter.endpoint_url or f"S3 ({self._adapter.region})"
+        return self._adapter.endpoint_url or f"S3 in {self._adapter.region}"
 
     async def read(self, key: str) -> Versioned | None:
         try:
