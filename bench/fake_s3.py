@@ -6,8 +6,11 @@ from prepared bytes: ListBuckets (MaxBuckets, ContinuationToken, BucketRegion),
 ListObjectsV2 (prefix, continuation), Get/Put/HeadObject, Get/Put/DeleteBucketLifecycle
 (the PUT's XML is parsed and checked as S3 checks it: at least one rule, at most 1,000,
 unique IDs, a checksum header), HeadBucket, GetBucketLocation and STS GetCallerIdentity.
-``ExpectedBucketOwner`` is checked (403 on a mismatch). It is not S3: no signature check,
-path-style addressing only, one region.
+``ExpectedBucketOwner`` is checked (403 on a mismatch). PutObject honours ``If-None-Match: *``
+and ``If-Match`` as S3 does (412 PreconditionFailed, 404 NoSuchKey for ``If-Match`` on no
+object), the check and the write in one step of the event loop, so of racing conditional
+writes exactly one wins: the leases' races are tested here, since moto's server checks and
+writes without a lock. It is not S3: no signature check, path-style addressing only, one region.
 
 Several accounts, for the many-accounts benchmark: ``/__bench/accounts`` spreads the
 workload's buckets over N member accounts (N = 0: every bucket in the one account, the
@@ -24,8 +27,9 @@ Knobs, set through ``/__bench/*`` (never counted): a delay before every answer
 (``asyncio.sleep``; an ``Expect: 100-continue`` waits for it twice, once for the
 go-ahead and once for the answer, as across a network), and a token bucket that
 answers ``503 SlowDown`` to requests beyond ``rate`` per second (burst: a tenth of a
-second's worth). Requests are counted by operation, throttled ones apart, with the
-server's own CPU seconds.
+second's worth), and headers to ignore (``ignore``: ``If-None-Match``, ``If-Match``), as a
+server without conditional writes does. Requests are counted by operation, throttled ones
+apart, with the server's own CPU seconds.
 
 Run it in its own process, so that the client's CPU is measured apart:
 ``python bench/fake_s3.py`` prints ``{"port": N}`` and serves until stdin closes or
@@ -80,6 +84,7 @@ CHECKSUM_HEADERS = (
     "x-amz-checksum-sha1",
     "x-amz-checksum-sha256",
 )
+PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold"
 MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
 UNPAGINATED_BUCKETS = 10_000
 """ListBuckets without MaxBuckets answers at most this many (then a token)."""
@@ -179,6 +184,8 @@ class FakeS3:
         self.region = wl.REGION
         self.delay = 0.0
         self.throttle: TokenBucket | None = None
+        self.ignored: frozenset[str] = frozenset()
+        """Conditional headers PutObject ignores (``If-None-Match``, ``If-Match``), as a server without them."""
         self.counts: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.lifecycle: dict[str, tuple[bytes, str]] = {}
@@ -419,8 +426,25 @@ class FakeS3:
 
     async def op_PutObject(self, request: web.Request, bucket: str, key: str) -> web.Response:
         data = _decode_chunked(request, await request.read())
-        etag = self.objects[bucket].put(key, data)
+        store = self.objects[bucket]
+        # No await from the check to the write: of racing conditional writes, one wins.
+        refused = self.refused(request, store.objects.get(key))
+        if refused is not None:
+            return refused
+        etag = store.put(key, data)
         return web.Response(status=200, headers=self._headers({"ETag": etag}))
+
+    def refused(self, request: web.Request, existing: StoredObject | None) -> web.Response | None:
+        """S3's answer to a PutObject whose condition does not hold, or None."""
+        if_none_match = None if "If-None-Match" in self.ignored else request.headers.get("If-None-Match")
+        if_match = None if "If-Match" in self.ignored else request.headers.get("If-Match")
+        if if_none_match == "*" and existing is not None:
+            return self.error(412, "PreconditionFailed", PRECONDITION_FAILED)
+        if if_match is not None and existing is None:
+            return self.error(404, "NoSuchKey", "The specified key does not exist.")
+        if if_match is not None and existing is not None and if_match.strip('"') != existing.etag.strip('"'):
+            return self.error(412, "PreconditionFailed", PRECONDITION_FAILED)
+        return None
 
     async def op_GetCallerIdentity(self, request: web.Request, __: str, ___: str) -> web.Response:
         caller = self.caller(request) if self.sessions else self.hub
@@ -496,7 +520,8 @@ class FakeS3:
             self.delay = float(params.get("delay_ms", 0)) / 1000
             rate = float(params.get("rate", 0))
             self.throttle = TokenBucket(rate, max(1.0, rate / 10), tokens=max(1.0, rate / 10)) if rate > 0 else None
-            return web.json_response({"delay_s": self.delay, "rate": rate})
+            self.ignored = frozenset(params.get("ignore", ()))
+            return web.json_response({"delay_s": self.delay, "rate": rate, "ignore": sorted(self.ignored)})
         if what == "counts":
             if request.method == "POST":
                 self.counts.clear()
@@ -653,8 +678,9 @@ class FakeS3Process:
     def workload(self, buckets: int, *, rules: int = 5, drift: float = 0.1) -> dict[str, Any]:
         return self.call("workload", {"buckets": buckets, "rules": rules, "drift": drift})
 
-    def settings(self, *, delay_ms: float = 0, rate: float = 0) -> None:
-        self.call("settings", {"delay_ms": delay_ms, "rate": rate})
+    def settings(self, *, delay_ms: float = 0, rate: float = 0, ignore: tuple[str, ...] = ()) -> None:
+        """A delay before every answer, a rate limit (0: none), and conditional headers PutObject ignores."""
+        self.call("settings", {"delay_ms": delay_ms, "rate": rate, "ignore": list(ignore)})
 
     def counts(self, *, reset: bool = False) -> dict[str, Any]:
         return self.call("counts", {} if reset else None)

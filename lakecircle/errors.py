@@ -15,6 +15,7 @@
         │   ├── InvalidRequest .... S3 refused what was sent (MalformedXML, InvalidArgument)
         │   │   └── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
         │   ├── ArchivedObject .... an object in an archive storage class cannot be read
+        │   ├── ConditionFailed ... a conditional write's condition did not hold: an answer, not a failure
         │   └── MalformedResponse . S3's answer could not be read: nothing is written on it
         ├── TransientError ........ retried by one layer only, with jittered backoff
         │   ├── Throttled ......... SlowDown, 503, Throttling, RequestTimeout
@@ -150,6 +151,19 @@ class ArchivedObject(PermanentError):
         "the object is in an archive storage class (GLACIER, DEEP_ARCHIVE); upload it again"
         " in STANDARD, and keep lifecycle rules of the endpoint bucket away from LakeCircle's prefix"
     )
+
+
+class ConditionFailed(PermanentError):
+    """A conditional PutObject (``If-None-Match: *``, ``If-Match: <etag>``) was refused on its condition.
+
+    412 PreconditionFailed (an object is already there, or its ETag is no longer the one
+    given), 409 ConditionalRequestConflict (a concurrent conditional write to the key won)
+    or 404 NoSuchKey (``If-Match`` on a key with no object). Nothing was written: another
+    writer got there first. The lease store answers None for it; it is never retried, as
+    another try cannot change the answer (the caller reads the object again and decides).
+    """
+
+    hint = "another writer changed the object first; read it again before writing"
 
 
 class MalformedResponse(PermanentError):

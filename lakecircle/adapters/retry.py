@@ -43,6 +43,9 @@ T = TypeVar("T")
 OnRetry = Callable[[str, errors.TransientError, float], None]
 """Told ``(operation, error, delay)`` before each retry's sleep."""
 
+RetryOn = tuple[type[errors.TransientError], ...]
+"""The transient errors a call retries (all of them unless it says fewer)."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -119,6 +122,7 @@ async def call_with_retries(
     clock: MonotonicClock = time.monotonic,
     deadline_at: float | None = None,
     on_retry: OnRetry | None = None,
+    retry_on: RetryOn = (errors.TransientError,),
 ) -> T:
     """``await fn()`` (one request), retried on transient errors; returns its result.
 
@@ -129,7 +133,8 @@ async def call_with_retries(
     gate's hold and rate limit, if any, come on top of it, in the gate's own wait.
     ``on_retry(operation, error, delay)`` is called before each retry's sleep. After the
     last attempt, or when the next sleep would end past the deadline, the last error is
-    raised as it was.
+    raised as it was. ``retry_on`` narrows which transient errors are retried: another is
+    raised at once (a conditional write retries only what says it was not applied).
     """
     if deadline_at is None and policy.deadline is not None:
         deadline_at = clock() + policy.deadline
@@ -138,6 +143,8 @@ async def call_with_retries(
         try:
             return await (fn() if gate is None else gate.through(fn, deadline_at=deadline_at))
         except errors.TransientError as exc:
+            if not isinstance(exc, retry_on):
+                raise
             delay = random.uniform(0, policy.delay_cap(attempt))  # noqa: S311 (jitter, not a secret)
             if attempt >= policy.max_attempts or (deadline_at is not None and clock() + delay > deadline_at):
                 raise

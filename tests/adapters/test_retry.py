@@ -229,6 +229,25 @@ async def test_a_call_that_recovers_returns_its_result() -> None:
     assert len(script.started) == 4
 
 
+async def test_a_transient_error_outside_retry_on_is_raised_after_one_attempt() -> None:
+    time = FakeTime()
+    script = Script(time, [throttled(), connection_failed()], result="written")
+
+    with pytest.raises(errors.ConnectionFailed) as caught:
+        await call_with_retries(
+            script,
+            operation=OPERATION,
+            policy=RetryPolicy(),
+            sleep=time.sleep,
+            clock=time.clock,
+            retry_on=(errors.Throttled,),
+        )
+
+    assert len(script.started) == 2  # the throttled attempt was retried, the lost one was not
+    assert len(time.sleeps) == 1
+    assert caught.value is script.raised[-1]
+
+
 async def test_the_deadline_stops_retries_before_a_sleep_would_end_past_it(upper_bound_jitter: None) -> None:
     time = FakeTime()
     script = Script(time, server_error)

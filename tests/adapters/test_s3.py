@@ -973,6 +973,15 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         # Each operation's own "not found" code only.
         ("NoSuchTagSet", 404, "GetBucketLifecycleConfiguration", errors.InvalidRequest),
         ("NoSuchLifecycleConfiguration", 404, "GetBucketTagging", errors.InvalidRequest),
+        # A conditional PutObject's refusals (the leases'): an answer, never retried.
+        ("PreconditionFailed", 412, "PutObject", errors.ConditionFailed),
+        ("412", 412, "PutObject", errors.ConditionFailed),  # no error document
+        ("ConditionalRequestConflict", 409, "PutObject", errors.ConditionFailed),
+        ("NoSuchKey", 404, "PutObject", errors.ConditionFailed),  # If-Match on a key with no object
+        # A missing bucket or a failure is never read as a lost race; other operations keep their own.
+        ("NoSuchBucket", 404, "PutObject", errors.NoSuchBucket),
+        ("PreconditionFailed", 500, "PutObject", errors.ServerError),
+        ("PreconditionFailed", 412, "GetObject", errors.InvalidRequest),
     ],
 )
 def test_client_errors_map_by_code_and_status(

@@ -166,7 +166,9 @@ def test_object_access_stays_under_the_endpoint_prefix() -> None:
     # LakeCircle never writes its own input.
     assert not any(r.startswith(f"{base}definition") for r in grants["s3:PutObject"])
     written = {r.removeprefix(base).removesuffix("/*") for r in grants["s3:PutObject"]}
-    assert written == {"current", "previous", "history", "log", "data"}
+    assert written == {"current", "previous", "history", "log", "data", "lease"}
+    # The leases are read and written (conditional writes need nothing but s3:PutObject).
+    assert f"{base}lease/*" in grants["s3:GetObject"]
 
 
 def test_listing_is_limited_to_the_endpoint_bucket_and_prefix() -> None:

@@ -147,8 +147,10 @@ def test_the_hubs_endpoint_access_is_the_single_account_policys_with_records_und
         expected = []
         for resource in _listify(statement["Resource"]):
             kind = resource.removeprefix(ENDPOINT).removesuffix("/*")
-            # Definitions and LakeCircle's own state are the service's; records are each account's.
-            expected.append(resource if kind in {"definition", "data"} else f"{ENDPOINT}accounts/*/{kind}/*")
+            # Definitions, LakeCircle's own state and the leases (lease/<account>.json) are the
+            # service's; records are each account's.
+            shared = kind in {"definition", "data", "lease"}
+            expected.append(resource if shared else f"{ENDPOINT}accounts/*/{kind}/*")
         assert _listify(hub[sid]["Resource"]) == expected, sid
     assert not any("definition" in r for r in _granted(_statements(HUB_POLICY))["s3:PutObject"])
 

@@ -19,14 +19,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from lakecircle import errors
+from lakecircle.adapters.retry import RetryOn
 from lakecircle.adapters.s3.errors import request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
-from lakecircle.adapters.s3.transport import OBJECTS, S3Transport
+from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.ports import BucketRef
 
 DEFAULT_PAGE_SIZE = 1000
 """ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
+
+Condition = Mapping[str, str]
+"""A conditional write's parameter: ``{"IfNoneMatch": "*"}`` or ``{"IfMatch": etag}``."""
 
 
 class S3Adapter(S3Transport):
@@ -226,34 +230,48 @@ class S3Adapter(S3Transport):
             )
 
     async def read_object(self, bucket: str, key: str, *, limit: int | None = None) -> bytes:
-        """The object's bytes, at most ``limit`` of them (the rest is never downloaded).
+        """The object's bytes, at most ``limit`` of them (the rest is never downloaded)."""
+        data, _ = await self.read_object_etag(bucket, key, limit=limit)
+        return data
+
+    async def read_object_etag(self, bucket: str, key: str, *, limit: int | None = None) -> tuple[bytes, str]:
+        """The object's bytes (at most ``limit``) and its ETag exactly as S3 sent it, quotes included
+        ("" when the answer has none), for an ``If-Match`` that must hand it back unchanged.
 
         A body that does not match its ETag is a failed attempt, retried (see :func:`_check_md5`);
         one shorter than its Content-Length botocore's body refuses, also retried.
         """
 
-        async def read_body(response: dict[str, Any]) -> bytes:
+        async def read_body(response: dict[str, Any]) -> tuple[bytes, str]:
             # Inside the attempt: a connection dropped mid-body is retried like any other.
             body = response["Body"]
             async with body:
                 data = await _read_at_most(body, limit)
             if limit is None or len(data) < limit:  # the whole body
                 _check_md5(response, data, bucket=bucket, key=key)
-            return data
+            return data, str(response.get("ETag") or "")
 
         params = {"Bucket": bucket, "Key": key, **self._owner()}
         return await self._retried("GetObject", params, read_body, lane=OBJECTS)
 
-    async def write_object(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        await self.call(
-            "PutObject",
-            lane=OBJECTS,
-            Bucket=bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-            ExpectedBucketOwner=self.account,
-        )
+    async def write_object(
+        self, bucket: str, key: str, data: bytes, content_type: str, *, condition: Condition | None = None
+    ) -> str:
+        """PutObject; the new ETag as S3 sent it ("" when the answer has none).
+
+        With a ``condition`` (``{"IfNoneMatch": "*"}`` or ``{"IfMatch": etag}``) a refusal on it
+        raises :class:`~lakecircle.errors.ConditionFailed`, and only throttling is retried: it
+        says the write was not applied. After a timeout, a dropped connection or a 5xx it may
+        have been, and a retry would then be refused on its own write's new ETag, a lost race
+        that never was; so those are raised at once (the outcome is unknown: read again).
+        """
+        params = {"Bucket": bucket, "Key": key, "Body": data, "ContentType": content_type, **self._owner()}
+        retry_on: RetryOn = (errors.TransientError,)
+        if condition:
+            params.update(condition)
+            retry_on = (errors.Throttled,)
+        response = await self._retried("PutObject", params, as_is, lane=OBJECTS, retry_on=retry_on)
+        return str(response.get("ETag") or "")
 
 
 def tags_from_response(response: Mapping[str, Any], *, bucket: str) -> dict[str, str]:

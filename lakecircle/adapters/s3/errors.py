@@ -87,6 +87,12 @@ taken for "no lifecycle configuration", which would read as "no rules" and be wr
 nor for "no tags", which would have a tag selector drop the bucket.
 """
 
+_CONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
+"""A conditional PutObject's refusals (:class:`~lakecircle.errors.ConditionFailed`): 412 on a
+condition that does not hold, 409 when a concurrent conditional write won, and NoSuchKey for
+``If-Match`` on a key with no object. A plain PutObject never gets them; NoSuchBucket is not
+among them (a missing endpoint bucket is no lost race)."""
+
 
 def map_error(
     exc: Exception, *, operation: str, bucket: str | None = None, attempt_timeout: float | None = None
@@ -188,6 +194,8 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
         return errors.NoSuchBucket
     if code in _SERVER_ERROR_CODES or (status is not None and status >= 500):
         return errors.ServerError  # whatever its code says: a failure is never read as "not found"
+    if operation == "PutObject" and (code in _CONDITION_CODES or status == 412):
+        return errors.ConditionFailed  # nor as a lost race
     if code in _NOT_FOUND_CODES.get(operation, ()):
         return errors.NotFound
     return errors.InvalidRequest

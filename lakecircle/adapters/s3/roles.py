@@ -51,6 +51,7 @@ from botocore.exceptions import NoCredentialsError
 from botocore.utils import parse_timestamp
 
 from lakecircle import errors
+from lakecircle.adapters.retry import RetryOn
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.botocore import botocore_session, client_config
 from lakecircle.adapters.s3.errors import EXPIRED_TOKEN_CODES, FROM_BELOW, role_error
@@ -251,11 +252,14 @@ class MemberAdapter(S3Adapter):
         region: str | None = None,
         service: str = "s3",
         lane: str = BUCKETS,
+        retry_on: RetryOn = (errors.TransientError,),
     ) -> T:
         """Every request, once the account is verified (the check itself excepted)."""
         if not self.verified and operation != "GetCallerIdentity":
             await self.check_account()
-        return await super()._retried(operation, params, consume, region=region, service=service, lane=lane)
+        return await super()._retried(
+            operation, params, consume, region=region, service=service, lane=lane, retry_on=retry_on
+        )
 
     def _map(self, exc: Exception, *, operation: str, bucket: str | None) -> errors.LakeCircleError:
         """As the S3 adapter maps, but a refusal for an expired session names the account and the role."""

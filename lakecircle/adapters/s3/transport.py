@@ -26,13 +26,13 @@ import aioboto3
 import anyio
 from botocore import xform_name
 
-from lakecircle.adapters.retry import RequestObserver, RetryPolicy, call_with_retries
+from lakecircle.adapters.retry import RequestObserver, RetryOn, RetryPolicy, call_with_retries
 from lakecircle.adapters.s3.botocore import adjust_client, botocore_session, client_config
 from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, map_error
 from lakecircle.adapters.slots import AccountSlots
 from lakecircle.adapters.throttle import Sleep, ThrottleGate
 from lakecircle.clocks import MonotonicClock
-from lakecircle.errors import LakeCircleError
+from lakecircle.errors import LakeCircleError, TransientError
 
 T = TypeVar("T")
 
@@ -241,6 +241,7 @@ class S3Transport:
         region: str | None = None,
         service: str = "s3",
         lane: str = BUCKETS,
+        retry_on: RetryOn = (TransientError,),
     ) -> T:
         return await call_with_retries(
             lambda: self._attempt(operation, params, consume, region=region, service=service, lane=lane),
@@ -251,6 +252,7 @@ class S3Transport:
             clock=self._clock,
             deadline_at=self.deadline_at,
             on_retry=self.observer.observe_retry if self.observer is not None else None,
+            retry_on=retry_on,
         )
 
     async def call(
@@ -262,8 +264,9 @@ class S3Transport:
         :mod:`lakecircle.adapters.retry`), each attempt is counted in ``calls`` and observed.
         Raises LakeCircle's own errors, never botocore's.
         """
-        return await self._retried(operation, params, _as_is, region=region, service=service, lane=lane)
+        return await self._retried(operation, params, as_is, region=region, service=service, lane=lane)
 
 
-async def _as_is(response: dict[str, Any]) -> dict[str, Any]:
+async def as_is(response: dict[str, Any]) -> dict[str, Any]:
+    """A response as it came (the ``consume`` of a request whose answer needs no reading inside the attempt)."""
     return response
