@@ -1,0 +1,154 @@
+"""This replica's part of the accounts: a lease keeper per listed account, a heartbeat, and
+the decision of which leases to want (:mod:`lakecircle.core.sharing`).
+
+Replicas find each other through S3 alone: each holds a lease of its own on
+``lease/replicas/<replica>.json`` (its heartbeat, renewed as any lease), and observes the
+others' there. A replica is live while its heartbeat is not free by the ETag rule: one that
+stopped renewing drops out after a lease duration, one that shut down released its heartbeat
+and drops out at once. Every replica keeps a keeper per listed account (wanting the lease or
+only watching it) and decides every third of a duration which leases to want.
+
+A lease this replica holds beyond its share is given back only once the account's cycle has
+ended (``quiet``): a release under a running cycle would let another replica write while
+this one still may.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import anyio
+import anyio.abc
+import structlog
+
+from lakecircle.core.sharing import Standing, wanted
+from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
+from lakecircle.errors import LakeCircleError
+from lakecircle.ports import EndpointStore, LeaseStore
+
+log = structlog.get_logger("lakecircle.engine.sharing")
+
+REPLICAS = "lease/replicas/"
+"""Where the replicas' heartbeats live, under ``LCC_ENDPOINT``."""
+
+
+class Sharing:
+    """This replica's leases among its peers; see the module docstring."""
+
+    def __init__(
+        self,
+        store: LeaseStore,
+        listing: EndpointStore,
+        replica: str,
+        duration: float,
+        *,
+        write_timeout: float,
+        observer: LeaseObserver | None = None,
+        quiet: Callable[[str], bool] = lambda _: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.listing = listing
+        self.replica = replica
+        self.duration = duration
+        self.write_timeout = write_timeout
+        self.observer = observer
+        self.quiet = quiet
+        """Whether an account's cycle has ended (its lease may be given back)."""
+        self.clock = clock
+        self.keepers: dict[str, LeaseKeeper] = {}
+        """A keeper per listed account, by ID."""
+        self._peers: dict[str, LeaseKeeper] = {}
+        self._free_since: dict[str, float] = {}
+        self._group: anyio.abc.TaskGroup | None = None
+        self._heartbeat = self._keeper(f"replicas/{replica}", wanted=True, observed=False)
+
+    def _keeper(self, name: str, *, wanted: bool, observed: bool = True) -> LeaseKeeper:
+        """A keeper of ``lease/<name>.json``: an account's lease, or a replica's heartbeat."""
+        return LeaseKeeper(
+            self.store,
+            name,
+            self.replica,
+            self.duration,
+            write_timeout=self.write_timeout,
+            wanted=wanted,
+            observer=self.observer if observed else None,
+            clock=self.clock,
+        )
+
+    def holds(self, account_id: str) -> bool:
+        """Whether this replica may write the account's buckets now."""
+        keeper = self.keepers.get(account_id)
+        return keeper is not None and keeper.may_start_write()
+
+    def live(self) -> set[str]:
+        """The replicas seen alive (this one always)."""
+        return {name for name, keeper in self._peers.items() if not keeper.free()} | {self.replica}
+
+    async def run(self) -> None:
+        """Keep the heartbeat, watch the peers and the accounts, until cancelled; then give back
+        every lease held (SIGTERM: another replica takes over at once)."""
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                group.start_soon(self._heartbeat.run)
+                for keeper in self.keepers.values():
+                    group.start_soon(keeper.run)
+                while True:
+                    await self._discover()
+                    self.decide()
+                    await anyio.sleep(self.duration / 3)
+        finally:
+            self._group = None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.duration / 3):
+                for keeper in [*self.keepers.values(), self._heartbeat]:
+                    await keeper.release()
+
+    def accounts(self, ids: Iterable[str]) -> None:
+        """The listed accounts: a keeper for each new one (watching at first), and the keepers
+        of accounts gone stopped (a held lease is given back when its cycle has ended)."""
+        listed = set(ids)
+        for account_id in sorted(listed - set(self.keepers)):
+            keeper = self._keeper(account_id, wanted=False)
+            self.keepers[account_id] = keeper
+            if self._group is not None:
+                self._group.start_soon(keeper.run)
+        for account_id in sorted(set(self.keepers) - listed):
+            self.keepers[account_id].want(False)  # released by its keeper; dropped once no longer held
+            if not self.keepers[account_id].held():
+                del self.keepers[account_id]
+
+    def decide(self) -> None:
+        """Want the leases :func:`lakecircle.core.sharing.wanted` says; give back the others
+        once their cycles have ended."""
+        now = self.clock()
+        standings = {}
+        for account_id, keeper in self.keepers.items():
+            is_free = keeper.free()
+            since = self._free_since.setdefault(account_id, now) if is_free else None
+            if not is_free:
+                self._free_since.pop(account_id, None)
+            standings[account_id] = Standing(keeper.held(), is_free, now - since if since is not None else 0.0)
+        chosen = wanted(self.replica, self.live(), standings, self.duration)
+        for account_id, keeper in self.keepers.items():
+            if account_id in chosen:
+                keeper.want(True)
+            elif not keeper.held() or self.quiet(account_id):
+                keeper.want(False)
+
+    async def _discover(self) -> None:
+        """Watch every peer's heartbeat (new ones found by listing ``lease/replicas/``)."""
+        try:
+            keys = await self.listing.list_keys(REPLICAS)
+        except LakeCircleError as exc:
+            log.warning("replicas_unlisted", error=str(exc))
+            return
+        for key in keys:
+            name = key.removeprefix(REPLICAS).removesuffix(".json")
+            if name == self.replica or name in self._peers or not key.endswith(".json"):
+                continue
+            peer = self._keeper(f"replicas/{name}", wanted=False, observed=False)
+            self._peers[name] = peer
+            if self._group is not None:
+                self._group.start_soon(peer.run)
