@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
@@ -39,7 +39,7 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
-from lakecircle.engine.lanes import Lane, Request, Slot, busy, parts
+from lakecircle.engine.lanes import Request, Schedule, busy, parts
 from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.members import MemberOpener, Members
 from lakecircle.engine.results import ResultHook
@@ -49,6 +49,9 @@ from lakecircle.ports import AccountSource, ObjectRef
 
 __all__ = ["AccountRun", "AccountState", "Hub", "HubObserver", "MemberOpener"]
 """``AccountRun`` and ``AccountState`` are here too: the commands and the service take them from the hub."""
+
+if TYPE_CHECKING:
+    from lakecircle.engine.sharing import Sharing
 
 log = structlog.get_logger("lakecircle.engine.hub")
 
@@ -79,13 +82,11 @@ class Hub:
         dry_run: bool = False,
         clock: WallClock = time.time,
         observer: HubObserver | None = None,
+        sharing: Sharing | None = None,
     ) -> None:
         self.loader = loader
         """The definition loader (public: the daemon polls and refetches through it)."""
         self.source = accounts
-        self.accounts_at_once = max(1, accounts_at_once)
-        self._limiter: anyio.CapacityLimiter | None = None
-        """``accounts_at_once``, over every hub cycle's accounts (made in the event loop)."""
         self.only = only
         """``--account``: the accounts this run may manage (None: every listed account)."""
         self.dry_run = dry_run
@@ -95,18 +96,18 @@ class Hub:
         self.runs: dict[str, AccountRun] = {}
         """Each listed account's part of the last cycle, by ID."""
         self.members = Members(open_member)
-        self._lanes: dict[str, Lane] = {}
+        self.schedule = Schedule(self._run_account, accounts_at_once)
+        self._lanes = self.schedule.lanes
         self._generation = 0
-        self._group: anyio.abc.TaskGroup | None = None
-        """Where the accounts' cycles run in the background (:meth:`background`); None: each
-        hub cycle waits for every account."""
-        self._wait = 0.0
-        self._settling: anyio.CancelScope | None = None
-        self._shutdown_timeout = 0.0
         self._why_none: str | None = None
         self._draining = False
-        self._drained_at: float | None = None
         self._cut_short: CycleReport | None = None
+        self.sharing = sharing
+        """This replica's leases (None: leases off, or one-shot commands that took theirs)."""
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        if sharing is not None:
+            sharing.quiet = lambda account_id: not busy(self._lanes, account_id)
+            sharing.lost = lambda account_id: self._scopes[account_id].cancel() if account_id in self._scopes else None
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -118,9 +119,8 @@ class Hub:
     def drain(self) -> None:
         """Start no new work in any account; in-flight writes finish."""
         if not self._draining:
-            self._draining, self._drained_at = True, time.monotonic()
-            if self._settling is not None:  # a stop while waiting for the accounts (--cycles)
-                self._settling.deadline = anyio.current_time() + self._shutdown_timeout
+            self._draining = True
+            self.schedule.drained()
         for member in self.members.reconcilers():
             member.drain()
 
@@ -164,76 +164,33 @@ class Hub:
                 return self._report(cycle_id, trigger, started, loaded, fatal=why)
             request = Request(self._generation, trigger, on_result, refs, loaded)
             self._generation += 1
+            theirs = self._theirs()
+            mine = [a for a in self.accounts if (self.only is None or a.id in self.only) and a.id not in theirs]
             try:
-                await self._offer(request)
+                await self.schedule.offer(mine, request)
             except anyio.get_cancelled_exc_class():
-                self.runs = parts(self.accounts, self._lanes, self.only, request.generation)
+                self.runs = parts(self.accounts, self._lanes, self.only, request.generation, self._theirs())
                 self._cut_short = self._report(cycle_id, trigger, started, loaded, interrupted=True)
                 raise
-            self.runs = parts(self.accounts, self._lanes, self.only, request.generation)
+            self.runs = parts(self.accounts, self._lanes, self.only, request.generation, self._theirs())
             self._seen()
             return self._report(cycle_id, trigger, started, loaded)
 
     @asynccontextmanager
     async def background(self, *, wait: float, shutdown_timeout: float) -> AsyncIterator[Hub]:
-        """The accounts on their own schedules (the daemon; :mod:`~lakecircle.engine.lanes`): a
-        hub cycle waits at most ``wait`` seconds for them. On the way out, accounts in flight
-        finish (after :meth:`drain`, within ``shutdown_timeout``), then are cut short."""
-        error: Exception | None = None
-        async with anyio.create_task_group() as group:
-            self._group, self._wait, self._shutdown_timeout = group, wait, shutdown_timeout
-            try:
-                yield self
-            except BaseException as exc:
-                self.drain()
-                if not isinstance(exc, Exception):
-                    raise
-                error = exc  # raised below as it came, not in the task group's ExceptionGroup
-            finally:
-                self._group = None
-                await self._settle(group, shutdown_timeout)
-        if error is not None:
-            raise error
-
-    async def _settle(self, group: anyio.abc.TaskGroup, shutdown_timeout: float) -> None:
-        deadline = None if self._drained_at is None else self._drained_at + shutdown_timeout - time.monotonic()
-        with anyio.move_on_after(None if deadline is None else max(deadline, 0.0)) as self._settling:
-            for lane in list(self._lanes.values()):
-                await lane.idle()
-        self._settling = None
-        busy = sorted(k for k, lane in self._lanes.items() if lane.busy)
-        if busy:
-            log.warning("accounts_cut_short", accounts=busy, reason="shutdown timeout")
-        group.cancel_scope.cancel()
-
-    # -- the lanes --------------------------------------------------------------------------
-
-    async def _offer(self, request: Request) -> None:
-        """Offer every managed account the request; wait for them (at most ``wait`` in the
-        background), each account's cycle run by its lane."""
-        offered = []
-        for account in self.accounts:
-            if self.only is not None and account.id not in self.only:
-                continue
-            lane = self._lanes.setdefault(account.id, Lane(account))
-            offered.append(lane)
-            if lane.offer(account, request) and self._group is not None:
-                self._group.start_soon(lane.drive, self._run_account)
-        if self._group is None:
-            async with anyio.create_task_group() as group:
-                for lane in offered:
-                    if lane.busy:
-                        group.start_soon(lane.drive, self._run_account)
-            return
-        with anyio.move_on_after(self._wait):
-            for lane in offered:
-                await lane.idle()
+        """The accounts on their own schedules (the daemon; :class:`~lakecircle.engine.lanes.Schedule`),
+        with this replica's leases beside them."""
+        also = self.sharing.run if self.sharing is not None else None
+        async with self.schedule.background(wait, shutdown_timeout, drain=self.drain, also=also):
+            yield self
 
     def _seen(self) -> None:
         """Tell the observer every listed account's state, as its last cycle left it."""
         if self.observer is None:
             return
-        states = {k: run.state for k, run in parts(self.accounts, self._lanes, self.only).items()}
+        states = {
+            k: run.state for k, run in parts(self.accounts, self._lanes, self.only, theirs=self._theirs()).items()
+        }
         try:
             self.observer.accounts_seen(states)
         except Exception:  # metrics must not cost the accounts their cycles
@@ -257,18 +214,17 @@ class Hub:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
         be reached, or whose cycle raises, gets a fatal report of its own (its metrics count a
         failed cycle) naming the cause."""
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.accounts_at_once)
-        async with Slot(self._limiter) as slot:
+        async with self.schedule.slot():
             if self._draining or account.id not in {a.id for a in self.accounts}:
                 return None  # no new cycle in an account that left the list
-            if self._group is not None:
-                self._group.start_soon(slot.give_back_after, self._wait)
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
                     member = await self.members.open(account, draining=self._draining)
-                    report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
+                    with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
+                        report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
+                    if self._scopes.pop(account.id).cancelled_caught:
+                        report = member.cut_short or self._failed(trigger, started, loaded, "lease lost")
                 except anyio.get_cancelled_exc_class():
                     cut = self.members.get(account.id)
                     if cut is not None and cut.cut_short is not None:
@@ -292,7 +248,7 @@ class Hub:
         if listed:  # a forgotten account's series stay forgotten
             _observe(self.observer, account, report)
         lane = self._lanes.get(account.id)
-        if self._group is not None and lane is not None and self._why_none is None:
+        if self.schedule.in_background and lane is not None and self._why_none is None:
             lane.last = run  # seen at once, not at the next hub cycle
             self._seen()
         return run
@@ -314,7 +270,16 @@ class Hub:
         interrupted: bool = False,
     ) -> CycleReport:
         cycle = HubCycle(cycle_id, trigger, self.dry_run, started, self.clock())
-        return summed_report(cycle, self.runs, loaded, fatal=fatal, interrupted=interrupted or self._draining)
+        partial = bool(self._theirs())  # missing and the warnings need every account's buckets
+        return summed_report(
+            cycle, self.runs, loaded, fatal=fatal, interrupted=interrupted or self._draining, partial=partial
+        )
+
+    def _theirs(self) -> frozenset[str]:
+        """The listed accounts another replica holds (or no one: this one does not)."""
+        if self.sharing is None:
+            return frozenset()
+        return frozenset(a.id for a in self.accounts if not self.sharing.holds(a.id))
 
 
 def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:

@@ -73,6 +73,7 @@ def summed_report(
     *,
     fatal: str | None = None,
     interrupted: bool = False,
+    partial: bool = False,
 ) -> CycleReport:
     """One report for the daemon and the summary line: the accounts' reports summed, with the
     buckets missing from every account and the invalid definitions once; logs ``hub_cycle_finished``."""
@@ -80,7 +81,8 @@ def summed_report(
     definitions = loaded.definitions if loaded is not None else None
     fingerprint = loaded.fingerprint if loaded is not None else None
     judged = {k: judged_by(r, fingerprint) for k, r in runs.items()}
-    missing = missing_results(judged, definitions) if fatal is None and not interrupted else []
+    whole = fatal is None and not partial  # partial: other replicas hold some accounts, unseen here
+    missing = missing_results(judged, definitions) if whole and not interrupted else []
     invalid = invalid_results(definitions, lambda _: True) if definitions is not None and fatal is None else []
     results = [x for report in reports for x in report.results] + missing + invalid
     counts: Counter[BucketState] = Counter(r.state for r in missing + invalid)
@@ -105,7 +107,7 @@ def summed_report(
         max_removals=next((r.max_removals for r in reports if r.fatal is None), None),
         in_sync_omitted=sum(r.in_sync_omitted for r in reports),
         unmanaged=tuple(sorted(n for r in reports for n in r.unmanaged)),
-        warnings=unmatched_everywhere(runs, judged, definitions) if fatal is None else (),
+        warnings=unmatched_everywhere(runs, judged, definitions) if whole else (),
         tags_unread=tuple(t for r in reports for t in r.tags_unread),
     )
     log.info(

@@ -13,16 +13,23 @@ when it ends (ARCHITECTURE.md, "Many accounts").
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+import anyio.abc
+import structlog
 
 from lakecircle.core.accounts import Account
 from lakecircle.engine.hub_report import AccountRun, AccountState
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.ports import ObjectRef
+
+log = structlog.get_logger("lakecircle.engine.hub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,9 @@ class Request:
     refs: list[ObjectRef]
     loaded: Loaded
 
+
+RunAlso = Callable[[], Coroutine[Any, Any, None]]
+"""What runs beside the lanes in the background (this replica's leases)."""
 
 RunOne = Callable[[Account, Request], Awaitable[AccountRun | None]]
 """Runs one account's cycle for a request; None when it did not run (a stop)."""
@@ -122,20 +132,121 @@ class Slot:
 
 
 def parts(
-    accounts: Iterable[Account], lanes: Mapping[str, Lane], only: frozenset[str] | None, generation: int | None = None
+    accounts: Iterable[Account],
+    lanes: Mapping[str, Lane],
+    only: frozenset[str] | None,
+    generation: int | None = None,
+    theirs: frozenset[str] = frozenset(),
 ) -> dict[str, AccountRun]:
     """Each listed account's part, by ID: its cycle that answered hub cycle ``generation``
     (None: its last cycle), or ``running`` (still in an earlier one, or in its first), or
-    ``skipped`` (``--account``); an account that a stop left unrun has none."""
+    ``skipped`` (``--account``); an account that a stop left unrun has none, nor one another
+    replica holds (``theirs``)."""
     runs = {}
     for account in accounts:
         lane = lanes.get(account.id)
         if only is not None and account.id not in only:
             runs[account.id] = AccountRun(account, AccountState.SKIPPED)
-        elif lane is None:
+        elif lane is None or account.id in theirs:
             continue
         elif lane.last is not None and (generation is None or lane.answered >= generation):
             runs[account.id] = lane.last
         elif lane.busy:
             runs[account.id] = AccountRun(account, AccountState.RUNNING, previous=lane.last)
     return runs
+
+
+class Schedule:
+    """Every account's lane, and where the lanes run: in each hub cycle's own task group, which
+    waits for them all (the commands), or in :meth:`background` (the daemon), where a hub cycle
+    waits at most ``wait`` seconds and a slow account goes on alone."""
+
+    def __init__(self, run_one: RunOne, accounts_at_once: int) -> None:
+        self.lanes: dict[str, Lane] = {}
+        self.run_one = run_one
+        self.accounts_at_once = max(1, accounts_at_once)
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+        self._wait = 0.0
+        self._shutdown_timeout = 0.0
+        self._settling: anyio.CancelScope | None = None
+        self._drained_at: float | None = None
+
+    @property
+    def in_background(self) -> bool:
+        return self._group is not None
+
+    def busy(self, account_id: str) -> bool:
+        return busy(self.lanes, account_id)
+
+    async def offer(self, accounts: Iterable[Account], request: Request) -> None:
+        """Offer each account the request; wait for them (at most ``wait`` in the background)."""
+        offered = []
+        for account in accounts:
+            lane = self.lanes.setdefault(account.id, Lane(account))
+            offered.append(lane)
+            if lane.offer(account, request) and self._group is not None:
+                self._group.start_soon(lane.drive, self.run_one)
+        if self._group is None:
+            async with anyio.create_task_group() as group:
+                for lane in offered:
+                    if lane.busy:
+                        group.start_soon(lane.drive, self.run_one)
+            return
+        with anyio.move_on_after(self._wait):
+            for lane in offered:
+                await lane.idle()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        """One of ``accounts_at_once``'s places for an account's cycle (given back after the
+        wait in the background)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.accounts_at_once)
+        async with Slot(self._limiter) as slot:
+            if self._group is not None:
+                self._group.start_soon(slot.give_back_after, self._wait)
+            yield slot
+
+    def drained(self) -> None:
+        """A stop: lanes in flight have ``shutdown_timeout`` from now (the background's end too)."""
+        if self._drained_at is None:
+            self._drained_at = time.monotonic()
+            if self._settling is not None:  # a stop while waiting for the accounts (--cycles)
+                self._settling.deadline = anyio.current_time() + self._shutdown_timeout
+
+    @asynccontextmanager
+    async def background(
+        self, wait: float, shutdown_timeout: float, *, drain: Callable[[], None], also: RunAlso | None = None
+    ) -> AsyncIterator[None]:
+        """The lanes in a task group of their own for as long as the body runs (``also`` beside
+        them: this replica's leases). On the way out, lanes in flight finish (after ``drain``,
+        within ``shutdown_timeout`` of it), then are cut short; a body's error comes out as raised."""
+        error: Exception | None = None
+        async with anyio.create_task_group() as group:
+            self._group, self._wait, self._shutdown_timeout = group, wait, shutdown_timeout
+            if also is not None:
+                group.start_soon(also)
+            try:
+                yield
+            except BaseException as exc:
+                drain()
+                if not isinstance(exc, Exception):
+                    raise
+                error = exc  # raised below as it came, not in the task group's ExceptionGroup
+            finally:
+                self._group = None
+                await self._settle(group, shutdown_timeout)
+        if error is not None:
+            raise error
+
+    async def _settle(self, group: anyio.abc.TaskGroup, shutdown_timeout: float) -> None:
+        deadline = None if self._drained_at is None else self._drained_at + shutdown_timeout - time.monotonic()
+        with anyio.move_on_after(None if deadline is None else max(deadline, 0.0)) as self._settling:
+            for lane in list(self.lanes.values()):
+                await lane.idle()
+        self._settling = None
+        cut = sorted(k for k, lane in self.lanes.items() if lane.busy)
+        if cut:
+            log.warning("accounts_cut_short", accounts=cut, reason="shutdown timeout")
+        group.cancel_scope.cancel()

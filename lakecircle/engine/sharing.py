@@ -56,6 +56,8 @@ class Sharing:
         self.observer = observer
         self.quiet = quiet
         """Whether an account's cycle has ended (its lease may be given back)."""
+        self.lost: Callable[[str], None] = lambda _: None
+        """Told of an account whose lease this replica lost (its cycle is cut at once)."""
         self.clock = clock
         self.keepers: dict[str, LeaseKeeper] = {}
         """A keeper per listed account, by ID."""
@@ -111,6 +113,7 @@ class Sharing:
         listed = set(ids)
         for account_id in sorted(listed - set(self.keepers)):
             keeper = self._keeper(account_id, wanted=False)
+            keeper.on_lost(lambda account_id=account_id: self.lost(account_id))
             self.keepers[account_id] = keeper
             if self._group is not None:
                 self._group.start_soon(keeper.run)

@@ -296,7 +296,7 @@ async def test_a_stop_during_a_cycle_leaves_the_accounts_not_yet_begun_unrun_and
     org = Organization(member(A), member(B), member(C), base=fleet(["*"], rule("abort", 7)))
     for account_id in (A, B, C):
         org.stores[account_id].add_bucket(f"b-{account_id}")
-    org.hub.accounts_at_once = 1
+    org.hub.schedule.accounts_at_once = 1
     report = await org.hub.run_cycle(Trigger.STARTUP, on_result=lambda _: org.hub.drain())
     assert len(org.hub.runs) == 1  # the first account finished; the two waiting never began
     assert report.interrupted
