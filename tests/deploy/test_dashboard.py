@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from lakecircle.core.definitions import Definitions
+from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
 from lakecircle.service.metrics import Metrics
 from tests.deploy_common import (
@@ -433,11 +434,15 @@ def hub_exposition(now: float) -> str:
 
     The healthy accounts each ran a cycle with S3 requests (one retried); the failing
     account's role could not be assumed for four cycles in a row. The hub itself listed the
-    definitions.
+    definitions. This replica holds the three accounts' leases (renewed once).
     """
-    metrics = Metrics(multi_account=True)
+    metrics = Metrics(multi_account=True, leases=True)
     metrics.set_info("0.1.0", "SYNC", "999999999999")
     metrics.on_request("ListObjectsV2", "success", 0.02)
+    for account in (*HEALTHY, FAILING):
+        metrics.lease_held(account, True)
+        metrics.lease_transition(account, Transition.ACQUIRED)
+        metrics.lease_transition(account, Transition.RENEWED)
     for account in HEALTHY:
         fed = metrics.account(account)
         fed.on_request("ListBuckets", "success", 0.01)
