@@ -58,6 +58,7 @@ RANGES: Final[Mapping[str, Range]] = {
     "cycle_deadline": Range(1, 86_400, "seconds"),
     "max_removals": Range(0, 1_000_000_000, "rule removals"),
     "settle_seconds": Range(0, 86_400, "seconds"),
+    "lease_seconds": Range(6, 3_600, "seconds", off="leases off: run one replica only"),
 }
 """Every numeric setting's range: values outside it are refused at start, naming it."""
 
@@ -73,6 +74,21 @@ def check_region(value: str | None) -> str | None:
     """``LCC_AWS_REGION``: a region code."""
     if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
         raise ValueError("expected an AWS region code such as eu-west-1")
+    return value
+
+
+REPLICA_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+"""``LCC_REPLICA_ID``'s form: a Kubernetes pod name or a host name fits, and it is safe in a JSON body,
+an object key and a log line."""
+
+
+def check_replica_id(value: str) -> str:
+    """``LCC_REPLICA_ID``: 1 to 128 letters, digits, ``.``, ``_`` and ``-`` (the host name by default)."""
+    if not REPLICA_ID.fullmatch(value):
+        raise ValueError(
+            "expected 1 to 128 letters, digits, '.', '_' or '-' naming this replica in the leases and change"
+            " records (unset, it is the host name, which on Kubernetes is the pod name)"
+        )
     return value
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Final, Self
@@ -34,6 +35,7 @@ from lakecircle.setting_values import (
     check_account,
     check_accounts,
     check_region,
+    check_replica_id,
     number,
     preview,
 )
@@ -77,6 +79,11 @@ class LogFormat(StrEnum):
 def env_name(field: str) -> str:
     """The variable of a setting: ``poll_interval`` -> ``LCC_POLL_INTERVAL``."""
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _host_name() -> str:
+    """``LCC_REPLICA_ID``'s default: the host name, which on Kubernetes is the pod's name."""
+    return socket.gethostname()
 
 
 class Refused(ValueError):
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     max_removals: int = 100
     allow_mass_removal: bool = False
     settle_seconds: float = 300.0
+    # -- replicas (leases on S3 conditional writes under LCC_ENDPOINT) --------------------------
+    lease_seconds: float = 30.0
+    replica_id: Annotated[str, AfterValidator(check_replica_id)] = Field(default_factory=_host_name)
     # -- many accounts (unset: the one account of LCC_AWS_ACCOUNT) ---------------------------
     accounts: Annotated[str | None, AfterValidator(check_accounts)] = None
     account_filter: str | None = None

@@ -185,23 +185,24 @@ TARGET_LABELS = frozenset({"job", "instance"})
 def exposed_metrics() -> dict[str, set[str]]:
     """Every series name LakeCircle's exporter can expose, with its label names.
 
-    Read from a real exposition of :class:`~lakecircle.service.metrics.Metrics`, after one S3
-    request and one retry were observed so that the labelled series that appear only
-    then are in it too. Histograms appear as their ``_bucket``, ``_sum`` and ``_count``.
+    Read from a real exposition of :class:`~lakecircle.service.metrics.Metrics` with leases
+    on (``LCC_LEASE_SECONDS`` above 0, the default), after one S3 request and one retry were
+    observed so that the labelled series that appear only then are in it too. Histograms
+    appear as their ``_bucket``, ``_sum`` and ``_count``.
     """
-    metrics = Metrics()
+    metrics = Metrics(leases=True)
     metrics.on_request("ListBuckets", "success", 0.01)
     metrics.on_retry("ListBuckets", "throttled", 0.2)
     return series_labels(metrics.render().decode())
 
 
 def hub_exposed_metrics() -> dict[str, set[str]]:
-    """:func:`exposed_metrics` of a hub: ``Metrics(multi_account=True)`` with one member account.
+    """:func:`exposed_metrics` of a hub: ``Metrics(multi_account=True, leases=True)``, one member account.
 
     The account and the hub's own work have each observed one request and one retry, so
     that every series a hub can expose is in it (the account's others exist from the start).
     """
-    metrics = Metrics(multi_account=True)
+    metrics = Metrics(multi_account=True, leases=True)
     for fed in (metrics, metrics.account("111111111111")):
         fed.on_request("ListBuckets", "success", 0.01)
         fed.on_retry("ListBuckets", "throttled", 0.2)
@@ -246,6 +247,9 @@ ACCOUNT_LABELLED = frozenset(
         "lakecircle_s3_request_duration_seconds",
         "lakecircle_s3_retries_total",
         "lakecircle_s3_request_rate_limit",
+        # the leases (issue 17): one per account
+        "lakecircle_leases_held",
+        "lakecircle_lease_transitions_total",
     }
 )
 """Metrics whose series carry ``account`` in multi-account mode, and no ``account`` in single-account mode.

@@ -31,6 +31,7 @@ _C = TypeVar("_C", Counter, Gauge, Histogram)
 
 if TYPE_CHECKING:
     from lakecircle.adapters.throttle import ThrottleGate
+    from lakecircle.core.lease import Transition
     from lakecircle.core.report import CycleReport
     from lakecircle.service.metrics import Metrics
 
@@ -39,7 +40,8 @@ class AccountMetrics:
     """The series of one account, and the ways to feed them: a hub's member account (its
     ID), a hub's own work (``""``), or a single-account LakeCircle's (None: no label).
 
-    Also that account's S3 adapter's observer (:meth:`observe_request`, :meth:`observe_retry`).
+    Also that account's S3 adapter's observer (:meth:`observe_request`, :meth:`observe_retry`)
+    and its lease keeper's (:meth:`lease_held`, :meth:`lease_transition`).
     Made by :class:`Metrics`, never directly. Once :meth:`Metrics.forget` forgot the
     account, ``forgotten`` is true and the view counts nothing: a late request of an account
     that left does not bring its series back.
@@ -48,6 +50,8 @@ class AccountMetrics:
     def __init__(self, metrics: Metrics, account: str | None) -> None:
         self.account = account
         self.forgotten = False
+        self.holding: bool | None = None
+        """Whether this replica holds the account's lease, as last told (None: leases off, or not told yet)."""
         self._metrics = metrics
         self._at: tuple[str, ...] = () if account is None else (account,)
         in_a_row = metrics.account_failed_cycles
@@ -94,10 +98,9 @@ class AccountMetrics:
             m.definition_files_unreadable.set(len(report.definitions.unreadable))
 
         if report.fatal is None:
-            states = Tally({state.value: n for state, n in report.counts.items()})
-            for state in sorted(set(BUCKET_STATES) | set(states)):
-                m.buckets.labels(*at, state).set(states[state])
-            self._one(m.server_dropped_fields).set(sum(1 for r in report.results if r.dropped))
+            if self.holding is not False:  # a cycle cut short by a lost lease: the holder's gauges say it
+                states = Tally({state.value: n for state, n in report.counts.items()})
+                self._set_buckets(states, dropped=sum(1 for r in report.results if r.dropped))
             self._one(m.external_drift).inc(report.external_drift)
         self._count_in_a_row(failed=result == FAILURE)
         return result
@@ -141,6 +144,35 @@ class AccountMetrics:
         """Export ``gate``'s current rate limit as ``lakecircle_s3_request_rate_limit`` (read at scrape time)."""
         if not self.forgotten:
             self._one(self._metrics.s3_rate_limit).set_function(lambda: gate.rate or 0.0)
+
+    def lease_held(self, account: str, held: bool) -> None:
+        """This replica holds the account's lease now, or not (``lakecircle_leases_held``: 1 or 0);
+        ``account`` is the keeper's name for this view's account, not read.
+
+        Once it does not hold it, the replica describes the account's buckets no more: their state gauges and
+        ``lakecircle_server_dropped_fields`` go to 0 and stay there until it holds the lease again
+        and a cycle sets them, so that summing the replicas counts each bucket once and a bucket
+        drifted in a former holder's last cycle keeps no alert firing there. Nothing with leases off.
+        """
+        gauge = self._metrics.leases_held
+        if self.forgotten or gauge is None:
+            return
+        self._one(gauge).set(1 if held else 0)
+        self.holding = held
+        if not held:
+            self._set_buckets(Tally(), dropped=0)
+
+    def lease_transition(self, account: str, reason: Transition) -> None:
+        """Count one change in this replica's hold on the account's lease, by its ``reason``."""
+        counter = self._metrics.lease_transitions
+        if not self.forgotten and counter is not None:
+            counter.labels(*self._at, str(reason)).inc()
+
+    def _set_buckets(self, states: Tally[str], *, dropped: int) -> None:
+        m = self._metrics
+        for state in sorted(set(BUCKET_STATES) | set(states)):
+            m.buckets.labels(*self._at, state).set(states[state])
+        self._one(m.server_dropped_fields).set(dropped)
 
     def _one(self, collector: _C) -> _C:
         """The account's series of a collector that has no label but the account's.

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from lakecircle import errors
+from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketState, Guard, Stage, Trigger
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ OUTCOMES: Final = ("success", "throttled", "server_error", "connection", "denied
 
 RETRY_REASONS: Final = ("throttled", "server_error", "connection")
 """The values of the ``reason`` label of ``lakecircle_s3_retries_total``."""
+
+LEASE_REASONS: Final = tuple(transition.value for transition in Transition)
+"""The values of the ``reason`` label of ``lakecircle_lease_transitions_total``, all counted from 0."""
 
 ACCOUNT: Final = "account"
 """The label a hub adds to the series of :data:`ACCOUNT_LABELLED`: the member account's ID ("" for the hub's own)."""
@@ -162,6 +166,20 @@ HELP: Final[Mapping[str, str]] = {
 }
 """Each metric's HELP text (the README's metrics table says the same in short)."""
 
+LEASE_HELP: Final[Mapping[str, str]] = {
+    "lakecircle_leases_held": (
+        "1 while this replica holds the account's lease and may write its buckets; 0 while another replica"
+        " holds it or none does (a standby replica). Only with leases on (LCC_LEASE_SECONDS above 0)."
+    ),
+    "lakecircle_lease_transitions_total": (
+        "Changes in this replica's hold on the account's lease: acquired (a free lease), renewed, lost (it"
+        " expired or another replica took it), released (given up, as at shutdown), taken_over (over another"
+        " replica's expired lease). Only with leases on (LCC_LEASE_SECONDS above 0)."
+    ),
+}
+"""The HELP texts of the lease metrics, exposed when leases are on (after those of :data:`HELP`, but
+before a hub's own and ``lakecircle_info``)."""
+
 HUB_HELP: Final[Mapping[str, str]] = {
     "lakecircle_accounts": (
         "Accounts a hub listed, by state: managed (its last cycle worked in the account), failed (the account's"
@@ -195,6 +213,9 @@ ACCOUNT_LABELLED: Final = frozenset(
         "lakecircle_s3_request_duration_seconds",
         "lakecircle_s3_retries_total",
         "lakecircle_s3_request_rate_limit",
+        # the leases: one per account
+        "lakecircle_leases_held",
+        "lakecircle_lease_transitions_total",
         # a hub's alone
         "lakecircle_account_consecutive_failed_cycles",
     }

@@ -32,6 +32,16 @@ cycles raise and any other cycle of it resets. An account that leaves the manage
 forgotten (:meth:`Metrics.forget`): its series would otherwise stay at their last values
 and its alerts keep firing. In single-account mode (the default) no series has an
 ``account`` label and the exposition is exactly what it was before hubs existed.
+
+Replicas. With leases on (``Metrics(leases=True)``, for ``LCC_LEASE_SECONDS`` above 0) the
+object is also the lease keepers' observer (``lease_held``, ``lease_transition``: the
+``LeaseObserver`` of ``lakecircle.engine.leases``): ``lakecircle_leases_held`` is 1 while
+this replica holds the account's lease and 0 while it stands by, and
+``lakecircle_lease_transitions_total{reason}`` counts each change, both with ``account`` in
+a hub (made for each account as its view is). With leases off neither exists: a single
+replica that holds no lease must not look like one that lost it, or ``LakeCircleLeaseUnheld``
+would fire. A replica that stops holding a lease sets that account's bucket gauges to 0, so
+that the replicas' series add up to one account's buckets.
 """
 
 from __future__ import annotations
@@ -56,6 +66,8 @@ from lakecircle.service.metric_names import (
     GUARDS,
     HELP,
     HUB_HELP,
+    LEASE_HELP,
+    LEASE_REASONS,
     OUTCOMES,
     RESULTS,
     RETRY_REASONS,
@@ -72,6 +84,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from lakecircle.adapters.throttle import ThrottleGate
+    from lakecircle.core.lease import Transition
     from lakecircle.core.report import CycleReport
 
 __all__ = [
@@ -82,6 +95,8 @@ __all__ = [
     "CONTENT_TYPE",
     "HELP",
     "HUB_HELP",
+    "LEASE_HELP",
+    "LEASE_REASONS",
     "OUTCOMES",
     "RETRY_REASONS",
     "STAGES",
@@ -109,9 +124,12 @@ class Metrics:
     methods of this object count the hub's own work as ``account=""``.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, multi_account: bool = False) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, multi_account: bool = False, leases: bool = False
+    ) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
         self.multi_account = multi_account
+        self.leases = leases
         new = _Collectors(self.registry, per_account=multi_account)
         # the cycles
         self.rules_added = new.counter("lakecircle_rules_added_total")
@@ -136,6 +154,12 @@ class Metrics:
         self.s3_request_duration = new.histogram("lakecircle_s3_request_duration_seconds", S3_BUCKETS, operation=())
         self.s3_retries = new.counter("lakecircle_s3_retries_total", operation=(), reason=RETRY_REASONS)
         self.s3_rate_limit = new.gauge("lakecircle_s3_request_rate_limit")
+        # the leases, when they are on (LCC_LEASE_SECONDS above 0)
+        self.leases_held: Gauge | None = None
+        self.lease_transitions: Counter | None = None
+        if leases:
+            self.leases_held = new.gauge("lakecircle_leases_held")
+            self.lease_transitions = new.counter("lakecircle_lease_transitions_total", reason=LEASE_REASONS)
         # the accounts: a hub's alone
         self.accounts: Gauge | None = None
         self.account_failed_cycles: Gauge | None = None
@@ -146,6 +170,7 @@ class Metrics:
         self.set_info(__version__, "", "")
         self._collectors = new
         self._views: dict[str, AccountMetrics] = {}
+        self._forgotten: set[str] = set()
         self._own = AccountMetrics(self, "" if multi_account else None)
         if multi_account:
             # The hub's own work: requests, retries, polls; it has no cycles, buckets or guards of its own.
@@ -170,6 +195,7 @@ class Metrics:
             msg = f"the account of a hub's metrics {problem}"
             raise ValueError(msg)
         self._collectors.create_known(account_id)
+        self._forgotten.discard(account_id)
         view = self._views[account_id] = AccountMetrics(self, account_id)
         return view
 
@@ -196,7 +222,35 @@ class Metrics:
         if view is not None:
             view.forgotten = True
         if account_id:  # the hub's own series ("") stay
+            self._forgotten.add(account_id)
             self._collectors.remove_account(account_id)
+
+    # -- the leases: the lease keepers' observer -------------------------------------------
+
+    def lease_held(self, account: str, held: bool) -> None:
+        """This replica holds ``account``'s lease now, or not: ``lakecircle_leases_held`` is 1 or 0.
+
+        A replica that stops holding a lease no longer describes the account's buckets: their
+        gauges go to 0 (:meth:`AccountMetrics.lease_held`). A single-account LakeCircle has one
+        lease and its series no label: ``account`` matters in a hub only, where a report of an
+        account :meth:`forget` forgot is ignored. Nothing is counted with leases off.
+        """
+        view = self._lease_view(account)
+        if view is not None:
+            view.lease_held(account, held)
+
+    def lease_transition(self, account: str, reason: Transition) -> None:
+        """Count one change in this replica's hold on ``account``'s lease (``lakecircle_lease_transitions_total``)."""
+        view = self._lease_view(account)
+        if view is not None:
+            view.lease_transition(account, reason)
+
+    def _lease_view(self, account: str) -> AccountMetrics | None:
+        if not self.multi_account:
+            return self._own
+        if account in self._forgotten:
+            return None  # a keeper's last word (released) after the account left: its series stay gone
+        return self.account(account)
 
     # -- feeding: one account's, or a hub's own work ------------------------------------
 
@@ -319,7 +373,7 @@ class _Collectors:
 
 
 def _help(name: str) -> str:
-    return HELP[name] if name in HELP else HUB_HELP[name]
+    return {**HELP, **LEASE_HELP, **HUB_HELP}[name]
 
 
 class _WithoutCreated(Collector):

@@ -4,8 +4,9 @@ Three GET endpoints and nothing else (404 for other paths, 405 for other methods
 by aiohttp on the event loop the daemon runs on, so an answer from ``/healthz`` is itself
 the proof that the loop is not blocked. ``/readyz`` asks a :class:`Health` whether the
 definitions were loaded once, the last cycle finished recently, and S3 has not been out
-of reach for too long. The server binds exactly the host it is given: loopback unless
-``LCC_METRICS_ADDR`` says otherwise.
+of reach for too long; a replica standing by while another holds the lease is ready too.
+The server binds exactly the host it is given: loopback unless ``LCC_METRICS_ADDR`` says
+otherwise.
 
 Clients may be hostile, and aiohttp has no timeout on reading a request's head (its
 keep-alive timer is an hour by default), so every connection is wrapped in
@@ -36,6 +37,9 @@ from lakecircle.service.metrics import Metrics
 
 log = structlog.get_logger("lakecircle.service.server")
 
+STANDBY: Final = "standby: another replica holds the lease"
+"""``/readyz``'s answer while this replica waits for a lease another replica holds."""
+
 HEAD_TIMEOUT: Final = 10.0
 """Seconds a connection has to deliver a complete request head (from its opening, or the previous head)."""
 
@@ -55,6 +59,11 @@ class Health:
     failed for longer than ``outage_limit`` seconds, counted from the first failure after the
     last success; ready again after the next successful contact.
 
+    Replicas: a replica standing by while another holds the lease (:meth:`mark_standby`) is
+    ready, healthy but not the one writing, unless S3 is out of reach: the definitions and
+    cycle rules are for the replica that works. Once it takes the lease its first cycle has
+    ``max_age`` from then to finish, whatever its cycles before (or none) said.
+
     Times are read from ``clock`` unless given; the daemon passes Unix time (the clock of
     :meth:`Metrics.observe_cycle`'s ``now``, so one reading can feed both), tests a fake one.
     """
@@ -71,6 +80,10 @@ class Health:
         """The stage of the last failed contact."""
         self.unmanaged: str | None = None
         """Why a hub manages no account (None: it manages some, or this is no hub)."""
+        self.standby = False
+        """This replica waits for a lease another replica holds."""
+        self.standby_ended: float | None = None
+        """When this replica last stopped standing by (it took the lease)."""
 
     def mark_definitions_loaded(self) -> None:
         self.definitions_loaded = True
@@ -94,6 +107,12 @@ class Health:
         until it runs some, since it then reconciles nothing."""
         self.unmanaged = why_none
 
+    def mark_standby(self, waiting: bool, now: float | None = None) -> None:
+        """This replica waits for a lease another replica holds (True), or holds it and works (False)."""
+        if self.standby and not waiting:
+            self.standby_ended = self.clock() if now is None else now
+        self.standby = waiting
+
     def ready(self, now: float | None = None) -> tuple[bool, str]:
         """Whether the daemon is ready, and a short reason a probe's log can show."""
         now = self.clock() if now is None else now
@@ -104,6 +123,16 @@ class Health:
                     f"S3 out of reach: polls and cycles have failed for {down:.0f}s, over the"
                     f" {self.outage_limit:.0f}s limit (last failure at stage {self.failed_stage})"
                 )
+        if self.standby:
+            return True, STANDBY
+        taken = self.standby_ended
+        if taken is not None and (self.last_cycle is None or self.last_cycle < taken):
+            if now - taken <= self.max_age:
+                return True, "took the lease: its first cycle is under way"
+            return False, (
+                f"no cycle finished in the {now - taken:.0f}s since this replica took the lease,"
+                f" over the {self.max_age:.0f}s limit"
+            )
         if not self.definitions_loaded:
             return False, "definitions not loaded yet"
         if self.unmanaged is not None:

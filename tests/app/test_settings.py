@@ -4,6 +4,7 @@ and the range, and never showing a secret."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,7 @@ RANGE_CASES = [
     ("LCC_CYCLE_DEADLINE", "0.5", "86401", "1 to 86,400 seconds"),
     ("LCC_MAX_REMOVALS", "-1", "1000000001", "0 to 1,000,000,000 rule removals"),
     ("LCC_SETTLE_SECONDS", "-1", "86401", "0 to 86,400 seconds"),
+    ("LCC_LEASE_SECONDS", "5", "3601", "0 (leases off: run one replica only) or 6 to 3,600 seconds"),
 ]
 
 
@@ -184,6 +186,71 @@ def test_a_rate_of_1e_300_requests_per_second_is_refused_and_0_means_no_limit(en
     assert load_settings().max_requests_per_second == 0.1
 
 
+def test_leases_last_30_seconds_by_default_and_0_turns_them_off(env: pytest.MonkeyPatch) -> None:
+    assert load_settings().lease_seconds == 30
+    env.setenv("LCC_LEASE_SECONDS", "0")
+    assert load_settings().lease_seconds == 0
+    env.setenv("LCC_LEASE_SECONDS", "0.5")
+    with pytest.raises(ConfigError, match=r"LCC_LEASE_SECONDS: 0.5 is out of range; expected 0 \(leases off"):
+        load_settings()
+    env.setenv("LCC_LEASE_SECONDS", "6")
+    assert load_settings().lease_seconds == 6
+
+
+# -- the replica's name --------------------------------------------------------------------
+
+
+def test_the_replica_id_is_the_host_name_unless_set(env: pytest.MonkeyPatch) -> None:
+    env.setattr(socket, "gethostname", lambda: "lakecircle-5d8f7c9b6-x2x7q")
+    assert load_settings().replica_id == "lakecircle-5d8f7c9b6-x2x7q"
+    env.setenv("LCC_REPLICA_ID", "replica.a_1")
+    assert load_settings().replica_id == "replica.a_1"
+    assert load_settings(replica_id="B-2").replica_id == "B-2"
+
+
+@pytest.mark.parametrize("accepted", ["a", "x" * 128, "ip-10-0-0-1.eu-west-1.compute.internal", "Pod_7.b-c"])
+def test_a_replica_id_of_letters_digits_dots_underscores_and_dashes_is_accepted(
+    accepted: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("LCC_REPLICA_ID", accepted)
+    assert load_settings().replica_id == accepted
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        pytest.param("x" * 129, id="129 characters"),
+        pytest.param("pod 1", id="a space"),
+        pytest.param("pod/1", id="a slash, which would make a folder of a heartbeat's key"),
+        pytest.param("réplica", id="a letter outside ASCII"),
+        pytest.param('a"b', id="a quote"),
+    ],
+)
+def test_a_replica_id_of_other_characters_or_too_long_is_refused_naming_the_rule(
+    refused: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("LCC_REPLICA_ID", refused)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.startswith("LCC_REPLICA_ID: expected 1 to 128 letters, digits, '.', '_' or '-'"), problem
+
+
+def test_an_empty_replica_id_from_the_command_line_is_refused(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="LCC_REPLICA_ID: expected 1 to 128 letters"):
+        load_settings(replica_id="")
+
+
+def test_a_host_name_that_cannot_name_a_replica_asks_for_lcc_replica_id(env: pytest.MonkeyPatch) -> None:
+    env.setattr(socket, "gethostname", lambda: "my host")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.startswith("LCC_REPLICA_ID: "), problem
+    assert "unset, it is the host name" in problem
+    assert problem.endswith('got "my …" (7 characters)'), problem
+
+
 def test_every_numeric_setting_has_a_range_and_the_readme_table_shows_it() -> None:
     numeric = {name for name, field in Settings.model_fields.items() if field.annotation in (int, float)}
     assert numeric == set(RANGES)
@@ -206,8 +273,11 @@ SECRET = "ghp_Zq8X7vQk2Lw9Rt4Yp1Nb6Hc3Jd5Fg0W"
 
 
 def secret_values() -> list[tuple[str, str]]:
-    cases = [(f"LCC_{name.upper()}", SECRET) for name in Settings.model_fields if name != "app_name"]
+    # Any string names an app, and a token's characters make a valid replica ID: neither is refused.
+    names = {"app_name", "replica_id"}
+    cases = [(f"LCC_{name.upper()}", SECRET) for name in Settings.model_fields if name not in names]
     cases += [
+        ("LCC_REPLICA_ID", f"{SECRET}/+="),
         ("LCC_ACTION_PARAMS", json.dumps({SECRET: ["a"]})),
         ("LCC_ACTION_PARAMS", json.dumps({"buckets": SECRET})),
         ("LCC_ACTION_PARAMS", "{" + SECRET),

@@ -45,7 +45,12 @@ EXPECTED = {
     "LakeCircleGuardTripped",
     # Issue 16 (many accounts): an account the hub cannot work in.
     "LakeCircleAccountFailing",
+    # Issue 17 (replicas): an account whose lease no replica holds.
+    "LakeCircleLeaseUnheld",
 }
+
+ACROSS_REPLICAS = {"LakeCircleLeaseUnheld"}
+"""Alerts that judge an account's replicas together: they aggregate `by` the account, not `without`."""
 
 PROMETHEUS_OWN = {"up"}
 """Series Prometheus makes itself, not LakeCircle."""
@@ -116,6 +121,12 @@ def test_every_alert_keeps_the_account_label_of_what_it_aggregates() -> None:
         expr = rule["expr"]
         if not metric_names(expr) & account_labelled():
             continue
+        if rule["alert"] in ACROSS_REPLICAS:
+            clauses = re.findall(r"\bby\s*\(([^)]*)\)", expr)
+            assert clauses, rule["alert"]
+            assert all({ACCOUNT, "job"} <= {label.strip() for label in c.split(",")} for c in clauses), rule["alert"]
+            assert not re.search(r"\bwithout\s*\(", expr), rule["alert"]
+            continue
         assert not re.search(r"\b(?:by|on)\s*\(", expr), f"{rule['alert']}: aggregate `without` the folded labels"
         for clause in re.findall(r"\b(?:without|ignoring)\s*\(([^)]*)\)", expr):
             assert ACCOUNT not in {label.strip() for label in clause.split(",")}, rule["alert"]
@@ -174,6 +185,48 @@ def test_no_successful_cycle_waits_three_default_resync_intervals() -> None:
     three = 3 * Settings.model_fields["resync_interval"].default
     assert f"> {three:.0f}" in rule["expr"]
     assert f"[{three / 60:.0f}m" in rule["expr"]
+
+
+def test_the_lease_alert_waits_two_default_lease_durations() -> None:
+    from lakecircle.settings import Settings
+
+    rule = next(r for r in alert_rules() if r["alert"] == "LakeCircleLeaseUnheld")
+    two = 2 * Settings.model_fields["lease_seconds"].default
+    assert rule["for"] == f"{two / 60:.0f}m"
+
+
+@pytest.mark.parametrize(
+    ("change", "alert"),
+    [
+        pytest.param(
+            ("max by (job, account) (", "max by (job) ("),
+            "LakeCircleLeaseUnheld",
+            id="the lease alert judging all accounts together",
+        ),
+        pytest.param(
+            ("group_left (account) lakecircle_info", "group_left () lakecircle_info"),
+            "LakeCircleLeaseUnheld",
+            id="the single-account form without the account of lakecircle_info",
+        ),
+        pytest.param(
+            (
+                "unless\n          min_over_time(lakecircle_leases_held",
+                "or\n          min_over_time(lakecircle_leases_held",
+            ),
+            "LakeCircleNoSuccessfulCycle",
+            id="no successful cycle judging standby replicas too",
+        ),
+    ],
+)
+def test_promtool_unit_tests_catch_a_lease_blind_alert(change: tuple[str, str], alert: str, tmp_path: Path) -> None:
+    shutil.copy(ALERTS_TEST, tmp_path / ALERTS_TEST.name)
+    text = ALERTS.read_text()
+    old, new = change
+    assert old in text
+    (tmp_path / "alerts.yml").write_text(text.replace(old, new))
+    result = _promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+    assert result.returncode != 0
+    assert alert in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("alert", sorted(EXPECTED))

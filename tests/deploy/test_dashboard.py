@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from lakecircle.core.definitions import Definitions
+from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
 from lakecircle.service.metrics import Metrics
 from tests.deploy_common import (
@@ -76,12 +77,23 @@ CONTRACT_TOPICS = {
     # Issue 16 (many accounts).
     "accounts by state": "lakecircle_accounts",
     "accounts failing": "lakecircle_account_consecutive_failed_cycles",
+    # Issue 17 (replicas).
+    "leases held": "lakecircle_leases_held",
+    "lease transitions": "lakecircle_lease_transitions_total",
 }
+
+LEASE_METRICS = frozenset({"lakecircle_leases_held", "lakecircle_lease_transitions_total"})
+"""The series of a replica with leases on (LCC_LEASE_SECONDS above 0): none with leases off."""
 
 
 def hub_only(expr: str) -> bool:
     """A query of series only a hub exposes: it returns nothing for a single-account LakeCircle."""
     return metric_names(expr) <= set(MULTI_ACCOUNT_ONLY)
+
+
+def lease_only(expr: str) -> bool:
+    """A query of the leases' series: it returns nothing with leases off."""
+    return metric_names(expr) <= LEASE_METRICS
 
 
 # -- PromQL name extraction (the tests below rely on it) -----------------------------
@@ -179,6 +191,16 @@ def test_every_query_of_an_account_labelled_metric_filters_by_the_account_variab
             else:
                 # lakecircle_info's account is the service's own; the definitions belong to no account.
                 assert ACCOUNT not in matchers, f"{where}: {name} has no account label to filter by"
+
+
+def test_the_lease_panels_show_each_replica_and_say_they_are_empty_with_leases_off() -> None:
+    lease_panels = [p for p in panels(dashboard()) if all(lease_only(t["expr"]) for t in p["targets"])]
+    assert {p["title"] for p in lease_panels} == {"Leases held", "Lease transitions"}
+    for panel in lease_panels:
+        assert "Empty with leases off (LCC_LEASE_SECONDS=0)" in panel["description"], panel["title"]
+    [held] = [p for p in lease_panels if p["title"] == "Leases held"]
+    assert grouping_labels(held["targets"][0]["expr"]) == {"instance"}
+    assert held["targets"][0]["legendFormat"] == "{{instance}}"
 
 
 def test_hub_only_panels_say_so() -> None:
@@ -355,7 +377,13 @@ def test_every_panel_query_returns_series_from_a_real_prometheus_scraping_the_de
     _wait_for("five scrapes of the demo", scraped_enough, 60, prom, prom_log)
 
     exprs = panel_exprs(dashboard())
-    empty = [where for where, expr in exprs if not hub_only(expr) and not _query(base, substitute(expr))]
+    # With leases on the demo holds its account's lease, and the lease panels show it; with
+    # leases off there is no lease series and they stay empty, as the hub's panels do.
+    leases = bool(_query(base, "lakecircle_leases_held"))
+    if leases:
+        assert _query(base, "lakecircle_leases_held == 1"), "the demo's one replica holds its lease"
+    optional = [where for where, expr in exprs if hub_only(expr) or (lease_only(expr) and not leases)]
+    empty = [where for where, expr in exprs if where not in optional and not _query(base, substitute(expr))]
     assert not empty, f"panels whose query returned no series: {empty}"
     # Single-account mode: no account label anywhere, so the account variable offers only All
     # (which the queries above used), and the hub's own panels stay empty.
@@ -433,11 +461,15 @@ def hub_exposition(now: float) -> str:
 
     The healthy accounts each ran a cycle with S3 requests (one retried); the failing
     account's role could not be assumed for four cycles in a row. The hub itself listed the
-    definitions.
+    definitions. This replica holds the three accounts' leases (renewed once).
     """
-    metrics = Metrics(multi_account=True)
+    metrics = Metrics(multi_account=True, leases=True)
     metrics.set_info("0.1.0", "SYNC", "999999999999")
     metrics.on_request("ListObjectsV2", "success", 0.02)
+    for account in (*HEALTHY, FAILING):
+        metrics.lease_held(account, True)
+        metrics.lease_transition(account, Transition.ACQUIRED)
+        metrics.lease_transition(account, Transition.RENEWED)
     for account in HEALTHY:
         fed = metrics.account(account)
         fed.on_request("ListBuckets", "success", 0.01)

@@ -26,6 +26,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # no stubs; a mypy o
 import pytest
 import yaml
 
+from lakecircle.setting_values import check_replica_id
 from lakecircle.settings import ENV_PREFIX, Settings, load_settings
 from tests.deploy_common import ALERTS, DEPLOY, load_cloudformation, load_yaml, load_yaml_all
 
@@ -259,7 +260,8 @@ def test_there_is_an_overlay_per_account_for_at_least_two_accounts() -> None:
 
 
 def test_every_rendered_object_validates(rendered: dict[str, Object]) -> None:
-    expected = {"ServiceAccount", "ConfigMap", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"}
+    expected = {"ServiceAccount", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceMonitor"}
+    expected |= {"PrometheusRule"}
     assert expected <= set(rendered)
     for obj in rendered.values():
         validate(obj)
@@ -276,10 +278,8 @@ def test_the_validation_can_fail() -> None:
         validate(monitor)
 
 
-def test_the_deployment_runs_one_non_root_read_only_replica_with_probes(rendered: dict[str, Object]) -> None:
+def test_the_deployment_runs_non_root_read_only_replicas_with_probes(rendered: dict[str, Object]) -> None:
     spec = rendered["Deployment"]["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["serviceAccountName"] == rendered["ServiceAccount"]["metadata"]["name"]
@@ -291,6 +291,58 @@ def test_the_deployment_runs_one_non_root_read_only_replica_with_probes(rendered
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
     assert container["envFrom"] == [{"configMapRef": {"name": rendered["ConfigMap"]["metadata"]["name"]}}]
+
+
+# -- replicas: one writer at a time, by the lease ------------------------------------------
+
+
+def test_the_deployment_runs_two_replicas_replaced_one_at_a_time(rendered: dict[str, Object]) -> None:
+    spec = rendered["Deployment"]["spec"]
+    assert spec["replicas"] == 2
+    # The new pod starts (as a standby, ready) before an old one stops: never fewer than two.
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_a_disruption_budget_keeps_one_replica_of_the_deployment(rendered: dict[str, Object]) -> None:
+    budget = rendered["PodDisruptionBudget"]["spec"]
+    pod_labels = rendered["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert budget["minAvailable"] == 1 < rendered["Deployment"]["spec"]["replicas"]
+    assert "maxUnavailable" not in budget
+    assert budget["selector"] == rendered["Deployment"]["spec"]["selector"]
+    assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_the_replicas_prefer_different_nodes(rendered: dict[str, Object]) -> None:
+    template = rendered["Deployment"]["spec"]["template"]
+    anti = template["spec"]["affinity"]["podAntiAffinity"]
+    assert set(anti) == {"preferredDuringSchedulingIgnoredDuringExecution"}, "required would leave one pending"
+    [preferred] = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    term = preferred["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    assert "namespaces" not in term, "the replicas of this namespace's Deployment, not another account's"
+
+
+def test_each_replica_is_named_by_its_pod(rendered: dict[str, Object]) -> None:
+    [container] = rendered["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= known
+    assert env["LCC_REPLICA_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "LCC_REPLICA_ID" not in rendered["ConfigMap"]["data"], "one name per pod, not one for all"
+    assert check_replica_id("lakecircle-5d8f7c9b6-x2x7q") == "lakecircle-5d8f7c9b6-x2x7q"  # a pod's name fits
+
+
+def test_the_grace_period_covers_the_writes_under_way_and_the_release_of_the_lease(
+    rendered: dict[str, Object],
+) -> None:
+    data = rendered["ConfigMap"]["data"]
+    defaults = Settings.model_fields
+    shutdown = float(data.get("LCC_SHUTDOWN_TIMEOUT", defaults["shutdown_timeout"].default))
+    lease = float(data.get("LCC_LEASE_SECONDS", defaults["lease_seconds"].default))
+    assert lease > 0, "leases on: the base runs two replicas"
+    grace = rendered["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > shutdown + lease / 3
 
 
 def test_ports_selectors_and_names_line_up(rendered: dict[str, Object]) -> None:

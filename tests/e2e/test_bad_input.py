@@ -315,6 +315,8 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "accounts": ("organisation", 'expected "organization" exactly (lower case, singular)'),
     "account_filter": ("env=prod,,team=data", "item 2 is empty"),
     "role_name": ("lake circle", "the role name is not one IAM allows"),
+    "lease_seconds": ("2", "2 is out of range; expected 0 (leases off: run one replica only) or 6 to 3,600 seconds"),
+    "replica_id": ("pod #1", "expected 1 to 128 letters, digits, '.', '_' or '-'"),
 }
 
 MORE_SETTING_CASES: list[tuple[str, str, str]] = [

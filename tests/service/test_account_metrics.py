@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lakecircle import errors
 from lakecircle.adapters.retry import RequestObserver
 from lakecircle.adapters.throttle import ThrottleGate
+from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketResult, BucketState, CycleReport
 from lakecircle.service import metrics as metrics_module
 from lakecircle.service.metrics import ACCOUNT_LABELLED, HELP, HUB_HELP, AccountMetrics, Metrics
@@ -30,10 +31,19 @@ from tests.builders import rule
 from tests.service.test_metrics import NOW, changed, definitions, report
 
 GOLDEN = Path(__file__).with_name("single_account.prom")
+HELD = "123456789012"
+"""The account whose lease :func:`feed` reports held."""
 
 
 def feed(target: Metrics | AccountMetrics) -> None:
-    """Every way of feeding the metrics, once or more, with values that show in the exposition."""
+    """Every way of feeding the metrics, once or more, with values that show in the exposition.
+
+    The lease is held from the start (with leases off its reports count nothing).
+    """
+    target.lease_held(HELD, True)
+    target.lease_transition(HELD, Transition.ACQUIRED)
+    target.lease_transition(HELD, Transition.RENEWED)
+    target.lease_transition(HELD, Transition.RENEWED)
     a, b = rule("a"), rule("b")
     results = (
         changed("written", live=(a, b), desired=(rule("a", days=60), rule("c"))),
@@ -72,8 +82,8 @@ def feed(target: Metrics | AccountMetrics) -> None:
     target.watch_gate(ThrottleGate(max_requests_per_second=40.0))
 
 
-def single_account_exposition() -> bytes:
-    metrics = Metrics()
+def single_account_exposition(*, leases: bool = True) -> bytes:
+    metrics = Metrics(leases=leases)
     feed(metrics)
     metrics.observe_poll_failure()
     metrics.set_info("0.1.0", "SYNC", "123456789012")
@@ -81,7 +91,16 @@ def single_account_exposition() -> bytes:
 
 
 def test_a_single_account_exposition_is_byte_for_byte_what_it_was_before_many_accounts() -> None:
+    """Changed on purpose once since: issue 17 added the two lease metrics (with leases on)."""
     assert single_account_exposition().decode() == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_with_leases_off_a_single_account_exposition_is_the_golden_one_without_the_lease_metrics() -> None:
+    golden = GOLDEN.read_text(encoding="utf-8").splitlines(keepends=True)
+    without = "".join(line for line in golden if "lakecircle_lease" not in line)
+
+    assert single_account_exposition(leases=False).decode() == without
+    assert len(without) < len("".join(golden))
 
 
 # -- a hub: the series of each account -----------------------------------------------
@@ -126,9 +145,9 @@ def test_a_hubs_exporter_exposes_exactly_the_series_and_labels_the_deploy_contra
 
 
 def test_an_account_counts_exactly_what_a_single_account_lakecircle_counts_under_its_label() -> None:
-    alone = Metrics()
+    alone = Metrics(leases=True)
     feed(alone)
-    metrics = hub()
+    metrics = Metrics(multi_account=True, leases=True)
     feed(metrics.account(A))
 
     expected = {key: value for key, value in samples(alone).items() if key[0].startswith(tuple(ACCOUNT_LABELLED))}

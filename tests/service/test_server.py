@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from lakecircle.service.metrics import CONTENT_TYPE, Metrics
-from lakecircle.service.server import Health, host_port, serve
+from lakecircle.service.server import STANDBY, Health, host_port, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -270,3 +270,100 @@ def test_one_failed_contact_between_good_ones_never_costs_readiness() -> None:
         health.mark_contact()
         clock.now += 60
         assert health.ready()[0]
+
+
+# -- replicas: standing by while another replica holds the lease -------------------------
+
+
+def test_a_standby_replica_is_ready_without_definitions_or_a_cycle() -> None:
+    health = Health(max_age=1800, clock=Clock())
+    health.mark_standby(True)
+
+    assert health.ready() == (True, "standby: another replica holds the lease")
+    assert STANDBY == "standby: another replica holds the lease"
+
+
+def test_a_standby_replica_whose_last_cycle_is_old_stays_ready() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    health.mark_standby(True)  # it lost the lease, and waits
+    clock.now += 10_000
+
+    assert health.ready() == (True, STANDBY)
+
+
+def test_a_standby_replica_is_not_ready_once_s3_is_out_of_reach_past_the_limit() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock, outage_limit=90)
+    health.mark_standby(True)
+    health.mark_contact_failed("lease")
+    clock.now += 91
+
+    ready, reason = health.ready()
+    assert not ready
+    assert reason.startswith("S3 out of reach: polls and cycles have failed for 91s")
+    health.mark_contact()
+    assert health.ready() == (True, STANDBY)
+
+
+def test_a_replica_that_takes_the_lease_has_max_age_from_then_for_its_first_cycle() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock)
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()  # a cycle of an earlier tenure
+    health.mark_standby(True)
+    clock.now += 5000
+    health.mark_standby(False)  # took the lease: its first cycle starts
+
+    assert health.ready() == (True, "took the lease: its first cycle is under way")
+    assert health.ready(clock.now + 1800)[0]
+    assert health.ready(clock.now + 1801) == (
+        False,
+        "no cycle finished in the 1801s since this replica took the lease, over the 1800s limit",
+    )
+    clock.now += 600
+    health.mark_cycle_finished()
+    assert health.ready() == (True, "ok")
+    assert health.ready(clock.now + 1801)[1] == "last cycle finished 1801s ago, over the 1800s limit"
+
+
+def test_a_replica_that_never_ran_a_cycle_is_ready_while_its_first_after_taking_the_lease_runs() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock)
+    health.mark_standby(True)
+    health.mark_standby(False)
+    assert health.ready() == (True, "took the lease: its first cycle is under way")
+
+    health.mark_definitions_loaded()
+    health.mark_cycle_finished()
+    assert health.ready() == (True, "ok")
+
+
+def test_being_told_it_holds_the_lease_again_does_not_restart_the_first_cycles_time() -> None:
+    clock = Clock()
+    health = Health(max_age=1800, clock=clock)
+    health.mark_standby(False)  # never stood by: a lone replica (leases off) is judged as always
+    assert health.ready() == (False, "definitions not loaded yet")
+    health.mark_standby(True)
+    clock.now += 100
+    health.mark_standby(False)
+    health.mark_standby(False)  # told again: the takeover is still the one just above
+    clock.now += 1800
+    assert health.ready()[0]
+    clock.now += 1
+    assert not health.ready()[0]
+
+
+async def test_readyz_answers_200_standby_while_another_replica_holds_the_lease() -> None:
+    health = Health(max_age=60, clock=Clock())
+    async with serve(Metrics(), health, "127.0.0.1", 0) as (host, port):
+        url = f"http://{host}:{port}/readyz"
+        before = await get(url)
+        health.mark_standby(True)
+        standby = await get(url)
+
+    assert before[0] == 503
+    assert standby[0] == 200
+    assert standby[2] == "standby: another replica holds the lease\n"
