@@ -267,7 +267,8 @@ class LeaseKeeper:
     def _failed(self, step: Step, error: str) -> None:
         operation = type(step).__name__.lower()
         level = "debug" if self._failing else "warning"
-        getattr(log, level)("lease_request_failed", account=self.account, operation=operation, error=error)
+        fields = {"account": self.account, "replica": self.replica, "operation": operation, "error": error}
+        getattr(log, level)("lease_request_failed", **fields)
         self._failing = True
         self._unanswered(step)
 
