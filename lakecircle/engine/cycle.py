@@ -10,6 +10,8 @@ write to a writer (at most ``concurrency`` at once, while the readers go on), re
 the writes the removal guard held until the total was known, and report. Its state
 lives and dies with the run. A failing bucket is reported and the others go on;
 metrics, log lines, history and exit codes are derived from the :class:`CycleReport`.
+With replicas, each write asks this replica's lease first (``fence``): a closed fence
+stops the cycle's bucket work as a drain does (:mod:`~lakecircle.engine.write`).
 """
 
 from __future__ import annotations
