@@ -1,8 +1,10 @@
 """An in-memory account and endpoint, for tests and benchmarks of the reconcile logic.
 
 It implements the same Protocols as the S3 adapter (:mod:`lakecircle.ports`), bucket
-tags included, counts calls by S3 operation name, and can be told to fail a bucket's
-calls with a given error, so the reconcile and daemon code can be exercised in milliseconds.
+tags and the leases' conditional writes included, counts calls by S3 operation name, and
+can be told to fail a bucket's calls with a given error, or a lease call in the ways a
+network fails (:class:`LeaseFault`), so the reconcile, lease and daemon code can be
+exercised in milliseconds.
 """
 
 from __future__ import annotations
@@ -10,14 +12,35 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+import anyio
+import anyio.lowlevel
 
 from lakecircle.core.model import LifecycleConfig
-from lakecircle.errors import DefinitionSourceError, NoSuchBucket, S3Error
-from lakecircle.ports import BucketRef, ObjectRef
+from lakecircle.errors import ConnectionFailed, DefinitionSourceError, NoSuchBucket, S3Error
+from lakecircle.ports import BucketRef, ObjectRef, Versioned
 
 FailureFactory = Callable[[str, str], S3Error]
 """Builds the error for (operation, bucket)."""
+
+
+class LeaseFault(StrEnum):
+    """How a lease call (``read``, ``create``, ``replace``) misbehaves, as :meth:`MemoryS3.lease_fault` sets."""
+
+    FAIL = "fail"
+    """Raises ConnectionFailed without doing anything."""
+    LOSE_ANSWER = "lose_answer"
+    """Does what it was asked, then raises ConnectionFailed (the answer was lost)."""
+    HANG = "hang"
+    """Never answers (the caller's timeout ends it); nothing is done."""
+
+
+def etag_of(data: bytes) -> str:
+    """S3's ETag of a plain PutObject: the MD5 of the bytes, in double quotes."""
+    return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
 
 
 @dataclass
@@ -37,6 +60,8 @@ class MemoryS3:
     list_fails: S3Error | None = None
     stores: Callable[[LifecycleConfig], LifecycleConfig] | None = None
     """What the server keeps of a PUT (a stand-in for servers that drop fields)."""
+    lease_faults: dict[tuple[str, str], LeaseFault] = field(default_factory=dict)
+    """(lease call, key) -> how it misbehaves; key "*" matches every key (:meth:`lease_fault`)."""
 
     # -- arranging state ----------------------------------------------------------------
 
@@ -54,6 +79,13 @@ class MemoryS3:
 
     def fail(self, operation: str, bucket: str, factory: FailureFactory) -> None:
         self.failures[(operation, bucket)] = factory
+
+    def lease_fault(self, call: str, fault: LeaseFault | None, key: str = "*") -> None:
+        """Make the lease call ``call`` (``read``, ``create``, ``replace``) on ``key`` misbehave; None: mend it."""
+        if fault is None:
+            self.lease_faults.pop((call, key), None)
+        else:
+            self.lease_faults[(call, key)] = fault
 
     def _call(self, operation: str, bucket: str | None = None) -> None:
         self.calls[operation] += 1
@@ -123,3 +155,39 @@ class MemoryS3:
     async def list_keys(self, prefix: str) -> list[str]:
         self.calls["ListObjectsV2"] += 1
         return sorted(k for k in self.objects if k.startswith(prefix))
+
+    # -- LeaseStore -----------------------------------------------------------------------
+
+    async def read(self, key: str) -> Versioned | None:
+        async with self._lease_call("read", "GetObject", key):
+            data = self.objects.get(key)
+            return None if data is None else Versioned(data, etag_of(data))
+
+    async def create(self, key: str, data: bytes) -> str | None:
+        async with self._lease_call("create", "PutObject", key):
+            if key in self.objects:
+                return None
+            self.objects[key] = data
+            return etag_of(data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        async with self._lease_call("replace", "PutObject", key):
+            current = self.objects.get(key)
+            if current is None or etag_of(current) != etag:
+                return None
+            self.objects[key] = data
+            return etag_of(data)
+
+    @asynccontextmanager
+    async def _lease_call(self, call: str, operation: str, key: str) -> AsyncIterator[None]:
+        """Count the call and apply its fault; the body (check and write, with no await) is atomic."""
+        self.calls[operation] += 1
+        fault = self.lease_faults.get((call, key)) or self.lease_faults.get((call, "*"))
+        await anyio.lowlevel.checkpoint()
+        if fault is LeaseFault.HANG:
+            await anyio.sleep_forever()
+        if fault is LeaseFault.FAIL:
+            raise ConnectionFailed("the connection was reset", operation=operation)
+        yield
+        if fault is LeaseFault.LOSE_ANSWER:
+            raise ConnectionFailed("the answer was lost", operation=operation)

@@ -10,6 +10,8 @@ write to a writer (at most ``concurrency`` at once, while the readers go on), re
 the writes the removal guard held until the total was known, and report. Its state
 lives and dies with the run. A failing bucket is reported and the others go on;
 metrics, log lines, history and exit codes are derived from the :class:`CycleReport`.
+With replicas, each write asks this replica's lease first (``fence``): a closed fence
+stops the cycle's bucket work as a drain does (:mod:`~lakecircle.engine.write`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
 from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, outside_scope, wanted
 from lakecircle.engine.history import History
+from lakecircle.engine.leases import Fence
 from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.removals import RemovalGuard
 from lakecircle.engine.report_log import log_removal_guard, log_report, save_report
@@ -73,6 +76,7 @@ class Reconciler:
         tags: TagReader | None = None,
         list_unmanaged: bool = False,
         account: Account | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -105,6 +109,8 @@ class Reconciler:
         self.unlisted: frozenset[str] = frozenset()
         """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
         """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
+        self.fence = fence
+        """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
         self._draining = False
         self._cut_short: CycleReport | None = None
 
@@ -175,7 +181,13 @@ class Cycle:
             owner.clock,
             self.cycle_id,
             anyio.CapacityLimiter(owner.concurrency),
+            owner.fence,
         )
+
+    @property
+    def stopping(self) -> bool:
+        """No new bucket work: the reconciler drains (a shutdown), or a write found the lease's fence closed."""
+        return self.owner.draining or self.writer.fenced_out
 
     async def run(self, refs: list[ObjectRef] | None, given: Loaded | None) -> CycleReport:
         with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), self.owner.around_cycle():
@@ -214,7 +226,7 @@ class Cycle:
             if log_removal_guard(self.removals, self.owner.max_removals):
                 self.results.guards.add(Guard.BLAST_RADIUS)
         self.report_invalid(definitions)
-        if self.fatal is None and not self.owner.draining:
+        if self.fatal is None and not self.stopping:
             self.owner.unlisted = frozenset(remaining)
             for name in sorted(remaining) if self.owner.account is None else ():  # a hub judges across accounts
                 self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
@@ -227,11 +239,11 @@ class Cycle:
         async with send:
             try:
                 async for page in self.owner.store.iter_buckets():
-                    if self.owner.draining:
+                    if self.stopping:
                         break
                     self.listed += len(page)
                     for ref in page:
-                        if self.owner.draining:
+                        if self.stopping:
                             break
                         name = ref.name
                         matches = self.matcher.match(name)  # none outside LCC_BUCKETS
@@ -253,7 +265,7 @@ class Cycle:
         """A reader of the pool: read and decide each bucket handed to it."""
         async with items:
             async for ref, matches in items:
-                if self.owner.draining:
+                if self.stopping:
                     continue
                 try:
                     item = await self.read_and_decide(ref, definitions, matches)
@@ -322,31 +334,16 @@ class Cycle:
         else:
             # Written by a writer, while this reader reads the next bucket.
             await self.write_slots.acquire()
-            if self.owner.draining:  # stopped while waiting: a write not yet begun is not begun
+            if self.stopping:  # stopped while waiting: a write not yet begun is not begun
                 self.write_slots.release()
                 return
             self._background.start_soon(self.write, item)
 
     async def write(self, pending: PendingWrite) -> None:
         try:
-            result = await self.writer.write(pending, self._background)
-        except anyio.get_cancelled_exc_class():
-            self.results.collect(
-                BucketResult(
-                    pending.ref.name,
-                    BucketState.FAILED,
-                    plan=pending.decision.plan,
-                    error="cut short by shutdown while it was being written",
-                    stage=Stage.WRITE,
-                )
-            )
-            raise
-        except Exception as exc:  # a bug must cost one bucket, not the cycle
-            log.exception("bucket_internal_error", bucket=pending.ref.name)
-            result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
+            await self.writer.write_reported(pending, self._background, self.results.collect)
         finally:
             self.write_slots.release()
-        self.results.collect(result)
 
     async def release_held_writes(self) -> None:
         """Every bucket read: the cycle knows its planned removals, and the writes that
@@ -354,7 +351,7 @@ class Cycle:
         failed, or a read that may succeed next time, leaves the total unknown: they go
         without."""
         for item in self.removals.release(complete=self.fatal is None and not self.unread):
-            if self.owner.draining:
+            if self.stopping:
                 break
             await self.dispatch(item)
 
@@ -379,14 +376,14 @@ class Cycle:
             fatal=fatal,
             counts=self.results.counts(results),
             fingerprint=fingerprint,
-            interrupted=interrupted or self.owner.draining,
+            interrupted=interrupted or self.stopping,
             guards=tuple(sorted(self.results.guards)),
             removals_planned=self.removals.planned,
             removals_held=self.results.held,
             max_removals=self.removals.limit,
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
-            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.owner.draining)),
+            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.stopping)),
             tags_unread=self.results.tags_unread_by_name(),
         )
         log_report(report)

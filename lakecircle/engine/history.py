@@ -47,6 +47,7 @@ from lakecircle.engine.records import (
     ChangeDocument,
     ChangeRecord,
     CurrentDocument,
+    LeaseStamp,
     Outcome,
     RecordError,
     config_of,
@@ -100,13 +101,20 @@ class History:
     # -- the write-ahead protocol ---------------------------------------------------------
 
     def change_record(
-        self, plan: BucketPlan, *, cycle_id: str, kind: str = "sync", last_applied: str | None = None
+        self,
+        plan: BucketPlan,
+        *,
+        cycle_id: str,
+        kind: str = "sync",
+        last_applied: str | None = None,
+        lease: LeaseStamp | None = None,
     ) -> Change:
         """The change record of a write about to be made (not saved yet: :meth:`before_write`).
 
         ``last_applied`` is the key of the bucket's last applied change, as far as the
         caller knows (its ``current/`` record): the new record names it, so that it stays
-        applied in the history once ``current/`` has moved on.
+        applied in the history once ``current/`` has moved on. ``lease``: the lease holder
+        and epoch the write is made in (only with leases: the record is otherwise unchanged).
         """
         now = self.clock()
         after = plan.desired if plan.action.value == "put" else LifecycleConfig()
@@ -124,6 +132,8 @@ class History:
             "plan": plan_json(plan),
             "last_applied": last_applied,
         }
+        if lease is not None:
+            record["lease"] = lease.as_json()
         return Change(self._history_key(plan.bucket, now), record)
 
     async def before_write(self, change: Change) -> None:
@@ -162,8 +172,10 @@ class History:
         document = {**change.document, "outcome": {"state": outcome.value, "error": error, "time": stamp}}
         await self.store.put_bytes(change.key, dumps(document))
 
-    async def after_write(self, plan: BucketPlan, applied: Applied, *, cycle_id: str, history_key: str) -> None:
-        document = {
+    async def after_write(
+        self, plan: BucketPlan, applied: Applied, *, cycle_id: str, history_key: str, lease: LeaseStamp | None = None
+    ) -> None:
+        document: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "bucket": plan.bucket,
             "applied_at": applied.at,
@@ -176,6 +188,8 @@ class History:
             "config": config_json(plan.desired if plan.action.value == "put" else LifecycleConfig()),
             "previous": applied.previous_json(),
         }
+        if lease is not None:
+            document["lease"] = lease.as_json()
         await self.store.put_bytes(self.current_key(plan.bucket), dumps(document))
 
     # -- current/ -------------------------------------------------------------------------

@@ -145,6 +145,21 @@ class CurrentDocument(_Loose):
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseStamp:
+    """Which lease holder made a write: the ``lease`` of its change and ``current/`` records, so an
+    audit can tell the replicas' writes apart (issue 17). Records of a LakeCircle without leases
+    have none."""
+
+    holder: str
+    """The replica (``LCC_REPLICA_ID``)."""
+    epoch: int
+    """The lease's epoch the write was started in: every write of epoch N ended before epoch N+1's first."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"holder": self.holder, "epoch": self.epoch}
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A change record: its key and its document (as written before the write)."""
 

@@ -5,10 +5,18 @@ a write can always be rolled back, and a write that fails or is cut short says s
 its change record (ARCHITECTURE.md, "Records"). The ``current/`` record is saved after
 the write, off the cycle's path (a failure costs only the record). On a shutdown that
 cancels a write, the outcome is still recorded within :data:`SHIELDED_TIMEOUT`.
+
+With replicas (issue 17), a write is fenced by this replica's lease of the account
+(:class:`~lakecircle.engine.leases.Fence`): it starts only while the lease has the write's
+timeout plus a margin left (asked before its records, and again before its request, as the
+records take time), its PUT or DELETE is cut after that timeout (so it ends before the lease
+could pass to another replica), and its records name the holder and the epoch. A closed fence
+stops the cycle's writes, as a drain does (ARCHITECTURE.md, Safety).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -23,7 +31,8 @@ from lakecircle.core.plan import Action, BucketPlan
 from lakecircle.core.report import BucketResult, BucketState, Stage
 from lakecircle.engine.applied import AppliedCache
 from lakecircle.engine.history import History, SnapshotError
-from lakecircle.engine.records import Change, Outcome
+from lakecircle.engine.leases import Fence
+from lakecircle.engine.records import Change, LeaseStamp, Outcome
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
 
@@ -32,6 +41,8 @@ log = structlog.get_logger("lakecircle.engine.cycle")
 SHIELDED_TIMEOUT = 5.0
 """Seconds a cycle cut short by a shutdown may still spend recording what it did (the
 outcome of an interrupted write, the cycle's report in ``log/``)."""
+
+EITHER = "the bucket may hold either configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,45 +70,58 @@ class BucketWriter:
     cycle_id: str
     record_slots: anyio.CapacityLimiter
     """current/ records saved at once: as many as buckets in work."""
+    fence: Fence | None = None
+    """This replica's lease of the account (None: leases are off). A write starts only while it
+    allows, is cut after its ``write_timeout``, and its records name the holder and epoch."""
+    fenced_out: bool = False
+    """A write found the fence closed: the cycle starts no more writes (as when it drains)."""
+
+    async def write_reported(
+        self, pending: PendingWrite, background: TaskGroup, collect: Callable[[BucketResult], None]
+    ) -> None:
+        """:meth:`write`, its result handed to ``collect``, also when it is cut short or fails by a bug."""
+        try:
+            result = await self.write(pending, background)
+        except anyio.get_cancelled_exc_class():
+            why = f"cut short by {self.cut_by()} while it was being written"
+            collect(
+                BucketResult(
+                    pending.ref.name, BucketState.FAILED, plan=pending.decision.plan, error=why, stage=Stage.WRITE
+                )
+            )
+            raise
+        except Exception as exc:  # a bug must cost one bucket, not the cycle
+            log.exception("bucket_internal_error", bucket=pending.ref.name)
+            result = BucketResult(pending.ref.name, BucketState.FAILED, error=f"internal error: {exc!r}")
+        collect(result)
 
     async def write(self, pending: PendingWrite, background: TaskGroup) -> BucketResult:
         """The write-ahead records, then the one PUT or DELETE, then (in ``background``) current/."""
         ref, decision, last = pending.ref, pending.decision, pending.last
         plan, name = decision.plan, ref.name
+        stamp = self._stamp()
+        if self.fence is not None and stamp is None:
+            return self._fenced(plan)
         change: Change | None = None
-        cancelled = anyio.get_cancelled_exc_class()
         if self.history is not None:
             last_key = last.history if last is not None else None
-            change = self.history.change_record(plan, cycle_id=self.cycle_id, last_applied=last_key)
-            try:
-                await self.history.before_write(change)
-            except SnapshotError as exc:
-                if exc.record_saved:
-                    await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
-                return BucketResult(name, BucketState.FAILED, plan=plan, error=str(exc), stage=Stage.SNAPSHOT)
-            except cancelled:
-                await self._finish_change(change, Outcome.NOT_STARTED, "cut short by shutdown", shielded=True)
-                raise
-        try:
-            if plan.action is Action.DELETE:
-                await self.store.delete_lifecycle(ref)
-            else:
-                await self.store.put_lifecycle(ref, plan.desired)
-        except S3Error as exc:
+            change = self.history.change_record(plan, cycle_id=self.cycle_id, last_applied=last_key, lease=stamp)
+            failed = await self._before_write(change, plan)
+            if failed is not None:
+                return failed
+        if self.fence is not None and self._stamp() != stamp:  # the records took time: ask again
             if change is not None:
-                await self._finish_change(change, Outcome.FAILED, str(exc))
+                await self._finish_change(change, Outcome.NOT_STARTED, self._not_written())
+            return self._fenced(plan, change)
+        error = await self._send(ref, plan, change)
+        if error is not None:
             return BucketResult(
-                name, BucketState.FAILED, plan=plan, error=str(exc), stage=Stage.WRITE, history=_key(change)
+                name, BucketState.FAILED, plan=plan, error=error, stage=Stage.WRITE, history=_key(change)
             )
-        except cancelled:
-            if change is not None:
-                why = "cut short by shutdown while the request was under way: the bucket may hold either configuration"
-                await self._finish_change(change, Outcome.FAILED, why, shielded=True)
-            raise
         applied = self._applied(pending, _key(change))
         self.applied.remember(name, applied)
         if self.history is not None and change is not None:
-            background.start_soon(self._save_current, self.history, plan, applied, change.key)
+            background.start_soon(self._save_current, self.history, plan, applied, change.key, stamp)
         return BucketResult(
             name,
             BucketState.DIVERGING if decision.diverging else BucketState.CHANGED,
@@ -107,6 +131,70 @@ class BucketWriter:
             guard=decision.guard,
             history=_key(change),
         )
+
+    def cut_by(self) -> str:
+        """What cut a write short when it is cancelled: a shutdown, or the loss of the lease."""
+        if self.fence is not None and not self.fence.may_start_write():
+            return f"the loss of this replica's lease of account {self.fence.account}"
+        return "shutdown"
+
+    def _stamp(self) -> LeaseStamp | None:
+        """The holder and epoch a write may start in now (None: it may not, or there is no fence)."""
+        fence = self.fence
+        if fence is None or not fence.may_start_write():
+            return None
+        epoch = fence.epoch
+        return None if epoch is None else LeaseStamp(fence.holder, epoch)
+
+    def _not_written(self) -> str:
+        account = self.fence.account if self.fence is not None else "?"
+        return f"not written: this replica's lease of account {account} is lost or about to expire"
+
+    def _fenced(self, plan: BucketPlan, change: Change | None = None) -> BucketResult:
+        """The fence is closed: this bucket is not written, and the cycle starts no more writes."""
+        self.fenced_out = True
+        error = self._not_written()
+        return BucketResult(
+            plan.bucket, BucketState.FAILED, plan=plan, error=error, stage=Stage.WRITE, history=_key(change)
+        )
+
+    async def _before_write(self, change: Change, plan: BucketPlan) -> BucketResult | None:
+        """Save the write-ahead records; the bucket's failed result when they could not be."""
+        assert self.history is not None  # noqa: S101 -- a change record exists only with a history
+        try:
+            await self.history.before_write(change)
+        except SnapshotError as exc:
+            if exc.record_saved:
+                await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
+            return BucketResult(plan.bucket, BucketState.FAILED, plan=plan, error=str(exc), stage=Stage.SNAPSHOT)
+        except anyio.get_cancelled_exc_class():
+            await self._finish_change(change, Outcome.NOT_STARTED, f"cut short by {self.cut_by()}", shielded=True)
+            raise
+        return None
+
+    async def _send(self, ref: BucketRef, plan: BucketPlan, change: Change | None) -> str | None:
+        """The one PUT or DELETE (all its attempts within the fence's write timeout); why it failed, else None."""
+        limit = self.fence.write_timeout if self.fence is not None else None
+        try:
+            with anyio.move_on_after(limit) as scope:
+                if plan.action is Action.DELETE:
+                    await self.store.delete_lifecycle(ref)
+                else:
+                    await self.store.put_lifecycle(ref, plan.desired)
+        except S3Error as exc:
+            error = str(exc)
+        except anyio.get_cancelled_exc_class():
+            if change is not None:
+                why = f"cut short by {self.cut_by()} while the request was under way: {EITHER}"
+                await self._finish_change(change, Outcome.FAILED, why, shielded=True)
+            raise
+        else:
+            if not scope.cancelled_caught:
+                return None
+            error = f"cut after {limit:g} s, the longest a write may take under this replica's lease: {EITHER}"
+        if change is not None:
+            await self._finish_change(change, Outcome.FAILED, error)
+        return error
 
     def _applied(self, pending: PendingWrite, history_key: str | None) -> Applied:
         """The record of the write just made."""
@@ -122,11 +210,13 @@ class BucketWriter:
             history=history_key,
         )
 
-    async def _save_current(self, history: History, plan: BucketPlan, applied: Applied, history_key: str) -> None:
+    async def _save_current(
+        self, history: History, plan: BucketPlan, applied: Applied, history_key: str, lease: LeaseStamp | None
+    ) -> None:
         """Save the bucket's current/ record (after its write; a failure costs only the record)."""
         async with self.record_slots:
             try:
-                await history.after_write(plan, applied, cycle_id=self.cycle_id, history_key=history_key)
+                await history.after_write(plan, applied, cycle_id=self.cycle_id, history_key=history_key, lease=lease)
             except Exception as exc:
                 log.exception("current_record_not_saved", bucket=plan.bucket, error=str(exc))
 
