@@ -154,6 +154,7 @@ def cli_env(endpoint_url: str, home: Path, **settings: str) -> dict[str, str]:
         "LCC_RETRY_MAX_ATTEMPTS": "3",
         "LCC_RETRY_BASE_DELAY": "0.01",
         "LCC_RETRY_MAX_DELAY": "0.05",
+        "LCC_LEASE_SECONDS": "0",  # one replica, as most tests are; the replicas' tests turn leases on
     }
     env.update(settings)
     return {k: v for k, v in env.items() if v is not None}

@@ -27,11 +27,13 @@ import structlog
 
 from lakecircle import __version__
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.app.leasing import account_keeper, keeping, open_lease_store
 from lakecircle.app.wiring import build_reconciler, open_account, open_hub
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account as Member
 from lakecircle.core.report import CycleReport, Stage
 from lakecircle.engine.hub import AccountState, Hub
+from lakecircle.engine.leased import LeasedRunner
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.service.daemon import Daemon, Runner, StopReason, Timer
 from lakecircle.service.metrics import Metrics, fatal_stage
@@ -124,6 +126,16 @@ class HubSink:
     def managing_none(self, why: str) -> None:
         if self.health is not None:
             self.health.mark_managing(why)
+
+
+class _Standby:
+    """A standby replica is ready: it waits for a lease another replica holds."""
+
+    def __init__(self, health: Health) -> None:
+        self.health = health
+
+    def standby(self, waiting: bool) -> None:
+        self.health.mark_standby(waiting)
 
 
 class _SignalRouter:
@@ -226,7 +238,7 @@ async def _start_and_run(
     on_report: Callable[[CycleReport], None] | None,
 ) -> Daemon | None:
     many = settings.accounts_from is not None
-    metrics = Metrics(multi_account=many)
+    metrics = Metrics(multi_account=many, leases=settings.lease_seconds > 0)
     metrics.set_info(__version__, settings.actions.value, settings.aws_account)
     health = Health(max_age=3 * settings.resync_interval, outage_limit=OUTAGE_POLLS * settings.poll_interval)
     host, port = settings.metrics_host_port
@@ -268,12 +280,14 @@ async def _start_and_run(
 
 async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, definitions_dir: Path | None) -> None:
     """A hub's accounts on their own schedules, then ``daemon_started``."""
+    # Outside start-up's cancel scope: these task groups live as long as the daemon.
     if isinstance(daemon.reconciler, Hub):
-        # Outside start-up's cancel scope: its task group lives as long as the daemon. A hub
-        # cycle waits a poll interval at most for its accounts; a slow one goes on alone.
+        # A hub cycle waits a poll interval at most for its accounts; a slow one goes on alone.
         await stack.enter_async_context(
             daemon.reconciler.background(wait=settings.poll_interval, shutdown_timeout=settings.shutdown_timeout)
         )
+    elif isinstance(daemon.reconciler, LeasedRunner):
+        await stack.enter_async_context(keeping(daemon.reconciler.keeper))  # released once the daemon is done
     log.info(
         "daemon_started",
         mode=settings.actions.value,
@@ -300,11 +314,21 @@ async def _runner(
         )
     )
     metrics.watch_gate(account.adapter.gate)
+    keeper = None
+    if settings.lease_seconds > 0:
+        store = await open_lease_store(settings, account.adapter)
+        keeper = account_keeper(settings, store, account.adapter, metrics)
     # The daemon's reports feed metrics and logs: counts, not every plan's models
     # (plans only for an ``on_report`` that narrates them: the demo).
-    return build_reconciler(
-        settings, account, definitions_dir, dry_run=settings.dry_run, keep_plans=sink.on_report is not None
+    reconciler = build_reconciler(
+        settings,
+        account,
+        definitions_dir,
+        dry_run=settings.dry_run,
+        keep_plans=sink.on_report is not None,
+        fence=keeper,
     )
+    return reconciler if keeper is None else LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
 
 
 def _hub(
@@ -325,6 +349,7 @@ def _hub(
         dry_run=settings.dry_run,
         keep_plans=sink.on_report is not None,
         observer=HubSink(metrics, sink.health),
+        leases=metrics if settings.lease_seconds > 0 else None,
         requests=requests,
         opened=opened,
     )

@@ -5,9 +5,8 @@ Many: :func:`open_hub`, which opens the hub's own account (where ``LCC_ENDPOINT`
 definitions live) as :func:`open_account` does, its account source, and what the process
 shares among its accounts (:mod:`lakecircle.app.shares`: one service identity, one bound on
 requests), and yields a :class:`~lakecircle.engine.hub.Hub` whose members are opened by
-:func:`open_member` (the same :class:`Account` as :func:`open_account`, once the member
-account's identity is checked) with a reconciler of their own, their records under
-``accounts/<id>/`` below ``LCC_ENDPOINT`` (:func:`member_endpoint`).
+:func:`open_member` with a reconciler of their own, their records under ``accounts/<id>/``
+below ``LCC_ENDPOINT`` (:func:`member_endpoint`).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from lakecircle.adapters.slots import AccountSlots, RequestSlots
     from lakecircle.core.accounts import Account as Member
     from lakecircle.engine.hub import Hub, HubObserver
+    from lakecircle.engine.leases import Fence, LeaseObserver
 
 log = structlog.get_logger("lakecircle.app.wiring")
 
@@ -135,8 +135,10 @@ def build_reconciler(
     allow_mass_removal: bool = False,
     keep_plans: bool = True,
     list_unmanaged: bool = False,
+    fence: Fence | None = None,
 ) -> Reconciler:
-    """The reconciler of a command or the daemon: definitions, history and guards wired.
+    """The reconciler of a command or the daemon: definitions, history and guards wired
+    (``fence``: the lease every bucket write asks first, with replicas).
 
     Writing needs ``LCC_ENDPOINT``: every write is preceded by its history record there.
     """
@@ -159,6 +161,7 @@ def build_reconciler(
         allow_mass_removal=allow_mass_removal,
         keep_plans=keep_plans,
         list_unmanaged=list_unmanaged,
+        fence=fence,
     )
 
 
@@ -186,6 +189,7 @@ def _reconciler(
     keep_plans: bool,
     list_unmanaged: bool,
     member: Member | None = None,
+    fence: Fence | None = None,
 ) -> Reconciler:
     adapter = account.adapter
     return Reconciler(
@@ -203,18 +207,17 @@ def _reconciler(
         tags=adapter,
         list_unmanaged=list_unmanaged,
         account=member,
+        fence=fence,
     )
 
 
 # -- many accounts ---------------------------------------------------------------------------
 
 RequestObservers = Callable[[str | None], RequestObserver | None]
-"""The request observer of an account's adapter, by account ID (None: the hub's own adapter);
-how the daemon gives each account's requests an ``account`` label."""
+"""The request observer of an account's adapter, by account ID (None: the hub's own)."""
 
 AdapterOpened = Callable[[str | None, "S3Adapter"], None]
-"""Told of each adapter :func:`open_hub` opens, by account ID (None: the hub's own), once it
-is verified: how the daemon watches each account's throttle gate (``adapter.gate``)."""
+"""Told of each adapter :func:`open_hub` opens, by account ID (None: the hub's own), once verified."""
 
 
 def member_endpoint(settings: Settings, account_id: str) -> str:
@@ -248,6 +251,7 @@ async def open_hub(
     retry: RetryPolicy | None = None,
     replica: str | None = None,
     opened: AdapterOpened | None = None,
+    leases: LeaseObserver | None = None,
 ) -> AsyncIterator[Hub]:
     """The hub of many accounts (``LCC_ACCOUNTS``), ready to run cycles; closed (every member
     account's clients and credentials) on the way out.
@@ -261,7 +265,8 @@ async def open_hub(
     :class:`_HubWiring` builds its reconciler. ``only`` is ``--account``; ``observer`` is
     told of each account's cycle (metrics per account); ``requests`` gives each adapter's
     request observer (:data:`RequestObservers`); ``replica`` names the role sessions;
-    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`). Each hub cycle
+    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`); ``leases`` (the
+    daemon): the hub shares the accounts with the other replicas (:mod:`lakecircle.app.leasing`). Each hub cycle
     waits for every account; the daemon enters :meth:`Hub.background
     <lakecircle.engine.hub.Hub.background>` to run them on their own schedules.
     """
@@ -279,11 +284,13 @@ async def open_hub(
         requests=requests,
         opened=opened,
     )
-    async with (
-        wiring.open_own(definitions_dir) as own,
-        aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub,
-    ):
-        yield hub
+    from lakecircle.app.leasing import open_sharing
+
+    async with wiring.open_own(definitions_dir) as own:
+        sharing = await open_sharing(settings, own.adapter, leases) if leases is not None else None
+        async with aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub:
+            hub.share(sharing)
+            yield hub
 
 
 def _require_accounts(settings: Settings, *, dry_run: bool) -> None:

@@ -82,7 +82,6 @@ class Hub:
         dry_run: bool = False,
         clock: WallClock = time.time,
         observer: HubObserver | None = None,
-        sharing: Sharing | None = None,
     ) -> None:
         self.loader = loader
         """The definition loader (public: the daemon polls and refetches through it)."""
@@ -102,9 +101,14 @@ class Hub:
         self._why_none: str | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
-        self.sharing = sharing
-        """This replica's leases (None: leases off, or one-shot commands that took theirs)."""
+        self.sharing: Sharing | None = None
+        """This replica's leases among the others' (:meth:`share`; None: leases off)."""
         self._scopes: dict[str, anyio.CancelScope] = {}
+
+    def share(self, sharing: Sharing | None) -> None:
+        """Run only the accounts whose lease this replica holds (each member's writes fenced by
+        it), cut an account's cycle when its lease is lost, give a lease back only between cycles."""
+        self.sharing = sharing
         if sharing is not None:
             sharing.quiet = lambda account_id: not busy(self._lanes, account_id)
             sharing.lost = lambda account_id: self._scopes[account_id].cancel() if account_id in self._scopes else None
@@ -221,6 +225,8 @@ class Hub:
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:
                     member = await self.members.open(account, draining=self._draining)
+                    if self.sharing is not None:
+                        member.fence = self.sharing.keepers.get(account.id)
                     with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
                         report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
                     if self._scopes.pop(account.id).cancelled_caught:

@@ -15,6 +15,7 @@ this one still may.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 
@@ -113,7 +114,7 @@ class Sharing:
         listed = set(ids)
         for account_id in sorted(listed - set(self.keepers)):
             keeper = self._keeper(account_id, wanted=False)
-            keeper.on_lost(lambda account_id=account_id: self.lost(account_id))
+            keeper.on_lost(functools.partial(self._lost, account_id))
             self.keepers[account_id] = keeper
             if self._group is not None:
                 self._group.start_soon(keeper.run)
@@ -121,6 +122,9 @@ class Sharing:
             self.keepers[account_id].want(False)  # released by its keeper; dropped once no longer held
             if not self.keepers[account_id].held():
                 del self.keepers[account_id]
+
+    def _lost(self, account_id: str) -> None:
+        self.lost(account_id)
 
     def decide(self) -> None:
         """Want the leases :func:`lakecircle.core.sharing.wanted` says; give back the others

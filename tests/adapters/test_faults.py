@@ -189,6 +189,7 @@ def service_env(monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, **extra: str
         "LCC_RETRY_BASE_DELAY": "0.01",
         "LCC_RETRY_MAX_DELAY": "0.2",
         "LCC_MAX_REMOVALS": "10000",
+        "LCC_LEASE_SECONDS": "0",
         **extra,
     }
     for name, value in values.items():

@@ -104,6 +104,7 @@ def daemon_env(moto: str, s3_client: Any, tmp_path: Path) -> dict[str, str]:
         LCC_METRICS_ADDR="127.0.0.1:0",
         LCC_POLL_INTERVAL="3600",
         LCC_RESYNC_INTERVAL="3600",
+        LCC_LEASE_SECONDS="0",
     )
     return env
 
@@ -321,6 +322,7 @@ def service_settings(**extra: Any) -> Settings:
         "metrics_addr": "127.0.0.1:0",
         "poll_interval": 3600,
         "resync_interval": 3600,
+        "lease_seconds": 0,
         **extra,
     }
     return Settings(**values)

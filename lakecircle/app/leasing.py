@@ -1,0 +1,91 @@
+"""Wiring of the replicas' leases (``LCC_LEASE_SECONDS`` above 0; README "Replicas").
+
+The leases live under ``LCC_ENDPOINT``, reached through the service's own adapter: a probe
+at start checks that the server honours conditional writes (a server that ignores them
+would let two replicas both win), then the daemon keeps one lease (one account) or shares
+the accounts' leases among the replicas (a hub). On the way out, once the daemon's writes
+in flight have finished, every lease this replica holds is released, so another replica
+takes over at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import structlog
+
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.s3.leases import S3LeaseStore, conditional_writes_supported
+from lakecircle.adapters.s3.stores import S3EndpointStore
+from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
+from lakecircle.engine.sharing import Sharing
+from lakecircle.errors import ConfigError
+from lakecircle.settings import Settings
+
+log = structlog.get_logger("lakecircle.app.leasing")
+
+
+async def open_lease_store(settings: Settings, adapter: S3Adapter) -> S3LeaseStore:
+    """The leases' store under ``LCC_ENDPOINT``, once its server is known to honour conditional
+    writes; a ConfigError naming the server and the way out otherwise."""
+    settings.require("endpoint")
+    assert settings.endpoint is not None  # noqa: S101 -- required just above
+    store = S3LeaseStore(adapter, settings.endpoint)
+    found = await conditional_writes_supported(store, server=store.server, location=store.location)
+    if not found.supported:
+        raise ConfigError([f"LCC_LEASE_SECONDS: {found.reason}"])
+    log.info("leases_on", location=store.location, replica=settings.replica_id, lease_seconds=settings.lease_seconds)
+    return store
+
+
+def account_keeper(
+    settings: Settings, store: S3LeaseStore, adapter: S3Adapter, observer: LeaseObserver | None
+) -> LeaseKeeper:
+    """The lease of the one account (``LCC_AWS_ACCOUNT``); a bucket write may take the adapter's
+    attempt timeout, at most a third of the lease (the keeper caps it)."""
+    settings.require("aws_account")
+    assert settings.aws_account is not None  # noqa: S101 -- required just above
+    return LeaseKeeper(
+        store,
+        settings.aws_account,
+        settings.replica_id,
+        settings.lease_seconds,
+        write_timeout=adapter.attempt_timeout,
+        observer=observer,
+    )
+
+
+def sharing(settings: Settings, store: S3LeaseStore, adapter: S3Adapter, observer: LeaseObserver | None) -> Sharing:
+    """This replica's part of a hub's accounts: a keeper per account, its heartbeat, its share."""
+    assert settings.endpoint is not None  # noqa: S101 -- the lease store needed it
+    return Sharing(
+        store,
+        S3EndpointStore(adapter, settings.endpoint),
+        settings.replica_id,
+        settings.lease_seconds,
+        write_timeout=min(adapter.attempt_timeout, settings.lease_seconds / 3),
+        observer=observer,
+    )
+
+
+@asynccontextmanager
+async def keeping(keeper: LeaseKeeper) -> AsyncIterator[LeaseKeeper]:
+    """The keeper runs beside the body (the daemon); on the way out, once the body's writes
+    have finished, its lease is released (bounded: a third of the lease)."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(keeper.run)
+        try:
+            yield keeper
+        finally:
+            with anyio.CancelScope(shield=True):
+                await keeper.release()
+            group.cancel_scope.cancel()
+
+
+async def open_sharing(settings: Settings, adapter: S3Adapter, observer: LeaseObserver) -> Sharing | None:
+    """A hub's leases among the other replicas' (None with ``LCC_LEASE_SECONDS=0``)."""
+    if settings.lease_seconds <= 0:
+        return None
+    return sharing(settings, await open_lease_store(settings, adapter), adapter, observer)
