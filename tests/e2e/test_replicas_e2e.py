@@ -1,0 +1,85 @@
+"""Replicas end to end: two ``python -m lakecircle daemon`` processes on moto's S3 over HTTP,
+sharing through leases (README "Replicas"). One holds the account's lease and writes; the
+other stands by, ready. Frozen with SIGSTOP past its lease, the holder loses it: the other
+takes over within two lease durations, and the change records, which name holder and epoch,
+show no write of one epoch overlapping another's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builders import definition
+from tests.helpers import DaemonProcess, cli_env, http_get, object_keys, pictured, put_definitions, rules_of
+
+ENDPOINT, PREFIX = "replica-records", "lc/"
+LEASE = 6.0
+THEIRS = {"ID": "theirs", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}}
+
+
+def replica_env(moto: str, home: Path, name: str, **extra: str) -> dict[str, str]:
+    return cli_env(
+        moto,
+        home,
+        LCC_ENDPOINT=f"s3://{ENDPOINT}/{PREFIX}",
+        LCC_METRICS_ADDR="127.0.0.1:0",
+        LCC_POLL_INTERVAL="1",
+        LCC_RESYNC_INTERVAL="2",
+        LCC_LEASE_SECONDS=str(LEASE),
+        LCC_REPLICA_ID=name,
+        **extra,
+    )
+
+
+def changes(s3: Any) -> list[dict[str, Any]]:
+    """Every change record under history/, oldest first."""
+    keys = object_keys(s3, ENDPOINT, f"{PREFIX}history/")
+    return [json.loads(s3.get_object(Bucket=ENDPOINT, Key=key)["Body"].read()) for key in keys]
+
+
+@pytest.mark.slow
+def test_a_frozen_holder_loses_its_lease_to_the_standby_which_repairs_and_no_two_epochs_write_at_once(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    put_definitions(s3_client, ENDPOINT, PREFIX, {"app.toml": definition("app-data", *pictured({"keep": 30}))})
+    s3_client.create_bucket(Bucket="app-data")
+    with DaemonProcess(replica_env(moto, tmp_path / "a", "pod-a"), tmp_path / "a.log") as first:
+        first.wait_for_event("lease_acquired", timeout=30)
+        first.wait_for_event("bucket_reconciled", bucket="app-data", timeout=30)
+        with DaemonProcess(replica_env(moto, tmp_path / "b", "pod-b"), tmp_path / "b.log") as second:
+            url = second.metrics_url()
+            second.wait_until(
+                "pod-b ready as a standby", lambda: http_get(url.replace("/metrics", "/readyz"))[0] == 200
+            )
+            assert "standby" in http_get(url.replace("/metrics", "/readyz"))[1]
+            assert not second.named("lease_acquired")
+            first.send(signal.SIGSTOP)
+            frozen_at = time.monotonic()
+            s3_client.put_bucket_lifecycle_configuration(  # drift, while no one may write
+                Bucket="app-data",
+                LifecycleConfiguration={"Rules": [dict(THEIRS)]},
+            )
+            second.wait_for_event("lease_taken_over", timeout=3 * LEASE)
+            took = time.monotonic() - frozen_at
+            second.wait_until("pod-b repaired the drift", lambda: rules_of(s3_client, "app-data") == {"keep": 30})
+            first.proc.kill()
+            second.send(signal.SIGTERM)
+            code, _ = second.wait_exit()
+    assert code == 0, str(second)
+    assert took <= 2 * LEASE + 2, took
+    records = sorted(changes(s3_client), key=lambda r: r["time"])
+    epochs = [r["lease"]["epoch"] for r in records]
+    assert epochs == sorted(epochs), epochs  # in the order written, an epoch never follows a later one
+    assert len(set(epochs)) >= 2, records  # pod-a wrote in its epoch, pod-b in a later one
+    holders: dict[int, set[str]] = {r["lease"]["epoch"]: set() for r in records}
+    for r in records:
+        holders[r["lease"]["epoch"]].add(r["lease"]["holder"])
+    assert all(len(h) == 1 for h in holders.values()), holders
+    assert holders[epochs[0]] == {"pod-a"}
+    assert holders[epochs[-1]] == {"pod-b"}
