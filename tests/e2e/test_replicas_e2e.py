@@ -55,9 +55,9 @@ def test_a_frozen_holder_loses_its_lease_to_the_standby_which_repairs_and_no_two
         with DaemonProcess(replica_env(moto, tmp_path / "b", "pod-b"), tmp_path / "b.log") as second:
             url = second.metrics_url()
             second.wait_until(
-                "pod-b ready as a standby", lambda: http_get(url.replace("/metrics", "/readyz"))[0] == 200
+                "pod-b ready as a standby", lambda: http_get(f"{url}/readyz")[0] == 200
             )
-            assert "standby" in http_get(url.replace("/metrics", "/readyz"))[1]
+            assert "standby" in http_get(f"{url}/readyz")[1]
             assert not second.named("lease_acquired")
             first.send(signal.SIGSTOP)
             frozen_at = time.monotonic()
