@@ -17,7 +17,9 @@ Why it is safe (ARCHITECTURE.md, Safety):
   for, which is earlier still.
 - Fencing: :meth:`Lease.may_start_write` lets a write start only while the lease has the write's timeout
   plus a margin left, never in doubt (an unknown outcome, a lost race: re-read first), and a new holder
-  only once one write timeout has passed since it learned it holds a new epoch.
+  only once one write timeout has passed since it learned it holds a new epoch taken over from
+  another holder (or created, where a lease may have vanished under its holder); a lease released
+  by its holder was released after its writes ended, and is written at once.
 - Every body written differs from every body before it (the epoch goes up on each acquisition, the
   ``renewed`` stamp strictly increases): S3's ETag of a plain PutObject is the MD5 of its bytes, so an
   identical renewal would keep the ETag and look, to observers, like no renewal at all.
@@ -359,7 +361,10 @@ class Lease:
         if sent.reason is Transition.RELEASED:
             self._hold = None
         elif sent.reason in _NEW_EPOCH or hold is None:
-            self._hold = _Hold(etag, sent.body, deadline, renew_at, acquired_at=now)
+            # The new-holder wait is for a lease taken from a holder that may still be writing (taken
+            # over), or created where one may have vanished; a released lease's holder had finished.
+            waits = sent.reason is Transition.TAKEN_OVER or sent.etag is None
+            self._hold = _Hold(etag, sent.body, deadline, renew_at, acquired_at=now if waits else -math.inf)
         else:
             self._hold = replace(hold, etag=etag, body=sent.body, deadline=deadline, renew_at=renew_at)
         self._transitions.append(sent.reason)

@@ -31,7 +31,7 @@ class AccountState(StrEnum):
     FAILED = "failed"
     """It could not be reached, or its cycle could not run (its report says why)."""
     SKIPPED = "skipped"
-    """Left out of this run (``--account``)."""
+    """Left out of this run (``--account``), or run by another replica (its lease is theirs)."""
     RUNNING = "running"
     """Still in a cycle an earlier hub cycle started (the daemon's hub cycle waits for an account
     only so long: :mod:`~lakecircle.engine.lanes`); ``lakecircle_accounts`` counts it as it

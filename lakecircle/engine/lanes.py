@@ -140,14 +140,14 @@ def parts(
 ) -> dict[str, AccountRun]:
     """Each listed account's part, by ID: its cycle that answered hub cycle ``generation``
     (None: its last cycle), or ``running`` (still in an earlier one, or in its first), or
-    ``skipped`` (``--account``); an account that a stop left unrun has none, nor one another
-    replica holds (``theirs``)."""
+    ``skipped`` (``--account``, or another replica holds it: ``theirs``); an account that a
+    stop left unrun has none."""
     runs = {}
     for account in accounts:
         lane = lanes.get(account.id)
-        if only is not None and account.id not in only:
+        if (only is not None and account.id not in only) or account.id in theirs:
             runs[account.id] = AccountRun(account, AccountState.SKIPPED)
-        elif lane is None or account.id in theirs:
+        elif lane is None:
             continue
         elif lane.last is not None and (generation is None or lane.answered >= generation):
             runs[account.id] = lane.last

@@ -184,7 +184,8 @@ HUB_HELP: Final[Mapping[str, str]] = {
     "lakecircle_accounts": (
         "Accounts a hub listed, by state: managed (its last cycle worked in the account), failed (the account's"
         " role could not be assumed, its identity did not match or its buckets could not be listed), skipped"
-        " (listed but left out of the run: a command's --account). A hub's (LCC_ACCOUNTS set) only."
+        " (listed but left out of the run: a command's --account, or another replica holds its lease). A hub's"
+        " (LCC_ACCOUNTS set) only."
     ),
     "lakecircle_account_consecutive_failed_cycles": (
         "Cycles in a row that failed outright in the account (its role, identity check or bucket listing);"

@@ -362,7 +362,26 @@ def test_a_holder_that_misses_its_deadline_has_lost_the_lease() -> None:
     machine.write_result("e2", 130.0, 130.0)
     assert machine.transitions() == (Transition.ACQUIRED,)
     assert machine.epoch == 2
-    assert not machine.may_start_write(130.0 + WT - 0.1, WT, MARGIN)
+    # Its own epoch-1 writes all ended before the deadline it missed: no new-holder wait.
+    assert machine.may_start_write(130.1, WT, MARGIN)
+
+
+def test_a_lease_taken_over_or_created_waits_one_write_timeout_and_one_released_does_not() -> None:
+    created = Lease(KEY, "pod-a", D)
+    created.next(100.0)
+    created.read_result(None, 100.0)
+    assert isinstance(created.next(100.0), Create)
+    created.write_result("e1", 100.0, 100.0)
+    assert not created.may_start_write(100.0 + WT - 0.1, WT, MARGIN)
+    assert created.may_start_write(100.0 + WT, WT, MARGIN)
+
+    released = Lease(KEY, "pod-b", D)
+    released.next(200.0)
+    released.read_result(Versioned(encode(LeaseBody("pod-a", 1, 0.0, 0.0, D, released=True)), "e9"), 200.0)
+    assert isinstance(released.next(200.0), Replace)
+    released.write_result("e10", 200.0, 200.0)
+    assert released.transitions() == (Transition.ACQUIRED,)
+    assert released.may_start_write(200.1, WT, MARGIN)
 
 
 def test_a_holder_whose_lease_another_replica_holds_now_has_lost_it() -> None:

@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.builders import definition
+from tests.builders import definition, fleet
+from tests.conftest import MOTO_REGION
+from tests.e2e.test_accounts_e2e import account_series
 from tests.helpers import DaemonProcess, cli_env, http_get, object_keys, pictured, put_definitions, rules_of
 
 ENDPOINT, PREFIX = "replica-records", "lc/"
@@ -54,9 +57,7 @@ def test_a_frozen_holder_loses_its_lease_to_the_standby_which_repairs_and_no_two
         first.wait_for_event("bucket_reconciled", bucket="app-data", timeout=30)
         with DaemonProcess(replica_env(moto, tmp_path / "b", "pod-b"), tmp_path / "b.log") as second:
             url = second.metrics_url()
-            second.wait_until(
-                "pod-b ready as a standby", lambda: http_get(f"{url}/readyz")[0] == 200
-            )
+            second.wait_until("pod-b ready as a standby", lambda: http_get(f"{url}/readyz")[0] == 200)
             assert "standby" in http_get(f"{url}/readyz")[1]
             assert not second.named("lease_acquired")
             first.send(signal.SIGSTOP)
@@ -83,3 +84,50 @@ def test_a_frozen_holder_loses_its_lease_to_the_standby_which_repairs_and_no_two
     assert all(len(h) == 1 for h in holders.values()), holders
     assert holders[epochs[0]] == {"pod-a"}
     assert holders[epochs[-1]] == {"pod-b"}
+
+
+@pytest.fixture
+def ten_accounts(moto: str) -> list[str]:
+    """Ten member accounts of a new organization, tagged for LakeCircle."""
+    org = boto3.client("organizations", region_name=MOTO_REGION)
+    org.create_organization(FeatureSet="ALL")
+    members = []
+    for n in range(10):
+        created = org.create_account(Email=f"m{n}@example.com", AccountName=f"m{n}")["CreateAccountStatus"]
+        org.tag_resource(ResourceId=created["AccountId"], Tags=[{"Key": "lakecircle", "Value": "on"}])
+        members.append(created["AccountId"])
+    return members
+
+
+def held_by(url: str) -> set[str]:
+    return {account for account, value in account_series(url, "lakecircle_leases_held").items() if value >= 1}
+
+
+@pytest.mark.slow
+def test_two_hub_replicas_split_ten_accounts_and_the_survivor_takes_all_within_two_durations(
+    moto: str, s3_client: Any, ten_accounts: list[str], tmp_path: Path
+) -> None:
+    put_definitions(s3_client, ENDPOINT, PREFIX, {"base.toml": fleet(["*-bucket"], *pictured({"abort": 7}))})
+    hub = {"LCC_ACCOUNTS": "organization", "LCC_ACCOUNT_FILTER": "lakecircle=on", "LCC_RESYNC_INTERVAL": "3"}
+    with (
+        DaemonProcess(replica_env(moto, tmp_path / "a", "pod-a", **hub), tmp_path / "a.log") as first,
+        DaemonProcess(replica_env(moto, tmp_path / "b", "pod-b", **hub), tmp_path / "b.log") as second,
+    ):
+        urls = first.metrics_url(), second.metrics_url()
+
+        def split() -> tuple[int, int]:
+            a, b = held_by(urls[0]), held_by(urls[1])
+            assert not a & b, (a, b)  # never one account held by both
+            return len(a), len(b)
+
+        first.wait_until("the ten accounts held", lambda: sum(split()) == 10, timeout=10 * LEASE)
+        shares = split()
+        first.proc.kill()
+        killed_at = time.monotonic()
+        second.wait_until("the survivor holds all ten", lambda: len(held_by(urls[1])) == 10, timeout=4 * LEASE)
+        took = time.monotonic() - killed_at
+        second.send(signal.SIGTERM)
+        code, _ = second.wait_exit()
+    assert code == 0, str(second)
+    assert abs(shares[0] - shares[1]) <= 2, shares  # 5/5 ± 1
+    assert took <= 2 * LEASE + 2, took
