@@ -135,12 +135,19 @@ def plan(  # noqa: PLR0917 -- click passes each option
     "--allow-mass-removal", is_flag=True, help="Lift the LCC_MAX_REMOVALS guard for this run (it still logs)."
 )
 @accounts_option
+@click.option(
+    "--lease-wait",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the account's lease (default: two lease durations, 60 s).",
+)
 def sync(
     definitions_dir: Path | None,
     concurrency: int | None,
+    *,
     dry_run: bool,
     allow_mass_removal: bool,
     account_ids: tuple[str, ...],
+    lease_wait: float | None,
 ) -> None:
     """Run one cycle: make every managed bucket equal to its definition."""
     settings = command_settings(
@@ -153,9 +160,14 @@ def sync(
         sync_accounts(
             settings, definitions_dir, only, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
         )
+    wait = 2 * settings.lease_seconds if lease_wait is None else lease_wait
     report = run(
         lambda: run_sync(
-            settings, definitions_dir, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
+            settings,
+            definitions_dir,
+            dry_run=dry_run or settings.dry_run,
+            allow_mass_removal=allow_mass_removal,
+            lease_wait=wait,
         )
     )
     click.echo(render_plan_text(report.plans, color=sys.stdout.isatty(), total=report.compared))

@@ -21,7 +21,7 @@ from lakecircle.adapters.s3.leases import S3LeaseStore, conditional_writes_suppo
 from lakecircle.adapters.s3.stores import S3EndpointStore
 from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
 from lakecircle.engine.sharing import Sharing
-from lakecircle.errors import ConfigError
+from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.app.leasing")
@@ -89,3 +89,27 @@ async def open_sharing(settings: Settings, adapter: S3Adapter, observer: LeaseOb
     if settings.lease_seconds <= 0:
         return None
     return sharing(settings, await open_lease_store(settings, adapter), adapter, observer)
+
+
+class LeaseHeld(LakeCircleError):
+    """``sync`` could not take the account's lease: another replica holds it."""
+
+
+@asynccontextmanager
+async def hold_lease(settings: Settings, adapter: S3Adapter, wait: float) -> AsyncIterator[LeaseKeeper]:
+    """The account's lease for a one-shot command that writes (``sync``): taken within ``wait``
+    seconds (``--lease-wait``) or a LeaseHeld naming its holder, so that a person's sync never
+    races the service; released when the command is done."""
+    store = await open_lease_store(settings, adapter)
+    keeper = account_keeper(settings, store, adapter, None)
+    async with keeping(keeper):
+        with anyio.move_on_after(wait):
+            await keeper.wait_until_writable()
+        if not keeper.may_start_write():
+            holder = keeper.holder_seen or "another replica"
+            raise LeaseHeld(
+                f"account {keeper.account}: its lease ({store.location}{keeper.key}) is held by {holder},"
+                f" which is running LakeCircle; waited {wait:g} s (--lease-wait). Let the service do the"
+                " sync, stop it first, or wait longer"
+            )
+        yield keeper

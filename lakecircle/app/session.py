@@ -128,9 +128,16 @@ async def open_reconciler(
     dry_run: bool,
     allow_mass_removal: bool = False,
     list_unmanaged: bool = False,
+    lease_wait: float | None = None,
 ) -> AsyncIterator[Reconciler]:
-    """The S3 adapter, the account check and a reconciler, for one command."""
-    async with open_account(settings, need_endpoint=definitions_dir is None) as account:
+    """The S3 adapter, the account check and a reconciler, for one command; one that writes
+    (``lease_wait`` given, leases on) holds the account's lease first (README "Replicas")."""
+    async with open_account(settings, need_endpoint=definitions_dir is None) as account, AsyncExitStack() as stack:
+        fence = None
+        if lease_wait is not None and not dry_run and settings.lease_seconds > 0:
+            from lakecircle.app.leasing import hold_lease
+
+            fence = await stack.enter_async_context(hold_lease(settings, account.adapter, lease_wait))
         yield build_reconciler(
             settings,
             account,
@@ -138,17 +145,23 @@ async def open_reconciler(
             dry_run=dry_run,
             allow_mass_removal=allow_mass_removal,
             list_unmanaged=list_unmanaged,
+            fence=fence,
         )
 
 
 async def run_sync(
-    settings: Settings, definitions_dir: Path | None, *, dry_run: bool, allow_mass_removal: bool = False
+    settings: Settings,
+    definitions_dir: Path | None,
+    *,
+    dry_run: bool,
+    allow_mass_removal: bool = False,
+    lease_wait: float | None = None,
 ) -> CycleReport:
     """One cycle for ``sync`` (and the bare entry point), with a progress bar on a terminal
     when it manages many buckets."""
     console = Console(stderr=True)
     async with open_reconciler(
-        settings, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+        settings, definitions_dir, dry_run=dry_run, allow_mass_removal=allow_mass_removal, lease_wait=lease_wait
     ) as reconciler:
         if not console.is_terminal:
             return await reconciler.run_cycle(Trigger.SYNC)

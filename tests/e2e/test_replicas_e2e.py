@@ -19,7 +19,17 @@ import pytest
 from tests.builders import definition, fleet
 from tests.conftest import MOTO_REGION
 from tests.e2e.test_accounts_e2e import account_series
-from tests.helpers import DaemonProcess, cli_env, http_get, object_keys, pictured, put_definitions, rules_of
+from tests.helpers import (
+    DaemonProcess,
+    assert_clean,
+    cli_env,
+    http_get,
+    object_keys,
+    pictured,
+    put_definitions,
+    rules_of,
+    run_cli,
+)
 
 ENDPOINT, PREFIX = "replica-records", "lc/"
 LEASE = 6.0
@@ -131,3 +141,30 @@ def test_two_hub_replicas_split_ten_accounts_and_the_survivor_takes_all_within_t
     assert code == 0, str(second)
     assert abs(shares[0] - shares[1]) <= 2, shares  # 5/5 ± 1
     assert took <= 2 * LEASE + 2, took
+
+
+@pytest.mark.slow
+def test_a_manual_sync_never_races_the_service_and_runs_at_once_once_the_service_released_the_lease(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    put_definitions(s3_client, ENDPOINT, PREFIX, {"app.toml": definition("app-data", *pictured({"keep": 30}))})
+    s3_client.create_bucket(Bucket="app-data")
+    person = replica_env(moto, tmp_path / "person", "laptop")
+    with DaemonProcess(replica_env(moto, tmp_path / "a", "pod-a"), tmp_path / "a.log") as service:
+        service.wait_for_event("bucket_reconciled", bucket="app-data", timeout=30)
+        refused = run_cli(person, "sync", "--lease-wait", "1")
+        service.send(signal.SIGTERM)
+        code, _ = service.wait_exit()
+    assert code == 0, str(service)
+    assert refused.code == 1, refused
+    assert "is held by pod-a" in refused.stderr
+    assert "--lease-wait" in refused.stderr
+    assert_clean(refused)
+    service_released = [e for e in service.events() if e["event"] == "lease_released"]
+    assert service_released, str(service)
+    began = time.monotonic()
+    synced = run_cli(person, "sync", "--lease-wait", "1")
+    assert synced.code == 0, synced
+    assert time.monotonic() - began < 10  # a released lease is taken at once, no new-holder wait
+    history = sorted(changes(s3_client), key=lambda r: r["time"])
+    assert all("lease" in r for r in history)
