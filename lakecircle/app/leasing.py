@@ -74,14 +74,19 @@ def sharing(settings: Settings, store: S3LeaseStore, adapter: S3Adapter, observe
 async def keeping(keeper: LeaseKeeper) -> AsyncIterator[LeaseKeeper]:
     """The keeper runs beside the body (the daemon); on the way out, once the body's writes
     have finished, its lease is released (bounded: a third of the lease)."""
+    error: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(keeper.run)
         try:
             yield keeper
+        except Exception as exc:  # noqa: BLE001 -- raised below as it came, not in the task group's ExceptionGroup
+            error = exc
         finally:
             with anyio.CancelScope(shield=True):
                 await keeper.release()
             group.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 async def open_sharing(settings: Settings, adapter: S3Adapter, observer: LeaseObserver) -> Sharing | None:

@@ -166,6 +166,8 @@ class Hub:
                 if self.observer is not None:
                     self.observer.managing_none(why)
                 return self._report(cycle_id, trigger, started, loaded, fatal=why)
+            if self.sharing is not None:
+                self.sharing.accounts(a.id for a in self.accounts)  # a keeper for each; shared at once
             request = Request(self._generation, trigger, on_result, refs, loaded)
             self._generation += 1
             theirs = self._theirs()

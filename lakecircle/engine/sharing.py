@@ -112,12 +112,17 @@ class Sharing:
         """The listed accounts: a keeper for each new one (watching at first), and the keepers
         of accounts gone stopped (a held lease is given back when its cycle has ended)."""
         listed = set(ids)
-        for account_id in sorted(listed - set(self.keepers)):
+        added = sorted(listed - set(self.keepers))
+        for account_id in added:
             keeper = self._keeper(account_id, wanted=False)
             keeper.on_lost(functools.partial(self._lost, account_id))
             self.keepers[account_id] = keeper
+            if self.observer is not None:
+                self.observer.lease_held(account_id, False)  # a series per account, held by no one yet
             if self._group is not None:
                 self._group.start_soon(keeper.run)
+        if added:
+            self.decide()  # new accounts wanted at once, not at the next third of a duration
         for account_id in sorted(set(self.keepers) - listed):
             self.keepers[account_id].want(False)  # released by its keeper; dropped once no longer held
             if not self.keepers[account_id].held():

@@ -37,17 +37,15 @@ THEIRS = {"ID": "theirs", "Status": "Enabled", "Filter": {}, "Expiration": {"Day
 
 
 def replica_env(moto: str, home: Path, name: str, **extra: str) -> dict[str, str]:
-    return cli_env(
-        moto,
-        home,
-        LCC_ENDPOINT=f"s3://{ENDPOINT}/{PREFIX}",
-        LCC_METRICS_ADDR="127.0.0.1:0",
-        LCC_POLL_INTERVAL="1",
-        LCC_RESYNC_INTERVAL="2",
-        LCC_LEASE_SECONDS=str(LEASE),
-        LCC_REPLICA_ID=name,
-        **extra,
-    )
+    settings = {
+        "LCC_ENDPOINT": f"s3://{ENDPOINT}/{PREFIX}",
+        "LCC_METRICS_ADDR": "127.0.0.1:0",
+        "LCC_POLL_INTERVAL": "1",
+        "LCC_RESYNC_INTERVAL": "2",
+        "LCC_LEASE_SECONDS": str(LEASE),
+        "LCC_REPLICA_ID": name,
+    }
+    return cli_env(moto, home, **{**settings, **extra})
 
 
 def changes(s3: Any) -> list[dict[str, Any]]:
