@@ -70,8 +70,10 @@ async def run_hub(
     only: frozenset[str] | None = None,
     allow_mass_removal: bool = False,
     list_unmanaged: bool = False,
+    lease_wait: float | None = None,
 ) -> HubRun:
-    """One cycle of every managed account (those of ``only``, when given)."""
+    """One cycle of every managed account (those of ``only``, when given); ``lease_wait``
+    (``sync``): each account's lease held around its cycle."""
     async with open_hub(
         settings,
         definitions_dir,
@@ -79,6 +81,7 @@ async def run_hub(
         only=only,
         allow_mass_removal=allow_mass_removal,
         list_unmanaged=list_unmanaged,
+        lease_wait=lease_wait,
     ) as hub:
         report = await hub.run_cycle(trigger)
         runs = tuple(hub.runs[a.id] for a in hub.accounts if a.id in hub.runs)

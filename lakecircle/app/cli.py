@@ -30,6 +30,7 @@ from lakecircle.app.options import (
     concurrency_option,
     definition_paths,
     definitions_option,
+    lease_wait_option,
     only_accounts,
     output_option,
 )
@@ -135,11 +136,7 @@ def plan(  # noqa: PLR0917 -- click passes each option
     "--allow-mass-removal", is_flag=True, help="Lift the LCC_MAX_REMOVALS guard for this run (it still logs)."
 )
 @accounts_option
-@click.option(
-    "--lease-wait",
-    type=click.FloatRange(min=0),
-    help="Seconds to wait for the account's lease (default: two lease durations, 60 s).",
-)
+@lease_wait_option
 def sync(
     definitions_dir: Path | None,
     concurrency: int | None,
@@ -157,17 +154,15 @@ def sync(
     )
     only = only_accounts(settings, account_ids)
     if settings.accounts is not None:
-        sync_accounts(
-            settings, definitions_dir, only, dry_run=dry_run or settings.dry_run, allow_mass_removal=allow_mass_removal
-        )
-    wait = 2 * settings.lease_seconds if lease_wait is None else lease_wait
+        writes = {"dry_run": dry_run or settings.dry_run, "allow_mass_removal": allow_mass_removal}
+        sync_accounts(settings, definitions_dir, only, **writes, lease_wait=lease_wait)
     report = run(
         lambda: run_sync(
             settings,
             definitions_dir,
             dry_run=dry_run or settings.dry_run,
             allow_mass_removal=allow_mass_removal,
-            lease_wait=wait,
+            lease_wait=lease_wait,
         )
     )
     click.echo(render_plan_text(report.plans, color=sys.stdout.isatty(), total=report.compared))

@@ -56,6 +56,7 @@ def sync_accounts(
     *,
     dry_run: bool,
     allow_mass_removal: bool,
+    lease_wait: float | None = None,
 ) -> NoReturn:
     """``sync`` with many accounts: the hub's cycle, each account's changes under its header; exits."""
     hub = run(
@@ -66,6 +67,7 @@ def sync_accounts(
             dry_run=dry_run,
             only=only,
             allow_mass_removal=allow_mass_removal,
+            lease_wait=lease_wait,
         )
     )
     click.echo(hub_plan_text(hub, color=sys.stdout.isatty()))

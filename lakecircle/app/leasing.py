@@ -10,8 +10,8 @@ takes over at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import structlog
@@ -19,12 +19,16 @@ import structlog
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.leases import S3LeaseStore, conditional_writes_supported
 from lakecircle.adapters.s3.stores import S3EndpointStore
-from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
+from lakecircle.core.accounts import Account
+from lakecircle.engine.leases import Fence, LeaseKeeper, LeaseObserver
 from lakecircle.engine.sharing import Sharing
 from lakecircle.errors import ConfigError, LakeCircleError
 from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.app.leasing")
+
+Hold = Callable[[Account], AbstractAsyncContextManager[Fence]]
+"""Holds an account's lease around its cycle (a hub's one-shot sync)."""
 
 
 async def open_lease_store(settings: Settings, adapter: S3Adapter) -> S3LeaseStore:
@@ -96,25 +100,57 @@ async def open_sharing(settings: Settings, adapter: S3Adapter, observer: LeaseOb
     return sharing(settings, await open_lease_store(settings, adapter), adapter, observer)
 
 
+def default_wait(settings: Settings, wait: float | None) -> float:
+    """``--lease-wait``, by default two lease durations: long enough to take over from a service
+    that died holding the lease."""
+    return 2 * settings.lease_seconds if wait is None else wait
+
+
 class LeaseHeld(LakeCircleError):
     """``sync`` could not take the account's lease: another replica holds it."""
 
 
 @asynccontextmanager
-async def hold_lease(settings: Settings, adapter: S3Adapter, wait: float) -> AsyncIterator[LeaseKeeper]:
-    """The account's lease for a one-shot command that writes (``sync``): taken within ``wait``
-    seconds (``--lease-wait``) or a LeaseHeld naming its holder, so that a person's sync never
-    races the service; released when the command is done."""
+async def hold_lease(settings: Settings, adapter: S3Adapter, wait: float | None) -> AsyncIterator[LeaseKeeper]:
+    """The account's lease for a one-shot command that writes (``sync``); see :func:`holding`."""
+    wait = default_wait(settings, wait)
+    settings.require("aws_account")
+    assert settings.aws_account is not None  # noqa: S101 -- required just above
     store = await open_lease_store(settings, adapter)
-    keeper = account_keeper(settings, store, adapter, None)
+    async with holding(settings, store, settings.aws_account, adapter.attempt_timeout, wait) as keeper:
+        yield keeper
+
+
+@asynccontextmanager
+async def holding(
+    settings: Settings, store: S3LeaseStore, account_id: str, write_timeout: float, wait: float
+) -> AsyncIterator[LeaseKeeper]:
+    """An account's lease, taken within ``wait`` seconds (``--lease-wait``) or a LeaseHeld naming
+    its holder, so that a person's sync never races the service; released when done."""
+    keeper = LeaseKeeper(store, account_id, settings.replica_id, settings.lease_seconds, write_timeout=write_timeout)
     async with keeping(keeper):
         with anyio.move_on_after(wait):
             await keeper.wait_until_writable()
         if not keeper.may_start_write():
             holder = keeper.holder_seen or "another replica"
             raise LeaseHeld(
-                f"account {keeper.account}: its lease ({store.location}{keeper.key}) is held by {holder},"
+                f"account {account_id}: its lease ({store.location}{keeper.key}) is held by {holder},"
                 f" which is running LakeCircle; waited {wait:g} s (--lease-wait). Let the service do the"
                 " sync, stop it first, or wait longer"
             )
         yield keeper
+
+
+async def one_shot_holds(settings: Settings, adapter: S3Adapter, wait: float | None, *, dry_run: bool) -> Hold | None:
+    """For a hub's one-shot ``sync``: each account's lease held around its cycle (None: a dry
+    run, or leases off)."""
+    if dry_run or settings.lease_seconds <= 0:
+        return None
+    wait = default_wait(settings, wait)
+    store = await open_lease_store(settings, adapter)
+    timeout = adapter.attempt_timeout
+
+    def hold(account: Account) -> AbstractAsyncContextManager[LeaseKeeper]:
+        return holding(settings, store, account.id, timeout, wait)
+
+    return hold

@@ -96,6 +96,11 @@ definitions_option = click.option(
 )
 concurrency_option = click.option("--concurrency", type=int, help="Buckets worked on at once [LCC_CONCURRENCY].")
 output_option = click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+lease_wait_option = click.option(
+    "--lease-wait",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the account's lease (default: two lease durations, 60 s).",
+)
 accounts_option = click.option(
     "--account",
     "account_ids",

@@ -131,10 +131,10 @@ async def open_reconciler(
     lease_wait: float | None = None,
 ) -> AsyncIterator[Reconciler]:
     """The S3 adapter, the account check and a reconciler, for one command; one that writes
-    (``lease_wait`` given, leases on) holds the account's lease first (README "Replicas")."""
+    holds the account's lease first, waiting ``lease_wait`` seconds at most (README "Replicas")."""
     async with open_account(settings, need_endpoint=definitions_dir is None) as account, AsyncExitStack() as stack:
         fence = None
-        if lease_wait is not None and not dry_run and settings.lease_seconds > 0:
+        if not dry_run and settings.lease_seconds > 0:
             from lakecircle.app.leasing import hold_lease
 
             fence = await stack.enter_async_context(hold_lease(settings, account.adapter, lease_wait))

@@ -252,23 +252,20 @@ async def open_hub(
     replica: str | None = None,
     opened: AdapterOpened | None = None,
     leases: LeaseObserver | None = None,
+    lease_wait: float | None = None,
 ) -> AsyncIterator[Hub]:
     """The hub of many accounts (``LCC_ACCOUNTS``), ready to run cycles; closed (every member
     account's clients and credentials) on the way out.
 
-    The hub's own account (``LCC_AWS_ACCOUNT``, where ``LCC_ENDPOINT`` and the definitions
-    live) is opened and verified as :func:`open_account` does: a wrong account stops here,
-    before anything is read. Its adapter reads the definitions (or ``definitions_dir``) once
-    per cycle for every account, the account source and every member's records. Each member
-    account is opened when its first cycle starts (:func:`open_member`, through its role,
-    with the process's :func:`~lakecircle.app.shares.request_slots`), and reconciled as
-    :class:`_HubWiring` builds its reconciler. ``only`` is ``--account``; ``observer`` is
-    told of each account's cycle (metrics per account); ``requests`` gives each adapter's
-    request observer (:data:`RequestObservers`); ``replica`` names the role sessions;
-    ``opened`` is told of each adapter once verified (:data:`AdapterOpened`); ``leases`` (the
-    daemon): the hub shares the accounts with the other replicas (:mod:`lakecircle.app.leasing`). Each hub cycle
-    waits for every account; the daemon enters :meth:`Hub.background
-    <lakecircle.engine.hub.Hub.background>` to run them on their own schedules.
+    The hub's own account (``LCC_AWS_ACCOUNT``: ``LCC_ENDPOINT``, the definitions) is opened
+    and verified as :func:`open_account` does; members are opened when their first cycle
+    starts (:func:`open_member`, through their roles) and reconciled as :class:`_HubWiring`
+    builds them. ``only`` is ``--account``; ``observer`` is told of each account's cycle;
+    ``requests`` and ``opened`` watch each adapter; ``replica`` names the role sessions;
+    ``leases`` (the daemon): the hub shares the accounts with the other replicas, else a sync
+    holds each account's lease around its cycle, waiting ``lease_wait`` for it
+    (:mod:`lakecircle.app.leasing`). The daemon enters :meth:`Hub.background
+    <lakecircle.engine.hub.Hub.background>` to run the accounts on their own schedules.
     """
     _require_accounts(settings, dry_run=dry_run)
     retry = retry if retry is not None else RetryPolicy.from_settings(settings)
@@ -284,12 +281,14 @@ async def open_hub(
         requests=requests,
         opened=opened,
     )
-    from lakecircle.app.leasing import open_sharing
+    from lakecircle.app.leasing import one_shot_holds, open_sharing
 
     async with wiring.open_own(definitions_dir) as own:
         sharing = await open_sharing(settings, own.adapter, leases) if leases is not None else None
         async with aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub:
             hub.share(sharing)
+            if sharing is None:  # a command: each account's lease held around its cycle
+                hub.hold = await one_shot_holds(settings, own.adapter, lease_wait, dry_run=dry_run)
             yield hub
 
 

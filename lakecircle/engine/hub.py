@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -51,6 +51,7 @@ __all__ = ["AccountRun", "AccountState", "Hub", "HubObserver", "MemberOpener"]
 """``AccountRun`` and ``AccountState`` are here too: the commands and the service take them from the hub."""
 
 if TYPE_CHECKING:
+    from lakecircle.engine.leases import Fence
     from lakecircle.engine.sharing import Sharing
 
 log = structlog.get_logger("lakecircle.engine.hub")
@@ -104,6 +105,8 @@ class Hub:
         self.sharing: Sharing | None = None
         """This replica's leases among the others' (:meth:`share`; None: leases off)."""
         self._scopes: dict[str, anyio.CancelScope] = {}
+        self.hold: Callable[[Account], AbstractAsyncContextManager[Fence]] | None = None
+        """A one-shot sync's hold of each account's lease around its cycle (LeaseHeld: it fails)."""
 
     def share(self, sharing: Sharing | None) -> None:
         """Run only the accounts whose lease this replica holds (each member's writes fenced by
@@ -220,7 +223,7 @@ class Hub:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
         be reached, or whose cycle raises, gets a fatal report of its own (its metrics count a
         failed cycle) naming the cause."""
-        async with self.schedule.slot():
+        async with self.schedule.slot(), AsyncExitStack() as stack:
             if self._draining or account.id not in {a.id for a in self.accounts}:
                 return None  # no new cycle in an account that left the list
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
@@ -229,6 +232,8 @@ class Hub:
                     member = await self.members.open(account, draining=self._draining)
                     if self.sharing is not None:
                         member.fence = self.sharing.keepers.get(account.id)
+                    fence = await stack.enter_async_context(self.hold(account)) if self.hold is not None else None
+                    member.fence = fence or member.fence
                     with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
                         report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
                     if self._scopes.pop(account.id).cancelled_caught:

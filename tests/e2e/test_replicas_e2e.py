@@ -130,6 +130,7 @@ def test_two_hub_replicas_split_ten_accounts_and_the_survivor_takes_all_within_t
 
         first.wait_until("the ten accounts held", lambda: sum(split()) == 10, timeout=10 * LEASE)
         shares = split()
+        person = run_cli(replica_env(moto, tmp_path / "person", "laptop", **hub), "sync", "--lease-wait", "0.5")
         first.proc.kill()
         killed_at = time.monotonic()
         second.wait_until("the survivor holds all ten", lambda: len(held_by(urls[1])) == 10, timeout=4 * LEASE)
@@ -138,6 +139,9 @@ def test_two_hub_replicas_split_ten_accounts_and_the_survivor_takes_all_within_t
         code, _ = second.wait_exit()
     assert code == 0, str(second)
     assert abs(shares[0] - shares[1]) <= 2, shares  # 5/5 ± 1
+    assert person.code == 1, person  # every account's lease is the service's: each fails, naming its holder
+    refused = [line for line in person.stdout.splitlines() if line.startswith("account ") and "is held by pod-" in line]
+    assert len(refused) == 10, person
     assert took <= 2 * LEASE + 2, took
 
 
