@@ -23,6 +23,7 @@ import structlog
 
 from lakecircle.adapters.accounts import account_source
 from lakecircle.app.export import Exported, export_store
+from lakecircle.app.leasing import held_for_write
 from lakecircle.app.session import Explained
 from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.app.wiring import Account as Opened
@@ -281,7 +282,7 @@ async def rollback_in_account(
         accounts, location = await _listed(settings, hub)
         (account,) = _chosen(accounts, frozenset({account_id}), location)
         definitions = (await definition_loader(settings, hub.adapter, None).load()).definitions
-        async with member(account) as opened:
+        async with member(account) as opened, held_for_write(settings, hub.adapter, account.id, dry_run=dry_run):
             ref = await opened.adapter.find_bucket(bucket)
             if ref is None:
                 raise LakeCircleError(

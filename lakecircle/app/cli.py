@@ -21,6 +21,7 @@ import click
 from lakecircle import __version__
 from lakecircle.app.accounts import export_accounts, rollback_in_account, run_hub
 from lakecircle.app.hub_commands import explain_accounts, history_accounts, plan_accounts, sync_accounts
+from lakecircle.app.leasing import held_for_write
 from lakecircle.app.logs import configure_logging
 from lakecircle.app.options import (
     Commands,
@@ -337,10 +338,12 @@ def rollback(bucket: str, record: str | None, dry_run: bool, account_id: tuple[s
             " whose records (under accounts/<ID>/) are restored from"
         )
 
+    own = (settings.aws_account or "",)  # the lease of the account written (a sync of the service's never races it)
+
     async def go() -> RollbackResult:
         if account_id:
             return await rollback_in_account(settings, account_id[0], bucket, record=record, dry_run=dry_run)
-        async with open_account(settings) as account:
+        async with open_account(settings) as account, held_for_write(settings, account.adapter, *own, dry_run=dry_run):
             store = history_of(settings, account)
             loaded = await build_reconciler(settings, account, None, dry_run=True).loader.load()
             region = await account.adapter.region_of(BucketRef(bucket))

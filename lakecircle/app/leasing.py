@@ -113,11 +113,24 @@ class LeaseHeld(LakeCircleError):
 @asynccontextmanager
 async def hold_lease(settings: Settings, adapter: S3Adapter, wait: float | None) -> AsyncIterator[LeaseKeeper]:
     """The account's lease for a one-shot command that writes (``sync``); see :func:`holding`."""
-    wait = default_wait(settings, wait)
     settings.require("aws_account")
     assert settings.aws_account is not None  # noqa: S101 -- required just above
+    async with held_for_write(settings, adapter, settings.aws_account, dry_run=False, wait=wait) as keeper:
+        assert keeper is not None  # noqa: S101 -- not a dry run
+        yield keeper
+
+
+@asynccontextmanager
+async def held_for_write(
+    settings: Settings, adapter: S3Adapter, account_id: str, *, dry_run: bool, wait: float | None = None
+) -> AsyncIterator[LeaseKeeper | None]:
+    """An account's lease held while a command writes (``sync``, ``rollback``): None for a dry
+    run or with leases off; ``adapter`` reaches ``LCC_ENDPOINT``, where the leases are."""
+    if dry_run or settings.lease_seconds <= 0:
+        yield None
+        return
     store = await open_lease_store(settings, adapter)
-    async with holding(settings, store, settings.aws_account, adapter.attempt_timeout, wait) as keeper:
+    async with holding(settings, store, account_id, adapter.attempt_timeout, default_wait(settings, wait)) as keeper:
         yield keeper
 
 
