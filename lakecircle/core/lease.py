@@ -17,9 +17,9 @@ Why it is safe (ARCHITECTURE.md, Safety):
   for, which is earlier still.
 - Fencing: :meth:`Lease.may_start_write` lets a write start only while the lease has the write's timeout
   plus a margin left, never in doubt (an unknown outcome, a lost race: re-read first), and a new holder
-  only once one write timeout has passed since it learned it holds a new epoch taken over from
-  another holder (or created, where a lease may have vanished under its holder); a lease released
-  by its holder was released after its writes ended, and is written at once.
+  only once one write timeout has passed since it learned it holds a new epoch (not after its own
+  lapsed lease, whose writes ended by its old deadline), and a created one only once the object has
+  been missing for a whole duration (a lease deleted under its holder).
 - Every body written differs from every body before it (the epoch goes up on each acquisition, the
   ``renewed`` stamp strictly increases): S3's ETag of a plain PutObject is the MD5 of its bytes, so an
   identical renewal would keep the ETag and look, to observers, like no renewal at all.
@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from lakecircle.core.lease_body import LeaseBody, decode, encode
+from lakecircle.core.lease_steps import Create, Read, Replace, Step, Wait
 
 __all__ = [
     "Create",
@@ -53,8 +54,7 @@ RENEWALS_PER_DURATION = 3
 RETRIES_PER_DURATION = 10
 """A read that failed is asked again after duration / 10."""
 REMEMBERED_UNKNOWN = 8
-"""Writes with an unknown outcome remembered (to recognise them if they applied); older ones are forgotten,
-which is safe: a forgotten write of ours reads as another holder's, free one duration later."""
+"""Writes with an unknown outcome remembered (to recognise them); a forgotten one reads as another holder's."""
 STAMP_STEP = 0.001
 """How much the ``renewed`` stamp moves on when the caller's Unix time has not (one millisecond)."""
 
@@ -83,40 +83,6 @@ class Version(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Read:
-    """Read the lease object (GetObject): answer with :meth:`Lease.read_result` or :meth:`Lease.read_failed`."""
-
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Create:
-    """PutObject ``If-None-Match: *``: answer with :meth:`Lease.write_result` or :meth:`Lease.write_unknown`."""
-
-    key: str
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Replace:
-    """PutObject ``If-Match: etag``: answer with :meth:`Lease.write_result` or :meth:`Lease.write_unknown`."""
-
-    key: str
-    data: bytes
-    etag: str
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Nothing to do before monotonic ``until`` (or before :meth:`Lease.want` changes)."""
-
-    until: float
-
-
-Step = Read | Create | Replace | Wait
-
-
-@dataclass(frozen=True, slots=True)
 class _Seen:
     """The object as this replica last read or wrote it. ``etag`` None: there was none."""
 
@@ -142,6 +108,9 @@ class _Hold:
     renew_at: float
     acquired_at: float
     """When this replica learned it holds this epoch: the new-holder wait runs from it."""
+    writable_from: float = -math.inf
+    """No write before this: a created lease is written once the object has been missing for a whole
+    duration (a holder whose object someone deleted stops writing within that time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +196,7 @@ class Lease:
             and self._wanted
             and not self._must_read
             and now - hold.acquired_at >= write_timeout
+            and now >= hold.writable_from
             and hold.deadline - now >= write_timeout + margin
         )
 
@@ -352,19 +322,29 @@ class Lease:
         self._pending = None
         return pending
 
+    def _new_hold(self, prior: _Seen | None, sent: _Sent, etag: str, now: float) -> _Hold:
+        """A new epoch held. Its first write waits one write timeout (a holder before it may still be
+        writing), except after this replica's own lapsed lease (its writes ended by its old deadline);
+        a created one also waits until the object has been missing for a whole duration (someone may
+        have deleted a lease whose holder writes until its next renewal fails)."""
+        deadline, renew_at = sent.issued_at + self.duration, sent.issued_at + self._interval
+        own = prior is not None and prior.body is not None and prior.body.holder == self.replica
+        acquired_at = -math.inf if own and not prior.body.released else now  # type: ignore[union-attr]
+        missing_since = prior.first_seen if prior is not None and prior.etag is None else now
+        writable_from = missing_since + self.duration if sent.etag is None else -math.inf
+        return _Hold(etag, sent.body, deadline, renew_at, acquired_at=acquired_at, writable_from=writable_from)
+
     def _settle(self, sent: _Sent, etag: str, now: float) -> None:
         """``sent`` applied as ``etag``. ``sent.issued_at`` is no later than when it was sent, so the
         deadline counted from it ends before any observer's count (for a write whose answer was lost and
         whose bytes were read back: from when it was asked for)."""
+        prior = self._seen
         self._seen = _Seen(etag, sent.body, sent.issued_at, read_at=now)
         deadline, renew_at, hold = sent.issued_at + self.duration, sent.issued_at + self._interval, self._hold
         if sent.reason is Transition.RELEASED:
             self._hold = None
         elif sent.reason in _NEW_EPOCH or hold is None:
-            # The new-holder wait is for a lease taken from a holder that may still be writing (taken
-            # over), or created where one may have vanished; a released lease's holder had finished.
-            waits = sent.reason is Transition.TAKEN_OVER or sent.etag is None
-            self._hold = _Hold(etag, sent.body, deadline, renew_at, acquired_at=now if waits else -math.inf)
+            self._hold = self._new_hold(prior, sent, etag, now)
         else:
             self._hold = replace(hold, etag=etag, body=sent.body, deadline=deadline, renew_at=renew_at)
         self._transitions.append(sent.reason)
@@ -372,8 +352,8 @@ class Lease:
     def _observe(self, etag: str | None, body: LeaseBody | None, now: float, first_seen: float | None) -> None:
         """Remember what was read; an ETag already seen keeps the time it was first seen."""
         seen = self._seen
-        if seen is not None and etag is not None and seen.etag == etag:
-            self._seen = replace(seen, read_at=now)
+        if seen is not None and seen.etag == etag and (etag is not None or first_seen is None):
+            self._seen = replace(seen, read_at=now)  # the same ETag, or still no object: since when it was first seen
         else:
             self._seen = _Seen(etag, body, now if first_seen is None else first_seen, read_at=now)
 

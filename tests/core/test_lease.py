@@ -41,9 +41,11 @@ def write(machine: Lease, now: float, etag: str | None = "ours", *, answered: fl
 
 
 def held_from(now: float = 100.0, *, answered: float | None = None) -> Lease:
-    """A lease this replica created at ``now`` (answered at ``answered``), its transitions drained."""
-    machine = lease()
-    read(machine, None, now)
+    """A lease this replica created at ``now`` (answered at ``answered``), the object missing for a
+    whole duration before (so only the new-holder wait counts), its transitions drained."""
+    machine = lease(wanted=False)
+    read(machine, None, now - D)  # watched, missing
+    machine.want(True)
     write(machine, now, "e1", answered=answered)
     assert machine.transitions() == (Transition.ACQUIRED,)
     return machine
@@ -366,22 +368,17 @@ def test_a_holder_that_misses_its_deadline_has_lost_the_lease() -> None:
     assert machine.may_start_write(130.1, WT, MARGIN)
 
 
-def test_a_lease_taken_over_or_created_waits_one_write_timeout_and_one_released_does_not() -> None:
-    created = Lease(KEY, "pod-a", D)
+def test_a_created_lease_is_written_once_the_object_has_been_missing_for_a_whole_duration() -> None:
+    created = Lease(KEY, "pod-a", D, wanted=False)
     created.next(100.0)
-    created.read_result(None, 100.0)
-    assert isinstance(created.next(100.0), Create)
-    created.write_result("e1", 100.0, 100.0)
-    assert not created.may_start_write(100.0 + WT - 0.1, WT, MARGIN)
-    assert created.may_start_write(100.0 + WT, WT, MARGIN)
-
-    released = Lease(KEY, "pod-b", D)
-    released.next(200.0)
-    released.read_result(Versioned(encode(LeaseBody("pod-a", 1, 0.0, 0.0, D, released=True)), "e9"), 200.0)
-    assert isinstance(released.next(200.0), Replace)
-    released.write_result("e10", 200.0, 200.0)
-    assert released.transitions() == (Transition.ACQUIRED,)
-    assert released.may_start_write(200.1, WT, MARGIN)
+    created.read_result(None, 100.0)  # missing since 100
+    created.want(True)
+    assert isinstance(created.next(105.0), Create)
+    created.write_result("e1", 105.0, 105.0)
+    assert isinstance(created.next(115.0), Replace)  # renewed
+    created.write_result("e2", 115.0, 115.0)
+    assert not created.may_start_write(100.0 + D - 0.1, WT, MARGIN)
+    assert created.may_start_write(100.0 + D, WT, MARGIN)
 
 
 def test_a_holder_whose_lease_another_replica_holds_now_has_lost_it() -> None:
@@ -435,8 +432,9 @@ def test_a_renewal_applied_late_is_recognised_after_the_next_one_loses_the_race(
 
 
 def test_an_unknown_acquisition_read_back_is_held_and_waits_from_the_read() -> None:
-    machine = lease()
-    read(machine, None, 0.0)
+    machine = lease(wanted=False)
+    read(machine, None, -D)  # missing for a whole duration already
+    machine.want(True)
     create = machine.next(0.0)
     assert isinstance(create, Create)
     machine.write_unknown(5.0)
