@@ -16,6 +16,7 @@ this one still may.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Iterable
 
@@ -29,6 +30,10 @@ from lakecircle.errors import LakeCircleError
 from lakecircle.ports import EndpointStore, LeaseStore
 
 log = structlog.get_logger("lakecircle.engine.sharing")
+
+GONE_FOR = 10
+"""Lease durations before a peer whose heartbeat was found free is looked at again (past rollouts
+leave heartbeats behind: released, or never renewed after a crash)."""
 
 REPLICAS = "lease/replicas/"
 """Where the replicas' heartbeats live, under ``LCC_ENDPOINT``."""
@@ -64,6 +69,10 @@ class Sharing:
         """A keeper per listed account, by ID."""
         self._peers: dict[str, LeaseKeeper] = {}
         self._free_since: dict[str, float] = {}
+        self._listed: set[str] = set()
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._gone: dict[str, float] = {}
+        """Peers whose heartbeat was found free, and when: not watched again for a while."""
         self._group: anyio.abc.TaskGroup | None = None
         self._heartbeat = self._keeper(f"replicas/{replica}", wanted=True, observed=False)
 
@@ -95,9 +104,9 @@ class Sharing:
         try:
             async with anyio.create_task_group() as group:
                 self._group = group
-                group.start_soon(self._heartbeat.run)
-                for keeper in self.keepers.values():
-                    group.start_soon(keeper.run)
+                self._start("", self._heartbeat)
+                for account_id, keeper in self.keepers.items():
+                    self._start(account_id, keeper)
                 while True:
                     await self._discover()
                     self.decide()
@@ -108,46 +117,67 @@ class Sharing:
                 for keeper in [*self.keepers.values(), self._heartbeat]:
                     await keeper.release()
 
+    def _start(self, name: str, keeper: LeaseKeeper) -> None:
+        """Run ``keeper`` in its own cancel scope (stopped by :meth:`_stop`)."""
+        if self._group is None:
+            return
+        scope = self._scopes[name] = anyio.CancelScope()
+
+        async def run() -> None:
+            with scope:
+                await keeper.run()
+
+        self._group.start_soon(run)
+
+    def _stop(self, name: str) -> None:
+        scope = self._scopes.pop(name, None)
+        if scope is not None:
+            scope.cancel()
+
     def accounts(self, ids: Iterable[str]) -> None:
-        """The listed accounts: a keeper for each new one (watching at first), and the keepers
-        of accounts gone stopped (a held lease is given back when its cycle has ended)."""
-        listed = set(ids)
-        added = sorted(listed - set(self.keepers))
+        """The listed accounts: a keeper for each new one (watching at first); an account gone
+        is no longer wanted, and its lease given back once its cycle has ended (:meth:`decide`)."""
+        self._listed = set(ids)
+        added = sorted(self._listed - set(self.keepers))
         for account_id in added:
             keeper = self._keeper(account_id, wanted=False)
             keeper.on_lost(functools.partial(self._lost, account_id))
             self.keepers[account_id] = keeper
             if self.observer is not None:
                 self.observer.lease_held(account_id, False)  # a series per account, held by no one yet
-            if self._group is not None:
-                self._group.start_soon(keeper.run)
-        if added:
-            self.decide()  # new accounts wanted at once, not at the next third of a duration
-        for account_id in sorted(set(self.keepers) - listed):
-            self.keepers[account_id].want(False)  # released by its keeper; dropped once no longer held
-            if not self.keepers[account_id].held():
-                del self.keepers[account_id]
+            self._start(account_id, keeper)
+        self.decide()  # new accounts wanted at once, gone ones given back
 
     def _lost(self, account_id: str) -> None:
         self.lost(account_id)
 
     def decide(self) -> None:
-        """Want the leases :func:`lakecircle.core.sharing.wanted` says; give back the others
-        once their cycles have ended."""
+        """Want the leases :func:`lakecircle.core.sharing.wanted` says among the listed accounts;
+        give back the others once their cycles have ended, and stop watching accounts gone."""
         now = self.clock()
         standings = {}
-        for account_id, keeper in self.keepers.items():
+        for account_id in sorted(self._listed & set(self.keepers)):
+            keeper = self.keepers[account_id]
             is_free = keeper.free()
             since = self._free_since.setdefault(account_id, now) if is_free else None
             if not is_free:
                 self._free_since.pop(account_id, None)
             standings[account_id] = Standing(keeper.held(), is_free, now - since if since is not None else 0.0)
         chosen = wanted(self.replica, self.live(), standings, self.duration)
-        for account_id, keeper in self.keepers.items():
+        for account_id, keeper in list(self.keepers.items()):
             if account_id in chosen:
                 keeper.want(True)
             elif not keeper.held() or self.quiet(account_id):
-                keeper.want(False)
+                keeper.want(False)  # given back at its keeper's next step: its cycle has ended
+            if account_id not in self._listed and not keeper.held():
+                self._stop(account_id)
+                del self.keepers[account_id]
+                self._free_since.pop(account_id, None)
+        for name, peer in list(self._peers.items()):
+            if peer.free():  # gone (released, or silent for a duration): looked at again only later
+                self._stop(f"peer:{name}")
+                del self._peers[name]
+                self._gone[name] = now
 
     async def _discover(self) -> None:
         """Watch every peer's heartbeat (new ones found by listing ``lease/replicas/``)."""
@@ -160,7 +190,8 @@ class Sharing:
             name = key.removeprefix(REPLICAS).removesuffix(".json")
             if name == self.replica or name in self._peers or not key.endswith(".json"):
                 continue
+            if self.clock() < self._gone.get(name, -math.inf) + GONE_FOR * self.duration:
+                continue  # a heartbeat found free lately: a pod of a past rollout, most likely
             peer = self._keeper(f"replicas/{name}", wanted=False, observed=False)
             self._peers[name] = peer
-            if self._group is not None:
-                self._group.start_soon(peer.run)
+            self._start(f"peer:{name}", peer)
