@@ -144,6 +144,12 @@ async def holding(
     async with keeping(keeper):
         with anyio.move_on_after(wait):
             await keeper.wait_until_writable()
+        if not keeper.may_start_write() and keeper.held():
+            raise LeaseHeld(
+                f"account {account_id}: took its lease ({store.location}{keeper.key}), but a new holder's"
+                f" first write waits (a holder before it may still be writing), longer than {wait:g} s"
+                " (--lease-wait); wait longer"
+            )
         if not keeper.may_start_write():
             holder = keeper.holder_seen or "another replica"
             raise LeaseHeld(

@@ -128,6 +128,12 @@ class HubSink:
             self.health.mark_managing(why)
 
 
+def _leases(settings: Settings) -> bool:
+    """Whether this daemon takes leases: ``LCC_LEASE_SECONDS`` above 0, and it writes (a drift
+    monitor, ``LCC_ACTIONS=DRYRUN``, writes nothing and must never keep the writer waiting)."""
+    return settings.lease_seconds > 0 and not settings.dry_run
+
+
 class _Standby:
     """A standby replica is ready: it waits for a lease another replica holds."""
 
@@ -238,7 +244,7 @@ async def _start_and_run(
     on_report: Callable[[CycleReport], None] | None,
 ) -> Daemon | None:
     many = settings.accounts_from is not None
-    metrics = Metrics(multi_account=many, leases=settings.lease_seconds > 0)
+    metrics = Metrics(multi_account=many, leases=_leases(settings))
     metrics.set_info(__version__, settings.actions.value, settings.aws_account)
     health = Health(max_age=3 * settings.resync_interval, outage_limit=OUTAGE_POLLS * settings.poll_interval)
     host, port = settings.metrics_host_port
@@ -315,7 +321,7 @@ async def _runner(
     )
     metrics.watch_gate(account.adapter.gate)
     keeper = None
-    if settings.lease_seconds > 0:
+    if _leases(settings):
         store = await open_lease_store(settings, account.adapter)
         keeper = account_keeper(settings, store, account.adapter, metrics)
     # The daemon's reports feed metrics and logs: counts, not every plan's models
@@ -349,7 +355,7 @@ def _hub(
         dry_run=settings.dry_run,
         keep_plans=sink.on_report is not None,
         observer=HubSink(metrics, sink.health),
-        leases=metrics if settings.lease_seconds > 0 else None,
+        leases=metrics if _leases(settings) else None,
         requests=requests,
         opened=opened,
     )

@@ -226,6 +226,8 @@ class Hub:
         async with self.schedule.slot(), AsyncExitStack() as stack:
             if self._draining or account.id not in {a.id for a in self.accounts}:
                 return None  # no new cycle in an account that left the list
+            if self.sharing is not None and not self.sharing.holds(account.id):
+                return None  # its lease was lost while this cycle waited its turn
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 try:

@@ -386,3 +386,16 @@ def test_a_metrics_address_that_cannot_be_bound_names_the_setting_and_the_addres
     assert f"LCC_METRICS_ADDR: cannot listen on [::1]:{port}: address already in use" in done.stderr
     assert "Traceback" not in done.stderr
     assert "('::1'" not in done.stderr  # asyncio's message holds the address as a Python tuple
+
+
+@pytest.mark.anyio
+async def test_a_drift_monitor_takes_no_lease_so_it_never_keeps_the_writer_waiting(
+    daemon_env: dict[str, str], s3_client: Any
+) -> None:
+    settings = service_settings(actions="DRYRUN", lease_seconds=6, replica_id="drift-monitor")
+    async with service(settings) as (daemon, _):
+        with anyio.fail_after(15):
+            while daemon.stats.cycles < 1 or daemon.last_report is None:
+                await anyio.sleep(0.05)
+    keys = [k["Key"] for k in s3_client.list_objects_v2(Bucket="svc-endpoint", Prefix="lc/lease/").get("Contents", [])]
+    assert not [k for k in keys if k.endswith(f"/{MOTO_ACCOUNT}.json")], keys

@@ -1,0 +1,35 @@
+"""Wiring of leases for the commands that write (app/leasing.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lakecircle.app import leasing
+from lakecircle.testing import MemoryS3
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_sync_that_took_a_free_lease_but_not_its_first_write_in_time_is_not_told_someone_holds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryS3()
+
+    async def opened(settings: Any, adapter: Any) -> MemoryS3:
+        return store
+
+    monkeypatch.setattr(leasing, "open_lease_store", opened)
+    settings = SimpleNamespace(
+        aws_account="123456789012", replica_id="laptop", lease_seconds=30.0, require=lambda _: None
+    )
+    adapter = SimpleNamespace(attempt_timeout=70.0)
+    with pytest.raises(leasing.LeaseHeld) as raised:
+        async with leasing.hold_lease(settings, adapter, 2.0):  # type: ignore[arg-type]
+            pass
+    assert store.objects, "the lease was created: this sync holds it"
+    assert "held by" not in str(raised.value)
+    assert "took its lease" in str(raised.value)
+    assert "--lease-wait" in str(raised.value)
