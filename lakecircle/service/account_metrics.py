@@ -150,7 +150,8 @@ class AccountMetrics:
         ``account`` is the keeper's name for this view's account, not read.
 
         Once it does not hold it, the replica describes the account's buckets no more: their state gauges and
-        ``lakecircle_server_dropped_fields`` go to 0 and stay there until it holds the lease again
+        ``lakecircle_server_dropped_fields`` (a hub's failed cycles in a row too) go to 0 and stay there
+        until it holds the lease again
         and a cycle sets them, so that summing the replicas counts each bucket once and a bucket
         drifted in a former holder's last cycle keeps no alert firing there. Nothing with leases off.
         """
@@ -161,6 +162,8 @@ class AccountMetrics:
         self.holding = held
         if not held:
             self._set_buckets(Tally(), dropped=0)
+            if self._failed_in_a_row is not None:
+                self._failed_in_a_row.set(0)  # its failures are the new holder's to count
 
     def lease_transition(self, account: str, reason: Transition) -> None:
         """Count one change in this replica's hold on the account's lease, by its ``reason``."""

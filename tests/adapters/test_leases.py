@@ -31,6 +31,7 @@ from lakecircle.adapters.s3.leases import (
 )
 from lakecircle.adapters.s3.transport import OBJECTS
 from lakecircle.ports import LeaseStore, Versioned
+from lakecircle.testing import MemoryS3
 from tests.adapters.test_s3 import StubAccount, client_error, create_bucket, methods, record_params, stub_adapter
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
@@ -352,3 +353,16 @@ async def test_the_probe_says_whether_the_server_honours_conditional_writes(
         f"the server at {bench.url} (s3://{wl.ENDPOINT_BUCKET}/{prefix}/lease/probe.json) {reason};"
         " leases need them: set LCC_LEASE_SECONDS=0 and run one replica"
     )
+
+
+class RefusesEveryIfMatch(MemoryS3):
+    """If-None-Match honoured; If-Match always refused (an ETag compared in another form, say unquoted)."""
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        return None
+
+
+async def test_the_probe_refuses_a_server_where_a_matching_if_match_fails() -> None:
+    store = RefusesEveryIfMatch()
+    found = await conditional_writes_supported(store, server="x", location="s3://b/p/")
+    assert not found.supported, "the probe passed, yet no lease can be renewed or taken over on this server"

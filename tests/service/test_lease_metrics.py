@@ -203,3 +203,13 @@ def test_promtool_accepts_an_exposition_with_leases(multi_account: bool) -> None
     assert done.returncode == 0, (done.stdout + done.stderr).decode()
     if multi_account:
         assert of_account(samples(metrics), B)[("lakecircle_leases_held", frozenset())] == 0
+
+
+def test_a_former_holder_stops_counting_an_accounts_failed_cycles_in_a_row() -> None:
+    metrics = Metrics(multi_account=True, leases=True)
+    view = metrics.account("111111111111")
+    view.lease_held("111111111111", True)
+    view.observe_cycle(report(fatal="could not list the buckets"), now=NOW)
+    assert value(metrics, "lakecircle_account_consecutive_failed_cycles", account="111111111111") == 1
+    view.lease_held("111111111111", False)  # another replica took it: LakeCircleAccountFailing is its to raise
+    assert value(metrics, "lakecircle_account_consecutive_failed_cycles", account="111111111111") == 0

@@ -106,9 +106,10 @@ async def conditional_writes_supported(store: LeaseStore, *, server: str, locati
 
     Creates :data:`PROBE_KEY`: if it was not there, a second identical create must be
     refused; if it was (an earlier start's probe), the create must have been refused and
-    the object must be there. Then a replace on an ETag no object has must be refused. A
+    the object must be there. Then a replace on an ETag no object has must be refused, and
+    one on the ETag the server gave must succeed (else no lease could ever be renewed). A
     server that accepts what it should refuse ignores the condition: leases on it would
-    elect every replica. Three requests, nothing deleted. ``server`` and
+    elect every replica. Five requests at most, nothing deleted. ``server`` and
     ``location`` (``s3://bucket/prefix/``) name where, in the reason. Other failures
     (access denied, the network) raise as the store raises them.
     """
@@ -124,6 +125,11 @@ async def conditional_writes_supported(store: LeaseStore, *, server: str, locati
             )
         if await store.replace(PROBE_KEY, PROBE_BODY, STALE_ETAG) is not None:
             return ConditionalWrites(False, f"{where} ignores conditional writes (If-Match); {advice}")
+        read = await store.read(PROBE_KEY)
+        if read is None or await store.replace(PROBE_KEY, PROBE_BODY, read.etag) is None:
+            return ConditionalWrites(
+                False, f"{where} refuses If-Match on the ETag it gave (no lease could be renewed); {advice}"
+            )
     except errors.S3Error as exc:
         if exc.status != 501 and exc.code != "NotImplemented":
             raise
