@@ -93,6 +93,13 @@ class CycleSink:
     def poll_succeeded(self) -> None:
         self.health.mark_contact()
 
+    def lease_contact(self, reached: bool) -> None:
+        """A lease request reached S3 or failed (the outage rule of a standby replica's readiness)."""
+        if reached:
+            self.health.mark_contact()
+        else:
+            self.health.mark_contact_failed("lease", self.clock())
+
     def poll_failed(self, error: LakeCircleError) -> None:
         self.metrics.observe_poll_failure()
         self.health.mark_contact_failed(Stage.POLL, self.clock())
@@ -334,7 +341,10 @@ async def _runner(
         keep_plans=sink.on_report is not None,
         fence=keeper,
     )
-    return reconciler if keeper is None else LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
+    if keeper is None:
+        return reconciler
+    keeper.contact = sink.lease_contact  # a standby polls nothing: its lease reads are its contact with S3
+    return LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
 
 
 def _hub(

@@ -116,6 +116,7 @@ class LeaseKeeper:
         observer: LeaseObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         unix: Callable[[], float] = time.time,
+        contact: Callable[[bool], None] | None = None,
     ) -> None:
         if not math.isfinite(write_timeout) or write_timeout <= 0:
             raise ValueError(f"lease of account {account}: the write timeout must be a positive number of seconds")
@@ -130,6 +131,8 @@ class LeaseKeeper:
         self.request_timeout = duration / 3
         """Every request to the store is given up after this (an unknown outcome)."""
         self._observer = observer
+        self.contact = contact
+        """Told whether each request reached the store (a standby's readiness: its only contact with S3)."""
         self._clock = clock
         self._unix = unix
         self._tick = duration / TICKS_PER_DURATION
@@ -259,12 +262,16 @@ class LeaseKeeper:
             self._unanswered(step)
             return
         self._failing = False
+        if self.contact is not None:
+            self.contact(True)
         if isinstance(step, Read):
             self._lease.read_result(found, self._clock())
         else:
             self._lease.write_result(etag, sent_at, self._clock())
 
     def _failed(self, step: Step, error: str) -> None:
+        if self.contact is not None:
+            self.contact(False)
         operation = type(step).__name__.lower()
         level = "debug" if self._failing else "warning"
         fields = {"account": self.account, "replica": self.replica, "operation": operation, "error": error}

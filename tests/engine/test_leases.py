@@ -239,6 +239,19 @@ async def test_a_store_that_fails_costs_one_warning_line_and_the_keeper_goes_on(
     assert failed[0]["account"] == ACCOUNT
 
 
+async def test_each_lease_request_tells_whether_it_reached_the_store() -> None:
+    s3, contacts = MemoryS3(), list[bool]()
+    s3.lease_fault("read", LeaseFault.FAIL)
+    a = keeper(s3, "a")
+    a.contact = contacts.append  # a standby's readiness: its lease reads are its only contact with S3
+    async with running(a):
+        await until(lambda: False in contacts)
+        s3.lease_fault("read", None)
+        await until(a.held)
+    assert contacts[0] is False
+    assert contacts[-1] is True
+
+
 async def test_a_request_that_hangs_is_given_up_after_a_third_of_a_duration_as_an_unknown_outcome() -> None:
     s3 = MemoryS3()
     s3.lease_fault("create", LeaseFault.HANG)
