@@ -146,7 +146,7 @@ def test_two_hub_replicas_split_ten_accounts_and_the_survivor_takes_all_within_t
 
 
 @pytest.mark.slow
-def test_a_manual_sync_never_races_the_service_and_runs_at_once_once_the_service_released_the_lease(
+def test_a_manual_sync_never_races_the_service_and_runs_once_the_service_released_the_lease(
     moto: str, s3_client: Any, tmp_path: Path
 ) -> None:
     put_definitions(s3_client, ENDPOINT, PREFIX, {"app.toml": definition("app-data", *pictured({"keep": 30}))})
@@ -165,8 +165,8 @@ def test_a_manual_sync_never_races_the_service_and_runs_at_once_once_the_service
     service_released = [e for e in service.events() if e["event"] == "lease_released"]
     assert service_released, str(service)
     began = time.monotonic()
-    synced = run_cli(person, "sync", "--lease-wait", "1")
+    synced = run_cli(person, "sync", "--lease-wait", "4")
     assert synced.code == 0, synced
-    assert time.monotonic() - began < 10  # a released lease is taken at once, no new-holder wait
+    assert time.monotonic() - began < 10  # a released lease: one write timeout's wait (2 s), no duration
     history = sorted(changes(s3_client), key=lambda r: r["time"])
     assert all("lease" in r for r in history)
