@@ -282,7 +282,10 @@ async def rollback_in_account(
         accounts, location = await _listed(settings, hub)
         (account,) = _chosen(accounts, frozenset({account_id}), location)
         definitions = (await definition_loader(settings, hub.adapter, None).load()).definitions
-        async with member(account) as opened, held_for_write(settings, hub.adapter, account.id, dry_run=dry_run):
+        async with (
+            member(account) as opened,
+            held_for_write(settings, hub.adapter, account.id, dry_run=dry_run) as fence,
+        ):
             ref = await opened.adapter.find_bucket(bucket)
             if ref is None:
                 raise LakeCircleError(
@@ -298,6 +301,7 @@ async def rollback_in_account(
                 record=record,
                 dry_run=dry_run,
                 definitions=definitions,
+                fence=fence,
             )
 
 

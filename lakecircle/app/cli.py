@@ -338,12 +338,13 @@ def rollback(bucket: str, record: str | None, dry_run: bool, account_id: tuple[s
             " whose records (under accounts/<ID>/) are restored from"
         )
 
-    own = (settings.aws_account or "",)  # the lease of the account written (a sync of the service's never races it)
-
     async def go() -> RollbackResult:
         if account_id:
             return await rollback_in_account(settings, account_id[0], bucket, record=record, dry_run=dry_run)
-        async with open_account(settings) as account, held_for_write(settings, account.adapter, *own, dry_run=dry_run):
+        async with (
+            open_account(settings) as account,
+            held_for_write(settings, account.adapter, settings.aws_account or "", dry_run=dry_run) as fence,
+        ):
             store = history_of(settings, account)
             loaded = await build_reconciler(settings, account, None, dry_run=True).loader.load()
             region = await account.adapter.region_of(BucketRef(bucket))
@@ -354,6 +355,7 @@ def rollback(bucket: str, record: str | None, dry_run: bool, account_id: tuple[s
                 record=record,
                 dry_run=dry_run,
                 definitions=loaded.definitions,
+                fence=fence,
             )
 
     result = run(go)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 import anyio
 import structlog
@@ -23,9 +24,18 @@ from lakecircle.core.accounts import Account
 from lakecircle.engine.leases import Fence, LeaseKeeper, LeaseObserver
 from lakecircle.engine.sharing import Sharing
 from lakecircle.errors import ConfigError, LakeCircleError
+from lakecircle.ports import LeaseStore
 from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.app.leasing")
+
+
+class LocatedLeaseStore(LeaseStore, Protocol):
+    """A lease store that says where its objects are (for messages)."""
+
+    @property
+    def location(self) -> str: ...
+
 
 Hold = Callable[[Account], AbstractAsyncContextManager[Fence]]
 """Holds an account's lease around its cycle (a hub's one-shot sync)."""
@@ -136,7 +146,7 @@ async def held_for_write(
 
 @asynccontextmanager
 async def holding(
-    settings: Settings, store: S3LeaseStore, account_id: str, write_timeout: float, wait: float
+    settings: Settings, store: LocatedLeaseStore, account_id: str, write_timeout: float, wait: float
 ) -> AsyncIterator[LeaseKeeper]:
     """An account's lease, taken within ``wait`` seconds (``--lease-wait``) or a LeaseHeld naming
     its holder, so that a person's sync never races the service; released when done."""

@@ -29,7 +29,8 @@ from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.problems import printable
 from lakecircle.core.validate.bucket import validate_bucket
 from lakecircle.engine.history import History, SnapshotError
-from lakecircle.engine.records import Change, Outcome, RecordError
+from lakecircle.engine.leases import Fence
+from lakecircle.engine.records import Change, LeaseStamp, Outcome, RecordError
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
 
@@ -135,7 +136,11 @@ async def rollback(
     record: str | None = None,
     dry_run: bool = False,
     definitions: Definitions | None = None,
+    fence: Fence | None = None,
 ) -> RollbackResult:
+    """Restore the bucket's configuration from a record, through the write-ahead path; with
+    replicas (``fence``) only while this replica's lease lets a write start, cut after the write
+    timeout, and stamped with the lease's holder and epoch."""
     target = await target_of(history, bucket.name, record)
     live = await store.get_lifecycle(bucket)
     plan = plan_bucket(bucket.name, target.config, live)
@@ -144,21 +149,34 @@ async def rollback(
     if dry_run or plan.action is Action.NOOP:
         return RollbackResult(plan, target.source, False, None, undone, target.unreadable)
     cycle_id = f"rollback-{uuid.uuid4().hex[:8]}"
-    change = history.change_record(plan, cycle_id=cycle_id, kind="rollback", last_applied=target.last_applied)
+    stamp = _stamp(fence)
+    change = history.change_record(
+        plan, cycle_id=cycle_id, kind="rollback", last_applied=target.last_applied, lease=stamp
+    )
     try:
         await history.before_write(change)
     except SnapshotError as exc:
         if exc.record_saved:
             await _finish_quietly(history, change, Outcome.NOT_STARTED, str(exc))
         raise
+    if fence is not None and not fence.may_start_write():
+        why = f"not written: this replica's lease of account {fence.account} is lost or about to expire"
+        await _finish_quietly(history, change, Outcome.NOT_STARTED, why)
+        raise LakeCircleError(f"{bucket.name}: {why}; run the rollback again")
     try:
-        if plan.action is Action.DELETE:
-            await store.delete_lifecycle(bucket)
-        else:
-            await store.put_lifecycle(bucket, plan.desired)
+        with anyio.move_on_after(fence.write_timeout if fence is not None else None) as cut:
+            if plan.action is Action.DELETE:
+                await store.delete_lifecycle(bucket)
+            else:
+                await store.put_lifecycle(bucket, plan.desired)
     except S3Error as exc:
         await _finish_quietly(history, change, Outcome.FAILED, str(exc))
         raise
+    if cut.cancelled_caught:
+        limit = fence.write_timeout if fence is not None else 0.0
+        why = f"cut after {limit:g} s, the longest a write may take under this replica's lease"
+        await _finish_quietly(history, change, Outcome.FAILED, f"{why}: the bucket may hold either configuration")
+        raise LakeCircleError(f"{bucket.name}: {why}; the bucket may hold either configuration: run it again")
     applied = Applied.of(
         plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time(), history=change.key
     )
@@ -166,6 +184,11 @@ async def rollback(
         tg.start_soon(lambda: history.after_write(plan, applied, cycle_id=cycle_id, history_key=change.key))
         tg.start_soon(history.finish, change, Outcome.APPLIED)
     return RollbackResult(plan, target.source, True, change.key, undone, target.unreadable)
+
+
+def _stamp(fence: Fence | None) -> LeaseStamp | None:
+    epoch = fence.epoch if fence is not None else None
+    return LeaseStamp(fence.holder, epoch) if fence is not None and epoch is not None else None
 
 
 async def _finish_quietly(history: History, change: Change, outcome: Outcome, error: str) -> None:
