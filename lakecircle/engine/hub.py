@@ -105,6 +105,8 @@ class Hub:
         self.sharing: Sharing | None = None
         """This replica's leases among the others' (:meth:`share`; None: leases off)."""
         self._scopes: dict[str, anyio.CancelScope] = {}
+        self._last: Request | None = None
+        """The last hub cycle's request: an account this replica comes to hold runs it at once."""
         self.hold: Callable[[Account], AbstractAsyncContextManager[Fence]] | None = None
         """A one-shot sync's hold of each account's lease around its cycle (LeaseHeld: it fails)."""
 
@@ -115,6 +117,7 @@ class Hub:
         if sharing is not None:
             sharing.quiet = lambda account_id: not busy(self._lanes, account_id)
             sharing.lost = lambda account_id: self._scopes[account_id].cancel() if account_id in self._scopes else None
+            sharing.gained = self._gained
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -171,7 +174,7 @@ class Hub:
                 return self._report(cycle_id, trigger, started, loaded, fatal=why)
             if self.sharing is not None:
                 self.sharing.accounts(a.id for a in self.accounts)  # a keeper for each; shared at once
-            request = Request(self._generation, trigger, on_result, refs, loaded)
+            request = self._last = Request(self._generation, trigger, on_result, refs, loaded)
             self._generation += 1
             theirs = self._theirs()
             mine = [a for a in self.accounts if (self.only is None or a.id in self.only) and a.id not in theirs]
@@ -289,6 +292,13 @@ class Hub:
         return summed_report(
             cycle, self.runs, loaded, fatal=fatal, interrupted=interrupted or self._draining, partial=partial
         )
+
+    def _gained(self, account_id: str) -> None:
+        """An account whose lease this replica took (start, takeover, rebalance) runs the last
+        request at once, not at the next hub cycle (which a poll may not bring for a resync)."""
+        account = next((a for a in self.accounts if a.id == account_id), None)
+        if account is not None and self._last is not None and (self.only is None or account_id in self.only):
+            self.schedule.start(account, self._last)
 
     def _theirs(self) -> frozenset[str]:
         """The listed accounts another replica holds (or no one: this one does not)."""

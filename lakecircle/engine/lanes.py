@@ -197,6 +197,15 @@ class Schedule:
             for lane in offered:
                 await lane.idle()
 
+    def start(self, account: Account, request: Request) -> None:
+        """Run one account's cycle for ``request`` in the background now (its lane runs it after
+        the one under way, if any); nothing outside the background."""
+        if self._group is None:
+            return
+        lane = self.lanes.setdefault(account.id, Lane(account))
+        if lane.offer(account, request):
+            self._group.start_soon(lane.drive, self.run_one)
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
         """One of ``accounts_at_once``'s places for an account's cycle (given back after the

@@ -141,6 +141,7 @@ class LeaseKeeper:
         self._wake = anyio.Event()
         self._changed = anyio.Event()
         self._callbacks: list[Callable[[], None]] = []
+        self._gained: list[Callable[[], None]] = []
         self._held: bool | None = None
         self._writable = False
         self._lost_told = False
@@ -183,6 +184,10 @@ class LeaseKeeper:
         """Run ``callback`` when the lease is lost, and when writes may no longer start while it is still
         believed held (the deadline draws near, a renewal failed): cut the account's work."""
         self._callbacks.append(callback)
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` each time writes may start again (a lease taken, its new-holder wait over)."""
+        self._gained.append(callback)
 
     async def wait_until_writable(self) -> None:
         """Return once :meth:`may_start_write` is True."""
@@ -316,6 +321,8 @@ class LeaseKeeper:
             self._writable = writable
             if writable:
                 self._lost_told = False
+                for gained in self._gained:
+                    gained()
             elif self._lease.epoch is not None and self._lease.wanted:
                 self._tell_lost()
             self._changed.set()

@@ -64,6 +64,8 @@ class Sharing:
         """Whether an account's cycle has ended (its lease may be given back)."""
         self.lost: Callable[[str], None] = lambda _: None
         """Told of an account whose lease this replica lost (its cycle is cut at once)."""
+        self.gained: Callable[[str], None] = lambda _: None
+        """Told of an account whose buckets this replica may now write (its cycle runs at once)."""
         self.clock = clock
         self.keepers: dict[str, LeaseKeeper] = {}
         """A keeper per listed account, by ID."""
@@ -142,6 +144,7 @@ class Sharing:
         for account_id in added:
             keeper = self._keeper(account_id, wanted=False)
             keeper.on_lost(functools.partial(self._lost, account_id))
+            keeper.on_writable(functools.partial(self._gained, account_id))
             self.keepers[account_id] = keeper
             if self.observer is not None:
                 self.observer.lease_held(account_id, False)  # a series per account, held by no one yet
@@ -150,6 +153,9 @@ class Sharing:
 
     def _lost(self, account_id: str) -> None:
         self.lost(account_id)
+
+    def _gained(self, account_id: str) -> None:
+        self.gained(account_id)
 
     def decide(self) -> None:
         """Want the leases :func:`lakecircle.core.sharing.wanted` says among the listed accounts;

@@ -170,3 +170,22 @@ def test_a_manual_sync_never_races_the_service_and_runs_once_the_service_release
     assert time.monotonic() - began < 10  # a released lease: one write timeout's wait (2 s), no duration
     history = sorted(changes(s3_client), key=lambda r: r["time"])
     assert all("lease" in r for r in history)
+
+
+@pytest.mark.slow
+def test_a_hub_replica_runs_each_account_as_soon_as_it_takes_its_lease_not_at_the_next_resync(
+    moto: str, s3_client: Any, ten_accounts: list[str], tmp_path: Path
+) -> None:
+    put_definitions(s3_client, ENDPOINT, PREFIX, {"base.toml": fleet(["*-bucket"], *pictured({"abort": 7}))})
+    hub = {"LCC_ACCOUNTS": "organization", "LCC_ACCOUNT_FILTER": "lakecircle=on", "LCC_RESYNC_INTERVAL": "600"}
+    with DaemonProcess(replica_env(moto, tmp_path / "a", "pod-a", **hub), tmp_path / "a.log") as only:
+        url = only.metrics_url()
+        only.wait_until("the ten accounts held", lambda: len(held_by(url)) == 10, timeout=10 * LEASE)
+
+        def cycled() -> int:
+            return len([a for a, n in account_series(url, "lakecircle_cycles_total").items() if a and n > 0])
+
+        only.wait_until("a cycle in every account it holds", lambda: cycled() == 10, timeout=3 * LEASE)
+        only.send(signal.SIGTERM)
+        code, _ = only.wait_exit()
+    assert code == 0, str(only)
