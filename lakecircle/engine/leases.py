@@ -145,7 +145,10 @@ class LeaseKeeper:
         self._held: bool | None = None
         self._writable = False
         self._lost_told = False
-        self._failing = False
+        self._failing: set[str] = set()
+        """The kinds of request (read, create, replace) failing now: one warning a streak each."""
+        self._backoff = 0.0
+        """Seconds before the next request while writes fail (0: none failed)."""
 
     # -- what the rest of the replica asks ---------------------------------------------------
 
@@ -205,6 +208,13 @@ class LeaseKeeper:
             tg.start_soon(self._watch)
             while True:
                 wait = await self._advance()
+                if wait is None and self._failing - {"read"}:
+                    # Writes fail (refused for another cause than a race, the store out of reach): the
+                    # machine would read and write again at once; back off, doubling to a third of the duration.
+                    self._backoff = min(self.request_timeout, max(self._backoff * 2, self.duration / 100))
+                    wait = Wait(self._clock() + self._backoff)
+                elif wait is None:
+                    self._backoff = 0.0
                 if wait is not None:
                     with anyio.move_on_after(max(wait.until - self._clock(), 0.0)):
                         await self._wake.wait()
@@ -266,7 +276,9 @@ class LeaseKeeper:
             log.exception("lease_internal_error", account=self.account, replica=self.replica, error=repr(exc))
             self._unanswered(step)
             return
-        self._failing = False
+        self._failing.discard(type(step).__name__.lower())
+        if not isinstance(step, Read):
+            self._failing -= {"create", "replace"}  # a write answered: the store takes writes again
         if self.contact is not None:
             self.contact(True)
         if isinstance(step, Read):
@@ -278,10 +290,10 @@ class LeaseKeeper:
         if self.contact is not None:
             self.contact(False)
         operation = type(step).__name__.lower()
-        level = "debug" if self._failing else "warning"
+        level = "debug" if operation in self._failing else "warning"
         fields = {"account": self.account, "replica": self.replica, "operation": operation, "error": error}
         getattr(log, level)("lease_request_failed", **fields)
-        self._failing = True
+        self._failing.add(operation)
         self._unanswered(step)
 
     def _unanswered(self, step: Step) -> None:
