@@ -38,6 +38,13 @@ def _fresh_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+@pytest.fixture(autouse=True)
+def _one_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs one replica, leases off (``LCC_LEASE_SECONDS=0``), unless it sets them:
+    the replicas' tests do, and the settings' tests clear every ``LCC_*`` variable first."""
+    monkeypatch.setenv("LCC_LEASE_SECONDS", "0")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """aioboto3 runs on asyncio only."""
