@@ -17,9 +17,10 @@ Why it is safe (ARCHITECTURE.md, Safety):
   for, which is earlier still.
 - Fencing: :meth:`Lease.may_start_write` lets a write start only while the lease has the write's timeout
   plus a margin left, never in doubt (an unknown outcome, a lost race: re-read first), and a new holder
-  only once one write timeout has passed since it learned it holds a new epoch (not after its own
-  lapsed lease, whose writes ended by its old deadline), and a created one only once the object has
-  been missing for a whole duration (a lease deleted under its holder).
+  only once one write timeout has passed since it learned it holds a new epoch (not after a settled
+  release, whose holder had no write in flight, nor after this process's own lapsed lease, whose
+  writes ended by its old deadline), and a created one only once the object has been missing for a
+  whole duration (a lease deleted under its holder).
 - Every body written differs from every body before it (the epoch goes up on each acquisition, the
   ``renewed`` stamp strictly increases): S3's ETag of a plain PutObject is the MD5 of its bytes, so an
   identical renewal would keep the ETag and look, to observers, like no renewal at all.
@@ -28,6 +29,7 @@ Why it is safe (ARCHITECTURE.md, Safety):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -138,7 +140,7 @@ class Lease:
     ask :meth:`may_start_write` before each bucket write attempt.
     """
 
-    def __init__(self, key: str, replica: str, duration: float, *, wanted: bool = True) -> None:
+    def __init__(self, key: str, replica: str, duration: float, *, wanted: bool = True, instance: str = "") -> None:
         if not key or not replica:
             raise ValueError("a lease needs a key and a replica id")
         if not math.isfinite(duration) or duration <= 0:
@@ -146,7 +148,10 @@ class Lease:
         self.key = key
         self.replica = replica
         self.duration = duration
+        self.instance = instance
+        """This process among those that may share the replica id (the own-lapsed-lease rule needs it)."""
         self._wanted = wanted
+        self._settled = False
         self._seen: _Seen | None = None
         self._hold: _Hold | None = None
         self._pending: _Sent | Read | None = None
@@ -200,10 +205,13 @@ class Lease:
             and hold.deadline - now >= write_timeout + margin
         )
 
-    def want(self, wanted: bool) -> None:
+    def want(self, wanted: bool, *, settled: bool = False) -> None:
         """Whether this replica wants the lease at all; ``want(False)`` while holding releases it at the
-        next step, so call it once the writes under way have finished."""
+        next step, so call it once the writes under way have finished. ``settled``: no write of this
+        holder's may still be in flight (none was abandoned unanswered lately), so the next holder
+        need not wait."""
         self._wanted = wanted
+        self._settled = settled and not wanted
 
     def transitions(self) -> tuple[Transition, ...]:
         """The transitions since the last call, oldest first."""
@@ -222,7 +230,8 @@ class Lease:
         hold = self._hold
         if hold is not None:
             if not self._wanted:
-                released = replace(hold.body, released=True, renewed=self._next_stamp(unix))
+                stamp = self._next_stamp(unix)
+                released = replace(hold.body, released=True, settled=self._settled, renewed=stamp)
                 return self._write(now, released, hold.etag, Transition.RELEASED)
             if now >= hold.renew_at:
                 renewed = replace(hold.body, renewed=self._next_stamp(unix))
@@ -239,10 +248,12 @@ class Lease:
     def _acquire(self, seen: _Seen, now: float, unix: float) -> Step:
         previous = seen.body
         epoch = max(previous.epoch if previous is not None else 0, self._highest_epoch) + 1
-        ours_or_free = previous is not None and (previous.released or previous.holder == self.replica)
+        ours_or_free = previous is not None and (previous.released or self._own(previous))
         reason = Transition.ACQUIRED if seen.etag is None or ours_or_free else Transition.TAKEN_OVER
         stamp = self._next_stamp(unix)
-        body = LeaseBody(self.replica, epoch, acquired=stamp, renewed=stamp, duration=self.duration)
+        body = LeaseBody(
+            self.replica, epoch, acquired=stamp, renewed=stamp, duration=self.duration, instance=self.instance
+        )
         return self._write(now, body, seen.etag, reason)
 
     def _read(self, now: float) -> Read:
@@ -322,18 +333,6 @@ class Lease:
         self._pending = None
         return pending
 
-    def _new_hold(self, prior: _Seen | None, sent: _Sent, etag: str, now: float) -> _Hold:
-        """A new epoch held. Its first write waits one write timeout (a holder before it may still be
-        writing), except after this replica's own lapsed lease (its writes ended by its old deadline);
-        a created one also waits until the object has been missing for a whole duration (someone may
-        have deleted a lease whose holder writes until its next renewal fails)."""
-        deadline, renew_at = sent.issued_at + self.duration, sent.issued_at + self._interval
-        own = prior is not None and prior.body is not None and prior.body.holder == self.replica
-        acquired_at = -math.inf if own and not prior.body.released else now  # type: ignore[union-attr]
-        missing_since = prior.first_seen if prior is not None and prior.etag is None else now
-        writable_from = missing_since + self.duration if sent.etag is None else -math.inf
-        return _Hold(etag, sent.body, deadline, renew_at, acquired_at=acquired_at, writable_from=writable_from)
-
     def _settle(self, sent: _Sent, etag: str, now: float) -> None:
         """``sent`` applied as ``etag``. ``sent.issued_at`` is no later than when it was sent, so the
         deadline counted from it ends before any observer's count (for a write whose answer was lost and
@@ -344,7 +343,7 @@ class Lease:
         if sent.reason is Transition.RELEASED:
             self._hold = None
         elif sent.reason in _NEW_EPOCH or hold is None:
-            self._hold = self._new_hold(prior, sent, etag, now)
+            self._hold = _new_hold(prior, sent, etag, now, duration=self.duration, own=self._own)
         else:
             self._hold = replace(hold, etag=etag, body=sent.body, deadline=deadline, renew_at=renew_at)
         self._transitions.append(sent.reason)
@@ -356,6 +355,10 @@ class Lease:
             self._seen = replace(seen, read_at=now)  # the same ETag, or still no object: since when it was first seen
         else:
             self._seen = _Seen(etag, body, now if first_seen is None else first_seen, read_at=now)
+
+    def _own(self, body: LeaseBody) -> bool:
+        """Written by this process (not merely by a process with the same replica id)."""
+        return body.holder == self.replica and bool(self.instance) and body.instance == self.instance
 
     def _lapse(self, now: float) -> None:
         if self._hold is not None and now >= self._hold.deadline:
@@ -376,3 +379,21 @@ class Lease:
             stamp = 0.0
         self._stamp = stamp
         return stamp
+
+
+def _new_hold(
+    prior: _Seen | None, sent: _Sent, etag: str, now: float, *, duration: float, own: Callable[[LeaseBody], bool]
+) -> _Hold:
+    """A new epoch held (``sent`` applied as ``etag``). Its first write waits one write timeout (a
+    holder before it may still be writing), except after a settled release (its holder had no write
+    in flight) or this process's own lapsed lease (its writes ended by its old deadline); a created
+    one also waits until the object has been missing for a whole duration (someone may have deleted
+    a lease whose holder writes until its next renewal fails)."""
+    deadline, renew_at = sent.issued_at + duration, sent.issued_at + duration / RENEWALS_PER_DURATION
+    body = prior.body if prior is not None else None
+    at_once = body is not None and (body.settled if body.released else own(body))
+    missing_since = prior.first_seen if prior is not None and prior.etag is None else now
+    writable_from = missing_since + duration if sent.etag is None else -math.inf
+    return _Hold(
+        etag, sent.body, deadline, renew_at, acquired_at=-math.inf if at_once else now, writable_from=writable_from
+    )

@@ -1,5 +1,8 @@
 """The body of a lease object (``lease/<account>.json``): who holds it, in which epoch, for how long.
 
+``settled`` and ``instance`` may be absent (read as False and ""): a body without them asks the
+next holder for the longer, safer wait.
+
 Written by one replica and read by all, so reading is defensive: anything that is not exactly a
 version-1 body (wrong types, missing keys, another version, an epoch below 1, a number that is not
 finite, more than 4 KiB) reads as None, never as an exception. A body that cannot be read is held by
@@ -33,6 +36,11 @@ class LeaseBody:
     duration: float
     """Seconds the lease lasts after each write, by the observers' own clocks."""
     released: bool = False
+    settled: bool = False
+    """Released with no write of its holder's possibly still in flight: the next holder writes at once."""
+    instance: str = ""
+    """The holder's process (a random token per process): a replica id may be reused by another
+    process (a restarted container, ``kubectl exec``), which must not count the lease as its own."""
 
 
 def encode(body: LeaseBody) -> bytes:
@@ -42,8 +50,10 @@ def encode(body: LeaseBody) -> bytes:
         "duration": body.duration,
         "epoch": body.epoch,
         "holder": body.holder,
+        "instance": body.instance,
         "released": body.released,
         "renewed": body.renewed,
+        "settled": body.settled,
         "version": VERSION,
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
@@ -66,7 +76,10 @@ def decode(data: bytes) -> LeaseBody | None:
     acquired, renewed, duration = times
     if acquired is None or renewed is None or duration is None or duration <= 0:
         return None
-    return LeaseBody(holder, epoch, acquired, renewed, duration, released)
+    settled, instance = document.get("settled", False), document.get("instance", "")
+    if not isinstance(settled, bool) or not isinstance(instance, str):
+        return None
+    return LeaseBody(holder, epoch, acquired, renewed, duration, released, settled, instance)
 
 
 def _refuse(constant: str) -> Any:

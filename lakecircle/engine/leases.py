@@ -28,8 +28,10 @@ and told to the :class:`LeaseObserver` (the metrics).
 from __future__ import annotations
 
 import math
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Protocol
 
 import anyio
@@ -37,9 +39,9 @@ import structlog
 
 from lakecircle import errors
 from lakecircle.core.lease import Create, Lease, Read, Replace, Step, Transition, Wait
-from lakecircle.ports import LeaseStore
+from lakecircle.ports import LeaseStore, Versioned
 
-__all__ = ["Fence", "LeaseKeeper", "LeaseObserver", "lease_key"]
+__all__ = ["Fence", "Flights", "LeaseKeeper", "LeaseObserver", "flight", "lease_key"]
 
 log = structlog.get_logger("lakecircle.engine.leases")
 
@@ -89,6 +91,54 @@ class Fence(Protocol):
 
     def may_start_write(self) -> bool: ...
 
+    def writing(self) -> AbstractContextManager[Callable[[], None]]:
+        """Around one bucket write's request: call what it gives once S3 answered it; a write left
+        unanswered (cut, failed on the way) may still apply, which the release must tell."""
+        ...
+
+
+class Flights:
+    """The bucket writes under way under one lease, and until when one left unanswered may still
+    apply: a release is *settled* (the next holder writes at once) only when none may.
+
+    One left unanswered is counted as in flight until ``linger`` after it started: two write
+    timeouts and the margin, what a takeover gives it (it started with at least one timeout and the
+    margin left, and the new holder waits one more)."""
+
+    def __init__(self, clock: Callable[[], float], linger: float) -> None:
+        self._clock = clock
+        self._linger = linger
+        self._under_way = 0
+        self._until = -math.inf
+
+    @contextmanager
+    def writing(self) -> Iterator[Callable[[], None]]:
+        started, answered = self._clock(), False
+
+        def answer() -> None:
+            nonlocal answered
+            answered = True
+
+        self._under_way += 1
+        try:
+            yield answer
+        finally:
+            self._under_way -= 1
+            if not answered:
+                self._until = max(self._until, started + self._linger)
+
+    def settled(self) -> bool:
+        return self._under_way == 0 and self._clock() >= self._until
+
+
+def flight(fence: Fence | None) -> AbstractContextManager[Callable[[], None]]:
+    """``fence.writing()``; without a fence, a context that counts nothing."""
+    return fence.writing() if fence is not None else nullcontext(_answered)
+
+
+def _answered() -> None:
+    """Nothing to tell: no fence counts the write."""
+
 
 def lease_key(account: str) -> str:
     """The lease object's key under ``LCC_ENDPOINT``."""
@@ -121,13 +171,14 @@ class LeaseKeeper:
         if not math.isfinite(write_timeout) or write_timeout <= 0:
             raise ValueError(f"lease of account {account}: the write timeout must be a positive number of seconds")
         self.key = lease_key(account)
-        self._lease = Lease(self.key, replica, duration, wanted=wanted)
+        self._lease = Lease(self.key, replica, duration, wanted=wanted, instance=secrets.token_hex(8))
         self._store = store
         self.account = account
         self.replica = replica
         self.duration = duration
         self.write_timeout = min(write_timeout, duration / 3)
         self.margin = duration / MARGIN_SHARE
+        self.flights = Flights(clock, 2 * self.write_timeout + self.margin)
         self.request_timeout = duration / 3
         """Every request to the store is given up after this (an unknown outcome)."""
         self._observer = observer
@@ -145,10 +196,8 @@ class LeaseKeeper:
         self._held: bool | None = None
         self._writable = False
         self._lost_told = False
-        self._failing: set[str] = set()
-        """The kinds of request (read, create, replace) failing now: one warning a streak each."""
-        self._backoff = 0.0
-        """Seconds before the next request while writes fail (0: none failed)."""
+        self._failing: set[str] = set()  # requests (read, create, replace) failing now: a warning a streak
+        self._backoff = 0.0  # seconds before the next request while writes fail (0: none failed)
 
     # -- what the rest of the replica asks ---------------------------------------------------
 
@@ -176,10 +225,13 @@ class LeaseKeeper:
     def may_start_write(self) -> bool:
         return self._lease.may_start_write(self._clock(), self.write_timeout, self.margin)
 
+    def writing(self) -> AbstractContextManager[Callable[[], None]]:
+        return self.flights.writing()
+
     def want(self, wanted: bool) -> None:
         """Whether this replica wants the lease; wakes :meth:`run` at once (``False`` while held releases
-        it: call it once the writes under way have finished)."""
-        self._lease.want(wanted)
+        it: call it once the writes under way have finished; settled when none may still apply)."""
+        self._lease.want(wanted, settled=self.flights.settled())
         self._check()
         self._wake.set()
 
@@ -222,7 +274,8 @@ class LeaseKeeper:
 
     async def release(self) -> None:
         """Stop wanting the lease and drive it until released or no longer held, within a third of the
-        duration (after that the lease runs out by itself)."""
+        duration (after that the lease runs out by itself). The release is settled when no bucket
+        write under it may still apply (:class:`Flights`)."""
         self.want(False)
         with anyio.move_on_after(self.request_timeout):
             while self._lease.epoch is not None and self.held():
@@ -255,17 +308,12 @@ class LeaseKeeper:
         sent_at = self._clock()
         try:
             with anyio.fail_after(self.request_timeout):
-                if isinstance(step, Read):
-                    found = await self._store.read(step.key)
-                elif isinstance(step, Create):
-                    etag = await self._store.create(step.key, step.data)
-                else:
-                    etag = await self._store.replace(step.key, step.data, step.etag)
+                answer = await _ask(self._store, step)
         except anyio.get_cancelled_exc_class():
             self._unanswered(step)  # run() cancelled mid-request: keep the machine consistent
             raise
         except errors.ConditionFailed:
-            etag = None  # a store that raises it rather than answering None
+            answer = None  # a store that raises it rather than answering None
         except TimeoutError:
             self._failed(step, f"no answer within {self.request_timeout:g} s")
             return
@@ -282,9 +330,9 @@ class LeaseKeeper:
         if self.contact is not None:
             self.contact(True)
         if isinstance(step, Read):
-            self._lease.read_result(found, self._clock())
+            self._lease.read_result(answer if not isinstance(answer, str) else None, self._clock())
         else:
-            self._lease.write_result(etag, sent_at, self._clock())
+            self._lease.write_result(answer if isinstance(answer, str) else None, sent_at, self._clock())
 
     def _failed(self, step: Step, error: str) -> None:
         if self.contact is not None:
@@ -346,3 +394,12 @@ class LeaseKeeper:
         self._lost_told = True
         for callback in self._callbacks:
             callback()
+
+
+async def _ask(store: LeaseStore, step: Read | Create | Replace) -> Versioned | str | None:
+    """Send ``step``: what a read found, or a write's new ETag (None: nothing, or its condition failed)."""
+    if isinstance(step, Read):
+        return await store.read(step.key)
+    if isinstance(step, Create):
+        return await store.create(step.key, step.data)
+    return await store.replace(step.key, step.data, step.etag)

@@ -29,7 +29,7 @@ from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.problems import printable
 from lakecircle.core.validate.bucket import validate_bucket
 from lakecircle.engine.history import History, SnapshotError
-from lakecircle.engine.leases import Fence
+from lakecircle.engine.leases import Fence, flight
 from lakecircle.engine.records import Change, LeaseStamp, Outcome, RecordError
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
@@ -164,11 +164,12 @@ async def rollback(
         await _finish_quietly(history, change, Outcome.NOT_STARTED, why)
         raise LakeCircleError(f"{bucket.name}: {why}; run the rollback again")
     try:
-        with anyio.move_on_after(fence.write_timeout if fence is not None else None) as cut:
+        with flight(fence) as answered, anyio.move_on_after(fence.write_timeout if fence is not None else None) as cut:
             if plan.action is Action.DELETE:
                 await store.delete_lifecycle(bucket)
             else:
                 await store.put_lifecycle(bucket, plan.desired)
+            answered()
     except S3Error as exc:
         await _finish_quietly(history, change, Outcome.FAILED, str(exc))
         raise

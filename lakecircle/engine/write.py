@@ -31,7 +31,7 @@ from lakecircle.core.plan import Action, BucketPlan
 from lakecircle.core.report import BucketResult, BucketState, Stage
 from lakecircle.engine.applied import AppliedCache
 from lakecircle.engine.history import History, SnapshotError
-from lakecircle.engine.leases import Fence
+from lakecircle.engine.leases import Fence, flight
 from lakecircle.engine.records import Change, LeaseStamp, Outcome
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
@@ -176,11 +176,12 @@ class BucketWriter:
         """The one PUT or DELETE (all its attempts within the fence's write timeout); why it failed, else None."""
         limit = self.fence.write_timeout if self.fence is not None else None
         try:
-            with anyio.move_on_after(limit) as scope:
+            with flight(self.fence) as answered, anyio.move_on_after(limit) as scope:
                 if plan.action is Action.DELETE:
                     await self.store.delete_lifecycle(ref)
                 else:
                     await self.store.put_lifecycle(ref, plan.desired)
+                answered()
         except S3Error as exc:
             error = str(exc)
         except anyio.get_cancelled_exc_class():

@@ -19,12 +19,26 @@ WT = 10.0
 MARGIN = 3.0
 
 
-def body(holder: str = "other", epoch: int = 1, *, released: bool = False, duration: float = D) -> bytes:
-    return encode(LeaseBody(holder, epoch, acquired=1.0, renewed=2.0, duration=duration, released=released))
+ME = "i-me"
+"""This process's instance token."""
+
+
+def body(
+    holder: str = "other",
+    epoch: int = 1,
+    *,
+    released: bool = False,
+    settled: bool = False,
+    duration: float = D,
+    instance: str | None = None,
+) -> bytes:
+    instance = (ME if holder == "me" else "i-other") if instance is None else instance
+    value = LeaseBody(holder, epoch, 1.0, 2.0, duration, released=released, settled=settled, instance=instance)
+    return encode(value)
 
 
 def lease(*, wanted: bool = True, duration: float = D) -> Lease:
-    return Lease(KEY, "me", duration, wanted=wanted)
+    return Lease(KEY, "me", duration, wanted=wanted, instance=ME)
 
 
 def read(machine: Lease, found: Versioned | None, now: float) -> None:
@@ -74,6 +88,8 @@ REFUSED = [
     pytest.param(b"{", id="text that is not JSON"),
     pytest.param(b"[1]", id="JSON that is not an object"),
     pytest.param(doc(version=2), id="another version"),
+    pytest.param(doc(settled="yes"), id="settled that is not a boolean"),
+    pytest.param(doc(instance=7), id="an instance that is not text"),
     pytest.param(doc(version="1"), id="a version written as a string"),
     pytest.param(doc(version=True), id="a version written as true"),
     pytest.param(doc(version=...), id="no version"),
@@ -112,10 +128,17 @@ def test_a_valid_body_reads_with_unknown_keys_ignored() -> None:
     assert decode(doc(later="field")) == LeaseBody("pod-a", 3, 1.5, 2.0, 30.0, released=False)
 
 
+def test_a_body_without_settled_or_instance_reads_as_unsettled_from_no_known_process() -> None:
+    found = decode(doc(released=True))
+    assert found is not None
+    assert (found.released, found.settled, found.instance) == (True, False, "")
+
+
 def test_a_body_is_written_as_compact_json_with_sorted_keys_and_version_1() -> None:
     data = encode(LeaseBody("pod-a", 3, 1.5, 2.0, 30.0))
     assert data == (
-        b'{"acquired":1.5,"duration":30.0,"epoch":3,"holder":"pod-a","released":false,"renewed":2.0,"version":1}'
+        b'{"acquired":1.5,"duration":30.0,"epoch":3,"holder":"pod-a","instance":"",'
+        b'"released":false,"renewed":2.0,"settled":false,"version":1}'
     )
 
 
@@ -127,6 +150,8 @@ bodies = st.builds(
     renewed=st.floats(allow_nan=False, allow_infinity=False),
     duration=st.floats(min_value=1e-3, max_value=1e9),
     released=st.booleans(),
+    settled=st.booleans(),
+    instance=st.text(max_size=20),
 )
 
 
@@ -219,8 +244,11 @@ ACQUIRE = {
     "an_unreadable_lease_is_taken_over_with_epoch_1": Acquire(
         Versioned(b"junk", "e1"), D, Replace, 1, Transition.TAKEN_OVER
     ),
-    "this_replicas_own_expired_lease_is_acquired": Acquire(
+    "this_processs_own_expired_lease_is_acquired": Acquire(
         Versioned(body("me", epoch=2), "e1"), D, Replace, 3, Transition.ACQUIRED
+    ),
+    "another_process_with_this_replica_id_has_its_expired_lease_taken_over": Acquire(
+        Versioned(body("me", epoch=2, instance="i-restarted"), "e1"), D, Replace, 3, Transition.TAKEN_OVER
     ),
 }
 

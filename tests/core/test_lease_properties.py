@@ -205,7 +205,7 @@ def simulate(data: st.DataObject, *, fenced: bool) -> World:
     world = World()
     for index, (offset, rate, stuck) in enumerate(data.draw(replicas())):
         name = f"replica-{index}"
-        world.replicas.append(Replica(name, Lease(KEY, name, DURATION), offset, rate, stuck))
+        world.replicas.append(Replica(name, Lease(KEY, name, DURATION, instance=f"i-{index}"), offset, rate, stuck))
     for _ in range(STEPS):
         world.real = advance(world, data)
         world.apply_due()
@@ -235,11 +235,19 @@ def advance(world: World, data: st.DataObject) -> float:
 
 def disturb(world: World, data: st.DataObject) -> None:
     """Now and then: freeze a replica (often the holder) for up to three durations, make the holder
-    release the lease (once its writes have ended, as the driver does) or a replica want it again."""
-    event = data.draw(st.sampled_from(["none"] * 20 + ["pause", "pause the holder", "release", "want"]))
+    release the lease (settled once its writes have ended, as the driver's is, or not settled in the
+    middle of one), or a replica want it again."""
+    events = ["none"] * 20 + ["pause", "pause the holder", "release", "release mid-write", "want"]
+    event = data.draw(st.sampled_from(events))
     holders = [r for r in world.replicas if r.lease.epoch is not None]
     idle = [r for r in world.replicas if not r.lease.wanted]
-    candidates = {"pause": world.replicas, "pause the holder": holders, "release": holders, "want": idle}
+    candidates = {
+        "pause": world.replicas,
+        "pause the holder": holders,
+        "release": holders,
+        "release mid-write": holders,
+        "want": idle,
+    }
     if event == "none" or not candidates[event]:
         return
     replica = data.draw(st.sampled_from(candidates[event]))
@@ -247,8 +255,10 @@ def disturb(world: World, data: st.DataObject) -> None:
         replica.frozen_until = world.real + data.draw(st.floats(0, 3 * DURATION))
     elif event == "want":
         replica.lease.want(True)
+    elif event == "release mid-write" and world.real >= replica.frozen_until:
+        replica.lease.want(False)  # a shutdown that cut a write: not settled, the next holder waits
     elif world.real >= replica.busy_until and world.real >= replica.frozen_until:
-        replica.lease.want(False)
+        replica.lease.want(False, settled=True)  # its writes have ended: the next holder writes at once
 
 
 def check(world: World) -> None:

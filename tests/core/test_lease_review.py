@@ -46,25 +46,57 @@ def test_a_deleted_lease_object_never_gives_two_replicas_the_fence_at_once() -> 
     assert not both, "pod-a (epoch 1) and pod-b (epoch 2) may both start a bucket write at t=20.5"
 
 
-def test_a_released_lease_is_written_at_once_by_its_new_holder() -> None:
-    """The issue: 'A new holder waits out one write timeout before its first write.'"""
-    obj = Versioned(b"", "")
-    a = Lease(KEY, "pod-a", D)
+def released_by_a(*, settled: bool) -> Versioned:
+    """pod-a's lease, created at 0 and released at 5 (``settled``: no write of its may still apply)."""
+    a = Lease(KEY, "pod-a", D, instance="i-a")
     a.next(0.0)
     a.read_result(None, 0.0)
     step = a.next(0.0)
     assert isinstance(step, Create)
-    obj = Versioned(step.data, etag_of(step.data))
-    a.write_result(obj.etag, 0.0, 0.0)
-    a.want(False)  # SIGTERM, after the shutdown timeout cut a PUT that S3 may still apply
+    a.write_result(etag_of(step.data), 0.0, 0.0)
+    a.want(False, settled=settled)
     step = a.next(5.0)
     assert isinstance(step, Replace)
-    obj = Versioned(step.data, etag_of(step.data))
-    a.write_result(obj.etag, 5.0, 5.0)
-    b = Lease(KEY, "pod-b", D)
+    a.write_result(etag_of(step.data), 5.0, 5.0)
+    assert a.transitions()[-1] is Transition.RELEASED
+    return Versioned(step.data, etag_of(step.data))
+
+
+def taken_by_b(released: Versioned) -> Lease:
+    b = Lease(KEY, "pod-b", D, instance="i-b")
     b.next(5.1)
-    b.read_result(obj, 5.1)
+    b.read_result(released, 5.1)
     step = b.next(5.1)
     assert isinstance(step, Replace)
     b.write_result(etag_of(step.data), 5.1, 5.1)
-    assert not b.may_start_write(5.1, WT, MARGIN), "pod-b writes at once after pod-a's release"
+    assert b.transitions() == (Transition.ACQUIRED,)
+    return b
+
+
+def test_a_lease_released_with_a_write_possibly_in_flight_makes_its_new_holder_wait_a_write_timeout() -> None:
+    """The issue: 'A new holder waits out one write timeout before its first write.' pod-a's shutdown
+    timeout cut a PUT that S3 may still apply, so its release is not settled."""
+    b = taken_by_b(released_by_a(settled=False))
+    assert not b.may_start_write(5.1, WT, MARGIN), "pod-b writes at once after pod-a's unsettled release"
+    assert b.may_start_write(5.1 + WT, WT, MARGIN)
+
+
+def test_a_settled_release_is_written_at_once_by_its_new_holder() -> None:
+    """pod-a had no write that may still apply when it released: nothing to wait for."""
+    b = taken_by_b(released_by_a(settled=True))
+    assert b.may_start_write(5.1, WT, MARGIN)
+
+
+def test_wanting_the_lease_again_forgets_that_a_release_would_be_settled() -> None:
+    a = Lease(KEY, "pod-a", D, instance="i-a")
+    a.want(False, settled=True)
+    a.want(True)
+    a.next(0.0)
+    a.read_result(None, 0.0)
+    step = a.next(0.0)
+    assert isinstance(step, Create)
+    a.write_result(etag_of(step.data), 0.0, 0.0)
+    a.want(False)
+    release = a.next(1.0)
+    assert isinstance(release, Replace)
+    assert b'"settled":false' in release.data

@@ -5,7 +5,10 @@ and the epoch (issue 17; the keeper itself is tested in test_leases.py)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -15,7 +18,7 @@ from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
-from lakecircle.engine.leases import Fence
+from lakecircle.engine.leases import Fence, Flights
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.records import Outcome
 from lakecircle.ports import BucketRef
@@ -38,9 +41,13 @@ class FakeFence:
     holder: str = "replica-a"
     epoch: int | None = 7
     write_timeout: float = 5.0
+    flights: Flights = field(default_factory=lambda: Flights(time.monotonic, 60.0))
 
     def may_start_write(self) -> bool:
         return self.open
+
+    def writing(self) -> AbstractContextManager[Callable[[], None]]:
+        return self.flights.writing()
 
 
 def account(s3: MemoryS3 | None = None, buckets: int = 3) -> MemoryS3:
@@ -136,8 +143,9 @@ class HangingWrites(MemoryS3):
 
 
 async def test_a_write_that_hangs_past_the_write_timeout_is_cut_and_recorded_failed() -> None:
-    s3 = account(HangingWrites(), buckets=2)
-    report = await cycle(s3, FakeFence(write_timeout=0.05), concurrency=2)
+    s3, fence = account(HangingWrites(), buckets=2), FakeFence(write_timeout=0.05)
+    report = await cycle(s3, fence, concurrency=2)
+    assert not fence.flights.settled(), "a cut write may still apply: a release now must not be settled"
     cut = (
         "cut after 0.05 s, the longest a write may take under this replica's lease:"
         " the bucket may hold either configuration"
@@ -151,9 +159,10 @@ async def test_a_write_that_hangs_past_the_write_timeout_is_cut_and_recorded_fai
 
 
 async def test_the_change_and_current_records_name_the_lease_holder_and_epoch() -> None:
-    s3 = account(buckets=2)
-    report = await cycle(s3, FakeFence(holder="pod-7f", epoch=3))
+    s3, fence = account(buckets=2), FakeFence(holder="pod-7f", epoch=3)
+    report = await cycle(s3, fence)
     assert report.counts[BucketState.CHANGED] == 2
+    assert fence.flights.settled(), "every write was answered: nothing may still apply"
     history, current = documents(s3, "history/"), documents(s3, "current/")
     assert len(history) == len(current) == 2
     assert all(doc["lease"] == {"holder": "pod-7f", "epoch": 3} for doc in history + current)

@@ -161,6 +161,47 @@ async def test_a_release_lets_the_other_replica_acquire_the_lease_without_waitin
     assert (line["replica"], line["epoch"]) == ("a", 1)
 
 
+async def released_to_b(*, write: str) -> tuple[LeaseKeeper, float]:
+    """a holds the lease and makes one bucket write (``answered``, ``cut``: it never answered, or
+    none), releases it, and b takes it: b, and when b learned it holds the lease."""
+    s3 = MemoryS3()
+    a, b = keeper(s3, "a"), keeper(s3, "b")
+    async with running(a, b):
+        await until(a.may_start_write)
+        if write != "none":
+            with a.writing() as answered:
+                if write == "answered":
+                    answered()
+        await until(lambda: b.holder_seen == "a")
+        await a.release()
+        acquired = await until(b.held)
+    assert body(s3).holder == "b"
+    return b, acquired
+
+
+async def test_a_release_with_no_write_that_may_still_apply_lets_the_next_holder_write_at_once() -> None:
+    for write in ("none", "answered"):
+        b, _ = await released_to_b(write=write)
+        assert b.may_start_write(), f"a {write} write made the next holder wait"
+
+
+async def test_a_release_soon_after_a_write_left_unanswered_makes_the_next_holder_wait_a_write_timeout() -> None:
+    b, acquired = await released_to_b(write="cut")
+    assert not b.may_start_write()
+    await b.wait_until_writable()
+    assert time.monotonic() - acquired >= b.write_timeout - 0.01
+
+
+async def test_a_write_left_unanswered_long_enough_ago_no_longer_keeps_a_release_from_being_settled() -> None:
+    now = [0.0]
+    a = keeper(MemoryS3(), "a", clock=lambda: now[0])
+    with a.writing():
+        assert not a.flights.settled()  # under way
+    assert not a.flights.settled()
+    now[0] = 2 * a.write_timeout + a.margin
+    assert a.flights.settled()
+
+
 class SlowCreate(MemoryS3):
     """Creates take ``seconds`` to answer; notes when the last one was sent."""
 
