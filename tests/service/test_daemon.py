@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import anyio
 import anyio.lowlevel
@@ -12,6 +14,7 @@ import structlog
 from lakecircle.app.serve import CycleSink
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.leases import Flights
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import ConnectionFailed
 from lakecircle.ports import BucketRef, ObjectRef
@@ -86,6 +89,41 @@ async def test_an_unchanged_poll_costs_exactly_one_list_request() -> None:
     assert idle == 10
     assert before["ListObjectsV2"] == 1 + idle
     assert before["ListBuckets"] == 1
+
+
+class ShutFence:
+    """A lease whose fence is shut until a test opens it (the deadline drew near while a renewal was
+    late, then the renewal came: the lease was kept)."""
+
+    account, holder, epoch, write_timeout = "123456789012", "pod-a", 1, 5.0
+
+    def __init__(self) -> None:
+        self.open = False
+        self.flights = Flights(time.monotonic, 15.0)
+
+    def may_start_write(self) -> bool:
+        return self.open
+
+    def writing(self) -> AbstractContextManager[Callable[[], None]]:
+        return self.flights.writing()
+
+
+async def test_a_cycle_stopped_by_its_lease_fence_is_run_again_at_the_next_poll_not_at_the_resync() -> None:
+    s3, clock, fence = world(), FakeClock(), ShutFence()
+    reconciler = Reconciler(s3, DefinitionLoader(s3), concurrency=2, fence=fence)
+    daemon = Daemon(reconciler, clock=clock, jitter=lambda: 1.0, poll_interval=30, resync_interval=10_000)  # type: ignore[arg-type]
+
+    async def open_later() -> None:
+        while daemon.stats.polls < 1:  # the first cycle has ended, fenced out
+            await anyio.lowlevel.checkpoint()
+        fence.open = True
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(open_later)
+            await run_until(daemon, clock, clock.now() + 30 * 3 + 1)
+    assert daemon.stats.cycles == 2, "the poll after the fenced-out cycle found the listing unchanged and ran none"
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 3
 
 
 async def test_a_changed_etag_fetches_that_file_only_and_syncs() -> None:
