@@ -74,6 +74,11 @@ class AppliedCache:
         self._never_written: set[str] = set()
         """Buckets whose current/ record was looked up and does not exist."""
 
+    def forget(self) -> None:
+        """Read every bucket's record again from current/ (a lease taken anew: others may have written)."""
+        self.known.clear()
+        self._never_written.clear()
+
     async def get(self, name: str, listing: CurrentListing) -> Applied | None:
         """The bucket's last applied write: from memory, else its current/ record."""
         known = self.known.get(name)

@@ -99,18 +99,19 @@ class Reconciler:
         counts only, so a cycle that writes 10% of a large account holds no models."""
         self.applied = AppliedCache(history, clock=clock, settle_seconds=settle_seconds)
         self.tags = TagCache(tags)
+        """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
         self.combinations = Combinations()
         """Selector combinations in brief, kept while the definitions stay the same."""
-        """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
         self.list_unmanaged = list_unmanaged
+        """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self.account = account
         """The member account of a hub (``LCC_ACCOUNTS``): definitions apply by their scope, and
         the hub decides which defined buckets are missing from every account (None: one account)."""
         self.unlisted: frozenset[str] = frozenset()
         """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
-        """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self.fence = fence
         """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
+        self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
 
@@ -142,6 +143,12 @@ class Reconciler:
         """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
         definitions a hub loaded once for all its accounts."""
         self._cut_short = None
+        epoch = self.fence.epoch if self.fence is not None else None
+        if epoch != self._epoch:
+            # Another replica may have written while this one did not hold the lease: what it
+            # remembers of the buckets' writes is read again from current/.
+            self.applied.forget()
+            self._epoch = epoch
         cycle = Cycle(self, trigger, on_result)
         try:
             return await cycle.run(refs, loaded)

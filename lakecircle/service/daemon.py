@@ -223,7 +223,7 @@ class Daemon:
             report = await self._cycle(trigger, refs)
             # A cycle that ended early (its lease's fence closed) left buckets undone: the next poll runs again.
             whole = report is not None and report.fatal is None and not report.interrupted
-            fingerprint = report.fingerprint if whole else None
+            fingerprint = report.fingerprint if report is not None and whole else None
             next_resync = self.clock.now() + self.resync_interval
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break

@@ -184,3 +184,20 @@ async def test_a_fence_without_an_epoch_writes_nothing() -> None:
     report = await cycle(s3, FakeFence(epoch=None))
     assert writes(s3) == 0
     assert [r.error for r in report.failed] == [NOT_WRITTEN]
+
+
+async def test_a_replica_that_holds_the_lease_anew_forgets_what_it_remembered_of_the_buckets_writes() -> None:
+    s3 = account(buckets=1)
+    fence_a = FakeFence(holder="pod-a", epoch=1)
+    a = Reconciler(s3, DefinitionLoader(s3), history=History(s3), fence=fence_a)
+    await a.run_cycle()
+    mine = a.applied.known["bkt0"].history
+    # pod-b holds the lease (epoch 2) and writes newer definitions; then pod-a takes it back (epoch 3).
+    s3.objects["definition/b0.toml"] = definition("bkt0", rule("newer"))
+    b = Reconciler(s3, DefinitionLoader(s3), history=History(s3), fence=FakeFence(holder="pod-b", epoch=2))
+    assert (await b.run_cycle()).counts[BucketState.CHANGED] == 1
+    theirs = b.applied.known["bkt0"].history
+    fence_a.epoch = 3
+    await a.run_cycle()
+    remembered = a.applied.known.get("bkt0")
+    assert remembered is None or remembered.history == theirs != mine

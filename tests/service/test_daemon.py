@@ -111,7 +111,7 @@ class ShutFence:
 async def test_a_cycle_stopped_by_its_lease_fence_is_run_again_at_the_next_poll_not_at_the_resync() -> None:
     s3, clock, fence = world(), FakeClock(), ShutFence()
     reconciler = Reconciler(s3, DefinitionLoader(s3), concurrency=2, fence=fence)
-    daemon = Daemon(reconciler, clock=clock, jitter=lambda: 1.0, poll_interval=30, resync_interval=10_000)  # type: ignore[arg-type]
+    daemon = Daemon(reconciler, clock=clock, jitter=lambda: 1.0, poll_interval=30, resync_interval=10_000)
 
     async def open_later() -> None:
         while daemon.stats.polls < 1:  # the first cycle has ended, fenced out
