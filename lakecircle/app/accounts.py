@@ -23,7 +23,7 @@ import structlog
 
 from lakecircle.adapters.accounts import account_source
 from lakecircle.app.export import Exported, export_store
-from lakecircle.app.leasing import held_for_write
+from lakecircle.app.rollbacks import restore
 from lakecircle.app.session import Explained
 from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.app.wiring import Account as Opened
@@ -35,9 +35,8 @@ from lakecircle.core.report import CycleReport
 from lakecircle.core.selectors import Matcher, needing_tags
 from lakecircle.engine.hub import AccountRun, AccountState
 from lakecircle.engine.records import BucketHistory
-from lakecircle.engine.rollback import RollbackResult, rollback
+from lakecircle.engine.rollback import RollbackResult
 from lakecircle.errors import AccountSourceError, LakeCircleError
-from lakecircle.ports import BucketRef
 from lakecircle.settings import Settings
 
 log = structlog.get_logger("lakecircle.app.accounts")
@@ -269,7 +268,7 @@ async def account_histories(
 
 
 async def rollback_in_account(
-    settings: Settings, account_id: str, bucket: str, *, record: str | None, dry_run: bool
+    settings: Settings, account_id: str, bucket: str, *, record: str | None, dry_run: bool, lease_wait: float | None
 ) -> RollbackResult:
     """``lakecircle rollback --account ID``: the bucket restored in that account, from its own
     records under ``accounts/<id>/``, through the same write-ahead path as a sync.
@@ -282,26 +281,25 @@ async def rollback_in_account(
         accounts, location = await _listed(settings, hub)
         (account,) = _chosen(accounts, frozenset({account_id}), location)
         definitions = (await definition_loader(settings, hub.adapter, None).load()).definitions
-        async with (
-            member(account) as opened,
-            held_for_write(settings, hub.adapter, account.id, dry_run=dry_run) as fence,
-        ):
+        async with member(account) as opened:
             ref = await opened.adapter.find_bucket(bucket)
             if ref is None:
                 raise LakeCircleError(
                     f"account {account.id} holds no bucket {bucket}; nothing was written:"
                     " name the account that holds it with --account (`lakecircle explain` says which)"
                 )
-            region = await opened.adapter.region_of(ref)
             history = member_history(settings, hub.adapter, account.id, opened.caller)
-            return await rollback(
-                opened.adapter,
-                history,
-                BucketRef(bucket, region),
+            return await restore(
+                settings,
+                account.id,
+                ref,
+                leases=hub.adapter,
+                adapter=opened.adapter,
+                history=history,
                 record=record,
                 dry_run=dry_run,
                 definitions=definitions,
-                fence=fence,
+                lease_wait=lease_wait,
             )
 
 

@@ -21,7 +21,6 @@ import click
 from lakecircle import __version__
 from lakecircle.app.accounts import export_accounts, rollback_in_account, run_hub
 from lakecircle.app.hub_commands import explain_accounts, history_accounts, plan_accounts, sync_accounts
-from lakecircle.app.leasing import held_for_write
 from lakecircle.app.logs import configure_logging
 from lakecircle.app.options import (
     Commands,
@@ -44,6 +43,7 @@ from lakecircle.app.output import (
     summary,
     unmanaged_list,
 )
+from lakecircle.app.rollbacks import rollback_here
 from lakecircle.app.session import (
     ACCOUNT,
     account_and,
@@ -55,7 +55,7 @@ from lakecircle.app.session import (
     run,
     run_sync,
 )
-from lakecircle.app.wiring import build_reconciler, open_account
+from lakecircle.app.wiring import open_account
 from lakecircle.core.fleet_warnings import shadowed_definitions
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
@@ -63,7 +63,6 @@ from lakecircle.core.report import CycleReport, Trigger, report_document
 from lakecircle.engine.records import BucketHistory
 from lakecircle.engine.rollback import RollbackResult
 from lakecircle.errors import LakeCircleError
-from lakecircle.ports import BucketRef
 from lakecircle.settings import LogFormat, LogLevel
 
 
@@ -325,11 +324,12 @@ def history(bucket: str, output: str, account_ids: tuple[str, ...]) -> None:
     callback=account_ids,
     help="The account that holds the bucket, whose records are read (required with LCC_ACCOUNTS).",
 )
-def rollback(bucket: str, record: str | None, dry_run: bool, account_id: tuple[str, ...]) -> None:
+@lease_wait_option
+def rollback(
+    bucket: str, record: str | None, dry_run: bool, account_id: tuple[str, ...], lease_wait: float | None
+) -> None:
     """Restore what a bucket held before LakeCircle's last applied change (or before a
     recorded applied change)."""
-    from lakecircle.engine.rollback import rollback as do_rollback
-
     settings = command_settings(required=(*ACCOUNT, "endpoint"))
     only_accounts(settings, account_id)
     if settings.accounts is not None and not account_id:
@@ -340,23 +340,10 @@ def rollback(bucket: str, record: str | None, dry_run: bool, account_id: tuple[s
 
     async def go() -> RollbackResult:
         if account_id:
-            return await rollback_in_account(settings, account_id[0], bucket, record=record, dry_run=dry_run)
-        async with (
-            open_account(settings) as account,
-            held_for_write(settings, account.adapter, settings.aws_account or "", dry_run=dry_run) as fence,
-        ):
-            store = history_of(settings, account)
-            loaded = await build_reconciler(settings, account, None, dry_run=True).loader.load()
-            region = await account.adapter.region_of(BucketRef(bucket))
-            return await do_rollback(
-                account.adapter,
-                store,
-                BucketRef(bucket, region),
-                record=record,
-                dry_run=dry_run,
-                definitions=loaded.definitions,
-                fence=fence,
+            return await rollback_in_account(
+                settings, account_id[0], bucket, record=record, dry_run=dry_run, lease_wait=lease_wait
             )
+        return await rollback_here(settings, bucket, record=record, dry_run=dry_run, lease_wait=lease_wait)
 
     result = run(go)
     for problem in result.unreadable:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
 import structlog
@@ -116,6 +116,19 @@ def default_wait(settings: Settings, wait: float | None) -> float:
     return 2 * settings.lease_seconds if wait is None else wait
 
 
+Writer = Literal["sync", "rollback"]
+"""A one-shot command that writes under the lease."""
+
+_WAY_OUT: dict[Writer, str] = {
+    "sync": "Let the service do the sync, stop it first, or wait longer",
+    "rollback": (
+        "Stop the service first (scale it to 0 replicas; it would undo a rollback its definitions"
+        " do not match), or wait longer"
+    ),
+}
+"""What to do when the service holds the lease, by command."""
+
+
 class LeaseHeld(LakeCircleError):
     """``sync`` could not take the account's lease: another replica holds it."""
 
@@ -132,7 +145,13 @@ async def hold_lease(settings: Settings, adapter: S3Adapter, wait: float | None)
 
 @asynccontextmanager
 async def held_for_write(
-    settings: Settings, adapter: S3Adapter, account_id: str, *, dry_run: bool, wait: float | None = None
+    settings: Settings,
+    adapter: S3Adapter,
+    account_id: str,
+    *,
+    dry_run: bool,
+    wait: float | None = None,
+    command: Writer = "sync",
 ) -> AsyncIterator[LeaseKeeper | None]:
     """An account's lease held while a command writes (``sync``, ``rollback``): None for a dry
     run or with leases off; ``adapter`` reaches ``LCC_ENDPOINT``, where the leases are."""
@@ -140,13 +159,20 @@ async def held_for_write(
         yield None
         return
     store = await open_lease_store(settings, adapter)
-    async with holding(settings, store, account_id, adapter.attempt_timeout, default_wait(settings, wait)) as keeper:
+    wait = default_wait(settings, wait)
+    async with holding(settings, store, account_id, adapter.attempt_timeout, wait, command=command) as keeper:
         yield keeper
 
 
 @asynccontextmanager
 async def holding(
-    settings: Settings, store: LocatedLeaseStore, account_id: str, write_timeout: float, wait: float
+    settings: Settings,
+    store: LocatedLeaseStore,
+    account_id: str,
+    write_timeout: float,
+    wait: float,
+    *,
+    command: Writer = "sync",
 ) -> AsyncIterator[LeaseKeeper]:
     """An account's lease, taken within ``wait`` seconds (``--lease-wait``) or a LeaseHeld naming
     its holder, so that a person's sync never races the service; released when done."""
@@ -164,8 +190,7 @@ async def holding(
             holder = keeper.holder_seen or "another replica"
             raise LeaseHeld(
                 f"account {account_id}: its lease ({store.location}{keeper.key}) is held by {holder},"
-                f" which is running LakeCircle; waited {wait:g} s (--lease-wait). Let the service do the"
-                " sync, stop it first, or wait longer"
+                f" which is running LakeCircle; waited {wait:g} s (--lease-wait). {_WAY_OUT[command]}"
             )
         yield keeper
 

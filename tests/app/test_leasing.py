@@ -5,9 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import pytest
 
 from lakecircle.app import leasing
+from lakecircle.engine.leases import LeaseKeeper
 from lakecircle.testing import MemoryS3
 
 pytestmark = pytest.mark.anyio
@@ -33,3 +35,26 @@ async def test_a_sync_that_took_a_free_lease_but_not_its_first_write_in_time_is_
     assert "held by" not in str(raised.value)
     assert "took its lease" in str(raised.value)
     assert "--lease-wait" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "way_out"),
+    [("sync", "Let the service do the sync"), ("rollback", "Stop the service first (scale it to 0 replicas")],
+)
+async def test_a_command_refused_by_the_services_lease_names_the_holder_and_its_own_way_out(
+    command: leasing.Writer, way_out: str
+) -> None:
+    store = MemoryS3()
+    service = LeaseKeeper(store, "123456789012", "pod-a", 30.0, write_timeout=10.0)
+    settings = SimpleNamespace(replica_id="laptop", lease_seconds=30.0)
+    async with leasing.keeping(service):
+        with anyio.fail_after(5):
+            while not service.held():
+                await anyio.sleep(0.01)
+        with pytest.raises(leasing.LeaseHeld) as raised:
+            async with leasing.holding(settings, store, "123456789012", 10.0, 0.3, command=command):  # type: ignore[arg-type]
+                pass
+    message = str(raised.value)
+    assert "is held by pod-a" in message
+    assert way_out in message
+    assert ("Let the service do the sync" in message) == (command == "sync")
