@@ -226,33 +226,19 @@ class Hub:
         """One account's cycle; whatever goes wrong in it stays in it. An account that cannot
         be reached, or whose cycle raises, gets a fatal report of its own (its metrics count a
         failed cycle) naming the cause."""
-        async with self.schedule.slot(), AsyncExitStack() as stack:
+        async with AsyncExitStack() as stack:
+            fence, refused = await _held(self.hold, account, stack)  # before the slot: accounts wait side by side
+            await stack.enter_async_context(self.schedule.slot())
             if self._draining or account.id not in {a.id for a in self.accounts}:
                 return None  # no new cycle in an account that left the list
             if self.sharing is not None and not self.sharing.holds(account.id):
                 return None  # its lease was lost while this cycle waited its turn
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
-                try:
-                    member = await self.members.open(account, draining=self._draining)
-                    if self.sharing is not None:
-                        member.fence = self.sharing.keepers.get(account.id)
-                    fence = await stack.enter_async_context(self.hold(account)) if self.hold is not None else None
-                    member.fence = fence or member.fence
-                    with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
-                        report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
-                    if self._scopes.pop(account.id).cancelled_caught:
-                        report = member.cut_short or self._failed(trigger, started, loaded, "lease lost")
-                except anyio.get_cancelled_exc_class():
-                    cut = self.members.get(account.id)
-                    if cut is not None and cut.cut_short is not None:
-                        _observe(self.observer, account, cut.cut_short)  # what it did still counts
-                    raise
-                except LakeCircleError as exc:
-                    report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role
-                except Exception:  # a bug in one account must not stop the others
-                    log.exception("account_crashed")
-                    report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
+                if refused is not None:
+                    report = self._failed(trigger, started, loaded, str(refused))
+                else:
+                    report = await self._cycle(account, request, fence, started)
                 if report.fatal is not None:
                     log.error("account_failed", role=account.role_arn, error=report.fatal)
                     await self.members.close(account.id)  # opened afresh next time: new credentials, new clients
@@ -270,6 +256,31 @@ class Hub:
             lane.last = run  # seen at once, not at the next hub cycle
             self._seen()
         return run
+
+    async def _cycle(self, account: Account, request: Request, fence: Fence | None, started: float) -> CycleReport:
+        """The account's member runs the request's cycle, fenced by the account's lease; the
+        report of a cycle that could not run names why."""
+        loaded, trigger = request.loaded, request.trigger
+        try:
+            member = await self.members.open(account, draining=self._draining)
+            if self.sharing is not None:
+                member.fence = self.sharing.keepers.get(account.id)
+            member.fence = fence or member.fence
+            with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
+                report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
+            if self._scopes.pop(account.id).cancelled_caught:
+                report = member.cut_short or self._failed(trigger, started, loaded, "lease lost")
+        except anyio.get_cancelled_exc_class():
+            cut = self.members.get(account.id)
+            if cut is not None and cut.cut_short is not None:
+                _observe(self.observer, account, cut.cut_short)  # what it did still counts
+            raise
+        except LakeCircleError as exc:
+            report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role
+        except Exception:  # a bug in one account must not stop the others
+            log.exception("account_crashed")
+            report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
+        return report
 
     def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
         """The report of an account whose cycle could not run."""
@@ -314,3 +325,16 @@ def _observe(observer: HubObserver | None, account: Account, report: CycleReport
             observer.account_finished(account, report)
         except Exception:
             log.exception("account_not_observed", account=account.id)
+
+
+async def _held(
+    hold: Callable[[Account], AbstractAsyncContextManager[Fence]] | None, account: Account, stack: AsyncExitStack
+) -> tuple[Fence | None, LakeCircleError | None]:
+    """A one-shot sync's hold of the account's lease (``Hub.hold``), kept until ``stack`` closes;
+    why it could not be taken (another replica holds it), to be said as the account's failure."""
+    if hold is None:
+        return None, None
+    try:
+        return await stack.enter_async_context(hold(account)), None
+    except LakeCircleError as exc:
+        return None, exc

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import pytest
 
 from lakecircle.core.accounts import Account, AccountList
@@ -128,6 +129,34 @@ async def test_an_account_that_cannot_be_reached_fails_alone_and_names_its_cause
     report = await org.hub.run_cycle(Trigger.RESYNC)
     assert org.states[B] is AccountState.MANAGED
     assert [r.bucket for r in report.results if r.state is BucketState.MISSING] == ["ghost"]
+
+
+async def test_a_one_shot_syncs_accounts_wait_for_their_leases_side_by_side_not_one_slot_after_another() -> None:
+    """The service holds every lease: each account fails after one --lease-wait, all in the same
+    one, not in turns of ``accounts_at_once`` (2 here) that would add up to two waits."""
+    D, E = "444444444444", "555555555555"
+    org = Organization(member(A), member(B), member(C), member(D), member(E), base=fleet(["*"], rule("abort", 7)))
+    waits: list[str] = []
+    waiting = [0, 0]  # now, most at once
+
+    @asynccontextmanager
+    async def held_by_the_service(account: Account) -> AsyncIterator[Any]:
+        waits.append(account.id)
+        waiting[0] += 1
+        waiting[1] = max(waiting)
+        await anyio.sleep(0.2)  # --lease-wait
+        waiting[0] -= 1
+        raise LakeCircleError(f"account {account.id}: its lease is held by pod-a")
+        yield  # pragma: no cover
+
+    org.hub.hold = held_by_the_service
+    report = await org.hub.run_cycle(Trigger.SYNC)
+    assert waiting[1] == 5, "the accounts waited for their leases in turns of the accounts run at once"
+    assert sorted(waits) == [A, B, C, D, E]
+    assert set(org.states.values()) == {AccountState.FAILED}
+    assert "is held by pod-a" in (org.hub.runs[C].error or "")
+    assert report.writes == 0
+    assert org.opened == []
 
 
 async def test_a_bug_in_one_accounts_cycle_leaves_the_others_to_finish() -> None:
