@@ -6,7 +6,9 @@ Replicas elect one writer per account through objects under ``LCC_ENDPOINT``
 implements :class:`~lakecircle.ports.LeaseStore` through the
 :class:`~lakecircle.adapters.s3.adapter.S3Adapter`'s object calls (the adapter's region,
 ``ExpectedBucketOwner``, its error mapping): a refused condition is an answer, None, never
-an error and never retried.
+an error and never retried. That adapter is the leases' own (:meth:`S3Adapter.beside
+<lakecircle.adapters.s3.adapter.S3Adapter.beside>`), so that a renewal never waits behind
+the account's bucket work: its rate limit, its throttle gate, its slots, its connections.
 
 A server that ignores the conditions (some S3-compatible servers, moto before 5.1.5 for
 ``If-Match``) would let two replicas both "win" and both write. Nothing in a normal answer
@@ -46,6 +48,11 @@ class S3LeaseStore:
     def __init__(self, adapter: S3Adapter, uri: str) -> None:
         self._adapter = adapter
         self.bucket, self.prefix = parse_s3_uri(uri)
+
+    @property
+    def adapter(self) -> S3Adapter:
+        """The adapter the requests go through (the leases' own, beside the account's)."""
+        return self._adapter
 
     @property
     def location(self) -> str:
