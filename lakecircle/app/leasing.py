@@ -65,7 +65,9 @@ async def open_lease_store(
     assert settings.endpoint is not None  # noqa: S101 -- required just above
     async with adapter.beside(connections=connections) as own:
         store = S3LeaseStore(own, settings.endpoint)
-        found = await conditional_writes_supported(store, server=store.server, location=store.location)
+        found = await conditional_writes_supported(
+            store, replica=settings.replica_id, server=store.server, location=store.location
+        )
         if not found.supported:
             raise ConfigError([f"LCC_LEASE_SECONDS: {found.reason}"])
         log.info(
