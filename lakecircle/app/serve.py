@@ -329,7 +329,8 @@ async def _runner(
     metrics.watch_gate(account.adapter.gate)
     keeper = None
     if _leases(settings):
-        store = await open_lease_store(settings, account.adapter)
+        # Closed with the rest, after the keeper's release (entered later, on the same stack).
+        store = await stack.enter_async_context(open_lease_store(settings, account.adapter))
         keeper = account_keeper(settings, store, account.adapter, metrics)
     # The daemon's reports feed metrics and logs: counts, not every plan's models
     # (plans only for an ``on_report`` that narrates them: the demo).

@@ -281,15 +281,16 @@ async def open_hub(
         requests=requests,
         opened=opened,
     )
-    from lakecircle.app.leasing import one_shot_holds, open_sharing
+    from lakecircle.app.leasing import hub_leases
 
-    async with wiring.open_own(definitions_dir) as own:
-        sharing = await open_sharing(settings, own.adapter, leases) if leases is not None else None
-        async with aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub:
-            hub.share(sharing)
-            if sharing is None:  # a command: each account's lease held around its cycle
-                hub.hold = await one_shot_holds(settings, own.adapter, lease_wait, dry_run=dry_run)
-            yield hub
+    async with (
+        wiring.open_own(definitions_dir) as own,
+        hub_leases(settings, own.adapter, leases, lease_wait, dry_run=dry_run) as (sharing, hold),
+        aclosing(wiring.hub(own.adapter, definitions_dir, only=only, observer=observer)) as hub,
+    ):
+        hub.share(sharing)
+        hub.hold = hold
+        yield hub
 
 
 def _require_accounts(settings: Settings, *, dry_run: bool) -> None:

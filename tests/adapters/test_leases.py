@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from bench import workload as wl
@@ -24,12 +25,17 @@ from lakecircle import errors
 from lakecircle.adapters.retry import RetryPolicy
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.leases import (
-    PROBE_KEY,
+    PROBE_BODY,
+    PROBE_PREFIX,
     ConditionalWrites,
     S3LeaseStore,
     conditional_writes_supported,
+    probe_key,
 )
+from lakecircle.adapters.s3.stores import S3EndpointStore
 from lakecircle.adapters.s3.transport import OBJECTS
+from lakecircle.engine.leases import lease_key
+from lakecircle.engine.sharing import REPLICAS
 from lakecircle.ports import LeaseStore, Versioned
 from lakecircle.testing import MemoryS3
 from tests.adapters.test_s3 import StubAccount, client_error, create_bucket, methods, record_params, stub_adapter
@@ -41,6 +47,7 @@ pytestmark = pytest.mark.anyio
 BUCKET = "lease-endpoint"
 URI = f"s3://{BUCKET}/lc/"
 KEY = "lease/123456789012.json"
+REPLICA = "pod-a"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02)
 
 
@@ -136,9 +143,39 @@ async def test_the_probe_finds_conditional_writes_on_moto_at_the_first_start_and
     store: S3LeaseStore, s3_client: Any
 ) -> None:
     for _ in range(2):  # the first start creates the probe object; the next finds it there
-        found = await conditional_writes_supported(store, server=store.server, location=store.location)
+        found = await conditional_writes_supported(store, replica=REPLICA, server=store.server, location=store.location)
         assert found == ConditionalWrites(True)
-    assert s3_client.head_object(Bucket=BUCKET, Key="lc/" + PROBE_KEY)["ContentLength"] > 0
+    assert s3_client.head_object(Bucket=BUCKET, Key="lc/lease/probe/pod-a.json")["ContentLength"] > 0
+
+
+async def test_two_replicas_probing_at_once_each_probe_an_object_of_their_own_and_both_pass(
+    store: S3LeaseStore, s3_client: Any
+) -> None:
+    found: dict[str, ConditionalWrites] = {}
+
+    async def probe(replica: str) -> None:
+        found[replica] = await conditional_writes_supported(
+            store, replica=replica, server=store.server, location=store.location
+        )
+
+    async with anyio.create_task_group() as group:  # the Deployment's first rollout: two pods at once
+        group.start_soon(probe, "pod-a")
+        group.start_soon(probe, "pod-b")
+
+    assert found == {"pod-a": ConditionalWrites(True), "pod-b": ConditionalWrites(True)}
+    listed = s3_client.list_objects_v2(Bucket=BUCKET, Prefix="lc/lease/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == ["lc/lease/probe/pod-a.json", "lc/lease/probe/pod-b.json"]
+    assert await S3EndpointStore(store.adapter, URI).list_keys(REPLICAS) == [], "no probe is taken for a heartbeat"
+
+
+@pytest.mark.parametrize("replica", ["pod-a", "replicas", "probe", MOTO_ACCOUNT, "lakecircle-7d9f8c-x2b4q"])
+def test_a_probe_object_is_never_a_lease_nor_a_heartbeat(replica: str) -> None:
+    key = probe_key(replica)
+
+    assert key == f"{PROBE_PREFIX}{replica}.json"
+    assert not key.startswith(REPLICAS), "the heartbeats' listing would take it for a replica"
+    assert key not in {lease_key(MOTO_ACCOUNT), lease_key(replica), lease_key(f"replicas/{replica}")}
+    assert "/" in key.removeprefix("lease/"), "a lease's key is lease/<account>.json, an account ID has no slash"
 
 
 # -- answers lost, refused or throttled (the fault proxy in front of moto) --------------------
@@ -243,12 +280,57 @@ async def test_a_server_that_does_not_implement_conditional_writes_is_not_suppor
     account = StubAccount({"put_object": [client_error("NotImplemented", 501, "PutObject")]})
     async with stub_adapter(account) as adapter:
         store = S3LeaseStore(adapter, URI)
-        found = await conditional_writes_supported(store, server="http://old-s3:9000", location=store.location)
+        found = await conditional_writes_supported(
+            store, replica=REPLICA, server="http://old-s3:9000", location=store.location
+        )
 
     assert not found.supported
-    assert found.reason.startswith("the server at http://old-s3:9000 (s3://lease-endpoint/lc/lease/probe.json)")
+    assert found.reason.startswith("the server at http://old-s3:9000 (s3://lease-endpoint/lc/lease/probe/pod-a.json)")
     assert "does not implement conditional writes" in found.reason
     assert found.reason.endswith("set LCC_LEASE_SECONDS=0 and run one replica")
+
+
+class Body:
+    """A GetObject answer's streaming body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aenter__(self) -> Body:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def read(self, _: int | None = None) -> bytes:
+        data, self.data = self.data, b""
+        return data
+
+
+async def test_a_409_conflict_on_the_probes_last_if_match_is_tried_again_before_any_verdict() -> None:
+    # S3 answers 409 ConditionalRequestConflict to one of two conditional writes that cross.
+    refused = client_error("PreconditionFailed", 412, "PutObject")
+    account = StubAccount(
+        {
+            "put_object": [
+                {"ETag": '"kms-1"'},  # created
+                refused,  # a second create
+                refused,  # If-Match on a stale ETag
+                client_error("ConditionalRequestConflict", 409, "PutObject"),  # crossed another write
+                {"ETag": '"kms-2"'},
+            ],
+            "get_object": [
+                {"Body": Body(PROBE_BODY), "ETag": '"kms-1"'},
+                {"Body": Body(PROBE_BODY), "ETag": '"kms-1"'},
+            ],
+        }
+    )
+    async with stub_adapter(account, retry=FAST) as adapter:
+        store = S3LeaseStore(adapter, URI)
+        found = await conditional_writes_supported(store, replica=REPLICA, server="S3", location=store.location)
+
+    assert found == ConditionalWrites(True)
+    assert methods(account)[-4:] == ["get_object", "put_object", "get_object", "put_object"]
 
 
 async def test_the_probe_lets_other_failures_through() -> None:
@@ -256,7 +338,7 @@ async def test_the_probe_lets_other_failures_through() -> None:
     async with stub_adapter(account) as adapter:
         store = S3LeaseStore(adapter, URI)
         with pytest.raises(errors.AccessDenied):
-            await conditional_writes_supported(store, server="S3", location=store.location)
+            await conditional_writes_supported(store, replica=REPLICA, server="S3", location=store.location)
 
 
 # -- races, against the benchmark endpoint (its check and write are one step) -----------------
@@ -343,14 +425,14 @@ async def test_the_probe_says_whether_the_server_honours_conditional_writes(
     bench.settings(ignore=ignored)
     prefix = "probe-" + ("-".join(ignored) or "honoured")
     async with bench_store(bench, prefix) as store:
-        found = await conditional_writes_supported(store, server=store.server, location=store.location)
+        found = await conditional_writes_supported(store, replica=REPLICA, server=store.server, location=store.location)
 
     if reason is None:
         assert found == ConditionalWrites(True)
         return
     assert not found.supported
     assert found.reason == (
-        f"the server at {bench.url} (s3://{wl.ENDPOINT_BUCKET}/{prefix}/lease/probe.json) {reason};"
+        f"the server at {bench.url} (s3://{wl.ENDPOINT_BUCKET}/{prefix}/lease/probe/pod-a.json) {reason};"
         " leases need them: set LCC_LEASE_SECONDS=0 and run one replica"
     )
 
@@ -362,7 +444,68 @@ class RefusesEveryIfMatch(MemoryS3):
         return None
 
 
+class NewETagEachPut:
+    """Conditions honoured; each PUT gets a new opaque ETag, as under SSE-KMS (not the body's MD5).
+
+    Every request lets the other tasks run first, so that concurrent probes interleave.
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Versioned] = {}
+        self.puts = 0
+
+    async def read(self, key: str) -> Versioned | None:
+        await anyio.lowlevel.checkpoint()
+        return self.objects.get(key)
+
+    async def create(self, key: str, data: bytes) -> str | None:
+        await anyio.lowlevel.checkpoint()
+        return None if key in self.objects else self._put(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        await anyio.lowlevel.checkpoint()
+        found = self.objects.get(key)
+        return self._put(key, data) if found is not None and found.etag == etag else None
+
+    def _put(self, key: str, data: bytes) -> str:
+        self.puts += 1
+        self.objects[key] = Versioned(data, f'"kms-{self.puts}"')
+        return self.objects[key].etag
+
+
+async def probe_at_once(store: LeaseStore, *replicas: str) -> list[ConditionalWrites]:
+    """The probes of ``replicas``, all at once; their verdicts in order."""
+    found: list[ConditionalWrites] = [ConditionalWrites(False)] * len(replicas)
+
+    async def one(i: int) -> None:
+        found[i] = await conditional_writes_supported(store, replica=replicas[i], server="S3", location=URI)
+
+    async with anyio.create_task_group() as group:
+        for i in range(len(replicas)):
+            group.start_soon(one, i)
+    return found
+
+
+async def test_two_replicas_probing_at_once_where_every_put_gets_a_new_etag_both_pass() -> None:
+    store = NewETagEachPut()
+
+    found = await probe_at_once(store, "pod-a", "pod-b")
+
+    assert found == [ConditionalWrites(True)] * 2, [f.reason for f in found]
+    assert set(store.objects) == {probe_key("pod-a"), probe_key("pod-b")}
+
+
+async def test_a_probe_whose_if_match_loses_to_another_writer_of_its_object_tries_again() -> None:
+    # Two processes with one replica ID (`kubectl exec <pod> -- lakecircle sync` while the pod's
+    # daemon starts): the other's replace changes the ETag between this one's read and replace.
+    store = NewETagEachPut()
+
+    found = await probe_at_once(store, "pod-a", "pod-a")
+
+    assert found == [ConditionalWrites(True)] * 2, [f.reason for f in found]
+
+
 async def test_the_probe_refuses_a_server_where_a_matching_if_match_fails() -> None:
     store = RefusesEveryIfMatch()
-    found = await conditional_writes_supported(store, server="x", location="s3://b/p/")
+    found = await conditional_writes_supported(store, replica=REPLICA, server="x", location="s3://b/p/")
     assert not found.supported, "the probe passed, yet no lease can be renewed or taken over on this server"

@@ -22,13 +22,17 @@ import anyio
 import pytest
 import structlog
 
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.s3.leases import S3LeaseStore
 from lakecircle.app.serve import run_service
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
+from lakecircle.engine.leased import LeasedRunner
 from lakecircle.service.daemon import Daemon as DaemonLoop
 from lakecircle.service.server import host_port
 from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+from tests.engine.leasing import until
 from tests.faultproxy import Fault, FaultProxy
 
 DEFINITION = """BucketName = "{bucket}"
@@ -399,3 +403,25 @@ async def test_a_drift_monitor_takes_no_lease_so_it_never_keeps_the_writer_waiti
                 await anyio.sleep(0.05)
     keys = [k["Key"] for k in s3_client.list_objects_v2(Bucket="svc-endpoint", Prefix="lc/lease/").get("Contents", [])]
     assert not [k for k in keys if k.endswith(f"/{MOTO_ACCOUNT}.json")], keys
+
+
+@pytest.mark.anyio
+async def test_the_daemons_lease_requests_go_their_own_way_and_that_way_is_closed_with_the_daemon(
+    daemon_env: dict[str, str],
+) -> None:
+    # Never behind the cycle's requests in LCC_MAX_REQUESTS_PER_SECOND's limiter or the throttle gate.
+    settings = service_settings(lease_seconds=6, replica_id="pod-a", max_requests_per_second=2)
+    async with service(settings) as (daemon, _):
+        runner = daemon.reconciler
+        assert isinstance(runner, LeasedRunner)
+        store, account = runner.keeper._store, runner.reconciler.store
+        assert isinstance(store, S3LeaseStore)
+        assert isinstance(account, S3Adapter)
+        await until(runner.keeper.held, within=6)
+    assert not {"GetObject", "PutObject"} & set(account.calls), account.calls
+    assert account.gate.limiter is not None
+    lane = store.adapter
+    assert lane.calls["PutObject"] >= 4, "the probe and the lease went the leases' way"
+    assert (lane.gate.limiter, lane.slots) == (None, None)
+    with pytest.raises(RuntimeError, match="outside its `async with` block"):
+        await lane.client()

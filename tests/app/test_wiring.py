@@ -7,6 +7,8 @@ one role (moto's STS assumes any role, see tests/adapters/test_roles.py).
 from __future__ import annotations
 
 import socket
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,16 @@ import pytest
 import structlog
 
 from lakecircle import errors
+from lakecircle.adapters.s3.leases import S3LeaseStore
+from lakecircle.app.leasing import LeaseHeld
 from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.app.wiring import open_hub, open_member
 from lakecircle.core.accounts import Account
 from lakecircle.core.report import Trigger
 from lakecircle.engine.hub import AccountState
+from lakecircle.engine.sharing import REPLICAS
 from lakecircle.settings import load_settings
+from tests.app.test_leasing import Transitions
 from tests.builders import fleet, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import Fault, FaultProxy
@@ -176,3 +182,59 @@ def test_a_hub_needs_lcc_accounts() -> None:
 @pytest.mark.parametrize(("concurrency", "at_once"), [(1, 2), (4, 2), (16, 4), (64, 16)])
 def test_accounts_run_four_slots_each_and_never_fewer_than_two_at_once(concurrency: int, at_once: int) -> None:
     assert accounts_at_once(load_settings({}, concurrency=concurrency)) == at_once
+
+
+# -- the hub's leases ---------------------------------------------------------------------------
+
+
+def own_calls(seen: dict[str, Any]) -> Callable[[str | None, Any], None]:
+    """An ``opened`` watch that keeps the hub's own adapter and its request counts once verified."""
+
+    def opened(account: str | None, adapter: Any) -> None:
+        if account is None:
+            seen.update(adapter=adapter, calls=Counter(adapter.calls))
+
+    return opened
+
+
+async def test_a_hub_replicas_leases_and_heartbeats_never_go_through_the_hubs_adapter(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    # The hub's adapter carries every member's records, under the process's slots and the
+    # account's rate limit: a renewal queued there comes back too late for its lease.
+    s3_client.create_bucket(Bucket="hub-records")
+    config = hub_settings(tmp_path, lease_seconds=6, replica_id="pod-a", max_requests_per_second=2)
+    own: dict[str, Any] = {}
+
+    async with open_hub(config, dry_run=False, opened=own_calls(own), leases=Transitions()) as hub:
+        sharing = hub.sharing
+        assert sharing is not None
+        assert isinstance(sharing.store, S3LeaseStore)
+        await sharing.store.read(f"lease/{MEMBERS[0]}.json")
+        await sharing.listing.list_keys(REPLICAS)
+        store = sharing.store
+        assert hub.hold is None
+
+    assert own["adapter"].calls == own["calls"], "the probe, a lease read, the heartbeats' listing: none went there"
+    assert own["adapter"].slots is not None
+    lane = store.adapter
+    assert (lane.slots, lane.gate.limiter) == (None, None)
+    with pytest.raises(RuntimeError, match="outside its `async with` block"):
+        await lane.client()
+
+
+async def test_a_hub_syncs_hold_of_an_accounts_lease_never_goes_through_the_hubs_adapter(
+    moto: str, s3_client: Any, tmp_path: Path
+) -> None:
+    s3_client.create_bucket(Bucket="hub-records")
+    config = hub_settings(tmp_path, lease_seconds=6, replica_id="laptop")
+    own: dict[str, Any] = {}
+
+    async with open_hub(config, dry_run=False, opened=own_calls(own), lease_wait=0.5) as hub:
+        assert hub.hold is not None
+        with pytest.raises(LeaseHeld, match="took its lease"):  # a created lease: its first write waits
+            async with hub.hold(Account(MEMBERS[0], f"arn:aws:iam::{MEMBERS[0]}:role/lakecircle")):
+                pass
+
+    assert f"lcc/lease/{MEMBERS[0]}.json" in object_keys(s3_client, "hub-records", "lcc/lease/")
+    assert own["adapter"].calls == own["calls"], "the probe and the lease's requests went their own way"

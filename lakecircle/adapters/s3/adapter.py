@@ -54,6 +54,13 @@ class S3Adapter(S3Transport):
         self.page_size = page_size
         self._regions = BucketRegions(self.call, account)
 
+    def beside(self, *, connections: int) -> S3Adapter:
+        """An adapter for requests that must never wait behind this one's (the leases'):
+        the same account (``ExpectedBucketOwner``, checked through this one) and what
+        :meth:`~lakecircle.adapters.s3.transport.S3Transport.options_beside` keeps, with
+        clients, a gate and no limits of its own. Use it with ``async with`` as any adapter."""
+        return S3Adapter(account=self.account, verify_account=False, **self.options_beside(connections=connections))
+
     # -- account ----------------------------------------------------------------------------
 
     async def check_account(self) -> str | None:

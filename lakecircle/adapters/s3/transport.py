@@ -106,6 +106,8 @@ class S3Transport:
         """The most one attempt may take, answer read included (see :meth:`_attempt`)."""
         self._clock = clock
         self._sleep = sleep
+        self._timeouts = (connect_timeout, read_timeout)
+        self._given_factory = client_factory
         self.gate = ThrottleGate(
             max_delay=self.retry.max_delay, max_requests_per_second=max_requests_per_second, clock=clock, sleep=sleep
         )
@@ -138,6 +140,33 @@ class S3Transport:
         self._clients.clear()
         if stack is not None:
             await stack.aclose()
+
+    def options_beside(self, *, connections: int) -> dict[str, Any]:
+        """The options of a transport beside this one, for requests that must never queue behind its.
+
+        The same credentials (this session), endpoint, region, timeouts, retry policy,
+        observer, clock and sleep; but clients of its own (a pool of ``connections``,
+        :func:`~lakecircle.adapters.s3.botocore.client_config`'s floor applies), a throttle
+        gate of its own with no ``max_requests_per_second``, and no slots. A lease renewal that
+        queued behind a cycle's rate-limited reads, a throttled gate (1/s at its floor) or a
+        hub's bound on requests would come back too late for its lease.
+        """
+        connect_timeout, read_timeout = self._timeouts
+        return {
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "session": self._session,
+            "client_factory": self._given_factory,
+            "content_md5": self.content_md5,
+            "concurrency": connections,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "attempt_timeout": self.attempt_timeout,
+            "retry": self.retry,
+            "observer": self.observer,
+            "clock": self._clock,
+            "sleep": self._sleep,
+        }
 
     # -- clients and requests -------------------------------------------------------------
 
