@@ -182,6 +182,11 @@ class Lease:
         body = self._seen.body if self._seen is not None else None
         return body.holder if body is not None and not body.released else None
 
+    @property
+    def in_doubt(self) -> bool:
+        """An acquisition's outcome is unknown and not read back yet: it may hold the lease."""
+        return self._must_read and any(sent.reason in _NEW_EPOCH for sent in self._unknown)
+
     def held(self, now: float) -> bool:
         """This replica holds the lease and its deadline has not passed."""
         return self._hold is not None and now < self._hold.deadline
@@ -373,12 +378,8 @@ class Lease:
         return self.duration / RENEWALS_PER_DURATION
 
     def _next_stamp(self, unix: float) -> float:
-        """A ``renewed`` stamp later than every one this replica wrote, so no two bodies are equal."""
-        stamp = unix if math.isfinite(unix) and unix > self._stamp else self._stamp + STAMP_STEP
-        if not math.isfinite(stamp):
-            stamp = 0.0
-        self._stamp = stamp
-        return stamp
+        self._stamp = _later(self._stamp, unix)
+        return self._stamp
 
 
 def _new_hold(
@@ -397,3 +398,9 @@ def _new_hold(
     return _Hold(
         etag, sent.body, deadline, renew_at, acquired_at=-math.inf if at_once else now, writable_from=writable_from
     )
+
+
+def _later(last: float, unix: float) -> float:
+    """A ``renewed`` stamp later than ``last``, the last one this replica wrote, so no two bodies are equal."""
+    stamp = unix if math.isfinite(unix) and unix > last else last + STAMP_STEP
+    return stamp if math.isfinite(stamp) else 0.0

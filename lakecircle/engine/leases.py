@@ -273,12 +273,13 @@ class LeaseKeeper:
                     self._wake = anyio.Event()
 
     async def release(self) -> None:
-        """Stop wanting the lease and drive it until released or no longer held, within a third of the
-        duration (after that the lease runs out by itself). The release is settled when no bucket
-        write under it may still apply (:class:`Flights`)."""
+        """Stop wanting the lease and drive it until released or no longer held (or in doubt), within a
+        third of the duration (then it runs out by itself); settled when no write may still apply."""
         self.want(False)
         with anyio.move_on_after(self.request_timeout):
-            while self._lease.epoch is not None and self.held():
+            await self._lock.acquire()  # a request under way (an acquisition, say) is answered first
+            self._lock.release()
+            while (self._lease.epoch is not None and self.held()) or self._lease.in_doubt:
                 wait = await self._advance()
                 if wait is not None:
                     await anyio.sleep(max(min(wait.until - self._clock(), self._tick), 0.0))
