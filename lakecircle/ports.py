@@ -103,6 +103,11 @@ class EndpointStore(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]: ...
 
+    async def list_etags(self, prefix: str) -> dict[str, str]:
+        """Every key under ``prefix`` with its ETag as the listing gives it (one ListObjectsV2 per
+        1,000 keys: how the replicas watch each other's heartbeats without reading them)."""
+        ...
+
 
 class AccountSource(Protocol):
     """The accounts one service manages (``LCC_ACCOUNTS``): an accounts file, or an organization.

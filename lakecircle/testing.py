@@ -156,6 +156,10 @@ class MemoryS3:
         self.calls["ListObjectsV2"] += 1
         return sorted(k for k in self.objects if k.startswith(prefix))
 
+    async def list_etags(self, prefix: str) -> dict[str, str]:
+        self.calls["ListObjectsV2"] += 1
+        return {k: etag_of(data) for k, data in sorted(self.objects.items()) if k.startswith(prefix)}
+
     # -- LeaseStore -----------------------------------------------------------------------
 
     async def read(self, key: str) -> Versioned | None:

@@ -45,6 +45,10 @@ class Freezable:
         await self._wait()
         return await self.store.list_keys(prefix)
 
+    async def list_etags(self, prefix: str) -> dict[str, str]:
+        await self._wait()
+        return await self.store.list_etags(prefix)
+
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         await self._wait()
         await self.store.put_bytes(key, data, content_type)

@@ -87,6 +87,9 @@ class Counting:
     async def list_keys(self, prefix):  # type: ignore[no-untyped-def]
         return await self.store.list_keys(prefix)
 
+    async def list_etags(self, prefix):  # type: ignore[no-untyped-def]
+        return await self.store.list_etags(prefix)
+
     async def put_bytes(self, key, data, content_type="application/json"):  # type: ignore[no-untyped-def]
         await self.store.put_bytes(key, data, content_type)
 

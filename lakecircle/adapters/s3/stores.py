@@ -73,3 +73,9 @@ class S3EndpointStore:
         async for page in self._adapter.iter_objects(self.bucket, self.prefix + prefix):
             keys.extend(str(o["Key"]).removeprefix(self.prefix) for o in page)
         return sorted(keys)
+
+    async def list_etags(self, prefix: str) -> dict[str, str]:
+        etags: dict[str, str] = {}
+        async for page in self._adapter.iter_objects(self.bucket, self.prefix + prefix):
+            etags.update((str(o["Key"]).removeprefix(self.prefix), str(o.get("ETag") or "")) for o in page)
+        return etags
