@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from lakecircle.core.sharing import Standing, ranking, share, wanted
+from lakecircle.core.lease_body import LeaseBody, encode
+from lakecircle.core.sharing import Peers, Standing, ranking, share, wanted
+from lakecircle.ports import Versioned
 
 ACCOUNTS = [f"{n:012d}" for n in range(1, 11)]
 D = 30.0
@@ -70,3 +72,116 @@ def test_when_a_replica_leaves_only_its_accounts_move() -> None:
     after = {a: ranking(a, ["pod-a", "pod-b"])[0] for a in ACCOUNTS}
     moved = {a for a in ACCOUNTS if before[a] != after[a]}
     assert moved == {a for a in ACCOUNTS if before[a] == "pod-c"}
+
+
+# -- who is live: the peers' heartbeats (Peers) ---------------------------------------------------
+
+Step = tuple[str, ...]
+"""``("list", "b=e1 c=e2")``: a listing of the heartbeats (replica=ETag); ``("read", "b=e1")``: pod-b's
+body read at that ETag, not released; ``("read", "b=e1 released")``: released. Each step is
+D / 3 after the one before it, as the replicas list every third of a duration."""
+
+
+def peers_after(steps: list[Step], *, reads_answered: bool = True) -> tuple[Peers, float]:
+    """pod-a's view after ``steps``; with ``reads_answered`` every body a listing asks for is read
+    (not released) before the next step. Returns the view and the time of the last step."""
+    peers, now = Peers("pod-a", D), 0.0
+    for kind, what in steps:
+        now += D / 3
+        if kind == "list":
+            listing = dict(pair.split("=") for pair in what.split())
+            unread = peers.listed(listing, now)
+            if reads_answered:
+                for name in unread:
+                    peers.read(name, Versioned(beat(name), listing[name]), now)
+        else:
+            name_etag, *released = what.split()
+            name, etag = name_etag.split("=")
+            peers.read(name, Versioned(beat(name, released=bool(released)), etag), now)
+    return peers, now
+
+
+def beat(name: str, *, released: bool = False, duration: float = D) -> bytes:
+    return encode(LeaseBody(name, 1, 1.0, 2.0, duration, released=released))
+
+
+@pytest.mark.parametrize(
+    ("case", "steps", "live"),
+    [
+        ("a heartbeat seen once does not count yet", [("list", "b=e1")], set()),
+        ("a heartbeat seen to change counts", [("list", "b=e1"), ("list", "b=e2")], {"b"}),
+        ("this replica's own heartbeat is no peer", [("list", "pod-a=e1"), ("list", "pod-a=e2")], set()),
+        (
+            "a crashed pod's heartbeat never counts, at start or later",
+            [("list", "old=e0 b=e1"), ("list", "old=e0 b=e2"), ("list", "old=e0 b=e3"), ("list", "old=e0 b=e4")],
+            {"b"},
+        ),
+        (
+            "a heartbeat that stood still a whole duration stops counting",
+            [("list", "b=e1"), ("list", "b=e2"), ("list", "b=e2"), ("list", "b=e2"), ("list", "b=e2")],
+            set(),
+        ),
+        ("a released heartbeat never counts", [("list", "b=e1"), ("list", "b=e2"), ("read", "b=e2 released")], set()),
+        (
+            "a replica back after its heartbeat was found free counts at the first listing that shows it written",
+            [("list", "b=e1"), ("list", "b=e2"), *[("list", "b=e2")] * 6, ("list", "b=e3")],
+            {"b"},
+        ),
+        (
+            "a heartbeat found released and written again counts at once",
+            [("list", "b=e1"), ("read", "b=e1 released"), ("list", "b=e2")],
+            {"b"},
+        ),
+        (
+            "a heartbeat deleted and created again is new: it must change to count",
+            [("list", "b=e1"), ("list", "b=e2"), ("list", ""), ("list", "b=e3")],
+            set(),
+        ),
+        ("a listing and a read that spell one ETag apart agree", [("list", 'b="e1"'), ("read", "b=e1")], set()),
+        ("a read at an ETag newer than the listing's is a change", [("list", "b=e1"), ("read", "b=e2")], {"b"}),
+    ],
+)
+def test_who_counts_as_a_live_replica(case: str, steps: list[Step], live: set[str]) -> None:
+    peers, now = peers_after(steps)
+    assert peers.live(now) == live, case
+
+
+def test_a_heartbeat_found_free_is_not_read_again_while_its_etag_stays() -> None:
+    peers, now = peers_after([("list", "old=e0"), *[("list", "old=e0")] * 4])
+    assert peers.watched == frozenset()  # free by the ETag rule: remembered at e0, not watched
+    assert peers.listed({"old": "e0"}, now + D) == []
+    assert peers.listed({"old": "e1"}, now + D) == ["old"]  # written anew: read, to know whether it runs
+
+
+def test_a_heartbeat_is_read_once_per_etag() -> None:
+    peers = Peers("pod-a", D)
+    assert peers.listed({"b": "e1"}, 0.0) == ["b"]
+    peers.read("b", Versioned(beat("b"), "e1"), 0.0)
+    assert peers.listed({"b": "e1"}, D / 3) == []
+    assert peers.listed({"b": "e2"}, 2 * D / 3) == ["b"]
+
+
+def test_a_changed_heartbeat_whose_new_body_could_not_be_read_still_counts_as_before() -> None:
+    peers, now = peers_after([("list", "b=e1"), ("list", "b=e2")])
+    assert peers.listed({"b": "e3"}, now + D / 3) == ["b"]  # the read of e3 fails: nothing fed back
+    assert peers.live(now + D / 3) == {"b"}
+
+
+def test_a_heartbeat_lasts_its_own_duration_not_this_replicas() -> None:
+    peers = Peers("pod-a", D)
+    peers.listed({"b": "e1"}, 0.0)
+    peers.read("b", Versioned(beat("b", duration=10 * D), "e2"), 0.0)
+    assert peers.live(5 * D) == {"b"}
+    assert peers.live(10 * D) == frozenset()
+
+
+def test_a_live_replica_is_counted_at_the_first_listing_after_its_first_renewal_and_dropped_when_it_releases() -> None:
+    peers = Peers("pod-a", D)
+    peers.read("b", None, 0.0)  # nothing known yet: nothing happens
+    assert peers.listed({"b": "e1"}, 0.0) == ["b"]
+    peers.read("b", Versioned(beat("b"), "e1"), 0.01)
+    assert peers.live(0.01) == frozenset()
+    assert peers.listed({"b": "e2"}, D / 3) == ["b"]
+    assert peers.live(D / 3) == {"b"}  # renewed (its body is read to know it is not a release)
+    peers.read("b", Versioned(beat("b", released=True), "e2"), D / 3)
+    assert peers.live(D / 3) == frozenset()
