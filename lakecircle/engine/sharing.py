@@ -2,21 +2,23 @@
 the decision of which leases to want (:mod:`lakecircle.core.sharing`).
 
 Replicas find each other through S3 alone: each holds a lease of its own on
-``lease/replicas/<replica>.json`` (its heartbeat, renewed as any lease), and observes the
-others' there. A replica is live while its heartbeat is not free by the ETag rule: one that
-stopped renewing drops out after a lease duration, one that shut down released its heartbeat
-and drops out at once. Every replica keeps a keeper per listed account (wanting the lease or
-only watching it) and decides every third of a duration which leases to want.
+``lease/replicas/<replica>.json`` (its heartbeat, renewed as any lease). Every third of a
+duration a replica lists ``lease/replicas/`` (keys and ETags: one request) and reads only the
+heartbeats whose ETag it has not read yet; :class:`~lakecircle.core.sharing.Peers` says who is
+live from that. A crashed pod's heartbeat, never renewed, never counts; one that shut down
+released its heartbeat and drops out at once; one that stopped renewing drops out after a
+duration, and counts again as soon as a listing shows its heartbeat written anew. Every replica
+keeps a keeper per listed account (wanting the lease or only watching it) and decides every
+third of a duration which leases to want.
 
 A lease this replica holds beyond its share is given back only once the account's cycle has
-ended (``quiet``): a release under a running cycle would let another replica write while
-this one still may.
+ended (``quiet``): a release under a running cycle would let another replica write while this
+one still may.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable, Iterable
 
@@ -24,16 +26,12 @@ import anyio
 import anyio.abc
 import structlog
 
-from lakecircle.core.sharing import Standing, wanted
+from lakecircle.core.sharing import Peers, Standing, wanted
 from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import EndpointStore, LeaseStore
 
 log = structlog.get_logger("lakecircle.engine.sharing")
-
-GONE_FOR = 10
-"""Lease durations before a peer whose heartbeat was found free is looked at again (past rollouts
-leave heartbeats behind: released, or never renewed after a crash)."""
 
 REPLICAS = "lease/replicas/"
 """Where the replicas' heartbeats live, under ``LCC_ENDPOINT``."""
@@ -69,12 +67,13 @@ class Sharing:
         self.clock = clock
         self.keepers: dict[str, LeaseKeeper] = {}
         """A keeper per listed account, by ID."""
-        self._peers: dict[str, LeaseKeeper] = {}
+        self.peers = Peers(replica, duration)
+        """The other replicas, as their heartbeats show them."""
         self._free_since: dict[str, float] = {}
         self._listed: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self._gone: dict[str, float] = {}
-        """Peers whose heartbeat was found free, and when: not watched again for a while."""
+        self._unread: set[str] = set()
+        """Peers whose heartbeat could not be read, lately (one warning a streak)."""
         self._group: anyio.abc.TaskGroup | None = None
         self._heartbeat = self._keeper(f"replicas/{replica}", wanted=True, observed=False)
 
@@ -98,7 +97,7 @@ class Sharing:
 
     def live(self) -> set[str]:
         """The replicas seen alive (this one always)."""
-        return {name for name, keeper in self._peers.items() if not keeper.free()} | {self.replica}
+        return {*self.peers.live(self.clock()), self.replica}
 
     async def run(self) -> None:
         """Keep the heartbeat, watch the peers and the accounts, until cancelled; then give back
@@ -179,25 +178,33 @@ class Sharing:
                 self._stop(account_id)
                 del self.keepers[account_id]
                 self._free_since.pop(account_id, None)
-        for name, peer in list(self._peers.items()):
-            if peer.free():  # gone (released, or silent for a duration): looked at again only later
-                self._stop(f"peer:{name}")
-                del self._peers[name]
-                self._gone[name] = now
 
     async def _discover(self) -> None:
-        """Watch every peer's heartbeat (new ones found by listing ``lease/replicas/``)."""
+        """List the heartbeats and read the ones written since last read (:class:`Peers`)."""
         try:
-            keys = await self.listing.list_keys(REPLICAS)
+            etags = await self.listing.list_etags(REPLICAS)
         except LakeCircleError as exc:
             log.warning("replicas_unlisted", error=str(exc))
             return
-        for key in keys:
-            name = key.removeprefix(REPLICAS).removesuffix(".json")
-            if name == self.replica or name in self._peers or not key.endswith(".json"):
-                continue
-            if self.clock() < self._gone.get(name, -math.inf) + GONE_FOR * self.duration:
-                continue  # a heartbeat found free lately: a pod of a past rollout, most likely
-            peer = self._keeper(f"replicas/{name}", wanted=False, observed=False)
-            self._peers[name] = peer
-            self._start(f"peer:{name}", peer)
+        heartbeats = {
+            key.removeprefix(REPLICAS).removesuffix(".json"): etag
+            for key, etag in etags.items()
+            if key.endswith(".json") and "/" not in key.removeprefix(REPLICAS)
+        }
+        unread = self.peers.listed(heartbeats, self.clock())
+        async with anyio.create_task_group() as group:
+            for name in unread:
+                group.start_soon(self._read_peer, name)
+
+    async def _read_peer(self, name: str) -> None:
+        key = f"{REPLICAS}{name}.json"
+        try:
+            with anyio.fail_after(self.duration / 3):
+                found = await self.store.read(key)
+        except (LakeCircleError, TimeoutError) as exc:
+            level = "debug" if name in self._unread else "warning"  # one warning a streak
+            getattr(log, level)("replica_unread", replica=name, key=key, error=str(exc) or "no answer in time")
+            self._unread.add(name)
+            return
+        self._unread.discard(name)
+        self.peers.read(name, found, self.clock())
