@@ -231,8 +231,8 @@ class Hub:
             await stack.enter_async_context(self.schedule.slot())
             if self._draining or account.id not in {a.id for a in self.accounts}:
                 return None  # no new cycle in an account that left the list
-            if self.sharing is not None and not self.sharing.holds(account.id):
-                return None  # its lease was lost while this cycle waited its turn
+            if account.id in self._theirs():
+                return None  # its lease was lost, or is being given back, while this cycle waited its turn
             started, loaded, trigger = self.clock(), request.loaded, request.trigger
             with structlog.contextvars.bound_contextvars(account=account.id):
                 if refused is not None:
@@ -312,10 +312,10 @@ class Hub:
             self.schedule.start(account, self._last)
 
     def _theirs(self) -> frozenset[str]:
-        """The listed accounts another replica holds (or no one: this one does not)."""
+        """The listed accounts another replica holds (or no one), or this one gives back (no new cycle)."""
         if self.sharing is None:
             return frozenset()
-        return frozenset(a.id for a in self.accounts if not self.sharing.holds(a.id))
+        return frozenset(a.id for a in self.accounts if not self.sharing.holds(a.id) or self.sharing.leaving(a.id))
 
 
 def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:

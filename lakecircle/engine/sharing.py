@@ -13,7 +13,8 @@ third of a duration which leases to want.
 
 A lease this replica holds beyond its share is given back only once the account's cycle has
 ended (``quiet``): a release under a running cycle would let another replica write while this
-one still may.
+one still may. Until then the account is *leaving* (:meth:`Sharing.leaving`): the hub starts no
+new cycle in it, so an account whose cycles follow one another is given back too.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Sharing:
         self._free_since: dict[str, float] = {}
         self._listed: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
+        self._leaving: set[str] = set()
         self._unread: set[str] = set()
         """Peers whose heartbeat could not be read, lately (one warning a streak)."""
         self._group: anyio.abc.TaskGroup | None = None
@@ -94,6 +96,11 @@ class Sharing:
         """Whether this replica may write the account's buckets now."""
         keeper = self.keepers.get(account_id)
         return keeper is not None and keeper.may_start_write()
+
+    def leaving(self, account_id: str) -> bool:
+        """Whether this replica is giving the account's lease back once its cycle ends: start no
+        new cycle in it (the hub treats it as another replica's)."""
+        return account_id in self._leaving
 
     def live(self) -> set[str]:
         """The replicas seen alive (this one always)."""
@@ -158,7 +165,8 @@ class Sharing:
 
     def decide(self) -> None:
         """Want the leases :func:`lakecircle.core.sharing.wanted` says among the listed accounts;
-        give back the others once their cycles have ended, and stop watching accounts gone."""
+        give back the others once their cycles have ended (leaving until then), and stop watching
+        accounts gone."""
         now = self.clock()
         standings = {}
         for account_id in sorted(self._listed & set(self.keepers)):
@@ -170,11 +178,16 @@ class Sharing:
             standings[account_id] = Standing(keeper.held(), is_free, now - since if since is not None else 0.0)
         chosen = wanted(self.replica, self.live(), standings, self.duration)
         for account_id, keeper in list(self.keepers.items()):
+            held = keeper.held()
             if account_id in chosen:
                 keeper.want(True)
-            elif not keeper.held() or self.quiet(account_id):
+                self._leaving.discard(account_id)
+            elif not held or self.quiet(account_id):
                 keeper.want(False)  # given back at its keeper's next step: its cycle has ended
-            if account_id not in self._listed and not keeper.held():
+                self._leaving.discard(account_id)
+            else:
+                self._leaving.add(account_id)  # given back once its cycle ends; no new one meanwhile
+            if account_id not in self._listed and not held:
                 self._stop(account_id)
                 del self.keepers[account_id]
                 self._free_since.pop(account_id, None)
