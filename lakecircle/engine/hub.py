@@ -131,6 +131,8 @@ class Hub:
         if not self._draining:
             self._draining = True
             self.schedule.drained()
+            if self.sharing is not None:
+                self.sharing.stop_acquiring()  # the leases others give back in a rollout go to replicas that stay
         for member in self.members.reconcilers():
             member.drain()
 

@@ -14,7 +14,9 @@ third of a duration which leases to want.
 A lease this replica holds beyond its share is given back only once the account's cycle has
 ended (``quiet``): a release under a running cycle would let another replica write while this
 one still may. Until then the account is *leaving* (:meth:`Sharing.leaving`): the hub starts no
-new cycle in it, so an account whose cycles follow one another is given back too.
+new cycle in it, so an account whose cycles follow one another is given back too. A replica
+that drains (SIGTERM) stops acquiring (:meth:`Sharing.stop_acquiring`): the leases other
+replicas give back in a rollout go to replicas that stay.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Sharing:
         self._listed: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._leaving: set[str] = set()
+        self._acquiring = True
         self._unread: set[str] = set()
         """Peers whose heartbeat could not be read, lately (one warning a streak)."""
         self._group: anyio.abc.TaskGroup | None = None
@@ -105,6 +108,12 @@ class Sharing:
     def live(self) -> set[str]:
         """The replicas seen alive (this one always)."""
         return {*self.peers.live(self.clock()), self.replica}
+
+    def stop_acquiring(self) -> None:
+        """Take no lease from now on (this replica drains): the leases held stay held until
+        :meth:`run` ends, those being acquired are let go."""
+        self._acquiring = False
+        self.decide()
 
     async def run(self) -> None:
         """Keep the heartbeat, watch the peers and the accounts, until cancelled; then give back
@@ -164,9 +173,9 @@ class Sharing:
         self.gained(account_id)
 
     def decide(self) -> None:
-        """Want the leases :func:`lakecircle.core.sharing.wanted` says among the listed accounts;
-        give back the others once their cycles have ended (leaving until then), and stop watching
-        accounts gone."""
+        """Want the leases :func:`lakecircle.core.sharing.wanted` says among the listed accounts
+        (only those held once draining); give back the others once their cycles have ended, and
+        stop watching accounts gone."""
         now = self.clock()
         standings = {}
         for account_id in sorted(self._listed & set(self.keepers)):
@@ -179,7 +188,7 @@ class Sharing:
         chosen = wanted(self.replica, self.live(), standings, self.duration)
         for account_id, keeper in list(self.keepers.items()):
             held = keeper.held()
-            if account_id in chosen:
+            if account_id in chosen and (held or self._acquiring):
                 keeper.want(True)
                 self._leaving.discard(account_id)
             elif not held or self.quiet(account_id):

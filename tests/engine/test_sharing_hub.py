@@ -1,5 +1,6 @@
 """A hub replica and its leases (engine/hub.py with engine/sharing.py): an account it is giving back
-gets no new cycle, so it is given back even when its cycles follow one another."""
+gets no new cycle, so it is given back even when its cycles follow one another; a draining hub
+takes no lease."""
 
 from __future__ import annotations
 
@@ -55,3 +56,17 @@ async def test_an_account_given_back_gets_no_new_cycle_and_goes_once_its_cycle_e
         held[staying].release.set()
     assert gone_reads == 1, "a new cycle started in the account being given back"
     assert still
+
+
+async def test_a_draining_hub_takes_no_lease() -> None:
+    org, leases = organization(), MemoryS3()
+    pod_a = sharing(leases, "pod-a")
+    org.hub.share(pod_a)
+    pod_a.accounts([A, B])
+    org.hub.drain()  # SIGTERM before any lease was taken
+    async with anyio.create_task_group() as group:
+        group.start_soon(pod_a.run)
+        await until(lambda: leases.calls["ListObjectsV2"] >= 3, within=2 * D)
+        group.cancel_scope.cancel()
+    assert not any(keeper.held() for keeper in pod_a.keepers.values())
+    assert sorted(leases.objects) == ["lease/replicas/pod-a.json"]
