@@ -16,7 +16,8 @@ ended (``quiet``): a release under a running cycle would let another replica wri
 one still may. Until then the account is *leaving* (:meth:`Sharing.leaving`): the hub starts no
 new cycle in it, so an account whose cycles follow one another is given back too. A replica
 that drains (SIGTERM) stops acquiring (:meth:`Sharing.stop_acquiring`): the leases other
-replicas give back in a rollout go to replicas that stay.
+replicas give back in a rollout go to replicas that stay. On the way out every lease held is
+given back at once, concurrently, and the heartbeat last.
 """
 
 from __future__ import annotations
@@ -130,9 +131,18 @@ class Sharing:
                     await anyio.sleep(self.duration / 3)
         finally:
             self._group = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.duration / 3):
-                for keeper in [*self.keepers.values(), self._heartbeat]:
-                    await keeper.release()
+            with anyio.CancelScope(shield=True):
+                await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Every lease released at once (one slow answer holds up no other), then the heartbeat, so
+        the others count this replica until its accounts are free to take; all within a third of
+        the duration, as each release is (what is left then runs out by itself)."""
+        with anyio.move_on_after(self.duration / 3):
+            async with anyio.create_task_group() as group:
+                for keeper in self.keepers.values():
+                    group.start_soon(keeper.release)
+            await self._heartbeat.release()
 
     def _start(self, name: str, keeper: LeaseKeeper) -> None:
         """Run ``keeper`` in its own cancel scope (stopped by :meth:`_stop`)."""

@@ -1,5 +1,5 @@
 """A replica on its way out (engine/sharing.py): once draining it takes no lease the others give
-back (a rollout)."""
+back (a rollout), and at its end it gives back every lease at once, its heartbeat last."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.engine.test_sharing import D, held
 pytestmark = pytest.mark.anyio
 
 FOUR = [f"{n:012d}" for n in range(1, 5)]
+HEARTBEAT = "lease/replicas/pod-a.json"
 
 
 def sharing(store: MemoryS3, name: str) -> Sharing:
@@ -61,3 +62,34 @@ async def test_a_replica_takes_the_leases_another_gives_back_unless_it_drains(dr
         assert taken == mine, "a draining replica took leases another gave back"
     else:
         assert taken == set(FOUR)
+
+
+class SlowReleases(MemoryS3):
+    """Every write of an account's lease, once ``slow``, takes a quarter of the duration; the
+    released bodies' keys in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow = False
+        self.released: list[str] = []
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str | None:
+        if self.slow and not key.startswith("lease/replicas/"):
+            await anyio.sleep(D / 4)
+        answer = await super().replace(key, data, etag)
+        body = decode(data)
+        if answer is not None and body is not None and body.released:
+            self.released.append(key)
+        return answer
+
+
+async def test_every_lease_is_given_back_at_the_end_though_each_release_is_slow_the_heartbeat_last() -> None:
+    store = SlowReleases()
+    a = sharing(store, "pod-a")
+    async with anyio.create_task_group() as group:
+        group.start_soon(a.run)
+        await until(lambda: len(held(a)) == 4, within=D)
+        store.slow = True  # one after another, four releases would take a whole duration: a third is allowed
+        group.cancel_scope.cancel()
+    assert sorted(store.released[:-1]) == [f"lease/{x}.json" for x in FOUR]
+    assert store.released[-1:] == [HEARTBEAT]
