@@ -80,6 +80,8 @@ class Sharing:
         self._acquiring = True
         self._unread: set[str] = set()
         """Peers whose heartbeat could not be read, lately (one warning a streak)."""
+        self._told: set[str] = set()
+        """Accounts :attr:`gained` was told of since their lease was last lost or given back."""
         self._group: anyio.abc.TaskGroup | None = None
         self._heartbeat = self._keeper(f"replicas/{replica}", wanted=True, observed=False)
 
@@ -97,9 +99,11 @@ class Sharing:
         )
 
     def holds(self, account_id: str) -> bool:
-        """Whether this replica may write the account's buckets now."""
+        """Whether this replica may write the account's buckets now, once :attr:`gained` was told:
+        time alone opens a lease (a new holder's wait ends), and the keeper tells at its next look;
+        held in between, the account would be neither another replica's nor running for the hub."""
         keeper = self.keepers.get(account_id)
-        return keeper is not None and keeper.may_start_write()
+        return account_id in self._told and keeper is not None and keeper.may_start_write()
 
     def leaving(self, account_id: str) -> bool:
         """Whether this replica is giving the account's lease back once its cycle ends: start no
@@ -177,9 +181,11 @@ class Sharing:
         self.decide()  # new accounts wanted at once, gone ones given back
 
     def _lost(self, account_id: str) -> None:
+        self._told.discard(account_id)
         self.lost(account_id)
 
     def _gained(self, account_id: str) -> None:
+        self._told.add(account_id)
         self.gained(account_id)
 
     def decide(self) -> None:
@@ -204,12 +210,14 @@ class Sharing:
             elif not held or self.quiet(account_id):
                 keeper.want(False)  # given back at its keeper's next step: its cycle has ended
                 self._leaving.discard(account_id)
+                self._told.discard(account_id)
             else:
                 self._leaving.add(account_id)  # given back once its cycle ends; no new one meanwhile
             if account_id not in self._listed and not held:
                 self._stop(account_id)
                 del self.keepers[account_id]
                 self._free_since.pop(account_id, None)
+                self._told.discard(account_id)
 
     async def _discover(self) -> None:
         """List the heartbeats and read the ones written since last read (:class:`Peers`)."""

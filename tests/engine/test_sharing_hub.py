@@ -1,8 +1,10 @@
 """A hub replica and its leases (engine/hub.py with engine/sharing.py): an account it is giving back
 gets no new cycle, so it is given back even when its cycles follow one another; a draining hub
-takes no lease."""
+takes no lease; an account whose lease turns writable is held for the hub only once the hub was told."""
 
 from __future__ import annotations
+
+import time
 
 import anyio
 import pytest
@@ -70,3 +72,34 @@ async def test_a_draining_hub_takes_no_lease() -> None:
         group.cancel_scope.cancel()
     assert not any(keeper.held() for keeper in pod_a.keepers.values())
     assert sorted(leases.objects) == ["lease/replicas/pod-a.json"]
+
+
+async def test_an_account_turns_held_for_the_hub_only_once_the_hub_is_told_never_by_time_alone() -> None:
+    """A created lease may be written a duration after it was found missing: time alone opens it,
+    and the keeper tells the hub at its next look. Held for the hub in between, the account would
+    be neither another replica's nor running: left out of the hub's account states, its series
+    forgotten (``lakecircle_leases_held`` gone: LakeCircleLeaseUnheld fires)."""
+    org, leases = organization(), MemoryS3()
+    offset = 0.0
+
+    def clock() -> float:
+        return time.monotonic() + offset
+
+    pod_a = Sharing(leases, leases, "pod-a", D, write_timeout=D / 6, clock=clock)
+    org.hub.share(pod_a)
+    async with org.hub.background(wait=0.02, shutdown_timeout=0.5):
+        await org.hub.run_cycle(Trigger.STARTUP)  # a keeper per account: their leases are created
+        keeper, key = pod_a.keepers[A], f"lease/{A}.json"
+        await until(keeper.held, within=D)
+        created = leases.objects[key]
+        await until(lambda: leases.objects[key] != created, within=D)  # renewed: time enough left after the jump
+        hold = keeper._lease._hold  # when time alone opens it (a created lease: a duration after it was missing)
+        assert hold is not None
+        assert not org.hub._lanes, "written already: the keeper opened it before the jump"
+        offset = hold.writable_from + 0.001 - time.monotonic()  # time alone opens the lease; no await from here
+        writable = keeper.may_start_write()
+        org.hub._seen()  # what any account's end, or a hub cycle, tells the observer
+        states = dict(org.states)
+        await until(lambda: A in org.finished, within=D)  # told at the keeper's next look: it runs
+    assert writable
+    assert sorted(states) == [A, B], "an account held but not yet running was left out of the hub's states"
