@@ -48,9 +48,10 @@ LEASE_CONNECTIONS: Final = 4
 """The leases' connections for one account's lease (a keeper sends one request at a time)."""
 
 SHARING_CONNECTIONS: Final = 16
-"""The leases' connections for a hub: a keeper per listed account and per peer, started
-together, so their renewals come in bursts that must all be answered within a third of the
-lease (1,000 accounts at 30 ms a request: 2 s through 16 connections, 8 s through 4)."""
+"""The leases' connections for a hub: a keeper per listed account, all started together (and a
+listing of the peers' heartbeats with reads of those that changed), so their renewals come in
+bursts that must all be answered within a third of the lease (1,000 accounts at 30 ms a request:
+2 s through 16 connections, 8 s through 4)."""
 
 
 @asynccontextmanager

@@ -63,8 +63,11 @@ class LeasedRunner:
         return self.reconciler.draining
 
     def drain(self) -> None:
-        """Start no new bucket work (a shutdown); a wait for the lease ends at once."""
+        """Start no new bucket work (a shutdown); a wait for the lease ends at once, and a lease not
+        held is no longer wanted (another replica that stays takes it, not this one on its way out)."""
         self.reconciler.drain()
+        if self.keeper.epoch is None:
+            self.keeper.want(False)
         if self._standby_scope is not None:
             self._standby_scope.cancel()
 

@@ -188,6 +188,19 @@ async def test_a_stop_during_standby_ends_the_wait_at_once_with_an_empty_interru
     assert s3.calls["ListBuckets"] == 0
 
 
+async def test_a_standby_that_drains_no_longer_takes_the_lease_a_holder_gives_back() -> None:
+    s3 = account(1)
+    a, b = keeper(s3, "a"), keeper(s3, "b")
+    b_runner = runner(s3, b)
+    async with running(a, b):
+        await until(a.held)
+        await until(lambda: b.holder_seen == "a")
+        b_runner.drain()  # a rollout: b is on its way out too
+        await a.release()
+        await anyio.sleep(D)  # b reads the released lease within a third of a duration
+        assert not b.held()
+
+
 async def test_the_daemon_runs_a_leased_runner_as_it_runs_a_reconciler() -> None:
     s3, standby = account(3), Standby()
     a = keeper(s3, "a")
