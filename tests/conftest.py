@@ -38,11 +38,22 @@ def _fresh_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+ONE_REPLICA = {"LCC_LEASE_SECONDS": "0"}
+"""The settings of one replica, leases off: how every test runs LakeCircle unless it is about leases.
+
+With leases on (the default) every ``sync`` and daemon waits a write timeout before its first
+write, and a lease created where none was a whole duration (30 s): a test that is not about
+leases would only wait. The autouse fixture below sets them in this process, and
+:func:`tests.helpers.cli_env`, :func:`tests.helpers.child_env` and
+:func:`tests.helpers.clear_settings` in what the tests give a child process or a command."""
+
+
 @pytest.fixture(autouse=True)
 def _one_replica(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs one replica, leases off (``LCC_LEASE_SECONDS=0``), unless it sets them:
+    """Every test runs one replica, leases off (:data:`ONE_REPLICA`), unless it sets them:
     the replicas' tests do, and the settings' tests clear every ``LCC_*`` variable first."""
-    monkeypatch.setenv("LCC_LEASE_SECONDS", "0")
+    for name, value in ONE_REPLICA.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -31,11 +31,12 @@ from types import TracebackType
 from typing import Any, Self
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from lakecircle.core.model import Rule
 from tests.builders import rule
-from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ONE_REPLICA
 
 Rules = Mapping[str, int]
 """A bucket's lifecycle configuration in brief: rule ID -> expiration days."""
@@ -154,10 +155,32 @@ def cli_env(endpoint_url: str, home: Path, **settings: str) -> dict[str, str]:
         "LCC_RETRY_MAX_ATTEMPTS": "3",
         "LCC_RETRY_BASE_DELAY": "0.01",
         "LCC_RETRY_MAX_DELAY": "0.05",
-        "LCC_LEASE_SECONDS": "0",  # one replica, as most tests are; the replicas' tests turn leases on
+        **ONE_REPLICA,  # as most tests are; the replicas' tests turn leases on
     }
     env.update(settings)
     return {k: v for k, v in env.items() if v is not None}
+
+
+def child_env(**settings: str) -> dict[str, str]:
+    """This test process's environment for a child process: its ``LCC_*`` variables dropped but
+    one replica's (:data:`~tests.conftest.ONE_REPLICA`), then ``settings``.
+
+    For the tests that point a child at what the ``moto`` fixture set in this process (the
+    SDK's variables); :func:`cli_env` builds a whole environment from scratch instead.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
+    env.update(ONE_REPLICA)
+    env.update(settings)
+    return env
+
+
+def clear_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    """This process's ``LCC_*`` variables replaced by one replica's (leases off) and ``settings``,
+    for commands run in this process and children that inherit its environment."""
+    for name in [n for n in os.environ if n.startswith("LCC_")]:
+        monkeypatch.delenv(name)
+    for name, value in {**ONE_REPLICA, **settings}.items():
+        monkeypatch.setenv(name, value)
 
 
 # -- what a user sees ---------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import signal
 import subprocess
@@ -49,6 +48,7 @@ from lakecircle.settings import load_settings
 from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import LIFECYCLE_OPERATIONS, Event, Fault, FaultProxy, classify
+from tests.helpers import child_env, clear_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -176,8 +176,6 @@ def show(figures: str) -> None:
 
 
 def service_env(monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, **extra: str) -> None:
-    for name in [n for n in os.environ if n.startswith("LCC_")]:
-        monkeypatch.delenv(name)
     values = {
         "LCC_ENDPOINT": f"s3://{ENDPOINT}/{PREFIX}",
         "LCC_AWS_ACCOUNT": MOTO_ACCOUNT,
@@ -189,11 +187,9 @@ def service_env(monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, **extra: str
         "LCC_RETRY_BASE_DELAY": "0.01",
         "LCC_RETRY_MAX_DELAY": "0.2",
         "LCC_MAX_REMOVALS": "10000",
-        "LCC_LEASE_SECONDS": "0",
         **extra,
     }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
+    clear_settings(monkeypatch, **values)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
 
 
@@ -566,8 +562,7 @@ def test_the_daemon_killed_mid_cycle_again_and_again_loses_no_change_and_converg
     rng = random.Random(9)
     count = 80
     arrange(s3_client, count, seed=80, name="kill")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
-    env.update(
+    env = child_env(  # one replica killed and restarted: a lease would make each restart wait it out
         LCC_ENDPOINT=f"s3://{ENDPOINT}/{PREFIX}",
         LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
         LCC_AWS_REGION=MOTO_REGION,
@@ -576,7 +571,6 @@ def test_the_daemon_killed_mid_cycle_again_and_again_loses_no_change_and_converg
         LCC_POLL_INTERVAL="3600",
         LCC_CONCURRENCY="4",
         LCC_MAX_REMOVALS="10000",
-        LCC_LEASE_SECONDS="0",  # one replica killed and restarted: a lease would make each restart wait it out
     )
     buckets = [f"kill-{i:03d}" for i in range(count)]
     initial = {b: {r.id for r in live(s3_client, b).rules} for b in buckets}

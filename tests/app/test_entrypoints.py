@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
-from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+from tests.conftest import ServerTap
 from tests.helpers import cli_env
 
 DEFINITION = b"""BucketName = "orig-bucket"
@@ -34,16 +34,9 @@ def run_module(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def original_env(moto: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
-    env.update(
-        LCC_ENDPOINT="s3://orig-endpoint/lifecycle/",
-        LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
-        LCC_AWS_REGION=MOTO_REGION,
-        LCC_LOG_FORMAT="JSON",
-        **extra,
-    )
-    return env
+def original_env(moto: str, home: Path, **extra: str) -> dict[str, str]:
+    """The original's settings (LCC_ACTIONS as ``extra``), for moto's account, one replica."""
+    return cli_env(moto, home, LCC_ENDPOINT="s3://orig-endpoint/lifecycle/", **extra)
 
 
 def arrange(s3_client: Any) -> None:
@@ -56,27 +49,29 @@ def arrange(s3_client: Any) -> None:
     s3_client.put_bucket_lifecycle_configuration(Bucket="orig-bucket", **config_to_request(old))
 
 
-def test_bare_module_with_sync_runs_one_cycle_and_exits_0(moto: str, s3_client: Any, tap: ServerTap) -> None:
+def test_bare_module_with_sync_runs_one_cycle_and_exits_0(
+    moto: str, s3_client: Any, tap: ServerTap, tmp_path: Path
+) -> None:
     arrange(s3_client)
     tap.reset()
-    done = run_module(original_env(moto, LCC_ACTIONS="SYNC"))
+    done = run_module(original_env(moto, tmp_path, LCC_ACTIONS="SYNC"))
     assert done.returncode == 0, done.stderr
     assert tap.total("PUT") == 1
     rules = s3_client.get_bucket_lifecycle_configuration(Bucket="orig-bucket")["Rules"]
     assert [r["ID"] for r in rules] == ["expire"]
 
 
-def test_bare_module_with_dryrun_writes_nothing(moto: str, s3_client: Any, tap: ServerTap) -> None:
+def test_bare_module_with_dryrun_writes_nothing(moto: str, s3_client: Any, tap: ServerTap, tmp_path: Path) -> None:
     arrange(s3_client)
     tap.reset()
-    done = run_module(original_env(moto, LCC_ACTIONS="DRYRUN"))
+    done = run_module(original_env(moto, tmp_path, LCC_ACTIONS="DRYRUN"))
     assert done.returncode == 0, done.stderr
     assert "1 bucket(s) would change" in done.stdout
     assert tap.total("PUT") == 0
 
 
-def test_bare_module_with_a_bad_setting_exits_1_naming_it(moto: str) -> None:
-    done = run_module(original_env(moto, LCC_ACTIONS="APPLY"))
+def test_bare_module_with_a_bad_setting_exits_1_naming_it(moto: str, tmp_path: Path) -> None:
+    done = run_module(original_env(moto, tmp_path, LCC_ACTIONS="APPLY"))
     assert done.returncode == 1
     assert "LCC_ACTIONS" in done.stderr
 

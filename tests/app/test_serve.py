@@ -34,6 +34,7 @@ from lakecircle.settings import Settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.engine.leasing import until
 from tests.faultproxy import Fault, FaultProxy
+from tests.helpers import child_env
 
 DEFINITION = """BucketName = "{bucket}"
 [[LifecycleConfiguration.Rules]]
@@ -99,8 +100,7 @@ def daemon_env(moto: str, s3_client: Any, tmp_path: Path) -> dict[str, str]:
         s3_client.put_object(
             Bucket="svc-endpoint", Key=f"lc/definition/{bucket}.toml", Body=DEFINITION.format(bucket=bucket).encode()
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LCC_")}
-    env.update(
+    return child_env(
         LCC_ENDPOINT="s3://svc-endpoint/lc/",
         LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
         LCC_AWS_REGION=MOTO_REGION,
@@ -108,9 +108,7 @@ def daemon_env(moto: str, s3_client: Any, tmp_path: Path) -> dict[str, str]:
         LCC_METRICS_ADDR="127.0.0.1:0",
         LCC_POLL_INTERVAL="3600",
         LCC_RESYNC_INTERVAL="3600",
-        LCC_LEASE_SECONDS="0",
     )
-    return env
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ def test_a_frozen_holder_loses_its_lease_to_the_standby_which_repairs_and_no_two
             code, _ = second.wait_exit()
     assert code == 0, str(second)
     assert took <= 2 * LEASE + 2, took
+    for replica in (first, second):  # the lease's log lines, too, show no secret (test_security runs one replica)
+        assert_clean(replica.text)
     records = sorted(changes(s3_client), key=lambda r: r["time"])
     epochs = [r["lease"]["epoch"] for r in records]
     assert epochs == sorted(epochs), epochs  # in the order written, an epoch never follows a later one

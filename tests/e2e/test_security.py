@@ -46,6 +46,7 @@ from lakecircle.settings import Settings
 from tests.builders import definition, rule
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import FaultProxy
+from tests.helpers import clear_settings
 
 ENDPOINT = "sec-endpoint"
 OTHER_ACCOUNT = "111111111111"
@@ -66,7 +67,8 @@ def live_rules(s3_client: Any, bucket: str) -> tuple[Rule, ...]:
 
 @pytest.fixture
 def world(moto: str, s3_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Three buckets, their definitions in a directory and under the endpoint; LCC_* for moto."""
+    """Three buckets, their definitions in a directory and under the endpoint; LCC_* for moto, one replica
+    (what these tests check is the same with leases on; the replicas' tests hold leases)."""
     s3_client.create_bucket(Bucket=ENDPOINT)
     defs = tmp_path / "defs"
     defs.mkdir()
@@ -77,11 +79,9 @@ def world(moto: str, s3_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
         s3_client.put_object(
             Bucket=ENDPOINT, Key=f"lc/definition/{bucket}.toml", Body=definition(bucket, rule("expire", prefix="logs/"))
         )
-    for name in [n for n in os.environ if n.startswith("LCC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LCC_ENDPOINT", f"s3://{ENDPOINT}/lc/")
-    monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
-    monkeypatch.setenv("LCC_AWS_REGION", MOTO_REGION)
+    clear_settings(
+        monkeypatch, LCC_ENDPOINT=f"s3://{ENDPOINT}/lc/", LCC_AWS_ACCOUNT=MOTO_ACCOUNT, LCC_AWS_REGION=MOTO_REGION
+    )
     return defs
 
 

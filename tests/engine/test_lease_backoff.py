@@ -11,7 +11,8 @@ from lakecircle.testing import LeaseFault, MemoryS3
 
 pytestmark = pytest.mark.anyio
 
-D = 6.0
+D = 0.6
+"""A short real duration: the backoff (D / 100, doubling to D / 3) and the timeouts scale with it."""
 
 
 @pytest.mark.parametrize("holding", [True, False], ids=["holder-renewing", "standby-acquiring"])
