@@ -267,7 +267,7 @@ def run_demo(echo: Echo = print, *, cycles: int | None = None, metrics_addr: str
             metrics_addr=metrics_addr,
             poll_interval=5,
             resync_interval=60,
-            lease_seconds=6,  # a lease as replicas hold one, short: its holder's first write waits 2 s
+            lease_seconds=6,  # a lease as replicas hold one, short: created here, its first write waits 6 s
         )
         anyio.run(_plan_first, settings, echo)
         narrator = _Narrator(echo, client)
