@@ -113,6 +113,13 @@ class _Hold:
     writable_from: float = -math.inf
     """No write before this: a created lease is written once the object has been missing for a whole
     duration (a holder whose object someone deleted stops writing within that time)."""
+    waits_for: float = 0.0
+    """The holder before's longest write (a third of its duration): the new-holder wait is at least
+    that, when its ``LCC_LEASE_SECONDS`` was longer than this replica's."""
+
+    def waited(self, now: float, write_timeout: float) -> bool:
+        """The new-holder wait is over: no write of a holder before this one may still apply."""
+        return now - self.acquired_at >= max(write_timeout, self.waits_for) and now >= self.writable_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +155,7 @@ class Lease:
         self.key = key
         self.replica = replica
         self.duration = duration
+        self._interval = duration / RENEWALS_PER_DURATION
         self.instance = instance
         """This process among those that may share the replica id (the own-lapsed-lease rule needs it)."""
         self._wanted = wanted
@@ -205,10 +213,13 @@ class Lease:
             hold is not None
             and self._wanted
             and not self._must_read
-            and now - hold.acquired_at >= write_timeout
-            and now >= hold.writable_from
+            and hold.waited(now, write_timeout)
             and hold.deadline - now >= write_timeout + margin
         )
+
+    def waited(self, now: float, write_timeout: float) -> bool:
+        """Not held, or past the new-holder wait (no write of a holder before may still apply)."""
+        return self._hold is None or self._hold.waited(now, write_timeout)
 
     def want(self, wanted: bool, *, settled: bool = False) -> None:
         """Whether this replica wants the lease at all; ``want(False)`` while holding releases it at the
@@ -373,10 +384,6 @@ class Lease:
         self._hold = None
         self._transitions.append(Transition.LOST)
 
-    @property
-    def _interval(self) -> float:
-        return self.duration / RENEWALS_PER_DURATION
-
     def _next_stamp(self, unix: float) -> float:
         self._stamp = _later(self._stamp, unix)
         return self._stamp
@@ -385,8 +392,8 @@ class Lease:
 def _new_hold(
     prior: _Seen | None, sent: _Sent, etag: str, now: float, *, duration: float, own: Callable[[LeaseBody], bool]
 ) -> _Hold:
-    """A new epoch held (``sent`` applied as ``etag``). Its first write waits one write timeout (a
-    holder before it may still be writing), except after a settled release (its holder had no write
+    """A new epoch held (``sent`` applied as ``etag``). Its first write waits one write timeout, at
+    least the holder before's (it may still be writing), except after a settled release (its holder had no write
     in flight) or this process's own lapsed lease (its writes ended by its old deadline); a created
     one also waits until the object has been missing for a whole duration (someone may have deleted
     a lease whose holder writes until its next renewal fails)."""
@@ -395,9 +402,9 @@ def _new_hold(
     at_once = body is not None and (body.settled if body.released else own(body))
     missing_since = prior.first_seen if prior is not None and prior.etag is None else now
     writable_from = missing_since + duration if sent.etag is None else -math.inf
-    return _Hold(
-        etag, sent.body, deadline, renew_at, acquired_at=-math.inf if at_once else now, writable_from=writable_from
-    )
+    waits_for = (body.duration if body is not None else duration) / RENEWALS_PER_DURATION
+    acquired_at = -math.inf if at_once else now
+    return _Hold(etag, sent.body, deadline, renew_at, acquired_at, writable_from=writable_from, waits_for=waits_for)
 
 
 def _later(last: float, unix: float) -> float:

@@ -174,7 +174,7 @@ class LeaseKeeper:
         self._lease = Lease(self.key, replica, duration, wanted=wanted, instance=secrets.token_hex(8))
         self._store = store
         self.account = account
-        self.replica = replica
+        self.replica = self.holder = replica
         self.duration = duration
         self.write_timeout = min(write_timeout, duration / 3)
         self.margin = duration / MARGIN_SHARE
@@ -206,10 +206,6 @@ class LeaseKeeper:
         return self._lease.epoch
 
     @property
-    def holder(self) -> str:
-        return self.replica
-
-    @property
     def holder_seen(self) -> str | None:
         """The holder the object last read names, while this replica does not hold it (None: no
         holder, released, unreadable, not read yet, or this replica holds it)."""
@@ -230,8 +226,10 @@ class LeaseKeeper:
 
     def want(self, wanted: bool) -> None:
         """Whether this replica wants the lease; wakes :meth:`run` at once (``False`` while held releases
-        it: call it once the writes under way have finished; settled when none may still apply)."""
-        self._lease.want(wanted, settled=self.flights.settled())
+        it once the writes under way have finished; settled when none of its writes, nor (its own
+        wait over) a holder's before it, may still apply)."""
+        settled = self.flights.settled() and self._lease.waited(self._clock(), self.write_timeout)
+        self._lease.want(wanted, settled=settled)
         self._check()
         self._wake.set()
 

@@ -529,3 +529,14 @@ def test_an_answer_to_a_question_not_asked_is_refused() -> None:
 def test_a_lease_needs_a_positive_finite_duration(duration: float) -> None:
     with pytest.raises(ValueError, match="positive number"):
         Lease(KEY, "me", duration)
+
+
+def test_a_new_holder_waits_at_least_the_write_timeout_of_a_holder_with_a_longer_lease() -> None:
+    """A service at LCC_LEASE_SECONDS=180 (writes up to 60 s) taken over by a replica at 120 whose
+    writes take 10 s at most: the new holder waits 60 s, not 10."""
+    machine = lease(duration=120.0)
+    read(machine, Versioned(body("other", 4, duration=180.0), "e1"), 0.0)
+    write(machine, 180.0, "e2")
+    assert machine.transitions() == (Transition.TAKEN_OVER,)
+    assert not machine.may_start_write(180.0 + 59.0, WT, MARGIN)
+    assert machine.may_start_write(180.0 + 60.0, WT, MARGIN)

@@ -32,13 +32,16 @@ CLIENT_TIMEOUT = 5.0
 """Real seconds after which a lease request without an answer is given up (an unknown outcome)."""
 KEY = "lease/123456789012.json"
 STEPS = 60
+STRAGGLER = 2.0
 EPOCH_UNIX = 1_750_000_000.0
 
 FATES = st.sampled_from(["answered"] * 5 + ["late", "answer lost", "never applied"])
 """A request's fate: answered, reaching the store within a second; reaching it up to two durations
 late (answered, if the client has not given up by then); its answer lost; never reaching the store."""
-WRITES = st.sampled_from([None, 0.01, 0.5, 1.0, 1.0])
-"""Whether a replica that may write starts one, and its length as a share of the write timeout."""
+WRITES = st.sampled_from([None, 0.01, 0.5, 1.0, 1.0, STRAGGLER])
+"""Whether a replica that may write starts one, and its length as a share of the write timeout; a
+straggler is a write its client gave up on (cut, its answer lost) that still applies up to one more
+write timeout later: it leaves the releases of its holder unsettled for two timeouts and the margin."""
 
 PROPERTY = settings(
     max_examples=250,
@@ -97,6 +100,11 @@ class Replica:
     frozen_until: float = 0.0
     busy_until: float = 0.0
     """When its last bucket write ends (a release waits for it, as the driver's does)."""
+    stopping: bool = False
+    """Told to let go (a shutdown, a lease given back): it starts no write and releases once its writes
+    have ended."""
+    unsettled_until: float = 0.0
+    """Until when a release of its is not settled: a straggler of its may still apply (``Flights``)."""
     believed: int | None = None
     """The epoch its lease held at the end of its last turn (what a replica that does not ask believes)."""
 
@@ -184,13 +192,25 @@ def act(replica: Replica, world: World, data: st.DataObject, *, fenced: bool) ->
         return
     now = replica.clock(world.real)
     deliver(replica, world, now)
+    if replica.stopping and world.real >= replica.busy_until:
+        # Its writes have ended, as the driver's release waits for: settled (the next holder writes
+        # at once) when no straggler of its may still apply and its own new-holder wait is over.
+        quiet = world.real >= replica.unsettled_until
+        replica.lease.want(False, settled=quiet and replica.lease.waited(now, WRITE_TIMEOUT))
+        replica.stopping = False
     allowed = replica.lease.may_start_write(now, WRITE_TIMEOUT, MARGIN) if fenced else replica.believed is not None
+    allowed = allowed and not replica.stopping
     epoch = replica.lease.epoch if fenced else replica.believed
     share = data.draw(WRITES) if allowed and epoch is not None else None
     if share is not None and epoch is not None:
         length = share * WRITE_TIMEOUT / replica.rate
         world.windows.append(Window(replica.name, epoch, world.real, world.real + length))
-        replica.busy_until = max(replica.busy_until, world.real + length)
+        if share == STRAGGLER:  # its client gave up after one write timeout
+            replica.busy_until = max(replica.busy_until, world.real + WRITE_TIMEOUT / replica.rate)
+            linger = (2 * WRITE_TIMEOUT + MARGIN) / replica.rate
+            replica.unsettled_until = max(replica.unsettled_until, world.real + linger)
+        else:
+            replica.busy_until = max(replica.busy_until, world.real + length)
     if replica.flight is None:
         unix = EPOCH_UNIX if replica.wall_stuck else EPOCH_UNIX + int(world.real)
         step = replica.lease.next(now, unix)
@@ -237,7 +257,7 @@ def disturb(world: World, data: st.DataObject) -> None:
     """Now and then: freeze a replica (often the holder) for up to three durations, make the holder
     release the lease (settled once its writes have ended, as the driver's is, or not settled in the
     middle of one), or a replica want it again."""
-    events = ["none"] * 20 + ["pause", "pause the holder", "release", "release mid-write", "want"]
+    events = ["none"] * 8 + ["pause", "pause the holder", "release", "release mid-write", "want"]
     event = data.draw(st.sampled_from(events))
     holders = [r for r in world.replicas if r.lease.epoch is not None]
     idle = [r for r in world.replicas if not r.lease.wanted]
@@ -257,8 +277,8 @@ def disturb(world: World, data: st.DataObject) -> None:
         replica.lease.want(True)
     elif event == "release mid-write" and world.real >= replica.frozen_until:
         replica.lease.want(False)  # a shutdown that cut a write: not settled, the next holder waits
-    elif world.real >= replica.busy_until and world.real >= replica.frozen_until:
-        replica.lease.want(False, settled=True)  # its writes have ended: the next holder writes at once
+    else:
+        replica.stopping = True  # no new write; released once its writes have ended (act)
 
 
 def check(world: World) -> None:
