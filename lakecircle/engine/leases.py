@@ -38,6 +38,7 @@ import anyio
 import structlog
 
 from lakecircle import errors
+from lakecircle.clocks import lease_clock
 from lakecircle.core.lease import Create, Lease, Read, Replace, Step, Transition, Wait
 from lakecircle.ports import LeaseStore, Versioned
 
@@ -164,7 +165,7 @@ class LeaseKeeper:
         write_timeout: float,
         wanted: bool = True,
         observer: LeaseObserver | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = lease_clock,
         unix: Callable[[], float] = time.time,
         contact: Callable[[bool], None] | None = None,
     ) -> None:

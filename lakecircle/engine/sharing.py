@@ -23,13 +23,13 @@ given back at once, concurrently, and the heartbeat last.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterable
 
 import anyio
 import anyio.abc
 import structlog
 
+from lakecircle.clocks import lease_clock
 from lakecircle.core.sharing import Peers, Standing, wanted
 from lakecircle.engine.leases import LeaseKeeper, LeaseObserver
 from lakecircle.errors import LakeCircleError
@@ -54,7 +54,7 @@ class Sharing:
         write_timeout: float,
         observer: LeaseObserver | None = None,
         quiet: Callable[[str], bool] = lambda _: True,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = lease_clock,
     ) -> None:
         self.store = store
         self.listing = listing
