@@ -260,18 +260,20 @@ class Hub:
         return run
 
     async def _cycle(self, account: Account, request: Request, fence: Fence | None, started: float) -> CycleReport:
-        """The account's member runs the request's cycle, fenced by the account's lease; the
-        report of a cycle that could not run names why."""
+        """The request's cycle in the account, fenced by its lease (a report naming why it could not run)."""
         loaded, trigger = request.loaded, request.trigger
         try:
-            member = await self.members.open(account, draining=self._draining)
-            if self.sharing is not None:
-                member.fence = self.sharing.keepers.get(account.id)
-            member.fence = fence or member.fence
-            with anyio.CancelScope() as self._scopes[account.id]:  # cancelled when its lease is lost
+            with anyio.CancelScope() as scope:  # cancelled when its lease is lost, the member's opening included
+                self._scopes[account.id] = scope
+                member = await self.members.open(account, draining=self._draining)
+                fence = fence or _keeper(self.sharing, account.id)
+                if self.sharing is not None and fence is None:
+                    scope.cancel()  # the lease went while the member opened: no cycle without a fence
+                member.fence = fence or member.fence
                 report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
             if self._scopes.pop(account.id).cancelled_caught:
-                report = member.cut_short or self._failed(trigger, started, loaded, "lease lost")
+                cut = getattr(self.members.get(account.id), "cut_short", None)
+                report = cut or self._failed(trigger, started, loaded, "lease lost")
         except anyio.get_cancelled_exc_class():
             cut = self.members.get(account.id)
             if cut is not None and cut.cut_short is not None:
@@ -340,3 +342,10 @@ async def _held(
         return await stack.enter_async_context(hold(account)), None
     except LakeCircleError as exc:
         return None, exc
+
+
+def _keeper(sharing: Sharing | None, account_id: str) -> Fence | None:
+    """The account's lease keeper while this replica holds it (None: leases off, or not held)."""
+    if sharing is None or not sharing.holds(account_id):
+        return None
+    return sharing.keepers.get(account_id)

@@ -213,8 +213,8 @@ class Sharing:
                 self._told.discard(account_id)
             else:
                 self._leaving.add(account_id)  # given back once its cycle ends; no new one meanwhile
-            if account_id not in self._listed and not held:
-                self._stop(account_id)
+            if account_id not in self._listed and not held and self.quiet(account_id):
+                self._stop(account_id)  # never under a running cycle, whose fence it is
                 del self.keepers[account_id]
                 self._free_since.pop(account_id, None)
                 self._told.discard(account_id)
