@@ -159,7 +159,7 @@ async def rollback(
         if exc.record_saved:
             await _finish_quietly(history, change, Outcome.NOT_STARTED, str(exc))
         raise
-    if fence is not None and not fence.may_start_write():
+    if fence is not None and (stamp is None or _stamp(fence) != stamp):  # the records took time: same epoch, writable?
         why = f"not written: this replica's lease of account {fence.account} is lost or about to expire"
         await _finish_quietly(history, change, Outcome.NOT_STARTED, why)
         raise LakeCircleError(f"{bucket.name}: {why}; run the rollback again")
@@ -182,14 +182,18 @@ async def rollback(
         plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time(), history=change.key
     )
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: history.after_write(plan, applied, cycle_id=cycle_id, history_key=change.key))
+        tg.start_soon(
+            lambda: history.after_write(plan, applied, cycle_id=cycle_id, history_key=change.key, lease=stamp)
+        )
         tg.start_soon(history.finish, change, Outcome.APPLIED)
     return RollbackResult(plan, target.source, True, change.key, undone, target.unreadable)
 
 
 def _stamp(fence: Fence | None) -> LeaseStamp | None:
-    epoch = fence.epoch if fence is not None else None
-    return LeaseStamp(fence.holder, epoch) if fence is not None and epoch is not None else None
+    """The holder and epoch a write may start in now (None: no fence, or it may not)."""
+    if fence is None or fence.epoch is None or not fence.may_start_write():
+        return None
+    return LeaseStamp(fence.holder, fence.epoch)
 
 
 async def _finish_quietly(history: History, change: Change, outcome: Outcome, error: str) -> None:

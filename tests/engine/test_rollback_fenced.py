@@ -44,7 +44,11 @@ async def test_a_rollbacks_change_record_names_the_lease_holder_and_epoch() -> N
     settings: Any = SimpleNamespace(replica_id="laptop", lease_seconds=D)
     async with holding(settings, s3, ACCOUNT, D / 6, 3 * D) as keeper:
         result = await rollback(s3, history, BucketRef("hist-bucket"), fence=keeper)
+        stamp = {"holder": "laptop", "epoch": keeper.epoch}
     assert result.applied
     assert result.history is not None
-    document = json.loads(s3.objects[result.history])
-    assert "lease" in document, "the issue: the epoch goes into every change record"
+    change = json.loads(s3.objects[result.history])
+    [current] = [json.loads(data) for key, data in s3.objects.items() if key.startswith("current/")]
+    assert current["history"] == result.history  # the rollback's own current/ record
+    # The issue: "the epoch goes into every change record (history/, current/)".
+    assert change["lease"] == current["lease"] == stamp
