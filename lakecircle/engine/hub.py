@@ -262,16 +262,16 @@ class Hub:
     async def _cycle(self, account: Account, request: Request, fence: Fence | None, started: float) -> CycleReport:
         """The request's cycle in the account, fenced by its lease (a report naming why it could not run)."""
         loaded, trigger = request.loaded, request.trigger
+        scope = self._scopes[account.id] = anyio.CancelScope()  # cancelled when its lease is lost
         try:
-            with anyio.CancelScope() as scope:  # cancelled when its lease is lost, the member's opening included
-                self._scopes[account.id] = scope
+            with scope:  # the member's opening included
                 member = await self.members.open(account, draining=self._draining)
                 fence = fence or _keeper(self.sharing, account.id)
                 if self.sharing is not None and fence is None:
                     scope.cancel()  # the lease went while the member opened: no cycle without a fence
                 member.fence = fence or member.fence
                 report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
-            if self._scopes.pop(account.id).cancelled_caught:
+            if scope.cancelled_caught:
                 cut = getattr(self.members.get(account.id), "cut_short", None)
                 report = cut or self._failed(trigger, started, loaded, "lease lost")
         except anyio.get_cancelled_exc_class():
@@ -284,10 +284,11 @@ class Hub:
         except Exception:  # a bug in one account must not stop the others
             log.exception("account_crashed")
             report = self._failed(trigger, started, loaded, "internal error (logged as account_crashed)")
+        finally:
+            self._scopes.pop(account.id, None)
         return report
 
     def _failed(self, trigger: str, started: float, loaded: Loaded, why: str) -> CycleReport:
-        """The report of an account whose cycle could not run."""
         return failed_report(HubCycle(uuid.uuid4().hex[:12], trigger, self.dry_run, started, self.clock()), loaded, why)
 
     # -- the report -------------------------------------------------------------------------
@@ -316,10 +317,14 @@ class Hub:
             self.schedule.start(account, self._last)
 
     def _theirs(self) -> frozenset[str]:
-        """The listed accounts another replica holds (or no one), or this one gives back (no new cycle)."""
-        if self.sharing is None:
-            return frozenset()
-        return frozenset(a.id for a in self.accounts if not self.sharing.holds(a.id) or self.sharing.leaving(a.id))
+        return _theirs(self.sharing, self.accounts)
+
+
+def _theirs(sharing: Sharing | None, accounts: tuple[Account, ...]) -> frozenset[str]:
+    """The listed accounts another replica holds (or no one), or this one gives back (no new cycle)."""
+    if sharing is None:
+        return frozenset()
+    return frozenset(a.id for a in accounts if not sharing.holds(a.id) or sharing.leaving(a.id))
 
 
 def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:

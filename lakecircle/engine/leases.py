@@ -282,6 +282,8 @@ class LeaseKeeper:
                 wait = await self._advance()
                 if wait is not None:
                     await anyio.sleep(max(min(wait.until - self._clock(), self._tick), 0.0))
+        if self._lease.epoch is not None and self.held():  # the others take it once it has run out
+            log.warning("lease_release_unconfirmed", account=self.account, replica=self.replica, epoch=self.epoch)
         self._check()
 
     async def _watch(self) -> None:

@@ -26,6 +26,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # no stubs; a mypy o
 import pytest
 import yaml
 
+from lakecircle.engine.write import SHIELDED_TIMEOUT
 from lakecircle.setting_values import check_replica_id
 from lakecircle.settings import ENV_PREFIX, Settings, load_settings
 from tests.deploy_common import ALERTS, DEPLOY, load_cloudformation, load_yaml, load_yaml_all
@@ -342,7 +343,8 @@ def test_the_grace_period_covers_the_writes_under_way_and_the_release_of_the_lea
     lease = float(data.get("LCC_LEASE_SECONDS", defaults["lease_seconds"].default))
     assert lease > 0, "leases on: the base runs two replicas"
     grace = rendered["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace > shutdown + lease / 3
+    records = 2 * SHIELDED_TIMEOUT  # a cut write's change record and the cut cycle's report
+    assert grace > shutdown + records + lease / 3
 
 
 def test_ports_selectors_and_names_line_up(rendered: dict[str, Object]) -> None:

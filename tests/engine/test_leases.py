@@ -410,3 +410,17 @@ async def test_the_memory_store_writes_only_on_its_conditions_with_md5_etags() -
     with pytest.raises(Exception, match="answer was lost"):
         await s3.replace(KEY, b"three", found.etag)
     assert s3.objects[KEY] == b"three"
+
+
+async def test_a_release_the_store_never_confirms_is_said_in_a_warning() -> None:
+    s3 = MemoryS3()
+    a = keeper(s3, "a")
+    async with running(a) as scopes:
+        await until(a.held)
+        scopes["a"].cancel()
+    s3.lease_fault("replace", LeaseFault.FAIL)
+    with structlog.testing.capture_logs() as logs:
+        await a.release()
+    [line] = [line for line in logs if line["event"] == "lease_release_unconfirmed"]
+    assert (line["log_level"], line["account"], line["replica"], line["epoch"]) == ("warning", ACCOUNT, "a", 1)
+    assert not body(s3).released
