@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
 import structlog
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
@@ -37,7 +37,8 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, outside_scope, wanted
+from lakecircle.engine.candidates import Candidate, given, listed
+from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.leases import Fence
 from lakecircle.engine.loader import DefinitionLoader, Loaded
@@ -50,9 +51,6 @@ from lakecircle.errors import LakeCircleError, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
-
-Candidate = tuple[BucketRef, tuple[Match, ...]]
-"""A listed bucket to read, with the selectors whose patterns match its name."""
 
 
 class Reconciler:
@@ -139,9 +137,12 @@ class Reconciler:
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
         loaded: Loaded | None = None,
+        buckets: Sequence[BucketRef] | None = None,
     ) -> CycleReport:
         """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
-        definitions a hub loaded once for all its accounts."""
+        definitions a hub loaded once for all its accounts; ``buckets``: verify only these (a
+        slice of continuous verification, an event, a definition change), not every bucket
+        the account lists (then no bucket is judged missing or unmanaged)."""
         self._cut_short = None
         epoch = self.fence.epoch if self.fence is not None else None
         if epoch != self._epoch:
@@ -149,7 +150,7 @@ class Reconciler:
             # remembers of the buckets' writes is read again from current/.
             self.applied.forget()
             self._epoch = epoch
-        cycle = Cycle(self, trigger, on_result)
+        cycle = Cycle(self, trigger, on_result, buckets)
         try:
             return await cycle.run(refs, loaded)
         except anyio.get_cancelled_exc_class():
@@ -163,8 +164,12 @@ class Cycle:
     _background: TaskGroup
     """Where writes and current/ records are made, off the readers' path (set by :meth:`reconcile`)."""
 
-    def __init__(self, owner: Reconciler, trigger: str, on_result: ResultHook | None) -> None:
+    def __init__(
+        self, owner: Reconciler, trigger: str, on_result: ResultHook | None, buckets: Sequence[BucketRef] | None = None
+    ) -> None:
         self.owner = owner
+        self.slice = buckets
+        """The buckets this cycle verifies (None: every bucket the account lists)."""
         self.trigger = trigger
         self.cycle_id = uuid.uuid4().hex[:12]
         self.started = owner.clock()
@@ -228,45 +233,19 @@ class Cycle:
                 for _ in range(self.owner.concurrency):
                     readers.start_soon(self.read_buckets, receive.clone(), definitions)
                 receive.close()
-                await self.list_buckets(send, remaining, definitions)
+                if self.slice is None:
+                    await listed(self, send, remaining, definitions)
+                else:
+                    await given(self, send, self.slice, definitions)
             await self.release_held_writes()
             if log_removal_guard(self.removals, self.owner.max_removals):
                 self.results.guards.add(Guard.BLAST_RADIUS)
-        self.report_invalid(definitions)
-        if self.fatal is None and not self.stopping:
+        if self.slice is None:  # a definition's problems are said once a pass, not once a slice
+            self.report_invalid(definitions)
+        if self.fatal is None and not self.stopping and self.slice is None:
             self.owner.unlisted = frozenset(remaining)
             for name in sorted(remaining) if self.owner.account is None else ():  # a hub judges across accounts
                 self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
-
-    async def list_buckets(
-        self, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
-    ) -> None:
-        """The account's buckets a page at a time; those a definition names or a selector's
-        pattern matches go to the readers, the others are counted as unmanaged (never read)."""
-        async with send:
-            try:
-                async for page in self.owner.store.iter_buckets():
-                    if self.stopping:
-                        break
-                    self.listed += len(page)
-                    for ref in page:
-                        if self.stopping:
-                            break
-                        name = ref.name
-                        matches = self.matcher.match(name)  # none outside LCC_BUCKETS
-                        if name in remaining:
-                            remaining.discard(name)
-                            elsewhere = outside_scope(definitions, name, self.owner.account)
-                            if elsewhere is not None:  # its definition is for other accounts: never written
-                                self.results.collect(elsewhere)
-                            else:
-                                await send.send((ref, matches))
-                        elif matches and name not in definitions.invalid:
-                            await send.send((ref, matches))
-                        elif self.owner.wanted(name) and name not in definitions.invalid:
-                            self.results.unmanaged.note(name)
-            except S3Error as exc:
-                self.fatal = f"could not list the account's buckets: {exc}"
 
     async def read_buckets(self, items: MemoryObjectReceiveStream[Candidate], definitions: Definitions) -> None:
         """A reader of the pool: read and decide each bucket handed to it."""

@@ -1,0 +1,74 @@
+"""Where a cycle's buckets come from (:class:`~lakecircle.engine.cycle.Cycle`): the account's
+listing, a page at a time (a full pass), or a given slice of buckets (continuous verification, an
+event, a definition change). Either way a bucket goes to the readers only when a definition names
+it (in this account's scope) or a selector's pattern matches it, with the selectors that match."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from anyio.streams.memory import MemoryObjectSendStream
+
+from lakecircle.core.definitions import Definitions
+from lakecircle.core.selectors import Match
+from lakecircle.engine.fleet import outside_scope
+from lakecircle.errors import S3Error
+from lakecircle.ports import BucketRef
+
+if TYPE_CHECKING:
+    from lakecircle.engine.cycle import Cycle
+
+Candidate = tuple[BucketRef, tuple[Match, ...]]
+"""A bucket to read, with the selectors whose patterns match its name."""
+
+
+async def listed(
+    cycle: Cycle, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
+) -> None:
+    """The account's buckets a page at a time; those a definition names or a selector's
+    pattern matches go to the readers, the others are counted as unmanaged (never read)."""
+    async with send:
+        try:
+            async for page in cycle.owner.store.iter_buckets():
+                if cycle.stopping:
+                    break
+                cycle.listed += len(page)
+                for ref in page:
+                    if cycle.stopping:
+                        break
+                    name = ref.name
+                    matches = cycle.matcher.match(name)  # none outside LCC_BUCKETS
+                    if name in remaining:
+                        remaining.discard(name)
+                        elsewhere = outside_scope(definitions, name, cycle.owner.account)
+                        if elsewhere is not None:  # its definition is for other accounts: never written
+                            cycle.results.collect(elsewhere)
+                        else:
+                            await send.send((ref, matches))
+                    elif matches and name not in definitions.invalid:
+                        await send.send((ref, matches))
+                    elif cycle.owner.wanted(name) and name not in definitions.invalid:
+                        cycle.results.unmanaged.note(name)
+        except S3Error as exc:
+            cycle.fatal = f"could not list the account's buckets: {exc}"
+
+
+async def given(
+    cycle: Cycle, send: MemoryObjectSendStream[Candidate], buckets: Sequence[BucketRef], definitions: Definitions
+) -> None:
+    """The given buckets to the readers, as the listing hands them: those a definition names
+    (in this account's scope) or a selector's pattern matches; the others are no longer managed."""
+    async with send:
+        for ref in buckets:
+            if cycle.stopping:
+                break
+            name, matches = ref.name, cycle.matcher.match(ref.name)
+            if name in definitions.buckets and cycle.owner.wanted(name):
+                elsewhere = outside_scope(definitions, name, cycle.owner.account)
+                if elsewhere is not None:
+                    cycle.results.collect(elsewhere)
+                else:
+                    await send.send((ref, matches))
+            elif matches and name not in definitions.invalid:
+                await send.send((ref, matches))
