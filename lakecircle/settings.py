@@ -35,6 +35,7 @@ from lakecircle.setting_values import (
     RANGES,
     check_account,
     check_accounts,
+    check_events_queue,
     check_region,
     check_replica_id,
     number,
@@ -142,7 +143,7 @@ class Settings(BaseSettings):
     account_filter: str | None = None
     role_name: str = DEFAULT_ROLE_NAME
     # -- events (unset: no events; the schedule and the poll alone) ----------------------------
-    events_queue: str | None = None
+    events_queue: Annotated[str | None, AfterValidator(check_events_queue)] = None
 
     @field_validator("action_params", mode="before")
     @classmethod
@@ -226,19 +227,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("events_queue")
-    @classmethod
-    def _queue_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parse_queue_url(value)
-        except ValueError as exc:
-            raise Refused(
-                f"{env_name('events_queue')}: {exc}; unset it (or leave it empty) to run without events"
-            ) from None
-        return value
-
     @field_validator("metrics_addr")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -297,7 +285,7 @@ class Settings(BaseSettings):
 
     @property
     def events_queue_url(self) -> QueueUrl | None:
-        """``LCC_EVENTS_QUEUE`` read (it was checked when the settings loaded); None: no events."""
+        """``LCC_EVENTS_QUEUE`` read (checked when the settings loaded); None: no events."""
         return None if self.events_queue is None else parse_queue_url(self.events_queue)
 
     @property

@@ -33,12 +33,6 @@ forgotten (:meth:`Metrics.forget`): its series would otherwise stay at their las
 and its alerts keep firing. In single-account mode (the default) no series has an
 ``account`` label and the exposition is exactly what it was before hubs existed.
 
-Events. With an events queue (``Metrics(events=True)``, for ``LCC_EVENTS_QUEUE`` set) the object is
-also the events loop's observer (``event_counted``, ``events_readable``: the ``EventsObserver`` of
-``lakecircle.engine.events``): ``lakecircle_events_total{kind,result}`` counts the queue's messages
-and ``lakecircle_events_queue_readable`` is 0 while the queue cannot be read. Neither has an
-``account`` label (one queue serves the service), and neither exists without a queue.
-
 Replicas. With leases on (``Metrics(leases=True)``, for ``LCC_LEASE_SECONDS`` above 0) the
 object is also the lease keepers' observer (``lease_held``, ``lease_transition``: the
 ``LeaseObserver`` of ``lakecircle.engine.leases``): ``lakecircle_leases_held`` is 1 while
@@ -63,15 +57,13 @@ from prometheus_client.registry import Collector
 from lakecircle import __version__, errors
 from lakecircle.core.accounts import account_id_problem
 from lakecircle.service.account_metrics import AccountMetrics
+from lakecircle.service.event_metrics import EventMetrics
 from lakecircle.service.metric_names import (
     ACCOUNT,
     ACCOUNT_LABELLED,
     ACCOUNT_STATES,
     BUCKET_STATES,
     CYCLE_BUCKETS,
-    EVENT_KINDS,
-    EVENT_RESULTS,
-    EVENTS_HELP,
     GUARDS,
     HELP,
     HUB_HELP,
@@ -93,7 +85,6 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from lakecircle.adapters.throttle import ThrottleGate
-    from lakecircle.core.events import EventKind, EventResult
     from lakecircle.core.lease import Transition
     from lakecircle.core.report import CycleReport
 
@@ -103,7 +94,6 @@ __all__ = [
     "ACCOUNT_STATES",
     "BUCKET_STATES",
     "CONTENT_TYPE",
-    "EVENTS_HELP",
     "HELP",
     "HUB_HELP",
     "LEASE_HELP",
@@ -136,17 +126,11 @@ class Metrics:
     """
 
     def __init__(
-        self,
-        registry: CollectorRegistry | None = None,
-        *,
-        multi_account: bool = False,
-        leases: bool = False,
-        events: bool = False,
+        self, registry: CollectorRegistry | None = None, *, multi_account: bool = False, leases: bool = False
     ) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
         self.multi_account = multi_account
         self.leases = leases
-        self.events = events
         new = _Collectors(self.registry, per_account=multi_account)
         # the cycles
         self.rules_added = new.counter("lakecircle_rules_added_total")
@@ -177,12 +161,7 @@ class Metrics:
         if leases:
             self.leases_held = new.gauge("lakecircle_leases_held")
             self.lease_transitions = new.counter("lakecircle_lease_transitions_total", reason=LEASE_REASONS)
-        # the events queue, when there is one (LCC_EVENTS_QUEUE): the service's, never an account's
-        self.events_total: Counter | None = None
-        self.events_queue_readable: Gauge | None = None
-        if events:
-            self.events_total = new.counter("lakecircle_events_total", kind=EVENT_KINDS, result=EVENT_RESULTS)
-            self.events_queue_readable = new.gauge("lakecircle_events_queue_readable")
+        self.events: EventMetrics | None = None  # the events queue's, made by add_events()
         # the accounts: a hub's alone
         self.accounts: Gauge | None = None
         self.account_failed_cycles: Gauge | None = None
@@ -248,6 +227,12 @@ class Metrics:
             self._forgotten.add(account_id)
             self._collectors.remove_account(account_id)
 
+    def add_events(self) -> EventMetrics:
+        """The events queue's metrics (``LCC_EVENTS_QUEUE`` set), made on first use (:mod:`.event_metrics`)."""
+        if self.events is None:
+            self.events = EventMetrics(self.registry)
+        return self.events
+
     # -- the leases: the lease keepers' observer -------------------------------------------
 
     def lease_held(self, account: str, held: bool) -> None:
@@ -274,18 +259,6 @@ class Metrics:
         if account in self._forgotten:
             return None  # a keeper's last word (released) after the account left: its series stay gone
         return self.account(account)
-
-    # -- the events queue: the events loop's observer ------------------------------------
-
-    def event_counted(self, kind: EventKind, result: EventResult, count: int) -> None:
-        """``count`` messages of the events queue of ``kind`` ended as ``result`` (``lakecircle_events_total``)."""
-        if self.events_total is not None:
-            self.events_total.labels(str(kind), str(result)).inc(count)
-
-    def events_readable(self, readable: bool) -> None:
-        """The events queue can be read, or not (``lakecircle_events_queue_readable``)."""
-        if self.events_queue_readable is not None:
-            self.events_queue_readable.set(1 if readable else 0)
 
     # -- feeding: one account's, or a hub's own work ------------------------------------
 
@@ -408,7 +381,7 @@ class _Collectors:
 
 
 def _help(name: str) -> str:
-    return {**HELP, **LEASE_HELP, **EVENTS_HELP, **HUB_HELP}[name]
+    return {**HELP, **LEASE_HELP, **HUB_HELP}[name]
 
 
 class _WithoutCreated(Collector):

@@ -74,7 +74,7 @@ def test_anything_but_a_queue_url_is_refused_naming_the_setting_and_the_way_out(
     assert problems[0].startswith("LCC_EVENTS_QUEUE: ")
     assert fragment in problems[0]
     assert "https://sqs.eu-west-1.amazonaws.com/123456789012/lakecircle-events" in problems[0]
-    assert problems[0].endswith("unset it (or leave it empty) to run without events")
+    assert "; unset it (or leave it empty) to run without events, got " in problems[0]
 
 
 def test_a_refused_queue_url_is_not_shown_in_the_error(env: pytest.MonkeyPatch) -> None:

@@ -238,9 +238,9 @@ async def test_messages_the_queue_does_not_delete_are_warned_of_once_until_delet
 
 async def test_the_metrics_count_events_and_say_whether_the_queue_reads() -> None:
     registry = CollectorRegistry()
-    metrics = Metrics(registry, events=True)
+    metrics = Metrics(registry)
     queue = MemoryQueue(unreadable(), [message(cloudtrail(), 0), message("nope", 1)])
-    loop = EventLoop(queue, Handler(), definitions=PLACE, observers=[metrics], sleep=Naps())
+    loop = EventLoop(queue, Handler(), definitions=PLACE, observers=[metrics.add_events()], sleep=Naps())
     readable = []
 
     async def watch() -> None:
@@ -264,4 +264,14 @@ def test_without_an_events_queue_the_metrics_have_no_events_series() -> None:
     text = Metrics().render().decode()
 
     assert "lakecircle_events" not in text
-    Metrics().event_counted(EventKind.BUCKET, EventResult.HANDLED, 1)  # no queue: counted nowhere, no error
+    assert Metrics().events is None
+
+
+def test_the_events_metrics_are_made_once_and_every_series_starts_at_zero() -> None:
+    metrics = Metrics()
+    events = metrics.add_events()
+    text = metrics.render().decode()
+
+    assert metrics.add_events() is events
+    assert text.count("lakecircle_events_total{") == len(EventKind) * len(EventResult)
+    assert "# HELP lakecircle_events_queue_readable 1 while the events queue can be read" in text
