@@ -199,7 +199,7 @@ EVENTS_HELP: Final[Mapping[str, str]] = {
         " schedule alone. Only with events on (LCC_EVENTS_QUEUE set)."
     ),
 }
-"""The HELP texts of the events' metrics, exposed when ``LCC_EVENTS_QUEUE`` is set (after the leases')."""
+"""The HELP texts of the events' metrics, exposed once ``Metrics.add_events()`` made them (``LCC_EVENTS_QUEUE`` set)."""
 
 HUB_HELP: Final[Mapping[str, str]] = {
     "lakecircle_accounts": (
