@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from lakecircle import errors
+from lakecircle.core.events import EventKind, EventResult
 from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketState, Guard, Stage, Trigger
 
@@ -44,6 +45,12 @@ RETRY_REASONS: Final = ("throttled", "server_error", "connection")
 
 LEASE_REASONS: Final = tuple(transition.value for transition in Transition)
 """The values of the ``reason`` label of ``lakecircle_lease_transitions_total``, all counted from 0."""
+
+EVENT_KINDS: Final = tuple(kind.value for kind in EventKind)
+"""The values of the ``kind`` label of ``lakecircle_events_total``."""
+
+EVENT_RESULTS: Final = tuple(result.value for result in EventResult)
+"""The values of the ``result`` label of ``lakecircle_events_total``."""
 
 ACCOUNT: Final = "account"
 """The label a hub adds to the series of :data:`ACCOUNT_LABELLED`: the member account's ID ("" for the hub's own)."""
@@ -179,6 +186,20 @@ LEASE_HELP: Final[Mapping[str, str]] = {
 }
 """The HELP texts of the lease metrics, exposed when leases are on (after those of :data:`HELP`, but
 before a hub's own and ``lakecircle_info``)."""
+
+EVENTS_HELP: Final[Mapping[str, str]] = {
+    "lakecircle_events_total": (
+        "Messages of the events queue (LCC_EVENTS_QUEUE) by kind (bucket: a CloudTrail call on a bucket;"
+        " definitions: an S3 notification of the definitions; unknown; malformed) and result (handled: its"
+        " work handed over and the message deleted; ignored: nothing to do, deleted; failed: its work could"
+        " not be handed over, left in the queue to come again). Only with events on."
+    ),
+    "lakecircle_events_queue_readable": (
+        "1 while the events queue can be read; 0 while it cannot, and LakeCircle relies on its poll and"
+        " schedule alone. Only with events on (LCC_EVENTS_QUEUE set)."
+    ),
+}
+"""The HELP texts of the events' metrics, exposed once ``Metrics.add_events()`` made them (``LCC_EVENTS_QUEUE`` set)."""
 
 HUB_HELP: Final[Mapping[str, str]] = {
     "lakecircle_accounts": (

@@ -57,6 +57,7 @@ from prometheus_client.registry import Collector
 from lakecircle import __version__, errors
 from lakecircle.core.accounts import account_id_problem
 from lakecircle.service.account_metrics import AccountMetrics
+from lakecircle.service.event_metrics import EventMetrics
 from lakecircle.service.metric_names import (
     ACCOUNT,
     ACCOUNT_LABELLED,
@@ -160,6 +161,7 @@ class Metrics:
         if leases:
             self.leases_held = new.gauge("lakecircle_leases_held")
             self.lease_transitions = new.counter("lakecircle_lease_transitions_total", reason=LEASE_REASONS)
+        self.events: EventMetrics | None = None  # the events queue's, made by add_events()
         # the accounts: a hub's alone
         self.accounts: Gauge | None = None
         self.account_failed_cycles: Gauge | None = None
@@ -224,6 +226,12 @@ class Metrics:
         if account_id:  # the hub's own series ("") stay
             self._forgotten.add(account_id)
             self._collectors.remove_account(account_id)
+
+    def add_events(self) -> EventMetrics:
+        """The events queue's metrics (``LCC_EVENTS_QUEUE`` set), made on first use (:mod:`.event_metrics`)."""
+        if self.events is None:
+            self.events = EventMetrics(self.registry)
+        return self.events
 
     # -- the leases: the lease keepers' observer -------------------------------------------
 
