@@ -1,4 +1,4 @@
-"""One bucket's write: the write-ahead records, the one PUT or DELETE, then its ``current/`` record.
+"""One bucket's write: the write-ahead change record, the one PUT or DELETE, then its ``current/`` record.
 
 Every write is preceded by its change record, which holds what the bucket held, so a
 write can always be rolled back, and a write that fails or is cut short says so in its
