@@ -93,6 +93,39 @@ async def test_a_change_record_that_cannot_be_saved_leaves_the_bucket_unwritten(
     assert not [k for k in s3.objects if k.startswith(("history/", "current/", "previous/"))]
 
 
+class KilledAtTheWrite(MemoryS3):
+    """Keeps the endpoint's objects as they are when a lifecycle write is sent: what a process
+    killed at that instant leaves behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_write: dict[str, dict[str, bytes]] = {}
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.at_write[bucket.name] = dict(self.objects)
+        await super().put_lifecycle(bucket, config)
+
+
+async def test_a_process_killed_as_its_write_is_sent_leaves_the_change_record_with_what_the_bucket_held() -> None:
+    s3 = KilledAtTheWrite()
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0", prefix=None),)))
+    assert await sync(s3, History(s3), "v1") is BucketState.CHANGED
+    assert await sync(s3, History(s3), "v2") is BucketState.CHANGED
+    left = s3.at_write["hist-bucket"]  # as the v2 write was sent
+    change = max(k for k in left if k.startswith("history/"))
+    crashed = MemoryS3(objects=dict(left))
+    crashed.add_bucket("hist-bucket", LifecycleConfig((rule("v2"),)))  # the write went through
+    history = History(crashed)
+    found = await history.bucket_history("hist-bucket")
+    assert [r.outcome for r in found.records] == [Outcome.UNKNOWN, Outcome.APPLIED]
+    assert found.records[0].key == change
+    assert ids(found.records[0].config("before")) == ["v1"]
+    assert not [k for k in left if k.startswith("previous/")]
+    result = await rollback(crashed, history, BucketRef("hist-bucket"))  # the last applied change: v1's
+    assert result.applied
+    assert ids(crashed.lifecycles["hist-bucket"]) == ["v0"]
+
+
 def drifted_world(buckets: int, drifted: int, deleted: int) -> MemoryS3:
     """``buckets`` buckets with definitions: the first ``drifted`` hold another rule than theirs,
     the next ``deleted`` hold a rule their definition (no rules) deletes, the rest are in sync."""
