@@ -95,7 +95,7 @@ class DefinitionSource(Protocol):
 
 
 class EndpointStore(Protocol):
-    """LakeCircle's own objects under ``LCC_ENDPOINT`` (history, snapshots, reports)."""
+    """LakeCircle's own objects under ``LCC_ENDPOINT`` (change records, current/ records, reports)."""
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
 

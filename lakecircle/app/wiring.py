@@ -221,8 +221,8 @@ AdapterOpened = Callable[[str | None, "S3Adapter"], None]
 
 
 def member_endpoint(settings: Settings, account_id: str) -> str:
-    """``LCC_ENDPOINT/accounts/<id>/``: where a member account's ``current/``, ``previous/``,
-    ``history/`` and ``log/`` records live (the hub's ``definition/`` stays where it is)."""
+    """``LCC_ENDPOINT/accounts/<id>/``: where a member account's ``current/``, ``history/`` and
+    ``log/`` records live (the hub's ``definition/`` stays where it is)."""
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()
     return f"{settings.endpoint}accounts/{account_id}/"

@@ -142,8 +142,8 @@ def _send_small_bodies_at_once(params: dict[str, Any], **_: Any) -> None:
     botocore turns every PutObject body into a file object and asks for ``100 Continue``
     before sending it, so a client can stop before uploading gigabytes to a server that
     will refuse them. LakeCircle's objects are records of a few KB: waiting for the go-ahead
-    cost each one a round trip more (three per written bucket: previous/ and history/
-    before the write, current/ after it). Registered last on ``before-call.s3``, after
+    cost each one a round trip more (two per written bucket: history/ before the write,
+    current/ after it). Registered last on ``before-call.s3``, after
     botocore's own handler has added the header; larger bodies keep it.
     """
     headers = params.get("headers") or {}
