@@ -139,14 +139,16 @@ def measure(bench: Bench, plan: OneShotPlan) -> None:
     bench.reset(delay_ms=plan.delay_ms)
     leased = {**env, "LCC_LEASE_SECONDS": "30"}
     runs["sync-lease"] = [run_process(bench, f"oneshot sync-lease N={n}", commands["sync"], leased)]
-    bench.results["oneshot"] = {
-        "buckets": n,
-        "drifted": len(drifted),
-        "concurrency": plan.concurrency,
-        "delay_ms": plan.delay_ms,
-        "runs": runs,
-        "load_average": os.getloadavg(),
-    }
+    bench.results.setdefault("oneshot", {}).update(
+        {
+            "buckets": n,
+            "drifted": len(drifted),
+            "concurrency": plan.concurrency,
+            "delay_ms": plan.delay_ms,
+            "runs": runs,
+            "load_average": os.getloadavg(),
+        }
+    )
 
 
 def measure_original(bench: Bench, plan: OneShotPlan) -> None:
