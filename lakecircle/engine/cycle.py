@@ -52,8 +52,7 @@ from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
 
-Candidate = tuple[BucketRef, tuple[Match, ...]]
-"""A listed bucket to read, with the selectors whose patterns match its name."""
+Candidate = tuple[BucketRef, tuple[Match, ...]]  # a listed bucket to read, and the selectors matching its name
 
 
 class Reconciler:
@@ -107,8 +106,7 @@ class Reconciler:
         """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
         self.fence = fence
         """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
-        self.early_reads = early_reads
-        """Buckets read while the definitions load, at most (:mod:`~lakecircle.engine.early`; 0: none)."""
+        self.early_reads = early_reads  # buckets read while the definitions load, at most (engine/early.py)
         self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
