@@ -509,6 +509,15 @@ class FakeS3:
             assert self.workload is not None
             self.load(self.workload)
             return web.json_response({"ok": True})
+        if what == "definitions":
+            # The workload's definition files into a local directory (``--definitions DIR``).
+            assert self.workload is not None
+            directory = Path(params["directory"])
+            for key, data in self.workload.definitions.items():
+                path = directory / key.removeprefix(wl.DEFINITION_PREFIX)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            return web.json_response({"files": len(self.workload.definitions)})
         if what == "accounts":
             self.spread(int(params.get("accounts", 0)))
             return web.json_response({"accounts": list(self.members), "hub": self.account})

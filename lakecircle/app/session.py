@@ -43,6 +43,10 @@ T = TypeVar("T")
 PROGRESS_THRESHOLD = 36
 """Show a progress bar on a terminal when a sync manages more buckets than this."""
 
+ONE_SHOT_EARLY_READS = 10_000
+"""Buckets ``plan`` and ``sync`` may read while their definitions still load, at most
+(:mod:`~lakecircle.engine.early`): each holds its configuration until the picture is whole."""
+
 
 async def read_paths(paths: Sequence[str]) -> Definitions:
     """The definitions under local files and directories and ``s3://bucket/prefix/`` URIs, together.
@@ -138,7 +142,7 @@ async def open_reconciler(
             from lakecircle.app.leasing import hold_lease
 
             fence = await stack.enter_async_context(hold_lease(settings, account.adapter, lease_wait))
-        yield build_reconciler(
+        reconciler = build_reconciler(
             settings,
             account,
             definitions_dir,
@@ -147,6 +151,9 @@ async def open_reconciler(
             list_unmanaged=list_unmanaged,
             fence=fence,
         )
+        # One cycle, definitions loaded from nothing: the buckets they name are read meanwhile.
+        reconciler.early_reads = ONE_SHOT_EARLY_READS
+        yield reconciler
 
 
 async def run_sync(

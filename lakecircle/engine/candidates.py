@@ -30,7 +30,7 @@ async def listed(
     pattern matches go to the readers, the others are counted as unmanaged (never read)."""
     async with send:
         try:
-            async for page in cycle.owner.store.iter_buckets():
+            async for page in cycle.buckets.iter_buckets():
                 if cycle.stopping:
                     break
                 cycle.listed += len(page)

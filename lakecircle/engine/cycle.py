@@ -38,6 +38,7 @@ from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
 from lakecircle.engine.candidates import Candidate, given, listed
+from lakecircle.engine.early import BucketReads, EarlyReads
 from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.leases import Fence
@@ -75,6 +76,7 @@ class Reconciler:
         list_unmanaged: bool = False,
         account: Account | None = None,
         fence: Fence | None = None,
+        early_reads: int = 0,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -83,18 +85,13 @@ class Reconciler:
         self.dry_run = dry_run
         self.bucket_filter = bucket_filter
         self.clock = clock
-        self.around_cycle = around_cycle or contextlib.nullcontext
-        """Entered for each cycle (the S3 adapter's retry deadline)."""
-        self.history = history
-        """Write-ahead records under the endpoint; None only where nothing is written."""
+        self.around_cycle = around_cycle or contextlib.nullcontext  # each cycle's (the retry deadline)
+        self.history = history  # write-ahead records under the endpoint; None only where nothing is written
         self.max_removals = max_removals
-        """Rule removals a cycle may plan and still make (None: no limit). A cycle that
-        plans more makes none of them."""
-        self.allow_mass_removal = allow_mass_removal
-        """A person allowed this run to remove past ``max_removals`` (it still logs)."""
+        """Rule removals a cycle may plan and still make (None: no limit); past it, none are made."""
+        self.allow_mass_removal = allow_mass_removal  # a person allowed removals past max_removals
         self.keep_plans = keep_plans
-        """Keep each bucket's plan in the report (commands print them); the daemon keeps
-        counts only, so a cycle that writes 10% of a large account holds no models."""
+        """Keep each bucket's plan in the report (commands print them); the daemon keeps counts only."""
         self.applied = AppliedCache(history, clock=clock, settle_seconds=settle_seconds)
         self.tags = TagCache(tags)
         """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
@@ -103,12 +100,12 @@ class Reconciler:
         self.list_unmanaged = list_unmanaged
         """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self.account = account
-        """The member account of a hub (``LCC_ACCOUNTS``): definitions apply by their scope, and
-        the hub decides which defined buckets are missing from every account (None: one account)."""
+        """A hub's member account (definitions apply by scope; the hub judges missing), or None."""
         self.unlisted: frozenset[str] = frozenset()
         """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
         self.fence = fence
         """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
+        self.early_reads = early_reads  # buckets read while the definitions load, at most (engine/early.py)
         self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -184,6 +181,8 @@ class Cycle:
         self.fatal: str | None = None
         self.interrupted: CycleReport | None = None
         self.listing = CurrentListing(owner.history)
+        self.buckets: BucketReads = owner.store
+        """Where buckets are listed and read: the store, or its view with the reads made early."""
         self.write_slots = anyio.Semaphore(owner.concurrency)
         """Bucket writes under way at once; a reader with a write to hand over waits for one."""
         self.writer = BucketWriter(
@@ -202,24 +201,29 @@ class Cycle:
         return self.owner.draining or self.writer.fenced_out
 
     async def run(self, refs: list[ObjectRef] | None, given: Loaded | None) -> CycleReport:
-        with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), self.owner.around_cycle():
-            try:
-                loaded = given if given is not None else await self.owner.loader.load(refs)
-            except LakeCircleError as exc:
-                return self.finish(fatal=str(exc))
-            self.definitions = loaded.definitions
-            try:
-                await self.reconcile(loaded.definitions)
-            except anyio.get_cancelled_exc_class():
-                # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
-                self.interrupted = self.finish(interrupted=True)
-                await save_report(self.owner.history, self.interrupted, shielded=True)
-                raise
-            report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
-            if report.writes or not report.ok or report.guards or report.interrupted or loaded.definitions.partial:
-                # Draining, the shutdown timeout may fall now: the report still goes to log/.
-                await save_report(self.owner.history, report, shielded=self.owner.draining)
-            return report
+        owner = self.owner
+        limit = owner.early_reads if given is None and owner.account is None else 0  # the one-shot path
+        early = EarlyReads(owner.store, owner.concurrency, limit, owner.wanted, self)
+        with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), owner.around_cycle():
+            async with early.running():
+                try:
+                    loaded = given if given is not None else await owner.loader.load(refs, early.note)
+                except LakeCircleError as exc:
+                    return self.finish(fatal=str(exc))
+                self.buckets = early.complete()  # the picture is whole: buckets are planned from here on
+                self.definitions = loaded.definitions
+                try:
+                    await self.reconcile(loaded.definitions)
+                except anyio.get_cancelled_exc_class():
+                    # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
+                    self.interrupted = self.finish(interrupted=True)
+                    await save_report(self.owner.history, self.interrupted, shielded=True)
+                    raise
+                report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
+                if report.writes or not report.ok or report.guards or report.interrupted or loaded.definitions.partial:
+                    # Draining, the shutdown timeout may fall now: the report still goes to log/.
+                    await save_report(self.owner.history, report, shielded=self.owner.draining)
+                return report
 
     async def reconcile(self, definitions: Definitions) -> None:
         """Every managed bucket read, decided and written; the others reported."""
@@ -283,7 +287,7 @@ class Cycle:
         if want.result is not None:
             return want.result
         try:
-            live = await owner.store.get_lifecycle(ref)
+            live = await self.buckets.get_lifecycle(ref)
         except S3Error as exc:
             if isinstance(exc, TransientError):
                 self.unread = True  # its removals are unknown: the cycle's total is too

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -85,7 +85,12 @@ class DefinitionLoader:
         """List the definitions (raises DefinitionSourceError when that is impossible)."""
         return await self.source.list_definitions()
 
-    async def load(self, refs: list[ObjectRef] | None = None) -> Loaded:
+    async def load(
+        self, refs: list[ObjectRef] | None = None, on_file: Callable[[FileBrief], None] | None = None
+    ) -> Loaded:
+        """The definitions of ``refs`` (else of a new listing); ``on_file`` is told of each
+        file as soon as it is known, from the cache or parsed (the one-shot path reads the
+        buckets a file names meanwhile: :mod:`~lakecircle.engine.early`)."""
         if refs is None:
             refs = await self.list_refs()
         briefs: dict[str, FileBrief] = {}
@@ -94,6 +99,8 @@ class DefinitionLoader:
             cached = self._cache.get(ref.key)
             if cached is not None and cached.etag == ref.etag:
                 briefs[ref.key] = cached
+                if on_file is not None:
+                    on_file(cached)
             elif ref.size > MAX_FILE_BYTES:
                 briefs[ref.key] = _unreadable(
                     ref.key,
@@ -106,7 +113,7 @@ class DefinitionLoader:
                 todo.append(ref)
 
         self._failed = {}
-        await self._fetch_all(todo, briefs)
+        await self._fetch_all(todo, briefs, on_file)
 
         keys = {r.key for r in refs}
         for key in list(self._cache):
@@ -134,7 +141,9 @@ class DefinitionLoader:
         await self._fetch_all(todo, briefs)
         return sum(1 for r in todo if r.key not in self._failed)
 
-    async def _fetch_all(self, todo: list[ObjectRef], briefs: dict[str, FileBrief]) -> None:
+    async def _fetch_all(
+        self, todo: list[ObjectRef], briefs: dict[str, FileBrief], on_file: Callable[[FileBrief], None] | None = None
+    ) -> None:
         """Fetch and parse ``todo`` with ``concurrency`` workers, into ``briefs`` and the cache."""
 
         async def worker(pending: Iterator[ObjectRef]) -> None:
@@ -159,6 +168,8 @@ class DefinitionLoader:
                 del data
                 # Cached whether readable or not: the same ETag is the same content.
                 briefs[ref.key] = self._cache[ref.key] = brief
+                if on_file is not None:
+                    on_file(brief)
 
         pending = iter(todo)
         async with anyio.create_task_group() as tg:

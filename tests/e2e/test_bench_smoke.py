@@ -130,3 +130,33 @@ def test_the_many_accounts_section_runs_the_hub_and_one_account_over_the_same_bu
     table = render(results)
     assert f"### 9. Many accounts: {MEMBERS} accounts x {PER_MEMBER} buckets" in table
     assert f"| {MEMBERS} accounts x {PER_MEMBER} buckets within 1.3x of {buckets} buckets in one account" in table
+
+
+@pytest.mark.timeout(120)
+def test_the_one_shot_section_runs_sync_and_plan_against_their_floors(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bench.oneshot import OneShotPlan
+    from bench.run import QUICK, render, run
+
+    small = OneShotPlan(buckets=30, delay_ms=0, passes=1, original_buckets=20, original_measured=10, lease_pass=False)
+    results = run(dataclasses.replace(QUICK, oneshot=small), tmp_path, frozenset({"oneshot"}))
+
+    one = results["oneshot"]
+    drifted = one["drifted"]
+    assert drifted == 3
+    runs = {kind: passes[0] for kind, passes in one["runs"].items()}
+    assert set(runs) == {"sync", "floor-sync", "plan", "floor-get"}
+    for kind, writes in (("sync", drifted), ("floor-sync", drifted), ("plan", 0), ("floor-get", 0)):
+        ops = runs[kind]["ops"]
+        assert ops.get("PutBucketLifecycleConfiguration", 0) + ops.get("DeleteBucketLifecycle", 0) == writes, kind
+        assert ops["GetBucketLifecycleConfiguration"] == 30, (kind, ops)
+        assert runs[kind]["exit"] == 0
+    assert "GetObject" not in runs["sync"]["ops"]  # the definitions come from the local directory
+    original = one["original"]
+    assert set(original["runs"]) == {"sync-s3", "sync-local"}
+    assert original["original"]["measured"] == 10
+    table = render(results)
+    assert "### 10. The one-shot path" in table
+    assert "| One-shot `sync` within 1.15x of the floor-sync floor" in table
+    assert "| `lakecircle sync` (sync-local) ≥ 30x faster than the original" in table

@@ -1,0 +1,36 @@
+"""The one-shot path's wiring (``plan``, ``sync``): buckets read while the definitions load,
+a local directory read by a few workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakecircle.adapters.local import READERS
+from lakecircle.app.session import ONE_SHOT_EARLY_READS, open_reconciler
+from lakecircle.app.wiring import definition_loader
+from lakecircle.settings import load_settings
+from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def account(moto: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LCC_AWS_ACCOUNT", MOTO_ACCOUNT)
+    monkeypatch.setenv("LCC_AWS_REGION", MOTO_REGION)
+    monkeypatch.setenv("LCC_CONCURRENCY", "32")
+
+
+@pytest.mark.usefixtures("account")
+async def test_a_commands_reconciler_reads_buckets_while_its_definitions_load(tmp_path: Path) -> None:
+    async with open_reconciler(load_settings(), tmp_path, dry_run=True) as reconciler:
+        assert reconciler.early_reads == ONE_SHOT_EARLY_READS > 0
+
+
+@pytest.mark.usefixtures("account")
+def test_a_local_directory_is_read_by_a_few_workers_whatever_the_concurrency(tmp_path: Path) -> None:
+    adapter: Any = None  # a local directory needs none
+    assert definition_loader(load_settings(), adapter, tmp_path).concurrency == READERS < 32
