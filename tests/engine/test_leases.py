@@ -228,12 +228,18 @@ async def test_the_holders_deadline_runs_from_when_its_write_was_sent_not_answer
     assert ran_out - s3.sent < D + D / 8  # from the answer, it would be D + D / 4
 
 
-async def test_a_release_without_a_running_keeper_drives_the_lease_itself() -> None:
-    s3 = MemoryS3()
+async def stopped_holder(s3: MemoryS3) -> LeaseKeeper:
+    """A keeper that acquired the lease, then stopped running (no renewal, no release yet)."""
     a = keeper(s3, "a")
     async with running(a) as scopes:
         await until(a.held)
         scopes["a"].cancel()
+    return a
+
+
+async def test_a_release_without_a_running_keeper_drives_the_lease_itself() -> None:
+    s3 = MemoryS3()
+    a = await stopped_holder(s3)
     await a.release()
     assert body(s3).released
     assert not a.held()
@@ -414,10 +420,7 @@ async def test_the_memory_store_writes_only_on_its_conditions_with_md5_etags() -
 
 async def test_a_release_the_store_never_confirms_is_said_in_a_warning() -> None:
     s3 = MemoryS3()
-    a = keeper(s3, "a")
-    async with running(a) as scopes:
-        await until(a.held)
-        scopes["a"].cancel()
+    a = await stopped_holder(s3)
     s3.lease_fault("replace", LeaseFault.FAIL)
     with structlog.testing.capture_logs() as logs:
         await a.release()
