@@ -34,8 +34,9 @@ from lakecircle.core.accounts import Account as Member
 from lakecircle.core.report import CycleReport, Stage
 from lakecircle.engine.hub import AccountState, Hub
 from lakecircle.engine.leased import LeasedRunner
+from lakecircle.engine.verify import Verifier
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Daemon, Runner, StopReason, Timer
+from lakecircle.service.daemon import Daemon, MonotonicTimer, Runner, StopReason, Timer
 from lakecircle.service.metrics import Metrics, fatal_stage
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
@@ -263,16 +264,20 @@ async def _start_and_run(
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
                 sink = CycleSink(metrics, health, on_report, count_cycles=not many)
-                runner = await _runner(stack, settings, definitions_dir, metrics, sink)
+                runner, verifier = await _runner(stack, settings, definitions_dir, metrics, sink)
+                timer = clock or MonotonicTimer()
+                if verifier is not None:
+                    metrics.watch_verification(lambda: verifier.lag(timer.now()))
                 daemon = Daemon(
                     runner,
                     poll_interval=settings.poll_interval,
                     resync_interval=settings.resync_interval,
                     shutdown_timeout=settings.shutdown_timeout,
-                    clock=clock,
+                    clock=timer,
                     observer=sink,
                     poll_observer=sink,
                     max_cycles=max_cycles,
+                    verifier=verifier,
                 )
                 router.daemon = daemon
         except LakeCircleError as exc:
@@ -313,11 +318,11 @@ async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, de
 
 async def _runner(
     stack: AsyncExitStack, settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
-) -> Runner:
+) -> tuple[Runner, Verifier | None]:
     """What the daemon runs: the hub of many accounts (``LCC_ACCOUNTS``), else the one
-    account's reconciler; the adapters it opens are closed with ``stack``."""
+    account's reconciler, verified continuously; the adapters it opens are closed with ``stack``."""
     if settings.accounts_from is not None:
-        return await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink))
+        return await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink)), None
     account = await stack.enter_async_context(
         open_account(
             settings,
@@ -343,9 +348,10 @@ async def _runner(
         fence=keeper,
     )
     if keeper is None:
-        return reconciler
+        return reconciler, Verifier(reconciler, settings.resync_interval)
     keeper.contact = sink.lease_contact  # a standby polls nothing: its lease reads are its contact with S3
-    return LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
+    leased = LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
+    return leased, Verifier(reconciler, settings.resync_interval, runner=leased)
 
 
 def _hub(

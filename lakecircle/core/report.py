@@ -67,6 +67,8 @@ class Trigger(StrEnum):
     """The daemon's resync interval passed."""
     SIGNAL = "signal"
     """SIGHUP (or a sync request) asked for a cycle."""
+    VERIFY = "verify"
+    """Continuous verification: the buckets due, or those an event or a definition change named."""
     MANUAL = "manual"
     """A cycle run without saying why (an embedding program)."""
     PLAN = "plan"

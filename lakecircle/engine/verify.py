@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import structlog
 
-from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport
+from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Trigger
 from lakecircle.core.schedule import Schedule
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.ports import BucketRef, ObjectRef
@@ -44,7 +45,7 @@ log = structlog.get_logger("lakecircle.engine.verify")
 
 __all__ = ["CATCH_UP", "VERIFY", "SliceRunner", "Verifier"]
 
-VERIFY = "verify"
+VERIFY = Trigger.VERIFY
 """The trigger of a slice's cycle."""
 
 CATCH_UP = 2.0
@@ -64,14 +65,23 @@ class SliceRunner(Protocol):
         refs: list[ObjectRef] | None = None,
         loaded: Loaded | None = None,
         buckets: Sequence[BucketRef] | None = None,
+        *,
+        reads: bool = True,
     ) -> CycleReport: ...
 
 
 class Verifier:
     """One account's continuous verification; see the module docstring."""
 
-    def __init__(self, runner: SliceRunner, interval: float, *, tick: float = 1.0) -> None:
-        self.runner = runner
+    def __init__(
+        self, reconciler: Reconciler, interval: float, *, runner: SliceRunner | None = None, tick: float = 1.0
+    ) -> None:
+        self.reconciler = reconciler
+        """The account's: it tells this verifier of each pass's listing (its ``watch``), and holds the
+        definitions the slices verify with (its ``loaded``)."""
+        reconciler.watch = self
+        self.runner: SliceRunner = runner or reconciler
+        """What runs the slices: the reconciler, or the lease-holding runner around it."""
         self.tick = tick
         """Seconds between steps, as the caller means to take them: a step after a longer pause takes
         no more than :data:`CATCH_UP` ticks' worth."""
@@ -128,14 +138,27 @@ class Verifier:
         elif state is not BucketState.FAILED:
             self._dropped.discard(name)
 
-    def pass_ended(self, report: CycleReport, now: float, *, read: bool) -> None:
+    async def run_pass(
+        self, trigger: str, refs: list[ObjectRef] | None, *, read: bool, clock: Callable[[], float]
+    ) -> CycleReport:
+        """A pass over the account (``read``: a full cycle; else a listing pass), this verifier told
+        of it as it streams; ``clock`` says when it ended (the caller's monotonic time)."""
+        self.pass_begins()
+        report: CycleReport | None = None
+        try:
+            report = await self.runner.run_cycle(trigger, self.track, refs, reads=read)
+        finally:
+            self.pass_ended(report, clock(), read=read)
+        return report
+
+    def pass_ended(self, report: CycleReport | None, now: float, *, read: bool) -> None:
         """The pass is over: the schedule follows what it listed. ``read``: it verified every bucket it
         manages (a full cycle) and their next verifications are spread over the interval; else (a
-        listing pass) the new ones are due now. A pass cut short or failed drops nothing."""
+        listing pass) the new ones are due now. A pass cut short or failed (None: it raised) drops nothing."""
         listing, managed = self._listing or {}, self._managed
         self._listing, self._managed, self._seen = None, [], set()
-        whole = report.fatal is None and not report.interrupted
-        if whole:
+        whole = report is not None and report.fatal is None and not report.interrupted
+        if report is not None and whole:
             self._judged = Counter({s: report.counts[s] for s in JUDGED_BY_PASSES if report.counts[s]})
             keep = set(managed)
             for name in [n for n in self.regions if n not in listing]:
@@ -183,8 +206,8 @@ class Verifier:
         names = urgent + [n for n in taken if n not in asked]
         return [BucketRef(name, self.regions.get(name)) for name in names]
 
-    async def step(self, now: float, loaded: Loaded | None) -> CycleReport | None:
-        """Verify the due buckets in one cycle with the ``loaded`` definitions (None: none was due);
+    async def step(self, now: float) -> CycleReport | None:
+        """Verify the due buckets in one cycle with the definitions last loaded (None: none was due);
         each is due again an interval later, whatever its result (a failure is reported and counted
         as in any cycle). A bucket the definitions no longer select leaves the schedule."""
         refs = self.due(now)
@@ -193,7 +216,7 @@ class Verifier:
         report: CycleReport | None = None
         self._seen = set()
         try:
-            report = await self.runner.run_cycle(VERIFY, self.track, None, loaded, refs)
+            report = await self.runner.run_cycle(VERIFY, self.track, None, self.reconciler.loaded, refs)
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
             for ref in refs:  # cut short (a shutdown, a bug): still due, taken again next time

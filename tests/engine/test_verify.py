@@ -32,9 +32,7 @@ def fleet_of(buckets: int) -> MemoryS3:
 
 def verifier_of(s3: MemoryS3) -> tuple[Verifier, Reconciler]:
     runner = reconciler(s3)
-    verifier = Verifier(runner, INTERVAL)
-    runner.watch = verifier
-    return verifier, runner
+    return Verifier(runner, INTERVAL), runner
 
 
 async def passed(verifier: Verifier, runner: Reconciler, now: float, *, read: bool = True) -> CycleReport:
@@ -46,7 +44,7 @@ async def passed(verifier: Verifier, runner: Reconciler, now: float, *, read: bo
 
 
 async def step(verifier: Verifier, runner: Reconciler, now: float) -> CycleReport | None:
-    return await verifier.step(now, runner.loaded)
+    return await verifier.step(now)
 
 
 async def test_every_bucket_is_verified_once_per_interval_at_a_steady_rate() -> None:
@@ -138,8 +136,8 @@ async def test_a_bucket_no_longer_defined_leaves_the_schedule_unwritten_when_its
     await passed(verifier, runner, 0.0)
     s3.lifecycles["bkt-one"] = LifecycleConfig((rule("theirs"),))
     del s3.objects["definition/a.toml"]
-    loaded = await runner.loader.load()  # the daemon's poll found the definitions changed
-    await verifier.step(INTERVAL, loaded)
+    runner.loaded = await runner.loader.load()  # the daemon's poll found the definitions changed
+    await verifier.step(INTERVAL)
     assert [r.id for r in s3.lifecycles["bkt-one"].rules] == ["theirs"]
     assert "bkt-one" not in verifier.schedule
 
