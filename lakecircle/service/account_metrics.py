@@ -146,7 +146,7 @@ class AccountMetrics:
             self._one(self._metrics.s3_rate_limit).set_function(lambda: gate.rate or 0.0)
 
     def watch_verification(self, lag: Callable[[], float]) -> None:
-        """Export ``lag()`` (continuous verification's) as ``lakecircle_verification_lag_seconds`` (read at scrape time)."""
+        """Export ``lag()`` as ``lakecircle_verification_lag_seconds`` (read at scrape time)."""
         if not self.forgotten:
             self._one(self._metrics.verification_lag).set_function(lag)
 

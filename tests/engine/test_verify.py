@@ -113,9 +113,11 @@ async def test_a_listing_pass_reads_nothing_drops_the_gone_buckets_and_verifies_
     report = await passed(verifier, runner, 10.0, read=False)
     assert s3.calls["GetBucketLifecycleConfiguration"] == reads
     assert report.counts[BucketState.IN_SYNC] == 0
-    assert "logs-002" not in verifier.schedule and "logs-002" not in verifier.regions
+    assert "logs-002" not in verifier.schedule
+    assert "logs-002" not in verifier.regions
     due = await step(verifier, runner, 10.5)
-    assert due is not None and [r.bucket for r in due.results] == ["logs-new"]
+    assert due is not None
+    assert [r.bucket for r in due.results] == ["logs-new"]
     assert s3.lifecycles["logs-new"].rules
 
 
@@ -126,7 +128,8 @@ async def test_a_pass_that_could_not_list_drops_nothing() -> None:
     s3.fail("ListBuckets", "*", lambda op, b: AccessDenied("Access Denied", operation=op))
     report = await passed(verifier, runner, 10.0, read=False)
     assert report.fatal is not None
-    assert len(verifier.schedule) == 3 and len(verifier.regions) == 3
+    assert len(verifier.schedule) == 3
+    assert len(verifier.regions) == 3
 
 
 async def test_a_bucket_no_longer_defined_leaves_the_schedule_unwritten_when_its_turn_comes() -> None:

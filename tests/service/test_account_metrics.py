@@ -91,7 +91,8 @@ def single_account_exposition(*, leases: bool = True) -> bytes:
 
 
 def test_a_single_account_exposition_is_byte_for_byte_what_it_was_before_many_accounts() -> None:
-    """Changed on purpose once since: issue 17 added the two lease metrics (with leases on)."""
+    """Changed on purpose since: issue 17 added the two lease metrics (with leases on), issue 18 the
+    verification lag and the `verify` trigger."""
     assert single_account_exposition().decode() == GOLDEN.read_text(encoding="utf-8")
 
 
