@@ -368,12 +368,14 @@ def test_the_readme_metrics_table_names_exactly_the_metrics_exposed(metrics: Met
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     tabled = set(re.findall(r"^\| `(lakecircle_[a-z0-9_]+)` \|", section, flags=re.MULTILINE))
-    exposed = set(re.findall(r"^# TYPE (\S+) ", Metrics(leases=True).render().decode(), flags=re.MULTILINE))
+    with_events = Metrics(leases=True)
+    with_events.add_events()  # LCC_EVENTS_QUEUE set
+    exposed = set(re.findall(r"^# TYPE (\S+) ", with_events.render().decode(), flags=re.MULTILINE))
     hub = Metrics(multi_account=True, leases=True).render().decode()
     hub_only = set(re.findall(r"^# TYPE (\S+) ", hub, flags=re.MULTILINE))
 
     assert set(CONTRACT) <= tabled
-    assert tabled == exposed | hub_only  # the leases' and a hub's own metrics are in the table too
+    assert tabled == exposed | hub_only  # the leases', the events' and a hub's own metrics are in the table too
 
 
 def test_each_help_text_is_the_help_of_one_metric_exposed(metrics: Metrics) -> None:
