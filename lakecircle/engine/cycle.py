@@ -386,5 +386,5 @@ class Cycle:
             warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.stopping)),
             tags_unread=self.results.tags_unread_by_name(),
         )
-        log_report(report)
+        log_report(report, routine=self.slice is not None)
         return report
