@@ -20,13 +20,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import anyio
 import structlog
 
 from lakecircle import __version__
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.app.events import events_running
 from lakecircle.app.leasing import account_keeper, keeping, open_lease_store
 from lakecircle.app.wiring import build_reconciler, open_account, open_hub
 from lakecircle.clocks import WallClock
@@ -264,12 +265,13 @@ async def _start_and_run(
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
                 sink = CycleSink(metrics, health, on_report, count_cycles=not many)
-                runner, verifier = await _runner(stack, settings, definitions_dir, metrics, sink)
+                wired = await _runner(stack, settings, definitions_dir, metrics, sink)
+                verifier = wired.verifier
                 timer = clock or MonotonicTimer()
                 if verifier is not None:
                     metrics.watch_verification(lambda: verifier.lag(timer.now()))
                 daemon = Daemon(
-                    runner,
+                    wired.runner,
                     poll_interval=settings.poll_interval,
                     resync_interval=settings.resync_interval,
                     shutdown_timeout=settings.shutdown_timeout,
@@ -289,6 +291,8 @@ async def _start_and_run(
                 "daemon_stopped", reason=StopReason.SIGNAL.value, signal=router.stopped_by, phase="start_up", cycles=0
             )
             return None
+        if wired.adapter is not None:
+            await stack.enter_async_context(events_running(settings, wired.adapter, daemon, metrics, definitions_dir))
         await _started(stack, daemon, settings, definitions_dir)
         if on_started is not None:
             on_started(daemon, bound)
@@ -316,13 +320,28 @@ async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, de
     )
 
 
+class _Wired(NamedTuple):
+    runner: Runner
+    verifier: Verifier | None = None
+    """A single account's continuous verification (a hub runs whole cycles)."""
+    adapter: S3Adapter | None = None
+    """A single account's S3 adapter (the events queue is reached beside it)."""
+
+
 async def _runner(
     stack: AsyncExitStack, settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
-) -> tuple[Runner, Verifier | None]:
+) -> _Wired:
     """What the daemon runs: the hub of many accounts (``LCC_ACCOUNTS``), else the one
     account's reconciler, verified continuously; the adapters it opens are closed with ``stack``."""
     if settings.accounts_from is not None:
-        return await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink)), None
+        if settings.events_queue_url is not None:
+            raise ConfigError(
+                [
+                    "LCC_EVENTS_QUEUE: the events queue serves a single account for now; unset it for a hub"
+                    " (LCC_ACCOUNTS), whose accounts are verified at each resync and definition change"
+                ]
+            )
+        return _Wired(await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink)))
     account = await stack.enter_async_context(
         open_account(
             settings,
@@ -348,10 +367,10 @@ async def _runner(
         fence=keeper,
     )
     if keeper is None:
-        return reconciler, Verifier(reconciler, settings.resync_interval)
+        return _Wired(reconciler, Verifier(reconciler, settings.resync_interval), account.adapter)
     keeper.contact = sink.lease_contact  # a standby polls nothing: its lease reads are its contact with S3
     leased = LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
-    return leased, Verifier(reconciler, settings.resync_interval, runner=leased)
+    return _Wired(leased, Verifier(reconciler, settings.resync_interval, runner=leased), account.adapter)
 
 
 def _hub(
