@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from lakecircle.app.serve import HubSink
+from lakecircle.app.sinks import HubSink
 from lakecircle.core.accounts import Account, AccountList
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, Trigger
