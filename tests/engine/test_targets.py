@@ -99,6 +99,16 @@ def test_a_changed_selector_of_every_name_is_everything() -> None:
     assert affected(loaded(BASE), new, Unscannable(NAMES)) is None
 
 
+def test_a_changed_selector_of_exact_names_looks_them_up_without_a_scan() -> None:
+    new = with_files({"exact.toml": fleet(["web-data", "nowhere"], rule("base", 3))})
+    assert affected(loaded(BASE), new, Unscannable(NAMES)) == {"web-data"}
+
+
+def test_a_pattern_without_a_literal_tries_every_name() -> None:
+    new = with_files({"short.toml": fleet(["?????"], rule("base", 3))})
+    assert affected(loaded(BASE), new, NAMES) == {"other"}
+
+
 def test_a_selector_of_every_name_but_some_is_matched_name_by_name() -> None:
     new = with_files({"base.toml": fleet(["*"], rule("base", 3), BucketExclude=["*-logs"])})
     assert affected(loaded(BASE), new, NAMES) == {"app-data", "web-data", "other"}
