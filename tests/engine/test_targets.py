@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.selectors import Matcher
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.targets import affected, selected_by
 from lakecircle.ports import BucketRef
@@ -31,6 +32,22 @@ def with_files(change: Mapping[str, bytes | None]) -> Definitions:
         else:
             files[name] = data
     return loaded(files, etag="v2")
+
+
+def load_twice(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> tuple[Definitions, Definitions]:
+    """The definitions the daemon's loader gives for ``old``, then for ``new`` (unchanged files
+    from its cache: the very same briefs)."""
+    s3 = MemoryS3()
+    loader = DefinitionLoader(s3)
+
+    async def load(files: Mapping[str, bytes]) -> Definitions:
+        s3.objects = {f"definition/{name}": data for name, data in files.items()}
+        return (await loader.load()).definitions
+
+    async def both() -> tuple[Definitions, Definitions]:
+        return await load(old), await load(new)
+
+    return anyio.run(both)
 
 
 def tag_cache(tags: Mapping[str, dict[str, str]]) -> TagCache:
@@ -57,6 +74,15 @@ class Unscannable(frozenset[str]):
 
 def test_an_unchanged_reload_affects_no_bucket() -> None:
     assert affected(loaded(BASE), loaded(BASE, etag="v2"), NAMES) == set()
+    assert affected(*load_twice(BASE, BASE), Unscannable(NAMES)) == set()
+
+
+def test_one_file_changed_among_the_loaders_cached_files_affects_its_buckets() -> None:
+    many = dict(BASE) | {f"b{i:03}.toml": definition(f"bucket-{i:03}", rule()) for i in range(200)}
+    changed = many | {"b100.toml": definition("bucket-100", rule(days=31))}
+    assert affected(*load_twice(many, changed), NAMES | {"bucket-100"}) == {"bucket-100"}
+    fewer = {name: data for name, data in many.items() if name not in ("app-data.toml", "tagged.toml")}
+    assert affected(*load_twice(many, fewer), NAMES) == {"app-data", "app-logs"}
 
 
 def test_a_bucket_name_change_is_looked_up_without_scanning_the_names() -> None:
@@ -147,7 +173,7 @@ def test_every_listed_bucket_whose_desired_state_differs_is_affected(
     files: tuple[dict[str, bytes], dict[str, bytes]], tags: list[dict[str, str]]
 ) -> None:
     """Half the buckets' tags known (the others may carry any), the names those listed."""
-    old, new = loaded(files[0]), loaded(files[1], etag="v2")
+    old, new = load_twice(*files)
     known = {name: found for name, found in zip(FLEET_BUCKETS[::2], tags, strict=False) if found is not None}
     result = affected(old, new, frozenset(FLEET_BUCKETS), tag_cache(known))
     for name in FLEET_BUCKETS:
