@@ -58,5 +58,9 @@ class TagCache:
         self._tags[ref.name] = found
         return found
 
+    def known(self, name: str) -> dict[str, str] | None:
+        """The bucket's tags read earlier in this resync, without a request; None when none were read."""
+        return self._tags.get(name)
+
     def __len__(self) -> int:
         return len(self._tags)
