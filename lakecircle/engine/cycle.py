@@ -239,7 +239,9 @@ class Cycle:
         """Every managed bucket read, decided and written; the others reported."""
         remaining = {n for n in definitions.buckets if self.owner.wanted(n)}  # not listed yet: missing at the end
         self.matcher = CycleMatcher(in_scope(definitions.selectors, self.owner.account), only=self.owner.bucket_filter)
-        self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
+        # Even without tag selectors: a resync ends what was read before; a slice, its buckets'; a listing pass, none.
+        only = None if self.slice is None and self.reads else [ref.name for ref in self.slice or ()]
+        self.owner.tags.begin(self.trigger, only)
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
         async with anyio.create_task_group() as self._background:

@@ -1,4 +1,5 @@
-"""Bucket tags for the selectors that use ``BucketTags``, read once per resync.
+"""Bucket tags for the selectors that use ``BucketTags``, read once per resync (with continuous
+verification: each bucket's again at its own verification).
 
 A tag read is a request per bucket (GetBucketTagging), so the engine reads a bucket's tags
 only when a selector with ``BucketTags`` matches its name, and keeps what it read between
@@ -13,6 +14,8 @@ this module only says that the read failed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from lakecircle.core.report import Trigger
 from lakecircle.errors import S3Error
@@ -39,9 +42,13 @@ class TagCache:
         self.reader = reader
         self._tags: dict[str, dict[str, str]] = {}
 
-    def begin(self, trigger: str) -> None:
-        """A cycle starts: forget what was read unless the trigger reuses it."""
-        if trigger not in REUSED_ON:
+    def begin(self, trigger: str, only: Iterable[str] | None = None) -> None:
+        """A cycle starts: forget what was read unless the trigger reuses it; ``only``: the cycle
+        verifies these buckets alone (continuous verification), whose tags are read again."""
+        if only is not None:
+            for name in only:
+                self._tags.pop(name, None)
+        elif trigger not in REUSED_ON:
             self._tags.clear()
 
     async def get(self, ref: BucketRef) -> dict[str, str]:

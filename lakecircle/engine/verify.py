@@ -39,6 +39,8 @@ from lakecircle.core.schedule import Schedule
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
+from lakecircle.engine.targets import affected
+from lakecircle.errors import LakeCircleError
 from lakecircle.ports import BucketRef, ObjectRef
 
 log = structlog.get_logger("lakecircle.engine.verify")
@@ -213,19 +215,47 @@ class Verifier:
         refs = self.due(now)
         if not refs:
             return None
+        return await self._verify(VERIFY, refs, None, now)
+
+    async def changed(self, trigger: str, refs: list[ObjectRef] | None, *, clock: Callable[[], float]) -> CycleReport:
+        """The definitions changed (a poll saw it): load them and verify at once, in one cycle, the
+        buckets whose desired state the change may affect (targeted reconcile); the others keep
+        their turns. A change that cannot be narrowed (or definitions that do not load) makes it a
+        full pass."""
+        before = self.reconciler.loaded
+        if before is None:
+            return await self.run_pass(trigger, refs, read=True, clock=clock)
+        try:
+            loaded = await self.reconciler.loader.load(refs)
+        except LakeCircleError:  # the full pass loads them again, and reports why they do not load
+            return await self.run_pass(trigger, refs, read=True, clock=clock)
+        names = affected(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
+        if names is None:
+            log.info("definitions_changed", buckets="all", files=len(loaded.definitions.files))
+            return await self.run_pass(trigger, refs, read=True, clock=clock)
+        log.info("definitions_changed", buckets=len(names), files=len(loaded.definitions.files))
+        targets = [BucketRef(name, self.regions.get(name)) for name in sorted(names)]
+        return await self._verify(trigger, targets, loaded, clock())
+
+    async def _verify(self, trigger: str, refs: list[BucketRef], loaded: Loaded | None, now: float) -> CycleReport:
+        """One cycle over ``refs`` (``loaded``: new definitions; None: those last loaded), then each
+        bucket verified is due again an interval later, a bucket not selected any more leaves the
+        schedule, and one cut short stays due."""
         report: CycleReport | None = None
         self._seen = set()
         try:
-            report = await self.runner.run_cycle(VERIFY, self.track, None, self.reconciler.loaded, refs)
+            given = loaded if loaded is not None else self.reconciler.loaded
+            report = await self.runner.run_cycle(trigger, self.track, None, given, refs)
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
-            for ref in refs:  # cut short (a shutdown, a bug): still due, taken again next time
+            for ref in refs:
                 if ref.name in self._seen:
-                    self.schedule.verified(ref.name, now)
+                    if not self.schedule.add(ref.name, now + self.schedule.interval):  # newly selected: joins
+                        self.schedule.verified(ref.name, now)
                 elif whole:
                     self._forget(ref.name)  # no longer selected by any definition
                 else:
-                    self.schedule.released(ref.name)
+                    self.schedule.released(ref.name)  # cut short (a shutdown, a bug): taken again next time
             self._seen = set()
         return report
 

@@ -260,11 +260,14 @@ class Daemon:
 
     async def _pass(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
         """A whole cycle; with continuous verification a pass over the account: a full one that
-        reads every managed bucket (start-up, SIGHUP, changed definitions), or, at a resync, a
-        listing pass that reads none (the buckets are verified as their turns come)."""
+        reads every managed bucket (start-up, SIGHUP), or, at a resync, a listing pass that reads
+        none (the buckets are verified as their turns come); changed definitions verify the
+        buckets the change may affect (:meth:`Verifier.changed`)."""
         verifier = self.verifier
         if verifier is None:
             return await self._cycle(trigger, lambda: self.reconciler.run_cycle(trigger, refs=refs))
+        if trigger is Trigger.POLL:  # only the buckets the change may affect, at once
+            return await self._cycle(trigger, lambda: verifier.changed(trigger, refs, clock=self.clock.now))
         read = trigger is not Trigger.RESYNC
         return await self._cycle(trigger, lambda: verifier.run_pass(trigger, refs, read=read, clock=self.clock.now))
 

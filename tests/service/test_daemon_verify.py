@@ -6,6 +6,8 @@ carry the whole account's picture for the bucket gauges."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import pytest
 
@@ -217,3 +219,80 @@ async def test_an_event_wakes_the_daemon_between_ticks() -> None:
             while s3.lifecycles["logs-005"] != LifecycleConfig((builders.rule("expire"),)):
                 await anyio.sleep(0.01)
         daemon.request_stop()
+
+
+def named_and_fleet(n: int) -> MemoryS3:
+    """``n`` buckets of a fleet, plus ``one`` and ``two``, each named by a file of its own."""
+    s3 = fleet(n)
+    for name in ("one", "two"):
+        s3.objects[f"definition/{name}.toml"] = builders.definition(name, builders.rule("own"))
+        s3.add_bucket(name)
+    return s3
+
+
+async def changed_at(daemon: Daemon, clock: FakeClock, t: float, change: Callable[[], None]) -> dict[str, int]:
+    """Run the daemon; at ``t`` make ``change`` and ask for a poll; the requests the poll's cycle made."""
+    store = daemon.reconciler.store  # type: ignore[attr-defined]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await at(clock, t)
+            before = dict(store.calls)
+            change()
+            daemon.request_poll()
+            while not isinstance(daemon.observer, Reports) or not daemon.observer.of("poll"):
+                await anyio.lowlevel.checkpoint()
+            daemon.request_stop()
+    after = store.calls
+    return {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
+
+
+async def test_one_file_changed_among_many_costs_the_poll_that_file_and_its_buckets_read_and_written() -> None:
+    s3, clock = named_and_fleet(500), FakeClock()
+    daemon, seen = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
+
+    def change() -> None:
+        s3.objects["definition/one.toml"] = builders.definition("one", builders.rule("own", 9))
+
+    counted = await changed_at(daemon, clock, 1000 + 0.2, change)
+    # The poll's listing, the file, the bucket read and written: no listing of the account.
+    assert counted == {"ListObjectsV2": 1, "GetObject": 1, READ: 1, PUT: 1}
+    assert s3.lifecycles["one"] == LifecycleConfig((builders.rule("own", 9),))
+    polls = seen.of("poll")
+    assert len(polls) == 1
+    assert polls[0].counts == {BucketState.CHANGED: 1}
+
+
+async def test_a_widened_selector_verifies_the_buckets_it_now_selects_at_once_and_schedules_them() -> None:
+    s3, clock = fleet(20), FakeClock()
+    s3.add_bucket("other-a")
+    s3.add_bucket("other-b")
+    daemon, _ = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
+    assert daemon.verifier is not None
+
+    def change() -> None:
+        s3.objects["definition/logs.toml"] = builders.fleet(["logs-*", "other-*"], builders.rule("expire"))
+
+    counted = await changed_at(daemon, clock, 1000 + 0.2, change)
+    assert counted[READ] <= 22  # the two it now selects, and those its old version selected
+    assert "ListBuckets" not in counted
+    assert s3.lifecycles["other-a"] == LifecycleConfig((builders.rule("expire"),))
+    assert "other-b" in daemon.verifier.schedule
+    assert len(daemon.verifier.schedule) == 22
+
+
+async def test_a_change_that_makes_the_picture_partial_is_a_full_pass() -> None:
+    s3, clock = named_and_fleet(10), FakeClock()
+    daemon, seen = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
+
+    def change() -> None:
+        s3.objects["definition/two.toml"] = b"BucketName = [unclosed"
+
+    counted = await changed_at(daemon, clock, 1000 + 0.2, change)
+    # Every bucket a readable file selects (not two, whose file no longer reads): nothing is narrowed
+    # on a partial picture.
+    assert counted[READ] == 11
+    assert counted["ListBuckets"] == 1
+    report = seen.of("poll")[0]
+    assert report.definitions is not None
+    assert report.definitions.partial
