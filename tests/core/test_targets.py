@@ -4,7 +4,8 @@ cycle combines it) differs between the old and the new definitions is among thos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from lakecircle.core.combine import combine
 from lakecircle.core.definitions import Definitions, FileBrief, definitions_from_briefs, load_definitions
+from lakecircle.core.model import BucketDefinition
 from lakecircle.core.parse import parse_file
 from lakecircle.core.selectors import Matcher, tags_match, with_tags
 from lakecircle.core.targets import Changes, Everything, changes
@@ -207,6 +209,28 @@ def test_a_file_read_again_in_a_partial_picture_affects_the_buckets_it_names() -
 def test_the_same_definitions_affect_nothing() -> None:
     same = loaded(BASE)
     assert changes(same, same) == Changes()
+
+
+class Untouchable(Mapping[str, BucketDefinition]):
+    """Buckets whose models may not be built, nor their names walked."""
+
+    def __getitem__(self, name: str) -> BucketDefinition:
+        raise AssertionError("a bucket's models were built")
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("the buckets were walked")
+
+    def __len__(self) -> int:
+        raise AssertionError("the buckets were counted")
+
+
+def test_definitions_in_brief_are_compared_file_by_file_without_building_models() -> None:
+    old = loaded(BASE)
+    new = loaded(_applied(BASE, {"app-data.toml": definition("app-data", rule("keep", 31))}), etag="v2")
+    assert old.briefs is not None
+    assert [b.name for b in old.briefs] == sorted(BASE)
+    found = changes(replace(old, buckets=Untouchable()), replace(new, buckets=Untouchable()))
+    assert found.buckets == {"app-data"}
 
 
 def test_selectors_kept_in_another_order_are_everything() -> None:
