@@ -48,7 +48,7 @@ from lakecircle.engine.report_log import log_removal_guard, log_report, save_rep
 from lakecircle.engine.results import ResultHook, Results, invalid_results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import BucketWriter, PendingWrite
-from lakecircle.errors import LakeCircleError, S3Error, TransientError
+from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
@@ -303,6 +303,8 @@ class Cycle:
         except S3Error as exc:
             if isinstance(exc, TransientError):
                 self.unread = True  # its removals are unknown: the cycle's total is too
+            elif isinstance(exc, NoSuchBucket) and self.slice is not None:  # deleted since it was listed
+                return BucketResult(name, BucketState.MISSING, error="no longer in the account")
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage=Stage.READ)
         brief = want.desired(definitions, name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):
@@ -366,6 +368,7 @@ class Cycle:
         self, *, fatal: str | None = None, fingerprint: bytes | None = None, interrupted: bool = False
     ) -> CycleReport:
         results = self.results.in_order()
+        whole = fatal is None and not (interrupted or self.stopping)
         report = CycleReport(
             cycle_id=self.cycle_id,
             trigger=self.trigger,
@@ -385,7 +388,7 @@ class Cycle:
             max_removals=self.removals.limit,
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
-            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.stopping)),
+            warnings=self.matcher.unmatched(complete=whole) if self.slice is None else (),  # said by passes
             tags_unread=self.results.tags_unread_by_name(),
         )
         log_report(report, routine=self.slice is not None)

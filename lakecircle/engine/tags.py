@@ -43,12 +43,15 @@ class TagCache:
         self._tags: dict[str, dict[str, str]] = {}
 
     def begin(self, trigger: str, only: Iterable[str] | None = None) -> None:
-        """A cycle starts: forget what was read unless the trigger reuses it; ``only``: the cycle
-        verifies these buckets alone (continuous verification), whose tags are read again."""
+        """A cycle starts: forget what was read unless the trigger reuses it (a definition change);
+        ``only``: the cycle verifies these buckets alone (continuous verification), whose tags alone
+        are read again."""
+        if trigger in REUSED_ON:
+            return
         if only is not None:
             for name in only:
                 self._tags.pop(name, None)
-        elif trigger not in REUSED_ON:
+        else:
             self._tags.clear()
 
     async def get(self, ref: BucketRef) -> dict[str, str]:

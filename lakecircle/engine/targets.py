@@ -25,13 +25,14 @@ no ``BucketTags``) makes the answer *everything* at once, without a pass. Exact 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from typing import NamedTuple
 
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.selectors import Matcher, Selector, glob_tokens, tags_match
 from lakecircle.core.targets import changes
 from lakecircle.engine.tags import TagCache
 
-__all__ = ["affected", "selected_by"]
+__all__ = ["Targets", "affected", "selected_by", "targets"]
 
 
 def affected(
@@ -43,16 +44,30 @@ def affected(
     ``names`` is a collection (a set, a dict's keys such as the verifier's regions): a change
     of ``BucketName`` definitions only looks its names up in it. A defined bucket the account
     does not hold is left out (the listing pass reports it missing)."""
+    return targets(old, new, names, tags).buckets
+
+
+class Targets(NamedTuple):
+    buckets: set[str] | None
+    """:func:`affected`'s answer."""
+    unlisted: frozenset[str]
+    """Names the change defines by ``BucketName`` that ``names`` does not hold: created since the
+    last listing, or missing (only a listing tells which)."""
+
+
+def targets(old: Definitions, new: Definitions, names: Collection[str], tags: TagCache | None = None) -> Targets:
+    """:func:`affected`, and the names the change defines that were not listed."""
     found = changes(old, new)
     if found.everything is not None:
-        return None
+        return Targets(None, frozenset())
     hit = {name for name in found.buckets if name in names}
+    unlisted = frozenset(name for name in found.buckets if name not in names and name in new.buckets)
     if found.selectors:
         selected = selected_by(found.selectors, names, tags)
         if selected is None:
-            return None
+            return Targets(None, unlisted)
         hit |= selected
-    return hit
+    return Targets(hit, unlisted)
 
 
 def selected_by(selectors: Sequence[Selector], names: Collection[str], tags: TagCache | None) -> set[str] | None:

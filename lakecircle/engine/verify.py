@@ -39,7 +39,7 @@ from lakecircle.core.schedule import Schedule
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
-from lakecircle.engine.targets import affected
+from lakecircle.engine.targets import targets
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import BucketRef, ObjectRef
 
@@ -131,9 +131,11 @@ class Verifier:
     def track(self, result: BucketResult) -> None:
         """A cycle's result for one bucket (the ``on_result`` of every cycle the daemon runs)."""
         name, state = result.bucket, result.state
-        self._seen.add(name)
         if state in JUDGED_BY_PASSES:
+            if state is BucketState.MISSING and self._listing is None:  # a slice read it: deleted
+                self.forget(name)
             return
+        self._seen.add(name)
         self._set_state(name, state)
         if result.dropped:
             self._dropped.add(name)
@@ -183,6 +185,7 @@ class Verifier:
         event, a definition change): a bucket not scheduled yet (just created) joins the schedule."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
+            self.regions.setdefault(name, None)  # created since the listing (an event said so)
             self._urgent.setdefault(name)
 
     def forget(self, name: str) -> None:
@@ -229,13 +232,19 @@ class Verifier:
             loaded = await self.reconciler.loader.load(refs)
         except LakeCircleError:  # the full pass loads them again, and reports why they do not load
             return await self.run_pass(trigger, refs, read=True, clock=clock)
-        names = affected(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
+        names, unlisted = targets(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
+        files = len(loaded.definitions.files)
         if names is None:
-            log.info("definitions_changed", buckets="all", files=len(loaded.definitions.files))
+            log.info("definitions_changed", buckets="all", files=files)
             return await self.run_pass(trigger, refs, read=True, clock=clock)
-        log.info("definitions_changed", buckets=len(names), files=len(loaded.definitions.files))
-        targets = [BucketRef(name, self.regions.get(name)) for name in sorted(names)]
-        return await self._verify(trigger, targets, loaded, clock())
+        log.info("definitions_changed", buckets=len(names), unlisted=len(unlisted), files=files)
+        if unlisted:
+            # A bucket defined by name that the last listing did not hold: created since, or missing.
+            # Only a listing tells; it schedules the new ones now, and the affected go with them.
+            self.now(names, clock())
+            return await self.run_pass(trigger, refs, read=False, clock=clock)
+        due = [BucketRef(name, self.regions.get(name)) for name in sorted(names)]
+        return await self._verify(trigger, due, loaded, clock())
 
     async def _verify(self, trigger: str, refs: list[BucketRef], loaded: Loaded | None, now: float) -> CycleReport:
         """One cycle over ``refs`` (``loaded``: new definitions; None: those last loaded), then each

@@ -2,7 +2,8 @@
 ``LCC_EVENTS_QUEUE`` set. While continuous verification works through hundreds of buckets in the
 background, a drift made behind LakeCircle's back and announced by an EventBridge event of the
 CloudTrail call is repaired in under 2 s, not when the bucket's turn comes; and an S3 notification
-of a new definition file makes the daemon reload the definitions at once, not at the next poll.
+of a new definition file makes the daemon reload the definitions at once, not at the next poll, and
+apply them to a bucket whose creation an event announced.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ WANTED = {"keep": 30}
 DRIFT = {"ID": "keep", "Status": "Enabled", "Filter": {"Prefix": "keep/"}, "Expiration": {"Days": 3}}
 
 
-def announced(sqs: Any, queue: str, bucket: str) -> None:
-    """The EventBridge event of a PutBucketLifecycle call on ``bucket``, as the rule delivers it."""
-    event = cloudtrail("PutBucketLifecycle", bucket)
+def announced(sqs: Any, queue: str, bucket: str, call: str = "PutBucketLifecycle") -> None:
+    """The EventBridge event of a ``call`` on ``bucket``, as the rule delivers it."""
+    event = cloudtrail(call, bucket)
     event["account"] = event["detail"]["recipientAccountId"] = MOTO_ACCOUNT
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
 
@@ -86,9 +87,11 @@ def test_a_drift_announced_by_an_event_is_repaired_within_two_seconds_during_bac
             took.append(time.monotonic() - start)
             time.sleep(0.5)
         background = (verifications(url) - reads) / (time.monotonic() - began)
-        # A new definition file, announced by S3: loaded at once (the poll is 10 minutes away).
+        # A bucket created (CreateBucket, announced), then a new definition file for it, announced by
+        # S3: loaded at once (the poll is 10 minutes away, the next listing of the account 20 s).
         body = fleet(["extra-*"], *pictured({"extra": 7}))
         s3_client.create_bucket(Bucket="extra-one")
+        announced(sqs, queue, "extra-one", "CreateBucket")
         s3_client.put_object(Bucket=ENDPOINT, Key=f"{PREFIX}definition/extra.toml", Body=body)
         record = ("ObjectCreated:Put", ENDPOINT, f"{PREFIX}definition/extra.toml")
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(notification(record)))

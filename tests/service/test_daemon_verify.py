@@ -296,3 +296,44 @@ async def test_a_change_that_makes_the_picture_partial_is_a_full_pass() -> None:
     report = seen.of("poll")[0]
     assert report.definitions is not None
     assert report.definitions.partial
+
+
+async def test_a_new_file_naming_a_bucket_created_since_the_listing_lists_the_account_and_writes_it_at_once() -> None:
+    s3, clock = fleet(10), FakeClock()
+    daemon, seen = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
+    wanted = LifecycleConfig((builders.rule("own"),))
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await at(clock, 1000.2)
+            listed = s3.calls["ListBuckets"]
+            s3.add_bucket("fresh")  # created after the start-up pass listed the account
+            s3.objects["definition/fresh.toml"] = builders.definition("fresh", builders.rule("own"))
+            daemon.request_poll()
+            asked = clock.now()
+            while s3.lifecycles["fresh"] != wanted:
+                await anyio.lowlevel.checkpoint()
+            done = clock.now()
+            daemon.request_stop()
+    assert s3.calls["ListBuckets"] == listed + 1  # only a listing tells a new bucket from a missing one
+    assert done - asked < 1.0  # the poll's listing pass, then the slice right after it
+    assert seen.of("poll")[0].counts[BucketState.MISSING] == 0
+
+
+async def test_a_bucket_deleted_since_the_listing_leaves_the_schedule_when_an_event_names_it() -> None:
+    s3, clock = fleet(10), FakeClock()
+    daemon, seen = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
+    assert daemon.verifier is not None
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            await at(clock, 1000.2)
+            del s3.lifecycles["logs-003"]  # DeleteBucket, announced
+            daemon.request_verify(["logs-003"])
+            while "logs-003" in daemon.verifier.schedule:
+                await anyio.lowlevel.checkpoint()
+            daemon.request_stop()
+    assert "logs-003" not in daemon.verifier.regions
+    missing = [r for r in seen.of(VERIFY) if r.counts[BucketState.MISSING]]
+    assert [r.bucket for r in missing[0].results] == ["logs-003"]
+    assert not any(r.counts[BucketState.FAILED] for r in seen.reports)
