@@ -63,6 +63,7 @@ class Schedule:
         listed = list(names)
         step = self.interval / max(len(listed), 1)
         for index, name in enumerate(listed, start=1):
+            self._taken.discard(name)
             self._set(name, now + index * step)
 
     def verified(self, name: str, now: float) -> None:

@@ -257,10 +257,13 @@ class Verifier:
             report = await self.runner.run_cycle(trigger, self.track, None, given, refs)
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
+            many = len(refs) > max(CATCH_UP * self.tick * self.rate, 1.0)
+            if many:  # verified together (a large change): their next turns spread, not bunched
+                self.schedule.spread([ref.name for ref in refs if ref.name in self._seen], now)
             for ref in refs:
                 if ref.name in self._seen:
-                    if not self.schedule.add(ref.name, now + self.schedule.interval):  # newly selected: joins
-                        self.schedule.verified(ref.name, now)
+                    if not many and not self.schedule.add(ref.name, now + self.schedule.interval):
+                        self.schedule.verified(ref.name, now)  # else newly selected: joins in turn
                 elif whole:
                     self._forget(ref.name)  # no longer selected by any definition
                 else:

@@ -181,3 +181,18 @@ async def test_slices_use_the_listed_regions_and_never_ask_where_a_bucket_is() -
         await step(verifier, runner, float(second))
     assert asked == ["eu-west-1"] * 5
     assert verifier.regions["logs-000"] is verifier.regions["logs-004"]  # one string for the region
+
+
+async def test_a_change_verifying_every_bucket_at_once_spreads_their_next_turns() -> None:
+    s3 = fleet_of(200)
+    verifier, runner = verifier_of(s3)
+    await passed(verifier, runner, 0.0)
+    s3.objects["definition/logs.toml"] = fleet(["logs-*"], rule("expire", 9))
+    report = await verifier.changed("poll", None, clock=lambda: 10.0)
+    assert sum(report.counts.values()) == 200
+    per_tick = []
+    for second in range(11, 11 + int(INTERVAL)):
+        due = await step(verifier, runner, float(second))
+        per_tick.append(sum(due.counts.values()) if due is not None else 0)
+        assert verifier.lag(float(second)) <= 1.0
+    assert set(per_tick) == {2}  # 200 over the interval, not 200 at once at 110 s
