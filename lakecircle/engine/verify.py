@@ -141,14 +141,21 @@ class Verifier:
             self._dropped.discard(name)
 
     async def run_pass(
-        self, trigger: str, refs: list[ObjectRef] | None, *, read: bool, clock: Callable[[], float]
+        self,
+        trigger: str,
+        refs: list[ObjectRef] | None,
+        *,
+        read: bool,
+        clock: Callable[[], float],
+        loaded: Loaded | None = None,
     ) -> CycleReport:
         """A pass over the account (``read``: a full cycle; else a listing pass), this verifier told
-        of it as it streams; ``clock`` says when it ended (the caller's monotonic time)."""
+        of it as it streams; ``clock`` says when it ended (the caller's monotonic time); ``loaded``:
+        the definitions a hub loaded once for all its accounts (None: the pass loads them)."""
         self.pass_begins()
         report: CycleReport | None = None
         try:
-            report = await self.runner.run_cycle(trigger, self.track, refs, reads=read)
+            report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
         finally:
             self.pass_ended(report, clock(), read=read)
         return report
@@ -178,9 +185,10 @@ class Verifier:
 
     # -- between passes -------------------------------------------------------------------
 
-    def now(self, names: Iterable[str], now: float) -> None:
+    def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None:
         """Verify these buckets at the next step, ahead of the others and beyond the steady rate (an
-        event, a definition change): a bucket not scheduled yet (just created) joins the schedule."""
+        event, a definition change): a bucket not scheduled yet (just created) joins the schedule.
+        ``account``: the one account's, whatever it says (the caller keeps other accounts' events out)."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
             self._urgent.setdefault(name)
@@ -196,10 +204,7 @@ class Verifier:
     def due(self, now: float) -> list[BucketRef]:
         """The buckets to verify at ``now``: those asked for now, then those due, within the rate
         since the last step."""
-        elapsed = now - self._last if self._last is not None else 0.0
-        self._last = now
-        speed = CATCH_UP if self.schedule.lag(now) > 0 else 1.0  # behind: catch up, at twice the rate
-        self._credit = min(self._credit + elapsed * self.rate * speed, max(CATCH_UP * self.tick * self.rate, 1.0))
+        self._credit, self._last = self._credit_at(now), now
         urgent = [n for n in self._urgent if n in self.schedule]
         self._urgent = {}
         taken = self.schedule.take_due(now, math.floor(self._credit + 1e-9))
@@ -215,25 +220,51 @@ class Verifier:
         refs = self.due(now)
         if not refs:
             return None
+        return await self.run_slice(refs, now)
+
+    def ready(self, now: float) -> bool:
+        """Whether :meth:`due` at ``now`` would give a bucket; it takes none (a hub offers a slice to
+        an account's lane only then, and the lane takes the buckets when it runs it)."""
+        if any(name in self.schedule for name in self._urgent):
+            return True
+        first = self.schedule.first_due()
+        return first is not None and first <= now and self._credit_at(now) >= 1 - 1e-9
+
+    async def run_slice(self, refs: list[BucketRef], now: float) -> CycleReport:
+        """Verify ``refs`` (from :meth:`due` at ``now``) in one cycle with the definitions last loaded."""
         return await self._verify(VERIFY, refs, None, now)
 
-    async def changed(self, trigger: str, refs: list[ObjectRef] | None, *, clock: Callable[[], float]) -> CycleReport:
-        """The definitions changed (a poll saw it): load them and verify at once, in one cycle, the
-        buckets whose desired state the change may affect (targeted reconcile); the others keep
-        their turns. A change that cannot be narrowed (or definitions that do not load) makes it a
-        full pass."""
+    async def changed(
+        self,
+        trigger: str,
+        refs: list[ObjectRef] | None,
+        *,
+        clock: Callable[[], float],
+        loaded: Loaded | None = None,
+        listing: bool = False,
+    ) -> CycleReport:
+        """The definitions changed (a poll saw it): load them (``loaded``: a hub loaded them) and
+        verify at once, in one cycle, the buckets whose desired state the change may affect
+        (targeted reconcile); the others keep their turns. A change that cannot be narrowed (or
+        definitions that do not load) makes it a full pass. ``listing``: a listing pass is owed too
+        (a hub's resync came while the change waited): the affected buckets are made due at once
+        and the pass lists the account with the new definitions."""
         before = self.reconciler.loaded
         if before is None:
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
-        try:
-            loaded = await self.reconciler.loader.load(refs)
-        except LakeCircleError:  # the full pass loads them again, and reports why they do not load
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
+            return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
+        if loaded is None:
+            try:
+                loaded = await self.reconciler.loader.load(refs)
+            except LakeCircleError:  # the full pass loads them again, and reports why they do not load
+                return await self.run_pass(trigger, refs, read=True, clock=clock)
         names = affected(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
         if names is None:
             log.info("definitions_changed", buckets="all", files=len(loaded.definitions.files))
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
+            return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
         log.info("definitions_changed", buckets=len(names), files=len(loaded.definitions.files))
+        if listing:
+            self.now(sorted(names), clock())
+            return await self.run_pass(trigger, refs, read=False, clock=clock, loaded=loaded)
         targets = [BucketRef(name, self.regions.get(name)) for name in sorted(names)]
         return await self._verify(trigger, targets, loaded, clock())
 
@@ -268,6 +299,12 @@ class Verifier:
         return BucketPicture(+counts, len(self._dropped))
 
     # -- inside ---------------------------------------------------------------------------
+
+    def _credit_at(self, now: float) -> float:
+        """The verifications the rate allows at ``now`` since the last step (at most :data:`CATCH_UP` ticks' worth)."""
+        elapsed = now - self._last if self._last is not None else 0.0
+        speed = CATCH_UP if self.schedule.lag(now) > 0 else 1.0  # behind: catch up, at twice the rate
+        return min(self._credit + elapsed * self.rate * speed, max(CATCH_UP * self.tick * self.rate, 1.0))
 
     def _set_state(self, name: str, state: BucketState) -> None:
         before = self._unusual.pop(name, None)

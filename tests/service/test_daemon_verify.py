@@ -268,7 +268,8 @@ async def test_a_widened_selector_verifies_the_buckets_it_now_selects_at_once_an
     s3.add_bucket("other-a")
     s3.add_bucket("other-b")
     daemon, _ = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
-    assert daemon.verifier is not None
+    verifier = daemon.verifier
+    assert isinstance(verifier, Verifier)
 
     def change() -> None:
         s3.objects["definition/logs.toml"] = builders.fleet(["logs-*", "other-*"], builders.rule("expire"))
@@ -277,8 +278,8 @@ async def test_a_widened_selector_verifies_the_buckets_it_now_selects_at_once_an
     assert counted[READ] <= 22  # the two it now selects, and those its old version selected
     assert "ListBuckets" not in counted
     assert s3.lifecycles["other-a"] == LifecycleConfig((builders.rule("expire"),))
-    assert "other-b" in daemon.verifier.schedule
-    assert len(daemon.verifier.schedule) == 22
+    assert "other-b" in verifier.schedule
+    assert len(verifier.schedule) == 22
 
 
 async def test_a_change_that_makes_the_picture_partial_is_a_full_pass() -> None:
