@@ -121,12 +121,10 @@ class Hub:
         """The last hub cycle's request: an account this replica comes to hold runs it at once."""
         self.hold: Callable[[Account], AbstractAsyncContextManager[Fence]] | None = None
         """A one-shot sync's hold of each account's lease around its cycle (LeaseHeld: it fails)."""
-        self.work: AccountWork = whole_cycle
-        """How a request runs in a member account (continuous verification sets its own)."""
+        self.work: AccountWork = whole_cycle  # how a request runs in a member (continuous verification's own)
 
     def share(self, sharing: Sharing | None) -> None:
-        """Run only the accounts whose lease this replica holds (each member's writes fenced by
-        it), cut an account's cycle when its lease is lost, give a lease back only between cycles."""
+        """Run only the accounts whose lease this replica holds (fenced; cut when lost; given back between cycles)."""
         self.sharing = sharing
         if sharing is not None:
             sharing.quiet = lambda account_id: not busy(self._lanes, account_id)
@@ -170,8 +168,7 @@ class Hub:
         *,
         work: Work = Work.CYCLE,
     ) -> CycleReport:
-        """One cycle of every managed account; ``refs``: the definition listing a poll made; ``work``:
-        what each account does with it (continuous verification: a pass or a change)."""
+        """One cycle of every managed account; ``refs``: the listing a poll made; ``work``: each account's."""
         cycle_id, started = uuid.uuid4().hex[:12], self.clock()
         self._cut_short = None
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
@@ -225,10 +222,7 @@ class Hub:
         states = {
             k: run.state for k, run in parts(self.accounts, self._lanes, self.only, theirs=self._theirs()).items()
         }
-        try:
-            self.observer.accounts_seen(states)
-        except Exception:  # metrics must not cost the accounts their cycles
-            log.exception("accounts_not_observed")
+        _tell_seen(self.observer, states)
 
     # -- the accounts -----------------------------------------------------------------------
 
@@ -330,8 +324,7 @@ class Hub:
         )
 
     def _gained(self, account_id: str) -> None:
-        """An account whose lease this replica took (start, takeover, rebalance) runs the last
-        request at once, not at the next hub cycle (which a poll may not bring for a resync)."""
+        """An account whose lease this replica took runs the last request at once, not at the next hub cycle."""
         account = next((a for a in self.accounts if a.id == account_id), None)
         if account is not None and self._last is not None and (self.only is None or account_id in self.only):
             self.schedule.start(account, self._last)
@@ -345,6 +338,13 @@ def _theirs(sharing: Sharing | None, accounts: tuple[Account, ...]) -> frozenset
     if sharing is None:
         return frozenset()
     return frozenset(a.id for a in accounts if not sharing.holds(a.id) or sharing.leaving(a.id))
+
+
+def _tell_seen(observer: HubObserver, states: Mapping[str, AccountState]) -> None:
+    try:
+        observer.accounts_seen(states)
+    except Exception:  # metrics must not cost the accounts their cycles
+        log.exception("accounts_not_observed")
 
 
 def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:

@@ -187,8 +187,8 @@ class Verifier:
 
     def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None:
         """Verify these buckets at the next step, ahead of the others and beyond the steady rate (an
-        event, a definition change): a bucket not scheduled yet (just created) joins the schedule.
-        ``account``: the one account's, whatever it says (the caller keeps other accounts' events out)."""
+        event, a definition change): a bucket not scheduled yet (just created) joins the schedule
+        (``account``: this one's, whatever it says: the caller keeps other accounts' events out)."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
             self._urgent.setdefault(name)
@@ -223,15 +223,13 @@ class Verifier:
         return await self.run_slice(refs, now)
 
     def ready(self, now: float) -> bool:
-        """Whether :meth:`due` at ``now`` would give a bucket; it takes none (a hub offers a slice to
-        an account's lane only then, and the lane takes the buckets when it runs it)."""
+        """Whether :meth:`due` at ``now`` would give a bucket, taking none (a hub's slice offer)."""
         if any(name in self.schedule for name in self._urgent):
             return True
         first = self.schedule.first_due()
         return first is not None and first <= now and self._credit_at(now) >= 1 - 1e-9
 
-    async def run_slice(self, refs: list[BucketRef], now: float) -> CycleReport:
-        """Verify ``refs`` (from :meth:`due` at ``now``) in one cycle with the definitions last loaded."""
+    async def run_slice(self, refs: list[BucketRef], now: float) -> CycleReport:  # refs: due(now)'s
         return await self._verify(VERIFY, refs, None, now)
 
     async def changed(
@@ -243,12 +241,11 @@ class Verifier:
         loaded: Loaded | None = None,
         listing: bool = False,
     ) -> CycleReport:
-        """The definitions changed (a poll saw it): load them (``loaded``: a hub loaded them) and
-        verify at once, in one cycle, the buckets whose desired state the change may affect
-        (targeted reconcile); the others keep their turns. A change that cannot be narrowed (or
-        definitions that do not load) makes it a full pass. ``listing``: a listing pass is owed too
-        (a hub's resync came while the change waited): the affected buckets are made due at once
-        and the pass lists the account with the new definitions."""
+        """The definitions changed (a poll saw it): load them (``loaded``: a hub did) and verify at
+        once, in one cycle, the buckets the change may affect (targeted reconcile); the others keep
+        their turns. A change not narrowed (or definitions that do not load) makes it a full pass.
+        ``listing``: a listing pass is owed too (a hub's resync came while the change waited): the
+        affected buckets are due at once and the pass lists the account with the new definitions."""
         before = self.reconciler.loaded
         if before is None:
             return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
@@ -301,10 +298,7 @@ class Verifier:
     # -- inside ---------------------------------------------------------------------------
 
     def _credit_at(self, now: float) -> float:
-        """The verifications the rate allows at ``now`` since the last step (at most :data:`CATCH_UP` ticks' worth)."""
-        elapsed = now - self._last if self._last is not None else 0.0
-        speed = CATCH_UP if self.schedule.lag(now) > 0 else 1.0  # behind: catch up, at twice the rate
-        return min(self._credit + elapsed * self.rate * speed, max(CATCH_UP * self.tick * self.rate, 1.0))
+        return _credit(self._credit, self._last, now, self.rate, self.tick, behind=self.schedule.lag(now) > 0)
 
     def _set_state(self, name: str, state: BucketState) -> None:
         before = self._unusual.pop(name, None)
@@ -328,3 +322,10 @@ class Verifier:
         if region is None:
             return None
         return self._regions_seen.setdefault(region, sys.intern(region))
+
+
+def _credit(credit: float, last: float | None, now: float, rate: float, tick: float, *, behind: bool) -> float:
+    """The verifications the rate allows at ``now`` since the step at ``last`` with ``credit`` left
+    (a schedule ``behind`` catches up at :data:`CATCH_UP` times the rate; at most that many ticks' worth)."""
+    elapsed = now - last if last is not None else 0.0
+    return min(credit + elapsed * rate * (CATCH_UP if behind else 1.0), max(CATCH_UP * tick * rate, 1.0))
