@@ -1,13 +1,14 @@
-"""The events queue (``LCC_EVENTS_QUEUE``) wired to a single account's daemon.
+"""The events queue (``LCC_EVENTS_QUEUE``) wired to the daemon: a single account's, or a hub's.
 
 Events only bring work forward: a CloudTrail call that may have changed a bucket
 (``PutBucketLifecycle``, ``CreateBucket``, ``PutBucketTagging``, ...) makes that bucket due at
-once, ahead of continuous verification's schedule; an S3 notification of a definition file
+once, ahead of continuous verification's schedule (in a hub, in the account the event names: an
+event that names none, or an account not verified here, is ignored); an S3 notification of a definition file
 created or removed makes the daemon poll the definitions now. The schedule and the poll still
 find every change, later, so a queue that cannot be read costs only that: the loop says so
 (``events_unreadable``, ``lakecircle_events_queue_readable`` at 0) and tries again with backoff.
 
-The queue is reached beside the account's S3 adapter (same credentials, clients of its own, no
+The queue is reached beside the account's S3 adapter (a hub's own account's) (same credentials, clients of its own, no
 rate limit: a 20 s long poll never holds a bucket request's slot).
 """
 
@@ -34,17 +35,22 @@ log = structlog.get_logger("lakecircle.app.events")
 
 
 class DaemonEvents:
-    """What the events ask of a single account's daemon (an :class:`~lakecircle.engine.events.EventHandler`)."""
+    """What the events ask of the daemon (an :class:`~lakecircle.engine.events.EventHandler`)."""
 
-    def __init__(self, daemon: Daemon, account: str | None) -> None:
+    def __init__(self, daemon: Daemon, account: str | None, *, hub: bool = False) -> None:
         self.daemon = daemon
         self.account = account
         """The managed account's ID, when the settings name it: another account's events are not ours."""
+        self.hub = hub
+        """A hub's daemon: each event goes to the account it names (the hub ignores the others)."""
 
     async def definitions_changed(self) -> None:
         self.daemon.request_poll()
 
     async def bucket_changed(self, account: str | None, bucket: str) -> None:
+        if self.hub:
+            self.daemon.request_verify([bucket], account)
+            return
         if account is not None and self.account is not None and account != self.account:
             log.debug("event_other_account", account=account, bucket=bucket)
             return
@@ -71,7 +77,10 @@ async def events_running(
         raise ConfigError([f"LCC_EVENTS_QUEUE: {exc}; set AWS_REGION or use the queue's regional URL"]) from exc
     async with queue:
         loop = EventLoop(
-            queue, DaemonEvents(daemon, settings.aws_account), definitions=place, observers=[metrics.add_events()]
+            queue,
+            DaemonEvents(daemon, settings.aws_account, hub=settings.accounts_from is not None),
+            definitions=place,
+            observers=[metrics.add_events()],
         )
         log.info("events_listening", queue=queue_url.url)
         async with anyio.create_task_group() as tg:

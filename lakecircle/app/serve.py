@@ -32,10 +32,11 @@ from lakecircle.app.sinks import CycleSink, HubSink
 from lakecircle.app.wiring import build_reconciler, open_account, open_hub
 from lakecircle.core.report import CycleReport
 from lakecircle.engine.hub import Hub
+from lakecircle.engine.hub_verify import HubVerifier
 from lakecircle.engine.leased import LeasedRunner
 from lakecircle.engine.verify import Verifier
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Daemon, MonotonicTimer, Runner, StopReason, Timer
+from lakecircle.service.daemon import Continuous, Daemon, MonotonicTimer, Runner, StopReason, Timer
 from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
@@ -178,10 +179,10 @@ async def _start_and_run(
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
                 sink = CycleSink(metrics, health, on_report, count_cycles=not many)
-                wired = await _runner(stack, settings, definitions_dir, metrics, sink)
-                verifier = wired.verifier
                 timer = clock or MonotonicTimer()
-                if verifier is not None:
+                wired = await _runner(stack, settings, definitions_dir, metrics, sink, timer=timer)
+                verifier = wired.verifier
+                if isinstance(verifier, Verifier):  # a hub's accounts each have their own lag (hub_verifier)
                     metrics.watch_verification(lambda: verifier.lag(timer.now()))
                 daemon = Daemon(
                     wired.runner,
@@ -235,26 +236,27 @@ async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, de
 
 class _Wired(NamedTuple):
     runner: Runner
-    verifier: Verifier | None = None
-    """A single account's continuous verification (a hub runs whole cycles)."""
+    verifier: Continuous | None = None
+    """The continuous verification of the account, or of each of a hub's accounts."""
     adapter: S3Adapter | None = None
-    """A single account's S3 adapter (the events queue is reached beside it)."""
+    """The account's S3 adapter, a hub's own (the events queue is reached beside it)."""
 
 
 async def _runner(
-    stack: AsyncExitStack, settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
+    stack: AsyncExitStack,
+    settings: Settings,
+    definitions_dir: Path | None,
+    metrics: Metrics,
+    sink: CycleSink,
+    *,
+    timer: Timer,
 ) -> _Wired:
     """What the daemon runs: the hub of many accounts (``LCC_ACCOUNTS``), else the one
-    account's reconciler, verified continuously; the adapters it opens are closed with ``stack``."""
+    account's reconciler; either verified continuously. The adapters it opens are closed with ``stack``."""
     if settings.accounts_from is not None:
-        if settings.events_queue_url is not None:
-            raise ConfigError(
-                [
-                    "LCC_EVENTS_QUEUE: the events queue serves a single account for now; unset it for a hub"
-                    " (LCC_ACCOUNTS), whose accounts are verified at each resync and definition change"
-                ]
-            )
-        return _Wired(await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink)))
+        own: list[S3Adapter] = []
+        hub = await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink, own.append))
+        return _Wired(hub, hub_verifier(hub, metrics, settings.resync_interval, timer), own[0] if own else None)
     account = await stack.enter_async_context(
         open_account(
             settings,
@@ -286,17 +288,34 @@ async def _runner(
     return _Wired(leased, Verifier(reconciler, settings.resync_interval, runner=leased), account.adapter)
 
 
+def hub_verifier(hub: Hub, metrics: Metrics, interval: float, timer: Timer) -> HubVerifier:
+    """Each of the hub's accounts verified continuously, its lag as its own
+    ``lakecircle_verification_lag_seconds{account}`` (gone with the account's other series)."""
+
+    def made(account_id: str) -> None:
+        metrics.account(account_id).watch_verification(lambda: verifier.lag_of(account_id, timer.now()))
+
+    verifier = HubVerifier(hub, interval, clock=timer.now, made=made)
+    return verifier
+
+
 def _hub(
-    settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
+    settings: Settings,
+    definitions_dir: Path | None,
+    metrics: Metrics,
+    sink: CycleSink,
+    own: Callable[[S3Adapter], None],
 ) -> AbstractAsyncContextManager[Hub]:
     """The hub of many accounts, each account's requests and cycles counted under its label
-    (the hub's own, definitions and records, under none)."""
+    (the hub's own, definitions and records, under none); ``own`` is told of the hub's own adapter."""
 
     def requests(account_id: str | None) -> RequestObserver:
         return metrics if account_id is None else metrics.account(account_id)
 
     def opened(account_id: str | None, adapter: S3Adapter) -> None:
         (metrics if account_id is None else metrics.account(account_id)).watch_gate(adapter.gate)
+        if account_id is None:
+            own(adapter)
 
     return open_hub(
         settings,

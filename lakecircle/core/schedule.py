@@ -114,6 +114,11 @@ class Schedule:
             heapq.heappush(self._heap, slot)
         return taken
 
+    def first_due(self) -> float | None:
+        """When the bucket due first is due (None: none is scheduled); taken ones count too."""
+        self._drop_stale()
+        return self._heap[0][0] if self._heap else None
+
     def lag(self, now: float) -> float:
         """Seconds the oldest due bucket is behind (0 when none is overdue)."""
         self._drop_stale()

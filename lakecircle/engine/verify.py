@@ -143,14 +143,21 @@ class Verifier:
             self._dropped.discard(name)
 
     async def run_pass(
-        self, trigger: str, refs: list[ObjectRef] | None, *, read: bool, clock: Callable[[], float]
+        self,
+        trigger: str,
+        refs: list[ObjectRef] | None,
+        *,
+        read: bool,
+        clock: Callable[[], float],
+        loaded: Loaded | None = None,
     ) -> CycleReport:
         """A pass over the account (``read``: a full cycle; else a listing pass), this verifier told
-        of it as it streams; ``clock`` says when it ended (the caller's monotonic time)."""
+        of it as it streams; ``clock`` says when it ended (the caller's monotonic time); ``loaded``:
+        the definitions a hub loaded once for all its accounts (None: the pass loads them)."""
         self.pass_begins()
         report: CycleReport | None = None
         try:
-            report = await self.runner.run_cycle(trigger, self.track, refs, reads=read)
+            report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
         finally:
             self.pass_ended(report, clock(), read=read)
         return report
@@ -180,9 +187,10 @@ class Verifier:
 
     # -- between passes -------------------------------------------------------------------
 
-    def now(self, names: Iterable[str], now: float) -> None:
+    def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None:
         """Verify these buckets at the next step, ahead of the others and beyond the steady rate (an
-        event, a definition change): a bucket not scheduled yet (just created) joins the schedule."""
+        event, a definition change): a bucket not scheduled yet (just created) joins the schedule
+        (``account``: this one's, whatever it says: the caller keeps other accounts' events out)."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
             self.regions.setdefault(name, None)  # created since the listing (an event said so)
@@ -199,10 +207,7 @@ class Verifier:
     def due(self, now: float) -> list[BucketRef]:
         """The buckets to verify at ``now``: those asked for now, then those due, within the rate
         since the last step."""
-        elapsed = now - self._last if self._last is not None else 0.0
-        self._last = now
-        speed = CATCH_UP if self.schedule.lag(now) > 0 else 1.0  # behind: catch up, at twice the rate
-        self._credit = min(self._credit + elapsed * self.rate * speed, max(CATCH_UP * self.tick * self.rate, 1.0))
+        self._credit, self._last = self._credit_at(now), now
         urgent = [n for n in self._urgent if n in self.schedule]
         self._urgent = {}
         taken = self.schedule.take_due(now, math.floor(self._credit + 1e-9))
@@ -218,31 +223,52 @@ class Verifier:
         refs = self.due(now)
         if not refs:
             return None
+        return await self.run_slice(refs, now)
+
+    def ready(self, now: float) -> bool:
+        """Whether :meth:`due` at ``now`` would give a bucket, taking none (a hub's slice offer)."""
+        if any(name in self.schedule for name in self._urgent):
+            return True
+        first = self.schedule.first_due()
+        return first is not None and first <= now and self._credit_at(now) >= 1 - 1e-9
+
+    async def run_slice(self, refs: list[BucketRef], now: float) -> CycleReport:  # refs: due(now)'s
         return await self._verify(VERIFY, refs, None, now)
 
-    async def changed(self, trigger: str, refs: list[ObjectRef] | None, *, clock: Callable[[], float]) -> CycleReport:
-        """The definitions changed (a poll saw it): load them and verify at once, in one cycle, the
-        buckets whose desired state the change may affect (targeted reconcile); the others keep
-        their turns. A change that cannot be narrowed (or definitions that do not load) makes it a
-        full pass."""
+    async def changed(
+        self,
+        trigger: str,
+        refs: list[ObjectRef] | None,
+        *,
+        clock: Callable[[], float],
+        loaded: Loaded | None = None,
+        listing: bool = False,
+    ) -> CycleReport:
+        """The definitions changed (a poll saw it): load them (``loaded``: a hub did) and verify at
+        once, in one cycle, the buckets the change may affect (targeted reconcile); the others keep
+        their turns. A change not narrowed (or definitions that do not load) makes it a full pass.
+        ``listing``: a listing pass is owed too (a hub's resync came while the change waited): the
+        affected buckets are due at once and the pass lists the account with the new definitions."""
         before = self.reconciler.loaded
         if before is None:
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
-        try:
-            loaded = await self.reconciler.loader.load(refs)
-        except LakeCircleError:  # the full pass loads them again, and reports why they do not load
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
+            return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
+        if loaded is None:
+            try:
+                loaded = await self.reconciler.loader.load(refs)
+            except LakeCircleError:  # the full pass loads them again, and reports why they do not load
+                return await self.run_pass(trigger, refs, read=True, clock=clock)
         names, unlisted = targets(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
         files = len(loaded.definitions.files)
         if names is None:
             log.info("definitions_changed", buckets="all", files=files)
-            return await self.run_pass(trigger, refs, read=True, clock=clock)
+            return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
         log.info("definitions_changed", buckets=len(names), unlisted=len(unlisted), files=files)
-        if unlisted:
-            # A bucket defined by name that the last listing did not hold: created since, or missing.
-            # Only a listing tells; it schedules the new ones now, and the affected go with them.
-            self.now(names, clock())
-            return await self.run_pass(trigger, refs, read=False, clock=clock)
+        if listing or unlisted:
+            # A listing is owed (a hub's resync waited), or a bucket defined by name that the last
+            # listing did not hold (created since, or missing: only a listing tells). The pass
+            # schedules the new ones now, and the affected go with them.
+            self.now(sorted(names), clock())
+            return await self.run_pass(trigger, refs, read=False, clock=clock, loaded=loaded)
         due = [BucketRef(name, self.regions.get(name)) for name in sorted(names)]
         return await self._verify(trigger, due, loaded, clock())
 
@@ -281,6 +307,9 @@ class Verifier:
 
     # -- inside ---------------------------------------------------------------------------
 
+    def _credit_at(self, now: float) -> float:
+        return _credit(self._credit, self._last, now, self.rate, self.tick, behind=self.schedule.lag(now) > 0)
+
     def _set_state(self, name: str, state: BucketState) -> None:
         before = self._unusual.pop(name, None)
         if before is not None:
@@ -303,3 +332,10 @@ class Verifier:
         if region is None:
             return None
         return self._regions_seen.setdefault(region, sys.intern(region))
+
+
+def _credit(credit: float, last: float | None, now: float, rate: float, tick: float, *, behind: bool) -> float:
+    """The verifications the rate allows at ``now`` since the step at ``last`` with ``credit`` left
+    (a schedule ``behind`` catches up at :data:`CATCH_UP` times the rate; at most that many ticks' worth)."""
+    elapsed = now - last if last is not None else 0.0
+    return min(credit + elapsed * rate * (CATCH_UP if behind else 1.0), max(CATCH_UP * tick * rate, 1.0))

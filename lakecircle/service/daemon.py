@@ -33,10 +33,10 @@ from typing import Protocol
 import anyio
 import structlog
 
-from lakecircle.core.report import CycleReport, Trigger
+from lakecircle.core.report import BucketPicture, CycleReport, Trigger
 from lakecircle.engine.loader import DefinitionLoader, listing_fingerprint
 from lakecircle.engine.results import ResultHook
-from lakecircle.engine.verify import VERIFY, Verifier
+from lakecircle.engine.verify import VERIFY
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import ObjectRef
 
@@ -78,6 +78,36 @@ class Runner(Protocol):
     async def run_cycle(
         self, trigger: str = ..., on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
     ) -> CycleReport: ...
+
+
+class Continuous(Protocol):
+    """Continuous verification, as the daemon drives it: one account's
+    :class:`~lakecircle.engine.verify.Verifier`, or a hub's
+    :class:`~lakecircle.engine.hub_verify.HubVerifier` (each member account's, in its lane)."""
+
+    tick: float
+    """Seconds between steps."""
+
+    async def run_pass(
+        self, trigger: str, refs: list[ObjectRef] | None, *, read: bool, clock: Callable[[], float]
+    ) -> CycleReport: ...
+
+    async def changed(
+        self, trigger: str, refs: list[ObjectRef] | None, *, clock: Callable[[], float]
+    ) -> CycleReport: ...
+
+    async def step(self, now: float) -> CycleReport | None:
+        """Verify the buckets due (None: no report for the daemon: none was due, or a hub's
+        slices report to their accounts)."""
+        ...
+
+    def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None: ...
+
+    def picture(self) -> BucketPicture | None:
+        """The account's buckets by state for the reports (None: a hub's accounts carry their own)."""
+        ...
+
+    def lag(self, now: float) -> float: ...
 
 
 class CycleObserver(Protocol):
@@ -133,11 +163,11 @@ class Daemon:
         observer: CycleObserver | None = None,
         poll_observer: PollObserver | None = None,
         max_cycles: int | None = None,
-        verifier: Verifier | None = None,
+        verifier: Continuous | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.verifier = verifier
-        """Continuous verification of a single account (None: whole cycles, as a hub runs)."""
+        """Continuous verification of the account, or of a hub's accounts (None: whole cycles)."""
         self.poll_interval = poll_interval
         self.resync_interval = resync_interval
         self.shutdown_timeout = shutdown_timeout
@@ -169,12 +199,13 @@ class Daemon:
         self._poll_requested = True
         self._wake.set()
 
-    def request_verify(self, buckets: Iterable[str]) -> None:
-        """Verify these buckets now (an event said they changed); with whole cycles, run one now."""
+    def request_verify(self, buckets: Iterable[str], account: str | None = None) -> None:
+        """Verify these buckets now (an event said they changed; ``account``: whose, for a hub);
+        with whole cycles, run one now."""
         if self.verifier is None:
             self.request_sync()
             return
-        self.verifier.now(buckets, self.clock.now())
+        self.verifier.now(buckets, self.clock.now(), account=account)
         self._wake.set()
 
     def request_stop(self, signal: str | None = None) -> None:
@@ -308,8 +339,9 @@ class Daemon:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
             report = self.reconciler.cut_short  # what it did still counts
         if report is not None:
-            if self.verifier is not None:
-                report = dataclasses.replace(report, picture=self.verifier.picture())
+            picture = self.verifier.picture() if self.verifier is not None else None
+            if picture is not None:
+                report = dataclasses.replace(report, picture=picture)
             self.last_report = report
             if report.definitions is not None and report.definitions.partial and not part:
                 # One line per pass naming every unreadable file, for whoever reads the log.

@@ -13,6 +13,7 @@ import pytest
 
 from lakecircle.app.sinks import HubSink
 from lakecircle.core.accounts import Account, AccountList
+from lakecircle.core.lane_work import Work
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, Trigger
 from lakecircle.engine.cycle import Reconciler
@@ -168,6 +169,8 @@ async def test_a_lane_runs_the_newest_request_once_and_never_two_at_once() -> No
         at_once -= 1
 
     class R:
+        work, slice = Work.CYCLE, False
+
         def __init__(self, generation: int) -> None:
             self.generation = generation
 

@@ -268,7 +268,8 @@ async def test_a_widened_selector_verifies_the_buckets_it_now_selects_at_once_an
     s3.add_bucket("other-a")
     s3.add_bucket("other-b")
     daemon, _ = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
-    assert daemon.verifier is not None
+    verifier = daemon.verifier
+    assert isinstance(verifier, Verifier)
 
     def change() -> None:
         s3.objects["definition/logs.toml"] = builders.fleet(["logs-*", "other-*"], builders.rule("expire"))
@@ -277,8 +278,8 @@ async def test_a_widened_selector_verifies_the_buckets_it_now_selects_at_once_an
     assert counted[READ] <= 22  # the two it now selects, and those its old version selected
     assert "ListBuckets" not in counted
     assert s3.lifecycles["other-a"] == LifecycleConfig((builders.rule("expire"),))
-    assert "other-b" in daemon.verifier.schedule
-    assert len(daemon.verifier.schedule) == 22
+    assert "other-b" in verifier.schedule
+    assert len(verifier.schedule) == 22
 
 
 async def test_a_change_that_makes_the_picture_partial_is_a_full_pass() -> None:
@@ -323,17 +324,18 @@ async def test_a_new_file_naming_a_bucket_created_since_the_listing_lists_the_ac
 async def test_a_bucket_deleted_since_the_listing_leaves_the_schedule_when_an_event_names_it() -> None:
     s3, clock = fleet(10), FakeClock()
     daemon, seen = continuous(s3, clock, resync=100_000.0, poll=100_000.0)
-    assert daemon.verifier is not None
+    verifier = daemon.verifier
+    assert isinstance(verifier, Verifier)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(daemon.run)
             await at(clock, 1000.2)
             del s3.lifecycles["logs-003"]  # DeleteBucket, announced
             daemon.request_verify(["logs-003"])
-            while "logs-003" in daemon.verifier.schedule:
+            while "logs-003" in verifier.schedule:
                 await anyio.lowlevel.checkpoint()
             daemon.request_stop()
-    assert "logs-003" not in daemon.verifier.regions
+    assert "logs-003" not in verifier.regions
     missing = [r for r in seen.of(VERIFY) if r.counts[BucketState.MISSING]]
     assert [r.bucket for r in missing[0].results] == ["logs-003"]
     assert not any(r.counts[BucketState.FAILED] for r in seen.reports)
