@@ -117,6 +117,11 @@ class HubVerifier:
 
     # -- inside -----------------------------------------------------------------------------
 
+    def _listed_elsewhere(self, account_id: str) -> Callable[[str], bool]:
+        """Whether another member account's last listing held a bucket name (names are global)."""
+        others = [v for k, (_, v) in self.verifiers.items() if k != account_id]
+        return lambda name: any(name in v.regions for v in others)
+
     def _mine(self, account_id: str) -> bool:
         """Whether this replica verifies the account now: managed here, its lease held (not being given back)."""
         hub, sharing = self.hub, self.hub.sharing
@@ -153,5 +158,7 @@ class HubVerifier:
             report = await verifier.run_pass(trigger, refs, read=work is Work.FULL, clock=clock, loaded=loaded)
         else:
             listing = work is Work.CHANGED_LISTING
-            report = await verifier.changed(trigger, refs, clock=clock, loaded=loaded, listing=listing)
+            report = await verifier.changed(
+                trigger, refs, clock=clock, loaded=loaded, listing=listing, elsewhere=self._listed_elsewhere(account.id)
+            )
         return dataclasses.replace(report, picture=verifier.picture())
