@@ -38,8 +38,8 @@ async def passed(verifier: Verifier, runner: Reconciler, now: float, *, read: bo
     return report
 
 
-def ids(s3: MemoryS3, bucket: str) -> list[str | None]:
-    return sorted(r.id for r in s3.lifecycles[bucket].rules)
+def ids(s3: MemoryS3, bucket: str) -> list[str]:
+    return sorted(r.id or "" for r in s3.lifecycles[bucket].rules)
 
 
 async def test_removals_the_blast_radius_guard_held_in_a_change_are_not_made_one_slice_at_a_time() -> None:
@@ -86,3 +86,44 @@ async def test_slices_remove_no_rule_while_a_definition_file_cannot_be_read() ->
     for second in range(11, 11 + 2 * int(INTERVAL)):
         await verifier.step(float(second))
     assert [b for b in sorted(s3.lifecycles) if "keep" not in ids(s3, b)] == []
+
+
+async def test_a_bucket_an_event_announces_while_a_pass_is_listing_is_verified_at_the_next_step() -> None:
+    s3 = fleet_of(5)
+    verifier, runner = verifier_of(s3)
+    await passed(verifier, runner, 0.0)
+    verifier.pass_begins()  # a resync's listing pass: at a million buckets it lists for minutes
+    report = await runner.run_cycle("resync", verifier.track, reads=False)
+    s3.add_bucket("logs-new")  # created after the listing passed its page; CreateBucket's event comes
+    verifier.now(["logs-new"], 10.0)
+    verifier.pass_ended(report, 10.0, read=False)
+    due = await verifier.step(10.5)
+    assert due is not None
+    assert [r.bucket for r in due.results] == ["logs-new"]
+    assert ids(s3, "logs-new") == ["expire"]
+
+
+async def test_the_tags_of_buckets_gone_from_the_account_are_not_kept_for_ever() -> None:
+    s3 = account(team=fleet(["logs-*"], rule("expire"), BucketTags={"team": "a"}))
+    for i in range(10):
+        s3.add_bucket(f"logs-{i:03d}", tags={"team": "a"})
+    verifier, runner = verifier_of(s3, tags=s3)
+    await passed(verifier, runner, 0.0)
+    assert len(runner.tags) == 10
+    for i in range(10):  # short-lived buckets: created, verified, deleted
+        del s3.lifecycles[f"logs-{i:03d}"]
+        s3.regions.pop(f"logs-{i:03d}")
+    for t in range(1, 6):  # resyncs: listing passes; the start-up's full pass never comes again
+        await passed(verifier, runner, t * INTERVAL, read=False)
+    assert "logs-000" not in verifier.regions
+    assert len(runner.tags) == 0
+
+
+async def test_an_event_naming_a_bucket_the_account_does_not_hold_leaves_nothing_behind() -> None:
+    s3 = fleet_of(3)
+    verifier, runner = verifier_of(s3)
+    await passed(verifier, runner, 0.0)
+    verifier.now([f"not-ours-{i}" for i in range(100)], 1.0)  # another account's, or unmanaged ones
+    await verifier.step(1.5)
+    assert sorted(verifier.regions) == ["logs-000", "logs-001", "logs-002"]
+    assert len(verifier.schedule) == 3
