@@ -13,6 +13,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.selectors import Match
 from lakecircle.engine.fleet import outside_scope
+from lakecircle.engine.results import invalid_result
 from lakecircle.errors import S3Error
 from lakecircle.ports import BucketRef
 
@@ -82,7 +83,8 @@ async def given(
     cycle: Cycle, send: MemoryObjectSendStream[Candidate], buckets: Sequence[BucketRef], definitions: Definitions
 ) -> None:
     """The given buckets to the readers, as the listing hands them: those a definition names
-    (in this account's scope) or a selector's pattern matches; the others are no longer managed."""
+    (in this account's scope) or a selector's pattern matches; an invalid one is reported as
+    such; the others are no longer managed."""
     async with send:
         for ref in buckets:
             if cycle.stopping:
@@ -94,5 +96,7 @@ async def given(
                     cycle.results.collect(elsewhere)
                 else:
                     await send.send((ref, matches))
-            elif matches and name not in definitions.invalid:
+            elif name in definitions.invalid and cycle.owner.wanted(name):
+                cycle.results.collect(invalid_result(definitions, name))  # its turn, or a change made it so
+            elif matches:
                 await send.send((ref, matches))

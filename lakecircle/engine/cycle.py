@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -110,6 +110,8 @@ class Reconciler:
         """Told of each pass's listing (the daemon's continuous verification), or None."""
         self.loaded: Loaded | None = None
         """The definitions the last cycle loaded (a daemon's slices verify with them)."""
+        self.held_removals: Collection[str] = ()
+        """Buckets whose removals a cycle held for ``max_removals``: a slice holds them too."""
         self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -180,7 +182,8 @@ class Cycle:
         self.cycle_id = uuid.uuid4().hex[:12]
         self.started = owner.clock()
         self.definitions: Definitions | None = None
-        self.removals = RemovalGuard(None if owner.allow_mass_removal else owner.max_removals)
+        limit = None if owner.allow_mass_removal else owner.max_removals
+        self.removals = RemovalGuard(limit, held=owner.held_removals if buckets is not None else ())
         self.results = Results(keep_plans=owner.keep_plans, on_result=on_result, list_unmanaged=owner.list_unmanaged)
         self.listed = 0
         self.matcher = CycleMatcher(())

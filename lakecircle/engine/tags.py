@@ -68,6 +68,10 @@ class TagCache:
         self._tags[ref.name] = found
         return found
 
+    def discard(self, name: str) -> None:
+        """Forget ``name``'s tags (the bucket is gone, or no longer verified)."""
+        self._tags.pop(name, None)
+
     def known(self, name: str) -> dict[str, str] | None:
         """The bucket's tags read earlier in this resync, without a request; None when none were read."""
         return self._tags.get(name)

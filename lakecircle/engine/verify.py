@@ -34,7 +34,7 @@ from typing import Protocol
 
 import structlog
 
-from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Trigger
+from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Guard, Trigger
 from lakecircle.core.schedule import Schedule
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import Loaded
@@ -106,6 +106,14 @@ class Verifier:
         self._seen: set[str] = set()
         """Buckets the slice under way had a result for."""
         self._regions_seen: dict[str, str] = {}
+        self.held_removals: set[str] = set()
+        """Buckets whose removals a cycle held for ``LCC_MAX_REMOVALS``: later slices hold them too,
+        until a full pass judges the account's total again (the reconciler's ``held_removals``)."""
+        reconciler.held_removals = self.held_removals
+        self._unconfirmed: set[str] = set()
+        """Names an event put in :attr:`regions` that no listing has held yet."""
+        self._during_pass: set[str] = set()
+        """Names an event made due while a pass was listing: the pass's end keeps them."""
 
     @property
     def rate(self) -> float:
@@ -131,9 +139,15 @@ class Verifier:
     def track(self, result: BucketResult) -> None:
         """A cycle's result for one bucket (the ``on_result`` of every cycle the daemon runs)."""
         name, state = result.bucket, result.state
-        if state in JUDGED_BY_PASSES:
-            if state is BucketState.MISSING and self._listing is None:  # a slice read it: deleted
-                self.forget(name)
+        if result.guard == Guard.BLAST_RADIUS:
+            self.held_removals.add(name)
+        elif state is not BucketState.FAILED:
+            self.held_removals.discard(name)
+        in_slice = self._listing is None
+        if state is BucketState.MISSING and in_slice:  # a slice read it: deleted
+            self.forget(name)
+            return
+        if state in JUDGED_BY_PASSES and not (state is BucketState.INVALID and in_slice):
             return
         self._seen.add(name)
         self._set_state(name, state)
@@ -155,6 +169,8 @@ class Verifier:
         of it as it streams; ``clock`` says when it ended (the caller's monotonic time); ``loaded``:
         the definitions a hub loaded once for all its accounts (None: the pass loads them)."""
         self.pass_begins()
+        if read:  # its removal guard judges the whole account's total again
+            self.held_removals.clear()
         report: CycleReport | None = None
         try:
             report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
@@ -169,14 +185,18 @@ class Verifier:
         listing, managed = self._listing or {}, self._managed
         self._listing, self._managed, self._seen = None, [], set()
         whole = report is not None and report.fatal is None and not report.interrupted
+        during, self._during_pass = self._during_pass, set()
         if report is not None and whole:
             self._judged = Counter({s: report.counts[s] for s in JUDGED_BY_PASSES if report.counts[s]})
-            keep = set(managed)
-            for name in [n for n in self.regions if n not in listing]:
+            keep = set(managed) | during  # an event's bucket may be newer than the listing's page
+            for name in [n for n in self.regions if n not in listing and n not in during]:
                 del self.regions[name]
+                self.reconciler.tags.discard(name)
             for name in [n for n in self._due_names() if n not in keep]:
                 self._forget(name)
+            self._unconfirmed &= during
         self.regions.update(listing)
+        self._unconfirmed -= listing.keys()
         if read:
             self.schedule.spread(managed, now)
             self._last, self._credit = now, 0.0
@@ -193,13 +213,18 @@ class Verifier:
         (``account``: this one's, whatever it says: the caller keeps other accounts' events out)."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
-            self.regions.setdefault(name, None)  # created since the listing (an event said so)
+            if name not in self.regions:  # created since the listing, says an event; a slice tells
+                self.regions[name] = None
+                self._unconfirmed.add(name)
+            if self._listing is not None:
+                self._during_pass.add(name)
             self._urgent.setdefault(name)
 
     def forget(self, name: str) -> None:
         """``name`` is gone from the account (an event said it was deleted)."""
         self._forget(name)
         self.regions.pop(name, None)
+        self._unconfirmed.discard(name)
 
     def lag(self, now: float) -> float:
         return self.schedule.lag(now)
@@ -295,6 +320,8 @@ class Verifier:
                 if ref.name in self._seen:
                     if not many and not self.schedule.add(ref.name, now + self.schedule.interval):
                         self.schedule.verified(ref.name, now)  # else newly selected: joins in turn
+                elif whole and ref.name in self._unconfirmed:  # an event's name, not ours to verify
+                    self.forget(ref.name)
                 elif whole:
                     self._forget(ref.name)  # no longer selected by any definition
                 else:
@@ -324,6 +351,8 @@ class Verifier:
             self._tally[state] += 1
 
     def _forget(self, name: str) -> None:
+        self.reconciler.tags.discard(name)
+        self.held_removals.discard(name)
         self.schedule.discard(name)
         self._set_state(name, BucketState.IN_SYNC)
         self._dropped.discard(name)

@@ -71,9 +71,10 @@ class AccountMetrics:
             return result
         m, at = self._metrics, self._at
         m.cycles.labels(*at, report.trigger, result).inc()
-        if report.trigger != Trigger.VERIFY:  # a slice a second would drown the passes' durations
+        slice_ = report.trigger == Trigger.VERIFY  # a few buckets: it says nothing of the account's listing
+        if not slice_:  # a slice a second would drown the passes' durations
             self._one(m.cycle_duration).observe(report.duration)
-        if result == SUCCESS:
+        if result == SUCCESS and not slice_:
             self._one(m.last_success).set(now)
 
         self._one(m.rules_added).inc(report.rules_added)
@@ -103,7 +104,8 @@ class AccountMetrics:
             if self.holding is not False:  # a cycle cut short by a lost lease: the holder's gauges say it
                 self._picture(report)
             self._one(m.external_drift).inc(report.external_drift)
-        self._count_in_a_row(failed=result == FAILURE)
+        if not slice_:
+            self._count_in_a_row(failed=result == FAILURE)
         return result
 
     def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:

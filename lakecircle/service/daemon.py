@@ -284,7 +284,14 @@ class Daemon:
             # A cycle that ended early (its lease's fence closed) left buckets undone: the next poll runs again.
             whole = report is not None and report.fatal is None and not report.interrupted
             fingerprint = report.fingerprint if report is not None and whole else None
-            next_resync = self.clock.now() + self.resync_interval
+            if self.verifier is None:
+                next_resync = self.clock.now() + self.resync_interval
+            elif report is not None and report.fatal is not None and report.fingerprint is not None:
+                # The definitions loaded and the account's listing failed: slices go on with them, and
+                # the listing is tried again at the next poll.
+                fingerprint, next_resync = report.fingerprint, self.clock.now()
+            elif trigger is not Trigger.POLL:  # a change's cycle lists no account: the resync stays due
+                next_resync = self.clock.now() + self.resync_interval
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = Trigger.SIGNAL if self._sync_requested else await self._wait(self.poll_interval * self.jitter())

@@ -3,7 +3,7 @@
 background, a drift made behind LakeCircle's back and announced by an EventBridge event of the
 CloudTrail call is repaired in under 2 s, not when the bucket's turn comes; and an S3 notification
 of a new definition file makes the daemon reload the definitions at once, not at the next poll, and
-apply them to a bucket whose creation an event announced.
+a bucket whose creation an event announces is written at once, not at the next listing.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_a_drift_announced_by_an_event_is_repaired_within_two_seconds_during_bac
     queue = sqs.create_queue(QueueName="lakecircle-events-e2e")["QueueUrl"]
     put_definitions(s3_client, ENDPOINT, PREFIX, {"bg.toml": fleet(["bg-*"], *pictured(WANTED))})
     names = [f"bg-{i:04d}" for i in range(BUCKETS)]
-    for name in names:
+    for name in [*names, "extra-one"]:  # extra-one: unmanaged until a definition comes
         s3_client.create_bucket(Bucket=name)
     env = cli_env(
         moto,
@@ -87,15 +87,17 @@ def test_a_drift_announced_by_an_event_is_repaired_within_two_seconds_during_bac
             took.append(time.monotonic() - start)
             time.sleep(0.5)
         background = (verifications(url) - reads) / (time.monotonic() - began)
-        # A bucket created (CreateBucket, announced), then a new definition file for it, announced by
-        # S3: loaded at once (the poll is 10 minutes away, the next listing of the account 20 s).
+        # A new definition file, announced by S3: loaded at once (the poll is 10 minutes away) and
+        # applied to the unmanaged bucket it now selects; then a bucket it selects is created, and
+        # CreateBucket's event gets it written at once (the next listing is 20 s away).
         body = fleet(["extra-*"], *pictured({"extra": 7}))
-        s3_client.create_bucket(Bucket="extra-one")
-        announced(sqs, queue, "extra-one", "CreateBucket")
         s3_client.put_object(Bucket=ENDPOINT, Key=f"{PREFIX}definition/extra.toml", Body=body)
         record = ("ObjectCreated:Put", ENDPOINT, f"{PREFIX}definition/extra.toml")
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(notification(record)))
         daemon.wait_until("extra-one written", lambda: rules_of(s3_client, "extra-one") == {"extra": 7}, timeout=10)
+        s3_client.create_bucket(Bucket="extra-two")
+        announced(sqs, queue, "extra-two", "CreateBucket")
+        daemon.wait_until("extra-two written", lambda: rules_of(s3_client, "extra-two") == {"extra": 7}, timeout=5)
         daemon.send(signal.SIGTERM)
         code, _ = daemon.wait_exit()
     assert code == 0, str(daemon)
