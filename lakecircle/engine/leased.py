@@ -88,7 +88,9 @@ class LeasedRunner:
         if not self.keeper.may_start_write():
             if not await self._wait_for_lease():
                 return self._stopped_in_standby(trigger)
-            refs = None  # the listing a poll made before the wait may be old: the cycle lists again
+            # The listing a poll made before the wait, and the definitions a slice was given, may be
+            # old (another replica may have applied newer ones meanwhile): the cycle loads them again.
+            refs, loaded = None, None
         self._tell_standby(False)
         with anyio.CancelScope() as scope:
             self._cycle_scope = scope

@@ -112,6 +112,9 @@ class Verifier:
         reconciler.held_removals = self.held_removals
         self._unconfirmed: set[str] = set()
         """Names an event put in :attr:`regions` that no listing has held yet."""
+        self._baseline: Loaded | None = None
+        """The definitions every bucket was last verified against as a whole (a pass, a change whose
+        cycle ended whole): a change is measured from them, so one cut short is done again."""
         self._during_pass: set[str] = set()
         """Names an event made due while a pass was listing: the pass's end keeps them."""
 
@@ -176,6 +179,8 @@ class Verifier:
             report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
         finally:
             self.pass_ended(report, clock(), read=read)
+        if report.fatal is None and not report.interrupted:
+            self._baseline = self.reconciler.loaded
         return report
 
     def pass_ended(self, report: CycleReport | None, now: float, *, read: bool) -> None:
@@ -277,7 +282,7 @@ class Verifier:
         affected buckets are due at once and the pass lists the account with the new definitions.
         ``elsewhere``: whether another account of a hub listed a name (bucket names are global: this
         account need not be listed for a bucket another holds)."""
-        before = self.reconciler.loaded
+        before = self._baseline or self.reconciler.loaded
         if before is None:
             return await self.run_pass(trigger, refs, read=True, clock=clock, loaded=loaded)
         if loaded is None:
@@ -313,6 +318,8 @@ class Verifier:
             report = await self.runner.run_cycle(trigger, self.track, None, given, refs)
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
+            if whole and loaded is not None:  # a change verified whole: the next is measured from it
+                self._baseline = loaded
             many = len(refs) > max(CATCH_UP * self.tick * self.rate, 1.0)
             if many:  # verified together (a large change): their next turns spread, not bunched
                 self.schedule.spread([ref.name for ref in refs if ref.name in self._seen], now)

@@ -196,3 +196,17 @@ async def test_a_change_verifying_every_bucket_at_once_spreads_their_next_turns(
         per_tick.append(sum(due.counts.values()) if due is not None else 0)
         assert verifier.lag(float(second)) <= 1.0
     assert set(per_tick) == {2}  # 200 over the interval, not 200 at once at 110 s
+
+
+async def test_a_change_cut_short_is_measured_again_from_the_definitions_verified_whole() -> None:
+    s3 = fleet_of(10)
+    verifier, runner = verifier_of(s3)
+    await verifier.run_pass("startup", None, read=True, clock=lambda: 0.0)
+    s3.objects["definition/logs.toml"] = fleet(["logs-*"], rule("expire", 9))
+    runner.drain()  # a shutdown, or the lease lost, as the change's cycle starts
+    cut = await verifier.changed("poll", None, clock=lambda: 10.0)
+    assert cut.interrupted
+    runner._draining = False  # noqa: SLF001 (the daemon runs again: the next poll sees the same change)
+    again = await verifier.changed("poll", None, clock=lambda: 20.0)
+    assert sum(again.counts.values()) == 10
+    assert all(c == LifecycleConfig((rule("expire", 9),)) for c in s3.lifecycles.values())
