@@ -206,7 +206,7 @@ async def test_a_change_cut_short_is_measured_again_from_the_definitions_verifie
     runner.drain()  # a shutdown, or the lease lost, as the change's cycle starts
     cut = await verifier.changed("poll", None, clock=lambda: 10.0)
     assert cut.interrupted
-    runner._draining = False  # noqa: SLF001 (the daemon runs again: the next poll sees the same change)
+    runner._draining = False
     again = await verifier.changed("poll", None, clock=lambda: 20.0)
     assert sum(again.counts.values()) == 10
     assert all(c == LifecycleConfig((rule("expire", 9),)) for c in s3.lifecycles.values())
