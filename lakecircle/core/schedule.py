@@ -28,7 +28,10 @@ import heapq
 import math
 from collections.abc import Iterable
 
-__all__ = ["Schedule"]
+__all__ = ["CATCH_UP", "Pacer", "Schedule"]
+
+CATCH_UP = 2.0
+"""A schedule behind takes at most this many times the steady rate a tick (it drains, never bursts)."""
 
 
 class Schedule:
@@ -137,3 +140,32 @@ class Schedule:
     def _compact(self) -> None:
         self._heap = [(due, name) for name, due in self._due.items()]
         heapq.heapify(self._heap)
+
+
+class Pacer:
+    """How many verifications the steady rate allows at each step: ``rate`` a second since the last
+    step (:data:`CATCH_UP` times that while the schedule is behind), and never more than
+    :data:`CATCH_UP` ticks' worth however long the pause since."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick = tick
+        self._last: float | None = None
+        self._credit = 0.0
+
+    def reset(self, now: float) -> None:
+        """Every bucket was verified at ``now`` (a full pass): nothing is owed."""
+        self._last, self._credit = now, 0.0
+
+    def allowed(self, now: float, rate: float, *, behind: bool) -> float:
+        """The verifications the rate allows at ``now``, taking none."""
+        elapsed = now - self._last if self._last is not None else 0.0
+        gained = elapsed * rate * (CATCH_UP if behind else 1.0)
+        return min(self._credit + gained, max(CATCH_UP * self.tick * rate, 1.0))
+
+    def take(self, now: float, rate: float, *, behind: bool) -> int:
+        """A step at ``now``: how many buckets it may verify (say how many it did with :meth:`spent`)."""
+        self._credit, self._last = self.allowed(now, rate, behind=behind), now
+        return math.floor(self._credit + 1e-9)
+
+    def spent(self, verified: int) -> None:
+        self._credit = max(self._credit - verified, 0.0)

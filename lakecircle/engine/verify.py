@@ -26,16 +26,15 @@ verification in milliseconds.
 
 from __future__ import annotations
 
-import math
-import sys
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import structlog
 
+from lakecircle.core.bucket_index import BucketIndex
+from lakecircle.core.picture import JUDGED_BY_PASSES, StatePicture
 from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Guard, Trigger
-from lakecircle.core.schedule import Schedule
+from lakecircle.core.schedule import CATCH_UP, Pacer, Schedule
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
@@ -49,12 +48,6 @@ __all__ = ["CATCH_UP", "VERIFY", "SliceRunner", "Verifier"]
 
 VERIFY = Trigger.VERIFY
 """The trigger of a slice's cycle."""
-
-CATCH_UP = 2.0
-"""A schedule behind takes at most this many times the steady rate a tick (it drains, never bursts)."""
-
-JUDGED_BY_PASSES = (BucketState.MISSING, BucketState.INVALID, BucketState.UNMANAGED)
-"""States only a pass over the whole account says; a slice carries the last pass's counts of them."""
 
 
 class SliceRunner(Protocol):
@@ -78,65 +71,47 @@ class Verifier:
     def __init__(
         self, reconciler: Reconciler, interval: float, *, runner: SliceRunner | None = None, tick: float = 1.0
     ) -> None:
-        self.reconciler = reconciler
-        """The account's: it tells this verifier of each pass's listing (its ``watch``), and holds the
-        definitions the slices verify with (its ``loaded``)."""
+        self.reconciler = reconciler  # it tells of each pass's listing, and holds the definitions loaded
         reconciler.watch = self
-        self.runner: SliceRunner = runner or reconciler
-        """What runs the slices: the reconciler, or the lease-holding runner around it."""
-        self.tick = tick
-        """Seconds between steps, as the caller means to take them: a step after a longer pause takes
-        no more than :data:`CATCH_UP` ticks' worth."""
+        self.runner: SliceRunner = runner or reconciler  # or the lease-holding runner around it
+        self.tick = tick  # seconds between steps, as the caller means to take them
         self.schedule = Schedule(interval)
-        self.regions: dict[str, str | None] = {}
-        """Every bucket the last listing held (managed or not), with its region."""
-        self._last: float | None = None
-        self._credit = 0.0
-        self._urgent: dict[str, None] = {}
-        """Buckets to verify at the next step whatever the rate (:meth:`now`), oldest first."""
-        self._unusual: dict[str, BucketState] = {}
-        """Managed buckets whose last verification did not find them in sync, and what it found."""
-        self._tally: Counter[BucketState] = Counter()
-        """:attr:`_unusual` counted by state."""
-        self._dropped: set[str] = set()
-        self._judged: Counter[BucketState] = Counter()
-        """The last pass's counts of the :data:`JUDGED_BY_PASSES` states."""
-        self._listing: dict[str, str | None] | None = None
+        self.index = BucketIndex()
+        self._pacer = Pacer(tick)
+        self._urgent: dict[str, None] = {}  # verified at the next step whatever the rate (:meth:`now`)
+        self._states = StatePicture()
+        self._listing = False
         self._managed: list[str] = []
-        self._seen: set[str] = set()
-        """Buckets the slice under way had a result for."""
-        self._regions_seen: dict[str, str] = {}
+        self._seen: set[str] = set()  # buckets the cycle under way had a result for
         self.held_removals: set[str] = set()
-        """Buckets whose removals a cycle held for ``LCC_MAX_REMOVALS``: later slices hold them too,
-        until a full pass judges the account's total again (the reconciler's ``held_removals``)."""
+        """Buckets whose removals a cycle held for ``LCC_MAX_REMOVALS``: held in later slices too, until
+        a full pass judges the account's total again."""
         reconciler.held_removals = self.held_removals
-        self._unconfirmed: set[str] = set()
-        """Names an event put in :attr:`regions` that no listing has held yet."""
-        self._baseline: Loaded | None = None
-        """The definitions every bucket was last verified against as a whole (a pass, a change whose
-        cycle ended whole): a change is measured from them, so one cut short is done again."""
-        self._during_pass: set[str] = set()
-        """Names an event made due while a pass was listing: the pass's end keeps them."""
+        self._baseline: Loaded | None = None  # last verified whole: a change cut short is done again
+
+    @property
+    def regions(self) -> dict[str, str | None]:
+        """Every bucket the last listing held (managed or not), with its region."""
+        return self.index.regions
 
     @property
     def rate(self) -> float:
         """Verifications a second at the steady rate: buckets / interval."""
         return len(self.schedule) / self.schedule.interval
 
-    # -- a pass over the account ----------------------------------------------------------
-
     def pass_begins(self) -> None:
         """A pass lists the account from now on (a full cycle, or a listing pass)."""
-        self._listing, self._managed = {}, []
+        self._listing, self._managed = True, []
+        self.index.listing_begins()
 
     def listed(self, ref: BucketRef) -> None:
         """The pass's listing holds ``ref`` (each bucket once, in listing order)."""
-        if self._listing is not None:
-            self._listing[ref.name] = self._region(ref.region)
+        if self._listing:
+            self.index.listed(ref.name, ref.region)
 
     def managed(self, ref: BucketRef) -> None:
         """The pass reads ``ref`` (or, a listing pass, would read it): a definition selects it."""
-        if self._listing is not None:
+        if self._listing:
             self._managed.append(ref.name)
 
     def track(self, result: BucketResult) -> None:
@@ -146,18 +121,14 @@ class Verifier:
             self.held_removals.add(name)
         elif state is not BucketState.FAILED:
             self.held_removals.discard(name)
-        in_slice = self._listing is None
+        in_slice = not self._listing
         if state is BucketState.MISSING and in_slice:  # a slice read it: deleted
             self.forget(name)
             return
         if state in JUDGED_BY_PASSES and not (state is BucketState.INVALID and in_slice):
             return
         self._seen.add(name)
-        self._set_state(name, state)
-        if result.dropped:
-            self._dropped.add(name)
-        elif state is not BucketState.FAILED:
-            self._dropped.discard(name)
+        self._states.set(name, state, dropped=bool(result.dropped))
 
     async def run_pass(
         self,
@@ -187,30 +158,24 @@ class Verifier:
         """The pass is over: the schedule follows what it listed. ``read``: it verified every bucket it
         manages (a full cycle) and their next verifications are spread over the interval; else (a
         listing pass) the new ones are due now. A pass cut short or failed (None: it raised) drops nothing."""
-        listing, managed = self._listing or {}, self._managed
-        self._listing, self._managed, self._seen = None, [], set()
+        managed = self._managed
+        self._listing, self._managed, self._seen = False, [], set()
         whole = report is not None and report.fatal is None and not report.interrupted
-        during, self._during_pass = self._during_pass, set()
+        gone, during = self.index.listing_ended(whole=whole)
+        for name in gone:
+            self.reconciler.tags.discard(name)
         if report is not None and whole:
-            self._judged = Counter({s: report.counts[s] for s in JUDGED_BY_PASSES if report.counts[s]})
+            self._states.judged(report.counts)
             keep = set(managed) | during  # an event's bucket may be newer than the listing's page
-            for name in [n for n in self.regions if n not in listing and n not in during]:
-                del self.regions[name]
-                self.reconciler.tags.discard(name)
-            for name in [n for n in self._due_names() if n not in keep]:
+            for name in [n for n in self.schedule.names() if n not in keep]:
                 self._forget(name)
-            self._unconfirmed &= during
-        self.regions.update(listing)
-        self._unconfirmed -= listing.keys()
         if read:
             self.schedule.spread(managed, now)
-            self._last, self._credit = now, 0.0
+            self._pacer.reset(now)
         else:
             for name in managed:
                 if self.schedule.add(name, now):
                     self._urgent.setdefault(name)
-
-    # -- between passes -------------------------------------------------------------------
 
     def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None:
         """Verify these buckets at the next step, ahead of the others and beyond the steady rate (an
@@ -218,18 +183,13 @@ class Verifier:
         (``account``: this one's, whatever it says: the caller keeps other accounts' events out)."""
         for name in names:
             self.schedule.add(name, now + self.schedule.interval)  # a new one: verified now, then in turn
-            if name not in self.regions:  # created since the listing, says an event; a slice tells
-                self.regions[name] = None
-                self._unconfirmed.add(name)
-            if self._listing is not None:
-                self._during_pass.add(name)
+            self.index.announced([name])  # created since the listing, says an event; a slice tells
             self._urgent.setdefault(name)
 
     def forget(self, name: str) -> None:
         """``name`` is gone from the account (an event said it was deleted)."""
         self._forget(name)
-        self.regions.pop(name, None)
-        self._unconfirmed.discard(name)
+        self.index.drop(name)
 
     def lag(self, now: float) -> float:
         return self.schedule.lag(now)
@@ -237,11 +197,11 @@ class Verifier:
     def due(self, now: float) -> list[BucketRef]:
         """The buckets to verify at ``now``: those asked for now, then those due, within the rate
         since the last step."""
-        self._credit, self._last = self._credit_at(now), now
+        allowed = self._pacer.take(now, self.rate, behind=self.schedule.lag(now) > 0)
         urgent = [n for n in self._urgent if n in self.schedule]
         self._urgent = {}
-        taken = self.schedule.take_due(now, math.floor(self._credit + 1e-9))
-        self._credit = max(self._credit - len(taken), 0.0)
+        taken = self.schedule.take_due(now, allowed)
+        self._pacer.spent(len(taken))
         asked = set(urgent)
         names = urgent + [n for n in taken if n not in asked]
         return [BucketRef(name, self.regions.get(name)) for name in names]
@@ -260,7 +220,9 @@ class Verifier:
         if any(name in self.schedule for name in self._urgent):
             return True
         first = self.schedule.first_due()
-        return first is not None and first <= now and self._credit_at(now) >= 1 - 1e-9
+        if first is None or first > now:
+            return False
+        return self._pacer.allowed(now, self.rate, behind=now > first) >= 1 - 1e-9
 
     async def run_slice(self, refs: list[BucketRef], now: float) -> CycleReport:  # refs: due(now)'s
         return await self._verify(VERIFY, refs, None, now)
@@ -327,7 +289,7 @@ class Verifier:
                 if ref.name in self._seen:
                     if not many and not self.schedule.add(ref.name, now + self.schedule.interval):
                         self.schedule.verified(ref.name, now)  # else newly selected: joins in turn
-                elif whole and ref.name in self._unconfirmed:  # an event's name, not ours to verify
+                elif whole and self.index.unconfirmed(ref.name):  # an event's name, not ours to verify
                     self.forget(ref.name)
                 elif whole:
                     self._forget(ref.name)  # no longer selected by any definition
@@ -339,44 +301,14 @@ class Verifier:
     def picture(self) -> BucketPicture:
         """The account's buckets by state: the scheduled ones as last verified, and the last pass's
         missing, invalid and unmanaged ones."""
-        counts = Counter(self._tally)
-        counts[BucketState.IN_SYNC] = len(self.schedule) - len(self._unusual)
-        counts.update(self._judged)
-        return BucketPicture(+counts, len(self._dropped))
-
-    # -- inside ---------------------------------------------------------------------------
-
-    def _credit_at(self, now: float) -> float:
-        return _credit(self._credit, self._last, now, self.rate, self.tick, behind=self.schedule.lag(now) > 0)
-
-    def _set_state(self, name: str, state: BucketState) -> None:
-        before = self._unusual.pop(name, None)
-        if before is not None:
-            self._tally[before] -= 1
-        if state is not BucketState.IN_SYNC:
-            self._unusual[name] = state
-            self._tally[state] += 1
+        return self._states.of(len(self.schedule))
 
     def _forget(self, name: str) -> None:
         self.reconciler.tags.discard(name)
         self.held_removals.discard(name)
         self.schedule.discard(name)
-        self._set_state(name, BucketState.IN_SYNC)
-        self._dropped.discard(name)
+        self._states.forget(name)
         self._urgent.pop(name, None)
 
     def _due_names(self) -> list[str]:
         return self.schedule.names()
-
-    def _region(self, region: str | None) -> str | None:
-        """One string per region for a million buckets, not one each."""
-        if region is None:
-            return None
-        return self._regions_seen.setdefault(region, sys.intern(region))
-
-
-def _credit(credit: float, last: float | None, now: float, rate: float, tick: float, *, behind: bool) -> float:
-    """The verifications the rate allows at ``now`` since the step at ``last`` with ``credit`` left
-    (a schedule ``behind`` catches up at :data:`CATCH_UP` times the rate; at most that many ticks' worth)."""
-    elapsed = now - last if last is not None else 0.0
-    return min(credit + elapsed * rate * (CATCH_UP if behind else 1.0), max(CATCH_UP * tick * rate, 1.0))

@@ -200,8 +200,7 @@ class Daemon:
         self._wake.set()
 
     def request_verify(self, buckets: Iterable[str], account: str | None = None) -> None:
-        """Verify these buckets now (an event said they changed; ``account``: whose, for a hub);
-        with whole cycles, run one now."""
+        """Verify these buckets now (an event named them; ``account``: whose, in a hub); else a cycle now."""
         if self.verifier is None:
             self.request_sync()
             return

@@ -110,3 +110,16 @@ def test_the_heap_stays_within_twice_the_buckets_however_often_they_are_verified
 def test_the_interval_must_be_a_positive_number_of_seconds(interval: float) -> None:
     with pytest.raises(ValueError, match="positive number of seconds"):
         Schedule(interval)
+
+
+def test_the_pacer_allows_the_rate_since_the_last_step_twice_it_behind_and_never_a_burst() -> None:
+    from lakecircle.core.schedule import Pacer
+
+    pacer = Pacer(tick=1.0)
+    pacer.reset(0.0)
+    assert pacer.take(1.0, 10.0, behind=False) == 10
+    pacer.spent(10)
+    assert pacer.take(2.0, 10.0, behind=True) == 20
+    pacer.spent(20)
+    assert pacer.take(1_000.0, 10.0, behind=True) == 20  # a long pause: two ticks' worth at most
+    assert pacer.allowed(1_000.0, 0.001, behind=False) == 1.0  # a small account: one at a time
