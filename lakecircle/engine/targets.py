@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import NamedTuple
 
 from lakecircle.core.definitions import Definitions
-from lakecircle.core.selectors import Matcher, Selector, glob_tokens, tags_match
+from lakecircle.core.selectors import Matcher, Selector, glob_tokens, literal_runs, tags_match
 from lakecircle.core.targets import changes
 from lakecircle.engine.tags import TagCache
 
@@ -104,13 +104,7 @@ def _needle(pattern: str) -> str | None:
     """The longest text every name ``pattern`` matches holds, once the names are written one a
     line: its literal beginning after a line's start, its literal end before a line's end, or
     its longest literal run. None when the pattern has no wildcard (it is a name)."""
-    tokens = glob_tokens(pattern)
-    runs = [""]
-    for part in tokens:
-        if len(part) == 1 and part not in "*?":
-            runs[-1] += part
-        else:
-            runs.append("")
+    runs = literal_runs(glob_tokens(pattern))
     if len(runs) == 1:
         return None
     options = (SEPARATOR + runs[0] if runs[0] else "", runs[-1] + SEPARATOR if runs[-1] else "", max(runs, key=len))
