@@ -26,29 +26,31 @@ class BucketIndex:
         """Names an event put here that no listing has held yet."""
         self._during: set[str] | None = None
         """While a pass lists: names an event added meanwhile (the pass's end keeps them)."""
-        self._listing: dict[str, str | None] = {}
+        self._unseen: set[str] = set()
+        """While a pass lists: the names it has not listed yet (the index is updated in place, so
+        no name is held twice, however large the account)."""
         self._interned: dict[str, str] = {}
 
     def listing_begins(self) -> None:
-        self._listing, self._during = {}, set()
+        self._unseen, self._during = set(self.regions), set()
 
     def listed(self, name: str, region: str | None) -> None:
         """The listing under way holds ``name`` in ``region``."""
-        self._listing[name] = None if region is None else self._interned.setdefault(region, sys.intern(region))
+        self.regions[name] = None if region is None else self._interned.setdefault(region, sys.intern(region))
+        self._unseen.discard(name)
+        self._unconfirmed.discard(name)
 
     def listing_ended(self, *, whole: bool) -> tuple[list[str], set[str]]:
         """The listing is over: when ``whole``, the names it did not hold leave (returned, with the
         names events added during it); else it only adds what it saw."""
-        listing, during = self._listing, self._during or set()
-        self._listing, self._during = {}, None
+        unseen, during = self._unseen, self._during or set()
+        self._unseen, self._during = set(), None
         gone: list[str] = []
         if whole:
-            gone = [n for n in self.regions if n not in listing and n not in during]
+            gone = [n for n in unseen if n not in during]
             for name in gone:
                 del self.regions[name]
             self._unconfirmed &= during
-        self.regions.update(listing)
-        self._unconfirmed -= listing.keys()
         return gone, during
 
     def announced(self, names: Iterable[str]) -> None:
