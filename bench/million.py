@@ -1,0 +1,534 @@
+"""A million buckets on the benchmark endpoint (issue 18, section ``million``): the daemon as users run it.
+
+The endpoint (bench/fake_s3.py, its own process) holds a generated fleet (bench/fleet.py):
+``buckets`` names, a selector for nine in ten of them, ``groups`` files of 10 exact
+definitions, every bucket in sync. moto's server runs as another process for SQS. Then
+``python -m lakecircle daemon`` (the real entry point, a process of its own, leases off) runs
+with a short ``LCC_RESYNC_INTERVAL`` and an events queue, and the harness measures, at the
+endpoint and in ``/proc``:
+
+1. the start-up pass: how long until the first cycle ends, and its requests (every managed
+   bucket read once: the machine's ceiling for verification, at ``LCC_CONCURRENCY``);
+2. the steady verification rate: GetBucketLifecycleConfiguration a second over ``window``
+   seconds after the start-up pass (and ``settle`` more), against managed buckets / interval;
+3. a definition change affecting 10 buckets (one group file rewritten, its ``keep-logs`` rule
+   kept longer): the requests from the change until those 10 are written and the lag gauge
+   (``lakecircle_verification_lag_seconds``, when the daemon has it) is back to 0. Requests are
+   told apart at the endpoint: the definitions' listing and GetObject, ListBuckets pages, the
+   reads and writes of the 10 buckets, and the records that name them (history/, current/) or a
+   cycle's report (log/). The figure held against the target is listing + GetObject +
+   ListBuckets + the 10 buckets' reads; writes (they must be 10) and records (2 a write) are
+   shown beside it. Reads of other buckets in that time are background verification; more than
+   twice the steady rate's share of them means the change cost a pass, and fails the target;
+4. event-to-repair: ``samples`` times, a bucket never written is drifted behind the daemon's
+   back (the endpoint's admin call), an EventBridge ``PutBucketLifecycle`` event for it is sent
+   to the queue, and the time until the endpoint sees its PutBucketLifecycleConfiguration is
+   taken (``time.monotonic``, one clock for the machine's processes); p50, p99 (nearest rank),
+   and how many were not repaired within ``event_timeout`` (after 3 in a row it stops);
+5. the daemon's peak RSS (``VmHWM`` in ``/proc/<pid>/status``) at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench import fleet as fl
+from bench.fake_s3 import ops_delta
+from bench.workload import ACCOUNT, REGION
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+RSS_TARGET_MB = 600
+RATE_TOLERANCE = 0.05
+CHANGE_TARGET = 20
+EVENT_P99_TARGET = 2.0
+LAG_GAUGE = "lakecircle_verification_lag_seconds"
+QUEUE = "lakecircle-bench-events"
+READS = ("GetBucketLifecycleConfiguration", "HeadBucket", "GetBucketLocation", "GetBucketTagging")
+WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
+
+
+@dataclass(frozen=True)
+class MillionPlan:
+    buckets: int = 1_000_000
+    groups: int = 10
+    interval: int = 600
+    """LCC_RESYNC_INTERVAL: 900,000 managed buckets over 600 s is 1,500 verifications a second."""
+    poll: int = 5
+    """LCC_POLL_INTERVAL: a definition change is seen within this."""
+    settle: float = 15
+    window: float = 60
+    samples: int = 60
+    event_timeout: float = 10
+    startup_timeout: float = 3600
+    concurrency: int = 16
+    max_rps: float = 0
+    """LCC_MAX_REQUESTS_PER_SECOND (0: none; the start-up pass then runs at the machine's pace)."""
+
+
+FULL = MillionPlan()
+QUICK = MillionPlan(buckets=20_000, interval=60, settle=5, window=15, samples=20)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(ready: Any, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(step)
+    return False
+
+
+class Moto:
+    """moto's server in a process of its own, for SQS, as the tests start it (over HTTP)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (logs / "moto.log").open("w")
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603
+        if not wait_until(self._up, 30):
+            self.stop()
+            raise RuntimeError(f"moto's server did not start; see {logs / 'moto.log'}")
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):  # noqa: S310 -- loopback
+                return True
+        except OSError:
+            return False
+
+    def sqs(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Daemon:
+    """``python -m lakecircle daemon`` as a process, its metrics and its memory."""
+
+    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+        self.metrics_port = free_port()
+        self.log = (logs / "million-daemon.log").open("w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lakecircle", "daemon"],
+            env={**env, "LCC_METRICS_ADDR": f"127.0.0.1:{self.metrics_port}"},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of ``/metrics`` by its line's name and labels; empty while it cannot be read."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return {}
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        return samples
+
+    def cycles(self) -> float:
+        return sum(v for k, v in self.metrics().items() if k.startswith("lakecircle_cycles_total"))
+
+    def lag(self) -> float | None:
+        return self.metrics().get(LAG_GAUGE)
+
+    def memory(self) -> dict[str, float]:
+        """VmHWM (peak) and VmRSS (now) of the daemon, in MB."""
+        found: dict[str, float] = {}
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                field, _, value = line.partition(":")
+                if field in ("VmHWM", "VmRSS"):
+                    found[field] = int(value.split()[0]) / 1024
+        return found
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.log.close()
+        return code
+
+
+def _delta(before: Mapping[str, Any], after: Mapping[str, Any], part: str) -> dict[str, int]:
+    return ops_delta(before.get(part, {}), after.get(part, {}))
+
+
+def measure(bench: Bench, plan: MillionPlan) -> None:
+    """Every figure of the section into ``bench.results['million']``."""
+    from bench.run import log
+
+    server = bench.server
+    log(f"million: a generated fleet of {plan.buckets:,} buckets")
+    fleet = server.call("fleet", {"buckets": plan.buckets, "groups": plan.groups})
+    server.settings()
+    server.counts(reset=True)
+    result: dict[str, Any] = {"plan": asdict(plan), "fleet": {k: v for k, v in fleet.items() if k != "exact"}}
+    bench.results["million"] = result
+    moto = Moto(bench.logs)
+    daemon: Daemon | None = None
+    try:
+        queue = moto.sqs().create_queue(QueueName=QUEUE)["QueueUrl"]
+        env = {
+            **bench.env,
+            "LCC_CONCURRENCY": str(plan.concurrency),
+            "LCC_LEASE_SECONDS": "0",
+            "LCC_RESYNC_INTERVAL": str(plan.interval),
+            "LCC_POLL_INTERVAL": str(plan.poll),
+            "LCC_MAX_REQUESTS_PER_SECOND": str(plan.max_rps),
+            "LCC_EVENTS_QUEUE": queue,
+            "AWS_ENDPOINT_URL_SQS": moto.url,
+        }
+        log(f"million: the daemon, LCC_RESYNC_INTERVAL={plan.interval}")
+        daemon = Daemon(env, bench.logs)
+        result["startup"] = _startup(bench, daemon, plan)
+        if daemon.alive():
+            result["steady"] = _steady(bench, daemon, plan, fleet["managed"])
+            result["change"] = _change(bench, daemon, plan, fleet["managed"])
+            result["events"] = _events(bench, daemon, plan, moto, queue=queue, exact=set(fleet["exact"]))
+        result["memory"] = daemon.memory() if daemon.alive() else {}
+        result["lag_gauge"] = daemon.lag()
+    finally:
+        if daemon is not None:
+            result["exit"] = daemon.stop()
+        moto.stop()
+    result["load_average"] = os.getloadavg()
+    log("million: done")
+
+
+def _startup(bench: Bench, daemon: Daemon, plan: MillionPlan) -> dict[str, Any]:
+    from bench.run import log
+
+    before = bench.server.counts()
+    ok = wait_until(lambda: daemon.cycles() > 0 or not daemon.alive(), plan.startup_timeout, step=1.0)
+    after = bench.server.counts()
+    seconds = after["now"] - before["now"]
+    ops = _delta(before, after, "ops")
+    reads = ops.get("GetBucketLifecycleConfiguration", 0)
+    log(f"million: start-up pass {'done' if ok else 'NOT done'} in {seconds:.0f} s, {reads:,} reads")
+    return {"done": ok and daemon.alive(), "seconds": seconds, "ops": ops, "rate": reads / seconds if seconds else 0}
+
+
+def _steady(bench: Bench, daemon: Daemon, plan: MillionPlan, managed: int) -> dict[str, Any]:
+    from bench.run import log
+
+    time.sleep(plan.settle)
+    lag_before = daemon.lag()
+    before = bench.server.counts()
+    time.sleep(plan.window)
+    after = bench.server.counts()
+    seconds = after["now"] - before["now"]
+    ops = _delta(before, after, "ops")
+    rate = ops.get("GetBucketLifecycleConfiguration", 0) / seconds
+    expected = managed / plan.interval
+    log(f"million: steady rate {rate:,.0f}/s against {expected:,.0f}/s")
+    return {
+        "seconds": seconds,
+        "ops": ops,
+        "rate": rate,
+        "expected": expected,
+        "lag_before": lag_before,
+        "lag_after": daemon.lag(),
+        "rss_mb": daemon.memory().get("VmRSS"),
+    }
+
+
+def _change(bench: Bench, daemon: Daemon, plan: MillionPlan, managed: int) -> dict[str, Any]:
+    from bench.run import log
+
+    server = bench.server
+    key, data, buckets = fl.changed_group(plan.buckets, plan.groups)
+    server.call("watch", {"buckets": buckets})
+    before = server.counts()
+    changed_at = server.call("put-object", {"key": key, "data": data.decode()})["now"]
+
+    def written() -> bool:
+        times = server.call("written", {"buckets": buckets})["written"].values()
+        return all(t is not None and t > changed_at for t in times)
+
+    done = wait_until(written, max(60.0, 6.0 * plan.poll), step=0.1)
+    lag_zero = wait_until(lambda: (daemon.lag() or 0.0) <= 0.0, 30.0, step=0.5) if done else False
+    time.sleep(2.0)  # current/ records are saved in the background after each write
+    after = server.counts()
+    server.call("watch", {})
+    seconds = after["now"] - changed_at
+    ops, keys, watched = (_delta(before, after, part) for part in ("ops", "keys", "watched"))
+    figures = {
+        "listing": keys.get("ListObjectsV2 definition", 0) + ops.get("ListBuckets", 0),
+        "get_object": keys.get("GetObject definition", 0),
+        "reads": sum(watched.get(op, 0) for op in READS),
+        "writes": sum(watched.get(op, 0) for op in WRITES),
+        "records": sum(watched.get(f"PutObject {part}", 0) for part in ("history", "current"))
+        + keys.get("PutObject log", 0),
+    }
+    background = ops.get("GetBucketLifecycleConfiguration", 0) - watched.get("GetBucketLifecycleConfiguration", 0)
+    expected = managed / plan.interval * seconds
+    counted = figures["listing"] + figures["get_object"] + figures["reads"]
+    log(f"million: definition change: {counted} requests, {figures['writes']} writes in {seconds:.1f} s")
+    return {
+        "buckets": len(buckets),
+        "done": done,
+        "lag_zero": lag_zero,
+        "seconds": seconds,
+        "figures": figures,
+        "counted": counted,
+        "background_reads": background,
+        "background_expected": expected,
+        "ops": ops,
+        "keys": keys,
+        "watched": watched,
+    }
+
+
+def event(bucket: str) -> dict[str, Any]:
+    """An EventBridge event of CloudTrail's PutBucketLifecycle on ``bucket`` (core/events.py's shape)."""
+    return {
+        "version": "0",
+        "id": f"bench-{bucket}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/someone", "accountId": ACCOUNT},
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "PutBucketLifecycle",
+            "awsRegion": REGION,
+            "requestParameters": {"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com", "lifecycle": ""},
+            "responseElements": None,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management",
+        },
+    }
+
+
+def sample_buckets(plan: MillionPlan, avoid: set[str]) -> list[str]:
+    """``samples`` managed buckets spread over the fleet, none an exact definition's (never written)."""
+    step = max(plan.buckets // (plan.samples + 1), 1)
+    picked: list[str] = []
+    for k in range(1, plan.samples + 1):
+        index = k * step + 3
+        while not fl.managed(index) or fl.name(index) in avoid:
+            index += 1
+        if index < plan.buckets:
+            picked.append(fl.name(index))
+    return picked
+
+
+def _events(
+    bench: Bench, daemon: Daemon, plan: MillionPlan, moto: Moto, *, queue: str, exact: set[str]
+) -> dict[str, Any]:
+    from bench.run import log
+
+    server, sqs = bench.server, moto.sqs()
+    latencies: list[float] = []
+    missed: list[str] = []
+    in_a_row = 0
+    for bucket in sample_buckets(plan, exact):
+        if in_a_row >= 3 or not daemon.alive():
+            break
+        server.call("drift", {"buckets": [bucket]})
+        sent = time.monotonic()
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event(bucket)))
+        box: dict[str, float] = {}
+
+        def repaired(bucket: str = bucket, sent: float = sent, box: dict[str, float] = box) -> bool:
+            stamp = server.call("written", {"buckets": [bucket]})["written"][bucket]
+            if stamp is not None and stamp > sent:
+                box["at"] = stamp
+                return True
+            return False
+
+        if wait_until(repaired, plan.event_timeout, step=0.02):
+            latencies.append(box["at"] - sent)
+            in_a_row = 0
+        else:
+            missed.append(bucket)
+            in_a_row += 1
+        time.sleep(0.2)
+    ordered = sorted(latencies)
+    figures = {
+        "samples": len(latencies) + len(missed),
+        "repaired": len(latencies),
+        "missed": missed,
+        "p50": _rank(ordered, 0.5),
+        "p99": _rank(ordered, 0.99),
+        "max": ordered[-1] if ordered else None,
+        "latencies": latencies,
+    }
+    log(f"million: events: {len(latencies)} repaired, {len(missed)} not, p99 {figures['p99']}")
+    return figures
+
+
+def _rank(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank quantile of sorted figures (None without any)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _f(value: float | None, form: str = "{:.2f}") -> str:
+    return "-" if value is None else form.format(value)
+
+
+def render(results: Mapping[str, Any], out: list[str]) -> list[tuple[str, str, bool | None]]:
+    """The section's table into ``out``; its targets as (name, figure, ok)."""
+    from bench.run import _ops, _table
+
+    plan, fleet = results["plan"], results["fleet"]
+    n, managed, interval = fleet["buckets"], fleet["managed"], plan["interval"]
+    out.append(
+        f"### 11. A million buckets: `lakecircle daemon` against {n:,} generated buckets ({managed:,} managed), "
+        f"LCC_RESYNC_INTERVAL={interval} s, concurrency {plan['concurrency']}"
+    )
+    out.append("")
+    startup = results.get("startup", {})
+    steady = results.get("steady")
+    change = results.get("change")
+    events = results.get("events")
+    memory = results.get("memory", {})
+    rows = [
+        [
+            "start-up pass",
+            f"{startup.get('seconds', 0):.0f}",
+            _ops(startup.get("ops", {})),
+            f"{startup.get('rate', 0):,.0f} reads/s" + ("" if startup.get("done") else " (NOT done)"),
+        ]
+    ]
+    if steady:
+        rows.append(
+            [
+                "steady window",
+                f"{steady['seconds']:.0f}",
+                _ops(steady["ops"]),
+                f"{steady['rate']:,.0f} reads/s (buckets/interval {steady['expected']:,.0f}); "
+                f"lag {_f(steady['lag_before'])} → {_f(steady['lag_after'])} s; "
+                f"RSS {_f(steady['rss_mb'], '{:.0f}')} MB",
+            ]
+        )
+    if change:
+        f = change["figures"]
+        rows.append(
+            [
+                f"definition change ({change['buckets']} buckets)",
+                f"{change['seconds']:.1f}",
+                _ops(change["ops"]),
+                f"listing {f['listing']}, GetObject {f['get_object']}, reads {f['reads']}, writes {f['writes']}, "
+                f"records {f['records']}; other buckets read {change['background_reads']:,} "
+                f"(background ~{change['background_expected']:,.0f})" + ("" if change["done"] else "; NOT all written"),
+            ]
+        )
+    if events:
+        rows.append(
+            [
+                "event to repair",
+                "-",
+                f"{events['samples']} samples",
+                f"{events['repaired']} repaired, {len(events['missed'])} not within {plan['event_timeout']:g} s; "
+                f"p50 {_f(events['p50'])} s, p99 {_f(events['p99'])} s, max {_f(events['max'])} s",
+            ]
+        )
+    out.extend(_table(["step", "seconds", "requests by operation", "figures"], rows))
+    out.append("")
+    out.append(
+        "Requests as the endpoint counts them. Definition change: listing = ListObjectsV2 of the definitions + "
+        "ListBuckets; reads/writes/records = those of (or naming) the 10 buckets, and log/ reports; the target "
+        "counts listing + GetObject + reads, with writes = 10 and other buckets' reads at most twice the "
+        f"background rate's share. Daemon exit {results.get('exit')}; load average after "
+        f"{'/'.join(f'{v:.2f}' for v in results.get('load_average', ()))}."
+    )
+    out.append("")
+    targets: list[tuple[str, str, bool | None]] = []
+    peak = memory.get("VmHWM")
+    targets.append(
+        (
+            f"Daemon peak RSS at {n:,} buckets < {RSS_TARGET_MB} MB",
+            f"{_f(peak, '{:.0f}')} MB",
+            peak is not None and peak < RSS_TARGET_MB,
+        )
+    )
+    if steady:
+        ratio = steady["rate"] / steady["expected"] if steady["expected"] else 0.0
+        targets.append(
+            (
+                f"Steady verification rate within {RATE_TOLERANCE:.0%} of buckets/interval",
+                f"{steady['rate']:,.0f}/s against {steady['expected']:,.0f}/s ({ratio:.2f}x)",
+                abs(ratio - 1) <= RATE_TOLERANCE,
+            )
+        )
+    if change:
+        f = change["figures"]
+        excess = change["background_reads"] > 2 * change["background_expected"] + 10
+        ok = change["done"] and change["counted"] < CHANGE_TARGET and f["writes"] == change["buckets"] and not excess
+        targets.append(
+            (
+                f"A definition change affecting {change['buckets']} buckets < {CHANGE_TARGET} requests",
+                f"{change['counted']} (+ {f['writes']} writes, {f['records']} records; "
+                f"{change['background_reads']:,} other reads{', a pass' if excess else ''})",
+                ok,
+            )
+        )
+    if events:
+        p99 = events["p99"]
+        targets.append(
+            (
+                f"Event-to-repair p99 < {EVENT_P99_TARGET:g} s during background verification",
+                f"{_f(p99)} s over {events['repaired']} of {events['samples']} samples",
+                p99 is not None and p99 < EVENT_P99_TARGET and not events["missed"],
+            )
+        )
+    return targets
