@@ -49,6 +49,10 @@ class Schedule:
     def __contains__(self, name: object) -> bool:
         return name in self._due
 
+    def names(self) -> list[str]:
+        """Every scheduled bucket."""
+        return list(self._due)
+
     def due_at(self, name: str) -> float | None:
         """When ``name`` is due (None: not scheduled)."""
         return self._due.get(name)

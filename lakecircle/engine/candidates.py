@@ -6,7 +6,7 @@ it (in this account's scope) or a selector's pattern matches it, with the select
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -23,11 +23,33 @@ Candidate = tuple[BucketRef, tuple[Match, ...]]
 """A bucket to read, with the selectors whose patterns match its name."""
 
 
+class PassWatch(Protocol):
+    """Told of a pass's listing as it streams (continuous verification's index and schedule:
+    :class:`~lakecircle.engine.verify.Verifier`)."""
+
+    def listed(self, ref: BucketRef) -> None:
+        """The account holds ``ref``."""
+
+    def managed(self, ref: BucketRef) -> None:
+        """A definition selects ``ref``: the pass reads it (a listing pass would)."""
+
+
+async def _hand(
+    cycle: Cycle, send: MemoryObjectSendStream[Candidate], ref: BucketRef, matches: tuple[Match, ...]
+) -> None:
+    """A managed bucket of the listing to the readers (a listing pass reads none)."""
+    if cycle.owner.watch is not None:
+        cycle.owner.watch.managed(ref)
+    if cycle.reads:
+        await send.send((ref, matches))
+
+
 async def listed(
     cycle: Cycle, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
 ) -> None:
     """The account's buckets a page at a time; those a definition names or a selector's
     pattern matches go to the readers, the others are counted as unmanaged (never read)."""
+    watch = cycle.owner.watch
     async with send:
         try:
             async for page in cycle.buckets.iter_buckets():
@@ -37,6 +59,8 @@ async def listed(
                 for ref in page:
                     if cycle.stopping:
                         break
+                    if watch is not None:
+                        watch.listed(ref)
                     name = ref.name
                     matches = cycle.matcher.match(name)  # none outside LCC_BUCKETS
                     if name in remaining:
@@ -45,9 +69,9 @@ async def listed(
                         if elsewhere is not None:  # its definition is for other accounts: never written
                             cycle.results.collect(elsewhere)
                         else:
-                            await send.send((ref, matches))
+                            await _hand(cycle, send, ref, matches)
                     elif matches and name not in definitions.invalid:
-                        await send.send((ref, matches))
+                        await _hand(cycle, send, ref, matches)
                     elif cycle.owner.wanted(name) and name not in definitions.invalid:
                         cycle.results.unmanaged.note(name)
         except S3Error as exc:

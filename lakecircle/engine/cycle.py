@@ -37,7 +37,7 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.candidates import Candidate, given, listed
+from lakecircle.engine.candidates import Candidate, PassWatch, given, listed
 from lakecircle.engine.early import BucketReads, EarlyReads
 from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
@@ -48,7 +48,7 @@ from lakecircle.engine.report_log import log_removal_guard, log_report, save_rep
 from lakecircle.engine.results import ResultHook, Results, invalid_results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import BucketWriter, PendingWrite
-from lakecircle.errors import LakeCircleError, S3Error, TransientError
+from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
@@ -106,6 +106,10 @@ class Reconciler:
         self.fence = fence
         """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
         self.early_reads = early_reads  # buckets read while the definitions load, at most (engine/early.py)
+        self.watch: PassWatch | None = None
+        """Told of each pass's listing (the daemon's continuous verification), or None."""
+        self.loaded: Loaded | None = None
+        """The definitions the last cycle loaded (a daemon's slices verify with them)."""
         self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -135,11 +139,14 @@ class Reconciler:
         refs: list[ObjectRef] | None = None,
         loaded: Loaded | None = None,
         buckets: Sequence[BucketRef] | None = None,
+        *,
+        reads: bool = True,
     ) -> CycleReport:
         """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
         definitions a hub loaded once for all its accounts; ``buckets``: verify only these (a
         slice of continuous verification, an event, a definition change), not every bucket
-        the account lists (then no bucket is judged missing or unmanaged)."""
+        the account lists (then no bucket is judged missing or unmanaged); ``reads=False``: a
+        listing pass (the account listed and judged, no bucket read)."""
         self._cut_short = None
         epoch = self.fence.epoch if self.fence is not None else None
         if epoch != self._epoch:
@@ -148,6 +155,7 @@ class Reconciler:
             self.applied.forget()
             self._epoch = epoch
         cycle = Cycle(self, trigger, on_result, buckets)
+        cycle.reads = reads
         try:
             return await cycle.run(refs, loaded)
         except anyio.get_cancelled_exc_class():
@@ -167,6 +175,7 @@ class Cycle:
         self.owner = owner
         self.slice = buckets
         """The buckets this cycle verifies (None: every bucket the account lists)."""
+        self.reads = True  # False: a listing pass
         self.trigger = trigger
         self.cycle_id = uuid.uuid4().hex[:12]
         self.started = owner.clock()
@@ -211,7 +220,7 @@ class Cycle:
                 except LakeCircleError as exc:
                     return self.finish(fatal=str(exc))
                 self.buckets = early.complete()  # the picture is whole: buckets are planned from here on
-                self.definitions = loaded.definitions
+                self.definitions, owner.loaded = loaded.definitions, loaded
                 try:
                     await self.reconcile(loaded.definitions)
                 except anyio.get_cancelled_exc_class():
@@ -220,7 +229,8 @@ class Cycle:
                     await save_report(self.owner.history, self.interrupted, shielded=True)
                     raise
                 report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
-                if report.writes or not report.ok or report.guards or report.interrupted or loaded.definitions.partial:
+                partial = loaded.definitions.partial and self.slice is None  # said once a pass, not once a slice
+                if report.writes or not report.ok or report.guards or report.interrupted or partial:
                     # Draining, the shutdown timeout may fall now: the report still goes to log/.
                     await save_report(self.owner.history, report, shielded=self.owner.draining)
                 return report
@@ -229,7 +239,9 @@ class Cycle:
         """Every managed bucket read, decided and written; the others reported."""
         remaining = {n for n in definitions.buckets if self.owner.wanted(n)}  # not listed yet: missing at the end
         self.matcher = CycleMatcher(in_scope(definitions.selectors, self.owner.account), only=self.owner.bucket_filter)
-        self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
+        # Even without tag selectors: a resync ends what was read before; a slice, its buckets'; a listing pass, none.
+        only = None if self.slice is None and self.reads else [ref.name for ref in self.slice or ()]
+        self.owner.tags.begin(self.trigger, only)
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
         async with anyio.create_task_group() as self._background:
@@ -291,6 +303,8 @@ class Cycle:
         except S3Error as exc:
             if isinstance(exc, TransientError):
                 self.unread = True  # its removals are unknown: the cycle's total is too
+            elif isinstance(exc, NoSuchBucket) and self.slice is not None:  # deleted since it was listed
+                return BucketResult(name, BucketState.MISSING, error="no longer in the account")
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage=Stage.READ)
         brief = want.desired(definitions, name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):
@@ -354,6 +368,7 @@ class Cycle:
         self, *, fatal: str | None = None, fingerprint: bytes | None = None, interrupted: bool = False
     ) -> CycleReport:
         results = self.results.in_order()
+        whole = fatal is None and not (interrupted or self.stopping)
         report = CycleReport(
             cycle_id=self.cycle_id,
             trigger=self.trigger,
@@ -373,8 +388,8 @@ class Cycle:
             max_removals=self.removals.limit,
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
-            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.stopping)),
+            warnings=self.matcher.unmatched(complete=whole) if self.slice is None else (),  # said by passes
             tags_unread=self.results.tags_unread_by_name(),
         )
-        log_report(report)
+        log_report(report, routine=self.slice is not None)
         return report

@@ -21,9 +21,11 @@ an injected :class:`Timer`, so tests run a ten-minute resync in milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -34,6 +36,7 @@ import structlog
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.loader import DefinitionLoader, listing_fingerprint
 from lakecircle.engine.results import ResultHook
+from lakecircle.engine.verify import VERIFY, Verifier
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import ObjectRef
 
@@ -107,6 +110,9 @@ class StopReason(StrEnum):
 @dataclass
 class DaemonStats:
     cycles: int = 0
+    """Passes over the account (with continuous verification) or whole cycles; not slices."""
+    slices: int = 0
+    """Cycles of continuous verification over the buckets due."""
     polls: int = 0
     idle_polls: int = 0
     crashes: int = 0
@@ -127,8 +133,11 @@ class Daemon:
         observer: CycleObserver | None = None,
         poll_observer: PollObserver | None = None,
         max_cycles: int | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.reconciler = reconciler
+        self.verifier = verifier
+        """Continuous verification of a single account (None: whole cycles, as a hub runs)."""
         self.poll_interval = poll_interval
         self.resync_interval = resync_interval
         self.shutdown_timeout = shutdown_timeout
@@ -141,6 +150,7 @@ class Daemon:
         self.last_report: CycleReport | None = None
         self._wake = anyio.Event()
         self._sync_requested = False
+        self._poll_requested = False
         self._stopping = False
         self._stop_signal: str | None = None
         self._cycle_scope: anyio.CancelScope | None = None
@@ -152,6 +162,19 @@ class Daemon:
     def request_sync(self) -> None:
         """Run a full cycle now, or exactly one more after the running one."""
         self._sync_requested = True
+        self._wake.set()
+
+    def request_poll(self) -> None:
+        """Poll the definitions now (an event said a file changed), not at the next poll interval."""
+        self._poll_requested = True
+        self._wake.set()
+
+    def request_verify(self, buckets: Iterable[str]) -> None:
+        """Verify these buckets now (an event said they changed); with whole cycles, run one now."""
+        if self.verifier is None:
+            self.request_sync()
+            return
+        self.verifier.now(buckets, self.clock.now())
         self._wake.set()
 
     def request_stop(self, signal: str | None = None) -> None:
@@ -199,9 +222,13 @@ class Daemon:
         trigger: Trigger | None = Trigger.STARTUP
         while not self._stopping and trigger is not None:
             refs: list[ObjectRef] | None = None
-            if trigger is Trigger.POLL and self.clock.now() >= next_resync:
+            resync = trigger is Trigger.POLL and self.clock.now() >= next_resync
+            if resync and self.verifier is None:
                 trigger = Trigger.RESYNC
             elif trigger is Trigger.POLL:
+                # With continuous verification a resync lists the account and reads no bucket: the
+                # definitions are polled first, and a change there makes it a full pass.
+                self._poll_requested = False
                 self.stats.polls += 1
                 try:
                     refs = await self.reconciler.loader.list_refs()
@@ -213,14 +240,16 @@ class Daemon:
                     continue
                 if self.poll_observer is not None:
                     self.poll_observer.poll_succeeded()
-                if listing_fingerprint(refs) == fingerprint and not await self._refetched(refs):
+                changed = listing_fingerprint(refs) != fingerprint or await self._refetched(refs)
+                if not (changed or resync):
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                trigger = Trigger.POLL  # a poll that found changed definitions, or a file that now reads
+                # A poll that found changed definitions, or a file that now reads; else a resync.
+                trigger = Trigger.POLL if changed else Trigger.RESYNC
             self._sync_requested = False
-            report = await self._cycle(trigger, refs)
+            report = await self._pass(trigger, refs)
             # A cycle that ended early (its lease's fence closed) left buckets undone: the next poll runs again.
             whole = report is not None and report.fatal is None and not report.interrupted
             fingerprint = report.fingerprint if report is not None and whole else None
@@ -228,6 +257,19 @@ class Daemon:
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = Trigger.SIGNAL if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
+
+    async def _pass(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
+        """A whole cycle; with continuous verification a pass over the account: a full one that
+        reads every managed bucket (start-up, SIGHUP), or, at a resync, a listing pass that reads
+        none (the buckets are verified as their turns come); changed definitions verify the
+        buckets the change may affect (:meth:`Verifier.changed`)."""
+        verifier = self.verifier
+        if verifier is None:
+            return await self._cycle(trigger, lambda: self.reconciler.run_cycle(trigger, refs=refs))
+        if trigger is Trigger.POLL:  # only the buckets the change may affect, at once
+            return await self._cycle(trigger, lambda: verifier.changed(trigger, refs, clock=self.clock.now))
+        read = trigger is not Trigger.RESYNC
+        return await self._cycle(trigger, lambda: verifier.run_pass(trigger, refs, read=read, clock=self.clock.now))
 
     async def _refetched(self, refs: list[ObjectRef]) -> bool:
         """Fetch again the files whose download failed; True when one of them now reads."""
@@ -240,15 +282,22 @@ class Daemon:
             log.info("definitions_refetched", files=now_read, still_failing=len(loader.failed))
         return now_read > 0
 
-    async def _cycle(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
-        self.stats.cycles += 1
+    async def _cycle(
+        self, trigger: str, run: Callable[[], Awaitable[CycleReport | None]], *, part: bool = False
+    ) -> CycleReport | None:
+        """Run one cycle (``part``: a slice of continuous verification) as the loop's only work:
+        a stop gives it the shutdown timeout, a crash is logged and counted, its report told."""
+        if part:
+            self.stats.slices += 1
+        else:
+            self.stats.cycles += 1
         report: CycleReport | None = None
         with anyio.CancelScope() as scope:
             self._cycle_scope = scope
             if self._stopping:
                 scope.deadline = anyio.current_time() + self.shutdown_timeout
             try:
-                report = await self.reconciler.run_cycle(trigger, refs=refs)
+                report = await run()
             except Exception:  # a bug in one cycle must not end the service
                 self.stats.crashes += 1
                 log.exception("cycle_crashed", trigger=trigger)
@@ -259,9 +308,11 @@ class Daemon:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
             report = self.reconciler.cut_short  # what it did still counts
         if report is not None:
+            if self.verifier is not None:
+                report = dataclasses.replace(report, picture=self.verifier.picture())
             self.last_report = report
-            if report.definitions is not None and report.definitions.partial:
-                # One line per cycle naming every unreadable file, for whoever reads the log.
+            if report.definitions is not None and report.definitions.partial and not part:
+                # One line per pass naming every unreadable file, for whoever reads the log.
                 unreadable = [f.as_dict() for f in report.definitions.unreadable_files]
                 log.warning("definitions_partial", count=len(unreadable), files=unreadable)
             if self.observer is not None:
@@ -269,8 +320,34 @@ class Daemon:
         return report
 
     async def _wait(self, seconds: float) -> Trigger | None:
-        """Sleep until the next poll, or until a sync or stop request; say which (None: stop)."""
-        if not (self._sync_requested or self._stopping):
+        """Until the next poll, or a sync, poll or stop request, say which (None: stop). With
+        continuous verification, the buckets due are verified every tick meanwhile, and at once
+        when an event asks for one."""
+        deadline = self.clock.now() + seconds
+        while not self._asked():
+            now = self.clock.now()
+            if now >= deadline:
+                break
+            pause = deadline - now
+            verifier = self.verifier
+            if verifier is not None:
+                await self._cycle(VERIFY, functools.partial(verifier.step, now), part=True)
+                if self._asked():
+                    break
+                pause = min(verifier.tick, deadline - self.clock.now())
+            await self._sleep(pause)
+        if self._stopping:
+            return None
+        if self._sync_requested:
+            return Trigger.SIGNAL
+        return Trigger.POLL
+
+    def _asked(self) -> bool:
+        return self._sync_requested or self._stopping or self._poll_requested
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or less when woken (a request)."""
+        if seconds > 0 and not self._wake.is_set():
             async with anyio.create_task_group() as tg:
 
                 async def sleeper() -> None:
@@ -283,9 +360,5 @@ class Daemon:
 
                 tg.start_soon(sleeper)
                 tg.start_soon(waker)
-        self._wake = anyio.Event()
-        if self._stopping:
-            return None
-        if self._sync_requested:
-            return Trigger.SIGNAL
-        return Trigger.POLL
+        if self._wake.is_set():
+            self._wake = anyio.Event()

@@ -26,7 +26,8 @@ FAILURE: Final = "failure"
 RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
 
 TRIGGERS: Final = tuple(
-    trigger.value for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.MANUAL)
+    trigger.value
+    for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.VERIFY, Trigger.MANUAL)
 )
 """Cycle triggers whose series exist from the start (the daemon's, and an embedding
 program's ``manual``); another trigger gets its own series."""
@@ -167,6 +168,10 @@ HELP: Final[Mapping[str, str]] = {
         "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
         " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit."
     ),
+    "lakecircle_verification_lag_seconds": (
+        "How far behind its schedule continuous verification is: seconds since the oldest bucket not yet"
+        " verified again was due (0: every bucket verified within LCC_RESYNC_INTERVAL)."
+    ),
     "lakecircle_info": (
         "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1."
     ),
@@ -235,6 +240,7 @@ ACCOUNT_LABELLED: Final = frozenset(
         "lakecircle_s3_request_duration_seconds",
         "lakecircle_s3_retries_total",
         "lakecircle_s3_request_rate_limit",
+        "lakecircle_verification_lag_seconds",
         # the leases: one per account
         "lakecircle_leases_held",
         "lakecircle_lease_transitions_total",

@@ -2,13 +2,11 @@
 
 Everything about a cycle is derived from its :class:`~lakecircle.core.report.CycleReport`
 by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
-summary log line prints. S3 request counts and latencies come from the S3 adapter, which
-takes a :class:`Metrics` as its observer (``observe_request``, ``observe_retry``); this module
-imports nothing of the adapter, so the dependency runs one way only.
+summary log line prints. S3 requests come from the S3 adapter, whose observer a
+:class:`Metrics` is (``observe_request``, ``observe_retry``); it imports nothing of the adapter.
 
-The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
-never on prometheus_client's global registry, so tests and embedded uses can build as
-many as they like. The metric names, their HELP texts and labels are a contract, held by
+The collectors live on the registry given to :class:`Metrics` (a fresh one by default, never
+the global one). The metric names, their HELP texts and labels are a contract, held by
 :mod:`~lakecircle.service.metric_names` (the README's metrics table; ARCHITECTURE.md,
 "Observability"): dashboards and alerts rely on them, and the exposition lists them in
 the order :class:`Metrics` creates them. No metric has a per-bucket label: an account
@@ -48,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -155,6 +153,7 @@ class Metrics:
         self.s3_request_duration = new.histogram("lakecircle_s3_request_duration_seconds", S3_BUCKETS, operation=())
         self.s3_retries = new.counter("lakecircle_s3_retries_total", operation=(), reason=RETRY_REASONS)
         self.s3_rate_limit = new.gauge("lakecircle_s3_request_rate_limit")
+        self.verification_lag = new.gauge("lakecircle_verification_lag_seconds")
         # the leases, when they are on (LCC_LEASE_SECONDS above 0)
         self.leases_held: Gauge | None = None
         self.lease_transitions: Counter | None = None
@@ -297,6 +296,10 @@ class Metrics:
     def watch_gate(self, gate: ThrottleGate) -> None:
         """Export ``gate``'s current rate limit as ``lakecircle_s3_request_rate_limit`` (read at scrape time)."""
         self._own.watch_gate(gate)
+
+    def watch_verification(self, lag: Callable[[], float]) -> None:
+        """Export ``lag()`` as ``lakecircle_verification_lag_seconds`` (read at scrape time)."""
+        self._own.watch_verification(lag)
 
     def set_info(self, version: str, mode: str, account: str | None) -> None:
         """Set ``lakecircle_info``'s labels (one series: the last values set)."""
