@@ -173,8 +173,12 @@ class Daemon:
                 samples[key] = float(value)
         return samples
 
-    def cycles(self) -> float:
-        return sum(v for k, v in self.metrics().items() if k.startswith("lakecircle_cycles_total"))
+    def started_up(self) -> bool:
+        """Whether the start-up pass has ended (slices count as cycles too, after it)."""
+        return any(
+            k.startswith("lakecircle_cycles_total{") and 'trigger="startup"' in k and v > 0
+            for k, v in self.metrics().items()
+        )
 
     def lag(self) -> float | None:
         return self.metrics().get(LAG_GAUGE)
@@ -260,7 +264,7 @@ def _startup(bench: Bench, daemon: Daemon, plan: MillionPlan) -> dict[str, Any]:
     from bench.run import log
 
     before = bench.server.counts()
-    ok = wait_until(lambda: daemon.cycles() > 0 or not daemon.alive(), plan.startup_timeout, step=1.0)
+    ok = wait_until(lambda: daemon.started_up() or not daemon.alive(), plan.startup_timeout, step=1.0)
     after = bench.server.counts()
     seconds = after["now"] - before["now"]
     ops = _delta(before, after, "ops")
