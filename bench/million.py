@@ -36,30 +36,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import fleet as fl
 from bench.fake_s3 import ops_delta
+from bench.million_report import render
+from bench.processes import Daemon, Moto, wait_until
 from bench.workload import ACCOUNT, REGION
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
-RSS_TARGET_MB = 600
-RATE_TOLERANCE = 0.05
-CHANGE_TARGET = 20
-EVENT_P99_TARGET = 2.0
-LAG_GAUGE = "lakecircle_verification_lag_seconds"
+__all__ = ["FULL", "QUICK", "MillionPlan", "measure", "render"]
+
 QUEUE = "lakecircle-bench-events"
 READS = ("GetBucketLifecycleConfiguration", "HeadBucket", "GetBucketLocation", "GetBucketTagging")
 WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
@@ -88,132 +81,6 @@ class MillionPlan:
 
 FULL = MillionPlan()
 QUICK = MillionPlan(buckets=20_000, interval=60, settle=5, window=15, samples=20)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(ready: Any, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return True
-        time.sleep(step)
-    return False
-
-
-class Moto:
-    """moto's server in a process of its own, for SQS, as the tests start it (over HTTP)."""
-
-    def __init__(self, logs: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (logs / "moto.log").open("w")
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)  # noqa: S603
-        if not wait_until(self._up, 30):
-            self.stop()
-            raise RuntimeError(f"moto's server did not start; see {logs / 'moto.log'}")
-
-    def _up(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):  # noqa: S310 -- loopback
-                return True
-        except OSError:
-            return False
-
-    def sqs(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "sqs",
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",  # noqa: S106
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
-class Daemon:
-    """``python -m lakecircle daemon`` as a process, its metrics and its memory."""
-
-    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
-        self.metrics_port = free_port()
-        self.log = (logs / "million-daemon.log").open("w")
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lakecircle", "daemon"],
-            env={**env, "LCC_METRICS_ADDR": f"127.0.0.1:{self.metrics_port}"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def metrics(self) -> dict[str, float]:
-        """Every sample of ``/metrics`` by its line's name and labels; empty while it cannot be read."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as answer:
-                text = answer.read().decode()
-        except OSError:
-            return {}
-        samples: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.rpartition(" ")
-                samples[key] = float(value)
-        return samples
-
-    def started_up(self) -> bool:
-        """Whether the start-up pass has ended (slices count as cycles too, after it)."""
-        return any(
-            k.startswith("lakecircle_cycles_total{") and 'trigger="startup"' in k and v > 0
-            for k, v in self.metrics().items()
-        )
-
-    def lag(self) -> float | None:
-        return self.metrics().get(LAG_GAUGE)
-
-    def memory(self) -> dict[str, float]:
-        """VmHWM (peak) and VmRSS (now) of the daemon, in MB."""
-        found: dict[str, float] = {}
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                field, _, value = line.partition(":")
-                if field in ("VmHWM", "VmRSS"):
-                    found[field] = int(value.split()[0]) / 1024
-        return found
-
-    def cpu(self) -> float:
-        """CPU seconds the daemon has used (user and system, from ``/proc/<pid>/stat``)."""
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self.log.close()
-        return code
 
 
 def _delta(before: Mapping[str, Any], after: Mapping[str, Any], part: str) -> dict[str, int]:
@@ -453,127 +320,3 @@ def _rank(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def _cpu(step: Mapping[str, Any], reads: int) -> str:
-    daemon, endpoint = step.get("daemon_cpu"), step.get("endpoint_cpu")
-    if not reads or daemon is None or endpoint is None:
-        return ""
-    return f"; CPU µs a read: daemon {daemon / reads * 1e6:.0f}, endpoint {endpoint / reads * 1e6:.0f}"
-
-
-def _f(value: float | None, form: str = "{:.2f}") -> str:
-    return "-" if value is None else form.format(value)
-
-
-def render(results: Mapping[str, Any], out: list[str]) -> list[tuple[str, str, bool | None]]:
-    """The section's table into ``out``; its targets as (name, figure, ok)."""
-    from bench.run import _ops, _table
-
-    plan, fleet = results["plan"], results["fleet"]
-    n, managed, interval = fleet["buckets"], fleet["managed"], plan["interval"]
-    out.append(
-        f"### 11. A million buckets: `lakecircle daemon` against {n:,} generated buckets ({managed:,} managed), "
-        f"LCC_RESYNC_INTERVAL={interval} s, concurrency {plan['concurrency']}"
-    )
-    out.append("")
-    startup = results.get("startup", {})
-    steady = results.get("steady")
-    change = results.get("change")
-    events = results.get("events")
-    memory = results.get("memory", {})
-    rows = [
-        [
-            "start-up pass",
-            f"{startup.get('seconds', 0):.0f}",
-            _ops(startup.get("ops", {})),
-            f"{startup.get('rate', 0):,.0f} reads/s"
-            + ("" if startup.get("done") else " (NOT done)")
-            + _cpu(startup, startup.get("ops", {}).get("GetBucketLifecycleConfiguration", 0)),
-        ]
-    ]
-    if steady:
-        rows.append(
-            [
-                "steady window",
-                f"{steady['seconds']:.0f}",
-                _ops(steady["ops"]),
-                f"{steady['rate']:,.0f} reads/s (buckets/interval {steady['expected']:,.0f}); "
-                f"lag {_f(steady['lag_before'])} → {_f(steady['lag_after'])} s; "
-                f"RSS {_f(steady['rss_mb'], '{:.0f}')} MB"
-                + _cpu(steady, steady["ops"].get("GetBucketLifecycleConfiguration", 0)),
-            ]
-        )
-    if change:
-        f = change["figures"]
-        rows.append(
-            [
-                f"definition change ({change['buckets']} buckets)",
-                f"{change['seconds']:.1f}",
-                _ops(change["ops"]),
-                f"listing {f['listing']}, GetObject {f['get_object']}, reads {f['reads']}, writes {f['writes']}, "
-                f"records {f['records']}; other buckets read {change['background_reads']:,} "
-                f"(background ~{change['background_expected']:,.0f})" + ("" if change["done"] else "; NOT all written"),
-            ]
-        )
-    if events:
-        rows.append(
-            [
-                "event to repair",
-                "-",
-                f"{events['samples']} samples",
-                f"{events['repaired']} repaired, {len(events['missed'])} not within {plan['event_timeout']:g} s; "
-                f"p50 {_f(events['p50'])} s, p99 {_f(events['p99'])} s, max {_f(events['max'])} s",
-            ]
-        )
-    out.extend(_table(["step", "seconds", "requests by operation", "figures"], rows))
-    out.append("")
-    out.append(
-        "Requests as the endpoint counts them. Definition change: listing = ListObjectsV2 of the endpoint + "
-        "ListBuckets; reads = the 10 buckets' reads and records read; writes = the 10 buckets'; records = "
-        "PutObject of the endpoint; the target counts listing + GetObject + reads, with writes = 10 and "
-        "other buckets' reads at most twice what the "
-        f"steady window read in as long. Daemon exit {results.get('exit')}; load average after "
-        f"{'/'.join(f'{v:.2f}' for v in results.get('load_average', ()))}."
-    )
-    out.append("")
-    targets: list[tuple[str, str, bool | None]] = []
-    peak = memory.get("VmHWM")
-    targets.append(
-        (
-            f"Daemon peak RSS at {n:,} buckets < {RSS_TARGET_MB} MB",
-            f"{_f(peak, '{:.0f}')} MB",
-            peak is not None and peak < RSS_TARGET_MB,
-        )
-    )
-    if steady:
-        ratio = steady["rate"] / steady["expected"] if steady["expected"] else 0.0
-        targets.append(
-            (
-                f"Steady verification rate within {RATE_TOLERANCE:.0%} of buckets/interval",
-                f"{steady['rate']:,.0f}/s against {steady['expected']:,.0f}/s ({ratio:.2f}x)",
-                abs(ratio - 1) <= RATE_TOLERANCE,
-            )
-        )
-    if change:
-        f = change["figures"]
-        excess = change["background_reads"] > 2 * change["background_expected"] + 10
-        ok = change["done"] and change["counted"] < CHANGE_TARGET and f["writes"] == change["buckets"] and not excess
-        targets.append(
-            (
-                f"A definition change affecting {change['buckets']} buckets < {CHANGE_TARGET} requests",
-                f"{change['counted']} (+ {f['writes']} writes, {f['records']} records; "
-                f"{change['background_reads']:,} other reads{', a pass' if excess else ''})",
-                ok,
-            )
-        )
-    if events:
-        p99 = events["p99"]
-        targets.append(
-            (
-                f"Event-to-repair p99 < {EVENT_P99_TARGET:g} s during background verification",
-                f"{_f(p99)} s over {events['repaired']} of {events['samples']} samples",
-                p99 is not None and p99 < EVENT_P99_TARGET and not events["missed"],
-            )
-        )
-    return targets
