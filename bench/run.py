@@ -21,7 +21,10 @@ RSS are the client's alone. Sections, in the order of the issue:
    buckets in one account with one reconciler, at the same concurrency;
 10. the one-shot path (issue 18, bench/oneshot.py): ``lakecircle sync`` and ``plan
    --definitions DIR`` as whole processes against bare aiobotocore loops (GET every
-   bucket and PUT the drifted ones; GETs only), and ``sync`` against the original approach.
+   bucket and PUT the drifted ones; GETs only), and ``sync`` against the original approach;
+11. a million buckets (issue 18, bench/million.py): ``lakecircle daemon`` against a generated
+   fleet: its peak RSS, its steady verification rate, the requests of a definition change
+   affecting 10 buckets, and event-to-repair times through an SQS queue on moto's server.
 
 ``--only throttling`` (or a comma-separated list of the sections of :data:`SECTIONS`)
 runs and prints those sections alone; the default is all of them.
@@ -50,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import oneshot  # noqa: E402 -- after the path is set for script use
+from bench import million, oneshot  # noqa: E402 -- after the path is set for script use
 from bench.fake_s3 import FakeS3Process  # noqa: E402
 from bench.workload import ACCOUNT, ENDPOINT_BUCKET, ENDPOINT_PREFIX, REGION  # noqa: E402
 
@@ -78,10 +81,12 @@ SECTIONS = (
     "selectors",
     "accounts",
     "oneshot",
+    "million",
 )
 """The sections ``--only`` can pick: the endpoint's ceiling, (1-2) full cycles and the
 floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling,
-(8) selector matching, (9) many accounts, (10) the one-shot path (``sync``, ``plan``) at the floor."""
+(8) selector matching, (9) many accounts, (10) the one-shot path (``sync``, ``plan``) at the floor,
+(11) a million buckets (the daemon)."""
 
 ALIASES = {
     "cycle": "cycles",
@@ -94,6 +99,7 @@ ALIASES = {
     "hub": "accounts",
     "one-shot": "oneshot",
     "cli": "oneshot",
+    "scale": "million",
 }
 
 LEGEND = (
@@ -134,6 +140,8 @@ class Plan:
     account_delays: tuple[int, ...] = (0, 50)
     oneshot: oneshot.OneShotPlan = oneshot.FULL
     """(10) The one-shot path: ``lakecircle sync`` and ``plan`` as processes, against the floors."""
+    million: million.MillionPlan = million.FULL
+    """(11) A million buckets: the daemon against a generated fleet (bench/million.py)."""
 
 
 FULL = Plan(
@@ -165,6 +173,7 @@ QUICK = Plan(
     accounts=5,
     per_account=40,
     oneshot=oneshot.QUICK,
+    million=million.QUICK,
 )
 ACCOUNTS_TARGET = 1.3
 """Many accounts: wall time and CPU within this factor of the same buckets in one account."""
@@ -419,6 +428,8 @@ def run(plan: Plan, logs: Path, sections: frozenset[str] = frozenset(SECTIONS)) 
                 step()
                 if bench.workload["buckets"] != n:  # a step loaded another account
                     bench.load(n)
+        if "million" in sections:
+            million.measure(bench, plan.million)
         if "planning" in sections:
             bench.planning()
         if "selectors" in sections:
@@ -831,6 +842,11 @@ def render(results: Mapping[str, Any]) -> str:
     one = results.get("oneshot")
     if one:
         targets.extend(Target(*target) for target in oneshot.render(one, out))
+
+    # (11)
+    scale = results.get("million")
+    if scale:
+        targets.extend(Target(*target) for target in million.render(scale, out))
 
     out.append("### Targets")
     out.append("")
