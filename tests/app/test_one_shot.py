@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lakecircle.adapters.local import READERS
-from lakecircle.app.session import ONE_SHOT_EARLY_READS, open_reconciler
+from lakecircle.app.session import ONE_SHOT_EARLY_READS, open_reconciler, run
 from lakecircle.app.wiring import definition_loader
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
@@ -34,3 +34,23 @@ async def test_a_commands_reconciler_reads_buckets_while_its_definitions_load(tm
 def test_a_local_directory_is_read_by_a_few_workers_whatever_the_concurrency(tmp_path: Path) -> None:
     adapter: Any = None  # a local directory needs none
     assert definition_loader(load_settings(), adapter, tmp_path).concurrency == READERS < 32
+
+
+class Costly:
+    """A command's value whose repr is counted (a report of thousands of buckets is slow to format)."""
+
+    formatted = 0
+
+    def __repr__(self) -> str:
+        Costly.formatted += 1
+        return "Costly()"
+
+
+def test_a_commands_value_is_never_formatted_on_the_way_out_of_the_event_loop() -> None:
+    async def body() -> Costly:
+        return Costly()
+
+    value = run(body)
+
+    assert isinstance(value, Costly)
+    assert Costly.formatted == 0
