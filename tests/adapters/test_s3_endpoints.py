@@ -81,10 +81,12 @@ def answer(provider: Any, params: dict[str, Any]) -> Any:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=NAMES, configuration=st.sampled_from(CONFIGURATIONS))
-def test_every_answer_is_botocores_own_whatever_the_bucket_name(name: str, configuration: dict[str, Any]) -> None:
+@given(name=NAMES, configuration=st.sampled_from(CONFIGURATIONS), key=st.one_of(st.none(), st.text(max_size=30)))
+def test_every_answer_is_botocores_own_whatever_the_bucket_name(
+    name: str, configuration: dict[str, Any], key: str | None
+) -> None:
     memo = BucketEndpoints(PROVIDER)
-    params = {**configuration, "Bucket": name}
+    params = {**configuration, "Bucket": name} | ({} if key is None else {"Key": key})
     memo.resolve_endpoint(**{**configuration, "Bucket": "another-plain-bucket"})  # the rules asked before
 
     assert answer(memo, params) == answer(PROVIDER, params)
@@ -93,6 +95,7 @@ def test_every_answer_is_botocores_own_whatever_the_bucket_name(name: str, confi
 class Counting:
     def __init__(self, provider: Any) -> None:
         self.provider = provider
+        self.ruleset = provider.ruleset
         self.asked = 0
 
     def resolve_endpoint(self, **params: Any) -> Any:
@@ -127,3 +130,24 @@ async def test_the_adapters_s3_clients_answer_plain_bucket_names_from_the_probe(
         client = await s3.client()
 
         assert isinstance(client._ruleset_resolver._provider, BucketEndpoints)
+
+
+def test_an_objects_key_never_asks_the_rules_again() -> None:
+    counting = Counting(PROVIDER)
+    memo = BucketEndpoints(counting)
+
+    for i in range(100):
+        memo.resolve_endpoint(**CONFIGURATIONS[5], Bucket="endpoint-bucket", Key=f"history/{i}.json")
+
+    assert counting.asked == 1
+
+
+def test_a_rule_set_whose_parameters_cannot_be_read_is_asked_about_every_name() -> None:
+    counting = Counting(PROVIDER)
+    counting.ruleset = None  # as a later botocore might hold it
+    memo = BucketEndpoints(counting)
+
+    for i in range(3):
+        memo.resolve_endpoint(**CONFIGURATIONS[0], Bucket=f"bucket-{i}")
+
+    assert counting.asked == 3

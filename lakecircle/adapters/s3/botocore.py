@@ -279,14 +279,15 @@ class BucketEndpoints:
 
     botocore evaluates S3's endpoint rule set for every request, 0.2 ms each (a fifth of
     the CPU of a bucket read, measured at 5,000 buckets), and caches 100 answers by all of
-    their parameters, the bucket's name among them: a cycle over thousands of buckets
-    never finds one there. For a plain name of 3 to 63 characters (:data:`_PLAIN_BUCKET`)
-    the rules take one path whatever the name (virtual-hostable, nothing to encode), and
-    the answer differs only by the name in its URL: the rules are asked once about
-    :data:`PROBE_BUCKET` for each set of the other parameters, and the name is put in
-    the URL in its place. An answer that holds the probe anywhere but once in its URL
-    (rules of a later botocore) is never reused, nor is any other name's: botocore answers
-    those as before.
+    their parameters, the bucket's name and an object's key among them: a cycle over
+    thousands of buckets never finds one there. For a plain name of 3 to 63 characters
+    (:data:`_PLAIN_BUCKET`) the rules take one path whatever the name (virtual-hostable,
+    nothing to encode), and the answer differs only by the name in its URL: the rules are
+    asked once about :data:`PROBE_BUCKET` for each set of the other parameters they read
+    (those they never read, such as ``Key``, are left out), and the name is put in the URL
+    in its place. An answer that holds the probe anywhere but once in its URL, or a rule
+    set this cannot read the parameters of (a later botocore's), is never reused, nor is
+    any other name's: botocore answers those as before.
     """
 
     LIMIT = 64
@@ -295,14 +296,17 @@ class BucketEndpoints:
     def __init__(self, provider: Any) -> None:
         self.provider = provider
         self._answers: dict[tuple[tuple[str, Any], ...], Any] = {}
+        self._read: frozenset[str] | None = None
 
     def resolve_endpoint(self, **params: Any) -> Any:
         bucket = params.get("Bucket")
         if not isinstance(bucket, str) or not 3 <= len(bucket) <= 63 or not _PLAIN_BUCKET.fullmatch(bucket):
             return self.provider.resolve_endpoint(**params)
-        key = tuple(sorted((name, value) for name, value in params.items() if name != "Bucket"))
+        if self._read is None:
+            self._read = _parameters_read(getattr(self.provider, "ruleset", None))
+        key = tuple(sorted((n, v) for n, v in params.items() if n != "Bucket" and n in self._read))
         if key not in self._answers:
-            if len(self._answers) >= self.LIMIT:
+            if len(self._answers) >= self.LIMIT or "Bucket" not in self._read:
                 return self.provider.resolve_endpoint(**params)
             answer = self.provider.resolve_endpoint(**{**params, "Bucket": PROBE_BUCKET})
             rest = f"{answer.properties!r}{answer.headers!r}"
@@ -314,6 +318,29 @@ class BucketEndpoints:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.provider, name)  # the rule set's other uses (its parameters)
+
+
+_TEMPLATE_NAME = re.compile(r"\{([A-Za-z]\w*)(?:#\w+)?\}")
+
+
+def _parameters_read(ruleset: Any) -> frozenset[str]:
+    """Every name a rule set's rules read (``{"ref": name}`` or ``{name}`` in a template);
+    empty when it holds no rules this can walk."""
+    found: set[str] = set()
+    pending: list[Any] = [getattr(ruleset, "rules", None)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("ref"), str):
+                found.add(item["ref"])
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, str):
+            found.update(_TEMPLATE_NAME.findall(item))
+        elif hasattr(item, "__dict__"):
+            pending.extend(vars(item).values())
+    return frozenset(found)
 
 
 def adjust_client(client: Any, *, service: str, content_md5: bool) -> None:
