@@ -27,7 +27,6 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-import anyio.lowlevel
 import anyio.to_thread
 
 from lakecircle.core.parse import MAX_FILE_BYTES
@@ -89,8 +88,7 @@ class LocalDefinitionSource:
         """
         etag, data = self._held.pop(ref.key, ("", b""))
         if etag and etag == ref.etag:
-            await anyio.lowlevel.checkpoint()  # as a read would: the event loop goes on between files
-            return data
+            return data  # no wait: the loader lets the event loop run between slices of its parsing
         try:
             return await anyio.to_thread.run_sync(read_entry, ref.key)
         except OSError as exc:

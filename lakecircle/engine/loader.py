@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from lakecircle.core.definitions import Definitions, FileBrief, definitions_from_briefs
@@ -75,6 +77,7 @@ class DefinitionLoader:
         self._cache: dict[str, FileBrief] = {}
         self._last: Loaded | None = None
         self._failed: dict[str, FileBrief] = {}
+        self._slice_began = 0.0
 
     @property
     def failed(self) -> dict[str, str]:
@@ -170,12 +173,27 @@ class DefinitionLoader:
                 briefs[ref.key] = self._cache[ref.key] = brief
                 if on_file is not None:
                     on_file(brief)
+                await self._pace()
 
+        self._slice_began = time.monotonic()
         pending = iter(todo)
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.concurrency, len(todo))):
                 tg.start_soon(worker, pending)
 
+    async def _pace(self) -> None:
+        """Let the event loop run once :data:`PARSE_SLICE` of parsing has gone by since it last did."""
+        if time.monotonic() - self._slice_began >= PARSE_SLICE:
+            await anyio.lowlevel.checkpoint()
+            self._slice_began = time.monotonic()
+
+
+PARSE_SLICE = 0.005
+"""Seconds the workers parse files that came without a wait (a local directory's, read by its
+listing) before the event loop runs again. A pause per file gave the loop to every bucket read
+of the one-shot path between two files, so loading took half of ``sync``'s run (5,000 files:
+5.2 s, 2.6 s in slices), and nothing is planned before it ends; a slice also keeps ``/healthz``
+and signals answered while a daemon parses."""
 
 PARSE_IN_THREAD_BYTES = 64 * 1024
 """Files larger than this are parsed in a worker thread; smaller ones (nearly all) parse in
