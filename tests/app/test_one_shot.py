@@ -3,13 +3,14 @@ a local directory read by a few workers."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lakecircle.adapters.local import READERS
-from lakecircle.app.session import ONE_SHOT_EARLY_READS, open_reconciler, run
+from lakecircle.app.session import ONE_RUN_YOUNG, ONE_SHOT_EARLY_READS, open_reconciler, run
 from lakecircle.app.wiring import definition_loader
 from lakecircle.settings import load_settings
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
@@ -54,3 +55,17 @@ def test_a_commands_value_is_never_formatted_on_the_way_out_of_the_event_loop() 
 
     assert isinstance(value, Costly)
     assert Costly.formatted == 0
+
+
+@pytest.mark.usefixtures("account")
+async def test_a_commands_cycle_leaves_the_process_so_far_to_the_collector_and_collects_less_often(
+    tmp_path: Path,
+) -> None:
+    before = gc.get_threshold()
+
+    async with open_reconciler(load_settings(), tmp_path, dry_run=True):
+        assert gc.get_threshold()[0] == ONE_RUN_YOUNG
+        assert gc.get_freeze_count() > 0
+
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
