@@ -1,14 +1,19 @@
 """The definition loader's pace: files that come without a wait are parsed in slices, the
-event loop running between them (engine/loader.py)."""
+event loop running between them, and within a share of the time when buckets are read
+meanwhile (engine/loader.py, engine/early.py)."""
 
 from __future__ import annotations
+
+import time
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.early import LOAD_SHARE, EarlyReads
+from lakecircle.engine.loader import PARSE_SLICE, DefinitionLoader
 from lakecircle.ports import ObjectRef
+from lakecircle.testing import MemoryS3
 from tests.builders import definition, rule
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +58,25 @@ async def test_files_that_come_without_a_wait_let_the_event_loop_run_between_sli
     during = [n for n in seen if 0 < n < FILES]
     assert during  # the loop ran while the files were parsed
     assert len(during) < FILES / 4  # not between every two files: many files to a slice
+
+
+async def test_a_load_asked_for_a_share_of_the_time_parses_no_more_than_that_share() -> None:
+    loader = DefinitionLoader(AtOnce(FILES), concurrency=4)
+
+    began = time.monotonic()
+    loaded = await loader.load(share=0.25)
+    elapsed = time.monotonic() - began
+
+    assert len(loaded.definitions.buckets) == FILES
+    parsing = loader._pacing.busy
+    assert parsing > 0
+    assert parsing <= 0.25 * elapsed + PARSE_SLICE
+
+
+def test_early_reads_ask_the_loader_for_part_of_the_time_and_a_load_without_them_for_all_of_it() -> None:
+    assert EarlyReads(MemoryS3(), 4, 10, lambda _: True, Never()).share == LOAD_SHARE < 1
+    assert EarlyReads(MemoryS3(), 4, 0, lambda _: True, Never()).share == 1
+
+
+class Never:
+    stopping = False
