@@ -219,7 +219,9 @@ class Cycle:
         with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), owner.around_cycle():
             async with early.running():
                 try:
-                    loaded = given if given is not None else await owner.loader.load(refs, early.note)
+                    loaded = (
+                        given if given is not None else await owner.loader.load(refs, early.note, share=early.share)
+                    )
                 except LakeCircleError as exc:
                     return self.finish(fatal=str(exc))
                 self.buckets = early.complete()  # the picture is whole: buckets are planned from here on
