@@ -64,9 +64,9 @@ class MillionPlan:
     groups: int = 10
     interval: int = 1800
     """LCC_RESYNC_INTERVAL. The issue's example, 600 s, is 1,500 verifications a second for 900,000
-    managed buckets; on the shared 2-core VM the daemon and the endpoint together read about 700-750
-    buckets a second flat out (the start-up pass, load 2-4 from other work), so a steady 1,500 cannot
-    be sustained: 1,800 s is 500 a second, two thirds of that ceiling (bench/RESULTS.md)."""
+    managed buckets; on the shared 2-core VM the daemon reads 800-1,230 buckets a second flat out (the
+    start-up pass; about 780 µs of its CPU a read), so a steady 1,500 cannot be sustained (run 3 in
+    bench/RESULTS.md: 1,100 a second, the lag growing): 1,800 s is 500 a second."""
     poll: int = 5
     """LCC_POLL_INTERVAL: a definition change is seen within this."""
     settle: float = 15
