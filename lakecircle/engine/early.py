@@ -103,6 +103,8 @@ class EarlyReads:
         self._error: S3Error | None = None
         self._listed = anyio.Event()
         self._complete = False
+        self._taken: set[str] = set()
+        """Buckets the cycle read itself: their early reads, still queued, never begin."""
         self._reads: dict[str, _Read] = {}
         self._send: MemoryObjectSendStream[BucketRef] | None = None
 
@@ -148,8 +150,10 @@ class EarlyReads:
                 self._enqueue(ref)
 
     def complete(self) -> BucketReads:
-        """The picture is whole: no new early read begins. Returns what the cycle reads through:
-        this view of the store (the store itself when there were no early reads)."""
+        """The picture is whole: no bucket is queued for an early read any more; those queued go
+        on (the cycle plans the buckets read already meanwhile, so the reads keep their pace), but
+        for a bucket the cycle reads first. Returns what the cycle reads through: this view of the
+        store (the store itself when there were no early reads)."""
         self._complete = True
         self._unknown.clear()
         self._named.clear()
@@ -174,6 +178,7 @@ class EarlyReads:
     async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
         read = self._reads.pop(bucket.name, None)
         if read is None:
+            self._taken.add(bucket.name)  # read here: an early read queued for it never begins
             return await self.store.get_lifecycle(bucket)
         await read.done.wait()
         if read.error is not None:
@@ -222,8 +227,8 @@ class EarlyReads:
     async def _read(self, refs: MemoryObjectReceiveStream[BucketRef]) -> None:
         async with refs:
             async for ref in refs:
-                if self._complete or self.cycle.stopping:
-                    continue  # not begun: the cycle reads it itself
+                if self.cycle.stopping or ref.name in self._taken:
+                    continue  # not begun: the cycle reads it itself (or has)
                 read = self._reads[ref.name] = _Read()
                 try:
                     read.value = await self.store.get_lifecycle(ref)

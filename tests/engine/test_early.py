@@ -12,6 +12,7 @@ import pytest
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, Stage
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.early import EarlyReads
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, DefinitionSourceError, Throttled
 from lakecircle.ports import BucketRef, ObjectRef
@@ -173,3 +174,46 @@ async def test_a_listing_that_fails_while_the_definitions_load_makes_the_cycle_f
     assert "could not list the account's buckets" in report.fatal
     # The bucket listed before the failure is planned as without early reads: from the whole picture.
     assert "r1" in {r.id for r in s3.lifecycles["early-bucket"].rules}
+
+
+class Gated(MemoryS3):
+    """Bucket reads held until ``gate`` opens; each read counted by bucket."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.counts: dict[str, int] = {}
+
+    async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
+        self.counts[bucket.name] = self.counts.get(bucket.name, 0) + 1
+        await self.gate.wait()
+        return await super().get_lifecycle(bucket)
+
+
+class Going:
+    stopping = False
+
+
+async def test_early_reads_queued_before_the_picture_is_whole_go_on_and_no_bucket_is_read_twice() -> None:
+    s3 = Gated()
+    names = [f"bucket-{i}" for i in range(6)]
+    for name in names:
+        s3.add_bucket(name)
+    s3.objects.update({f"definition/{name}.toml": definition(name, rule("r1")) for name in names})
+    early = EarlyReads(s3, 2, 100, lambda _: True, Going())
+    loader = DefinitionLoader(s3)
+
+    async with early.running():
+        await loader.load(on_file=early.note)
+        view = early.complete()  # 2 reads under way, 4 queued
+        s3.gate.set()
+        read_by_cycle = await view.get_lifecycle(BucketRef("bucket-5"))  # queued: read here, first
+        with anyio.fail_after(2):
+            while len(s3.counts) < len(names):  # the queued reads go on, unasked
+                await anyio.sleep(0.01)
+        for name in names[:5]:
+            await view.get_lifecycle(BucketRef(name))
+
+    assert read_by_cycle == LifecycleConfig()
+    assert early.started == 6
+    assert s3.counts == dict.fromkeys(names, 1)
