@@ -100,6 +100,10 @@ class HubVerifier:
             return
         held[1].now(names, now)
 
+    def ready(self, now: float) -> bool:
+        """False: each account's slices are offered once a tick, through its lane."""
+        return False
+
     def picture(self) -> None:
         """None: each account's picture goes with its own reports (the hub's sum has none)."""
         return

@@ -49,6 +49,11 @@ __all__ = ["CATCH_UP", "VERIFY", "SliceRunner", "Verifier"]
 VERIFY = Trigger.VERIFY
 """The trigger of a slice's cycle."""
 
+SLICE = 256
+"""Buckets a slice verifies at most: a large account's second of verifications goes in several
+slices back to back, and a bucket an event names waits for one of them at most, not for a whole
+catch-up second's worth."""
+
 
 class SliceRunner(Protocol):
     """What runs a slice: the account's reconciler, or the lease-holding runner around it."""
@@ -194,12 +199,15 @@ class Verifier:
     def lag(self, now: float) -> float:
         return self.schedule.lag(now)
 
-    def due(self, now: float) -> list[BucketRef]:
+    def due(self, now: float, limit: int | None = None) -> list[BucketRef]:
         """The buckets to verify at ``now``: those asked for now, then those due, within the rate
-        since the last step."""
+        since the last step, ``limit`` at most (what is left stays for the next step)."""
         allowed = self._pacer.take(now, self.rate, behind=self.schedule.lag(now) > 0)
-        urgent = [n for n in self._urgent if n in self.schedule]
-        self._urgent = {}
+        asked_for = [n for n in self._urgent if n in self.schedule]
+        urgent = asked_for if limit is None else asked_for[:limit]
+        self._urgent = dict.fromkeys(asked_for[len(urgent) :])
+        if limit is not None:
+            allowed = min(allowed, limit - len(urgent))
         taken = self.schedule.take_due(now, allowed)
         self._pacer.spent(len(taken))
         asked = set(urgent)
@@ -210,13 +218,13 @@ class Verifier:
         """Verify the due buckets in one cycle with the definitions last loaded (None: none was due);
         each is due again an interval later, whatever its result (a failure is reported and counted
         as in any cycle). A bucket the definitions no longer select leaves the schedule."""
-        refs = self.due(now)
+        refs = self.due(now, SLICE)
         if not refs:
             return None
         return await self.run_slice(refs, now)
 
     def ready(self, now: float) -> bool:
-        """Whether :meth:`due` at ``now`` would give a bucket, taking none (a hub's slice offer)."""
+        """Whether :meth:`due` at ``now`` would give a bucket, taking none (the next slice goes at once)."""
         if any(name in self.schedule for name in self._urgent):
             return True
         first = self.schedule.first_due()

@@ -109,6 +109,10 @@ class Continuous(Protocol):
 
     def lag(self, now: float) -> float: ...
 
+    def ready(self, now: float) -> bool:
+        """Whether a step at ``now`` would verify a bucket (the next slice goes at once)."""
+        ...
+
 
 class CycleObserver(Protocol):
     def cycle_finished(self, report: CycleReport) -> None: ...
@@ -322,8 +326,7 @@ class Daemon:
     async def _cycle(
         self, trigger: str, run: Callable[[], Awaitable[CycleReport | None]], *, part: bool = False
     ) -> CycleReport | None:
-        """Run one cycle (``part``: a slice of continuous verification) as the loop's only work:
-        a stop gives it the shutdown timeout, a crash is logged and counted, its report told."""
+        """One cycle (``part``: a slice) as the loop's only work: a stop gives it the shutdown timeout."""
         if part:
             self.stats.slices += 1
         else:
@@ -358,9 +361,8 @@ class Daemon:
         return report
 
     async def _wait(self, seconds: float) -> Trigger | None:
-        """Until the next poll, or a sync, poll or stop request, say which (None: stop). With
-        continuous verification, the buckets due are verified every tick meanwhile, and at once
-        when an event asks for one."""
+        """Until the next poll, or a sync, poll or stop request, say which (None: stop); meanwhile
+        the buckets due are verified every tick (slices back to back while behind), at once for an event."""
         deadline = self.clock.now() + seconds
         while not self._asked():
             now = self.clock.now()
@@ -369,9 +371,11 @@ class Daemon:
             pause = deadline - now
             verifier = self.verifier
             if verifier is not None:
-                await self._cycle(VERIFY, functools.partial(verifier.step, now), part=True)
+                ran = await self._cycle(VERIFY, functools.partial(verifier.step, now), part=True)
                 if self._asked():
                     break
+                if ran is not None and verifier.ready(self.clock.now()):
+                    continue  # a slice could not take all the rate allows: the next one at once
                 pause = min(verifier.tick, deadline - self.clock.now())
             await self._sleep(pause)
         if self._stopping:

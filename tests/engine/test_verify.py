@@ -11,7 +11,7 @@ import pytest
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.verify import VERIFY, Verifier
+from lakecircle.engine.verify import SLICE, VERIFY, Verifier
 from lakecircle.errors import AccessDenied
 from lakecircle.testing import MemoryS3
 from tests.builders import definition, fleet, rule
@@ -210,3 +210,18 @@ async def test_a_change_cut_short_is_measured_again_from_the_definitions_verifie
     again = await verifier.changed("poll", None, clock=lambda: 20.0)
     assert sum(again.counts.values()) == 10
     assert all(c == LifecycleConfig((rule("expire", 9),)) for c in s3.lifecycles.values())
+
+
+async def test_a_slice_takes_at_most_a_few_hundred_buckets_and_a_bucket_asked_for_goes_in_the_next() -> None:
+    s3 = fleet_of(1_000)
+    runner = reconciler(s3)
+    verifier = Verifier(runner, 1.0)  # 1,000 buckets a second
+    await verifier.run_pass("startup", None, read=True, clock=lambda: 0.0)
+    first = await verifier.step(5.0)  # far behind: two seconds' worth allowed, in slices
+    assert first is not None
+    assert sum(first.counts.values()) == SLICE
+    assert verifier.ready(5.0)
+    verifier.now(["logs-999"], 5.0)  # an event, while the schedule catches up
+    second = verifier.due(5.0, SLICE)
+    assert second[0].name == "logs-999"
+    assert len(second) == SLICE

@@ -15,7 +15,7 @@ from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
-from lakecircle.engine.verify import VERIFY, Verifier
+from lakecircle.engine.verify import SLICE, VERIFY, Verifier
 from lakecircle.errors import AccessDenied
 from lakecircle.service.daemon import Daemon
 from lakecircle.testing import MemoryS3
@@ -339,3 +339,13 @@ async def test_a_bucket_deleted_since_the_listing_leaves_the_schedule_when_an_ev
     missing = [r for r in seen.of(VERIFY) if r.counts[BucketState.MISSING]]
     assert [r.bucket for r in missing[0].results] == ["logs-003"]
     assert not any(r.counts[BucketState.FAILED] for r in seen.reports)
+
+
+async def test_a_large_accounts_second_of_verifications_goes_in_slices_back_to_back() -> None:
+    s3, clock = fleet(2_000), FakeClock()
+    daemon, seen = continuous(s3, clock, resync=1.0, poll=100_000.0)  # 2,000 verifications a second
+    with anyio.fail_after(20):
+        await run_for(daemon, clock, 5.5)
+    slices = seen.of(VERIFY)
+    assert max(sum(r.counts.values()) for r in slices) <= SLICE  # an event waits for one slice at most
+    assert s3.calls[READ] >= 2_000 + 4 * 2_000  # the pass, then the steady rate for four seconds and more
