@@ -17,7 +17,8 @@ Why it is safe (ARCHITECTURE.md, Safety):
   for, which is earlier still.
 - Fencing: :meth:`Lease.may_start_write` lets a write start only while the lease has the write's timeout
   plus a margin left, never in doubt (an unknown outcome, a lost race: re-read first), and a new holder
-  only once one write timeout has passed since it learned it holds a new epoch (not after a settled
+  only once one write timeout has passed since it learned it holds a new epoch (two and the margin
+  after a release that is not settled, which may have cut a write just started; not after a settled
   release, whose holder had no write in flight, nor after this process's own lapsed lease, whose
   writes ended by its old deadline), and a created one only once the object has been missing for a
   whole duration (a lease deleted under its holder).

@@ -13,6 +13,9 @@ from lakecircle.core.lease_body import LeaseBody
 
 RENEWALS_PER_DURATION = 3
 """The holder renews every duration / 3; an observer reads as often."""
+MARGIN_PER_DURATION = 10
+"""The fence's margin is a tenth of the lease's duration (engine/leases.py): left beyond a write's timeout
+before the deadline, and added to the wait after a release that is not settled."""
 RETRIES_PER_DURATION = 10
 """A read that failed is asked again after duration / 10."""
 REMEMBERED_UNKNOWN = 8
@@ -101,8 +104,10 @@ def new_hold(
     prior: Seen | None, sent: Sent, etag: str, now: float, *, duration: float, own: Callable[[LeaseBody], bool]
 ) -> Hold:
     """A new epoch held (``sent`` applied as ``etag``). Its first write waits one write timeout, at
-    least the holder before's (it may still be writing), except after a settled release (its holder had no write
-    in flight) or this process's own lapsed lease (its writes ended by its old deadline); a created
+    least the holder before's (it may still be writing); after a release that is not settled, two of
+    them and the margin (a write cut by the release may still apply); none after a settled release
+    (its holder had no write in flight) or this process's own lapsed lease (its writes ended by its
+    old deadline); a created
     one also waits until the object has been missing for a whole duration (someone may have deleted
     a lease whose holder writes until its next renewal fails)."""
     deadline, renew_at = sent.issued_at + duration, sent.issued_at + duration / RENEWALS_PER_DURATION
@@ -110,7 +115,12 @@ def new_hold(
     at_once = body is not None and (body.settled if body.released else own(body))
     missing_since = prior.first_seen if prior is not None and prior.etag is None else now
     writable_from = missing_since + duration if sent.etag is None else -math.inf
-    waits_for = (body.duration if body is not None else duration) / RENEWALS_PER_DURATION
+    before = body.duration if body is not None else duration
+    waits_for = before / RENEWALS_PER_DURATION
+    if body is not None and body.released and not body.settled:
+        # Released mid-write (a shutdown cut it): that write, started before the release, may still
+        # apply until two of its timeouts after it started; the release says nothing of when it started.
+        waits_for = 2 * waits_for + before / MARGIN_PER_DURATION
     acquired_at = -math.inf if at_once else now
     return Hold(etag, sent.body, deadline, renew_at, acquired_at, writable_from=writable_from, waits_for=waits_for)
 

@@ -40,6 +40,7 @@ import structlog
 from lakecircle import errors
 from lakecircle.clocks import lease_clock
 from lakecircle.core.lease import Create, Lease, Read, Replace, Step, Transition, Wait
+from lakecircle.core.lease_state import MARGIN_PER_DURATION
 from lakecircle.engine.flights import Flights
 from lakecircle.ports import LeaseStore, Versioned
 
@@ -48,7 +49,7 @@ __all__ = ["Fence", "Flights", "LeaseKeeper", "LeaseObserver", "flight", "lease_
 
 log = structlog.get_logger("lakecircle.engine.leases")
 
-MARGIN_SHARE = 10
+MARGIN_SHARE = MARGIN_PER_DURATION
 """The fence's margin is duration / 10: a write starts only with its timeout plus this left."""
 TICKS_PER_DURATION = 30
 """While held, how often per duration the keeper looks whether the fence closed by time alone
