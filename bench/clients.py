@@ -10,7 +10,8 @@ prints one JSON object as its last line of standard output. Logs go to standard 
   fetched, the first drift written), *resync* (definitions cached by ETag, a second,
   disjoint set of buckets drifted by "another writer" just before) and *unchanged*.
 - ``floor``: a bare aiobotocore loop that only GETs every bucket's lifecycle, with the
-  same connection pool, concurrency, timeouts and retry settings as LakeCircle's adapter.
+  same connection pool, concurrency, timeouts and retry settings as LakeCircle's adapter;
+  with ``--puts FILE`` it also PUTs back the buckets named there (the one-shot sync's floor).
 - ``original``: the original design's approach: sequential boto3, every bucket one by
   one, a GET and a PUT (or DELETE) per added or removed rule.
 - ``idle``: LakeCircle's :class:`~lakecircle.service.daemon.Daemon` after its start-up cycle,
@@ -337,8 +338,16 @@ async def run_accounts(accounts: int, cycles: int) -> dict[str, Any]:
 # -- the floor of the stack ---------------------------------------------------------------
 
 
-async def run_floor(buckets: int, concurrency: int, repeat: int = 1) -> dict[str, Any]:
-    """``repeat`` passes over every bucket, each measured on its own (``floor``, ``floor-2``, ...)."""
+async def run_floor(
+    buckets: int, concurrency: int, repeat: int = 1, *, puts: frozenset[str] = frozenset(), warm: bool = True
+) -> dict[str, Any]:
+    """``repeat`` passes over every bucket, each measured on its own (``floor``, ``floor-2``, ...).
+
+    With ``puts`` (the one-shot section's sync floor), each of those buckets is written
+    back after its GET: one PutBucketLifecycleConfiguration of the rules just read (and
+    their minimum object size), as many PUTs as the sync makes, each of its size. Without
+    ``warm`` no request is made before the measured pass (a process timed as a whole).
+    """
     from aiobotocore.config import AioConfig
     from aiobotocore.session import get_session
 
@@ -352,13 +361,21 @@ async def run_floor(buckets: int, concurrency: int, repeat: int = 1) -> dict[str
     )
     passes: list[dict[str, Any]] = []
     async with get_session().create_client("s3", region_name=REGION, config=config) as client:
-        await client.get_bucket_lifecycle_configuration(Bucket=names[0], ExpectedBucketOwner=ACCOUNT)  # connect
+        if warm:
+            await client.get_bucket_lifecycle_configuration(Bucket=names[0], ExpectedBucketOwner=ACCOUNT)  # connect
         for index in range(repeat):
             pending = iter(names)
 
             async def worker(pending: Iterator[str] = pending) -> None:
                 for name in pending:
-                    await client.get_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=ACCOUNT)
+                    got = await client.get_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=ACCOUNT)
+                    if name in puts:
+                        await client.put_bucket_lifecycle_configuration(
+                            Bucket=name,
+                            ExpectedBucketOwner=ACCOUNT,
+                            LifecycleConfiguration={"Rules": got["Rules"]},
+                            TransitionDefaultMinimumObjectSize=got["TransitionDefaultMinimumObjectSize"],
+                        )
 
             result: dict[str, Any] = {"name": "floor" if index == 0 else f"floor-{index + 1}", "managed": buckets}
             with measured(result):
@@ -571,6 +588,8 @@ def main() -> int:
     parser.add_argument("--buckets", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1, help="floor: passes over every bucket, each measured")
+    parser.add_argument("--puts", type=Path, help="floor: a file of bucket names to PUT back after their GET")
+    parser.add_argument("--cold", action="store_true", help="floor: no request before the measured pass")
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--poll-interval", type=float, default=0.3)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -578,7 +597,13 @@ def main() -> int:
     args = parser.parse_args()
     runners: dict[str, Callable[[], Coroutine[Any, Any, dict[str, Any]]]] = {
         "cycles": lambda: run_cycles(args.cycles),
-        "floor": lambda: run_floor(args.buckets, args.concurrency, args.repeat),
+        "floor": lambda: run_floor(
+            args.buckets,
+            args.concurrency,
+            args.repeat,
+            puts=frozenset(args.puts.read_text().split()) if args.puts else frozenset(),
+            warm=not args.cold,
+        ),
         "idle": lambda: run_idle(args.polls, args.poll_interval),
         "memory": run_memory,
         "loadgen": lambda: run_loadgen(args.seconds, args.concurrency, args.buckets),

@@ -53,7 +53,7 @@ import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -68,7 +68,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import workload as wl  # noqa: E402 -- after the path is set for script use
+from bench import fleet as fl  # noqa: E402 -- after the path is set for script use
+from bench import workload as wl  # noqa: E402
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -190,9 +191,21 @@ class FakeS3:
         self.throttled: Counter[str] = Counter()
         self.lifecycle: dict[str, tuple[bytes, str]] = {}
         self.objects: dict[str, ObjectBucket] = {}
-        self.bucket_names: list[str] = []
-        self.bucket_xml: list[str] = []
+        self.bucket_names: Sequence[str] = []
+        self.bucket_xml: Sequence[str] = []
         self.workload: wl.Workload | None = None
+        self.fleet: fl.Fleet | None = None
+        """A generated fleet (``/__bench/fleet``): its buckets exist without an object each."""
+        self.written_at: dict[str, float] = {}
+        """When each bucket's lifecycle was last written or deleted (``time.monotonic()``: one clock
+        for every process of the machine), so a harness can time a repair."""
+        self.watch: frozenset[str] = frozenset()
+        """Buckets whose requests are also counted apart (``watched``), with the records under
+        the endpoint whose keys name them."""
+        self.watched: Counter[str] = Counter()
+        self.keys: Counter[str] = Counter()
+        """Requests to the endpoint bucket by operation and first part of the key below its
+        prefix (``PutObject history``, ``GetObject definition``, ``ListObjectsV2 definition``)."""
         self._request_id = 0
         self.set_buckets([])
 
@@ -213,6 +226,8 @@ class FakeS3:
 
     def load(self, workload: wl.Workload) -> None:
         self.workload = workload
+        self.fleet = None
+        self.written_at = {}
         self.objects = {}
         self.set_buckets(list(workload.buckets))
         endpoint = self.objects[wl.ENDPOINT_BUCKET]
@@ -268,6 +283,10 @@ class FakeS3:
         if operation == STS:
             operation = str((await request.post()).get("Action") or "UnknownAction")
         self.counts[operation] += 1
+        if bucket == wl.ENDPOINT_BUCKET:
+            self.count_key(operation, key or request.query.get("prefix", ""))
+        elif bucket in self.watch:
+            self.watched[operation] += 1
         if self.throttle is not None and not self.throttle.take():
             self.throttled[operation] += 1
             if self.delay:
@@ -275,7 +294,7 @@ class FakeS3:
             return self.error(503, "SlowDown", "Please reduce your request rate.", head=method == "HEAD")
         if self.delay:
             await asyncio.sleep(self.delay)
-        if bucket and bucket not in self.objects:
+        if bucket and bucket not in self.objects and (self.fleet is None or bucket not in self.fleet):
             return self.error(404, "NoSuchBucket", "The specified bucket does not exist", head=method == "HEAD")
         owner = request.headers.get("x-amz-expected-bucket-owner")
         if not self.members:
@@ -290,6 +309,12 @@ class FakeS3:
             return self.error(501, "NotImplemented", f"{operation} is not served by the benchmark endpoint")
         response: web.StreamResponse = await handler(request, bucket, key)
         return response
+
+    def count_key(self, operation: str, key: str) -> None:
+        part = key.removeprefix(wl.ENDPOINT_PREFIX).split("/", 1)[0]
+        self.keys[f"{operation} {part}"] += 1
+        if self.watch and any(name in key for name in self.watch):
+            self.watched[f"{operation} {part}"] += 1
 
     def caller(self, request: web.Request) -> Caller:
         """The account of the request's access key (SigV4's ``Credential=KEY/...``)."""
@@ -355,7 +380,9 @@ class FakeS3:
 
     async def op_GetBucketLifecycleConfiguration(self, _: web.Request, bucket: str, __: str) -> web.Response:
         stored = self.lifecycle.get(bucket)
-        if stored is None:
+        if stored is None and self.fleet is not None and bucket in self.fleet:
+            stored = (self.fleet.generated(bucket), TDMOS_VALUES[0])
+        if stored is None or not stored[0]:  # never held one, or deleted (a fleet's: an empty body)
             return self.error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
         return self.xml(stored[0], headers={TDMOS_HEADER: stored[1]})
 
@@ -370,10 +397,15 @@ class FakeS3:
         if problem is not None:
             return self.error(400, *problem)
         self.lifecycle[bucket] = (body, tdmos)
+        self.written_at[bucket] = time.monotonic()
         return web.Response(status=200, headers=self._headers({TDMOS_HEADER: tdmos}))
 
     async def op_DeleteBucketLifecycle(self, _: web.Request, bucket: str, __: str) -> web.Response:
-        self.lifecycle.pop(bucket, None)
+        if self.fleet is not None and bucket in self.fleet:
+            self.lifecycle[bucket] = (b"", "")  # else its generated configuration would come back
+        else:
+            self.lifecycle.pop(bucket, None)
+        self.written_at[bucket] = time.monotonic()
         return web.Response(status=204, headers=self._headers())
 
     async def op_ListObjectsV2(self, request: web.Request, bucket: str, _: str) -> web.Response:
@@ -491,6 +523,8 @@ class FakeS3:
 
     async def admin(self, request: web.Request, what: str) -> web.Response:
         params: dict[str, Any] = await request.json() if request.can_read_body else {}
+        if what in FLEET_CALLS:
+            return web.json_response(self.fleet_admin(what, params))
         if what == "workload":
             started = time.perf_counter()
             work = wl.build(int(params["buckets"]), int(params.get("rules", 5)), float(params.get("drift", 0.1)))
@@ -509,6 +543,15 @@ class FakeS3:
             assert self.workload is not None
             self.load(self.workload)
             return web.json_response({"ok": True})
+        if what == "definitions":
+            # The workload's definition files into a local directory (``--definitions DIR``).
+            assert self.workload is not None
+            directory = Path(params["directory"])
+            for key, data in self.workload.definitions.items():
+                path = directory / key.removeprefix(wl.DEFINITION_PREFIX)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            return web.json_response({"files": len(self.workload.definitions)})
         if what == "accounts":
             self.spread(int(params.get("accounts", 0)))
             return web.json_response({"accounts": list(self.members), "hub": self.account})
@@ -526,16 +569,66 @@ class FakeS3:
             if request.method == "POST":
                 self.counts.clear()
                 self.throttled.clear()
+                self.watched.clear()
+                self.keys.clear()
             times = os.times()
             return web.json_response(
                 {
                     "ops": dict(self.counts),
                     "throttled": dict(self.throttled),
+                    "watched": dict(self.watched),
+                    "keys": dict(self.keys),
+                    "now": time.monotonic(),
                     "cpu": times.user + times.system,
                     "lifecycle_written": len(self.lifecycle),
                 }
             )
         return web.json_response({"error": f"unknown admin call {what}"}, status=404)
+
+    def fleet_admin(self, what: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The generated fleet's admin calls (bench/fleet.py): ``fleet`` makes one of ``buckets``
+        names with ``groups`` exact group files and its definitions under the endpoint;
+        ``drift`` gives named buckets the drifted configuration behind LakeCircle's back;
+        ``written`` says when named buckets were last written; ``watch`` counts named buckets'
+        requests apart; ``put-object`` writes an object of the endpoint bucket, uncounted."""
+        if what == "fleet":
+            started = time.perf_counter()
+            self.workload = None
+            self.objects = {}
+            self.lifecycle = {}
+            self.written_at = {}
+            self.set_buckets([])
+            fleet = fl.Fleet(int(params["buckets"]), int(params.get("groups", 10)), self.region)
+            self.fleet = fleet
+            self.bucket_names = fl.Names(fleet, list(self.bucket_names))
+            self.bucket_xml = fl.Xml(self.bucket_names)
+            endpoint = self.objects[wl.ENDPOINT_BUCKET]
+            for key, data in fl.definitions(fleet.size, fleet.groups).items():
+                endpoint.put(key, data)
+            return {
+                "buckets": fleet.size,
+                "managed": fleet.managed,
+                "exact": sorted(fleet.exact),
+                "files": len(endpoint.keys),
+                "seconds": time.perf_counter() - started,
+            }
+        if what == "drift":
+            drifted = self.fleet.bodies["drifted"] if self.fleet is not None else b""
+            for bucket in params["buckets"]:
+                self.lifecycle[bucket] = (drifted, TDMOS_VALUES[0])
+            return {"drifted": len(params["buckets"]), "now": time.monotonic()}
+        if what == "written":
+            return {"written": {b: self.written_at.get(b) for b in params["buckets"]}, "now": time.monotonic()}
+        if what == "watch":
+            self.watch = frozenset(params.get("buckets", ()))
+            self.watched.clear()
+            return {"watching": len(self.watch)}
+        # put-object
+        etag = self.objects[params.get("bucket", wl.ENDPOINT_BUCKET)].put(params["key"], params["data"].encode())
+        return {"etag": etag, "now": time.monotonic()}
+
+
+FLEET_CALLS = frozenset({"fleet", "drift", "written", "watch", "put-object"})
 
 
 def _operation(method: str, bucket: str, key: str, query: Mapping[str, str]) -> str:

@@ -18,7 +18,13 @@ RSS are the client's alone. Sections, in the order of the issue:
 8. selector matching (bench/selector_bench.py): bucket names against the selectors of fleets;
 9. many accounts (issue 16): a cold cycle and unchanged ones of the hub over A member
    accounts of P buckets each, each reached through its role, against the same A x P
-   buckets in one account with one reconciler, at the same concurrency.
+   buckets in one account with one reconciler, at the same concurrency;
+10. the one-shot path (issue 18, bench/oneshot.py): ``lakecircle sync`` and ``plan
+   --definitions DIR`` as whole processes against bare aiobotocore loops (GET every
+   bucket and PUT the drifted ones; GETs only), and ``sync`` against the original approach;
+11. a million buckets (issue 18, bench/million.py): ``lakecircle daemon`` against a generated
+   fleet: its peak RSS, its steady verification rate, the requests of a definition change
+   affecting 10 buckets, and event-to-repair times through an SQS queue on moto's server.
 
 ``--only throttling`` (or a comma-separated list of the sections of :data:`SECTIONS`)
 runs and prints those sections alone; the default is all of them.
@@ -47,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.fake_s3 import FakeS3Process  # noqa: E402 -- after the path is set for script use
+from bench import million, oneshot  # noqa: E402 -- after the path is set for script use
+from bench.fake_s3 import FakeS3Process  # noqa: E402
 from bench.workload import ACCOUNT, ENDPOINT_BUCKET, ENDPOINT_PREFIX, REGION  # noqa: E402
 
 LIFECYCLE_WRITES = ("PutBucketLifecycleConfiguration", "DeleteBucketLifecycle")
@@ -63,10 +70,23 @@ SHORT = {
     "GetCallerIdentity": "STS",
     "AssumeRole": "AR",
 }
-SECTIONS = ("ceiling", "cycles", "original", "idle", "memory", "planning", "throttling", "selectors", "accounts")
+SECTIONS = (
+    "ceiling",
+    "cycles",
+    "original",
+    "idle",
+    "memory",
+    "planning",
+    "throttling",
+    "selectors",
+    "accounts",
+    "oneshot",
+    "million",
+)
 """The sections ``--only`` can pick: the endpoint's ceiling, (1-2) full cycles and the
 floor, (3) the original design, (4) idle polls, (5) memory, (6) planning, (7) throttling,
-(8) selector matching, (9) many accounts."""
+(8) selector matching, (9) many accounts, (10) the one-shot path (``sync``, ``plan``) at the floor,
+(11) a million buckets (the daemon)."""
 
 ALIASES = {
     "cycle": "cycles",
@@ -77,6 +97,9 @@ ALIASES = {
     "matching": "selectors",
     "account": "accounts",
     "hub": "accounts",
+    "one-shot": "oneshot",
+    "cli": "oneshot",
+    "scale": "million",
 }
 
 LEGEND = (
@@ -115,6 +138,10 @@ class Plan:
     per_account: int = 200
     """... and buckets in each: compared with accounts x per_account buckets in one account."""
     account_delays: tuple[int, ...] = (0, 50)
+    oneshot: oneshot.OneShotPlan = oneshot.FULL
+    """(10) The one-shot path: ``lakecircle sync`` and ``plan`` as processes, against the floors."""
+    million: million.MillionPlan = million.FULL
+    """(11) A million buckets: the daemon against a generated fleet (bench/million.py)."""
 
 
 FULL = Plan(
@@ -145,6 +172,8 @@ QUICK = Plan(
     selector_buckets=10_000,
     accounts=5,
     per_account=40,
+    oneshot=oneshot.QUICK,
+    million=million.QUICK,
 )
 ACCOUNTS_TARGET = 1.3
 """Many accounts: wall time and CPU within this factor of the same buckets in one account."""
@@ -388,12 +417,19 @@ def run(plan: Plan, logs: Path, sections: frozenset[str] = frozenset(SECTIONS)) 
             by_size.setdefault(plan.memory_buckets, []).append(bench.memory)
         if "accounts" in sections:
             by_size.setdefault(plan.accounts * plan.per_account, []).append(bench.accounts)
+        if "oneshot" in sections:
+            by_size.setdefault(plan.oneshot.buckets, []).append(functools.partial(oneshot.measure, bench, plan.oneshot))
+            by_size.setdefault(plan.oneshot.original_buckets, []).append(
+                functools.partial(oneshot.measure_original, bench, plan.oneshot)
+            )
         for n, steps in sorted(by_size.items()):
             bench.load(n)
             for step in steps:
                 step()
                 if bench.workload["buckets"] != n:  # a step loaded another account
                     bench.load(n)
+        if "million" in sections:
+            million.measure(bench, plan.million)
         if "planning" in sections:
             bench.planning()
         if "selectors" in sections:
@@ -801,6 +837,16 @@ def render(results: Mapping[str, Any]) -> str:
     many = results.get("accounts")
     if many:
         targets.append(_render_accounts(many, plan["concurrency"], out))
+
+    # (10)
+    one = results.get("oneshot")
+    if one:
+        targets.extend(Target(*target) for target in oneshot.render(one, out))
+
+    # (11)
+    scale = results.get("million")
+    if scale:
+        targets.extend(Target(*target) for target in million.render(scale, out))
 
     out.append("### Targets")
     out.append("")

@@ -8,6 +8,7 @@
     │   └── RoleAccountMismatch ... a member account's role answered as another account: skip that account
     ├── DefinitionSourceError ..... the definition prefix cannot be listed: write nothing
     ├── AccountSourceError ........ the managed accounts cannot be read: keep the last list, or stop
+    ├── EventQueueError ........... the events queue cannot be read: go on without events, try again
     └── S3Error ................... one S3 call failed (bucket, operation, code, request id)
         ├── PermanentError ........ report the bucket, go on with the others; never retried
         │   ├── AccessDenied
@@ -89,6 +90,22 @@ class AccountSourceError(LakeCircleError):
     """The managed accounts (``LCC_ACCOUNTS``) could not be read at all: the accounts file is
     missing or cannot be opened, or the organization's accounts cannot be listed. Which
     accounts are managed is then unknown; nothing about them is to be concluded from it."""
+
+
+class EventQueueError(LakeCircleError):
+    """The events queue (``LCC_EVENTS_QUEUE``) could not be read or written.
+
+    Names the queue, the request and the cause (SQS's code and message, which name no
+    secret) and says what to change. Events are optional: the daemon goes on without them
+    (the poll and the schedule find every change, later) and tries the queue again.
+    ``transient``: it may pass by itself (throttling, 5xx, the network).
+    """
+
+    def __init__(
+        self, message: str, *, queue: str, operation: str, code: str | None = None, transient: bool = False
+    ) -> None:
+        self.queue, self.operation, self.code, self.transient = queue, operation, code, transient
+        super().__init__(message)
 
 
 class S3Error(LakeCircleError):

@@ -10,11 +10,13 @@ managed accounts come from when one service serves many (``LCC_ACCOUNTS``), impl
 :mod:`lakecircle.adapters.accounts` (an accounts file, or the organization). :class:`LeaseStore`
 holds the replicas' leases (``lease/<account>.json``), written only on a condition; the lease
 protocol itself is :mod:`lakecircle.core.lease`, which takes :class:`Versioned` values as they are.
+:class:`EventQueue` is the optional events queue (``LCC_EVENTS_QUEUE``), implemented over SQS by
+:mod:`lakecircle.adapters.sqs`, so that the engine's events loop never imports an SDK.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,7 +95,7 @@ class DefinitionSource(Protocol):
 
 
 class EndpointStore(Protocol):
-    """LakeCircle's own objects under ``LCC_ENDPOINT`` (history, snapshots, reports)."""
+    """LakeCircle's own objects under ``LCC_ENDPOINT`` (change records, current/ records, reports)."""
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
 
@@ -144,4 +146,43 @@ class LeaseStore(Protocol):
     async def replace(self, key: str, data: bytes, etag: str) -> str | None:
         """PutObject If-Match: etag. The new ETag; None when the object's ETag is no longer etag (412, 409)
         or it is gone (404)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    """One message received from the events queue: its id, the receipt that deletes it, its body."""
+
+    id: str
+    receipt: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotDeleted:
+    """A message the queue did not delete, and why (SQS's code and message)."""
+
+    message: QueueMessage
+    reason: str
+
+
+class EventQueue(Protocol):
+    """The events queue: messages received by long poll and deleted once handled (SQS semantics:
+    a message not deleted comes back after its visibility timeout)."""
+
+    @property
+    def location(self) -> str:
+        """The queue, for messages (its URL)."""
+        ...
+
+    async def receive(self) -> list[QueueMessage]:
+        """Up to a batch of messages, waiting (long poll) for the first; ``[]`` when none came.
+
+        Raises :class:`~lakecircle.errors.EventQueueError` when the queue cannot be read."""
+        ...
+
+    async def delete(self, messages: Sequence[QueueMessage]) -> list[NotDeleted]:
+        """Delete handled messages; returns those the queue did not delete, each with its reason
+        (a request that failed as a whole leaves each of its messages there). Never raises for a
+        message left: it comes back, and handling one twice is harmless."""
         ...

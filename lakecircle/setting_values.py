@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from lakecircle.core.queue_url import parse_queue_url
+
 
 def number(value: float) -> str:
     """A number as messages and the README show it: ``86,400``, ``0.1``, ``1e-300``."""
@@ -74,6 +76,16 @@ def check_region(value: str | None) -> str | None:
     """``LCC_AWS_REGION``: a region code."""
     if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", value):
         raise ValueError("expected an AWS region code such as eu-west-1")
+    return value
+
+
+def check_events_queue(value: str | None) -> str | None:
+    """``LCC_EVENTS_QUEUE``: an SQS queue's URL (:mod:`lakecircle.core.queue_url` says what it may be)."""
+    if value is not None:
+        try:
+            parse_queue_url(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; unset it (or leave it empty) to run without events") from None
     return value
 
 

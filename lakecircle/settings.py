@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from lakecircle.core.account_filter import AccountFilter, parse_account_filter
 from lakecircle.core.accounts import partition_of, role_name_problem
 from lakecircle.core.problems import suggest
+from lakecircle.core.queue_url import QueueUrl, parse_queue_url
 from lakecircle.errors import ConfigError
 from lakecircle.s3_uri import check_endpoint, parse_s3_uri
 from lakecircle.setting_values import (
@@ -34,6 +35,7 @@ from lakecircle.setting_values import (
     RANGES,
     check_account,
     check_accounts,
+    check_events_queue,
     check_region,
     check_replica_id,
     number,
@@ -140,6 +142,8 @@ class Settings(BaseSettings):
     accounts: Annotated[str | None, AfterValidator(check_accounts)] = None
     account_filter: str | None = None
     role_name: str = DEFAULT_ROLE_NAME
+    # -- events (unset: no events; the schedule and the poll alone) ----------------------------
+    events_queue: Annotated[str | None, AfterValidator(check_events_queue)] = None
 
     @field_validator("action_params", mode="before")
     @classmethod
@@ -278,6 +282,11 @@ class Settings(BaseSettings):
     def role_partition(self) -> str:
         """The partition of the roles built from ``LCC_ROLE_NAME``: the hub's, by ``LCC_AWS_REGION``."""
         return partition_of(self.aws_region)
+
+    @property
+    def events_queue_url(self) -> QueueUrl | None:
+        """``LCC_EVENTS_QUEUE`` read (checked when the settings loaded); None: no events."""
+        return None if self.events_queue is None else parse_queue_url(self.events_queue)
 
     @property
     def bucket_filter(self) -> frozenset[str] | None:

@@ -102,6 +102,9 @@ class MemoryS3:
         names = sorted(self.lifecycles)
         for start in range(0, max(len(names), 1), self.page_size):
             self._call("ListBuckets")
+            factory = self.failures.get(("ListBuckets", "*"))  # fail("ListBuckets", "*", ...): the listing fails
+            if factory is not None:
+                raise factory("ListBuckets", "*")
             yield [BucketRef(n, self.regions.get(n)) for n in names[start : start + self.page_size]]
 
     async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:

@@ -127,3 +127,102 @@ class RecordingObserver:
 
     def observe_retry(self, operation: str, error: errors.TransientError, delay: float) -> None:
         self.retries.append((operation, reason_of(error), delay))
+
+
+# -- messages of the events queue, in the shapes AWS documents ------------------------------
+
+EVENT_ACCOUNT = "111122223333"
+EVENT_ROLE = "arn:aws:sts::111122223333:assumed-role/admin/jane"
+
+
+def cloudtrail(call: str = "PutBucketLifecycle", bucket: str = "acme-logs", **detail: Any) -> dict[str, Any]:
+    """An EventBridge event of a CloudTrail management call on S3, as EventBridge delivers it."""
+    event: dict[str, Any] = {
+        "version": "0",
+        "id": "6f2b1f0e-7c1d-4c4e-9c55-2f1d3c4b5a69",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3",
+        "account": EVENT_ACCOUNT,
+        "time": "2026-11-29T12:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "arn": EVENT_ROLE, "accountId": EVENT_ACCOUNT},
+            "eventTime": "2026-11-29T12:00:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": call,
+            "awsRegion": "eu-west-1",
+            "sourceIPAddress": "203.0.113.7",
+            "userAgent": "[aws-cli/2.15.0]",
+            "requestParameters": {
+                "bucketName": bucket,
+                "Host": f"{bucket}.s3.eu-west-1.amazonaws.com",
+                "lifecycle": "",
+            },
+            "responseElements": None,
+            "requestID": "C3D13FE58DE4C810",
+            "eventID": "3a2b1c0d-0000-4000-8000-000000000001",
+            "readOnly": False,
+            "resources": [{"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": EVENT_ACCOUNT,
+            "eventCategory": "Management",
+        },
+    }
+    event["detail"].update(detail)
+    return event
+
+
+def notification(*records: tuple[str, str, str]) -> dict[str, Any]:
+    """An S3 event notification with one record per (event name, bucket, URL-encoded key)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "eu-west-1",
+                "eventTime": "2026-11-29T12:00:00.000Z",
+                "eventName": name,
+                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "lakecircle-definitions",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": key,
+                        "size": 1024,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+            for name, bucket, key in records
+        ]
+    }
+
+
+def sns(inner: dict[str, Any]) -> dict[str, Any]:
+    """``inner`` as an SNS topic delivers it to a queue without raw message delivery."""
+    return {
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": "arn:aws:sns:eu-west-1:111122223333:lakecircle",
+        "Subject": "Amazon S3 Notification",
+        "Message": json.dumps(inner),
+        "Timestamp": "2026-11-29T12:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    }

@@ -238,6 +238,7 @@ ACCOUNT_LABELLED = frozenset(
         "lakecircle_last_success_timestamp_seconds",
         # the buckets
         "lakecircle_buckets",
+        "lakecircle_verification_lag_seconds",
         "lakecircle_external_drift_total",
         "lakecircle_server_dropped_fields",
         # the guards

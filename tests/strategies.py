@@ -15,6 +15,7 @@ cannot drift into invalid ground unnoticed).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -393,3 +394,80 @@ def _without_id(spec: RuleSpec) -> RuleSpec:
         spec.noncurrent_transitions,
         spec.abort,
     )
+
+
+# -- fleets of definition files, for the targeted reconcile's properties ---------------------
+
+FLEET_BUCKETS = ("app-logs", "app-data", "web-logs", "web-data", "legal-logs", "other")
+"""The bucket names fleet files name and select (``other`` no pattern but ``*`` selects)."""
+FLEET_PATTERNS = ("*", "app-*", "*-logs", "web-data", "*-d*", "?eb-*", "[aw]*-logs", "Logs-*")
+"""``Logs-*`` can never match a bucket name: a selector with it is an error (its file unreadable)."""
+FLEET_EXCLUDES = ("legal-*", "*-data")
+FLEET_FILES = ("f1.toml", "f2.toml", "f3.toml", "f4.toml")
+FLEET_TWEAKS = (
+    b'Ownership = "shared"\n',
+    b'Ownership = "authoritative"\n',
+    b'TransitionDefaultMinimumObjectSize = "varies_by_storage_class"\n',
+    b'Accounts = ["111111111111"]\n',
+    b'BucketExclude = ["legal-*"]\n',
+    b'BucketTags = { team = "y" }\n',
+)
+"""One line more at the end of a file: a key of its last table."""
+
+
+@st.composite
+def fleet_table(draw: st.DrawFn) -> str:
+    """One definition's keys as TOML lines: an exact definition or a selector, with rules
+    from a small pool (IDs ``a`` to ``c``; 0 days is an error, so the bucket or selector is invalid)."""
+    lines = []
+    if draw(st.booleans()):
+        lines.append(f"BucketName = {json.dumps(draw(st.sampled_from(FLEET_BUCKETS)))}")
+    else:
+        match = draw(st.lists(st.sampled_from(FLEET_PATTERNS), min_size=1, max_size=2))
+        lines.append(f"BucketMatch = {json.dumps(match)}")
+        if draw(st.booleans()):
+            lines.append(f"BucketExclude = {json.dumps(draw(st.lists(st.sampled_from(FLEET_EXCLUDES), min_size=1)))}")
+        if draw(st.booleans()):
+            lines.append(f'BucketTags = {{ team = "{draw(st.sampled_from("xy"))}" }}')
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f'Ownership = "{draw(st.sampled_from(("shared", "authoritative")))}"')
+    if draw(st.integers(0, 3)) == 0:
+        lines.append(f'TransitionDefaultMinimumObjectSize = "{draw(st.sampled_from(TDMOS_VALUES))}"')
+    if draw(st.integers(0, 4)) == 0:
+        lines.append(f'Accounts = ["{draw(st.sampled_from(("111111111111", "222222222222")))}"]')
+    rules = draw(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 2)), max_size=3))
+    spelled = ", ".join(
+        f'{{ ID = "{rule_id}", Status = "Enabled", Filter = {{}}, Expiration = {{ Days = {days} }} }}'
+        for rule_id, days in rules
+    )
+    lines.append(f"LifecycleConfiguration = {{ Rules = [{spelled}] }}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+@st.composite
+def fleet_file(draw: st.DrawFn) -> bytes:
+    """A definition file: one definition, several ``[[Bucket]]`` tables, or not TOML at all."""
+    kind = draw(st.sampled_from(("one", "one", "tables", "broken")))
+    if kind == "broken":
+        return b"BucketName = [\n"
+    if kind == "one":
+        return draw(fleet_table()).encode()
+    tables = draw(st.lists(fleet_table(), min_size=1, max_size=3))
+    return "".join(f"[[Bucket]]\n{table}" for table in tables).encode()
+
+
+@st.composite
+def fleet_changes(draw: st.DrawFn) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Two versions of a few definition files: each file kept, rewritten, added or removed,
+    saved again with a comment, or given one more key (its last table: an ownership, a
+    minimum object size, an account scope, tags; a key it has already breaks it)."""
+    old = {name: draw(fleet_file()) for name in FLEET_FILES if draw(st.booleans())}
+    new: dict[str, bytes] = {}
+    for name in FLEET_FILES:
+        fate = draw(st.sampled_from(("keep", "keep", "comment", "tweak", "tweak", "change", "drop")))
+        if fate in ("keep", "comment", "tweak") and name in old:
+            extra = {"keep": b"", "comment": b"# saved again\n"}.get(fate) or draw(st.sampled_from(FLEET_TWEAKS))
+            new[name] = old[name] + extra
+        elif fate == "change" or (fate != "drop" and name not in old and draw(st.booleans())):
+            new[name] = draw(fleet_file())
+    return old, new

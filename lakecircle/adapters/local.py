@@ -3,7 +3,9 @@
 It serves the same :class:`~lakecircle.ports.DefinitionSource` Protocol as the S3 prefix,
 so a cycle cannot tell where its definitions came from. Keys are the files' paths as
 ``lakecircle validate DIR`` prints them, and the ETag is a hash of the content, so the
-loader's cache works the same way. File I/O runs in a worker thread.
+loader's cache works the same way. File I/O runs in a worker thread. The listing reads
+every file to hash it, so it keeps what it read (up to :data:`HELD_BYTES`) for the fetch
+that follows: each file is read once, and is fetched as it was when its ETag was made.
 
 Every entry whose name matches ``*.toml`` is a definition, whatever it turns out to be.
 One that cannot be read as a regular file (a dangling or looping symbolic link, a
@@ -34,12 +36,25 @@ from lakecircle.ports import DefinitionSource, ObjectRef
 PATTERN_SUFFIX = ".toml"
 """Definition files are the entries whose name ends so (``*.toml``, recursively)."""
 
+READERS = 4
+"""Files of a local directory read at once: a read is no round trip, and more worker threads only
+contend with the event loop that reads the buckets meanwhile (5,000 files under ``plan`` at
+concurrency 32: 0.35 s less wall time with 4 than with 32)."""
+
+HELD_BYTES = 32 * 1024 * 1024
+"""Bytes of the files a listing read (to hash them) kept for their fetch; past it, files are
+read again when fetched. The one-shot path's 5,000 files of 1 KB: no second read, no thread
+hand-over per file."""
+
 
 class LocalDefinitionSource:
     """Every ``*.toml`` entry under a directory (recursively), or one given file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, held_bytes: int = HELD_BYTES) -> None:
         self.directory = directory
+        self.held_bytes = held_bytes
+        self._held: dict[str, tuple[str, bytes]] = {}
+        """The last listing's files as it read them, by key: (ETag, bytes), until fetched."""
 
     @property
     def location(self) -> str:
@@ -53,13 +68,27 @@ class LocalDefinitionSource:
             raise DefinitionSourceError(f"cannot list the definitions at {self.location}: {reason}") from exc
 
     def _list(self) -> list[ObjectRef]:
-        return [_ref(key) for key in definition_entries(self.directory)]
+        refs: list[ObjectRef] = []
+        held: dict[str, tuple[str, bytes]] = {}
+        room = self.held_bytes
+        for key in definition_entries(self.directory):
+            ref, data = _ref(key)
+            refs.append(ref)
+            if data is not None and len(data) <= room:
+                held[key] = (ref.etag, data)
+                room -= len(data)
+        self._held = held  # a new listing: what an older one read is dropped
+        return refs
 
     async def fetch(self, ref: ObjectRef) -> bytes:
         """The file's bytes; never more than one byte over the limit, so the parser refuses it.
 
+        The bytes the listing read for this ETag when it kept them, else the file read now.
         Raises DefinitionSourceError saying why when the entry cannot be read as a file.
         """
+        etag, data = self._held.pop(ref.key, ("", b""))
+        if etag and etag == ref.etag:
+            return data  # no wait: the loader lets the event loop run between slices of its parsing
         try:
             return await anyio.to_thread.run_sync(read_entry, ref.key)
         except OSError as exc:
@@ -221,7 +250,8 @@ def unreadable_reason(key: str, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _ref(key: str) -> ObjectRef:
+def _ref(key: str) -> tuple[ObjectRef, bytes | None]:
+    """The entry's listing, and the bytes its ETag was made from (None: not read)."""
     try:
         if key.endswith(os.sep):
             read_entry(key)  # raises: why it could not be listed
@@ -230,10 +260,11 @@ def _ref(key: str) -> ObjectRef:
         _require_regular(info.st_mode, path)
         if info.st_size > MAX_FILE_BYTES:
             # Never read: the loader refuses it by its size. Size and mtime still show a change.
-            return ObjectRef(key, f"{info.st_mtime_ns:x}-{info.st_size:x}", info.st_size)
-        return ObjectRef(key, hashlib.sha256(read_capped(path)).hexdigest(), info.st_size)
+            return ObjectRef(key, f"{info.st_mtime_ns:x}-{info.st_size:x}", info.st_size), None
+        data = read_capped(path)
+        return ObjectRef(key, hashlib.sha256(data).hexdigest(), info.st_size), data
     except OSError as exc:
         # Listed all the same: the loader fetches it and reports why it cannot be read. The
         # ETag follows the reason, so an entry repaired since is read again.
         reason = unreadable_reason(key, exc)
-        return ObjectRef(key, "unreadable-" + hashlib.sha256(reason.encode()).hexdigest()[:16], 0)
+        return ObjectRef(key, "unreadable-" + hashlib.sha256(reason.encode()).hexdigest()[:16], 0), None

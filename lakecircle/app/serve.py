@@ -16,27 +16,28 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import anyio
 import structlog
 
 from lakecircle import __version__
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy
+from lakecircle.app.events import events_running
 from lakecircle.app.leasing import account_keeper, keeping, open_lease_store
+from lakecircle.app.sinks import CycleSink, HubSink
 from lakecircle.app.wiring import build_reconciler, open_account, open_hub
-from lakecircle.clocks import WallClock
-from lakecircle.core.accounts import Account as Member
-from lakecircle.core.report import CycleReport, Stage
-from lakecircle.engine.hub import AccountState, Hub
+from lakecircle.core.report import CycleReport
+from lakecircle.engine.hub import Hub
+from lakecircle.engine.hub_verify import HubVerifier
 from lakecircle.engine.leased import LeasedRunner
+from lakecircle.engine.verify import Verifier
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Daemon, Runner, StopReason, Timer
-from lakecircle.service.metrics import Metrics, fatal_stage
+from lakecircle.service.daemon import Continuous, Daemon, MonotonicTimer, Runner, StopReason, Timer
+from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox
 from lakecircle.settings import Settings
@@ -48,91 +49,6 @@ log = structlog.get_logger("lakecircle.app.serve")
 
 OUTAGE_POLLS: Final = 3
 """Readiness is lost when polls and cycles have failed for longer than this many poll intervals."""
-
-
-class CycleSink:
-    """Feeds each cycle's report, and each poll's outcome, to the metrics and the readiness check."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        health: Health,
-        on_report: Callable[[CycleReport], None] | None,
-        *,
-        clock: WallClock = time.time,
-        count_cycles: bool = True,
-    ) -> None:
-        self.metrics = metrics
-        self.health = health
-        self.on_report = on_report
-        self.clock = clock
-        """Unix time: when a cycle finished (the last-success gauge), when contacts began to fail."""
-        self.count_cycles = count_cycles
-        """False for a hub: each account's report is counted under its account (:class:`HubSink`),
-        and the sum of them would count every rule twice."""
-
-    def cycle_finished(self, report: CycleReport) -> None:
-        now = self.clock()
-        if report.definitions is not None:
-            self.health.mark_definitions_loaded()
-        if report.fatal is None:
-            self.health.mark_contact()
-        else:
-            self.health.mark_contact_failed(fatal_stage(report), now)
-        self.health.mark_cycle_finished(now)
-        if self.count_cycles:
-            self.metrics.observe_cycle(report, now=now)
-        elif report.fatal is not None:  # the hub's own failure (its definitions, its account list): no account's
-            self.metrics.observe_cycle_error(report.trigger, duration=report.duration)
-        if self.on_report is not None:
-            self.on_report(report)
-
-    def cycle_crashed(self, trigger: str) -> None:
-        self.metrics.observe_cycle_error(trigger)
-
-    def poll_succeeded(self) -> None:
-        self.health.mark_contact()
-
-    def lease_contact(self, reached: bool) -> None:
-        """A lease request reached S3 or failed (the outage rule of a standby replica's readiness)."""
-        if reached:
-            self.health.mark_contact()
-        else:
-            self.health.mark_contact_failed("lease", self.clock())
-
-    def poll_failed(self, error: LakeCircleError) -> None:
-        self.metrics.observe_poll_failure()
-        self.health.mark_contact_failed(Stage.POLL, self.clock())
-
-
-class HubSink:
-    """A hub's observer: each account's report to that account's metrics, the account states
-    to ``lakecircle_accounts`` (an account still in its first cycle counts as managed), an
-    account that left the list forgotten (its series gone, or its alerts would fire for ever),
-    and a hub that manages no account to readiness (``health``: not ready while it lasts)."""
-
-    def __init__(self, metrics: Metrics, health: Health | None = None, *, clock: WallClock = time.time) -> None:
-        self.metrics = metrics
-        self.health = health
-        self.clock = clock
-        self._listed: set[str] = set()
-
-    def account_finished(self, account: Member, report: CycleReport) -> None:
-        self.metrics.account(account.id).observe_cycle(report, now=self.clock())
-
-    def accounts_seen(self, states: Mapping[str, AccountState]) -> None:
-        self.metrics.observe_accounts(
-            {k: (AccountState.MANAGED if s is AccountState.RUNNING else s).value for k, s in states.items()}
-        )
-        for gone in sorted(self._listed - set(states)):
-            self.metrics.forget(gone)
-        self._listed = set(states)
-        if self.health is not None:
-            self.health.mark_managing(None)
-
-    def managing_none(self, why: str) -> None:
-        if self.health is not None:
-            self.health.mark_managing(why)
 
 
 def _leases(settings: Settings) -> bool:
@@ -263,16 +179,21 @@ async def _start_and_run(
                 bound = await stack.enter_async_context(_listening(metrics, health, host, port))
                 log.info("metrics_listening", address=f"http://{host_port(*bound)}/metrics")
                 sink = CycleSink(metrics, health, on_report, count_cycles=not many)
-                runner = await _runner(stack, settings, definitions_dir, metrics, sink)
+                timer = clock or MonotonicTimer()
+                wired = await _runner(stack, settings, definitions_dir, metrics, sink, timer=timer)
+                verifier = wired.verifier
+                if isinstance(verifier, Verifier):  # a hub's accounts each have their own lag (hub_verifier)
+                    metrics.watch_verification(lambda: verifier.lag(timer.now()))
                 daemon = Daemon(
-                    runner,
+                    wired.runner,
                     poll_interval=settings.poll_interval,
                     resync_interval=settings.resync_interval,
                     shutdown_timeout=settings.shutdown_timeout,
-                    clock=clock,
+                    clock=timer,
                     observer=sink,
                     poll_observer=sink,
                     max_cycles=max_cycles,
+                    verifier=verifier,
                 )
                 router.daemon = daemon
         except LakeCircleError as exc:
@@ -284,6 +205,8 @@ async def _start_and_run(
                 "daemon_stopped", reason=StopReason.SIGNAL.value, signal=router.stopped_by, phase="start_up", cycles=0
             )
             return None
+        if wired.adapter is not None:
+            await stack.enter_async_context(events_running(settings, wired.adapter, daemon, metrics, definitions_dir))
         await _started(stack, daemon, settings, definitions_dir)
         if on_started is not None:
             on_started(daemon, bound)
@@ -311,13 +234,29 @@ async def _started(stack: AsyncExitStack, daemon: Daemon, settings: Settings, de
     )
 
 
+class _Wired(NamedTuple):
+    runner: Runner
+    verifier: Continuous | None = None
+    """The continuous verification of the account, or of each of a hub's accounts."""
+    adapter: S3Adapter | None = None
+    """The account's S3 adapter, a hub's own (the events queue is reached beside it)."""
+
+
 async def _runner(
-    stack: AsyncExitStack, settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
-) -> Runner:
+    stack: AsyncExitStack,
+    settings: Settings,
+    definitions_dir: Path | None,
+    metrics: Metrics,
+    sink: CycleSink,
+    *,
+    timer: Timer,
+) -> _Wired:
     """What the daemon runs: the hub of many accounts (``LCC_ACCOUNTS``), else the one
-    account's reconciler; the adapters it opens are closed with ``stack``."""
+    account's reconciler; either verified continuously. The adapters it opens are closed with ``stack``."""
     if settings.accounts_from is not None:
-        return await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink))
+        own: list[S3Adapter] = []
+        hub = await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink, own.append))
+        return _Wired(hub, hub_verifier(hub, metrics, settings.resync_interval, timer), own[0] if own else None)
     account = await stack.enter_async_context(
         open_account(
             settings,
@@ -343,22 +282,40 @@ async def _runner(
         fence=keeper,
     )
     if keeper is None:
-        return reconciler
+        return _Wired(reconciler, Verifier(reconciler, settings.resync_interval), account.adapter)
     keeper.contact = sink.lease_contact  # a standby polls nothing: its lease reads are its contact with S3
-    return LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
+    leased = LeasedRunner(reconciler, keeper, observer=_Standby(sink.health))
+    return _Wired(leased, Verifier(reconciler, settings.resync_interval, runner=leased), account.adapter)
+
+
+def hub_verifier(hub: Hub, metrics: Metrics, interval: float, timer: Timer) -> HubVerifier:
+    """Each of the hub's accounts verified continuously, its lag as its own
+    ``lakecircle_verification_lag_seconds{account}`` (gone with the account's other series)."""
+
+    def made(account_id: str) -> None:
+        metrics.account(account_id).watch_verification(lambda: verifier.lag_of(account_id, timer.now()))
+
+    verifier = HubVerifier(hub, interval, clock=timer.now, made=made)
+    return verifier
 
 
 def _hub(
-    settings: Settings, definitions_dir: Path | None, metrics: Metrics, sink: CycleSink
+    settings: Settings,
+    definitions_dir: Path | None,
+    metrics: Metrics,
+    sink: CycleSink,
+    own: Callable[[S3Adapter], None],
 ) -> AbstractAsyncContextManager[Hub]:
     """The hub of many accounts, each account's requests and cycles counted under its label
-    (the hub's own, definitions and records, under none)."""
+    (the hub's own, definitions and records, under none); ``own`` is told of the hub's own adapter."""
 
     def requests(account_id: str | None) -> RequestObserver:
         return metrics if account_id is None else metrics.account(account_id)
 
     def opened(account_id: str | None, adapter: S3Adapter) -> None:
         (metrics if account_id is None else metrics.account(account_id)).watch_gate(adapter.gate)
+        if account_id is None:
+            own(adapter)
 
     return open_hub(
         settings,

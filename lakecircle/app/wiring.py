@@ -167,15 +167,12 @@ def build_reconciler(
 
 def definition_loader(settings: Settings, adapter: S3Adapter, definitions_dir: Path | None) -> DefinitionLoader:
     """The definitions of ``definitions_dir``, else of the S3 prefix read through ``adapter``."""
-    from lakecircle.adapters.local import LocalDefinitionSource
+    from lakecircle.adapters.local import READERS, LocalDefinitionSource
     from lakecircle.adapters.s3.stores import S3DefinitionSource
 
-    source = (
-        LocalDefinitionSource(definitions_dir)
-        if definitions_dir is not None
-        else S3DefinitionSource(adapter, settings.definition_uri)
-    )
-    return DefinitionLoader(source, concurrency=settings.concurrency)
+    if definitions_dir is not None:
+        return DefinitionLoader(LocalDefinitionSource(definitions_dir), concurrency=min(settings.concurrency, READERS))
+    return DefinitionLoader(S3DefinitionSource(adapter, settings.definition_uri), concurrency=settings.concurrency)
 
 
 def _reconciler(
@@ -221,8 +218,8 @@ AdapterOpened = Callable[[str | None, "S3Adapter"], None]
 
 
 def member_endpoint(settings: Settings, account_id: str) -> str:
-    """``LCC_ENDPOINT/accounts/<id>/``: where a member account's ``current/``, ``previous/``,
-    ``history/`` and ``log/`` records live (the hub's ``definition/`` stays where it is)."""
+    """``LCC_ENDPOINT/accounts/<id>/``: where a member account's ``current/``, ``history/`` and
+    ``log/`` records live (the hub's ``definition/`` stays where it is)."""
     settings.require("endpoint")
     assert settings.endpoint is not None  # noqa: S101 -- checked by require()
     return f"{settings.endpoint}accounts/{account_id}/"

@@ -70,6 +70,10 @@ class Definitions:
     invalid_selectors: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
     """Selectors left out for their errors, by label (``file`` or ``file Bucket[2]``), with
     those errors. Their files are among ``unreadable``: their buckets are not all known."""
+    briefs: tuple[FileBrief, ...] | None = None
+    """The files in brief, in listing order, when the definitions were made from briefs (the
+    loader's): :mod:`~lakecircle.core.targets` compares them file by file. None for
+    :func:`build_definitions`, whose models are at hand."""
 
     @property
     def partial(self) -> bool:
@@ -390,4 +394,5 @@ def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
         desired={name: d for name, d in desired.items() if name not in invalid},
         selectors=tuple(s for b in briefs for s in b.selectors),
         invalid_selectors=dict(i for b in briefs for i in b.invalid_selectors),
+        briefs=tuple(briefs),
     )

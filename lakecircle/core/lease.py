@@ -17,7 +17,8 @@ Why it is safe (ARCHITECTURE.md, Safety):
   for, which is earlier still.
 - Fencing: :meth:`Lease.may_start_write` lets a write start only while the lease has the write's timeout
   plus a margin left, never in doubt (an unknown outcome, a lost race: re-read first), and a new holder
-  only once one write timeout has passed since it learned it holds a new epoch (not after a settled
+  only once one write timeout has passed since it learned it holds a new epoch (two and the margin
+  after a release that is not settled, which may have cut a write just started; not after a settled
   release, whose holder had no write in flight, nor after this process's own lapsed lease, whose
   writes ended by its old deadline), and a created one only once the object has been missing for a
   whole duration (a lease deleted under its holder).
@@ -29,12 +30,23 @@ Why it is safe (ARCHITECTURE.md, Safety):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from typing import Protocol, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from lakecircle.core.lease_body import LeaseBody, decode, encode
+from lakecircle.core.lease_state import (
+    NEW_EPOCH,
+    REMEMBERED_UNKNOWN,
+    RENEWALS_PER_DURATION,
+    RETRIES_PER_DURATION,
+    Hold,
+    Seen,
+    Sent,
+    Transition,
+    Version,
+    later_stamp,
+    new_hold,
+)
 from lakecircle.core.lease_steps import Create, Read, Replace, Step, Wait
 
 __all__ = [
@@ -51,91 +63,7 @@ __all__ = [
     "encode",
 ]
 
-RENEWALS_PER_DURATION = 3
-"""The holder renews every duration / 3; an observer reads as often."""
-RETRIES_PER_DURATION = 10
-"""A read that failed is asked again after duration / 10."""
-REMEMBERED_UNKNOWN = 8
-"""Writes with an unknown outcome remembered (to recognise them); a forgotten one reads as another holder's."""
-STAMP_STEP = 0.001
-"""How much the ``renewed`` stamp moves on when the caller's Unix time has not (one millisecond)."""
-
-
-class Transition(StrEnum):
-    """What changed about this replica's hold on the lease (``lakecircle_lease_transitions_total{reason}``)."""
-
-    ACQUIRED = "acquired"
-    """Held with a new epoch: created, or after a release (or this replica's own lapsed lease)."""
-    RENEWED = "renewed"
-    LOST = "lost"
-    """Held, and now not: another replica won a race, or the deadline passed without a renewal."""
-    RELEASED = "released"
-    TAKEN_OVER = "taken_over"
-    """Held with a new epoch, over another holder's lease that had expired by the ETag rule."""
-
-
-class Version(Protocol):
-    """An object's bytes and the ETag they were read with (``lakecircle.ports.Versioned`` is one)."""
-
-    @property
-    def data(self) -> bytes: ...
-
-    @property
-    def etag(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    """The object as this replica last read or wrote it. ``etag`` None: there was none."""
-
-    etag: str | None
-    body: LeaseBody | None
-    first_seen: float
-    """When this replica first saw ``etag`` (for its own writes: when the write was asked for)."""
-    read_at: float
-
-    def free_from(self, duration: float) -> float:
-        """When the lease is free by this observation: at once when there is no object or it is released,
-        else once its ETag has stood for its body's duration (``duration`` for a body that cannot be read)."""
-        if self.etag is None or (self.body is not None and self.body.released):
-            return -math.inf
-        return self.first_seen + (self.body.duration if self.body is not None else duration)
-
-
-@dataclass(frozen=True, slots=True)
-class _Hold:
-    etag: str
-    body: LeaseBody
-    deadline: float
-    renew_at: float
-    acquired_at: float
-    """When this replica learned it holds this epoch: the new-holder wait runs from it."""
-    writable_from: float = -math.inf
-    """No write before this: a created lease is written once the object has been missing for a whole
-    duration (a holder whose object someone deleted stops writing within that time)."""
-    waits_for: float = 0.0
-    """The holder before's longest write (a third of its duration): the new-holder wait is at least
-    that, when its ``LCC_LEASE_SECONDS`` was longer than this replica's."""
-
-    def waited(self, now: float, write_timeout: float) -> bool:
-        """The new-holder wait is over: no write of a holder before this one may still apply."""
-        return now - self.acquired_at >= max(write_timeout, self.waits_for) and now >= self.writable_from
-
-
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """A write asked for: under way, or with an unknown outcome."""
-
-    data: bytes
-    body: LeaseBody
-    etag: str | None
-    issued_at: float
-    reason: Transition
-    """What it means if it applied."""
-
-
-_NEW_EPOCH = (Transition.ACQUIRED, Transition.TAKEN_OVER)
-_Answered = TypeVar("_Answered", Read, _Sent)
+_Answered = TypeVar("_Answered", Read, Sent)
 
 
 class Lease:
@@ -160,10 +88,10 @@ class Lease:
         """This process among those that may share the replica id (the own-lapsed-lease rule needs it)."""
         self._wanted = wanted
         self._settled = False
-        self._seen: _Seen | None = None
-        self._hold: _Hold | None = None
-        self._pending: _Sent | Read | None = None
-        self._unknown: list[_Sent] = []
+        self._seen: Seen | None = None
+        self._hold: Hold | None = None
+        self._pending: Sent | Read | None = None
+        self._unknown: list[Sent] = []
         self._must_read = True
         self._retry_at = -math.inf
         self._highest_epoch = 0
@@ -193,7 +121,7 @@ class Lease:
     @property
     def in_doubt(self) -> bool:
         """An acquisition's outcome is unknown and not read back yet: it may hold the lease."""
-        return self._must_read and any(sent.reason in _NEW_EPOCH for sent in self._unknown)
+        return self._must_read and any(sent.reason in NEW_EPOCH for sent in self._unknown)
 
     def held(self, now: float) -> bool:
         """This replica holds the lease and its deadline has not passed."""
@@ -261,7 +189,7 @@ class Lease:
             due = min(due, free_from)
         return self._read(now) if now >= due else Wait(due)
 
-    def _acquire(self, seen: _Seen, now: float, unix: float) -> Step:
+    def _acquire(self, seen: Seen, now: float, unix: float) -> Step:
         previous = seen.body
         epoch = max(previous.epoch if previous is not None else 0, self._highest_epoch) + 1
         ours_or_free = previous is not None and (previous.released or self._own(previous))
@@ -278,7 +206,7 @@ class Lease:
 
     def _write(self, now: float, body: LeaseBody, etag: str | None, reason: Transition) -> Create | Replace:
         data = encode(body)
-        self._pending = _Sent(data, body, etag, now, reason)
+        self._pending = Sent(data, body, etag, now, reason)
         return Create(self.key, data) if etag is None else Replace(self.key, data, etag)
 
     # -- the answers -----------------------------------------------------------------------------
@@ -308,7 +236,7 @@ class Lease:
                 self._settle(mine, found.etag, now)
                 return
             self._lose()
-        elif mine is not None and mine.reason in _NEW_EPOCH and mine.issued_at + self.duration > now:
+        elif mine is not None and mine.reason in NEW_EPOCH and mine.issued_at + self.duration > now:
             self._unknown.clear()
             self._settle(mine, found.etag, now)
             return
@@ -322,7 +250,7 @@ class Lease:
     def write_result(self, etag: str | None, sent_at: float, now: float) -> None:
         """The write's answer: its new ETag, or None when its condition failed (another replica won the
         race: re-read). ``sent_at``: the monotonic time the request was sent."""
-        sent = self._take(_Sent)
+        sent = self._take(Sent)
         if etag is None:
             self._must_read = True
             if self._hold is not None and not self._unknown:
@@ -335,7 +263,7 @@ class Lease:
     def write_unknown(self, now: float) -> None:
         """The write failed or timed out: it may have applied, or may still. Re-read before anything else;
         no write starts until then."""
-        sent = self._take(_Sent)
+        sent = self._take(Sent)
         self._must_read = True
         self._unknown = [*self._unknown, sent][-REMEMBERED_UNKNOWN:]
 
@@ -349,17 +277,17 @@ class Lease:
         self._pending = None
         return pending
 
-    def _settle(self, sent: _Sent, etag: str, now: float) -> None:
+    def _settle(self, sent: Sent, etag: str, now: float) -> None:
         """``sent`` applied as ``etag``. ``sent.issued_at`` is no later than when it was sent, so the
         deadline counted from it ends before any observer's count (for a write whose answer was lost and
         whose bytes were read back: from when it was asked for)."""
         prior = self._seen
-        self._seen = _Seen(etag, sent.body, sent.issued_at, read_at=now)
+        self._seen = Seen(etag, sent.body, sent.issued_at, read_at=now)
         deadline, renew_at, hold = sent.issued_at + self.duration, sent.issued_at + self._interval, self._hold
         if sent.reason is Transition.RELEASED:
             self._hold = None
-        elif sent.reason in _NEW_EPOCH or hold is None:
-            self._hold = _new_hold(prior, sent, etag, now, duration=self.duration, own=self._own)
+        elif sent.reason in NEW_EPOCH or hold is None:
+            self._hold = new_hold(prior, sent, etag, now, duration=self.duration, own=self._own)
         else:
             self._hold = replace(hold, etag=etag, body=sent.body, deadline=deadline, renew_at=renew_at)
         self._transitions.append(sent.reason)
@@ -370,7 +298,7 @@ class Lease:
         if seen is not None and seen.etag == etag and (etag is not None or first_seen is None):
             self._seen = replace(seen, read_at=now)  # the same ETag, or still no object: since when it was first seen
         else:
-            self._seen = _Seen(etag, body, now if first_seen is None else first_seen, read_at=now)
+            self._seen = Seen(etag, body, now if first_seen is None else first_seen, read_at=now)
 
     def _own(self, body: LeaseBody) -> bool:
         """Written by this process (not merely by a process with the same replica id)."""
@@ -385,29 +313,5 @@ class Lease:
         self._transitions.append(Transition.LOST)
 
     def _next_stamp(self, unix: float) -> float:
-        self._stamp = _later(self._stamp, unix)
+        self._stamp = later_stamp(self._stamp, unix)
         return self._stamp
-
-
-def _new_hold(
-    prior: _Seen | None, sent: _Sent, etag: str, now: float, *, duration: float, own: Callable[[LeaseBody], bool]
-) -> _Hold:
-    """A new epoch held (``sent`` applied as ``etag``). Its first write waits one write timeout, at
-    least the holder before's (it may still be writing), except after a settled release (its holder had no write
-    in flight) or this process's own lapsed lease (its writes ended by its old deadline); a created
-    one also waits until the object has been missing for a whole duration (someone may have deleted
-    a lease whose holder writes until its next renewal fails)."""
-    deadline, renew_at = sent.issued_at + duration, sent.issued_at + duration / RENEWALS_PER_DURATION
-    body = prior.body if prior is not None else None
-    at_once = body is not None and (body.settled if body.released else own(body))
-    missing_since = prior.first_seen if prior is not None and prior.etag is None else now
-    writable_from = missing_since + duration if sent.etag is None else -math.inf
-    waits_for = (body.duration if body is not None else duration) / RENEWALS_PER_DURATION
-    acquired_at = -math.inf if at_once else now
-    return _Hold(etag, sent.body, deadline, renew_at, acquired_at, writable_from=writable_from, waits_for=waits_for)
-
-
-def _later(last: float, unix: float) -> float:
-    """A ``renewed`` stamp later than ``last``, the last one this replica wrote, so no two bodies are equal."""
-    stamp = unix if math.isfinite(unix) and unix > last else last + STAMP_STEP
-    return stamp if math.isfinite(stamp) else 0.0

@@ -67,6 +67,8 @@ class Trigger(StrEnum):
     """The daemon's resync interval passed."""
     SIGNAL = "signal"
     """SIGHUP (or a sync request) asked for a cycle."""
+    VERIFY = "verify"
+    """Continuous verification: the buckets due, or those an event or a definition change named."""
     MANUAL = "manual"
     """A cycle run without saying why (an embedding program)."""
     PLAN = "plan"
@@ -156,6 +158,16 @@ class TagsUnread:
 
 
 @dataclass(frozen=True, slots=True)
+class BucketPicture:
+    """The account's managed buckets by state as continuous verification last saw each of them
+    (``lakecircle_buckets``), where a cycle verifies a part of the account only."""
+
+    counts: Counter[BucketState]
+    dropped: int = 0
+    """Buckets whose last write the server did not store whole (``lakecircle_server_dropped_fields``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CycleReport:
     cycle_id: str
     trigger: str
@@ -194,6 +206,9 @@ class CycleReport:
     whole listing, unlimited by ``LCC_BUCKETS``)."""
     tags_unread: tuple[TagsUnread, ...] = ()
     """The buckets whose tags could not be read, by name."""
+    picture: BucketPicture | None = None
+    """The whole account's buckets by state, set by the daemon on each cycle when it verifies
+    continuously (a cycle may verify a few buckets only); None: ``counts`` is the whole account."""
 
     @property
     def ok(self) -> bool:

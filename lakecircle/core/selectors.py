@@ -168,14 +168,21 @@ class _Shape:
     """No wildcard at all: the pattern is a name."""
 
 
-def _shape(pattern: str) -> _Shape:
-    tokens = glob_tokens(pattern)
+def literal_runs(tokens: list[str]) -> list[str]:
+    """The literal text between the wildcards of a pattern's :func:`glob_tokens` (one run when it
+    has none; an empty run where two wildcards meet or the pattern starts or ends with one)."""
     runs = [""]
     for part in tokens:
         if len(part) == 1 and part not in "*?":
             runs[-1] += part
         else:
             runs.append("")
+    return runs
+
+
+def _shape(pattern: str) -> _Shape:
+    tokens = glob_tokens(pattern)
+    runs = literal_runs(tokens)
     wild = [part for part in tokens if len(part) > 1 or part in "*?"]
     prefix = runs[0]
     suffix = runs[-1] if wild else pattern

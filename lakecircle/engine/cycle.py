@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
 import structlog
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
@@ -37,7 +37,9 @@ from lakecircle.core.plan import plan_bucket
 from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard, Stage, Trigger
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
-from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, outside_scope, wanted
+from lakecircle.engine.candidates import Candidate, PassWatch, given, listed
+from lakecircle.engine.early import BucketReads, EarlyReads
+from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
 from lakecircle.engine.leases import Fence
 from lakecircle.engine.loader import DefinitionLoader, Loaded
@@ -46,13 +48,10 @@ from lakecircle.engine.report_log import log_removal_guard, log_report, save_rep
 from lakecircle.engine.results import ResultHook, Results, invalid_results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import BucketWriter, PendingWrite
-from lakecircle.errors import LakeCircleError, S3Error, TransientError
+from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientError
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
-
-Candidate = tuple[BucketRef, tuple[Match, ...]]
-"""A listed bucket to read, with the selectors whose patterns match its name."""
 
 
 class Reconciler:
@@ -77,6 +76,7 @@ class Reconciler:
         list_unmanaged: bool = False,
         account: Account | None = None,
         fence: Fence | None = None,
+        early_reads: int = 0,
     ) -> None:
         self.store = store
         self.loader = loader
@@ -85,18 +85,13 @@ class Reconciler:
         self.dry_run = dry_run
         self.bucket_filter = bucket_filter
         self.clock = clock
-        self.around_cycle = around_cycle or contextlib.nullcontext
-        """Entered for each cycle (the S3 adapter's retry deadline)."""
-        self.history = history
-        """Write-ahead records under the endpoint; None only where nothing is written."""
+        self.around_cycle = around_cycle or contextlib.nullcontext  # each cycle's (the retry deadline)
+        self.history = history  # write-ahead records under the endpoint; None only where nothing is written
         self.max_removals = max_removals
-        """Rule removals a cycle may plan and still make (None: no limit). A cycle that
-        plans more makes none of them."""
-        self.allow_mass_removal = allow_mass_removal
-        """A person allowed this run to remove past ``max_removals`` (it still logs)."""
+        """Rule removals a cycle may plan and still make (None: no limit); past it, none are made."""
+        self.allow_mass_removal = allow_mass_removal  # a person allowed removals past max_removals
         self.keep_plans = keep_plans
-        """Keep each bucket's plan in the report (commands print them); the daemon keeps
-        counts only, so a cycle that writes 10% of a large account holds no models."""
+        """Keep each bucket's plan in the report (commands print them); the daemon keeps counts only."""
         self.applied = AppliedCache(history, clock=clock, settle_seconds=settle_seconds)
         self.tags = TagCache(tags)
         """Bucket tags for ``BucketTags`` selectors, reused by poll cycles (:mod:`~lakecircle.engine.tags`)."""
@@ -105,12 +100,18 @@ class Reconciler:
         self.list_unmanaged = list_unmanaged
         """Keep the unmanaged buckets' names in the report (``plan --show-unmanaged``)."""
         self.account = account
-        """The member account of a hub (``LCC_ACCOUNTS``): definitions apply by their scope, and
-        the hub decides which defined buckets are missing from every account (None: one account)."""
+        """A hub's member account (definitions apply by scope; the hub judges missing), or None."""
         self.unlisted: frozenset[str] = frozenset()
         """A member's defined buckets its last whole listing did not hold (the hub's to judge)."""
         self.fence = fence
         """This replica's lease of the account, asked before each bucket write (None: leases are off)."""
+        self.early_reads = early_reads  # buckets read while the definitions load, at most (engine/early.py)
+        self.watch: PassWatch | None = None
+        """Told of each pass's listing (the daemon's continuous verification), or None."""
+        self.loaded: Loaded | None = None
+        """The definitions the last cycle loaded (a daemon's slices verify with them)."""
+        self.held_removals: Collection[str] = ()
+        """Buckets whose removals a cycle held for ``max_removals``: a slice holds them too."""
         self._epoch: int | None = None
         self._draining = False
         self._cut_short: CycleReport | None = None
@@ -139,9 +140,15 @@ class Reconciler:
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
         loaded: Loaded | None = None,
+        buckets: Sequence[BucketRef] | None = None,
+        *,
+        reads: bool = True,
     ) -> CycleReport:
         """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
-        definitions a hub loaded once for all its accounts."""
+        definitions a hub loaded once for all its accounts; ``buckets``: verify only these (a
+        slice of continuous verification, an event, a definition change), not every bucket
+        the account lists (then no bucket is judged missing or unmanaged); ``reads=False``: a
+        listing pass (the account listed and judged, no bucket read)."""
         self._cut_short = None
         epoch = self.fence.epoch if self.fence is not None else None
         if epoch != self._epoch:
@@ -149,7 +156,8 @@ class Reconciler:
             # remembers of the buckets' writes is read again from current/.
             self.applied.forget()
             self._epoch = epoch
-        cycle = Cycle(self, trigger, on_result)
+        cycle = Cycle(self, trigger, on_result, buckets)
+        cycle.reads = reads
         try:
             return await cycle.run(refs, loaded)
         except anyio.get_cancelled_exc_class():
@@ -163,13 +171,19 @@ class Cycle:
     _background: TaskGroup
     """Where writes and current/ records are made, off the readers' path (set by :meth:`reconcile`)."""
 
-    def __init__(self, owner: Reconciler, trigger: str, on_result: ResultHook | None) -> None:
+    def __init__(
+        self, owner: Reconciler, trigger: str, on_result: ResultHook | None, buckets: Sequence[BucketRef] | None = None
+    ) -> None:
         self.owner = owner
+        self.slice = buckets
+        """The buckets this cycle verifies (None: every bucket the account lists)."""
+        self.reads = True  # False: a listing pass
         self.trigger = trigger
         self.cycle_id = uuid.uuid4().hex[:12]
         self.started = owner.clock()
         self.definitions: Definitions | None = None
-        self.removals = RemovalGuard(None if owner.allow_mass_removal else owner.max_removals)
+        limit = None if owner.allow_mass_removal else owner.max_removals
+        self.removals = RemovalGuard(limit, held=owner.held_removals if buckets is not None else ())
         self.results = Results(keep_plans=owner.keep_plans, on_result=on_result, list_unmanaged=owner.list_unmanaged)
         self.listed = 0
         self.matcher = CycleMatcher(())
@@ -179,6 +193,8 @@ class Cycle:
         self.fatal: str | None = None
         self.interrupted: CycleReport | None = None
         self.listing = CurrentListing(owner.history)
+        self.buckets: BucketReads = owner.store
+        """Where buckets are listed and read: the store, or its view with the reads made early."""
         self.write_slots = anyio.Semaphore(owner.concurrency)
         """Bucket writes under way at once; a reader with a write to hand over waits for one."""
         self.writer = BucketWriter(
@@ -197,30 +213,40 @@ class Cycle:
         return self.owner.draining or self.writer.fenced_out
 
     async def run(self, refs: list[ObjectRef] | None, given: Loaded | None) -> CycleReport:
-        with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), self.owner.around_cycle():
-            try:
-                loaded = given if given is not None else await self.owner.loader.load(refs)
-            except LakeCircleError as exc:
-                return self.finish(fatal=str(exc))
-            self.definitions = loaded.definitions
-            try:
-                await self.reconcile(loaded.definitions)
-            except anyio.get_cancelled_exc_class():
-                # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
-                self.interrupted = self.finish(interrupted=True)
-                await save_report(self.owner.history, self.interrupted, shielded=True)
-                raise
-            report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
-            if report.writes or not report.ok or report.guards or report.interrupted or loaded.definitions.partial:
-                # Draining, the shutdown timeout may fall now: the report still goes to log/.
-                await save_report(self.owner.history, report, shielded=self.owner.draining)
-            return report
+        owner = self.owner
+        limit = owner.early_reads if given is None and owner.account is None else 0  # the one-shot path
+        early = EarlyReads(owner.store, owner.concurrency, limit, owner.wanted, self)
+        with structlog.contextvars.bound_contextvars(cycle_id=self.cycle_id), owner.around_cycle():
+            async with early.running():
+                try:
+                    loaded = (
+                        given if given is not None else await owner.loader.load(refs, early.note, share=early.share)
+                    )
+                except LakeCircleError as exc:
+                    return self.finish(fatal=str(exc))
+                self.buckets = early.complete()  # the picture is whole: buckets are planned from here on
+                self.definitions, owner.loaded = loaded.definitions, loaded
+                try:
+                    await self.reconcile(loaded.definitions)
+                except anyio.get_cancelled_exc_class():
+                    # Cut short (the daemon's shutdown timeout): what was done still goes to log/.
+                    self.interrupted = self.finish(interrupted=True)
+                    await save_report(self.owner.history, self.interrupted, shielded=True)
+                    raise
+                report = self.finish(fatal=self.fatal, fingerprint=loaded.fingerprint)
+                partial = loaded.definitions.partial and self.slice is None  # said once a pass, not once a slice
+                if report.writes or not report.ok or report.guards or report.interrupted or partial:
+                    # Draining, the shutdown timeout may fall now: the report still goes to log/.
+                    await save_report(self.owner.history, report, shielded=self.owner.draining)
+                return report
 
     async def reconcile(self, definitions: Definitions) -> None:
         """Every managed bucket read, decided and written; the others reported."""
         remaining = {n for n in definitions.buckets if self.owner.wanted(n)}  # not listed yet: missing at the end
         self.matcher = CycleMatcher(in_scope(definitions.selectors, self.owner.account), only=self.owner.bucket_filter)
-        self.owner.tags.begin(self.trigger)  # even without tag selectors: a resync ends what was read before
+        # Even without tag selectors: a resync ends what was read before; a slice, its buckets'; a listing pass, none.
+        only = None if self.slice is None and self.reads else [ref.name for ref in self.slice or ()]
+        self.owner.tags.begin(self.trigger, only)
         send, receive = anyio.create_memory_object_stream[Candidate](self.owner.concurrency)
         # Writes and current/ records are made alongside, off the readers' path; the cycle waits for them.
         async with anyio.create_task_group() as self._background:
@@ -228,45 +254,19 @@ class Cycle:
                 for _ in range(self.owner.concurrency):
                     readers.start_soon(self.read_buckets, receive.clone(), definitions)
                 receive.close()
-                await self.list_buckets(send, remaining, definitions)
+                if self.slice is None:
+                    await listed(self, send, remaining, definitions)
+                else:
+                    await given(self, send, self.slice, definitions)
             await self.release_held_writes()
             if log_removal_guard(self.removals, self.owner.max_removals):
                 self.results.guards.add(Guard.BLAST_RADIUS)
-        self.report_invalid(definitions)
-        if self.fatal is None and not self.stopping:
+        if self.slice is None:  # a definition's problems are said once a pass, not once a slice
+            self.report_invalid(definitions)
+        if self.fatal is None and not self.stopping and self.slice is None:
             self.owner.unlisted = frozenset(remaining)
             for name in sorted(remaining) if self.owner.account is None else ():  # a hub judges across accounts
                 self.results.collect(BucketResult(name, BucketState.MISSING, error="defined but not in the account"))
-
-    async def list_buckets(
-        self, send: MemoryObjectSendStream[Candidate], remaining: set[str], definitions: Definitions
-    ) -> None:
-        """The account's buckets a page at a time; those a definition names or a selector's
-        pattern matches go to the readers, the others are counted as unmanaged (never read)."""
-        async with send:
-            try:
-                async for page in self.owner.store.iter_buckets():
-                    if self.stopping:
-                        break
-                    self.listed += len(page)
-                    for ref in page:
-                        if self.stopping:
-                            break
-                        name = ref.name
-                        matches = self.matcher.match(name)  # none outside LCC_BUCKETS
-                        if name in remaining:
-                            remaining.discard(name)
-                            elsewhere = outside_scope(definitions, name, self.owner.account)
-                            if elsewhere is not None:  # its definition is for other accounts: never written
-                                self.results.collect(elsewhere)
-                            else:
-                                await send.send((ref, matches))
-                        elif matches and name not in definitions.invalid:
-                            await send.send((ref, matches))
-                        elif self.owner.wanted(name) and name not in definitions.invalid:
-                            self.results.unmanaged.note(name)
-            except S3Error as exc:
-                self.fatal = f"could not list the account's buckets: {exc}"
 
     async def read_buckets(self, items: MemoryObjectReceiveStream[Candidate], definitions: Definitions) -> None:
         """A reader of the pool: read and decide each bucket handed to it."""
@@ -304,10 +304,12 @@ class Cycle:
         if want.result is not None:
             return want.result
         try:
-            live = await owner.store.get_lifecycle(ref)
+            live = await self.buckets.get_lifecycle(ref)
         except S3Error as exc:
             if isinstance(exc, TransientError):
                 self.unread = True  # its removals are unknown: the cycle's total is too
+            elif isinstance(exc, NoSuchBucket) and self.slice is not None:  # deleted since it was listed
+                return BucketResult(name, BucketState.MISSING, error="no longer in the account")
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage=Stage.READ)
         brief = want.desired(definitions, name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):
@@ -371,6 +373,7 @@ class Cycle:
         self, *, fatal: str | None = None, fingerprint: bytes | None = None, interrupted: bool = False
     ) -> CycleReport:
         results = self.results.in_order()
+        whole = fatal is None and not (interrupted or self.stopping)
         report = CycleReport(
             cycle_id=self.cycle_id,
             trigger=self.trigger,
@@ -390,8 +393,8 @@ class Cycle:
             max_removals=self.removals.limit,
             in_sync_omitted=self.results.omitted,
             unmanaged=self.results.unmanaged.names,
-            warnings=self.matcher.unmatched(complete=fatal is None and not (interrupted or self.stopping)),
+            warnings=self.matcher.unmatched(complete=whole) if self.slice is None else (),  # said by passes
             tags_unread=self.results.tags_unread_by_name(),
         )
-        log_report(report)
+        log_report(report, routine=self.slice is not None)
         return report

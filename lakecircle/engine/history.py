@@ -1,12 +1,20 @@
-"""LakeCircle's records under ``LCC_ENDPOINT``: write-ahead snapshots, history, reports.
+"""LakeCircle's records under ``LCC_ENDPOINT``: write-ahead change records, history, reports.
 
-Before any PUT or DELETE the bucket's configuration is saved to ``previous/<bucket>.json``
-and a change record to ``history/<yyyy>/<mm>/<dd>/<time>-<bucket>.json``; if either save
-fails the bucket is not written (ARCHITECTURE.md, "Safety", rule 7). After the write,
-``current/<bucket>.json`` records what LakeCircle applied, which is how later cycles tell
-propagation, divergence and other writers apart, and which rules a shared bucket's
-LakeCircle may remove. Cycles that changed something or failed leave their report in
-``log/``.
+Before any PUT or DELETE a change record is saved to
+``history/<yyyy>/<mm>/<dd>/<time>-<bucket>.json``: the bucket's configuration as read
+(``before``, an empty rule list when it held none), what the write sends (``after``), the
+plan and the cycle. If that save fails the bucket is not written (ARCHITECTURE.md,
+"Safety", rule 7). After the write, ``current/<bucket>.json`` records what LakeCircle
+applied and what the bucket held before (``previous``), which is how later cycles tell
+propagation, divergence and other writers apart, which rules a shared bucket's LakeCircle
+may remove, and what ``rollback`` restores. Cycles that changed something or failed leave
+their report in ``log/``. So a written bucket costs three requests: the change record, the
+write, ``current/``.
+
+Versions before issue 18 also saved ``previous/<bucket>.json`` beside each change record, a
+copy of its ``before``. Nothing reads those objects now (the change record and the
+``current/`` record say all they said), and nothing writes or deletes them: they stay as
+they were, readable by anyone's own tools, and stale from the first write of this version.
 
 A change record is written before its write, so by itself it does not say whether the
 write happened. Its outcome is put where it costs least:
@@ -14,8 +22,8 @@ write happened. Its outcome is put where it costs least:
 - **applied**: no request of its own. The ``current/`` record written after the write
   names it (``history``), and the next change record of the bucket names it again
   (``last_applied``), so it still reads as applied once ``current/`` has moved on.
-- **failed** (with the error) or **not started** (the companion ``previous/`` record
-  failed, or a shutdown came first): the record is written again with an ``outcome``.
+- **failed** (with the error) or **not started** (a shutdown or the loss of the lease came
+  between the record and the write): the record is written again with an ``outcome``.
   These are rare, so the extra request is too.
 - **unknown**: none of the above, which happens only when a process stopped between the
   record and its outcome (SIGKILL, a power cut) or the outcome could not be saved.
@@ -64,12 +72,7 @@ READ_CONCURRENCY = 16
 
 
 class SnapshotError(LakeCircleError):
-    """The write-ahead record could not be saved: the bucket must not be written."""
-
-    def __init__(self, message: str, *, record_saved: bool = False) -> None:
-        super().__init__(message)
-        self.record_saved = record_saved
-        """The change record was saved although its companion was not: it needs an outcome."""
+    """The write-ahead change record could not be saved: the bucket must not be written."""
 
 
 class History:
@@ -89,10 +92,6 @@ class History:
     @staticmethod
     def current_key(bucket: str) -> str:
         return f"current/{bucket}.json"
-
-    @staticmethod
-    def previous_key(bucket: str) -> str:
-        return f"previous/{bucket}.json"
 
     def _history_key(self, bucket: str, now: float) -> str:
         t = dt.datetime.fromtimestamp(now, dt.UTC)
@@ -137,33 +136,13 @@ class History:
         return Change(self._history_key(plan.bucket, now), record)
 
     async def before_write(self, change: Change) -> None:
-        """Save the bucket's configuration (``previous/``) and the change record, at once;
-        SnapshotError when either failed (the bucket must then not be written)."""
-        document = change.document
-        previous = {
-            "format_version": FORMAT_VERSION,
-            "bucket": change.bucket,
-            "time": document["time"],
-            "cycle_id": document["cycle_id"],
-            "config": document["before"],
-        }
-        saved = False
-
-        async def save_record() -> None:
-            nonlocal saved
-            await self.store.put_bytes(change.key, dumps(document))
-            saved = True
-
+        """Save the change record, which holds what the bucket held (``before``); SnapshotError
+        when it failed (the bucket must then not be written). One request: it is the only
+        write-ahead record (``previous/`` is no longer written)."""
         try:
-            # Both records before the write, sent at once: the write waits for the slower.
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self.store.put_bytes, self.previous_key(change.bucket), dumps(previous))
-                tg.start_soon(save_record)
-        except* LakeCircleError as group:
-            first = group.exceptions[0]
-            raise SnapshotError(
-                f"could not save the write-ahead record of {change.bucket}: {first}", record_saved=saved
-            ) from first
+            await self.store.put_bytes(change.key, dumps(change.document))
+        except LakeCircleError as exc:
+            raise SnapshotError(f"could not save the write-ahead record of {change.bucket}: {exc}") from exc
 
     async def finish(self, change: Change, outcome: Outcome, error: str | None = None) -> None:
         """Write the change record again, saying its write failed or never started (or, for

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,7 +36,9 @@ import structlog
 
 from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
+from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
+from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
 from lakecircle.engine.lanes import Request, Schedule, busy, parts
@@ -47,7 +49,7 @@ from lakecircle.engine.roster import Roster
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import AccountSource, ObjectRef
 
-__all__ = ["AccountRun", "AccountState", "Hub", "HubObserver", "MemberOpener"]
+__all__ = ["AccountRun", "AccountState", "AccountWork", "Hub", "HubObserver", "MemberOpener", "whole_cycle"]
 """``AccountRun`` and ``AccountState`` are here too: the commands and the service take them from the hub."""
 
 if TYPE_CHECKING:
@@ -55,6 +57,16 @@ if TYPE_CHECKING:
     from lakecircle.engine.sharing import Sharing
 
 log = structlog.get_logger("lakecircle.engine.hub")
+
+
+AccountWork = Callable[[Account, Reconciler, Request], Awaitable[CycleReport]]
+"""Runs a request in an open member account (a whole cycle; with continuous verification, the
+account's pass, change or slice: :mod:`~lakecircle.engine.hub_verify`)."""
+
+
+async def whole_cycle(_account: Account, member: Reconciler, request: Request) -> CycleReport:
+    """The request as one whole cycle of the member account."""
+    return await member.run_cycle(request.trigger, request.on_result, refs=request.refs, loaded=request.loaded)
 
 
 class HubObserver(Protocol):
@@ -109,10 +121,10 @@ class Hub:
         """The last hub cycle's request: an account this replica comes to hold runs it at once."""
         self.hold: Callable[[Account], AbstractAsyncContextManager[Fence]] | None = None
         """A one-shot sync's hold of each account's lease around its cycle (LeaseHeld: it fails)."""
+        self.work: AccountWork = whole_cycle  # how a request runs in a member (continuous verification's own)
 
     def share(self, sharing: Sharing | None) -> None:
-        """Run only the accounts whose lease this replica holds (each member's writes fenced by
-        it), cut an account's cycle when its lease is lost, give a lease back only between cycles."""
+        """Run only the accounts whose lease this replica holds (fenced; cut when lost; given back between cycles)."""
         self.sharing = sharing
         if sharing is not None:
             sharing.quiet = lambda account_id: not busy(self._lanes, account_id)
@@ -149,9 +161,14 @@ class Hub:
         await self.members.close_all()
 
     async def run_cycle(
-        self, trigger: str = Trigger.MANUAL, on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+        self,
+        trigger: str = Trigger.MANUAL,
+        on_result: ResultHook | None = None,
+        refs: list[ObjectRef] | None = None,
+        *,
+        work: Work = Work.CYCLE,
     ) -> CycleReport:
-        """One cycle of every managed account; ``refs``: the definition listing a poll made."""
+        """One cycle of every managed account; ``refs``: the listing a poll made; ``work``: each account's."""
         cycle_id, started = uuid.uuid4().hex[:12], self.clock()
         self._cut_short = None
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
@@ -176,7 +193,7 @@ class Hub:
                 return self._report(cycle_id, trigger, started, loaded, fatal=why)
             if self.sharing is not None:
                 self.sharing.accounts(a.id for a in self.accounts)  # a keeper for each; shared at once
-            request = self._last = Request(self._generation, trigger, on_result, refs, loaded)
+            request = self._last = Request(self._generation, trigger, on_result, refs, loaded, work)
             self._generation += 1
             theirs = self._theirs()
             mine = [a for a in self.accounts if (self.only is None or a.id in self.only) and a.id not in theirs]
@@ -205,10 +222,7 @@ class Hub:
         states = {
             k: run.state for k, run in parts(self.accounts, self._lanes, self.only, theirs=self._theirs()).items()
         }
-        try:
-            self.observer.accounts_seen(states)
-        except Exception:  # metrics must not cost the accounts their cycles
-            log.exception("accounts_not_observed")
+        _tell_seen(self.observer, states)
 
     # -- the accounts -----------------------------------------------------------------------
 
@@ -254,7 +268,7 @@ class Hub:
         if listed:  # a forgotten account's series stay forgotten
             _observe(self.observer, account, report)
         lane = self._lanes.get(account.id)
-        if self.schedule.in_background and lane is not None and self._why_none is None:
+        if self.schedule.in_background and lane is not None and self._why_none is None and not request.slice:
             lane.last = run  # seen at once, not at the next hub cycle
             self._seen()
         return run
@@ -270,7 +284,7 @@ class Hub:
                 if self.sharing is not None and fence is None:
                     scope.cancel()  # the lease went while the member opened: no cycle without a fence
                 member.fence = fence or member.fence
-                report = await member.run_cycle(trigger, request.on_result, refs=request.refs, loaded=loaded)
+                report = await self.work(account, member, request)
             if scope.cancelled_caught:
                 cut = getattr(self.members.get(account.id), "cut_short", None)
                 report = cut or self._failed(trigger, started, loaded, "lease lost")
@@ -310,8 +324,7 @@ class Hub:
         )
 
     def _gained(self, account_id: str) -> None:
-        """An account whose lease this replica took (start, takeover, rebalance) runs the last
-        request at once, not at the next hub cycle (which a poll may not bring for a resync)."""
+        """An account whose lease this replica took runs the last request at once, not at the next hub cycle."""
         account = next((a for a in self.accounts if a.id == account_id), None)
         if account is not None and self._last is not None and (self.only is None or account_id in self.only):
             self.schedule.start(account, self._last)
@@ -325,6 +338,13 @@ def _theirs(sharing: Sharing | None, accounts: tuple[Account, ...]) -> frozenset
     if sharing is None:
         return frozenset()
     return frozenset(a.id for a in accounts if not sharing.holds(a.id) or sharing.leaving(a.id))
+
+
+def _tell_seen(observer: HubObserver, states: Mapping[str, AccountState]) -> None:
+    try:
+        observer.accounts_seen(states)
+    except Exception:  # metrics must not cost the accounts their cycles
+        log.exception("accounts_not_observed")
 
 
 def _observe(observer: HubObserver | None, account: Account, report: CycleReport) -> None:

@@ -13,6 +13,7 @@ when it ends (ARCHITECTURE.md, "Many accounts").
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ import anyio.abc
 import structlog
 
 from lakecircle.core.accounts import Account
+from lakecircle.core.lane_work import Work, merged
 from lakecircle.engine.hub_report import AccountRun, AccountState
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
@@ -42,6 +44,13 @@ class Request:
     on_result: ResultHook | None
     refs: list[ObjectRef]
     loaded: Loaded
+    work: Work = Work.CYCLE
+    """What the account is asked to do (continuous verification: a pass, a change, a slice)."""
+
+    @property
+    def slice(self) -> bool:
+        """A slice of continuous verification: no hub cycle's answer (:class:`Lane` keeps no ``last`` of it)."""
+        return self.work is Work.SLICE
 
 
 RunAlso = Callable[[], Coroutine[Any, Any, None]]
@@ -71,8 +80,14 @@ class Lane:
         return self._busy
 
     def offer(self, account: Account, request: Request) -> bool:
-        """Hand the lane ``request``; True when the lane was idle and must now be driven."""
-        self._next = (account, request)
+        """Hand the lane ``request``; True when the lane was idle and must now be driven. A request
+        waiting its turn merges with it (:func:`~lakecircle.core.lane_work.merged`): a slice never
+        replaces another request, which runs with the newest definitions and covers both."""
+        pending = self._next[1].work if self._next is not None else None
+        work = merged(pending, request.work)
+        if work is None:
+            return False
+        self._next = (account, request if work is request.work else dataclasses.replace(request, work=work))
         if self._busy:
             return False
         self._busy = True
@@ -85,7 +100,7 @@ class Lane:
             while self._next is not None:
                 (self.account, request), self._next = self._next, None
                 done = await run(self.account, request)
-                if done is not None:
+                if done is not None and not request.slice:
                     self.last, self.answered = done, request.generation
         finally:
             self._next = None

@@ -15,6 +15,7 @@ fence has already stopped every write that had not begun (ARCHITECTURE.md, Safet
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 import anyio
@@ -23,9 +24,9 @@ import structlog
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.leases import LeaseKeeper
-from lakecircle.engine.loader import DefinitionLoader
+from lakecircle.engine.loader import DefinitionLoader, Loaded
 from lakecircle.engine.results import ResultHook
-from lakecircle.ports import ObjectRef
+from lakecircle.ports import BucketRef, ObjectRef
 
 __all__ = ["LeasedRunner", "StandbyObserver"]
 
@@ -72,7 +73,14 @@ class LeasedRunner:
             self._standby_scope.cancel()
 
     async def run_cycle(
-        self, trigger: str = Trigger.MANUAL, on_result: ResultHook | None = None, refs: list[ObjectRef] | None = None
+        self,
+        trigger: str = Trigger.MANUAL,
+        on_result: ResultHook | None = None,
+        refs: list[ObjectRef] | None = None,
+        loaded: Loaded | None = None,
+        buckets: Sequence[BucketRef] | None = None,
+        *,
+        reads: bool = True,
     ) -> CycleReport:
         """One cycle once writes may start; an interrupted one when the lease is lost part way, or an
         empty interrupted one when a stop comes during standby."""
@@ -80,12 +88,14 @@ class LeasedRunner:
         if not self.keeper.may_start_write():
             if not await self._wait_for_lease():
                 return self._stopped_in_standby(trigger)
-            refs = None  # the listing a poll made before the wait may be old: the cycle lists again
+            # The listing a poll made before the wait, and the definitions a slice was given, may be
+            # old (another replica may have applied newer ones meanwhile): the cycle loads them again.
+            refs, loaded = None, None
         self._tell_standby(False)
         with anyio.CancelScope() as scope:
             self._cycle_scope = scope
             try:
-                return await self.reconciler.run_cycle(trigger, on_result, refs)
+                return await self.reconciler.run_cycle(trigger, on_result, refs, loaded, buckets, reads=reads)
             except anyio.get_cancelled_exc_class():
                 self._cut_short = self.reconciler.cut_short
                 raise

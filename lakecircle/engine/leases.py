@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 import anyio
@@ -40,13 +40,16 @@ import structlog
 from lakecircle import errors
 from lakecircle.clocks import lease_clock
 from lakecircle.core.lease import Create, Lease, Read, Replace, Step, Transition, Wait
+from lakecircle.core.lease_state import MARGIN_PER_DURATION
+from lakecircle.engine.flights import Flights
 from lakecircle.ports import LeaseStore, Versioned
 
 __all__ = ["Fence", "Flights", "LeaseKeeper", "LeaseObserver", "flight", "lease_key"]
 
+
 log = structlog.get_logger("lakecircle.engine.leases")
 
-MARGIN_SHARE = 10
+MARGIN_SHARE = MARGIN_PER_DURATION
 """The fence's margin is duration / 10: a write starts only with its timeout plus this left."""
 TICKS_PER_DURATION = 30
 """While held, how often per duration the keeper looks whether the fence closed by time alone
@@ -96,40 +99,6 @@ class Fence(Protocol):
         """Around one bucket write's request: call what it gives once S3 answered it; a write left
         unanswered (cut, failed on the way) may still apply, which the release must tell."""
         ...
-
-
-class Flights:
-    """The bucket writes under way under one lease, and until when one left unanswered may still
-    apply: a release is *settled* (the next holder writes at once) only when none may.
-
-    One left unanswered is counted as in flight until ``linger`` after it started: two write
-    timeouts and the margin, what a takeover gives it (it started with at least one timeout and the
-    margin left, and the new holder waits one more)."""
-
-    def __init__(self, clock: Callable[[], float], linger: float) -> None:
-        self._clock = clock
-        self._linger = linger
-        self._under_way = 0
-        self._until = -math.inf
-
-    @contextmanager
-    def writing(self) -> Iterator[Callable[[], None]]:
-        started, answered = self._clock(), False
-
-        def answer() -> None:
-            nonlocal answered
-            answered = True
-
-        self._under_way += 1
-        try:
-            yield answer
-        finally:
-            self._under_way -= 1
-            if not answered:
-                self._until = max(self._until, started + self._linger)
-
-    def settled(self) -> bool:
-        return self._under_way == 0 and self._clock() >= self._until
 
 
 def flight(fence: Fence | None) -> AbstractContextManager[Callable[[], None]]:

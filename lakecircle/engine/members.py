@@ -30,6 +30,8 @@ class Members:
 
     def __init__(self, open_member: MemberOpener) -> None:
         self.open_member = open_member
+        self.closed: Callable[[str], None] = lambda _: None
+        """Told of each account whose member was closed (its continuous verification goes with it)."""
         self._held: dict[str, tuple[Account, Reconciler, AsyncExitStack]] = {}
 
     def reconcilers(self) -> Iterator[Reconciler]:
@@ -63,6 +65,7 @@ class Members:
     async def close(self, account_id: str) -> None:
         held = self._held.pop(account_id, None)
         if held is not None:
+            self.closed(account_id)
             with anyio.CancelScope(shield=True):
                 try:
                     await held[2].aclose()

@@ -13,6 +13,7 @@ handed them over, and what it releases is fed back to the writers as they come.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from lakecircle.core.decide import Do, unwritten, without_removals
@@ -37,13 +38,17 @@ class RemovalGuard:
     tripped: bool = False
     waiting: list[PendingWrite] = field(default_factory=list)
     """At most ``limit`` writes (each removes a rule at least) until the guard trips."""
+    held: Collection[str] = ()
+    """Buckets whose removals an earlier cycle held for the limit (continuous verification: a
+    slice verifies a few buckets, and their removals stay held until a pass judges the whole
+    account's total again, or a person allows them)."""
 
     def admit(self, pending: PendingWrite) -> list[BucketResult | PendingWrite]:
         """What may go now of a write that removes rules (the others wait)."""
         self.planned += pending.decision.removals
         if self.limit is None:
             return [pending]
-        if self.tripped:
+        if self.tripped or pending.ref.name in self.held:
             return [held_back(pending, Guard.BLAST_RADIUS)]
         if self.planned > self.limit:
             self.tripped = True

@@ -61,7 +61,9 @@ def log_bucket(result: BucketResult) -> None:
         log.info("bucket_reconciled", **fields)
 
 
-def log_report(report: CycleReport) -> None:
+def log_report(report: CycleReport, *, routine: bool = False) -> None:
+    """The cycle's summary line (``cycle_finished``, or ``cycle_failed``); ``routine``: a slice of
+    continuous verification, whose line is at debug level when it found everything in sync."""
     fields = {
         "trigger": report.trigger,
         "dry_run": report.dry_run,
@@ -94,6 +96,8 @@ def log_report(report: CycleReport) -> None:
         )
     if report.fatal is not None:
         log.error("cycle_failed", error=report.fatal, **fields)
+    elif routine and report.ok and not report.writes and report.counts.keys() <= {BucketState.IN_SYNC}:
+        log.debug("cycle_finished", ok=report.ok, **fields)
     else:
         log.info("cycle_finished", ok=report.ok, **fields)
 

@@ -72,9 +72,12 @@ class Results:
 
 def invalid_results(definitions: Definitions, wanted: Callable[[str], bool]) -> list[BucketResult]:
     """A result for each bucket whose definitions are invalid (never written), ``wanted`` ones only."""
-    results = []
-    for name in sorted(n for n in definitions.invalid if wanted(n)):
-        problems = definitions.invalid[name]
-        error = f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
-        results.append(BucketResult(name, BucketState.INVALID, error=error))
-    return results
+    return [invalid_result(definitions, name) for name in sorted(n for n in definitions.invalid if wanted(n))]
+
+
+def invalid_result(definitions: Definitions, name: str) -> BucketResult:
+    """The result of ``name``, whose definitions are invalid."""
+    problems = definitions.invalid[name]
+    return BucketResult(
+        name, BucketState.INVALID, error=f"{len(problems)} problem(s) in its definition, first: {problems[0]}"
+    )

@@ -2,10 +2,11 @@
 
 Only applied changes count. The default target is what the bucket held before
 LakeCircle's last applied change: the ``previous`` of its ``current/`` record, which is
-written only after a write succeeded (``previous/`` is saved before every attempt, so
-after a failed write it holds the bucket's own state, not the one before the last
-change). With ``--to``, the target is what a change record says the bucket held before
-that change, and the change must have been applied.
+written only after a write succeeded (a change record is saved before every attempt, so
+the newest one may be of a write that failed). With ``--to``, the target is what a change
+record says the bucket held before that change (its ``before``), and the change must have
+been applied. The ``previous/`` objects of versions before issue 18 are never read: after a
+failed write they hold the bucket's own state, not the one before the last change.
 
 The rollback is itself a change: it gets its own change record, marked applied (a
 running daemon does not know of it, so its next change record would not name it) and
@@ -28,7 +29,7 @@ from lakecircle.core.model import BucketDefinition, LifecycleConfig
 from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.problems import printable
 from lakecircle.core.validate.bucket import validate_bucket
-from lakecircle.engine.history import History, SnapshotError
+from lakecircle.engine.history import History
 from lakecircle.engine.leases import Fence, flight
 from lakecircle.engine.records import Change, LeaseStamp, Outcome, RecordError
 from lakecircle.errors import LakeCircleError, S3Error
@@ -153,12 +154,7 @@ async def rollback(
     change = history.change_record(
         plan, cycle_id=cycle_id, kind="rollback", last_applied=target.last_applied, lease=stamp
     )
-    try:
-        await history.before_write(change)
-    except SnapshotError as exc:
-        if exc.record_saved:
-            await _finish_quietly(history, change, Outcome.NOT_STARTED, str(exc))
-        raise
+    await history.before_write(change)  # SnapshotError: the bucket is not written
     if fence is not None and (stamp is None or _stamp(fence) != stamp):  # the records took time: same epoch, writable?
         why = f"not written: this replica's lease of account {fence.account} is lost or about to expire"
         await _finish_quietly(history, change, Outcome.NOT_STARTED, why)

@@ -1,4 +1,5 @@
-"""Bucket tags for the selectors that use ``BucketTags``, read once per resync.
+"""Bucket tags for the selectors that use ``BucketTags``, read once per resync (with continuous
+verification: each bucket's again at its own verification).
 
 A tag read is a request per bucket (GetBucketTagging), so the engine reads a bucket's tags
 only when a selector with ``BucketTags`` matches its name, and keeps what it read between
@@ -13,6 +14,8 @@ this module only says that the read failed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from lakecircle.core.report import Trigger
 from lakecircle.errors import S3Error
@@ -39,9 +42,16 @@ class TagCache:
         self.reader = reader
         self._tags: dict[str, dict[str, str]] = {}
 
-    def begin(self, trigger: str) -> None:
-        """A cycle starts: forget what was read unless the trigger reuses it."""
-        if trigger not in REUSED_ON:
+    def begin(self, trigger: str, only: Iterable[str] | None = None) -> None:
+        """A cycle starts: forget what was read unless the trigger reuses it (a definition change);
+        ``only``: the cycle verifies these buckets alone (continuous verification), whose tags alone
+        are read again."""
+        if trigger in REUSED_ON:
+            return
+        if only is not None:
+            for name in only:
+                self._tags.pop(name, None)
+        else:
             self._tags.clear()
 
     async def get(self, ref: BucketRef) -> dict[str, str]:
@@ -57,6 +67,14 @@ class TagCache:
             raise TagUnread(ref.name, exc) from exc
         self._tags[ref.name] = found
         return found
+
+    def discard(self, name: str) -> None:
+        """Forget ``name``'s tags (the bucket is gone, or no longer verified)."""
+        self._tags.pop(name, None)
+
+    def known(self, name: str) -> dict[str, str] | None:
+        """The bucket's tags read earlier in this resync, without a request; None when none were read."""
+        return self._tags.get(name)
 
     def __len__(self) -> int:
         return len(self._tags)

@@ -1,9 +1,10 @@
-"""One bucket's write: the write-ahead records, the one PUT or DELETE, then its ``current/`` record.
+"""One bucket's write: the write-ahead change record, the one PUT or DELETE, then its ``current/`` record.
 
-Every write is preceded by its change record and a snapshot of what the bucket held, so
-a write can always be rolled back, and a write that fails or is cut short says so in
-its change record (ARCHITECTURE.md, "Records"). The ``current/`` record is saved after
-the write, off the cycle's path (a failure costs only the record). On a shutdown that
+Every write is preceded by its change record, which holds what the bucket held, so a
+write can always be rolled back, and a write that fails or is cut short says so in its
+change record (ARCHITECTURE.md, "Records"). The ``current/`` record is saved after the
+write, off the cycle's path (a failure costs only the record): three requests per written
+bucket. On a shutdown that
 cancels a write, the outcome is still recorded within :data:`SHIELDED_TIMEOUT`.
 
 With replicas (issue 17), a write is fenced by this replica's lease of the account
@@ -96,7 +97,7 @@ class BucketWriter:
         collect(result)
 
     async def write(self, pending: PendingWrite, background: TaskGroup) -> BucketResult:
-        """The write-ahead records, then the one PUT or DELETE, then (in ``background``) current/."""
+        """The write-ahead change record, then the one PUT or DELETE, then (in ``background``) current/."""
         ref, decision, last = pending.ref, pending.decision, pending.last
         plan, name = decision.plan, ref.name
         stamp = self._stamp()
@@ -159,13 +160,11 @@ class BucketWriter:
         )
 
     async def _before_write(self, change: Change, plan: BucketPlan) -> BucketResult | None:
-        """Save the write-ahead records; the bucket's failed result when they could not be."""
+        """Save the write-ahead change record; the bucket's failed result when it could not be."""
         assert self.history is not None  # noqa: S101 -- a change record exists only with a history
         try:
             await self.history.before_write(change)
         except SnapshotError as exc:
-            if exc.record_saved:
-                await self._finish_change(change, Outcome.NOT_STARTED, str(exc))
             return BucketResult(plan.bucket, BucketState.FAILED, plan=plan, error=str(exc), stage=Stage.SNAPSHOT)
         except anyio.get_cancelled_exc_class():
             await self._finish_change(change, Outcome.NOT_STARTED, f"cut short by {self.cut_by()}", shielded=True)

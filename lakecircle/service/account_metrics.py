@@ -10,12 +10,13 @@ account counts exactly what a single-account LakeCircle counts.
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from lakecircle import errors
-from lakecircle.core.report import Stage
+from lakecircle.core.report import Stage, Trigger
 from lakecircle.service.metric_names import (
     BUCKET_STATES,
     FAILURE,
@@ -70,8 +71,10 @@ class AccountMetrics:
             return result
         m, at = self._metrics, self._at
         m.cycles.labels(*at, report.trigger, result).inc()
-        self._one(m.cycle_duration).observe(report.duration)
-        if result == SUCCESS:
+        slice_ = report.trigger == Trigger.VERIFY  # a few buckets: it says nothing of the account's listing
+        if not slice_:  # a slice a second would drown the passes' durations
+            self._one(m.cycle_duration).observe(report.duration)
+        if result == SUCCESS and not slice_:
             self._one(m.last_success).set(now)
 
         self._one(m.rules_added).inc(report.rules_added)
@@ -99,10 +102,10 @@ class AccountMetrics:
 
         if report.fatal is None:
             if self.holding is not False:  # a cycle cut short by a lost lease: the holder's gauges say it
-                states = Tally({state.value: n for state, n in report.counts.items()})
-                self._set_buckets(states, dropped=sum(1 for r in report.results if r.dropped))
+                self._picture(report)
             self._one(m.external_drift).inc(report.external_drift)
-        self._count_in_a_row(failed=result == FAILURE)
+        if not slice_:
+            self._count_in_a_row(failed=result == FAILURE)
         return result
 
     def observe_cycle_error(self, trigger: str, *, duration: float | None = None) -> None:
@@ -145,6 +148,11 @@ class AccountMetrics:
         if not self.forgotten:
             self._one(self._metrics.s3_rate_limit).set_function(lambda: gate.rate or 0.0)
 
+    def watch_verification(self, lag: Callable[[], float]) -> None:
+        """Export ``lag()`` as ``lakecircle_verification_lag_seconds`` (read at scrape time)."""
+        if not self.forgotten:
+            self._one(self._metrics.verification_lag).set_function(lag)
+
     def lease_held(self, account: str, held: bool) -> None:
         """This replica holds the account's lease now, or not (``lakecircle_leases_held``: 1 or 0);
         ``account`` is the keeper's name for this view's account, not read.
@@ -170,6 +178,15 @@ class AccountMetrics:
         counter = self._metrics.lease_transitions
         if not self.forgotten and counter is not None:
             counter.labels(*self._at, str(reason)).inc()
+
+    def _picture(self, report: CycleReport) -> None:
+        """The bucket gauges: the whole account's picture where continuous verification keeps one
+        (a slice verifies a few buckets), else the cycle's own counts."""
+        if report.picture is not None:
+            counts, dropped = report.picture.counts, report.picture.dropped
+        else:
+            counts, dropped = report.counts, sum(1 for r in report.results if r.dropped)
+        self._set_buckets(Tally({state.value: n for state, n in counts.items()}), dropped=dropped)
 
     def _set_buckets(self, states: Tally[str], *, dropped: int) -> None:
         m = self._metrics

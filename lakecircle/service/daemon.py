@@ -21,9 +21,11 @@ an injected :class:`Timer`, so tests run a ten-minute resync in milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -31,9 +33,10 @@ from typing import Protocol
 import anyio
 import structlog
 
-from lakecircle.core.report import CycleReport, Trigger
+from lakecircle.core.report import BucketPicture, CycleReport, Trigger
 from lakecircle.engine.loader import DefinitionLoader, listing_fingerprint
 from lakecircle.engine.results import ResultHook
+from lakecircle.engine.verify import VERIFY
 from lakecircle.errors import LakeCircleError
 from lakecircle.ports import ObjectRef
 
@@ -77,6 +80,40 @@ class Runner(Protocol):
     ) -> CycleReport: ...
 
 
+class Continuous(Protocol):
+    """Continuous verification, as the daemon drives it: one account's
+    :class:`~lakecircle.engine.verify.Verifier`, or a hub's
+    :class:`~lakecircle.engine.hub_verify.HubVerifier` (each member account's, in its lane)."""
+
+    tick: float
+    """Seconds between steps."""
+
+    async def run_pass(
+        self, trigger: str, refs: list[ObjectRef] | None, *, read: bool, clock: Callable[[], float]
+    ) -> CycleReport: ...
+
+    async def changed(
+        self, trigger: str, refs: list[ObjectRef] | None, *, clock: Callable[[], float]
+    ) -> CycleReport: ...
+
+    async def step(self, now: float) -> CycleReport | None:
+        """Verify the buckets due (None: no report for the daemon: none was due, or a hub's
+        slices report to their accounts)."""
+        ...
+
+    def now(self, names: Iterable[str], now: float, *, account: str | None = None) -> None: ...
+
+    def picture(self) -> BucketPicture | None:
+        """The account's buckets by state for the reports (None: a hub's accounts carry their own)."""
+        ...
+
+    def lag(self, now: float) -> float: ...
+
+    def ready(self, now: float) -> bool:
+        """Whether a step at ``now`` would verify a bucket (the next slice goes at once)."""
+        ...
+
+
 class CycleObserver(Protocol):
     def cycle_finished(self, report: CycleReport) -> None: ...
 
@@ -107,6 +144,9 @@ class StopReason(StrEnum):
 @dataclass
 class DaemonStats:
     cycles: int = 0
+    """Passes over the account (with continuous verification) or whole cycles; not slices."""
+    slices: int = 0
+    """Cycles of continuous verification over the buckets due."""
     polls: int = 0
     idle_polls: int = 0
     crashes: int = 0
@@ -127,8 +167,11 @@ class Daemon:
         observer: CycleObserver | None = None,
         poll_observer: PollObserver | None = None,
         max_cycles: int | None = None,
+        verifier: Continuous | None = None,
     ) -> None:
         self.reconciler = reconciler
+        self.verifier = verifier
+        """Continuous verification of the account, or of a hub's accounts (None: whole cycles)."""
         self.poll_interval = poll_interval
         self.resync_interval = resync_interval
         self.shutdown_timeout = shutdown_timeout
@@ -141,6 +184,7 @@ class Daemon:
         self.last_report: CycleReport | None = None
         self._wake = anyio.Event()
         self._sync_requested = False
+        self._poll_requested = False
         self._stopping = False
         self._stop_signal: str | None = None
         self._cycle_scope: anyio.CancelScope | None = None
@@ -152,6 +196,19 @@ class Daemon:
     def request_sync(self) -> None:
         """Run a full cycle now, or exactly one more after the running one."""
         self._sync_requested = True
+        self._wake.set()
+
+    def request_poll(self) -> None:
+        """Poll the definitions now (an event said a file changed), not at the next poll interval."""
+        self._poll_requested = True
+        self._wake.set()
+
+    def request_verify(self, buckets: Iterable[str], account: str | None = None) -> None:
+        """Verify these buckets now (an event named them; ``account``: whose, in a hub); else a cycle now."""
+        if self.verifier is None:
+            self.request_sync()
+            return
+        self.verifier.now(buckets, self.clock.now(), account=account)
         self._wake.set()
 
     def request_stop(self, signal: str | None = None) -> None:
@@ -199,9 +256,13 @@ class Daemon:
         trigger: Trigger | None = Trigger.STARTUP
         while not self._stopping and trigger is not None:
             refs: list[ObjectRef] | None = None
-            if trigger is Trigger.POLL and self.clock.now() >= next_resync:
+            resync = trigger is Trigger.POLL and self.clock.now() >= next_resync
+            if resync and self.verifier is None:
                 trigger = Trigger.RESYNC
             elif trigger is Trigger.POLL:
+                # With continuous verification a resync lists the account and reads no bucket: the
+                # definitions are polled first, and a change there makes it a full pass.
+                self._poll_requested = False
                 self.stats.polls += 1
                 try:
                     refs = await self.reconciler.loader.list_refs()
@@ -213,21 +274,43 @@ class Daemon:
                     continue
                 if self.poll_observer is not None:
                     self.poll_observer.poll_succeeded()
-                if listing_fingerprint(refs) == fingerprint and not await self._refetched(refs):
+                changed = listing_fingerprint(refs) != fingerprint or await self._refetched(refs)
+                if not (changed or resync):
                     self.stats.idle_polls += 1
                     log.debug("poll_unchanged", files=len(refs))
                     trigger = await self._wait(self.poll_interval * self.jitter())
                     continue
-                trigger = Trigger.POLL  # a poll that found changed definitions, or a file that now reads
+                # A poll that found changed definitions, or a file that now reads; else a resync.
+                trigger = Trigger.POLL if changed else Trigger.RESYNC
             self._sync_requested = False
-            report = await self._cycle(trigger, refs)
+            report = await self._pass(trigger, refs)
             # A cycle that ended early (its lease's fence closed) left buckets undone: the next poll runs again.
             whole = report is not None and report.fatal is None and not report.interrupted
             fingerprint = report.fingerprint if report is not None and whole else None
-            next_resync = self.clock.now() + self.resync_interval
+            if self.verifier is None:
+                next_resync = self.clock.now() + self.resync_interval
+            elif report is not None and report.fatal is not None and report.fingerprint is not None:
+                # The definitions loaded and the account's listing failed: slices go on with them, and
+                # the listing is tried again at the next poll.
+                fingerprint, next_resync = report.fingerprint, self.clock.now()
+            elif trigger is not Trigger.POLL:  # a change's cycle lists no account: the resync stays due
+                next_resync = self.clock.now() + self.resync_interval
             if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                 break
             trigger = Trigger.SIGNAL if self._sync_requested else await self._wait(self.poll_interval * self.jitter())
+
+    async def _pass(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
+        """A whole cycle; with continuous verification a pass over the account: a full one that
+        reads every managed bucket (start-up, SIGHUP), or, at a resync, a listing pass that reads
+        none (the buckets are verified as their turns come); changed definitions verify the
+        buckets the change may affect (:meth:`Verifier.changed`)."""
+        verifier = self.verifier
+        if verifier is None:
+            return await self._cycle(trigger, lambda: self.reconciler.run_cycle(trigger, refs=refs))
+        if trigger is Trigger.POLL:  # only the buckets the change may affect, at once
+            return await self._cycle(trigger, lambda: verifier.changed(trigger, refs, clock=self.clock.now))
+        read = trigger is not Trigger.RESYNC
+        return await self._cycle(trigger, lambda: verifier.run_pass(trigger, refs, read=read, clock=self.clock.now))
 
     async def _refetched(self, refs: list[ObjectRef]) -> bool:
         """Fetch again the files whose download failed; True when one of them now reads."""
@@ -240,15 +323,21 @@ class Daemon:
             log.info("definitions_refetched", files=now_read, still_failing=len(loader.failed))
         return now_read > 0
 
-    async def _cycle(self, trigger: Trigger, refs: list[ObjectRef] | None) -> CycleReport | None:
-        self.stats.cycles += 1
+    async def _cycle(
+        self, trigger: str, run: Callable[[], Awaitable[CycleReport | None]], *, part: bool = False
+    ) -> CycleReport | None:
+        """One cycle (``part``: a slice) as the loop's only work: a stop gives it the shutdown timeout."""
+        if part:
+            self.stats.slices += 1
+        else:
+            self.stats.cycles += 1
         report: CycleReport | None = None
         with anyio.CancelScope() as scope:
             self._cycle_scope = scope
             if self._stopping:
                 scope.deadline = anyio.current_time() + self.shutdown_timeout
             try:
-                report = await self.reconciler.run_cycle(trigger, refs=refs)
+                report = await run()
             except Exception:  # a bug in one cycle must not end the service
                 self.stats.crashes += 1
                 log.exception("cycle_crashed", trigger=trigger)
@@ -259,9 +348,12 @@ class Daemon:
             log.warning("cycle_cut_short", trigger=trigger, reason="shutdown timeout")
             report = self.reconciler.cut_short  # what it did still counts
         if report is not None:
+            picture = self.verifier.picture() if self.verifier is not None else None
+            if picture is not None:
+                report = dataclasses.replace(report, picture=picture)
             self.last_report = report
-            if report.definitions is not None and report.definitions.partial:
-                # One line per cycle naming every unreadable file, for whoever reads the log.
+            if report.definitions is not None and report.definitions.partial and not part:
+                # One line per pass naming every unreadable file, for whoever reads the log.
                 unreadable = [f.as_dict() for f in report.definitions.unreadable_files]
                 log.warning("definitions_partial", count=len(unreadable), files=unreadable)
             if self.observer is not None:
@@ -269,8 +361,35 @@ class Daemon:
         return report
 
     async def _wait(self, seconds: float) -> Trigger | None:
-        """Sleep until the next poll, or until a sync or stop request; say which (None: stop)."""
-        if not (self._sync_requested or self._stopping):
+        """Until the next poll, or a sync, poll or stop request, say which (None: stop); meanwhile
+        the buckets due are verified every tick (slices back to back while behind), at once for an event."""
+        deadline = self.clock.now() + seconds
+        while not self._asked():
+            now = self.clock.now()
+            if now >= deadline:
+                break
+            pause = deadline - now
+            verifier = self.verifier
+            if verifier is not None:
+                ran = await self._cycle(VERIFY, functools.partial(verifier.step, now), part=True)
+                if self._asked():
+                    break
+                if ran is not None and verifier.ready(self.clock.now()):
+                    continue  # a slice could not take all the rate allows: the next one at once
+                pause = min(verifier.tick, deadline - self.clock.now())
+            await self._sleep(pause)
+        if self._stopping:
+            return None
+        if self._sync_requested:
+            return Trigger.SIGNAL
+        return Trigger.POLL
+
+    def _asked(self) -> bool:
+        return self._sync_requested or self._stopping or self._poll_requested
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or less when woken (a request)."""
+        if seconds > 0 and not self._wake.is_set():
             async with anyio.create_task_group() as tg:
 
                 async def sleeper() -> None:
@@ -283,9 +402,5 @@ class Daemon:
 
                 tg.start_soon(sleeper)
                 tg.start_soon(waker)
-        self._wake = anyio.Event()
-        if self._stopping:
-            return None
-        if self._sync_requested:
-            return Trigger.SIGNAL
-        return Trigger.POLL
+        if self._wake.is_set():
+            self._wake = anyio.Event()

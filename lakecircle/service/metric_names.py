@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from lakecircle import errors
+from lakecircle.core.events import EventKind, EventResult
 from lakecircle.core.lease import Transition
 from lakecircle.core.report import BucketState, Guard, Stage, Trigger
 
@@ -25,7 +26,8 @@ FAILURE: Final = "failure"
 RESULTS: Final = (SUCCESS, PARTIAL, FAILURE)
 
 TRIGGERS: Final = tuple(
-    trigger.value for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.MANUAL)
+    trigger.value
+    for trigger in (Trigger.STARTUP, Trigger.POLL, Trigger.RESYNC, Trigger.SIGNAL, Trigger.VERIFY, Trigger.MANUAL)
 )
 """Cycle triggers whose series exist from the start (the daemon's, and an embedding
 program's ``manual``); another trigger gets its own series."""
@@ -44,6 +46,12 @@ RETRY_REASONS: Final = ("throttled", "server_error", "connection")
 
 LEASE_REASONS: Final = tuple(transition.value for transition in Transition)
 """The values of the ``reason`` label of ``lakecircle_lease_transitions_total``, all counted from 0."""
+
+EVENT_KINDS: Final = tuple(kind.value for kind in EventKind)
+"""The values of the ``kind`` label of ``lakecircle_events_total``."""
+
+EVENT_RESULTS: Final = tuple(result.value for result in EventResult)
+"""The values of the ``result`` label of ``lakecircle_events_total``."""
 
 ACCOUNT: Final = "account"
 """The label a hub adds to the series of :data:`ACCOUNT_LABELLED`: the member account's ID ("" for the hub's own)."""
@@ -160,6 +168,10 @@ HELP: Final[Mapping[str, str]] = {
         "Requests per second the throttle gate allows now: lowered when S3 throttles, raised 5%"
         " per second without throttling, never above LCC_MAX_REQUESTS_PER_SECOND; 0 means no limit."
     ),
+    "lakecircle_verification_lag_seconds": (
+        "How far behind its schedule continuous verification is: seconds since the oldest bucket not yet"
+        " verified again was due (0: every bucket verified within LCC_RESYNC_INTERVAL)."
+    ),
     "lakecircle_info": (
         "LakeCircle's version, its actions mode (SYNC or DRYRUN) and the account it manages; always 1."
     ),
@@ -179,6 +191,20 @@ LEASE_HELP: Final[Mapping[str, str]] = {
 }
 """The HELP texts of the lease metrics, exposed when leases are on (after those of :data:`HELP`, but
 before a hub's own and ``lakecircle_info``)."""
+
+EVENTS_HELP: Final[Mapping[str, str]] = {
+    "lakecircle_events_total": (
+        "Messages of the events queue (LCC_EVENTS_QUEUE) by kind (bucket: a CloudTrail call on a bucket;"
+        " definitions: an S3 notification of the definitions; unknown; malformed) and result (handled: its"
+        " work handed over and the message deleted; ignored: nothing to do, deleted; failed: its work could"
+        " not be handed over, left in the queue to come again). Only with events on."
+    ),
+    "lakecircle_events_queue_readable": (
+        "1 while the events queue can be read; 0 while it cannot, and LakeCircle relies on its poll and"
+        " schedule alone. Only with events on (LCC_EVENTS_QUEUE set)."
+    ),
+}
+"""The HELP texts of the events' metrics, exposed once ``Metrics.add_events()`` made them (``LCC_EVENTS_QUEUE`` set)."""
 
 HUB_HELP: Final[Mapping[str, str]] = {
     "lakecircle_accounts": (
@@ -214,6 +240,7 @@ ACCOUNT_LABELLED: Final = frozenset(
         "lakecircle_s3_request_duration_seconds",
         "lakecircle_s3_retries_total",
         "lakecircle_s3_request_rate_limit",
+        "lakecircle_verification_lag_seconds",
         # the leases: one per account
         "lakecircle_leases_held",
         "lakecircle_lease_transitions_total",

@@ -2,13 +2,11 @@
 
 Everything about a cycle is derived from its :class:`~lakecircle.core.report.CycleReport`
 by :meth:`Metrics.observe_cycle`, so the numbers a dashboard shows are the numbers the
-summary log line prints. S3 request counts and latencies come from the S3 adapter, which
-takes a :class:`Metrics` as its observer (``observe_request``, ``observe_retry``); this module
-imports nothing of the adapter, so the dependency runs one way only.
+summary log line prints. S3 requests come from the S3 adapter, whose observer a
+:class:`Metrics` is (``observe_request``, ``observe_retry``); it imports nothing of the adapter.
 
-The collectors live on the registry given to :class:`Metrics` (a fresh one by default),
-never on prometheus_client's global registry, so tests and embedded uses can build as
-many as they like. The metric names, their HELP texts and labels are a contract, held by
+The collectors live on the registry given to :class:`Metrics` (a fresh one by default, never
+the global one). The metric names, their HELP texts and labels are a contract, held by
 :mod:`~lakecircle.service.metric_names` (the README's metrics table; ARCHITECTURE.md,
 "Observability"): dashboards and alerts rely on them, and the exposition lists them in
 the order :class:`Metrics` creates them. No metric has a per-bucket label: an account
@@ -48,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -57,6 +55,7 @@ from prometheus_client.registry import Collector
 from lakecircle import __version__, errors
 from lakecircle.core.accounts import account_id_problem
 from lakecircle.service.account_metrics import AccountMetrics
+from lakecircle.service.event_metrics import EventMetrics
 from lakecircle.service.metric_names import (
     ACCOUNT,
     ACCOUNT_LABELLED,
@@ -154,12 +153,14 @@ class Metrics:
         self.s3_request_duration = new.histogram("lakecircle_s3_request_duration_seconds", S3_BUCKETS, operation=())
         self.s3_retries = new.counter("lakecircle_s3_retries_total", operation=(), reason=RETRY_REASONS)
         self.s3_rate_limit = new.gauge("lakecircle_s3_request_rate_limit")
+        self.verification_lag = new.gauge("lakecircle_verification_lag_seconds")
         # the leases, when they are on (LCC_LEASE_SECONDS above 0)
         self.leases_held: Gauge | None = None
         self.lease_transitions: Counter | None = None
         if leases:
             self.leases_held = new.gauge("lakecircle_leases_held")
             self.lease_transitions = new.counter("lakecircle_lease_transitions_total", reason=LEASE_REASONS)
+        self.events: EventMetrics | None = None  # the events queue's, made by add_events()
         # the accounts: a hub's alone
         self.accounts: Gauge | None = None
         self.account_failed_cycles: Gauge | None = None
@@ -225,6 +226,12 @@ class Metrics:
             self._forgotten.add(account_id)
             self._collectors.remove_account(account_id)
 
+    def add_events(self) -> EventMetrics:
+        """The events queue's metrics (``LCC_EVENTS_QUEUE`` set), made on first use (:mod:`.event_metrics`)."""
+        if self.events is None:
+            self.events = EventMetrics(self.registry)
+        return self.events
+
     # -- the leases: the lease keepers' observer -------------------------------------------
 
     def lease_held(self, account: str, held: bool) -> None:
@@ -289,6 +296,10 @@ class Metrics:
     def watch_gate(self, gate: ThrottleGate) -> None:
         """Export ``gate``'s current rate limit as ``lakecircle_s3_request_rate_limit`` (read at scrape time)."""
         self._own.watch_gate(gate)
+
+    def watch_verification(self, lag: Callable[[], float]) -> None:
+        """Export ``lag()`` as ``lakecircle_verification_lag_seconds`` (read at scrape time)."""
+        self._own.watch_verification(lag)
 
     def set_info(self, version: str, mode: str, account: str | None) -> None:
         """Set ``lakecircle_info``'s labels (one series: the last values set)."""

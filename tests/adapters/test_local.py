@@ -54,6 +54,42 @@ async def test_a_changed_file_gets_a_new_etag(tmp_path: Path) -> None:
     assert before.etag != after.etag
 
 
+async def test_a_listed_file_is_fetched_as_the_listing_read_it_not_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_bytes(b"x = 1\n")
+    source = LocalDefinitionSource(tmp_path)
+    [ref] = await source.list_definitions()
+
+    path.write_bytes(b"x = 2\n")  # changed after the listing: its ETag still says x = 1
+
+    assert await source.fetch(ref) == b"x = 1\n"
+    assert ref.etag == hashlib.sha256(b"x = 1\n").hexdigest()
+
+
+async def test_a_file_past_the_bytes_a_listing_keeps_is_read_when_fetched(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_bytes(b"x = 1\n")
+    (tmp_path / "b.toml").write_bytes(b"y = 1\n")
+    source = LocalDefinitionSource(tmp_path, held_bytes=6)
+    first, second = await source.list_definitions()
+
+    (tmp_path / "b.toml").write_bytes(b"y = 2\n")
+
+    assert await source.fetch(first) == b"x = 1\n"
+    assert await source.fetch(second) == b"y = 2\n"
+
+
+async def test_a_file_fetched_twice_is_read_again_the_second_time(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_bytes(b"x = 1\n")
+    source = LocalDefinitionSource(tmp_path)
+    [ref] = await source.list_definitions()
+    await source.fetch(ref)
+
+    path.write_bytes(b"x = 2\n")
+
+    assert await source.fetch(ref) == b"x = 2\n"
+
+
 async def test_an_oversize_file_is_listed_by_size_and_never_read_past_the_limit(tmp_path: Path) -> None:
     (tmp_path / "huge.toml").write_bytes(b"#" * (MAX_FILE_BYTES + 100))
     source = LocalDefinitionSource(tmp_path)

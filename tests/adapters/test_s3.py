@@ -654,6 +654,15 @@ async def test_bucket_pages_follow_continuation_tokens_until_none_comes_back() -
     assert adapter.calls["ListBuckets"] == 3
 
 
+async def test_buckets_are_listed_ten_thousand_a_page_by_default() -> None:
+    account = StubAccount({"list_buckets": [{"Buckets": [{"Name": "a"}]}]})
+
+    async with stub_adapter(account) as adapter:
+        await collect(adapter)
+
+    assert [params for _, _, params in account.requests] == [{"MaxBuckets": 10_000}]
+
+
 async def test_a_continuation_token_that_repeats_is_a_malformed_response() -> None:
     account = StubAccount({"list_buckets": [{"Buckets": [{"Name": "a"}], "ContinuationToken": "same"}]})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lakecircle.app.serve import CycleSink, HubSink
+from lakecircle.app.sinks import CycleSink, HubSink
 from lakecircle.core.accounts import AccountList
 from lakecircle.core.report import Trigger
 from lakecircle.engine.hub import AccountState

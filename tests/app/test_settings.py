@@ -4,6 +4,7 @@ and the range, and never showing a secret."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from lakecircle.app.cli import cli
 from lakecircle.errors import ConfigError
 from lakecircle.setting_values import RANGES, number
-from lakecircle.settings import ActionMode, LogFormat, Settings, load_settings
+from lakecircle.settings import ActionMode, LogFormat, Settings, env_name, load_settings
 
 BASE = {
     "LCC_ENDPOINT": "s3://lakecircle-config/lifecycle/",
@@ -325,3 +326,10 @@ def test_an_ipv6_metrics_address_needs_brackets(env: pytest.MonkeyPatch) -> None
     env.setenv("LCC_METRICS_ADDR", "::1:9739")
     with pytest.raises(ConfigError, match=r"LCC_METRICS_ADDR: expected an IPv6 host in brackets, such as \[::1\]:9739"):
         load_settings()
+
+
+def test_the_readme_configuration_table_names_exactly_the_settings() -> None:
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    tabled = re.findall(r"^\| `(LCC_[A-Z0-9_]+)` \|", section, flags=re.MULTILINE)
+    assert sorted(tabled) == sorted(env_name(field) for field in Settings.model_fields)

@@ -147,7 +147,7 @@ async def test_the_hub_writes_each_members_buckets_and_keeps_its_records_under_a
     keys = object_keys(s3_client, "hub-records", "lcc/")
     for account in MEMBERS:
         assert f"lcc/accounts/{account}/current/data-{account}.json" in keys
-        assert f"lcc/accounts/{account}/previous/data-{account}.json" in keys
+        assert not any(k.startswith(f"lcc/accounts/{account}/previous/") for k in keys)
         assert any(k.startswith(f"lcc/accounts/{account}/history/") for k in keys)
         assert any(k.startswith(f"lcc/accounts/{account}/log/") for k in keys)
         member = assumed_client("s3", f"arn:aws:iam::{account}:role/lakecircle")

@@ -45,6 +45,13 @@ ORGANIZATIONS_ACTIONS: dict[str, str] = {
     "ListTagsForResource": "organizations:ListTagsForResource",
 }
 
+EVENTS_ACTIONS: dict[str, str] = {
+    # The events queue's operations (LCC_EVENTS_QUEUE, optional): granted on the queue by the policy
+    # deploy/aws/events.yaml makes, never by deploy/iam-policy.json.
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",  # SQS authorises a batch as its single operation
+}
+
 SENDERS = {"call", "_retried", "_pages"}
 """The adapters' methods every request goes through; the first argument is the operation."""
 
@@ -121,7 +128,7 @@ class A:
 def test_the_adapter_calls_only_operations_with_a_known_permission() -> None:
     operations = adapter_operations()
     assert {"ListBuckets", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration"} <= operations
-    unknown = operations - set(ACTIONS) - set(ORGANIZATIONS_ACTIONS)
+    unknown = operations - set(ACTIONS) - set(ORGANIZATIONS_ACTIONS) - set(EVENTS_ACTIONS)
     assert not unknown, f"add the IAM action of {sorted(unknown)} to ACTIONS and to deploy/iam-policy.json"
 
 
@@ -135,10 +142,11 @@ def test_the_mapping_names_real_api_operations() -> None:
     real = set(session.get_service_model("s3").operation_names) | set(session.get_service_model("sts").operation_names)
     assert set(ACTIONS) <= real
     assert set(ORGANIZATIONS_ACTIONS) <= set(session.get_service_model("organizations").operation_names)
+    assert set(EVENTS_ACTIONS) <= set(session.get_service_model("sqs").operation_names)
 
 
 def test_the_policy_grants_exactly_the_actions_the_adapter_needs() -> None:
-    operations = adapter_operations() - set(ORGANIZATIONS_ACTIONS)
+    operations = adapter_operations() - set(ORGANIZATIONS_ACTIONS) - set(EVENTS_ACTIONS)
     needed = {ACTIONS[op] for op in operations} - {None}
     assert set(granted()) == needed
 

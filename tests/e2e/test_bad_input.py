@@ -293,6 +293,7 @@ def test_lakecircle_validate_prints_the_same_file_bucket_rule_and_field(name: st
 SETTING_CASES: dict[str, tuple[str, str]] = {
     "endpoint": ("http://bucket/prefix", "expected an S3 URI such as s3://"),
     "aws_account": ("12345", "expected a 12-digit AWS account ID"),
+    "events_queue": ("my-queue", "expected the queue's URL, such as https://sqs.eu-west-1.amazonaws.com/"),
     "actions": ("APPLY", "Input should be 'SYNC' or 'DRYRUN', got \"APP…\" (5 characters)"),
     "action_params": ("{not json", 'expected a JSON object such as {"buckets": ["a", "b"]}'),
     "app_level": ("LOUD", "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),

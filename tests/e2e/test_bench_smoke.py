@@ -130,3 +130,115 @@ def test_the_many_accounts_section_runs_the_hub_and_one_account_over_the_same_bu
     table = render(results)
     assert f"### 9. Many accounts: {MEMBERS} accounts x {PER_MEMBER} buckets" in table
     assert f"| {MEMBERS} accounts x {PER_MEMBER} buckets within 1.3x of {buckets} buckets in one account" in table
+
+
+@pytest.mark.timeout(120)
+def test_the_one_shot_section_runs_sync_and_plan_against_their_floors(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bench.oneshot import OneShotPlan
+    from bench.run import QUICK, render, run
+
+    small = OneShotPlan(buckets=30, delay_ms=0, passes=1, original_buckets=20, original_measured=10, lease_pass=False)
+    results = run(dataclasses.replace(QUICK, oneshot=small), tmp_path, frozenset({"oneshot"}))
+
+    one = results["oneshot"]
+    drifted = one["drifted"]
+    assert drifted == 3
+    runs = {kind: passes[0] for kind, passes in one["runs"].items()}
+    assert set(runs) == {"sync", "floor-sync", "plan", "floor-get"}
+    for kind, writes in (("sync", drifted), ("floor-sync", drifted), ("plan", 0), ("floor-get", 0)):
+        ops = runs[kind]["ops"]
+        assert ops.get("PutBucketLifecycleConfiguration", 0) + ops.get("DeleteBucketLifecycle", 0) == writes, kind
+        assert ops["GetBucketLifecycleConfiguration"] == 30, (kind, ops)
+        assert runs[kind]["exit"] == 0
+    assert "GetObject" not in runs["sync"]["ops"]  # the definitions come from the local directory
+    original = one["original"]
+    assert set(original["runs"]) == {"sync-s3", "sync-local"}
+    assert original["original"]["measured"] == 10
+    table = render(results)
+    assert "### 10. The one-shot path" in table
+    assert "| One-shot `sync` within 1.15x of the floor-sync floor" in table
+    assert "| `lakecircle sync` (sync-local) ≥ 30x faster than the original" in table
+
+
+def test_the_generated_fleet_lists_in_pages_and_holds_a_configuration_per_name_until_written() -> None:
+    import boto3
+
+    from bench import fleet as fl
+
+    with FakeS3Process() as server:
+        made = server.call("fleet", {"buckets": 25_000, "groups": 2})
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
+        first = s3.list_buckets(MaxBuckets=10_000)
+        second = s3.list_buckets(MaxBuckets=10_000, ContinuationToken=first["ContinuationToken"])
+        third = s3.list_buckets(MaxBuckets=10_000, ContinuationToken=second["ContinuationToken"])
+        selected = s3.get_bucket_lifecycle_configuration(Bucket=fl.name(1))["Rules"]
+        exact = s3.get_bucket_lifecycle_configuration(Bucket=made["exact"][0])["Rules"]
+        server.call("watch", {"buckets": [fl.name(2)]})
+        server.call("drift", {"buckets": [fl.name(2)]})
+        drifted = s3.get_bucket_lifecycle_configuration(Bucket=fl.name(2))["Rules"]
+        s3.delete_bucket_lifecycle(Bucket=fl.name(3))
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.get_bucket_lifecycle_configuration(Bucket=fl.name(3))
+        written = server.call("written", {"buckets": [fl.name(3), fl.name(4)]})
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.get_bucket_lifecycle_configuration(Bucket=fl.name(25_000))  # one past the fleet
+        counts = server.counts()
+
+    assert made["managed"] == 22_500  # every name but those ending in 9
+    assert len(made["exact"]) == 2 * fl.GROUP
+    assert made["files"] == 3  # the selector and two group files
+    names = [b["Name"] for page in (first, second, third) for b in page["Buckets"]]
+    assert names[:2] == [fl.name(0), fl.name(1)]
+    assert names == sorted(names)
+    assert len(names) == 25_001  # and the endpoint's own bucket, last
+    assert "ContinuationToken" not in third
+    assert [r["ID"] for r in selected] == ["abort-incomplete-uploads", "expire-tmp"]
+    assert [r["ID"] for r in exact] == ["abort-incomplete-uploads", "expire-tmp", "keep-logs"]
+    assert drifted[1]["Expiration"] == {"Days": fl.DRIFT_DAYS}
+    assert written["written"][fl.name(3)] is not None
+    assert written["written"][fl.name(4)] is None
+    assert counts["watched"] == {"GetBucketLifecycleConfiguration": 1}
+    assert counts["ops"]["ListBuckets"] == 3
+
+
+@pytest.mark.timeout(180)
+def test_the_million_section_runs_the_daemon_and_prints_its_figures(tmp_path: Path) -> None:
+    import dataclasses
+
+    from bench.million import MillionPlan
+    from bench.run import QUICK, render, run
+
+    small = MillionPlan(buckets=2000, groups=2, interval=20, poll=2, settle=1, window=4, samples=3, event_timeout=3)
+    results = run(dataclasses.replace(QUICK, million=small), tmp_path, frozenset({"million"}))
+
+    scale = results["million"]
+    assert scale["fleet"]["managed"] == 1800
+    assert scale["startup"]["done"]
+    # The start-up pass reads every managed bucket once, and no unmanaged one.
+    assert scale["startup"]["ops"]["GetBucketLifecycleConfiguration"] == 1800
+    assert scale["steady"]["expected"] == 1800 / 20
+    change = scale["change"]
+    assert change["done"]
+    assert change["figures"]["writes"] == 10  # the group file's 10 buckets, each written once
+    assert change["figures"]["get_object"] == 1
+    assert change["figures"]["reads"] >= 10
+    assert 0 < scale["memory"]["VmHWM"] < 1000
+    assert scale["exit"] == 0
+    assert scale["events"]["samples"] >= 1
+    table = render(results)
+    assert "### 11. A million buckets: `lakecircle daemon` against 2,000 generated buckets (1,800 managed)" in table
+    for target in (
+        "| Daemon peak RSS at 2,000 buckets < 600 MB",
+        "| Steady verification rate within 5% of buckets/interval",
+        "| A definition change affecting 10 buckets < 20 requests",
+        "| Event-to-repair p99 < 2 s during background verification",
+    ):
+        assert target in table

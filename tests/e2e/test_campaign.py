@@ -380,7 +380,7 @@ class Recorded:
 
 @pytest.fixture(scope="module")
 def recorded(moto_server: str, shared_proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
-    """One real sync, once for the module: its history, previous/ and current/ records."""
+    """One real sync, once for the module: its history and current/ records."""
     reset_moto(moto_server)
     s3 = boto3.client(
         "s3",

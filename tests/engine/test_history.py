@@ -73,21 +73,119 @@ async def test_a_change_record_keeps_the_plan_with_the_file_each_rule_came_from(
     assert plan["removed"][0]["source"] is None
 
 
-async def test_a_change_whose_previous_record_failed_says_it_never_started() -> None:
-    class PreviousRefused(MemoryS3):
+async def test_a_change_record_that_cannot_be_saved_leaves_the_bucket_unwritten() -> None:
+    class HistoryRefused(MemoryS3):
         async def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
-            if key.startswith("previous/"):
+            if key.startswith("history/"):
                 raise denied("PutObject", "endpoint")
             await super().put_bytes(key, data, content_type)
 
-    s3 = PreviousRefused()
+    s3 = HistoryRefused()
     s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0", prefix=None),)))
     history = History(s3)
-    assert await sync(s3, history, "v1") is BucketState.FAILED
+    s3.objects["definition/hist-bucket.toml"] = definition("hist-bucket", rule("v1"))
+    report = await Reconciler(s3, DefinitionLoader(s3), history=history).run_cycle()
+    [result] = report.results
+    assert (result.state, result.stage) == (BucketState.FAILED, "snapshot")
+    assert "write-ahead" in (result.error or "")
+    assert s3.calls["PutBucketLifecycleConfiguration"] == 0
     assert ids(s3.lifecycles["hist-bucket"]) == ["v0"]
-    [record] = (await history.bucket_history("hist-bucket")).records
-    assert record.outcome is Outcome.NOT_STARTED
-    assert "write-ahead" in (record.error or "")
+    assert not [k for k in s3.objects if k.startswith(("history/", "current/", "previous/"))]
+
+
+class KilledAtTheWrite(MemoryS3):
+    """Keeps the endpoint's objects as they are when a lifecycle write is sent: what a process
+    killed at that instant leaves behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_write: dict[str, dict[str, bytes]] = {}
+
+    async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
+        self.at_write[bucket.name] = dict(self.objects)
+        await super().put_lifecycle(bucket, config)
+
+
+async def test_a_process_killed_as_its_write_is_sent_leaves_the_change_record_with_what_the_bucket_held() -> None:
+    s3 = KilledAtTheWrite()
+    s3.add_bucket("hist-bucket", LifecycleConfig((rule("v0", prefix=None),)))
+    assert await sync(s3, History(s3), "v1") is BucketState.CHANGED
+    assert await sync(s3, History(s3), "v2") is BucketState.CHANGED
+    left = s3.at_write["hist-bucket"]  # as the v2 write was sent
+    change = max(k for k in left if k.startswith("history/"))
+    crashed = MemoryS3(objects=dict(left))
+    crashed.add_bucket("hist-bucket", LifecycleConfig((rule("v2"),)))  # the write went through
+    history = History(crashed)
+    found = await history.bucket_history("hist-bucket")
+    assert [r.outcome for r in found.records] == [Outcome.UNKNOWN, Outcome.APPLIED]
+    assert found.records[0].key == change
+    assert ids(found.records[0].config("before")) == ["v1"]
+    assert not [k for k in left if k.startswith("previous/")]
+    result = await rollback(crashed, history, BucketRef("hist-bucket"))  # the last applied change: v1's
+    assert result.applied
+    assert ids(crashed.lifecycles["hist-bucket"]) == ["v0"]
+
+
+def drifted_world(buckets: int, drifted: int, deleted: int) -> MemoryS3:
+    """``buckets`` buckets with definitions: the first ``drifted`` hold another rule than theirs,
+    the next ``deleted`` hold a rule their definition (no rules) deletes, the rest are in sync."""
+    s3 = MemoryS3()
+    for i in range(buckets):
+        name = f"count-{i:02d}"
+        s3.objects[f"definition/{name}.toml"] = definition(name) if i >= drifted else definition(name, rule("want"))
+        if i < drifted:
+            s3.add_bucket(name, LifecycleConfig((rule("stale", prefix=None),)))
+        elif i < drifted + deleted:
+            s3.add_bucket(name, LifecycleConfig((rule("gone", prefix=None),)))
+        else:
+            s3.add_bucket(name)
+    return s3
+
+
+async def requests_of_a_cycle(s3: MemoryS3) -> int:
+    report = await Reconciler(s3, DefinitionLoader(s3), history=History(s3)).run_cycle()
+    assert report.ok
+    return sum(s3.calls.values())
+
+
+@pytest.mark.parametrize(("drifted", "deleted"), [(4, 0), (0, 4), (2, 2)], ids=["puts", "deletes", "both"])
+async def test_a_written_bucket_costs_three_requests_its_change_record_its_write_and_its_current_record(
+    drifted: int, deleted: int
+) -> None:
+    # Two cycles alike but for the written buckets: the difference is what the writes cost.
+    base = drifted_world(12, 1, 0)
+    more = drifted_world(12, 1 + drifted, deleted)
+    extra = await requests_of_a_cycle(more) - await requests_of_a_cycle(base)
+    assert extra == 3 * (drifted + deleted), (base.calls, more.calls)
+    written = [f"count-{i:02d}" for i in range(1 + drifted + deleted)]
+    for name in written:
+        keys = sorted(k for k in more.objects if not k.startswith(("definition/", "log/")) and name in k)
+        assert [k.split("/", 1)[0] for k in keys] == ["current", "history"], keys
+    assert more.calls["PutObject"] == 2 * len(written) + 1  # and the cycle's report in log/
+
+
+async def test_the_change_record_holds_the_configuration_before_as_read_none_included() -> None:
+    s3 = MemoryS3()
+    s3.add_bucket("bare-bucket")  # no lifecycle configuration at all
+    s3.add_bucket("sized-bucket", LifecycleConfig((rule("v0", prefix=None),), "varies_by_storage_class"))
+    s3.objects["definition/bare-bucket.toml"] = definition("bare-bucket", rule("b1"))
+    s3.objects["definition/sized-bucket.toml"] = definition("sized-bucket", rule("s1"))
+    history = History(s3)
+    assert (await Reconciler(s3, DefinitionLoader(s3), history=history).run_cycle()).ok
+    [bare] = (await history.bucket_history("bare-bucket")).records
+    assert bare.document.before == {"Rules": [], "TransitionDefaultMinimumObjectSize": None}
+    [sized] = (await history.bucket_history("sized-bucket")).records
+    assert sized.document.before["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    assert [r["ID"] for r in sized.document.before["Rules"]] == ["v0"]
+    assert sized.document.before["Rules"][0]["Filter"] == {}  # the spelling read, not the canonical one
+    assert not [k for k in s3.objects if k.startswith("previous/")]
+
+    result = await rollback(s3, history, BucketRef("bare-bucket"), record=bare.key)
+    assert (result.applied, result.plan.action.value) == (True, "delete")
+    assert s3.lifecycles["bare-bucket"] == LifecycleConfig()
+    result = await rollback(s3, history, BucketRef("sized-bucket"), record=sized.key)
+    assert result.applied
+    assert s3.lifecycles["sized-bucket"] == LifecycleConfig((rule("v0", prefix=None),), "varies_by_storage_class")
 
 
 def change(key: str, *, last_applied: str | None = None, outcome: str | None = None) -> ChangeRecord:
@@ -133,7 +231,7 @@ async def test_rollback_after_a_failed_write_restores_what_the_bucket_held_befor
     s3, history = world("v0")
     assert await sync(s3, history, "v1") is BucketState.CHANGED
     s3.fail("PutBucketLifecycleConfiguration", "hist-bucket", denied)
-    assert await sync(s3, history, "v2") is BucketState.FAILED  # previous/ now holds v1, the bucket's own state
+    assert await sync(s3, history, "v2") is BucketState.FAILED  # the newest change record is of a failed write
     s3.failures.clear()
     result = await rollback(s3, history, BucketRef("hist-bucket"))
     assert result.applied

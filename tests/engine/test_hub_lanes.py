@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from lakecircle.app.serve import HubSink
+from lakecircle.app.sinks import HubSink
 from lakecircle.core.accounts import Account, AccountList
+from lakecircle.core.lane_work import Work
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, Trigger
 from lakecircle.engine.cycle import Reconciler
@@ -168,6 +169,8 @@ async def test_a_lane_runs_the_newest_request_once_and_never_two_at_once() -> No
         at_once -= 1
 
     class R:
+        work, slice = Work.CYCLE, False
+
         def __init__(self, generation: int) -> None:
             self.generation = generation
 
@@ -267,7 +270,7 @@ async def test_an_error_closing_a_failed_accounts_clients_is_logged_and_the_daem
 
     org.hub.members.open_member = open_member
     daemon = Daemon(org.hub, poll_interval=0.02, resync_interval=0.0, shutdown_timeout=0.3)
-    with anyio.fail_after(5):
+    with anyio.fail_after(15):
         async with org.hub.background(wait=0.5, shutdown_timeout=0.3), anyio.create_task_group() as group:
             group.start_soon(daemon.run)
             while daemon.stats.cycles < 4:

@@ -243,3 +243,23 @@ async def test_two_replicas_on_one_account_never_write_in_overlapping_epochs_whe
     assert max(w.end for w in first) <= min(w.start for w in second)
     leases = {(doc["lease"]["holder"], doc["lease"]["epoch"]) for doc in documents(s3, "history/")}
     assert leases == {("a", 1), ("b", 2)}
+
+
+async def test_a_slice_that_waited_for_the_lease_verifies_with_the_definitions_of_now_not_of_before() -> None:
+    s3, reports = account(2), []
+    a, b = keeper(s3, "a"), keeper(s3, "b")
+    b_runner = runner(s3, b)
+    old = await b_runner.reconciler.loader.load()  # what b knew when it fell to standby
+    define(s3, 2, 2)  # the holder, a, applied newer definitions meanwhile
+
+    async def slice_() -> None:
+        reports.append(await b_runner.run_cycle(Trigger.VERIFY, None, None, old, [BucketRef("bkt0")]))
+
+    async with running(a, b), anyio.create_task_group() as tg:
+        await until(a.held)
+        await until(lambda: b.holder_seen == "a")
+        tg.start_soon(slice_)
+        await anyio.sleep(D)
+        await a.release()
+        await until(lambda: bool(reports))
+    assert [r.id for r in s3.lifecycles["bkt0"].rules] == ["v2"]  # never v1 written back

@@ -77,13 +77,28 @@ def test_every_change_has_a_history_record_and_a_current_record(s3_client: Any, 
     assert record["action"] == "put"
     assert record["caller"].startswith("arn:aws:")
     assert record["cycle_id"]
-    previous = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/previous/bkt-1.json")["Body"].read())
-    assert [r["ID"] for r in previous["config"]["Rules"]] == ["old"]
+    assert s3_client.list_objects_v2(Bucket=ENDPOINT, Prefix="lc/previous/").get("KeyCount", 0) == 0
     current = json.loads(s3_client.get_object(Bucket=ENDPOINT, Key="lc/current/bkt-1.json")["Body"].read())
     assert [r["ID"] for r in current["config"]["Rules"]] == ["new"]
     assert current["history"] == key.removeprefix("lc/")
     logs = s3_client.list_objects_v2(Bucket=ENDPOINT, Prefix="lc/log/").get("KeyCount", 0)
     assert logs == 1
+
+
+def test_each_written_bucket_costs_the_endpoint_two_object_writes_around_its_one_lifecycle_write(
+    s3_client: Any, tap: ServerTap, env: Path
+) -> None:
+    for name in ("bkt-1", "bkt-2", "bkt-3"):
+        s3_client.create_bucket(Bucket=name)
+        put_live(s3_client, name, rule("old", 5))
+        (env / f"{name}.toml").write_bytes(definition(name, rule("new", 40)))
+    tap.reset()
+    result = sync(env)
+    assert result.exit_code == 0, result.output
+    written = {b: n for (m, b, sub), n in tap.counts.items() if m == "PUT" and sub == "lifecycle"}
+    assert written == {"bkt-1": 1, "bkt-2": 1, "bkt-3": 1}
+    # The change record before each write, its current/ record after, and the cycle's report.
+    assert tap.counts[("PUT", ENDPOINT, "")] == 2 * 3 + 1
 
 
 def test_a_failed_snapshot_write_leaves_the_bucket_untouched(s3_client: Any, tap: ServerTap, env: Path) -> None:

@@ -11,7 +11,7 @@ import anyio.lowlevel
 import pytest
 import structlog
 
-from lakecircle.app.serve import CycleSink
+from lakecircle.app.sinks import CycleSink
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.leases import Flights

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from lakecircle.core.definitions import Definitions
 from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.plan import plan_bucket
 from lakecircle.core.problems import Problem, Severity
-from lakecircle.core.report import BucketResult, BucketState, CycleReport
+from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport
 from lakecircle.service.metrics import BUCKET_STATES, CONTENT_TYPE, HELP, OUTCOMES, RETRY_REASONS, STAGES, Metrics
 from tests.builders import rule
 
@@ -105,6 +106,19 @@ def report(
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
     return registry.get_sample_value(name, labels)
+
+
+def test_a_slice_of_continuous_verification_counts_as_a_cycle_and_its_picture_sets_the_bucket_gauges() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    picture = BucketPicture(Counter({BucketState.IN_SYNC: 999_998, BucketState.FAILED: 2}), dropped=1)
+    one = report(BucketResult("b", BucketState.IN_SYNC), trigger="verify", duration=0.02)
+    metrics.observe_cycle(dataclasses.replace(one, picture=picture), now=NOW)
+    assert value(registry, "lakecircle_cycles_total", trigger="verify", result="success") == 1
+    assert value(registry, "lakecircle_cycle_duration_seconds_count") == 0  # passes' durations only
+    assert value(registry, "lakecircle_buckets", state="in_sync") == 999_998
+    assert value(registry, "lakecircle_buckets", state="failed") == 2
+    assert value(registry, "lakecircle_server_dropped_fields") == 1
 
 
 def test_collectors_live_on_their_own_registry_never_the_global_one() -> None:
@@ -368,12 +382,14 @@ def test_the_readme_metrics_table_names_exactly_the_metrics_exposed(metrics: Met
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     tabled = set(re.findall(r"^\| `(lakecircle_[a-z0-9_]+)` \|", section, flags=re.MULTILINE))
-    exposed = set(re.findall(r"^# TYPE (\S+) ", Metrics(leases=True).render().decode(), flags=re.MULTILINE))
+    with_events = Metrics(leases=True)
+    with_events.add_events()  # LCC_EVENTS_QUEUE set
+    exposed = set(re.findall(r"^# TYPE (\S+) ", with_events.render().decode(), flags=re.MULTILINE))
     hub = Metrics(multi_account=True, leases=True).render().decode()
     hub_only = set(re.findall(r"^# TYPE (\S+) ", hub, flags=re.MULTILINE))
 
     assert set(CONTRACT) <= tabled
-    assert tabled == exposed | hub_only  # the leases' and a hub's own metrics are in the table too
+    assert tabled == exposed | hub_only  # the leases', the events' and a hub's own metrics are in the table too
 
 
 def test_each_help_text_is_the_help_of_one_metric_exposed(metrics: Metrics) -> None:

@@ -26,8 +26,9 @@ from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.ports import BucketRef
 
-DEFAULT_PAGE_SIZE = 1000
-"""ListBuckets page size (MaxBuckets); S3 accepts 1 to 10,000."""
+DEFAULT_PAGE_SIZE = 10_000
+"""ListBuckets page size (MaxBuckets): S3's maximum. Each page is a round trip the readers
+wait out when they catch up with the listing; 5,000 buckets cost one request, not five."""
 
 Condition = Mapping[str, str]
 """A conditional write's parameter: ``{"IfNoneMatch": "*"}`` or ``{"IfMatch": etag}``."""
