@@ -261,13 +261,18 @@ async def test_500_buckets_converge_through_throttling_errors_and_resets_and_the
                 f"no cycle found all {len(wanted)} buckets in sync within 200 s: "
                 f"{[dict(r.counts) for r in reports]}\n{proxy.summary()}"
             )
-            # The daemon sleeps a poll interval after a cycle: the counts are still now.
+            # Continuous verification reads a few buckets a second: the metrics are read again until no
+            # request ran meanwhile, so the proxy's counts and the exporter's are of the same moment.
             daemon, (host, port) = started[0]
-            injected = proxy.snapshot()
-            seen = Counter(proxy.seen)
-            async with aiohttp.ClientSession() as http, http.get(f"http://{host}:{port}/metrics") as response:
-                text = await response.text()
-            assert proxy.snapshot() == injected, "a request ran while the metrics were read"
+            for _ in range(50):
+                injected = proxy.snapshot()
+                seen = Counter(proxy.seen)
+                async with aiohttp.ClientSession() as http, http.get(f"http://{host}:{port}/metrics") as response:
+                    text = await response.text()
+                if proxy.snapshot() == injected and Counter(proxy.seen) == seen:
+                    break
+                await anyio.sleep(0.05)
+            assert proxy.snapshot() == injected, "a request ran each time the metrics were read"
             stop_requested = True
             daemon.request_stop()
     elapsed = time.monotonic() - began
