@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -52,6 +53,25 @@ from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientE
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleScope:
+    """What a cycle covers, besides its trigger: one value, which a runner around the reconciler
+    (:class:`~lakecircle.engine.leased.LeasedRunner`) passes on whole."""
+
+    loaded: Loaded | None = None
+    """The definitions a hub loaded once for all its accounts, or a slice was given (None: the
+    cycle loads them)."""
+    buckets: Sequence[BucketRef] | None = None
+    """Verify only these (a slice of continuous verification, an event, a definition change), not
+    every bucket the account lists; then no bucket is judged missing or unmanaged."""
+    reads: bool = True
+    """False: a listing pass (the account listed and judged, no bucket read)."""
+
+
+WHOLE = CycleScope()
+"""A whole cycle: the account listed, every bucket read."""
 
 
 class Reconciler:
@@ -139,16 +159,11 @@ class Reconciler:
         trigger: str = Trigger.MANUAL,
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
-        loaded: Loaded | None = None,
-        buckets: Sequence[BucketRef] | None = None,
         *,
-        reads: bool = True,
+        scope: CycleScope = WHOLE,
     ) -> CycleReport:
-        """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
-        definitions a hub loaded once for all its accounts; ``buckets``: verify only these (a
-        slice of continuous verification, an event, a definition change), not every bucket
-        the account lists (then no bucket is judged missing or unmanaged); ``reads=False``: a
-        listing pass (the account listed and judged, no bucket read)."""
+        """One cycle; ``refs``: the definition listing a poll already made; ``scope``: what it covers
+        besides (the whole account by default)."""
         self._cut_short = None
         epoch = self.fence.epoch if self.fence is not None else None
         if epoch != self._epoch:
@@ -156,10 +171,10 @@ class Reconciler:
             # remembers of the buckets' writes is read again from current/.
             self.applied.forget()
             self._epoch = epoch
-        cycle = Cycle(self, trigger, on_result, buckets)
-        cycle.reads = reads
+        cycle = Cycle(self, trigger, on_result, scope.buckets)
+        cycle.reads = scope.reads
         try:
-            return await cycle.run(refs, loaded)
+            return await cycle.run(refs, scope.loaded)
         except anyio.get_cancelled_exc_class():
             self._cut_short = cycle.interrupted
             raise

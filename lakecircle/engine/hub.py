@@ -38,7 +38,7 @@ from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
 from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
-from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle import CycleScope, Reconciler
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
 from lakecircle.engine.lanes import Request, Schedule, busy, parts
@@ -66,7 +66,7 @@ account's pass, change or slice: :mod:`~lakecircle.engine.hub_verify`)."""
 
 async def whole_cycle(_account: Account, member: Reconciler, request: Request) -> CycleReport:
     """The request as one whole cycle of the member account."""
-    return await member.run_cycle(request.trigger, request.on_result, refs=request.refs, loaded=request.loaded)
+    return await member.run_cycle(request.trigger, request.on_result, request.refs, scope=CycleScope(request.loaded))
 
 
 class HubObserver(Protocol):

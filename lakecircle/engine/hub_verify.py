@@ -33,7 +33,7 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.hub import Hub
+from lakecircle.engine.hub import Hub, whole_cycle
 from lakecircle.engine.lanes import Request
 from lakecircle.engine.verify import Verifier
 from lakecircle.ports import ObjectRef
@@ -151,7 +151,7 @@ class HubVerifier:
         """The hub's :data:`~lakecircle.engine.hub.AccountWork`: the request's work in the account
         through its verifier, its report carrying the account's picture."""
         if request.work is Work.CYCLE:
-            return await member.run_cycle(request.trigger, request.on_result, refs=request.refs, loaded=request.loaded)
+            return await whole_cycle(account, member, request)
         verifier, new = self._verifier(account, member)
         work = Work.FULL if new and not request.slice else request.work
         trigger, refs, loaded, clock = request.trigger, request.refs, request.loaded, self.clock

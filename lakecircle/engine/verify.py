@@ -26,7 +26,7 @@ verification in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import structlog
@@ -35,7 +35,7 @@ from lakecircle.core.bucket_index import BucketIndex
 from lakecircle.core.picture import JUDGED_BY_PASSES, StatePicture
 from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Guard, Trigger
 from lakecircle.core.schedule import CATCH_UP, Pacer, Schedule
-from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle import CycleScope, Reconciler
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.engine.targets import targets
@@ -63,10 +63,8 @@ class SliceRunner(Protocol):
         trigger: str = ...,
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
-        loaded: Loaded | None = None,
-        buckets: Sequence[BucketRef] | None = None,
         *,
-        reads: bool = True,
+        scope: CycleScope = ...,
     ) -> CycleReport: ...
 
 
@@ -152,7 +150,7 @@ class Verifier:
             self.held_removals.clear()
         report: CycleReport | None = None
         try:
-            report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
+            report = await self.runner.run_cycle(trigger, self.track, refs, scope=CycleScope(loaded, reads=read))
         finally:
             self.pass_ended(report, clock(), read=read)
         if report.fatal is None and not report.interrupted:
@@ -285,7 +283,7 @@ class Verifier:
         self._seen = set()
         try:
             given = loaded if loaded is not None else self.reconciler.loaded
-            report = await self.runner.run_cycle(trigger, self.track, None, given, refs)
+            report = await self.runner.run_cycle(trigger, self.track, scope=CycleScope(given, refs))
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
             if whole and loaded is not None:  # a change verified whole: the next is measured from it
