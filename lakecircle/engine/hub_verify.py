@@ -121,10 +121,9 @@ class HubVerifier:
 
     # -- inside -----------------------------------------------------------------------------
 
-    def _listed_elsewhere(self, account_id: str) -> Callable[[str], bool]:
-        """Whether another member account's last listing held a bucket name (names are global)."""
-        others = [v for k, (_, v) in self.verifiers.items() if k != account_id]
-        return lambda name: any(name in v.regions for v in others)
+    def _listed_elsewhere(self, account_id: str) -> list[dict[str, str | None]]:
+        """The other member accounts' last listings (bucket names are global)."""
+        return [verifier.regions for k, (_, verifier) in self.verifiers.items() if k != account_id]
 
     def _mine(self, account_id: str) -> bool:
         """Whether this replica verifies the account now: managed here, its lease held (not being given back)."""

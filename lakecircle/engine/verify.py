@@ -26,7 +26,7 @@ verification in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import structlog
@@ -241,14 +241,14 @@ class Verifier:
         clock: Callable[[], float],
         loaded: Loaded | None = None,
         listing: bool = False,
-        elsewhere: Callable[[str], bool] | None = None,
+        elsewhere: Sequence[Mapping[str, str | None]] = (),
     ) -> CycleReport:
         """The definitions changed (a poll saw it): load them (``loaded``: a hub did) and verify at
         once, in one cycle, the buckets the change may affect (targeted reconcile); the others keep
         their turns. A change not narrowed (or definitions that do not load) makes it a full pass.
         ``listing``: a listing pass is owed too (a hub's resync came while the change waited): the
         affected buckets are due at once and the pass lists the account with the new definitions.
-        ``elsewhere``: whether another account of a hub listed a name (bucket names are global: this
+        ``elsewhere``: the last listings of a hub's other accounts (bucket names are global: this
         account need not be listed for a bucket another holds)."""
         before = self._baseline or self.reconciler.loaded
         if before is None:
@@ -259,8 +259,8 @@ class Verifier:
             except LakeCircleError:  # the full pass loads them again, and reports why they do not load
                 return await self.run_pass(trigger, refs, read=True, clock=clock)
         names, unlisted = targets(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
-        if elsewhere is not None:
-            unlisted = frozenset(name for name in unlisted if not elsewhere(name))
+        if elsewhere:
+            unlisted = frozenset(name for name in unlisted if not any(name in other for other in elsewhere))
         files = len(loaded.definitions.files)
         if names is None:
             log.info("definitions_changed", buckets="all", files=files)
