@@ -286,12 +286,11 @@ class Hub:
                 member.fence = fence or member.fence
                 report = await self.work(account, member, request)
             if scope.cancelled_caught:
-                cut = getattr(self.members.get(account.id), "cut_short", None)
-                report = cut or self._failed(trigger, started, loaded, "lease lost")
+                report = self.members.cut_short(account.id) or self._failed(trigger, started, loaded, "lease lost")
         except anyio.get_cancelled_exc_class():
-            cut = self.members.get(account.id)
-            if cut is not None and cut.cut_short is not None:
-                _observe(self.observer, account, cut.cut_short)  # what it did still counts
+            cut = self.members.cut_short(account.id)
+            if cut is not None:
+                _observe(self.observer, account, cut)  # what it did still counts
             raise
         except LakeCircleError as exc:
             report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role
