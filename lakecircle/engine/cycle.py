@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -39,6 +38,7 @@ from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
 from lakecircle.engine.candidates import Candidate, PassWatch, given, listed
+from lakecircle.engine.cycle_scope import WHOLE, CycleScope
 from lakecircle.engine.early import BucketReads, EarlyReads
 from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
@@ -53,25 +53,6 @@ from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientE
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
-
-
-@dataclass(frozen=True, slots=True)
-class CycleScope:
-    """What a cycle covers, besides its trigger: one value, which a runner around the reconciler
-    (:class:`~lakecircle.engine.leased.LeasedRunner`) passes on whole."""
-
-    loaded: Loaded | None = None
-    """The definitions a hub loaded once for all its accounts, or a slice was given (None: the
-    cycle loads them)."""
-    buckets: Sequence[BucketRef] | None = None
-    """Verify only these (a slice of continuous verification, an event, a definition change), not
-    every bucket the account lists; then no bucket is judged missing or unmanaged."""
-    reads: bool = True
-    """False: a listing pass (the account listed and judged, no bucket read)."""
-
-
-WHOLE = CycleScope()
-"""A whole cycle: the account listed, every bucket read."""
 
 
 class Reconciler:

@@ -38,7 +38,8 @@ from lakecircle.clocks import WallClock
 from lakecircle.core.accounts import Account
 from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
-from lakecircle.engine.cycle import CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
 from lakecircle.engine.lanes import Request, Schedule, busy, parts

@@ -22,7 +22,8 @@ import anyio
 import structlog
 
 from lakecircle.core.report import CycleReport, Trigger
-from lakecircle.engine.cycle import WHOLE, CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import WHOLE, CycleScope
 from lakecircle.engine.leases import LeaseKeeper
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.results import ResultHook

@@ -35,7 +35,8 @@ from lakecircle.core.bucket_index import BucketIndex
 from lakecircle.core.picture import JUDGED_BY_PASSES, StatePicture
 from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Guard, Trigger
 from lakecircle.core.schedule import CATCH_UP, Pacer, Schedule
-from lakecircle.engine.cycle import CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.engine.targets import targets

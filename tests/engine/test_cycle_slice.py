@@ -7,7 +7,7 @@ import pytest
 
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState
-from lakecircle.engine.cycle import CycleScope
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.ports import BucketRef
 from tests.builders import definition, fleet, rule
 from tests.engine.test_cycle import account, reconciler, writes

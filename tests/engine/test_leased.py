@@ -16,7 +16,8 @@ import structlog
 from lakecircle.core.lease_body import LeaseBody, encode
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport, Trigger
-from lakecircle.engine.cycle import CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.history import History
 from lakecircle.engine.leased import LeasedRunner
 from lakecircle.engine.leases import LeaseKeeper

@@ -10,7 +10,8 @@ import pytest
 
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport
-from lakecircle.engine.cycle import CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.verify import SLICE, VERIFY, Verifier
 from lakecircle.errors import AccessDenied
 from lakecircle.testing import MemoryS3

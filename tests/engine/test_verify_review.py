@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from lakecircle.core.report import BucketState, CycleReport
-from lakecircle.engine.cycle import CycleScope, Reconciler
+from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.verify import Verifier
 from lakecircle.testing import MemoryS3
