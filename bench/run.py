@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -948,6 +948,12 @@ def main() -> int:
         metavar="SECTION[,SECTION]",
         help=f"run and print only these sections (of: {', '.join(SECTIONS)}); default: all",
     )
+    parser.add_argument(
+        "--million-interval",
+        type=int,
+        metavar="SECONDS",
+        help="LCC_RESYNC_INTERVAL of section 11 (default: 1800 s; 60 s with --quick)",
+    )
     args = parser.parse_args()
     if args.render:
         print(render(json.loads(args.render.read_text())))
@@ -955,7 +961,12 @@ def main() -> int:
     logs = args.logs or Path(tempfile.mkdtemp(prefix="lakecircle-bench-"))
     logs.mkdir(parents=True, exist_ok=True)
     log(f"clients' logs in {logs}")
-    results = run(QUICK if args.quick else FULL, logs, args.only)
+    plan = QUICK if args.quick else FULL
+    if args.million_interval is not None:
+        if args.million_interval <= 0:
+            parser.error(f"--million-interval must be a positive number of seconds, not {args.million_interval}")
+        plan = replace(plan, million=replace(plan.million, interval=args.million_interval))
+    results = run(plan, logs, args.only)
     if args.save:
         args.save.write_text(json.dumps(results, indent=1, default=str))
     print(render(results))

@@ -177,10 +177,16 @@ def child_env(**settings: str) -> dict[str, str]:
 def clear_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
     """This process's ``LCC_*`` variables replaced by one replica's (leases off) and ``settings``,
     for commands run in this process and children that inherit its environment."""
+    only_settings(monkeypatch, **ONE_REPLICA, **settings)
+
+
+def only_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> pytest.MonkeyPatch:
+    """This process's ``LCC_*`` variables replaced by ``settings`` alone (the settings' own tests)."""
     for name in [n for n in os.environ if n.startswith("LCC_")]:
         monkeypatch.delenv(name)
-    for name, value in {**ONE_REPLICA, **settings}.items():
+    for name, value in settings.items():
         monkeypatch.setenv(name, value)
+    return monkeypatch
 
 
 # -- what a user sees ---------------------------------------------------------------------

@@ -36,7 +36,8 @@ from lakecircle.engine.hub_verify import HubVerifier
 from lakecircle.engine.leased import LeasedRunner
 from lakecircle.engine.verify import Verifier
 from lakecircle.errors import ConfigError, LakeCircleError
-from lakecircle.service.daemon import Continuous, Daemon, MonotonicTimer, Runner, StopReason, Timer
+from lakecircle.service.daemon import Daemon, StopReason
+from lakecircle.service.loop_parts import Continuous, MonotonicTimer, Runner, Timer
 from lakecircle.service.metrics import Metrics
 from lakecircle.service.server import Health, host_port, serve
 from lakecircle.service.signals import SignalInbox

@@ -14,12 +14,12 @@ which buckets are due now (:meth:`Schedule.take_due`), how far behind the oldest
   is due again one interval later (:meth:`Schedule.verified`). One taken and under way is not
   taken again until it is said verified or released.
 - A bucket that appears (created since the last listing) is due at once; one that disappears is
-  dropped (:meth:`Schedule.add`, :meth:`Schedule.discard`); :meth:`Schedule.push` makes buckets due
-  now (an event, a definition change), ahead of the others.
+  dropped (:meth:`Schedule.add`, :meth:`Schedule.discard`).
 
-Times are the caller's monotonic seconds; nothing here reads a clock. Memory: one small entry per
-bucket and one per heap slot; a bucket verified again leaves its old heap slot behind until it is
-popped (lazy deletion), so the heap holds at most twice the buckets.
+Times are the caller's monotonic seconds; nothing here reads a clock. Memory: one entry per bucket,
+its current heap slot; a bucket verified again leaves its old slot behind until it is popped (lazy
+deletion), so the heap holds at most twice the buckets. Each bucket's name is the string the schedule
+first saw, kept however often a later listing gives it again (a million names are held once).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Schedule:
         if not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"the verification interval must be a positive number of seconds, not {interval}")
         self.interval = interval
-        self._due: dict[str, float] = {}
+        self._due: dict[str, tuple[float, str]] = {}
+        """Each bucket's current heap slot: its due time and the name first seen (the same tuple as in the heap)."""
         self._heap: list[tuple[float, str]] = []
         self._taken: set[str] = set()
         """Taken and not yet said verified or released: not taken again meanwhile."""
@@ -58,7 +59,8 @@ class Schedule:
 
     def due_at(self, name: str) -> float | None:
         """When ``name`` is due (None: not scheduled)."""
-        return self._due.get(name)
+        slot = self._due.get(name)
+        return None if slot is None else slot[0]
 
     def spread(self, names: Iterable[str], now: float) -> None:
         """``names`` were all verified at ``now`` (a full pass): due again evenly over the next
@@ -92,27 +94,21 @@ class Schedule:
         self._due.pop(name, None)
         self._taken.discard(name)
 
-    def push(self, names: Iterable[str], now: float) -> None:
-        """Make the scheduled ones among ``names`` due at once (an event, a definition change)."""
-        for name in names:
-            due = self._due.get(name)
-            if due is not None and due > now:
-                self._set(name, now)
-
     def take_due(self, now: float, limit: int) -> list[str]:
         """At most ``limit`` buckets due by ``now`` and not taken already, the longest overdue first.
         Each stays due until :meth:`verified` (or :meth:`released`) says what became of it."""
         taken: list[str] = []
         kept: list[tuple[float, str]] = []
         while self._heap and len(taken) < limit and self._heap[0][0] <= now:
-            due, name = heapq.heappop(self._heap)
-            if self._due.get(name) != due or name in self._taken:
-                if self._due.get(name) == due:
-                    kept.append((due, name))  # under way: its slot stays for when it is released
+            slot = heapq.heappop(self._heap)
+            name = slot[1]
+            if self._due.get(name) is not slot or name in self._taken:
+                if self._due.get(name) is slot:
+                    kept.append(slot)  # under way: its slot stays for when it is released
                 continue  # else a stale slot: the bucket was rescheduled or dropped
             self._taken.add(name)
             taken.append(name)
-            kept.append((due, name))
+            kept.append(slot)
         for slot in kept:
             heapq.heappush(self._heap, slot)
         return taken
@@ -128,17 +124,19 @@ class Schedule:
         return max(0.0, now - self._heap[0][0]) if self._heap else 0.0
 
     def _set(self, name: str, due: float) -> None:
-        self._due[name] = due
-        heapq.heappush(self._heap, (due, name))
+        held = self._due.get(name)
+        slot = (due, name if held is None else held[1])
+        self._due[name] = slot
+        heapq.heappush(self._heap, slot)
         if len(self._heap) > 2 * len(self._due) + 64:
             self._compact()
 
     def _drop_stale(self) -> None:
-        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+        while self._heap and self._due.get(self._heap[0][1]) is not self._heap[0]:
             heapq.heappop(self._heap)
 
     def _compact(self) -> None:
-        self._heap = [(due, name) for name, due in self._due.items()]
+        self._heap = list(self._due.values())
         heapq.heapify(self._heap)
 
 

@@ -38,6 +38,7 @@ from lakecircle.core.report import BucketResult, BucketState, CycleReport, Guard
 from lakecircle.core.selectors import Match
 from lakecircle.engine.applied import AppliedCache, CurrentListing
 from lakecircle.engine.candidates import Candidate, PassWatch, given, listed
+from lakecircle.engine.cycle_scope import WHOLE, CycleScope
 from lakecircle.engine.early import BucketReads, EarlyReads
 from lakecircle.engine.fleet import Combinations, CycleMatcher, in_scope, wanted
 from lakecircle.engine.history import History
@@ -139,16 +140,11 @@ class Reconciler:
         trigger: str = Trigger.MANUAL,
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
-        loaded: Loaded | None = None,
-        buckets: Sequence[BucketRef] | None = None,
         *,
-        reads: bool = True,
+        scope: CycleScope = WHOLE,
     ) -> CycleReport:
-        """One cycle; ``refs``: the definition listing a poll already made; ``loaded``: the
-        definitions a hub loaded once for all its accounts; ``buckets``: verify only these (a
-        slice of continuous verification, an event, a definition change), not every bucket
-        the account lists (then no bucket is judged missing or unmanaged); ``reads=False``: a
-        listing pass (the account listed and judged, no bucket read)."""
+        """One cycle; ``refs``: the definition listing a poll already made; ``scope``: what it covers
+        besides (the whole account by default)."""
         self._cut_short = None
         epoch = self.fence.epoch if self.fence is not None else None
         if epoch != self._epoch:
@@ -156,10 +152,10 @@ class Reconciler:
             # remembers of the buckets' writes is read again from current/.
             self.applied.forget()
             self._epoch = epoch
-        cycle = Cycle(self, trigger, on_result, buckets)
-        cycle.reads = reads
+        cycle = Cycle(self, trigger, on_result, scope.buckets)
+        cycle.reads = scope.reads
         try:
-            return await cycle.run(refs, loaded)
+            return await cycle.run(refs, scope.loaded)
         except anyio.get_cancelled_exc_class():
             self._cut_short = cycle.interrupted
             raise

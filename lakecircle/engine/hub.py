@@ -39,6 +39,7 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.fleet import needs_account_tags
 from lakecircle.engine.hub_report import AccountRun, AccountState, HubCycle, failed_report, summed_report
 from lakecircle.engine.lanes import Request, Schedule, busy, parts
@@ -66,7 +67,7 @@ account's pass, change or slice: :mod:`~lakecircle.engine.hub_verify`)."""
 
 async def whole_cycle(_account: Account, member: Reconciler, request: Request) -> CycleReport:
     """The request as one whole cycle of the member account."""
-    return await member.run_cycle(request.trigger, request.on_result, refs=request.refs, loaded=request.loaded)
+    return await member.run_cycle(request.trigger, request.on_result, request.refs, scope=CycleScope(request.loaded))
 
 
 class HubObserver(Protocol):
@@ -286,12 +287,11 @@ class Hub:
                 member.fence = fence or member.fence
                 report = await self.work(account, member, request)
             if scope.cancelled_caught:
-                cut = getattr(self.members.get(account.id), "cut_short", None)
-                report = cut or self._failed(trigger, started, loaded, "lease lost")
+                report = self.members.cut_short(account.id) or self._failed(trigger, started, loaded, "lease lost")
         except anyio.get_cancelled_exc_class():
-            cut = self.members.get(account.id)
-            if cut is not None and cut.cut_short is not None:
-                _observe(self.observer, account, cut.cut_short)  # what it did still counts
+            cut = self.members.cut_short(account.id)
+            if cut is not None:
+                _observe(self.observer, account, cut)  # what it did still counts
             raise
         except LakeCircleError as exc:
             report = self._failed(trigger, started, loaded, str(exc))  # a RoleError names the role

@@ -33,7 +33,7 @@ from lakecircle.core.accounts import Account
 from lakecircle.core.lane_work import Work
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
-from lakecircle.engine.hub import Hub
+from lakecircle.engine.hub import Hub, whole_cycle
 from lakecircle.engine.lanes import Request
 from lakecircle.engine.verify import Verifier
 from lakecircle.ports import ObjectRef
@@ -121,10 +121,9 @@ class HubVerifier:
 
     # -- inside -----------------------------------------------------------------------------
 
-    def _listed_elsewhere(self, account_id: str) -> Callable[[str], bool]:
-        """Whether another member account's last listing held a bucket name (names are global)."""
-        others = [v for k, (_, v) in self.verifiers.items() if k != account_id]
-        return lambda name: any(name in v.regions for v in others)
+    def _listed_elsewhere(self, account_id: str) -> list[dict[str, str | None]]:
+        """The other member accounts' last listings (bucket names are global)."""
+        return [verifier.regions for k, (_, verifier) in self.verifiers.items() if k != account_id]
 
     def _mine(self, account_id: str) -> bool:
         """Whether this replica verifies the account now: managed here, its lease held (not being given back)."""
@@ -151,7 +150,7 @@ class HubVerifier:
         """The hub's :data:`~lakecircle.engine.hub.AccountWork`: the request's work in the account
         through its verifier, its report carrying the account's picture."""
         if request.work is Work.CYCLE:
-            return await member.run_cycle(request.trigger, request.on_result, refs=request.refs, loaded=request.loaded)
+            return await whole_cycle(account, member, request)
         verifier, new = self._verifier(account, member)
         work = Work.FULL if new and not request.slice else request.work
         trigger, refs, loaded, clock = request.trigger, request.refs, request.loaded, self.clock

@@ -15,7 +15,7 @@ fence has already stopped every write that had not begun (ARCHITECTURE.md, Safet
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import anyio
@@ -23,10 +23,11 @@ import structlog
 
 from lakecircle.core.report import CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import WHOLE, CycleScope
 from lakecircle.engine.leases import LeaseKeeper
-from lakecircle.engine.loader import DefinitionLoader, Loaded
+from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.results import ResultHook
-from lakecircle.ports import BucketRef, ObjectRef
+from lakecircle.ports import ObjectRef
 
 __all__ = ["LeasedRunner", "StandbyObserver"]
 
@@ -77,10 +78,8 @@ class LeasedRunner:
         trigger: str = Trigger.MANUAL,
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
-        loaded: Loaded | None = None,
-        buckets: Sequence[BucketRef] | None = None,
         *,
-        reads: bool = True,
+        scope: CycleScope = WHOLE,
     ) -> CycleReport:
         """One cycle once writes may start; an interrupted one when the lease is lost part way, or an
         empty interrupted one when a stop comes during standby."""
@@ -90,12 +89,12 @@ class LeasedRunner:
                 return self._stopped_in_standby(trigger)
             # The listing a poll made before the wait, and the definitions a slice was given, may be
             # old (another replica may have applied newer ones meanwhile): the cycle loads them again.
-            refs, loaded = None, None
+            refs, scope = None, replace(scope, loaded=None)
         self._tell_standby(False)
-        with anyio.CancelScope() as scope:
-            self._cycle_scope = scope
+        with anyio.CancelScope() as cancel:
+            self._cycle_scope = cancel
             try:
-                return await self.reconciler.run_cycle(trigger, on_result, refs, loaded, buckets, reads=reads)
+                return await self.reconciler.run_cycle(trigger, on_result, refs, scope=scope)
             except anyio.get_cancelled_exc_class():
                 self._cut_short = self.reconciler.cut_short
                 raise

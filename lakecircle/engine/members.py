@@ -16,6 +16,7 @@ import anyio
 import structlog
 
 from lakecircle.core.accounts import Account
+from lakecircle.core.report import CycleReport
 from lakecircle.engine.cycle import Reconciler
 
 log = structlog.get_logger("lakecircle.engine.hub")
@@ -40,6 +41,11 @@ class Members:
     def get(self, account_id: str) -> Reconciler | None:
         held = self._held.get(account_id)
         return held[1] if held is not None else None
+
+    def cut_short(self, account_id: str) -> CycleReport | None:
+        """What the account's cycle had done when it was cut short (None: not open, or not cut)."""
+        member = self.get(account_id)
+        return None if member is None else member.cut_short
 
     def stale(self, listed: Mapping[str, Account]) -> list[str]:
         """The members whose account left the list, or whose role or tags changed."""

@@ -21,7 +21,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import anyio
-import structlog
 
 from lakecircle.core.definitions import Definitions
 from lakecircle.core.drift import Applied
@@ -30,12 +29,11 @@ from lakecircle.core.plan import Action, BucketPlan, plan_bucket
 from lakecircle.core.problems import printable
 from lakecircle.core.validate.bucket import validate_bucket
 from lakecircle.engine.history import History
-from lakecircle.engine.leases import Fence, flight
-from lakecircle.engine.records import Change, LeaseStamp, Outcome, RecordError
+from lakecircle.engine.leases import Fence
+from lakecircle.engine.records import Outcome, RecordError
+from lakecircle.engine.write import EITHER, cut_after, finish_change, lease_stamp, not_written, send_write
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
-
-log = structlog.get_logger("lakecircle.engine.rollback")
 
 _NOT_APPLIED = {
     Outcome.FAILED: "its write failed",
@@ -150,30 +148,24 @@ async def rollback(
     if dry_run or plan.action is Action.NOOP:
         return RollbackResult(plan, target.source, False, None, undone, target.unreadable)
     cycle_id = f"rollback-{uuid.uuid4().hex[:8]}"
-    stamp = _stamp(fence)
+    stamp = lease_stamp(fence)
     change = history.change_record(
         plan, cycle_id=cycle_id, kind="rollback", last_applied=target.last_applied, lease=stamp
     )
     await history.before_write(change)  # SnapshotError: the bucket is not written
-    if fence is not None and (stamp is None or _stamp(fence) != stamp):  # the records took time: same epoch, writable?
-        why = f"not written: this replica's lease of account {fence.account} is lost or about to expire"
-        await _finish_quietly(history, change, Outcome.NOT_STARTED, why)
+    if fence is not None and (stamp is None or lease_stamp(fence) != stamp):  # the records took time: same epoch?
+        why = not_written(fence)
+        await finish_change(history, change, Outcome.NOT_STARTED, why)
         raise LakeCircleError(f"{bucket.name}: {why}; run the rollback again")
     try:
-        with flight(fence) as answered, anyio.move_on_after(fence.write_timeout if fence is not None else None) as cut:
-            if plan.action is Action.DELETE:
-                await store.delete_lifecycle(bucket)
-            else:
-                await store.put_lifecycle(bucket, plan.desired)
-            answered()
+        answered = await send_write(store, bucket, plan, fence)
     except S3Error as exc:
-        await _finish_quietly(history, change, Outcome.FAILED, str(exc))
+        await finish_change(history, change, Outcome.FAILED, str(exc))
         raise
-    if cut.cancelled_caught:
-        limit = fence.write_timeout if fence is not None else 0.0
-        why = f"cut after {limit:g} s, the longest a write may take under this replica's lease"
-        await _finish_quietly(history, change, Outcome.FAILED, f"{why}: the bucket may hold either configuration")
-        raise LakeCircleError(f"{bucket.name}: {why}; the bucket may hold either configuration: run it again")
+    if not answered:
+        why = cut_after(fence)
+        await finish_change(history, change, Outcome.FAILED, f"{why}: {EITHER}")
+        raise LakeCircleError(f"{bucket.name}: {why}; {EITHER}: run it again")
     applied = Applied.of(
         plan.desired if plan.action is Action.PUT else LifecycleConfig(), live, time.time(), history=change.key
     )
@@ -183,18 +175,3 @@ async def rollback(
         )
         tg.start_soon(history.finish, change, Outcome.APPLIED)
     return RollbackResult(plan, target.source, True, change.key, undone, target.unreadable)
-
-
-def _stamp(fence: Fence | None) -> LeaseStamp | None:
-    """The holder and epoch a write may start in now (None: no fence, or it may not)."""
-    if fence is None or fence.epoch is None or not fence.may_start_write():
-        return None
-    return LeaseStamp(fence.holder, fence.epoch)
-
-
-async def _finish_quietly(history: History, change: Change, outcome: Outcome, error: str) -> None:
-    """Record a write's outcome; the write's own error is what the caller reports."""
-    try:
-        await history.finish(change, outcome, error)
-    except LakeCircleError as exc:
-        log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))

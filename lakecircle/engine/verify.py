@@ -26,7 +26,7 @@ verification in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import structlog
@@ -36,6 +36,7 @@ from lakecircle.core.picture import JUDGED_BY_PASSES, StatePicture
 from lakecircle.core.report import BucketPicture, BucketResult, BucketState, CycleReport, Guard, Trigger
 from lakecircle.core.schedule import CATCH_UP, Pacer, Schedule
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.loader import Loaded
 from lakecircle.engine.results import ResultHook
 from lakecircle.engine.targets import targets
@@ -63,10 +64,8 @@ class SliceRunner(Protocol):
         trigger: str = ...,
         on_result: ResultHook | None = None,
         refs: list[ObjectRef] | None = None,
-        loaded: Loaded | None = None,
-        buckets: Sequence[BucketRef] | None = None,
         *,
-        reads: bool = True,
+        scope: CycleScope = ...,
     ) -> CycleReport: ...
 
 
@@ -152,7 +151,7 @@ class Verifier:
             self.held_removals.clear()
         report: CycleReport | None = None
         try:
-            report = await self.runner.run_cycle(trigger, self.track, refs, loaded, reads=read)
+            report = await self.runner.run_cycle(trigger, self.track, refs, scope=CycleScope(loaded, reads=read))
         finally:
             self.pass_ended(report, clock(), read=read)
         if report.fatal is None and not report.interrupted:
@@ -243,14 +242,14 @@ class Verifier:
         clock: Callable[[], float],
         loaded: Loaded | None = None,
         listing: bool = False,
-        elsewhere: Callable[[str], bool] | None = None,
+        elsewhere: Sequence[Mapping[str, str | None]] = (),
     ) -> CycleReport:
         """The definitions changed (a poll saw it): load them (``loaded``: a hub did) and verify at
         once, in one cycle, the buckets the change may affect (targeted reconcile); the others keep
         their turns. A change not narrowed (or definitions that do not load) makes it a full pass.
         ``listing``: a listing pass is owed too (a hub's resync came while the change waited): the
         affected buckets are due at once and the pass lists the account with the new definitions.
-        ``elsewhere``: whether another account of a hub listed a name (bucket names are global: this
+        ``elsewhere``: the last listings of a hub's other accounts (bucket names are global: this
         account need not be listed for a bucket another holds)."""
         before = self._baseline or self.reconciler.loaded
         if before is None:
@@ -261,8 +260,8 @@ class Verifier:
             except LakeCircleError:  # the full pass loads them again, and reports why they do not load
                 return await self.run_pass(trigger, refs, read=True, clock=clock)
         names, unlisted = targets(before.definitions, loaded.definitions, self.regions, self.reconciler.tags)
-        if elsewhere is not None:
-            unlisted = frozenset(name for name in unlisted if not elsewhere(name))
+        if elsewhere:
+            unlisted = frozenset(name for name in unlisted if not any(name in other for other in elsewhere))
         files = len(loaded.definitions.files)
         if names is None:
             log.info("definitions_changed", buckets="all", files=files)
@@ -285,7 +284,7 @@ class Verifier:
         self._seen = set()
         try:
             given = loaded if loaded is not None else self.reconciler.loaded
-            report = await self.runner.run_cycle(trigger, self.track, None, given, refs)
+            report = await self.runner.run_cycle(trigger, self.track, scope=CycleScope(given, refs))
         finally:
             whole = report is not None and report.fatal is None and not report.interrupted
             if whole and loaded is not None:  # a change verified whole: the next is measured from it

@@ -140,16 +140,10 @@ class BucketWriter:
         return "shutdown"
 
     def _stamp(self) -> LeaseStamp | None:
-        """The holder and epoch a write may start in now (None: it may not, or there is no fence)."""
-        fence = self.fence
-        if fence is None or not fence.may_start_write():
-            return None
-        epoch = fence.epoch
-        return None if epoch is None else LeaseStamp(fence.holder, epoch)
+        return lease_stamp(self.fence)
 
     def _not_written(self) -> str:
-        account = self.fence.account if self.fence is not None else "?"
-        return f"not written: this replica's lease of account {account} is lost or about to expire"
+        return not_written(self.fence)
 
     def _fenced(self, plan: BucketPlan, change: Change | None = None) -> BucketResult:
         """The fence is closed: this bucket is not written, and the cycle starts no more writes."""
@@ -173,14 +167,10 @@ class BucketWriter:
 
     async def _send(self, ref: BucketRef, plan: BucketPlan, change: Change | None) -> str | None:
         """The one PUT or DELETE (all its attempts within the fence's write timeout); why it failed, else None."""
-        limit = self.fence.write_timeout if self.fence is not None else None
         try:
-            with flight(self.fence) as answered, anyio.move_on_after(limit) as scope:
-                if plan.action is Action.DELETE:
-                    await self.store.delete_lifecycle(ref)
-                else:
-                    await self.store.put_lifecycle(ref, plan.desired)
-                answered()
+            if await send_write(self.store, ref, plan, self.fence):
+                return None
+            error = f"{cut_after(self.fence)}: {EITHER}"
         except S3Error as exc:
             error = str(exc)
         except anyio.get_cancelled_exc_class():
@@ -188,10 +178,6 @@ class BucketWriter:
                 why = f"cut short by {self.cut_by()} while the request was under way: {EITHER}"
                 await self._finish_change(change, Outcome.FAILED, why, shielded=True)
             raise
-        else:
-            if not scope.cancelled_caught:
-                return None
-            error = f"cut after {limit:g} s, the longest a write may take under this replica's lease: {EITHER}"
         if change is not None:
             await self._finish_change(change, Outcome.FAILED, error)
         return error
@@ -224,12 +210,54 @@ class BucketWriter:
         """Say in a change record that its write failed or never started (a failure to
         say so is logged: the record then reads as unknown)."""
         assert self.history is not None  # noqa: S101 -- a change record exists only with a history
-        with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
-            try:
-                await self.history.finish(change, outcome, error)
-            except LakeCircleError as exc:
-                log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))
+        await finish_change(self.history, change, outcome, error, shielded=shielded)
 
 
 def _key(change: Change | None) -> str | None:
     return None if change is None else change.key
+
+
+def lease_stamp(fence: Fence | None) -> LeaseStamp | None:
+    """The holder and epoch a write may start in now (None: it may not, or there is no fence)."""
+    if fence is None or not fence.may_start_write():
+        return None
+    epoch = fence.epoch
+    return None if epoch is None else LeaseStamp(fence.holder, epoch)
+
+
+def not_written(fence: Fence | None) -> str:
+    """Why a write was not started: the fence closed."""
+    account = fence.account if fence is not None else "?"
+    return f"not written: this replica's lease of account {account} is lost or about to expire"
+
+
+def cut_after(fence: Fence | None) -> str:
+    """Why a write's answer was not waited for: the fence's write timeout ran out."""
+    limit = fence.write_timeout if fence is not None else 0.0
+    return f"cut after {limit:g} s, the longest a write may take under this replica's lease"
+
+
+async def send_write(store: LifecycleStore, ref: BucketRef, plan: BucketPlan, fence: Fence | None) -> bool:
+    """The one PUT or DELETE of ``plan``, all its attempts within the fence's write timeout
+    (counted as a write in flight meanwhile): True when it was answered, False when it was cut
+    (the bucket may hold either configuration). S3Error when S3 refused it."""
+    with flight(fence) as answered, anyio.move_on_after(fence.write_timeout if fence is not None else None) as scope:
+        if plan.action is Action.DELETE:
+            await store.delete_lifecycle(ref)
+        else:
+            await store.put_lifecycle(ref, plan.desired)
+        answered()
+    return not scope.cancelled_caught
+
+
+async def finish_change(
+    history: History, change: Change, outcome: Outcome, error: str, *, shielded: bool = False
+) -> None:
+    """Say in a change record that its write failed or never started; a failure to say so is
+    logged (the record then reads as unknown), as the write's own error is what is reported.
+    ``shielded``: also when cancelled, within :data:`SHIELDED_TIMEOUT`."""
+    with anyio.move_on_after(SHIELDED_TIMEOUT if shielded else None, shield=shielded):
+        try:
+            await history.finish(change, outcome, error)
+        except LakeCircleError as exc:
+            log.warning("change_outcome_not_saved", key=change.key, outcome=outcome.value, error=str(exc))

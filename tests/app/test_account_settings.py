@@ -4,7 +4,6 @@ with ``LCC_ACCOUNTS``); every refusal names its setting and shows at most a prev
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,14 @@ import pytest
 from lakecircle.core.account_filter import AccountFilter
 from lakecircle.errors import ConfigError
 from lakecircle.settings import AccountsFrom, Settings, load_settings
+from tests.helpers import only_settings
 
 OU = "ou-ab12-cd34ef56"
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in list(os.environ):
-        if key.startswith("LCC_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCC_AWS_REGION", "eu-west-1")
-    return monkeypatch
+    return only_settings(monkeypatch, LCC_AWS_REGION="eu-west-1")
 
 
 def settings_with(env: pytest.MonkeyPatch, **variables: str) -> Settings:

@@ -3,24 +3,19 @@ naming the setting, what to write instead and how to turn events off, never show
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from lakecircle.core.queue_url import QueueUrl
 from lakecircle.errors import ConfigError
 from lakecircle.settings import load_settings
+from tests.helpers import only_settings
 
 URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/lakecircle-events"
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in list(os.environ):
-        if key.startswith("LCC_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("LCC_AWS_REGION", "eu-west-1")
-    return monkeypatch
+    return only_settings(monkeypatch, LCC_AWS_REGION="eu-west-1")
 
 
 def problems_with(env: pytest.MonkeyPatch, value: str) -> list[str]:

@@ -15,6 +15,7 @@ from lakecircle.app.cli import cli
 from lakecircle.errors import ConfigError
 from lakecircle.setting_values import RANGES, number
 from lakecircle.settings import ActionMode, LogFormat, Settings, env_name, load_settings
+from tests.helpers import only_settings
 
 BASE = {
     "LCC_ENDPOINT": "s3://lakecircle-config/lifecycle/",
@@ -25,12 +26,7 @@ BASE = {
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in list(__import__("os").environ):
-        if key.startswith("LCC_"):
-            monkeypatch.delenv(key)
-    for key, value in BASE.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
+    return only_settings(monkeypatch, **BASE)
 
 
 def test_original_variables_are_read_with_types(env: pytest.MonkeyPatch) -> None:

@@ -78,14 +78,6 @@ def test_a_bucket_gone_is_never_taken_again() -> None:
     assert NAMES[0] not in schedule
 
 
-def test_pushed_buckets_are_due_at_once_ahead_of_those_due_later_and_unknown_names_are_ignored() -> None:
-    schedule = Schedule(100.0)
-    schedule.spread(NAMES[:4], now=0.0)
-    schedule.push([NAMES[3], "not-managed"], now=5.0)
-    assert schedule.take_due(5.0, limit=5) == [NAMES[3]]
-    assert "not-managed" not in schedule
-
-
 def test_the_lag_is_how_far_behind_the_oldest_due_bucket_is() -> None:
     schedule = Schedule(100.0)
     assert schedule.lag(0.0) == 0.0
@@ -123,3 +115,17 @@ def test_the_pacer_allows_the_rate_since_the_last_step_twice_it_behind_and_never
     pacer.spent(20)
     assert pacer.take(1_000.0, 10.0, behind=True) == 20  # a long pause: two ticks' worth at most
     assert pacer.allowed(1_000.0, 0.001, behind=False) == 1.0  # a small account: one at a time
+
+
+def test_a_name_listed_again_is_held_once_as_the_schedule_first_saw_it() -> None:
+    first = "".join(["bucket-", "0"])
+    again = "".join(["bucket-", "0"])
+    assert first == again
+    assert first is not again
+    schedule = Schedule(100.0)
+    schedule.spread([first], now=0.0)
+    schedule.spread([again], now=50.0)  # the next pass's listing: an equal string, another object
+    schedule.verified(again, now=60.0)
+    [taken] = schedule.take_due(200.0, limit=5)
+    assert taken is first
+    assert schedule.names()[0] is first

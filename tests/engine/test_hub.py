@@ -18,7 +18,8 @@ from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.hub import AccountState, Hub
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.errors import AccessDenied, LakeCircleError, Throttled
-from lakecircle.service.daemon import Daemon, Runner
+from lakecircle.service.daemon import Daemon
+from lakecircle.service.loop_parts import Runner
 from lakecircle.testing import MemoryS3
 from tests.builders import definition, fleet, rule
 

@@ -17,6 +17,7 @@ from lakecircle.core.lease_body import LeaseBody, encode
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport, Trigger
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.history import History
 from lakecircle.engine.leased import LeasedRunner
 from lakecircle.engine.leases import LeaseKeeper
@@ -253,7 +254,7 @@ async def test_a_slice_that_waited_for_the_lease_verifies_with_the_definitions_o
     define(s3, 2, 2)  # the holder, a, applied newer definitions meanwhile
 
     async def slice_() -> None:
-        reports.append(await b_runner.run_cycle(Trigger.VERIFY, None, None, old, [BucketRef("bkt0")]))
+        reports.append(await b_runner.run_cycle(Trigger.VERIFY, scope=CycleScope(old, [BucketRef("bkt0")])))
 
     async with running(a, b), anyio.create_task_group() as tg:
         await until(a.held)

@@ -11,6 +11,7 @@ import pytest
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.verify import SLICE, VERIFY, Verifier
 from lakecircle.errors import AccessDenied
 from lakecircle.testing import MemoryS3
@@ -38,7 +39,7 @@ def verifier_of(s3: MemoryS3) -> tuple[Verifier, Reconciler]:
 async def passed(verifier: Verifier, runner: Reconciler, now: float, *, read: bool = True) -> CycleReport:
     """A pass at ``now``: the daemon's start-up or SIGHUP cycle (``read``), or its resync's listing pass."""
     verifier.pass_begins()
-    report = await runner.run_cycle("startup" if read else "resync", verifier.track, reads=read)
+    report = await runner.run_cycle("startup" if read else "resync", verifier.track, scope=CycleScope(reads=read))
     verifier.pass_ended(report, now, read=read)
     return report
 

@@ -8,6 +8,7 @@ import pytest
 
 from lakecircle.core.report import BucketState, CycleReport
 from lakecircle.engine.cycle import Reconciler
+from lakecircle.engine.cycle_scope import CycleScope
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.engine.verify import Verifier
 from lakecircle.testing import MemoryS3
@@ -33,7 +34,7 @@ def verifier_of(s3: MemoryS3, **kwargs: object) -> tuple[Verifier, Reconciler]:
 
 async def passed(verifier: Verifier, runner: Reconciler, now: float, *, read: bool = True) -> CycleReport:
     verifier.pass_begins()
-    report = await runner.run_cycle("startup" if read else "resync", verifier.track, reads=read)
+    report = await runner.run_cycle("startup" if read else "resync", verifier.track, scope=CycleScope(reads=read))
     verifier.pass_ended(report, now, read=read)
     return report
 
@@ -93,7 +94,7 @@ async def test_a_bucket_an_event_announces_while_a_pass_is_listing_is_verified_a
     verifier, runner = verifier_of(s3)
     await passed(verifier, runner, 0.0)
     verifier.pass_begins()  # a resync's listing pass: at a million buckets it lists for minutes
-    report = await runner.run_cycle("resync", verifier.track, reads=False)
+    report = await runner.run_cycle("resync", verifier.track, scope=CycleScope(reads=False))
     s3.add_bucket("logs-new")  # created after the listing passed its page; CreateBucket's event comes
     verifier.now(["logs-new"], 10.0)
     verifier.pass_ended(report, 10.0, read=False)
