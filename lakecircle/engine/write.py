@@ -100,7 +100,7 @@ class BucketWriter:
         """The write-ahead change record, then the one PUT or DELETE, then (in ``background``) current/."""
         ref, decision, last = pending.ref, pending.decision, pending.last
         plan, name = decision.plan, ref.name
-        stamp = self._stamp()
+        stamp = lease_stamp(self.fence)
         if self.fence is not None and stamp is None:
             return self._fenced(plan)
         change: Change | None = None
@@ -110,9 +110,9 @@ class BucketWriter:
             failed = await self._before_write(change, plan)
             if failed is not None:
                 return failed
-        if self.fence is not None and self._stamp() != stamp:  # the records took time: ask again
+        if self.fence is not None and lease_stamp(self.fence) != stamp:  # the records took time: ask again
             if change is not None:
-                await self._finish_change(change, Outcome.NOT_STARTED, self._not_written())
+                await self._finish_change(change, Outcome.NOT_STARTED, not_written(self.fence))
             return self._fenced(plan, change)
         error = await self._send(ref, plan, change)
         if error is not None:
@@ -139,16 +139,10 @@ class BucketWriter:
             return f"the loss of this replica's lease of account {self.fence.account}"
         return "shutdown"
 
-    def _stamp(self) -> LeaseStamp | None:
-        return lease_stamp(self.fence)
-
-    def _not_written(self) -> str:
-        return not_written(self.fence)
-
     def _fenced(self, plan: BucketPlan, change: Change | None = None) -> BucketResult:
         """The fence is closed: this bucket is not written, and the cycle starts no more writes."""
         self.fenced_out = True
-        error = self._not_written()
+        error = not_written(self.fence)
         return BucketResult(
             plan.bucket, BucketState.FAILED, plan=plan, error=error, stage=Stage.WRITE, history=_key(change)
         )
