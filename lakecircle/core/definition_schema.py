@@ -68,6 +68,8 @@ def definition_schema() -> dict[str, Any]:
     _rule_checks(defs["Rule"])
     _bucket_checks(defs["Bucket"])
     _selector_checks(defs["Selector"])
+    # AWS's classes as suggestions, not an enum: a server may accept others (LCC_STORAGE_CLASSES).
+    _walk(defs, "StorageClass", lambda field: field.update(examples=list(STORAGE_CLASSES)))
     defs["Buckets"] = _bucket_tables()
     defs["Table"] = _table()
     for name, body in defs.items():
@@ -132,7 +134,6 @@ def _rule_checks(rule: dict[str, Any]) -> None:
     props["ID"].update(minLength=1, maxLength=MAX_ID_LENGTH)
     props["Status"]["enum"] = list(RULE_STATUSES)
     rule["required"] = ["ID", *rule.get("required", ())]
-    _walk(rule, "StorageClass", lambda field: field.update(examples=list(STORAGE_CLASSES)))
 
 
 def _walk(node: Any, key: str, change: Callable[[dict[str, Any]], None]) -> None:

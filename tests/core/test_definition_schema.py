@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from lakecircle.core.definition_schema import REGENERATE, SCHEMA_ID, SCHEMA_PATH, definition_schema, schema_text
 from lakecircle.core.schema_words import DESCRIPTIONS
+from lakecircle.core.validate.actions import STORAGE_CLASSES
 from tests.definition_docs import (
     ROOT,
     corpus_documents,
@@ -39,6 +40,13 @@ def test_the_schema_is_a_draft_2020_12_schema_with_an_id_and_a_title() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert (schema["$id"], schema["title"]) == (SCHEMA_ID, "LakeCircle definition file")
     assert json.loads(schema_text()) == schema
+
+
+def test_storage_classes_are_suggested_in_every_transition_and_refused_in_none() -> None:
+    schema = definition_schema()
+    classes = [field for path, field in _properties(schema) if path.endswith(".StorageClass")]
+    assert len(classes) == 2
+    assert all(field["examples"] == list(STORAGE_CLASSES) and "enum" not in field for field in classes)
 
 
 def _properties(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
