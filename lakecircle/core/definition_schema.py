@@ -83,7 +83,18 @@ def definition_schema() -> dict[str, Any]:
         "if": {"required": ["Bucket"]},
         "then": {"$ref": "#/$defs/Buckets"},
         "else": {"$ref": "#/$defs/Table"},
+        **_suggesting("Bucket", "Selector", "Buckets"),
         "$defs": dict(sorted(defs.items())),
+    }
+
+
+def _suggesting(*names: str) -> dict[str, Any]:
+    """An ``anyOf`` of the forms a table may take and an empty schema: it constrains nothing
+    (the empty schema accepts every value), and is there for editors that complete keys from
+    ``anyOf`` but do not follow ``if``/``then``/``else`` (Taplo's completion among them)."""
+    return {
+        "$comment": "Completion only: the empty branch accepts everything; if/then/else does the checking.",
+        "anyOf": [*({"$ref": f"#/$defs/{name}"} for name in names), {}],
     }
 
 
@@ -186,7 +197,7 @@ def _selector_checks(selector: dict[str, Any]) -> None:
 def _table() -> dict[str, Any]:
     """One table, read as the parser reads it: a selector when it has a selector key and no
     BucketName, else an exact definition (so a mistake is reported against the form meant,
-    not as "matches neither")."""
+    not as "matches neither", which is all an ``anyOf`` of the forms could say)."""
     return {
         "type": "object",
         "if": {
@@ -195,6 +206,7 @@ def _table() -> dict[str, Any]:
         },
         "then": {"$ref": "#/$defs/Selector"},
         "else": {"$ref": "#/$defs/Bucket"},
+        **_suggesting("Bucket", "Selector"),
     }
 
 

@@ -42,6 +42,28 @@ def test_the_schema_is_a_draft_2020_12_schema_with_an_id_and_a_title() -> None:
     assert json.loads(schema_text()) == schema
 
 
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        yield from (node[k] for k in node if k == "$ref")
+        yield from (r for v in node.values() for r in _refs(v))
+    elif isinstance(node, list):
+        yield from (r for v in node for r in _refs(v))
+
+
+def test_every_reference_names_a_definition() -> None:
+    schema = definition_schema()
+    assert {ref.removeprefix("#/$defs/") for ref in _refs(schema)} <= set(schema["$defs"])
+
+
+def test_the_forms_are_told_apart_as_the_parser_does_and_only_suggested_by_any_of() -> None:
+    """``if``/``then``/``else`` checks; the ``anyOf`` beside it (for editors that complete from
+    ``anyOf`` only) holds an empty schema, so it can never refuse anything."""
+    schema = definition_schema()
+    for node in (schema, schema["$defs"]["Table"]):
+        assert {"if", "then", "else"} <= node.keys()
+        assert node["anyOf"][-1] == {}
+
+
 def test_storage_classes_are_suggested_in_every_transition_and_refused_in_none() -> None:
     schema = definition_schema()
     classes = [field for path, field in _properties(schema) if path.endswith(".StorageClass")]
