@@ -1,4 +1,4 @@
-"""The ``lakecircle`` command line: validate, plan, explain, sync, daemon, export, demo, history, rollback.
+"""The ``lakecircle`` command line: validate, plan, explain, sync, daemon, export, demo, history, rollback, schema.
 
 Exit codes: 0 success, 1 failure (configuration errors included, printed as one line
 each), and with ``plan --detailed-exitcode`` 2 when changes are pending. Plans and
@@ -56,6 +56,7 @@ from lakecircle.app.session import (
     run_sync,
 )
 from lakecircle.app.wiring import open_account
+from lakecircle.core.definition_schema import schema_text
 from lakecircle.core.fleet_warnings import shadowed_definitions
 from lakecircle.core.problems import printable
 from lakecircle.core.render import plans_json, render_plan_text
@@ -87,6 +88,12 @@ def validate(paths: tuple[str, ...], output: str) -> None:
     definitions = run(lambda: read_paths(paths))
     print_problems(definitions, output, shadowed_definitions(definitions))
     sys.exit(1 if definitions.error_count or definitions.partial else 0)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of definition files, for editors and CI (README "Editors and CI")."""
+    click.echo(schema_text(), nl=False)
 
 
 @cli.command()

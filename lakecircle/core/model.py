@@ -23,6 +23,8 @@ from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
 TDMOS_VALUES = ("all_storage_classes_128K", "varies_by_storage_class")
 OWNERSHIP_VALUES = ("authoritative", "shared")
 """The two values S3 accepts for TransitionDefaultMinimumObjectSize."""
+RULE_STATUSES = ("Enabled", "Disabled")
+"""The two values S3 accepts for a rule's Status."""
 
 
 def _from_text(value: object) -> object:

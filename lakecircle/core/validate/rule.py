@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lakecircle.core.model import Rule
+from lakecircle.core.model import RULE_STATUSES, Rule
 from lakecircle.core.problems import shown, suggest
 from lakecircle.core.validate.actions import check_day_limits, check_expiration, check_noncurrent, check_transitions
 from lakecircle.core.validate.filters import check_filter, check_size_limits, filters_tags_or_size
@@ -39,8 +39,8 @@ def rule_findings(rule: Rule) -> list[Finding]:
         check_size_limits(flt, out)
 
     # 2. Status exactly Enabled or Disabled.
-    if rule.status not in ("Enabled", "Disabled"):
-        hint = suggest(rule.status, ("Enabled", "Disabled"))
+    if rule.status not in RULE_STATUSES:
+        hint = suggest(rule.status, RULE_STATUSES)
         out.append(("Status", f"Status {shown(rule.status)} must be exactly 'Enabled' or 'Disabled'{hint}", ERROR))
 
     # 3. A Filter or a legacy Prefix, not both.
