@@ -20,6 +20,7 @@ from lakecircle.adapters.s3.directory import lists_directories
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.ports import BucketRef
 from tests.builders import rule
+from tests.helpers import offline_sdk
 
 ACCOUNT = "123456789012"
 EAST = "logs--use1-az4--x-s3"
@@ -28,12 +29,7 @@ LAX = "scratch--usw2-lax1-az1--x-s3"
 
 @pytest.fixture
 def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The SDK's own variables: test credentials, no configuration files, no endpoint of moto's."""
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    offline_sdk(monkeypatch, tmp_path)
 
 
 @pytest.fixture

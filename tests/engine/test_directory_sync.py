@@ -19,17 +19,14 @@ from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
 from lakecircle.testing import MemoryS3
 from tests.builders import definition, rule
+from tests.helpers import offline_sdk
 
 BUCKET = "logs--use1-az4--x-s3"
 
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeDirectoryServer]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    offline_sdk(monkeypatch, tmp_path)
     with FakeDirectoryServer([BUCKET]) as fake:
         yield fake
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryOn
 from lakecircle.adapters.s3.directory import directory_buckets, owner_of
-from lakecircle.adapters.s3.errors import request_id_of, unreadable_lifecycle
+from lakecircle.adapters.s3.errors import followed_token, request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
 from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
@@ -103,17 +103,9 @@ class S3Adapter(S3Transport):
                 params["ContinuationToken"] = token
             response = await self.call("ListBuckets", **params)
             yield [self._bucket_ref(entry, response) for entry in response.get("Buckets") or ()]
-            next_token = response.get("ContinuationToken")
-            if not next_token:
+            token = followed_token(response, token, used, operation="ListBuckets")
+            if token is None:
                 return
-            if next_token in used or next_token == token:
-                raise errors.MalformedResponse(
-                    "a ContinuationToken already followed came back; the bucket list would never end",
-                    operation="ListBuckets",
-                    request_id=request_id_of(response),
-                )
-            used.add(next_token)
-            token = next_token
 
     async def find_bucket(self, name: str) -> BucketRef | None:
         """The bucket ``name`` with its region when this account holds it, else None.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lakecircle import errors
-from lakecircle.adapters.s3.errors import request_id_of
+from lakecircle.adapters.s3.errors import followed_token
 from lakecircle.core.directory import directory_region, is_directory_bucket
 from lakecircle.ports import BucketRef
 
@@ -60,17 +60,11 @@ async def directory_buckets(adapter: S3Adapter, *, prefix: str | None = None) ->
         ]
         if page:
             yield page
-        next_token = response.get("ContinuationToken")
-        if not next_token or next_token == token:
-            return  # the end (the API says a token sent with the request may come back with the answer)
-        if next_token in used:
-            raise errors.MalformedResponse(
-                "a ContinuationToken already followed came back; the directory bucket list would never end",
-                operation="ListDirectoryBuckets",
-                request_id=request_id_of(response),
-            )
-        used.add(next_token)
-        token = next_token
+        if token is not None and response.get("ContinuationToken") == token:
+            return  # the end: the API says a token sent with the request may come back with the answer
+        token = followed_token(response, token, used, operation="ListDirectoryBuckets")
+        if token is None:
+            return
 
 
 AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")

@@ -299,3 +299,19 @@ def request_id_of(response: Mapping[str, Any]) -> str | None:
     """The request id of a successful answer, for the errors raised on its content."""
     meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
     return meta.get("RequestId") or None
+
+
+def followed_token(response: Mapping[str, Any], token: str | None, used: set[str], *, operation: str) -> str | None:
+    """The ContinuationToken of a listing's page to follow (added to ``used``), None at the end; a
+    token already followed is a :class:`~lakecircle.errors.MalformedResponse` (the list would never end)."""
+    next_token = response.get("ContinuationToken")
+    if not next_token:
+        return None
+    if next_token in used or next_token == token:
+        raise errors.MalformedResponse(
+            "a ContinuationToken already followed came back; the bucket list would never end",
+            operation=operation,
+            request_id=request_id_of(response),
+        )
+    used.add(next_token)
+    return str(next_token)
