@@ -3,14 +3,15 @@
 ListBuckets lists general purpose buckets only: without this, a defined directory bucket
 was reported "missing". ListDirectoryBuckets is a regional call (botocore sends it to
 ``s3express-control.<region>.amazonaws.com``, its endpoint rules choosing that from the
-operation) made in the adapter's region (``LCC_AWS_REGION``), page by page. It names no
+operation) made in the adapter's region (``LCC_AWS_REGION``; the API reference does not say
+whether it lists other regions' directory buckets), page by page. It names no
 region (BucketRegion is not part of its answer): each bucket's comes from its zone ID
 (:func:`lakecircle.core.directory.directory_region`), else it is the adapter's region.
 
 Only AWS has directory buckets, so only AWS is asked (:func:`lists_directories`: a client
 whose endpoint is AWS's own); other servers would answer NotImplemented, or as if to
 ListBuckets (moto does), which costs a listing of every bucket again. A server that is
-asked all the same (the adapter's ``directory_buckets=True``, as the tests' endpoint is)
+asked all the same (the adapter's ``directory_buckets`` set to True, as for the tests' endpoint)
 and answers NotImplemented or MethodNotAllowed (mapped to :class:`~lakecircle.errors.NotFound`)
 has none; from any answer only names of the directory form are taken.
 """
