@@ -411,3 +411,14 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
             return int(answer.status), answer.read().decode()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode()
+
+
+def offline_sdk(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """The AWS SDK's own variables for a test endpoint: test credentials, no configuration
+    file of the machine (``home`` holds none), no profile, no endpoint of moto's."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)

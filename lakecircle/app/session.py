@@ -55,11 +55,13 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
     Read as a cycle reads them (:class:`~lakecircle.engine.loader.DefinitionLoader`): an entry
     that cannot be read, an empty file, a file over the size limit or a download that
     fails is an unreadable file with its reason. Raises DefinitionSourceError when a
-    directory or a prefix cannot be listed to its end.
+    directory or a prefix cannot be listed to its end. The settings are read (their problems
+    end the command) for ``LCC_STORAGE_CLASSES``, which validation takes into account.
     """
     uris = [p for p in paths if p.startswith("s3://")]
+    settings = command_settings()
     async with AsyncExitStack() as stack:
-        adapter = await stack.enter_async_context(_reader(command_settings())) if uris else None
+        adapter = await stack.enter_async_context(_reader(settings)) if uris else None
         sources: list[DefinitionSource] = []
         for path in paths:
             if path.startswith("s3://"):
@@ -69,7 +71,7 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
                 sources.append(S3DefinitionSource(adapter, path, full_names=True))
             else:
                 sources.append(LocalDefinitionSource(Path(path)))
-        loaded = await DefinitionLoader(CombinedSource(sources)).load()
+        loaded = await DefinitionLoader(CombinedSource(sources), storage_classes=settings.storage_classes).load()
         return loaded.definitions
 
 
@@ -286,7 +288,8 @@ async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucke
 
             assert account is not None  # noqa: S101 -- opened above when there is no local directory
             source = S3DefinitionSource(account.adapter, settings.definition_uri)
-        definitions = (await DefinitionLoader(source, concurrency=settings.concurrency).load()).definitions
+        loader = DefinitionLoader(source, concurrency=settings.concurrency, storage_classes=settings.storage_classes)
+        definitions = (await loader.load()).definitions
         matches = Matcher(definitions.selectors).match(bucket)
         tags: dict[str, str] | None = None
         note: str | None = None
