@@ -325,9 +325,12 @@ def print_explained(explained: Explained, output: str, *, many: bool) -> None:
             document.setdefault("out_of_scope", [])
             document["accounts_searched"] = explained.searched
             document["unreachable_accounts"] = list(explained.unreachable)
+        document["unsupported"] = explained.unsupported
         click.echo(json.dumps(document, indent=2))
     else:
         text = explanation_text(explanation).split("\n")
+        if explained.unsupported is not None:
+            text.append(f"unsupported: it is never written: {printable(explained.unsupported)}")
         if many and explained.account is None:
             text.insert(
                 1,

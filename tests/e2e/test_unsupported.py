@@ -103,3 +103,17 @@ def test_export_names_the_unsupported_bucket_and_writes_the_others(definitions: 
     assert result.exit_code == 1, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["older.toml"]
     assert "  newer: not exported: bucket newer: its lifecycle configuration holds a field" in result.output
+
+
+def test_explain_says_the_bucket_is_unsupported_with_the_message_and_exits_1(definitions: Path) -> None:
+    runner = CliRunner()
+
+    text = runner.invoke(cli, ["explain", "newer", "--definitions", str(definitions)])
+    as_json = runner.invoke(cli, ["explain", "newer", "--definitions", str(definitions), "--output", "json"])
+    other = runner.invoke(cli, ["explain", "older", "--definitions", str(definitions), "--output", "json"])
+
+    assert text.exit_code == 1, text.output
+    assert "unsupported: it is never written: bucket newer: its lifecycle configuration holds a field" in text.stdout
+    assert 'rule "archive": Filter.ObjectSizeEqualTo' in json.loads(as_json.stdout)["unsupported"]
+    assert as_json.exit_code == 1
+    assert (other.exit_code, json.loads(other.stdout)["unsupported"]) == (0, None)
