@@ -97,6 +97,13 @@ async def test_the_same_answer_without_the_element_reads_whole(proxy: FaultProxy
     assert [r.id for r in config.rules] == ["archive", "plain"]
 
 
+def noted(body: bytes, status: int = 200) -> dict[str, Any]:
+    """What the before-parse hook adds to botocore's parsed answer for ``body``."""
+    added: dict[str, Any] = {}
+    note_unknown_elements({"status_code": status, "body": body}, added, operation_model=OPERATION)
+    return added
+
+
 def test_an_answer_botocore_knows_whole_notes_nothing() -> None:
     body = (
         b'<?xml version="1.0" encoding="UTF-8"?><LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
@@ -106,11 +113,7 @@ def test_an_answer_botocore_knows_whole_notes_nothing() -> None:
         b"<NoncurrentVersionExpiration><NoncurrentDays>3</NoncurrentDays><NewerNoncurrentVersions>2"
         b"</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>"
     )
-    noted: dict[str, Any] = {}
-
-    note_unknown_elements({"status_code": 200, "body": body}, noted, operation_model=OPERATION)
-
-    assert noted == {}
+    assert noted(body) == {}
 
 
 def test_unknown_elements_are_named_in_each_rule_by_id_or_place_and_outside_rules() -> None:
@@ -120,19 +123,9 @@ def test_unknown_elements_are_named_in_each_rule_by_id_or_place_and_outside_rule
         b"<Rule><ID>b</ID><Status>Enabled</Status><Filter/><Expiration><Days>1</Days><Hours>2</Hours></Expiration>"
         b"</Rule><Owner>x</Owner></LifecycleConfiguration>"
     )
-    noted: dict[str, Any] = {}
-
-    note_unknown_elements({"status_code": 200, "body": body}, noted, operation_model=OPERATION)
-
-    assert noted[UNKNOWN_FIELDS] == ["rule #1: Filter.And.Size", 'rule "b": Expiration.Hours', "Owner"]
+    assert noted(body)[UNKNOWN_FIELDS] == ["rule #1: Filter.And.Size", 'rule "b": Expiration.Hours', "Owner"]
 
 
-@pytest.mark.parametrize(
-    "response", [{"status_code": 404, "body": b"<Error><Foo/></Error>"}, {"status_code": 200, "body": b"not xml"}]
-)
-def test_an_error_or_a_body_that_is_no_xml_is_left_to_botocore(response: dict[str, Any]) -> None:
-    noted: dict[str, Any] = {}
-
-    note_unknown_elements(response, noted, operation_model=OPERATION)
-
-    assert noted == {}
+@pytest.mark.parametrize(("status", "body"), [(404, b"<Error><Foo/></Error>"), (200, b"not <xml"), (200, b"")])
+def test_an_error_or_a_body_that_is_no_xml_is_left_to_botocore(status: int, body: bytes) -> None:
+    assert noted(body, status) == {}

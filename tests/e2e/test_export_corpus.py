@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from lakecircle.app.cli import cli
 from lakecircle.app.export import exportable
 from lakecircle.core.model import LifecycleConfig, Rule
-from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.corpus import CORPUS
+from tests.helpers import moto_account
 
 
 @pytest.fixture
@@ -29,14 +29,7 @@ def exported(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     for bucket, params in CORPUS.items():
         s3_client.create_bucket(Bucket=bucket)
         s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, **params)
-    for name, value in {
-        "LCC_ENDPOINT": "s3://lcc-endpoint/lc/",
-        "LCC_AWS_ACCOUNT": MOTO_ACCOUNT,
-        "LCC_AWS_REGION": MOTO_REGION,
-        "LCC_LOG_FORMAT": "JSON",
-        "LCC_APP_LEVEL": "ERROR",
-    }.items():
-        monkeypatch.setenv(name, value)
+    moto_account(monkeypatch)
     result = CliRunner().invoke(cli, ["export", "--output", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     return tmp_path / "out"

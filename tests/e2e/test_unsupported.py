@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from lakecircle.app.cli import cli
-from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
+from tests.conftest import ServerTap
 from tests.faultproxy import FaultProxy, Rewrite
+from tests.helpers import moto_account
 
 LIVE = {"ID": "archive", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}}
 DEFINED = """BucketName = "{bucket}"
@@ -49,15 +50,8 @@ def definitions(moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_
         (folder / f"{bucket}.toml").write_text(DEFINED.format(bucket=bucket))
     with FaultProxy(moto) as proxy:
         proxy.force("GetBucketLifecycleConfiguration", "newer", Rewrite(with_new_field))
-        for name, value in {
-            "AWS_ENDPOINT_URL": proxy.url,
-            "LCC_ENDPOINT": "s3://lcc-endpoint/lc/",
-            "LCC_AWS_ACCOUNT": MOTO_ACCOUNT,
-            "LCC_AWS_REGION": MOTO_REGION,
-            "LCC_LOG_FORMAT": "JSON",
-            "LCC_APP_LEVEL": "ERROR",
-        }.items():
-            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        moto_account(monkeypatch)
         yield folder
 
 
