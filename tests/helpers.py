@@ -180,6 +180,21 @@ def clear_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
     only_settings(monkeypatch, **ONE_REPLICA, **settings)
 
 
+def moto_account(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    """This process's settings for commands run in it against the ``moto`` fixture's account,
+    its endpoint ``s3://lcc-endpoint/lc/`` (the bucket made by the caller), JSON logs of
+    errors alone, then ``settings``."""
+    clear_settings(
+        monkeypatch,
+        LCC_ENDPOINT="s3://lcc-endpoint/lc/",
+        LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
+        LCC_AWS_REGION=MOTO_REGION,
+        LCC_LOG_FORMAT="JSON",
+        LCC_APP_LEVEL="ERROR",
+        **settings,
+    )
+
+
 def only_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> pytest.MonkeyPatch:
     """This process's ``LCC_*`` variables replaced by ``settings`` alone (the settings' own tests)."""
     for name in [n for n in os.environ if n.startswith("LCC_")]:

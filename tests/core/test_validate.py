@@ -527,7 +527,7 @@ ACCEPTED = [
     pytest.param(
         definition_text(
             rule_table('Prefix = "logs/"\nExpiration = { Days = 30 }', rule_id="a"),
-            rule_table('Prefix = ""\nExpiration = { Days = 400 }', rule_id="b"),
+            rule_table('Prefix = ""\nAbortIncompleteMultipartUpload = { DaysAfterInitiation = 3 }', rule_id="b"),
         ),
         id="every-rule-in-legacy-prefix-form",
     ),

@@ -25,6 +25,7 @@ from lakecircle.adapters.s3.directory import directory_buckets, owner_of
 from lakecircle.adapters.s3.errors import followed_token, request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
 from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
+from lakecircle.adapters.s3.unknown_fields import UNKNOWN_FIELDS, unknown_keys
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.ports import BucketRef
 
@@ -134,7 +135,11 @@ class S3Adapter(S3Transport):
         return await self._regions.of(bucket)
 
     async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
-        """The live configuration; NoSuchLifecycleConfiguration reads as no rules."""
+        """The live configuration; NoSuchLifecycleConfiguration reads as no rules.
+
+        A rule that holds a field LakeCircle does not know, whether botocore knows it
+        (:data:`~lakecircle.adapters.s3.unknown_fields.UNKNOWN_FIELDS`) or not, raises
+        :class:`~lakecircle.errors.UnsupportedConfiguration` naming each such field."""
         region = await self.region_of(bucket)
         try:
             response = await self.call(
@@ -142,10 +147,7 @@ class S3Adapter(S3Transport):
             )
         except errors.NotFound:
             return LifecycleConfig()
-        try:
-            return config_from_response(response)
-        except (ValidationError, TypeError, ValueError) as exc:
-            raise unreadable_lifecycle(response, exc, bucket=bucket.name) from exc
+        return lifecycle_of(response, bucket=bucket.name)
 
     async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
         """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
@@ -276,6 +278,24 @@ class S3Adapter(S3Transport):
             retry_on = (errors.Throttled,)
         response = await self._retried("PutObject", params, as_is, lane=OBJECTS, retry_on=retry_on)
         return str(response.get("ETag") or "")
+
+
+def lifecycle_of(response: dict[str, Any], *, bucket: str) -> LifecycleConfig:
+    """A GetBucketLifecycleConfiguration answer as a configuration; an answer with a field
+    LakeCircle does not know raises :class:`~lakecircle.errors.UnsupportedConfiguration`, one
+    the model cannot read otherwise :class:`~lakecircle.errors.MalformedResponse`."""
+    unknown = response.pop(UNKNOWN_FIELDS, None)
+    if unknown:
+        raise errors.UnsupportedConfiguration(unknown, bucket=bucket, request_id=request_id_of(response))
+    try:
+        return config_from_response(response)
+    except ValidationError as exc:
+        keys = unknown_keys(response, exc)
+        if keys is None:
+            raise unreadable_lifecycle(response, exc, bucket=bucket) from exc
+        raise errors.UnsupportedConfiguration(keys, bucket=bucket, request_id=request_id_of(response)) from exc
+    except (TypeError, ValueError) as exc:
+        raise unreadable_lifecycle(response, exc, bucket=bucket) from exc
 
 
 def tags_from_response(response: Mapping[str, Any], *, bucket: str) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The checks of a bucket as a whole, and the entry point that runs every check.
 
 What only the merged bucket can tell: its name, its TransitionDefaultMinimumObjectSize,
-how many rules it has, IDs repeated across its files, and the legacy Prefix beside
-Filter. Each rule's own findings (:mod:`~lakecircle.core.validate.rule`) are turned into
-problems here, naming the file the rule came from.
+how many rules it has, IDs repeated across its files, the legacy Prefix beside Filter,
+and legacy prefixes that overlap (:mod:`~lakecircle.core.validate.legacy`). Each rule's
+own findings (:mod:`~lakecircle.core.validate.rule`) are turned into problems here,
+naming the file the rule came from.
 
 A selector's rules (``BucketMatch``) are checked by the same code, as a bucket of their
 own: every bucket the selector selects gets them all. Its problems name no bucket (which
@@ -28,6 +29,7 @@ from lakecircle.core.model import TDMOS_VALUES, BucketDefinition
 from lakecircle.core.problems import Problem, shown, suggest
 from lakecircle.core.selectors import Selector
 from lakecircle.core.validate.directory import TDMOS_REFUSED, directory_rule_findings
+from lakecircle.core.validate.legacy import overlapping_prefixes
 from lakecircle.core.validate.rule import rule_findings
 
 MAX_RULES = 1000
@@ -113,6 +115,7 @@ def _problems(bucket: BucketDefinition, scope: _Scope, storage_classes: Collecti
     # is reported by check_rule; it does not count for either form here.)
     if legacy:
         problems.extend(_mixed_forms(bucket, scope))
+        problems.extend(_overlaps(bucket, scope))
     problems.extend(found_by_rule)
     return problems
 
@@ -190,6 +193,25 @@ def _mixed_forms(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
             rule=_label(bucket, first_legacy),
             field=scope.field("Prefix", first_legacy),
         )
+    ]
+
+
+def _overlaps(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
+    """Legacy-form rules whose prefixes overlap for one action type (:mod:`.legacy`)."""
+    rules = bucket.config.rules
+    return [
+        Problem(
+            bucket.file_of(o.later),
+            f"its legacy rule-level Prefix {shown(rules[o.later].prefix or '')} overlaps Prefix"
+            f" {shown(rules[o.earlier].prefix or '')} of rule {shown(_label(bucket, o.earlier))}"
+            f" in {bucket.file_of(o.earlier)}, both with action type {o.action}; S3 refuses overlapping"
+            " prefixes for the same action type in the legacy form: write both rules with"
+            " Filter = { Prefix = ... } (Filter prefixes may overlap), or make the prefixes disjoint",
+            bucket=scope.bucket,
+            rule=_label(bucket, o.later),
+            field=scope.field("Prefix", o.later),
+        )
+        for o in overlapping_prefixes(rules)
     ]
 
 
