@@ -17,7 +17,8 @@
         │   │   └── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
         │   ├── ArchivedObject .... an object in an archive storage class cannot be read
         │   ├── ConditionFailed ... a conditional write's condition did not hold: an answer, not a failure
-        │   └── MalformedResponse . S3's answer could not be read: nothing is written on it
+        │   ├── MalformedResponse . S3's answer could not be read: nothing is written on it
+        │   └── UnsupportedConfiguration  a live rule holds a field LakeCircle does not know: never written
         ├── TransientError ........ retried by one layer only, with jittered backoff
         │   ├── Throttled ......... SlowDown, 503, Throttling, RequestTimeout
         │   ├── ServerError ....... other 5xx
@@ -185,6 +186,31 @@ class ConditionFailed(PermanentError):
 
 class MalformedResponse(PermanentError):
     hint = "nothing was written on the strength of it"
+
+
+class UnsupportedConfiguration(PermanentError):
+    """A bucket's live rules hold a field LakeCircle's model does not know (S3 adds fields
+    over time): the bucket is ``unsupported``, never written, since a write would drop the
+    field; every other bucket goes on. ``fields`` names each (``rule "<ID>": <path>``)."""
+
+    hint = (
+        "LakeCircle does not write a bucket whose rules it cannot read whole; upgrade LakeCircle"
+        " to a version that knows the field, or remove it from the bucket's rules"
+    )
+
+    def __init__(self, fields: list[str], *, bucket: str, request_id: str | None = None) -> None:
+        self.fields = tuple(fields)
+        super().__init__(
+            "; ".join(self.fields), operation="GetBucketLifecycleConfiguration", bucket=bucket, request_id=request_id
+        )
+
+    def __str__(self) -> str:
+        req = f" (request id {self.request_id})" if self.request_id else ""
+        what = "a field" if len(self.fields) == 1 else "fields"
+        return (
+            f"bucket {self.bucket}: its lifecycle configuration holds {what} LakeCircle does not know"
+            f" ({self.message}); {self.hint}{req}"
+        )
 
 
 class TransientError(S3Error):

@@ -15,12 +15,17 @@ values and the small functions, apart from the pydantic model.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
 
 from lakecircle.core.queue_url import parse_queue_url
+from lakecircle.core.validate.actions import STORAGE_CLASSES
 
 
 def number(value: float) -> str:
@@ -133,6 +138,48 @@ def check_accounts(value: str | None) -> str | None:
 
 
 _BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+
+STORAGE_CLASS_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A name ``LCC_STORAGE_CLASSES`` takes: 1 to 64 letters, digits, ``_``, ``.`` and ``-``, as S3's
+own classes and MinIO's tiers and Ceph's placement targets are written."""
+
+
+def parse_storage_classes(value: object) -> object:
+    """``LCC_STORAGE_CLASSES``: names separated by commas (``WARM,COLD``) or a JSON list of them
+    (``["WARM", "COLD"]``), each a transition target the server has beside S3's own. The
+    names are checked as names only; S3's own classes need no entry and are refused in it,
+    so their rules of days and order are never lost to a name given twice."""
+    if not isinstance(value, str):
+        return value  # a tuple given as an override; pydantic checks its type
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f'expected a JSON list of names such as ["WARM", "COLD"] ({exc.msg})') from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError('expected a JSON list of names such as ["WARM", "COLD"]')
+    else:
+        names = text.split(",")
+    names = [n.strip() for n in names]
+    problems = []
+    if not all(names):
+        problems.append("a name is empty (two commas in a row, or one at an end)")
+    bad = [n for n in names if n and not STORAGE_CLASS_NAME.fullmatch(n)]
+    if bad:
+        problems.append(
+            f"{len(bad)} name(s) are not storage class names: each is 1 to 64 letters, digits, '_', '.' or '-'"
+        )
+    own = [n for n in names if n in STORAGE_CLASSES]
+    if own:
+        problems.append(f"{', '.join(own)} is S3's own (its rules apply); list only the server's other classes")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(dict.fromkeys(names))
+
+
+StorageClasses = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_storage_classes)]
+"""``LCC_STORAGE_CLASSES``'s type: read by :func:`parse_storage_classes`, not as JSON by pydantic-settings."""
 
 
 PREVIEW_CHARACTERS: Final = 3

@@ -33,6 +33,7 @@ from lakecircle.setting_values import (
     DEFAULT_ROLE_NAME,
     NEVER_SHOWN,
     RANGES,
+    StorageClasses,
     check_account,
     check_accounts,
     check_events_queue,
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
     concurrency: int = 16
     verify_account: bool = True
     content_md5: bool = False
+    storage_classes: StorageClasses = ()
     # -- the always-on service -------------------------------------------------------------
     poll_interval: float = 30.0
     resync_interval: float = 600.0
@@ -375,9 +377,8 @@ def load_settings(
 ) -> Settings:
     """Read the environment (overridden by ``overrides`` that are not None), all errors at once.
 
-    ``required`` names the settings the command cannot run without (:data:`REQUIRABLE`),
-    ``required_to_write`` those it needs unless ``LCC_ACTIONS`` (or its override) is DRYRUN;
-    a missing one is a problem of the same run as an invalid one.
+    ``required`` names the settings the command cannot run without (:data:`REQUIRABLE`), ``required_to_write``
+    those it needs unless ``LCC_ACTIONS`` (or its override) is DRYRUN; a missing one is a problem like any.
     """
     environ = os.environ if environ is None else environ
     given = {k: v for k, v in overrides.items() if v is not None}

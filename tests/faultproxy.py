@@ -31,6 +31,9 @@ under load:
 - ``list_drop``: a ListObjectsV2 page without some of its keys (those ending with one of
   ``drop_suffixes``, or every other key), its ``KeyCount`` as the server said.
 
+Beside the faults, ``force`` takes a :class:`Rewrite`: the server's 200 answer with its
+body edited (a newer server's answer, made from moto's: an XML element moto never sends).
+
 An STS request (a query-protocol POST: AssumeRole, GetCallerIdentity) gets STS's own error
 document for ``slowdown`` (400 ``Throttling``), ``server_error`` (500 ``InternalFailure``) and
 ``denied`` (403 ``AccessDenied``), which botocore reads only in that shape; its RoleArn, if
@@ -63,7 +66,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
@@ -199,9 +202,17 @@ class Event:
     """The access key ID the request was signed with (its Authorization header's Credential)."""
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """``force(operation, bucket, Rewrite(edit))``: the server's 200 answer to it, its body
+    passed through ``edit`` (counted as no fault: the answer is one a server could give)."""
+
+    edit: Callable[[bytes], bytes]
+
+
 @dataclass
 class _Forced:
-    what: Fault | bytes
+    what: Fault | bytes | Rewrite
     times: int | None
 
 
@@ -280,7 +291,7 @@ class FaultProxy:
         self,
         operation: str,
         bucket: str | None,
-        what: Fault | bytes,
+        what: Fault | bytes | Rewrite,
         *,
         times: int | None = None,
         key: str | None = None,
@@ -455,10 +466,13 @@ class FaultProxy:
             self._arrived[operation] += 1
             self._arrival.notify_all()
         fault = self._draw(operation, bucket, key)
+        rewrite = fault if isinstance(fault, Rewrite) else None
+        if rewrite is not None:
+            fault = None
         forced_body = fault if isinstance(fault, bytes) else None
         if forced_body is not None:
             fault = Fault.GARBAGE
-        assert not isinstance(fault, bytes)
+        assert not isinstance(fault, bytes | Rewrite)
         if request.expect:
             if fault is Fault.STALL:  # not even the 100 Continue (aiobotocore's PutObject waits for it)
                 self._count(fault, operation, bucket, request)
@@ -500,6 +514,8 @@ class FaultProxy:
         if fault is Fault.RESET:  # after the server handled it: the answer is lost
             _reset(writer)
             return
+        if rewrite is not None and response.status == 200 and request.method != "HEAD":
+            response.body = rewrite.edit(response.body)
         if fault is Fault.GARBAGE:
             response.body = forced_body if forced_body is not None else self._garbage()
         if fault is Fault.REPLACE:
@@ -516,7 +532,7 @@ class FaultProxy:
         if truncate:
             _reset(writer)
 
-    def _draw(self, operation: str, bucket: str | None, key: str = "") -> Fault | bytes | None:
+    def _draw(self, operation: str, bucket: str | None, key: str = "") -> Fault | bytes | Rewrite | None:
         with self._lock:
             for pinned in ((operation, bucket, key or None), (operation, bucket, None), (operation, ANY, None)):
                 forced = self._forced.get(pinned)

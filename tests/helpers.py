@@ -180,6 +180,21 @@ def clear_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
     only_settings(monkeypatch, **ONE_REPLICA, **settings)
 
 
+def moto_account(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    """This process's settings for commands run in it against the ``moto`` fixture's account,
+    its endpoint ``s3://lcc-endpoint/lc/`` (the bucket made by the caller), JSON logs of
+    errors alone, then ``settings``."""
+    clear_settings(
+        monkeypatch,
+        LCC_ENDPOINT="s3://lcc-endpoint/lc/",
+        LCC_AWS_ACCOUNT=MOTO_ACCOUNT,
+        LCC_AWS_REGION=MOTO_REGION,
+        LCC_LOG_FORMAT="JSON",
+        LCC_APP_LEVEL="ERROR",
+        **settings,
+    )
+
+
 def only_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> pytest.MonkeyPatch:
     """This process's ``LCC_*`` variables replaced by ``settings`` alone (the settings' own tests)."""
     for name in [n for n in os.environ if n.startswith("LCC_")]:
@@ -411,3 +426,14 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
             return int(answer.status), answer.read().decode()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode()
+
+
+def offline_sdk(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """The AWS SDK's own variables for a test endpoint: test credentials, no configuration
+    file of the machine (``home`` holds none), no profile, no endpoint of moto's."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from dateutil.tz import tzutc  # type: ignore[import-untyped]  # boto3's own UTC
@@ -207,11 +207,20 @@ def rule_specs(draw: st.DrawFn, *, legacy: bool = False, rule_id: str | None = N
 def config_specs(
     draw: st.DrawFn, *, legacy: bool | None = None, max_rules: int = 6, min_rules: int = 0
 ) -> tuple[list[RuleSpec], bool]:
-    """The meanings of a bucket's rules (unique IDs), and whether they use the legacy form."""
+    """The meanings of a bucket's rules (unique IDs), and whether they use the legacy form.
+
+    Legacy rules of a bucket with several get disjoint prefixes (``0/...``, ``1/...``): S3
+    refuses legacy prefixes that overlap for one action type (core/validate/legacy.py)."""
     if legacy is None:
         legacy = draw(st.booleans())
     ids = draw(st.lists(rule_ids, min_size=min_rules, max_size=max_rules, unique=True))
-    return [draw(rule_specs(legacy=legacy, rule_id=i)) for i in ids], legacy
+    specs = [draw(rule_specs(legacy=legacy, rule_id=i)) for i in ids]
+    if legacy and len(specs) > 1:
+        specs = [
+            replace(spec, filter=replace(spec.filter, prefix=f"{n}/{spec.filter.prefix or ''}"))
+            for n, spec in enumerate(specs)
+        ]
+    return specs, legacy
 
 
 # --- spellings --------------------------------------------------------------------------

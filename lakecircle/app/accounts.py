@@ -24,7 +24,7 @@ import structlog
 from lakecircle.adapters.accounts import account_source
 from lakecircle.app.export import Exported, export_store
 from lakecircle.app.rollbacks import restore
-from lakecircle.app.session import Explained
+from lakecircle.app.session import Explained, unsupported_in
 from lakecircle.app.shares import accounts_at_once, request_slots, service_identity
 from lakecircle.app.wiring import Account as Opened
 from lakecircle.app.wiring import definition_loader, member_history, open_account, open_hub, open_member
@@ -163,6 +163,7 @@ class _Search:
     holder: Account | None = None
     tags: dict[str, str] | None = None
     tags_error: str | None = None
+    unsupported: str | None = None
     failed: list[tuple[Account, str]] = field(default_factory=list)
 
 
@@ -196,6 +197,8 @@ async def explain_in_accounts(
                             return
                         search.holder = account
                         matches = [m for m in matcher.match(bucket) if m.selector.scope.admits(account)]
+                        if matches or bucket in definitions.buckets:
+                            search.unsupported = await unsupported_in(opened.adapter, ref)
                         if needing_tags(matches):
                             try:
                                 search.tags = await opened.adapter.get_bucket_tags(ref)
@@ -221,6 +224,7 @@ async def explain_in_accounts(
             tags_failed=search.tags_error is not None,
             account=search.holder,
             searched=len(chosen),
+            unsupported=search.unsupported if explanation.managed else None,
         )
 
 

@@ -266,10 +266,11 @@ def explain(bucket: str, definitions_dir: Path | None, output: str, account_ids:
     gives, what is overridden, its ownership and the resulting desired configuration.
 
     Reads the definitions (the S3 prefix, or --definitions DIR) and, when a tag selector's
-    pattern matches the bucket and an account is configured, the bucket's tags; never its
-    lifecycle configuration (that is `plan`). Exit 1 when the bucket's definitions are
-    invalid, a definition file could not be read or the bucket's tags could not be (the
-    answer may be incomplete); an unmanaged bucket is exit 0.
+    pattern matches the bucket and an account is configured, the bucket's tags; its lifecycle
+    configuration only to say whether it holds a field LakeCircle does not know (unsupported:
+    never written; the rules themselves are `plan`'s). Exit 1 when the bucket's definitions
+    are invalid, it is unsupported, a definition file could not be read or the bucket's tags
+    could not be (the answer may be incomplete); an unmanaged bucket is exit 0.
 
     With LCC_ACCOUNTS, the managed accounts (those --account names) are asked which holds the
     bucket, and only the definitions whose Accounts and AccountTags admit that account apply.
@@ -281,7 +282,7 @@ def explain(bucket: str, definitions_dir: Path | None, output: str, account_ids:
     else:
         explained = run(lambda: explain_bucket(settings, definitions_dir, bucket))
     print_explained(explained, output, many=settings.accounts is not None)
-    sys.exit(0 if explained.complete and explained.explanation.valid else 1)
+    sys.exit(0 if explained.complete and explained.explanation.valid and explained.unsupported is None else 1)
 
 
 @cli.command()

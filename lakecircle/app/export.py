@@ -1,8 +1,13 @@
 """Export live lifecycle configurations as definition files, to adopt existing buckets.
 
-Each file is written so that ``lakecircle plan --definitions DIR`` right after reports no
-changes for its bucket: the rules are written as S3 returns them, with
-TransitionDefaultMinimumObjectSize where S3 reports it.
+Each file is written so that ``lakecircle validate`` on it finds no problem and
+``lakecircle plan --definitions DIR`` right after reports no changes for its bucket: the
+rules are written in the canonical form LakeCircle compares in
+(:mod:`lakecircle.core.normalize`), with TransitionDefaultMinimumObjectSize where S3 reports
+it. Written as a server returns them, some would not validate: servers that drop fields
+hand back an ``And`` that holds one predicate or none (moto drops object-size filters), a
+shape S3 itself refuses on a PUT, which the canonical form says as the bare predicate or
+``Filter = {}``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import structlog
 
 from lakecircle.app.wiring import open_account
 from lakecircle.core.model import LifecycleConfig
+from lakecircle.core.normalize import canonical_rule
 from lakecircle.core.render import config_toml
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
@@ -40,6 +46,14 @@ class Exported:
 
 def _cannot_write(path: Path, exc: OSError) -> ExportError:
     return ExportError(f"cannot write {path}: {exc.strerror or exc}; choose an --output LakeCircle can write to")
+
+
+def exportable(bucket: str, config: LifecycleConfig) -> LifecycleConfig:
+    """``config`` as a definition file writes it: each rule named and in canonical form, in
+    the order the server gave them."""
+    config = _named(bucket, config)
+    rules = tuple(canonical_rule(r) for r in config.rules)
+    return LifecycleConfig(rules, config.transition_default_minimum_object_size)
 
 
 def _named(bucket: str, config: LifecycleConfig) -> LifecycleConfig:
@@ -90,7 +104,7 @@ async def export_store(
                 return
         if not config.rules:
             return
-        config = _named(ref.name, config)
+        config = exportable(ref.name, config)
         path = output_dir / f"{ref.name}.toml"
         try:
             text = config_toml(ref.name, config, accounts=(account,) if account is not None else ())

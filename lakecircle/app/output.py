@@ -14,6 +14,7 @@ as a failed bucket does (:func:`hub_failed`).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,6 +83,11 @@ def unmanaged_list(report: CycleReport, hub: HubRun | None = None) -> str:
     return "\n".join((head, *(f"  {printable(name)}" for name in names)))
 
 
+def _unsupported(counts: Counter[BucketState]) -> str:
+    """``, 1 unsupported`` when a bucket's rules hold a field LakeCircle does not know."""
+    return f", {counts[BucketState.UNSUPPORTED]} unsupported" if counts[BucketState.UNSUPPORTED] else ""
+
+
 def summary(report: CycleReport, hub: HubRun | None = None) -> str:
     """One paragraph a person reads after a cycle; with ``hub`` (many accounts), the buckets
     named with their accounts and the accounts counted."""
@@ -92,7 +98,7 @@ def summary(report: CycleReport, hub: HubRun | None = None) -> str:
     where = "the account" if hub is None else f"{managed} account(s)"
     lines = [
         f"{changed} bucket(s) {verb}, {c[BucketState.IN_SYNC]} in sync, {c[BucketState.MISSING]} missing,"
-        f" {c[BucketState.INVALID]} invalid, {c[BucketState.FAILED]} failed"
+        f" {c[BucketState.INVALID]} invalid, {c[BucketState.FAILED]} failed{_unsupported(c)}"
         f" ({report.buckets_listed} bucket(s) in {where}, {report.duration:.1f} s)."
     ]
     accounts = _accounts_of(hub)
@@ -109,7 +115,7 @@ def summary(report: CycleReport, hub: HubRun | None = None) -> str:
         )
     for result in report.results:
         bucket = printable(result.bucket) + accounts.get(id(result), "")
-        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING):
+        if result.state in (BucketState.FAILED, BucketState.INVALID, BucketState.MISSING, BucketState.UNSUPPORTED):
             lines.append(f"  {result.state.value}: {bucket}: {printable(result.error or '')}")
         elif result.dropped:
             lines.append(f"  {result.state.value}: {bucket}: the server did not keep {', '.join(result.dropped)}")
@@ -284,9 +290,10 @@ def _unreadable_line(file: UnreadableFile) -> str:
 
 
 def failed(report: CycleReport) -> bool:
-    """Exit 1: a bucket failed or is invalid, the cycle could not run, or a definition file is unreadable."""
+    """Exit 1: a bucket failed, is invalid or unsupported, the cycle could not run, or a definition
+    file is unreadable."""
     partial = report.definitions is not None and report.definitions.partial
-    return not report.ok or partial or report.counts[BucketState.INVALID] > 0
+    return not report.ok or partial or report.counts[BucketState.INVALID] + report.counts[BucketState.UNSUPPORTED] > 0
 
 
 def history_line(record: ChangeRecord) -> str:
@@ -318,9 +325,12 @@ def print_explained(explained: Explained, output: str, *, many: bool) -> None:
             document.setdefault("out_of_scope", [])
             document["accounts_searched"] = explained.searched
             document["unreachable_accounts"] = list(explained.unreachable)
+        document["unsupported"] = explained.unsupported
         click.echo(json.dumps(document, indent=2))
     else:
         text = explanation_text(explanation).split("\n")
+        if explained.unsupported is not None:
+            text.append(f"unsupported: it is never written: {printable(explained.unsupported)}")
         if many and explained.account is None:
             text.insert(
                 1,

@@ -46,6 +46,7 @@ async def restore(
             dry_run=dry_run,
             definitions=definitions,
             fence=fence,
+            storage_classes=settings.storage_classes,
         )
 
 

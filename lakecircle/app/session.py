@@ -31,8 +31,8 @@ from lakecircle.core.selectors import Matcher, needing_tags
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.history import History
 from lakecircle.engine.loader import DefinitionLoader
-from lakecircle.errors import LakeCircleError
-from lakecircle.ports import BucketRef, DefinitionSource
+from lakecircle.errors import LakeCircleError, UnsupportedConfiguration
+from lakecircle.ports import BucketRef, DefinitionSource, LifecycleStore
 from lakecircle.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -55,11 +55,13 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
     Read as a cycle reads them (:class:`~lakecircle.engine.loader.DefinitionLoader`): an entry
     that cannot be read, an empty file, a file over the size limit or a download that
     fails is an unreadable file with its reason. Raises DefinitionSourceError when a
-    directory or a prefix cannot be listed to its end.
+    directory or a prefix cannot be listed to its end. The settings are read (their problems
+    end the command) for ``LCC_STORAGE_CLASSES``, which validation takes into account.
     """
     uris = [p for p in paths if p.startswith("s3://")]
+    settings = command_settings()
     async with AsyncExitStack() as stack:
-        adapter = await stack.enter_async_context(_reader(command_settings())) if uris else None
+        adapter = await stack.enter_async_context(_reader(settings)) if uris else None
         sources: list[DefinitionSource] = []
         for path in paths:
             if path.startswith("s3://"):
@@ -69,7 +71,7 @@ async def read_paths(paths: Sequence[str]) -> Definitions:
                 sources.append(S3DefinitionSource(adapter, path, full_names=True))
             else:
                 sources.append(LocalDefinitionSource(Path(path)))
-        loaded = await DefinitionLoader(CombinedSource(sources)).load()
+        loaded = await DefinitionLoader(CombinedSource(sources), storage_classes=settings.storage_classes).load()
         return loaded.definitions
 
 
@@ -257,9 +259,25 @@ class Explained:
     """With many accounts, when none holds the bucket: each account that could not be asked,
     named with its role and cause (it may hold the bucket: the answer is incomplete)."""
 
+    unsupported: str | None = None
+    """The bucket is managed and its live rules hold a field LakeCircle does not know: the
+    message naming it (the bucket is never written; exit 1)."""
+
     @property
     def complete(self) -> bool:
         return not (self.definitions.partial or self.tags_failed or self.unreachable)
+
+
+async def unsupported_in(store: LifecycleStore, ref: BucketRef) -> str | None:
+    """Why LakeCircle cannot manage the bucket's live rules (a field it does not know), or
+    None. Any other failed read is left to ``plan``: ``explain`` answers about definitions."""
+    try:
+        await store.get_lifecycle(ref)
+    except UnsupportedConfiguration as exc:
+        return str(exc)
+    except LakeCircleError:
+        return None
+    return None
 
 
 async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucket: str) -> Explained:
@@ -269,7 +287,8 @@ async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucke
     The bucket's tags are read (one GetBucketTagging) only when a selector whose pattern
     matches its name asks for tags, and only with an account: with ``--definitions`` and
     no account settings, those selectors are shown as needing the tags. A failed tag read
-    is said, not fatal. The live lifecycle configuration is not read.
+    is said, not fatal. The live lifecycle configuration of a managed bucket is read with an
+    account, only to say whether it holds a field LakeCircle does not know (``unsupported``).
     """
     with_account = definitions_dir is None or (settings.aws_account is not None and settings.aws_region is not None)
     async with AsyncExitStack() as stack:
@@ -286,7 +305,8 @@ async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucke
 
             assert account is not None  # noqa: S101 -- opened above when there is no local directory
             source = S3DefinitionSource(account.adapter, settings.definition_uri)
-        definitions = (await DefinitionLoader(source, concurrency=settings.concurrency).load()).definitions
+        loader = DefinitionLoader(source, concurrency=settings.concurrency, storage_classes=settings.storage_classes)
+        definitions = (await loader.load()).definitions
         matches = Matcher(definitions.selectors).match(bucket)
         tags: dict[str, str] | None = None
         note: str | None = None
@@ -298,8 +318,10 @@ async def explain_bucket(settings: Settings, definitions_dir: Path | None, bucke
                     tags = await account.adapter.get_bucket_tags(BucketRef(bucket))
                 except LakeCircleError as exc:
                     note = f"the read failed: {exc}"
+        explanation = explain(bucket, definitions, matches, tags, note)
+        unsupported = None
+        if account is not None and explanation.managed:
+            unsupported = await unsupported_in(account.adapter, BucketRef(bucket))
         return Explained(
-            explain(bucket, definitions, matches, tags, note),
-            definitions,
-            tags_failed=note is not None and account is not None,
+            explanation, definitions, tags_failed=note is not None and account is not None, unsupported=unsupported
         )

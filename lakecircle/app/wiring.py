@@ -170,9 +170,12 @@ def definition_loader(settings: Settings, adapter: S3Adapter, definitions_dir: P
     from lakecircle.adapters.local import READERS, LocalDefinitionSource
     from lakecircle.adapters.s3.stores import S3DefinitionSource
 
+    classes = settings.storage_classes
     if definitions_dir is not None:
-        return DefinitionLoader(LocalDefinitionSource(definitions_dir), concurrency=min(settings.concurrency, READERS))
-    return DefinitionLoader(S3DefinitionSource(adapter, settings.definition_uri), concurrency=settings.concurrency)
+        local = LocalDefinitionSource(definitions_dir)
+        return DefinitionLoader(local, concurrency=min(settings.concurrency, READERS), storage_classes=classes)
+    source = S3DefinitionSource(adapter, settings.definition_uri)
+    return DefinitionLoader(source, concurrency=settings.concurrency, storage_classes=classes)
 
 
 def _reconciler(

@@ -5,8 +5,8 @@ newline) used to pass validation and fail at S3, after every retry. The rules ar
 of the S3 User Guide ("General purpose bucket naming rules"): each broken rule is one
 sentence saying which rule and what to write instead.
 
-Names ending in ``--x-s3`` are directory buckets (S3 Express One Zone), which have rules
-and an API of their own that LakeCircle does not support yet: they get a message saying so.
+Names ending in ``--x-s3`` are directory buckets (S3 Express One Zone), whose naming rules
+are their own (:func:`lakecircle.core.directory.directory_name_problems`).
 
 Buckets made in us-east-1 before March 2018 may have names these rules forbid (upper
 case, underscores, up to 255 characters), as may buckets made before a prefix or suffix
@@ -19,12 +19,11 @@ import re
 import string
 from typing import Final
 
+from lakecircle.core.directory import DIRECTORY_BUCKET_SUFFIX, directory_name_problems
 from lakecircle.core.problems import printable, shown
 
 MIN_LENGTH: Final = 3
 MAX_LENGTH: Final = 63
-
-DIRECTORY_BUCKET_SUFFIX: Final = "--x-s3"
 
 RESERVED_PREFIXES: Final = (
     ("xn--", "for internationalized domain names"),
@@ -47,7 +46,8 @@ _SUFFIXES: Final = (DIRECTORY_BUCKET_SUFFIX, *(s for s, _ in RESERVED_SUFFIXES))
 
 
 def name_problems(name: str) -> list[str]:
-    """What is wrong with ``name`` as a general purpose bucket's name: one sentence per rule it breaks."""
+    """What is wrong with ``name`` as a bucket's name: one sentence per rule it breaks (a directory
+    bucket's name, ending in ``--x-s3``, by the rules of directory buckets)."""
     if (
         MIN_LENGTH <= len(name) <= MAX_LENGTH
         and _PLAIN.fullmatch(name)
@@ -58,10 +58,7 @@ def name_problems(name: str) -> list[str]:
     ):
         return []  # every name of every valid definition comes this way
     if name.endswith(DIRECTORY_BUCKET_SUFFIX):
-        return [
-            f"bucket names ending in {DIRECTORY_BUCKET_SUFFIX!r} are directory buckets (S3 Express One Zone),"
-            " which LakeCircle does not support yet; define general purpose buckets only"
-        ]
+        return directory_name_problems(name)
     found = []
     if not MIN_LENGTH <= len(name) <= MAX_LENGTH:
         found.append(

@@ -17,7 +17,7 @@ Selectors (``BucketMatch``) are carried beside the buckets, whole: there are few
 and each is needed for every listing. A selector with an error is left out, listed in
 ``invalid_selectors``, and makes its file's picture partial: which buckets it meant, and
 so which rules of theirs it would keep, is unknown until it is fixed (ARCHITECTURE.md,
-"Safety", rule 6).
+"Safety", rule 6). ``storage_classes``: the server's own transition targets (``LCC_STORAGE_CLASSES``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
@@ -158,14 +158,14 @@ class _CheckedSelectors:
     """What validating their rules found (their reading's problems are the file's)."""
 
     @classmethod
-    def of(cls, parsed: ParsedFile) -> _CheckedSelectors:
+    def of(cls, parsed: ParsedFile, storage_classes: Collection[str] = ()) -> _CheckedSelectors:
         """Every selector of the file validated, the incomplete ones too (so that all
         their problems come in one run)."""
         valid: list[Selector] = []
         invalid = {label: list(errors) for label, errors in parsed.broken_selectors}
         problems: list[Problem] = []
         for selector in (*parsed.selectors, *parsed.incomplete_selectors):
-            found = validate_selector(selector)
+            found = validate_selector(selector, storage_classes)
             problems.extend(found)
             if selector.label in invalid or has_errors(found):
                 invalid.setdefault(selector.label, []).extend(p for p in found if p.is_error)
@@ -174,14 +174,14 @@ class _CheckedSelectors:
         return cls(tuple(valid), tuple((label, tuple(errors)) for label, errors in invalid.items()), tuple(problems))
 
 
-def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
+def build_definitions(parsed: Iterable[ParsedFile], storage_classes: Collection[str] = ()) -> Definitions:
     """Merge and validate already parsed files."""
     parsed = list(parsed)
     merged, problems = merge(parsed)
-    checked = [_CheckedSelectors.of(f) for f in parsed]
+    checked = [_CheckedSelectors.of(f, storage_classes) for f in parsed]
     problems = [p for f, c in zip(parsed, checked, strict=True) for p in (*f.problems, *c.problems)] + problems
     for bucket in merged.values():
-        problems.extend(validate_bucket(bucket))
+        problems.extend(validate_bucket(bucket, storage_classes))
     invalid, unreadable = _sorted_out(problems, [f.name for f in parsed if not f.readable])
     valid = {name: b for name, b in merged.items() if name not in invalid}
     return Definitions(
@@ -197,10 +197,12 @@ def build_definitions(parsed: Iterable[ParsedFile]) -> Definitions:
     )
 
 
-def load_definitions(files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> Definitions:
+def load_definitions(
+    files: Mapping[str, bytes] | Iterable[tuple[str, bytes]], storage_classes: Collection[str] = ()
+) -> Definitions:
     """Parse, merge and validate definition files given as (name, bytes)."""
     items = files.items() if isinstance(files, Mapping) else files
-    return build_definitions(parse_file(name, data) for name, data in items)
+    return build_definitions((parse_file(name, data) for name, data in items), storage_classes)
 
 
 # -- the compact form the loader keeps between cycles ---------------------------------------
@@ -281,15 +283,15 @@ class FileBrief:
     """(label, errors) of its selectors left out."""
 
     @classmethod
-    def of(cls, parsed: ParsedFile, data: bytes, etag: str = "") -> FileBrief:
+    def of(cls, parsed: ParsedFile, data: bytes, etag: str = "", storage_classes: Collection[str] = ()) -> FileBrief:
         """The brief of a file parsed from ``data``."""
         briefs = tuple(
-            BucketBrief(d.rules, d.tdmos, b.name, tuple(validate_bucket(b)), scope=d.scope)
+            BucketBrief(d.rules, d.tdmos, b.name, tuple(validate_bucket(b, storage_classes)), scope=d.scope)
             for b in (*parsed.buckets, *parsed.incomplete)
             for d in (_desired(b),)
         )
         packed = _pack(data) if briefs else b""
-        checked = _CheckedSelectors.of(parsed)
+        checked = _CheckedSelectors.of(parsed, storage_classes)
         return cls(
             parsed.name,
             packed,
@@ -351,7 +353,7 @@ def bucket_models(buckets: Mapping[str, BucketDefinition], names: Iterable[str])
     return (buckets[name] for name in names)
 
 
-def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
+def definitions_from_briefs(briefs: Iterable[FileBrief], storage_classes: Collection[str] = ()) -> Definitions:
     """The same value :func:`build_definitions` makes of these files parsed, from their briefs.
 
     A bucket defined in one file (the usual case) needs nothing but its brief. The files
@@ -376,7 +378,7 @@ def definitions_from_briefs(briefs: Iterable[FileBrief]) -> Definitions:
     desired: dict[str, Desired] = {}
     for name, bucket in first.items():
         if name in shared:
-            problems.extend(validate_bucket(merged[name]))
+            problems.extend(validate_bucket(merged[name], storage_classes))
             desired[name] = _desired(merged[name])
         else:
             problems.extend(bucket.problems)

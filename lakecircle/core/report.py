@@ -36,6 +36,9 @@ class BucketState(StrEnum):
     """Just written; S3 still answers with what it held before. Not written again."""
     DIVERGING = "diverging"
     """Still not what LakeCircle wrote after the settle window: rewritten only with backoff."""
+    UNSUPPORTED = "unsupported"
+    """Its live rules hold a field LakeCircle does not know (S3 adds fields over time): its
+    error names the field and the rule; never written, as a write would drop the field."""
     UNMANAGED = "unmanaged"
     """In the account, and no definition selects it: never read, never written, counted
     (``CycleReport.counts``) without a result of its own."""
@@ -266,14 +269,13 @@ class CycleReport:
         return self.counts[BucketState.DRIFTED]
 
 
+_WHEN_SOME = (BucketState.UNMANAGED, BucketState.UNSUPPORTED)
+
+
 def counts_document(counts: Counter[BucketState]) -> dict[str, int]:
-    """Each state's count; ``unmanaged`` only when there are some, so that a report of
-    buckets all defined reads as it did before selectors."""
-    return {
-        state.value: counts[state]
-        for state in BucketState
-        if state is not BucketState.UNMANAGED or counts[BucketState.UNMANAGED]
-    }
+    """Each state's count; ``unmanaged`` and ``unsupported`` only when there are some, so that
+    a report of buckets all defined and readable reads as it did before those states."""
+    return {state.value: counts[state] for state in BucketState if state not in _WHEN_SOME or counts[state]}
 
 
 def report_document(report: CycleReport) -> dict[str, Any]:

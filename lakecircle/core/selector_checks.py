@@ -19,13 +19,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
 from lakecircle.core.bucket_names import (
-    DIRECTORY_BUCKET_SUFFIX,
     MAX_LENGTH,
     MIN_LENGTH,
     RESERVED_PREFIXES,
     RESERVED_SUFFIXES,
     name_problems,
 )
+from lakecircle.core.directory import DIRECTORY_BUCKET_SUFFIX
 from lakecircle.core.problems import Problem, Severity, printable, shown
 from lakecircle.core.selectors import Ownership, glob_tokens
 from lakecircle.core.shape_problems import toml_key
@@ -147,7 +147,12 @@ def _literal_problems(pattern: str) -> list[str]:
         for prefix, what in RESERVED_PREFIXES
         if head.startswith(prefix)
     )
-    suffixes = ((DIRECTORY_BUCKET_SUFFIX, "for directory buckets, which LakeCircle does not support"),)
+    suffixes = (
+        (
+            DIRECTORY_BUCKET_SUFFIX,
+            "for directory buckets, which selectors never select (define each by its BucketName)",
+        ),
+    )
     found.extend(
         f"it ends in {suffix!r}, a suffix S3 reserves {what}"
         for suffix, what in (*suffixes, *RESERVED_SUFFIXES)

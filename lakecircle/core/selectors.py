@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
+from lakecircle.core.directory import is_directory_bucket
 from lakecircle.core.model import LifecycleConfig
 
 
@@ -312,7 +313,12 @@ class Matcher:
     def match(self, name: str) -> tuple[Match, ...]:
         """The selectors whose ``BucketMatch`` matches ``name`` and whose ``BucketExclude``
         does not, in the order of the sequence, each with the first of its patterns that
-        matched. Tags are not checked (see :func:`needing_tags` and :func:`with_tags`)."""
+        matched. Tags are not checked (see :func:`needing_tags` and :func:`with_tags`).
+
+        A directory bucket (``--x-s3``) is selected by none: its lifecycle grammar is narrower
+        than a selector's rules are checked for, so it is defined by its ``BucketName`` alone."""
+        if is_directory_bucket(name):
+            return ()
         candidates = [*self._everything, *self._anywhere]
         found = self._exact.get(name)
         if found is not None:

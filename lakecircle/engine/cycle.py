@@ -49,7 +49,7 @@ from lakecircle.engine.report_log import log_removal_guard, log_report, save_rep
 from lakecircle.engine.results import ResultHook, Results, invalid_results
 from lakecircle.engine.tags import TagCache
 from lakecircle.engine.write import BucketWriter, PendingWrite
-from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientError
+from lakecircle.errors import LakeCircleError, NoSuchBucket, S3Error, TransientError, UnsupportedConfiguration
 from lakecircle.ports import BucketRef, LifecycleStore, ObjectRef, TagReader
 
 log = structlog.get_logger("lakecircle.engine.cycle")
@@ -306,6 +306,8 @@ class Cycle:
                 self.unread = True  # its removals are unknown: the cycle's total is too
             elif isinstance(exc, NoSuchBucket) and self.slice is not None:  # deleted since it was listed
                 return BucketResult(name, BucketState.MISSING, error="no longer in the account")
+            elif isinstance(exc, UnsupportedConfiguration):  # read, and not to be written
+                return BucketResult(name, BucketState.UNSUPPORTED, error=str(exc))
             return BucketResult(name, BucketState.FAILED, error=str(exc), stage=Stage.READ)
         brief = want.desired(definitions, name)
         if brief is not None and in_sync(brief.rules, brief.tdmos, live):

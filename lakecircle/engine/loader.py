@@ -19,7 +19,7 @@ import dataclasses
 import gc
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -71,9 +71,13 @@ class DefinitionLoader:
     and problems), never its models.
     """
 
-    def __init__(self, source: DefinitionSource, *, concurrency: int = 16) -> None:
+    def __init__(
+        self, source: DefinitionSource, *, concurrency: int = 16, storage_classes: Collection[str] = ()
+    ) -> None:
         self.source = source
         self.concurrency = concurrency
+        self.storage_classes = frozenset(storage_classes)
+        """The transition targets the server has beside S3's own (``LCC_STORAGE_CLASSES``)."""
         self._cache: dict[str, FileBrief] = {}
         self._last: Loaded | None = None
         self._failed: dict[str, FileBrief] = {}
@@ -132,7 +136,7 @@ class DefinitionLoader:
             return dataclasses.replace(self._last, fetched=0)  # nothing changed: nothing to rebuild
         ordered = [briefs[r.key] for r in sorted(refs, key=lambda r: r.key)]
         with collector_paused():
-            definitions = definitions_from_briefs(ordered)
+            definitions = definitions_from_briefs(ordered, self.storage_classes)
         loaded = Loaded(definitions, fingerprint, len(todo))
         # Reused while the listing stays the same, unless a download failed: that one is tried again.
         self._last = loaded if not self._failed else None
@@ -174,10 +178,10 @@ class DefinitionLoader:
                 elif len(data) > PARSE_IN_THREAD_BYTES:
                     # A large file can take the reader seconds (a 1 MiB table of 90,000 lines):
                     # off the event loop, so /healthz, signals and the other workers go on.
-                    brief = await anyio.to_thread.run_sync(_parsed, ref, data)
+                    brief = await anyio.to_thread.run_sync(_parsed, ref, data, self.storage_classes)
                 else:
                     began = time.monotonic()
-                    brief = _parsed(ref, data)
+                    brief = _parsed(ref, data, self.storage_classes)
                     self._pacing.busy += time.monotonic() - began
                 del data
                 # Cached whether readable or not: the same ETag is the same content.
@@ -233,9 +237,9 @@ PARSE_IN_THREAD_BYTES = 64 * 1024
 well under a millisecond, less than the hand-over to a thread costs."""
 
 
-def _parsed(ref: ObjectRef, data: bytes) -> FileBrief:
+def _parsed(ref: ObjectRef, data: bytes, storage_classes: Collection[str]) -> FileBrief:
     parsed = parse_file(ref.key, data)
-    return FileBrief.of(parsed, data, ref.etag)
+    return FileBrief.of(parsed, data, ref.etag, storage_classes)
 
 
 def _empty(ref: ObjectRef) -> FileBrief:

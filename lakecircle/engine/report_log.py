@@ -55,6 +55,8 @@ def log_bucket(result: BucketResult) -> None:
         log.warning("bucket_missing", **fields)
     elif result.state is BucketState.INVALID:
         log.warning("bucket_invalid", **fields)
+    elif result.state is BucketState.UNSUPPORTED:
+        log.warning("bucket_unsupported", **fields)
     elif result.state is BucketState.IN_SYNC:
         log.debug("bucket_reconciled", **fields)
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import anyio
@@ -63,8 +64,9 @@ class Target:
     unreadable: list[RecordError]
 
 
-async def target_of(history: History, bucket: str, record: str | None) -> Target:
-    """What to restore, from applied changes only; LakeCircleError (one line) when there is none."""
+async def target_of(history: History, bucket: str, record: str | None, storage_classes: Collection[str] = ()) -> Target:
+    """What to restore, from applied changes only; LakeCircleError (one line) when there is none.
+    ``storage_classes``: the server's own transition targets (``LCC_STORAGE_CLASSES``), valid in a record."""
     if record is None:
         current = await history.read_current(bucket)
         if current is None:
@@ -84,7 +86,7 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
                 f" nothing was written: name a change record with --to (see `lakecircle history {printable(bucket)}`)",
             )
         config = History.current_config(current, "previous")
-        _check_restorable(key, bucket, config)
+        _check_restorable(key, bucket, config, storage_classes)
         change = f" (before change {current.history})" if current.history else ""
         return Target(config, f"{History.current_key(bucket)}{change}", current.history, [])
 
@@ -105,17 +107,17 @@ async def target_of(history: History, bucket: str, record: str | None) -> Target
         # does not say as "no rules", which would delete every rule the bucket holds.
         raise RecordError(record, "its before holds no Rules, so what the bucket held before is unknown")
     config = resolved.config("before")
-    _check_restorable(record, bucket, config)
+    _check_restorable(record, bucket, config, storage_classes)
     last = known.current.history if known.current is not None else None
     return Target(config, record, last, known.unreadable)
 
 
-def _check_restorable(key: str, bucket: str, config: LifecycleConfig) -> None:
+def _check_restorable(key: str, bucket: str, config: LifecycleConfig, storage_classes: Collection[str]) -> None:
     """A recorded configuration goes through the same validation as a definition before it
     is written back (a record may have been edited, or written by a server that kept what
     S3 would refuse): RecordError naming the key and the first problem otherwise."""
     definition = BucketDefinition(bucket, config, (key,))
-    errors = [p for p in validate_bucket(definition) if p.is_error and p.field != "BucketName"]
+    errors = [p for p in validate_bucket(definition, storage_classes) if p.is_error and p.field != "BucketName"]
     if errors:
         first = errors[0]
         where = ", ".join(part for part in (first.rule and f"rule {first.rule}", first.field) if part)
@@ -136,11 +138,12 @@ async def rollback(
     dry_run: bool = False,
     definitions: Definitions | None = None,
     fence: Fence | None = None,
+    storage_classes: Collection[str] = (),
 ) -> RollbackResult:
     """Restore the bucket's configuration from a record, through the write-ahead path; with
     replicas (``fence``) only while this replica's lease lets a write start, cut after the write
     timeout, and stamped with the lease's holder and epoch."""
-    target = await target_of(history, bucket.name, record)
+    target = await target_of(history, bucket.name, record, storage_classes)
     live = await store.get_lifecycle(bucket)
     plan = plan_bucket(bucket.name, target.config, live)
     defined = definitions.buckets.get(bucket.name) if definitions is not None else None

@@ -138,7 +138,7 @@ HELP: Final[Mapping[str, str]] = {
     ),
     "lakecircle_buckets": (
         "Managed buckets by state in the last cycle that ran (in_sync, changed, drifted, missing, invalid, "
-        "failed, propagating, diverging)."
+        "failed, propagating, diverging, unsupported)."
     ),
     "lakecircle_definition_files": "Definition files read in the last cycle that loaded them.",
     "lakecircle_definition_errors": (

@@ -19,6 +19,7 @@ from lakecircle.adapters.s3.leases import S3LeaseStore
 from lakecircle.adapters.s3.stores import S3EndpointStore
 from tests.adapters.test_s3 import create_bucket
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
+from tests.helpers import offline_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -55,12 +56,7 @@ async def test_a_listing_gives_each_heartbeat_with_the_etag_a_read_gives(moto: s
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeS3Process]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    offline_sdk(monkeypatch, tmp_path)
     with FakeS3Process() as server:
         yield server
 

@@ -41,6 +41,7 @@ from lakecircle.testing import MemoryS3
 from tests.adapters.test_s3 import StubAccount, client_error, create_bucket, methods, record_params, stub_adapter
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ServerTap
 from tests.faultproxy import Fault, FaultProxy
+from tests.helpers import offline_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -356,12 +357,7 @@ def bench_server() -> Iterator[FakeS3Process]:
 def bench(bench_server: FakeS3Process, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeS3Process:
     """The benchmark endpoint, honouring conditions, and the SDK's environment for it."""
     bench_server.settings(delay_ms=20)  # every request waits, so the racers' requests are all under way at once
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    offline_sdk(monkeypatch, tmp_path)
     return bench_server
 
 

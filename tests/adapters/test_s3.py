@@ -891,17 +891,36 @@ async def test_get_reads_transition_default_minimum_object_size_and_every_featur
     assert rule.noncurrent_version_expiration.newer_noncurrent_versions == 2
 
 
-async def test_a_configuration_that_does_not_fit_the_model_is_a_malformed_response() -> None:
+async def test_a_field_botocore_knows_and_the_model_does_not_makes_the_bucket_unsupported() -> None:
     response = {
-        "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}, "FutureFeature": {}}],
+        "Rules": [
+            {"ID": "x", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}},
+            {"ID": "y", "Status": "Enabled", "Filter": {"Size": 3}, "Expiration": {"Days": 1}, "FutureFeature": {}},
+        ],
         "ResponseMetadata": {"RequestId": "REQ9"},
     }
     account = StubAccount({"get_bucket_lifecycle_configuration": [response]})
 
     async with stub_adapter(account) as adapter:
-        with pytest.raises(errors.MalformedResponse, match="FutureFeature") as caught:
+        with pytest.raises(errors.UnsupportedConfiguration) as caught:
             await adapter.get_lifecycle(BucketRef("a", REGION))
 
+    assert caught.value.fields == ('rule "y": Filter.Size', 'rule "y": FutureFeature')
+    assert (caught.value.bucket, caught.value.request_id) == ("a", "REQ9")
+
+
+async def test_a_field_of_the_wrong_type_beside_an_unknown_one_is_a_malformed_response() -> None:
+    response = {
+        "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": "one"}, "FutureFeature": {}}],
+        "ResponseMetadata": {"RequestId": "REQ9"},
+    }
+    account = StubAccount({"get_bucket_lifecycle_configuration": [response]})
+
+    async with stub_adapter(account) as adapter:
+        with pytest.raises(errors.MalformedResponse, match=r"Expiration\.Days") as caught:
+            await adapter.get_lifecycle(BucketRef("a", REGION))
+
+    assert not isinstance(caught.value, errors.UnsupportedConfiguration)
     assert (caught.value.bucket, caught.value.request_id) == ("a", "REQ9")
 
 

@@ -270,11 +270,14 @@ SECRET = "ghp_Zq8X7vQk2Lw9Rt4Yp1Nb6Hc3Jd5Fg0W"
 
 
 def secret_values() -> list[tuple[str, str]]:
-    # Any string names an app, and a token's characters make a valid replica ID: neither is refused.
-    names = {"app_name", "replica_id"}
+    # Any string names an app, and a token's characters make a valid replica ID or storage class name:
+    # none is refused.
+    names = {"app_name", "replica_id", "storage_classes"}
     cases = [(f"LCC_{name.upper()}", SECRET) for name in Settings.model_fields if name not in names]
     cases += [
         ("LCC_REPLICA_ID", f"{SECRET}/+="),
+        ("LCC_STORAGE_CLASSES", f"WARM,{SECRET}/+="),
+        ("LCC_STORAGE_CLASSES", f'["{SECRET}'),
         ("LCC_ACTION_PARAMS", json.dumps({SECRET: ["a"]})),
         ("LCC_ACTION_PARAMS", json.dumps({"buckets": SECRET})),
         ("LCC_ACTION_PARAMS", "{" + SECRET),

@@ -527,7 +527,7 @@ ACCEPTED = [
     pytest.param(
         definition_text(
             rule_table('Prefix = "logs/"\nExpiration = { Days = 30 }', rule_id="a"),
-            rule_table('Prefix = ""\nExpiration = { Days = 400 }', rule_id="b"),
+            rule_table('Prefix = ""\nAbortIncompleteMultipartUpload = { DaysAfterInitiation = 3 }', rule_id="b"),
         ),
         id="every-rule-in-legacy-prefix-form",
     ),
@@ -1044,7 +1044,9 @@ def named(name: str) -> bytes:
         pytest.param("bucket--ol-s3", "ends in '--ol-s3', a suffix S3 reserves", id="ol-s3"),
         pytest.param("bucket.mrap", "ends in '.mrap', a suffix S3 reserves for Multi-Region Access Points", id="mrap"),
         pytest.param("bucket--table-s3", "ends in '--table-s3', a suffix S3 reserves", id="table-s3"),
-        pytest.param("bucket--usw2-az1--x-s3", "are directory buckets (S3 Express One Zone)", id="directory-bucket"),
+        pytest.param("bucket--usw2-zz1--x-s3", "holds the zone ID 'usw2-zz1', which is not one", id="directory-zone"),
+        pytest.param("bucket--x-s3", "holds no zone ID: write <base>--<zone id>--x-s3", id="directory-no-zone"),
+        pytest.param("Bucket--use1-az4--x-s3", "base name 'Bucket' of a directory bucket", id="directory-upper"),
     ],
 )
 def test_rejects_a_bucket_name_s3_cannot_hold_with_the_rule_it_breaks(name: str, said: str) -> None:
@@ -1058,10 +1060,12 @@ def test_rejects_a_bucket_name_s3_cannot_hold_with_the_rule_it_breaks(name: str,
     assert set(definitions.invalid) == {problem.bucket}
 
 
-def test_a_directory_bucket_name_gets_one_problem_saying_they_are_not_supported_yet() -> None:
-    (problem,) = load(named("bucket--usw2-az1--x-s3")).problems
+@pytest.mark.parametrize("name", ["bucket--usw2-az1--x-s3", "my-logs--usw2-lax1-az1--x-s3", "a--b--apne1-az4--x-s3"])
+def test_a_directory_bucket_name_of_an_availability_or_local_zone_is_valid(name: str) -> None:
+    definitions = load(named(name))
 
-    assert "does not support yet" in problem.message
+    assert definitions.problems == ()
+    assert set(definitions.buckets) == {name}
 
 
 @pytest.mark.parametrize(

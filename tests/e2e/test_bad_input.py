@@ -318,6 +318,7 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "role_name": ("lake circle", "the role name is not one IAM allows"),
     "lease_seconds": ("2", "2 is out of range; expected 0 (leases off: run one replica only) or 6 to 3,600 seconds"),
     "replica_id": ("pod #1", "expected 1 to 128 letters, digits, '.', '_' or '-'"),
+    "storage_classes": ("WARM,tier two", "1 name(s) are not storage class names: each is 1 to 64 letters"),
 }
 
 MORE_SETTING_CASES: list[tuple[str, str, str]] = [
@@ -329,6 +330,9 @@ MORE_SETTING_CASES: list[tuple[str, str, str]] = [
     ("LCC_METRICS_ADDR", "127.0.0.1:99999", "expected HOST:PORT"),
     ("LCC_POLL_INTERVAL", "nan", "expected a number: 1 to 86,400 seconds"),
     ("LCC_POLL_INTERVALS", "3", "not a LakeCircle setting (did you mean 'LCC_POLL_INTERVAL'?)"),
+    ("LCC_STORAGE_CLASSES", "WARM,", "a name is empty (two commas in a row, or one at an end)"),
+    ("LCC_STORAGE_CLASSES", '["WARM", 3]', 'expected a JSON list of names such as ["WARM", "COLD"]'),
+    ("LCC_STORAGE_CLASSES", "DEEP_ARCHIVE", "DEEP_ARCHIVE is S3's own (its rules apply)"),
 ]
 
 FREE_FORM = {"app_name"}

@@ -13,7 +13,7 @@ from lakecircle.core.model import LifecycleConfig, Rule
 from lakecircle.core.report import BucketState, CycleReport, report_document
 from lakecircle.engine.cycle import Reconciler
 from lakecircle.engine.loader import DefinitionLoader
-from lakecircle.errors import AccessDenied, Throttled
+from lakecircle.errors import AccessDenied, Throttled, UnsupportedConfiguration
 from lakecircle.ports import BucketRef
 from lakecircle.service.metrics import Metrics
 from lakecircle.testing import MemoryS3
@@ -497,3 +497,22 @@ async def test_an_unreadable_definition_file_shows_the_removals_it_holds_back_as
     assert _ids(plan.held) == ["gone"]
     assert report.guards == ("partial_definitions",)
     assert report.removals_held == 1
+
+
+async def test_an_unsupported_bucket_is_its_own_state_never_written_and_holds_no_other_removals() -> None:
+    s3 = mass_removal(3, 1)
+    s3.fail(
+        "GetBucketLifecycleConfiguration",
+        "m002",
+        lambda op, b: UnsupportedConfiguration(['rule "old-0": FutureAction'], bucket=b, request_id="R1"),
+    )
+    report = await Reconciler(s3, DefinitionLoader(s3), max_removals=100).run_cycle()
+    assert report.ok
+    assert report.guards == ()
+    assert rule_ids(s3, "m000") == rule_ids(s3, "m001") == ["new"]
+    assert rule_ids(s3, "m002") == ["old-0"]
+    [unsupported] = [r for r in report.results if r.bucket == "m002"]
+    assert unsupported.state is BucketState.UNSUPPORTED
+    assert 'holds a field LakeCircle does not know (rule "old-0": FutureAction)' in (unsupported.error or "")
+    assert report.counts[BucketState.UNSUPPORTED] == 1
+    assert report_document(report)["counts"]["unsupported"] == 1

@@ -121,6 +121,17 @@ def test_a_slice_of_continuous_verification_counts_as_a_cycle_and_its_picture_se
     assert value(registry, "lakecircle_server_dropped_fields") == 1
 
 
+def test_an_unsupported_bucket_is_counted_in_its_own_state_and_the_cycle_is_not_a_failure(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    unsupported = BucketResult("newer", BucketState.UNSUPPORTED, error='holds rule "a": FutureAction')
+    metrics.observe_cycle(report(unsupported, BucketResult("b", BucketState.IN_SYNC)), now=NOW)
+    assert value(registry, "lakecircle_buckets", state="unsupported") == 1
+    assert value(registry, "lakecircle_buckets", state="in_sync") == 1
+    assert value(registry, "lakecircle_buckets", state="failed") == 0
+    assert value(registry, "lakecircle_failures_total", stage="read") == 0
+
+
 def test_collectors_live_on_their_own_registry_never_the_global_one() -> None:
     first, second = Metrics(), Metrics()
     first.on_request("GetObject", "success", 0.01)
@@ -136,6 +147,7 @@ def test_labelled_series_exist_at_zero_before_anything_happens(registry: Collect
         assert value(registry, "lakecircle_failures_total", stage=stage) == 0
     for state in ("in_sync", "changed", "drifted", "missing", "invalid", "failed", "propagating", "diverging"):
         assert value(registry, "lakecircle_buckets", state=state) == 0
+    assert value(registry, "lakecircle_buckets", state="unsupported") == 0
     for guard in ("partial_definitions", "blast_radius"):
         assert value(registry, "lakecircle_guard_trips_total", guard=guard) == 0
     for trigger in ("startup", "poll", "resync", "signal", "manual"):

@@ -5,7 +5,8 @@
 :mod:`lakecircle.adapters.s3.stores` the endpoint's objects. Each bucket's calls go to its
 own region's client (:mod:`lakecircle.adapters.s3.regions` finds it), and every bucket-level
 call carries ``ExpectedBucketOwner``, so a bucket name taken over by another account is never
-read or written (ARCHITECTURE.md, "Safety").
+read or written (ARCHITECTURE.md, "Safety"); directory buckets, listed after the general
+purpose ones (:mod:`lakecircle.adapters.s3.directory`), are the exception: they do not take it.
 It is the :class:`~lakecircle.ports.TagReader` too: bucket tags go the same way.
 """
 
@@ -20,9 +21,11 @@ from pydantic import ValidationError
 
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryOn
-from lakecircle.adapters.s3.errors import request_id_of, unreadable_lifecycle
+from lakecircle.adapters.s3.directory import directory_buckets, owner_of
+from lakecircle.adapters.s3.errors import followed_token, request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
 from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
+from lakecircle.adapters.s3.unknown_fields import UNKNOWN_FIELDS, unknown_keys
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
 from lakecircle.ports import BucketRef
 
@@ -53,7 +56,9 @@ class S3Adapter(S3Transport):
         self.account = account
         self.verify_account = verify_account
         self.page_size = page_size
-        self._regions = BucketRegions(self.call, account)
+        self.directory_buckets: bool | None = None
+        """Whether listings ask ListDirectoryBuckets too; None: when the endpoint is AWS's own."""
+        self._regions = BucketRegions(self.call, account, self.region)
 
     def beside(self, *, connections: int) -> S3Adapter:
         """An adapter for requests that must never wait behind this one's (the leases'):
@@ -65,11 +70,8 @@ class S3Adapter(S3Transport):
     # -- account ----------------------------------------------------------------------------
 
     async def check_account(self) -> str | None:
-        """The caller's ARN, after checking that the credentials belong to ``account``.
-
-        Returns None without asking STS when ``verify_account`` is off (S3-compatible
-        servers often have no STS); the caller then says the account was not verified.
-        """
+        """The caller's ARN, after checking that the credentials belong to ``account``; None without
+        asking STS when ``verify_account`` is off (the caller then says the account was not verified)."""
         if not self.verify_account:
             return None
         response = await self.call("GetCallerIdentity", service="sts")
@@ -83,11 +85,15 @@ class S3Adapter(S3Transport):
 
     async def iter_buckets(self, prefix: str | None = None) -> AsyncIterator[list[BucketRef]]:
         """The account's buckets (those whose names start with ``prefix``, when given), one
-        ListBuckets page at a time.
+        page at a time: ListBuckets' pages, then ListDirectoryBuckets' in the adapter's region."""
+        async for page in self._general_buckets(prefix):
+            yield page
+        async for page in directory_buckets(self, prefix=prefix):
+            yield page
 
-        Stops when no ContinuationToken comes back (some S3-compatible servers never send
-        one). A bucket listed without BucketRegion gets its region later, on first use.
-        """
+    async def _general_buckets(self, prefix: str | None) -> AsyncIterator[list[BucketRef]]:
+        """ListBuckets' pages. Stops when no ContinuationToken comes back (some S3-compatible
+        servers never send one). A bucket listed without BucketRegion gets its region on first use."""
         token: str | None = None
         used: set[str] = set()
         while True:
@@ -98,17 +104,9 @@ class S3Adapter(S3Transport):
                 params["ContinuationToken"] = token
             response = await self.call("ListBuckets", **params)
             yield [self._bucket_ref(entry, response) for entry in response.get("Buckets") or ()]
-            next_token = response.get("ContinuationToken")
-            if not next_token:
+            token = followed_token(response, token, used, operation="ListBuckets")
+            if token is None:
                 return
-            if next_token in used or next_token == token:
-                raise errors.MalformedResponse(
-                    "a ContinuationToken already followed came back; the bucket list would never end",
-                    operation="ListBuckets",
-                    request_id=request_id_of(response),
-                )
-            used.add(next_token)
-            token = next_token
 
     async def find_bucket(self, name: str) -> BucketRef | None:
         """The bucket ``name`` with its region when this account holds it, else None.
@@ -137,18 +135,19 @@ class S3Adapter(S3Transport):
         return await self._regions.of(bucket)
 
     async def get_lifecycle(self, bucket: BucketRef) -> LifecycleConfig:
-        """The live configuration; NoSuchLifecycleConfiguration reads as no rules."""
+        """The live configuration; NoSuchLifecycleConfiguration reads as no rules.
+
+        A rule that holds a field LakeCircle does not know, whether botocore knows it
+        (:data:`~lakecircle.adapters.s3.unknown_fields.UNKNOWN_FIELDS`) or not, raises
+        :class:`~lakecircle.errors.UnsupportedConfiguration` naming each such field."""
         region = await self.region_of(bucket)
         try:
             response = await self.call(
-                "GetBucketLifecycleConfiguration", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account
+                "GetBucketLifecycleConfiguration", region=region, Bucket=bucket.name, **self._owner(bucket.name)
             )
         except errors.NotFound:
             return LifecycleConfig()
-        try:
-            return config_from_response(response)
-        except (ValidationError, TypeError, ValueError) as exc:
-            raise unreadable_lifecycle(response, exc, bucket=bucket.name) from exc
+        return lifecycle_of(response, bucket=bucket.name)
 
     async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
         """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
@@ -157,13 +156,13 @@ class S3Adapter(S3Transport):
             "PutBucketLifecycleConfiguration",
             region=region,
             Bucket=bucket.name,
-            ExpectedBucketOwner=self.account,
+            **self._owner(bucket.name),
             **config_to_request(config),
         )
 
     async def delete_lifecycle(self, bucket: BucketRef) -> None:
         region = await self.region_of(bucket)
-        await self.call("DeleteBucketLifecycle", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account)
+        await self.call("DeleteBucketLifecycle", region=region, Bucket=bucket.name, **self._owner(bucket.name))
 
     # -- TagReader ---------------------------------------------------------------------------
 
@@ -179,18 +178,17 @@ class S3Adapter(S3Transport):
         region = await self.region_of(bucket)
         try:
             response = await self.call(
-                "GetBucketTagging", region=region, Bucket=bucket.name, ExpectedBucketOwner=self.account
+                "GetBucketTagging", region=region, Bucket=bucket.name, **self._owner(bucket.name)
             )
         except errors.NotFound:
             return {}
         return tags_from_response(response, bucket=bucket.name)
 
-    # -- objects (the endpoint bucket, in the adapter's region) -------------------------
+    def _owner(self, bucket: str) -> dict[str, str]:
+        """``ExpectedBucketOwner`` for a call on ``bucket`` (:func:`~lakecircle.adapters.s3.directory.owner_of`)."""
+        return owner_of(bucket, self.account)
 
-    def _owner(self) -> dict[str, str]:
-        """``ExpectedBucketOwner`` for an object call, unless the adapter has no account
-        (``lakecircle validate s3://...`` reads a prefix without LCC_AWS_ACCOUNT)."""
-        return {"ExpectedBucketOwner": self.account} if self.account else {}
+    # -- objects (the endpoint bucket, in the adapter's region) -------------------------
 
     async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[list[dict[str, Any]]]:
         """ListObjectsV2 over ``prefix``, one page at a time, to the listing's end.
@@ -203,7 +201,7 @@ class S3Adapter(S3Transport):
         token: str | None = None
         used: set[str] = set()
         while True:
-            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self._owner()}
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **self._owner(bucket)}
             if token:
                 params["ContinuationToken"] = token
             response = await self.call("ListObjectsV2", lane=OBJECTS, **params)
@@ -259,7 +257,7 @@ class S3Adapter(S3Transport):
                 _check_md5(response, data, bucket=bucket, key=key)
             return data, str(response.get("ETag") or "")
 
-        params = {"Bucket": bucket, "Key": key, **self._owner()}
+        params = {"Bucket": bucket, "Key": key, **self._owner(bucket)}
         return await self._retried("GetObject", params, read_body, lane=OBJECTS)
 
     async def write_object(
@@ -273,13 +271,31 @@ class S3Adapter(S3Transport):
         have been, and a retry would then be refused on its own write's new ETag, a lost race
         that never was; so those are raised at once (the outcome is unknown: read again).
         """
-        params = {"Bucket": bucket, "Key": key, "Body": data, "ContentType": content_type, **self._owner()}
+        params = {"Bucket": bucket, "Key": key, "Body": data, "ContentType": content_type, **self._owner(bucket)}
         retry_on: RetryOn = (errors.TransientError,)
         if condition:
             params.update(condition)
             retry_on = (errors.Throttled,)
         response = await self._retried("PutObject", params, as_is, lane=OBJECTS, retry_on=retry_on)
         return str(response.get("ETag") or "")
+
+
+def lifecycle_of(response: dict[str, Any], *, bucket: str) -> LifecycleConfig:
+    """A GetBucketLifecycleConfiguration answer as a configuration; an answer with a field
+    LakeCircle does not know raises :class:`~lakecircle.errors.UnsupportedConfiguration`, one
+    the model cannot read otherwise :class:`~lakecircle.errors.MalformedResponse`."""
+    unknown = response.pop(UNKNOWN_FIELDS, None)
+    if unknown:
+        raise errors.UnsupportedConfiguration(unknown, bucket=bucket, request_id=request_id_of(response))
+    try:
+        return config_from_response(response)
+    except ValidationError as exc:
+        keys = unknown_keys(response, exc)
+        if keys is None:
+            raise unreadable_lifecycle(response, exc, bucket=bucket) from exc
+        raise errors.UnsupportedConfiguration(keys, bucket=bucket, request_id=request_id_of(response)) from exc
+    except (TypeError, ValueError) as exc:
+        raise unreadable_lifecycle(response, exc, bucket=bucket) from exc
 
 
 def tags_from_response(response: Mapping[str, Any], *, bucket: str) -> dict[str, str]:

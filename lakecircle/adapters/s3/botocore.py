@@ -11,6 +11,8 @@ cost LakeCircle correctness or time. Each adjustment lives here with what it cha
 - ``Content-MD5`` instead of a CRC32 for servers that require it (:func:`_use_content_md5`);
 - S3's timestamps read by the standard library (:func:`parse_s3_timestamp`, :func:`botocore_session`);
 - a 200 answer that is not the operation's document refused (:func:`_check_root`);
+- the elements of a lifecycle configuration botocore's model does not know kept in view, not
+  dropped (:func:`~lakecircle.adapters.s3.unknown_fields.note_unknown_elements`);
 - one User-Agent, built once (:data:`USER_AGENT`);
 - S3's endpoint rules worked out once per client for plain bucket names (:class:`BucketEndpoints`);
 - aiobotocore's log records kept off standard error when nothing was configured to show them
@@ -43,6 +45,7 @@ from botocore.parsers import ResponseParserError
 from botocore.utils import determine_content_length, parse_timestamp
 
 from lakecircle import __version__
+from lakecircle.adapters.s3.unknown_fields import note_unknown_elements
 
 AIOBOTOCORE_LOG = logging.getLogger("aiobotocore")
 """aiobotocore's loggers, given a handler that drops their records, as botocore gives its own.
@@ -356,6 +359,7 @@ def adjust_client(client: Any, *, service: str, content_md5: bool) -> None:
         events.register("before-call.s3.PutBucketLifecycleConfiguration", _use_content_md5)
     for name in _EXPECTED_ROOTS:
         events.register(f"before-parse.s3.{name}", _check_root)
+    events.register("before-parse.s3.GetBucketLifecycleConfiguration", note_unknown_elements)
     # Last on the event botocore's own handler that adds the header is on.
     events.register_last("before-call.s3", _send_small_bodies_at_once)
     resolver = getattr(client, "_ruleset_resolver", None)

@@ -87,6 +87,9 @@ taken for "no lifecycle configuration", which would read as "no rules" and be wr
 nor for "no tags", which would have a tag selector drop the bucket.
 """
 
+_NOT_SERVED = frozenset({"NotImplemented", "MethodNotAllowed"})
+"""What a server answers an operation it does not have (ListDirectoryBuckets, on most S3-compatible servers)."""
+
 _CONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
 """A conditional PutObject's refusals (:class:`~lakecircle.errors.ConditionFailed`): 412 on a
 condition that does not hold, 409 when a concurrent conditional write won, and NoSuchKey for
@@ -185,6 +188,9 @@ def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -
 def _error_class(code: str | None, status: int | None, operation: str) -> type[errors.S3Error]:
     if code in _THROTTLED_CODES or status in (429, 503):
         return errors.Throttled
+    if operation == "ListDirectoryBuckets" and (code in _NOT_SERVED or status in (405, 501)):
+        # A server without directory buckets (no S3 Express): it holds none, no retry helps.
+        return errors.NotFound
     if code == "InvalidObjectState":  # a 403, but no permission would help
         return errors.ArchivedObject
     if code in _ACCESS_DENIED_CODES or status == 403:
@@ -293,3 +299,19 @@ def request_id_of(response: Mapping[str, Any]) -> str | None:
     """The request id of a successful answer, for the errors raised on its content."""
     meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
     return meta.get("RequestId") or None
+
+
+def followed_token(response: Mapping[str, Any], token: str | None, used: set[str], *, operation: str) -> str | None:
+    """The ContinuationToken of a listing's page to follow (added to ``used``), None at the end; a
+    token already followed is a :class:`~lakecircle.errors.MalformedResponse` (the list would never end)."""
+    next_token = response.get("ContinuationToken")
+    if not next_token:
+        return None
+    if next_token in used or next_token == token:
+        raise errors.MalformedResponse(
+            "a ContinuationToken already followed came back; the bucket list would never end",
+            operation=operation,
+            request_id=request_id_of(response),
+        )
+    used.add(next_token)
+    return str(next_token)

@@ -5,6 +5,9 @@ ListBuckets names most regions (BucketRegion); for a bucket listed without one, 
 answers, and S3 names the region in a header even when it refuses the HEAD (403) or
 redirects it (301); GetBucketLocation decides when nothing else did. A region found is
 cached for the adapter's life, and concurrent first uses of one bucket ask once.
+
+A directory bucket's region is read from its zone ID, never asked: HeadBucket would need an
+S3 Express session and GetBucketLocation does not serve directory buckets.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lakecircle import errors
+from lakecircle.core.directory import directory_region, is_directory_bucket
 from lakecircle.ports import BucketRef
 
 Call = Callable[..., Awaitable[dict[str, Any]]]
@@ -23,12 +27,14 @@ Call = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class BucketRegions:
-    """The regions of ``account``'s buckets found so far, asked through ``call``."""
+    """The regions of ``account``'s buckets found so far, asked through ``call``; ``default`` is
+    the adapter's region, a directory bucket's when its zone ID names none."""
 
-    def __init__(self, call: Call, account: str) -> None:
+    def __init__(self, call: Call, account: str, default: str = "us-east-1") -> None:
         self.call = call
         """Named ``call`` as the adapter's is: tests/deploy reads the operations sent through it."""
         self._account = account
+        self._default = default
         self._found: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -41,6 +47,8 @@ class BucketRegions:
         if bucket.region:
             return bucket.region
         name = bucket.name
+        if is_directory_bucket(name):
+            return directory_region(name) or self._default
         cached = self._found.get(name)
         if cached:
             return cached

@@ -3,12 +3,17 @@
 Constraints 7 to 11 of the numbered list: one way to say when, dates at midnight UTC,
 known storage classes, enough days, and the order S3 moves objects in (the
 "waterfall"), with the expiration after every transition.
+
+A server's own storage classes (MinIO's remote tiers, Ceph's placement targets: the names
+of ``LCC_STORAGE_CLASSES``, passed in as ``storage_classes``) are taken as names only: none
+of S3's rules of days or order applies to them, and they may not appear twice in one rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Collection
 
 from lakecircle.core.model import Expiration, NoncurrentVersionExpiration, Rule
 from lakecircle.core.problems import shown, suggest
@@ -88,7 +93,7 @@ def _check_midnight(path: str, when: dt.datetime, out: list[Finding]) -> None:
         out.append((path, f"Date {written} is not at midnight UTC; write the day alone: Date = {when.date()}", ERROR))
 
 
-def check_transitions(rule: Rule, out: list[Finding]) -> None:
+def check_transitions(rule: Rule, out: list[Finding], storage_classes: Collection[str] = ()) -> None:
     transitions = rule.transitions
     if not transitions:
         return  # an expiration alone mixes nothing and comes after nothing
@@ -116,7 +121,7 @@ def check_transitions(rule: Rule, out: list[Finding]) -> None:
             steps.append((storage_class, days if days is not None else date))
         # 9. Known classes, no class twice, Days >= 0 (>= 30 to the IA classes).
         if storage_class not in _RANK or storage_class in seen:
-            _check_class(f"Transitions[{index}]", storage_class, seen, out)
+            _check_class(f"Transitions[{index}]", storage_class, seen, out, storage_classes)
         seen.add(storage_class)
         if (days is None) == (date is None):
             out.append((f"Transitions[{index}]", "a transition holds exactly one of Days and Date", ERROR))
@@ -153,14 +158,19 @@ def _check_expiration_last(expiration: Expiration, steps: list[Step], out: list[
             )
 
 
-def _check_class(path: str, storage_class: str, seen: set[str], out: list[Finding]) -> None:
+def _check_class(
+    path: str, storage_class: str, seen: set[str], out: list[Finding], storage_classes: Collection[str]
+) -> None:
     """A known transition target, not twice in one rule (``seen`` holds the rule's classes so far)."""
-    if storage_class not in _RANK:
+    if storage_class not in _RANK and storage_class not in storage_classes:
+        known = (*STORAGE_CLASSES, *sorted(storage_classes))
         out.append(
             (
                 f"{path}.StorageClass",
                 f"StorageClass {shown(storage_class)} is not a transition target; use one of"
-                f" {', '.join(STORAGE_CLASSES)}{suggest(storage_class, STORAGE_CLASSES)}",
+                f" {', '.join(known)}{suggest(storage_class, known)}; or, when the server has such a class"
+                f" (a MinIO remote tier, a Ceph placement target), allow it with"
+                f" LCC_STORAGE_CLASSES={_allowing(storage_class, storage_classes)}",
                 ERROR,
             )
         )
@@ -184,7 +194,7 @@ def _check_newer(path: str, newer: int | None, out: list[Finding]) -> None:
         out.append((path, f"NewerNoncurrentVersions is {newer}; S3 allows {low} to {high}", ERROR))
 
 
-def check_noncurrent(rule: Rule, out: list[Finding]) -> None:
+def check_noncurrent(rule: Rule, out: list[Finding], storage_classes: Collection[str] = ()) -> None:
     nve = rule.noncurrent_version_expiration
     transitions = rule.noncurrent_version_transitions
     if nve is not None:
@@ -196,7 +206,7 @@ def check_noncurrent(rule: Rule, out: list[Finding]) -> None:
         path = f"NoncurrentVersionTransitions[{index}]"
         steps.append((storage_class, days))
         if storage_class not in _RANK or storage_class in seen:
-            _check_class(path, storage_class, seen, out)
+            _check_class(path, storage_class, seen, out, storage_classes)
         seen.add(storage_class)
         if days is None:
             out.append((f"{path}.NoncurrentDays", "missing NoncurrentDays; a noncurrent transition needs it", ERROR))
@@ -290,6 +300,12 @@ def _check_pair(
                 WARNING,
             )
         )
+
+
+def _allowing(storage_class: str, storage_classes: Collection[str]) -> str:
+    """``LCC_STORAGE_CLASSES``'s value that would allow ``storage_class`` too (the name shown
+    as it prints: a value with a control character in it is refused there as well)."""
+    return ",".join((*sorted(storage_classes), shown(storage_class).strip("'\"")))
 
 
 def _show(at: object) -> str:

@@ -1,25 +1,35 @@
 """The checks of a bucket as a whole, and the entry point that runs every check.
 
 What only the merged bucket can tell: its name, its TransitionDefaultMinimumObjectSize,
-how many rules it has, IDs repeated across its files, and the legacy Prefix beside
-Filter. Each rule's own findings (:mod:`~lakecircle.core.validate.rule`) are turned into
-problems here, naming the file the rule came from.
+how many rules it has, IDs repeated across its files, the legacy Prefix beside Filter,
+and legacy prefixes that overlap (:mod:`~lakecircle.core.validate.legacy`). Each rule's
+own findings (:mod:`~lakecircle.core.validate.rule`) are turned into problems here,
+naming the file the rule came from.
 
 A selector's rules (``BucketMatch``) are checked by the same code, as a bucket of their
 own: every bucket the selector selects gets them all. Its problems name no bucket (which
 buckets it selects is known only against an account): their file and the table their
 field path begins with (``Bucket[2].LifecycleConfiguration.Rules[0].Expiration.Days``)
 name the selector, and a message says "this selector" where it would say "this bucket".
+
+A directory bucket (``--x-s3``) is checked under its own, narrower grammar as well
+(:mod:`~lakecircle.core.validate.directory`). ``storage_classes`` are the transition
+targets a server has beside S3's own (``LCC_STORAGE_CLASSES``), given by the caller: this
+package reads no setting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from lakecircle.core.bucket_names import name_problems
+from lakecircle.core.directory import is_directory_bucket
 from lakecircle.core.model import TDMOS_VALUES, BucketDefinition
 from lakecircle.core.problems import Problem, shown, suggest
 from lakecircle.core.selectors import Selector
+from lakecircle.core.validate.directory import TDMOS_REFUSED, directory_rule_findings
+from lakecircle.core.validate.legacy import overlapping_prefixes
 from lakecircle.core.validate.rule import rule_findings
 
 MAX_RULES = 1000
@@ -45,9 +55,9 @@ class _Scope:
         return f"{self.rules_at}[{index}]" + (f".{path}" if path else "")
 
 
-def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
+def validate_bucket(bucket: BucketDefinition, storage_classes: Collection[str] = ()) -> list[Problem]:
     """Every problem with one bucket's merged definition: the whole bucket's first, then the
-    rules' in rule order."""
+    rules' in rule order (``storage_classes``: the server's own transition targets)."""
     # 0. A name S3 can hold (its naming rules for general purpose buckets), said in every
     # file that names it: which bucket such a file means is unknown (see definitions.py).
     problems = [
@@ -55,21 +65,24 @@ def validate_bucket(bucket: BucketDefinition) -> list[Problem]:
         for message in name_problems(bucket.name)
         for file in (bucket.files or ("-",))
     ]
-    problems.extend(_problems(bucket, _Scope(bucket.name, "bucket")))
+    problems.extend(_problems(bucket, _Scope(bucket.name, "bucket"), storage_classes))
     return problems
 
 
-def validate_selector(selector: Selector) -> list[Problem]:
+def validate_selector(selector: Selector, storage_classes: Collection[str] = ()) -> list[Problem]:
     """Every problem with a selector's rules and TransitionDefaultMinimumObjectSize, as
     :func:`validate_bucket` finds them in a bucket's (its keys that select buckets are
     checked as they are read, in :mod:`lakecircle.core.selector_checks`)."""
     config = selector.config
     stand_in = BucketDefinition(selector.label, config, (selector.file,), (selector.file,) * len(config.rules))
-    return _problems(stand_in, _Scope(None, "selector", f"{selector.where}LifecycleConfiguration.Rules"))
+    return _problems(
+        stand_in, _Scope(None, "selector", f"{selector.where}LifecycleConfiguration.Rules"), storage_classes
+    )
 
 
-def _problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
+def _problems(bucket: BucketDefinition, scope: _Scope, storage_classes: Collection[str]) -> list[Problem]:
     problems = _header_problems(bucket, scope)
+    directory = scope.bucket is not None and is_directory_bucket(scope.bucket)
     # One pass over the rules (each is read from memory once): their own findings, and
     # whether any ID repeats or any rule has the legacy Prefix.
     found_by_rule: list[Problem] = []
@@ -84,7 +97,9 @@ def _problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
                 ids.add(rule_id)
         if rule.prefix is not None:
             legacy = True
-        found = rule_findings(rule)
+        found = rule_findings(rule, storage_classes)
+        if directory:
+            found += directory_rule_findings(rule)
         if found:
             label = _label(bucket, index)
             file = bucket.file_of(index)
@@ -100,6 +115,7 @@ def _problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
     # is reported by check_rule; it does not count for either form here.)
     if legacy:
         problems.extend(_mixed_forms(bucket, scope))
+        problems.extend(_overlaps(bucket, scope))
     problems.extend(found_by_rule)
     return problems
 
@@ -110,7 +126,9 @@ def _header_problems(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
     first = bucket.files[0] if bucket.files else "-"
     problems = []
     tdmos = config.transition_default_minimum_object_size
-    if tdmos is not None and tdmos not in TDMOS_VALUES:
+    if tdmos is not None and scope.bucket is not None and is_directory_bucket(scope.bucket):
+        problems.append(Problem(first, TDMOS_REFUSED, bucket=scope.bucket, field="TransitionDefaultMinimumObjectSize"))
+    elif tdmos is not None and tdmos not in TDMOS_VALUES:
         problems.append(
             Problem(
                 first,
@@ -175,6 +193,25 @@ def _mixed_forms(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
             rule=_label(bucket, first_legacy),
             field=scope.field("Prefix", first_legacy),
         )
+    ]
+
+
+def _overlaps(bucket: BucketDefinition, scope: _Scope) -> list[Problem]:
+    """Legacy-form rules whose prefixes overlap for one action type (:mod:`.legacy`)."""
+    rules = bucket.config.rules
+    return [
+        Problem(
+            bucket.file_of(o.later),
+            f"its legacy rule-level Prefix {shown(rules[o.later].prefix or '')} overlaps Prefix"
+            f" {shown(rules[o.earlier].prefix or '')} of rule {shown(_label(bucket, o.earlier))}"
+            f" in {bucket.file_of(o.earlier)}, both with action type {o.action}; S3 refuses overlapping"
+            " prefixes for the same action type in the legacy form: write both rules with"
+            " Filter = { Prefix = ... } (Filter prefixes may overlap), or make the prefixes disjoint",
+            bucket=scope.bucket,
+            rule=_label(bucket, o.later),
+            field=scope.field("Prefix", o.later),
+        )
+        for o in overlapping_prefixes(rules)
     ]
 
 

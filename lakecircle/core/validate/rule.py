@@ -7,7 +7,7 @@ numbered constraints, so a rule's findings always come in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from lakecircle.core.model import RULE_STATUSES, Rule
 from lakecircle.core.problems import shown, suggest
@@ -21,12 +21,13 @@ NO_ACTION_FIELD = "(actions)"
 _PREFIX_ONLY = "cannot be used with a tag or object-size filter; put it in a rule filtered by prefix only"
 
 
-def check_rule(rule: Rule) -> Iterator[Finding]:
-    """The problems of one rule, as (field, message, severity)."""
-    yield from rule_findings(rule)
+def check_rule(rule: Rule, storage_classes: Collection[str] = ()) -> Iterator[Finding]:
+    """The problems of one rule, as (field, message, severity); ``storage_classes`` are
+    transition targets the server has beside S3's own (names only, no rules of S3's)."""
+    yield from rule_findings(rule, storage_classes)
 
 
-def rule_findings(rule: Rule) -> list[Finding]:
+def rule_findings(rule: Rule, storage_classes: Collection[str] = ()) -> list[Finding]:
     """:func:`check_rule`'s findings as a list (empty for a valid rule)."""
     out: list[Finding] = []
     _check_id(rule, out)
@@ -55,9 +56,9 @@ def rule_findings(rule: Rule) -> list[Finding]:
     _check_some_action(rule, out)
     if rule.expiration is not None:
         check_expiration(rule.expiration, out)
-    check_transitions(rule, out)
+    check_transitions(rule, out, storage_classes)
     if rule.noncurrent_version_expiration is not None or rule.noncurrent_version_transitions:
-        check_noncurrent(rule, out)
+        check_noncurrent(rule, out, storage_classes)
     _check_abort(rule, out)
     return out
 

@@ -1,0 +1,85 @@
+"""The account's directory buckets (S3 Express One Zone), listed by ListDirectoryBuckets.
+
+ListBuckets lists general purpose buckets only: without this, a defined directory bucket
+was reported "missing". ListDirectoryBuckets is a regional call (botocore sends it to
+``s3express-control.<region>.amazonaws.com``, its endpoint rules choosing that from the
+operation) made in the adapter's region (``LCC_AWS_REGION``; the API reference does not say
+whether it lists other regions' directory buckets), page by page. It names no
+region (BucketRegion is not part of its answer): each bucket's comes from its zone ID
+(:func:`lakecircle.core.directory.directory_region`), else it is the adapter's region.
+
+Only AWS has directory buckets, so only AWS is asked (:func:`lists_directories`: a client
+whose endpoint is AWS's own); other servers would answer NotImplemented, or as if to
+ListBuckets (moto does), which costs a listing of every bucket again. A server that is
+asked all the same (the adapter's ``directory_buckets`` set to True, as for the tests' endpoint)
+and answers NotImplemented or MethodNotAllowed (mapped to :class:`~lakecircle.errors.NotFound`)
+has none; from any answer only names of the directory form are taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from lakecircle import errors
+from lakecircle.adapters.s3.errors import followed_token
+from lakecircle.core.directory import directory_region, is_directory_bucket
+from lakecircle.ports import BucketRef
+
+if TYPE_CHECKING:
+    from lakecircle.adapters.s3.adapter import S3Adapter
+
+MAX_PAGE = 1_000
+"""ListDirectoryBuckets' largest page (MaxDirectoryBuckets)."""
+
+
+async def directory_buckets(adapter: S3Adapter, *, prefix: str | None = None) -> AsyncIterator[list[BucketRef]]:
+    """The directory buckets ``adapter`` lists in its region (those whose names start with
+    ``prefix``), one page at a time; none unless its ``directory_buckets`` says to ask, or
+    (None) its endpoint is AWS's own."""
+    if adapter.directory_buckets is None:
+        adapter.directory_buckets = lists_directories(await adapter.client())
+    if not adapter.directory_buckets:
+        return
+    call, region = adapter.call, adapter.region
+    token: str | None = None
+    used: set[str] = set()
+    while True:
+        params: dict[str, Any] = {"MaxDirectoryBuckets": MAX_PAGE}
+        if token:
+            params["ContinuationToken"] = token
+        try:
+            response = await call("ListDirectoryBuckets", region=region, **params)
+        except errors.NotFound:
+            return  # the server has no directory buckets
+        names = (entry.get("Name") for entry in response.get("Buckets") or ())
+        page = [
+            BucketRef(name, directory_region(name) or region)
+            for name in names
+            if isinstance(name, str) and is_directory_bucket(name) and name.startswith(prefix or "")
+        ]
+        if page:
+            yield page
+        if token is not None and response.get("ContinuationToken") == token:
+            return  # the end: the API says a token sent with the request may come back with the answer
+        token = followed_token(response, token, used, operation="ListDirectoryBuckets")
+        if token is None:
+            return
+
+
+AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+"""How the hosts of AWS's own endpoints end (its FIPS, dual-stack and VPC endpoints included)."""
+
+
+def lists_directories(client: Any) -> bool:
+    """Whether ``client`` talks to AWS (by its endpoint URL), the one server with directory buckets."""
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
+    return bool(host) and f".{host}".endswith(AWS_HOSTS)
+
+
+def owner_of(name: str, account: str) -> dict[str, str]:
+    """``ExpectedBucketOwner`` for a call on the bucket ``name``: none for a directory bucket,
+    whose lifecycle calls do not take it (S3 refuses or ignores it there), else ``account``."""
+    return {} if is_directory_bucket(name) or not account else {"ExpectedBucketOwner": account}
