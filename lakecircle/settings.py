@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     concurrency: int = 16
     verify_account: bool = True
     content_md5: bool = False
+    probe_server: bool = True
     # -- the always-on service -------------------------------------------------------------
     poll_interval: float = 30.0
     resync_interval: float = 600.0

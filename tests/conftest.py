@@ -40,8 +40,11 @@ def _fresh_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-ONE_REPLICA = {"LCC_LEASE_SECONDS": "0"}
+ONE_REPLICA = {"LCC_LEASE_SECONDS": "0", "LCC_PROBE_SERVER": "false"}
 """The settings of one replica, leases off: how every test runs LakeCircle unless it is about leases.
+
+The server probe is off too (its scratch bucket and objects would show in the request counts
+of tests about something else); the tests of the probe turn it on.
 
 With leases on (the default) every ``sync`` and daemon waits a write timeout before its first
 write, and a lease created where none was a whole duration (30 s): a test that is not about

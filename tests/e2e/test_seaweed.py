@@ -100,7 +100,12 @@ def test_validate_plan_sync_plan_clean_drift_repaired_by_the_daemon_and_rollback
     assert f"{PREFIX}current/{bucket}.json" in object_keys(s3, endpoint, PREFIX)
 
     drift = {"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 1}}
-    daemon_env = env | {"LCC_POLL_INTERVAL": "1", "LCC_RESYNC_INTERVAL": "1", "LCC_METRICS_ADDR": "127.0.0.1:0"}
+    daemon_env = env | {
+        "LCC_POLL_INTERVAL": "1",
+        "LCC_RESYNC_INTERVAL": "1",
+        "LCC_METRICS_ADDR": "127.0.0.1:0",
+        "LCC_PROBE_SERVER": "true",
+    }
     with DaemonProcess(daemon_env, tmp_path / "daemon.log") as daemon:
         daemon.wait_for_event("cycle_finished", trigger="startup", timeout=60)
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [drift]})
@@ -108,6 +113,10 @@ def test_validate_plan_sync_plan_clean_drift_repaired_by_the_daemon_and_rollback
         daemon.send(signal.SIGTERM)
         code, _ = daemon.wait_exit()
     assert code == 0, daemon
+    [probed] = daemon.named("server_probed")  # once, at start: what this server lacks
+    assert (probed["level"], probed["missing"], probed["not_probed"]) == ("warning", ["transitions"], []), probed
+    assert probed["object_size_filters"] is True
+    assert probed["conditional_writes"] is True
 
     restored = run_cli(env, "rollback", bucket)
     assert restored.code == 0, restored
