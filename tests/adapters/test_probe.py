@@ -94,3 +94,17 @@ async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str
 )
 def test_aws_is_told_by_the_endpoint_host(endpoint: str, aws: bool) -> None:
     assert is_aws(endpoint) is aws
+
+
+async def test_on_aws_nothing_is_sent_and_the_answer_is_the_documentation(moto: str) -> None:
+    async with S3Adapter(
+        account=MOTO_ACCOUNT,
+        region="eu-west-1",
+        verify_account=False,
+        endpoint_url="https://s3.eu-west-1.amazonaws.com",
+    ) as adapter:
+        probe = await probe_server(adapter, "records", PREFIX)
+
+        assert sum(adapter.calls.values()) == 0
+    assert (probe.source, probe.missing(), probe.not_probed) == ("documentation", [], ())
+    assert probe.conditional_writes is True

@@ -41,8 +41,16 @@ KEPT = (
         NoncurrentVersionExpiration={"NoncurrentDays": 30, "NewerNoncurrentVersions": 3},
     ),
     rule("uploads", prefix=None, Expiration=None, AbortIncompleteMultipartUpload={"DaysAfterInitiation": 3}),
+    rule("dated", prefix="fy24/", Expiration={"Date": "2030-01-01T00:00:00Z"}),
+    rule("markers", prefix="del/", Expiration={"ExpiredObjectDeleteMarker": True}),
+    rule(
+        "tagged",
+        90,
+        None,
+        Filter={"And": {"Prefix": "t/", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}},
+    ),
 )
-"""Rules SeaweedFS keeps as sent, the fields moto drops among them."""
+"""Rules SeaweedFS keeps as sent, the fields moto drops among them, tag filters, a date and delete markers."""
 
 ARCHIVE = rule("archive", 365, "old/", Transitions=[{"Days": 30, "StorageClass": "STANDARD_IA"}])
 """A rule with a transition, which SeaweedFS does not implement."""

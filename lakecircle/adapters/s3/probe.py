@@ -14,16 +14,16 @@ out with a handful of requests:
   second must be refused (412) when the server honours conditional writes (the leases and
   records rely on them).
 
-Against AWS S3 itself the scratch bucket is not created (AWS keeps every field, as
-documented; creating buckets there is neither cheap nor in LakeCircle's IAM policy): only
-the conditional write is probed. What cannot be probed is said, not raised: the probe never
-stops the service.
+Against AWS S3 itself nothing is sent: AWS keeps every field and honours conditional writes,
+as documented, and neither a scratch bucket nor a scratch object is in LakeCircle's IAM
+policy; the answer says it comes from the documentation (``source``). What cannot be probed
+is said, not raised: the probe never stops the service.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,7 +53,14 @@ _TRANSITION_RULE = {
     "Filter": {"Prefix": "probe/"},
     "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
 }
-LIFECYCLE = ("object_size_filters", "newer_noncurrent_versions", "transition_default_minimum_object_size")
+CAPABILITIES = (
+    "object_size_filters",
+    "newer_noncurrent_versions",
+    "transition_default_minimum_object_size",
+    "transitions",
+    "conditional_writes",
+)
+"""What the probe asks, in the order of :class:`ServerProbe`'s fields."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class ServerProbe:
     """
 
     endpoint: str
+    source: str = "probe"
+    """``probe``: asked of the server; ``documentation``: AWS S3, as documented."""
     object_size_filters: bool | None = None
     newer_noncurrent_versions: bool | None = None
     transition_default_minimum_object_size: bool | None = None
@@ -94,24 +103,24 @@ async def probe_server(adapter: S3Adapter, bucket: str, prefix: str) -> ServerPr
     except BOTO_ERRORS as exc:
         raise map_error(exc, operation="CreateClient") from exc
     endpoint = str(getattr(client.meta, "endpoint_url", "") or "")
-    token = secrets.token_hex(6)
-    found: dict[str, bool | None] = {}
-    not_probed: list[str] = []
     if is_aws(endpoint):
-        not_probed.append("lifecycle fields: AWS S3 keeps them (documented); no scratch bucket is created there")
-    else:
-        try:
-            found |= await _probe_lifecycle(adapter, f"lcc-probe-{token}")
-        except errors.S3Error as exc:
-            not_probed.append(f"lifecycle fields: {exc}")
+        documented: dict[str, Any] = dict.fromkeys(CAPABILITIES, True)
+        return replace(ServerProbe(endpoint, "documentation"), **documented)
+    token = secrets.token_hex(6)
+    found: dict[str, Any] = {}
+    not_probed: list[str] = []
+    try:
+        found |= await _probe_lifecycle(adapter, f"lcc-probe-{token}")
+    except errors.S3Error as exc:
+        not_probed.append(f"lifecycle fields: {exc}")
     try:
         found["conditional_writes"] = await _probe_conditional_write(adapter, bucket, f"{prefix}probe/{token}")
     except errors.S3Error as exc:
         not_probed.append(f"conditional writes: {exc}")
-    return ServerProbe(endpoint, **found, not_probed=tuple(not_probed))
+    return replace(ServerProbe(endpoint, not_probed=tuple(not_probed)), **found)
 
 
-async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool | None]:
+async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool]:
     """Write and read back the probe's configuration on a scratch bucket, then a transition; delete the bucket."""
     where: dict[str, Any] = {}
     if adapter.region and adapter.region != "us-east-1":
@@ -142,7 +151,7 @@ async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool |
         await adapter.call("DeleteBucket", region=adapter.region, Bucket=scratch)
 
 
-def _kept(read: dict[str, Any]) -> dict[str, bool | None]:
+def _kept(read: dict[str, Any]) -> dict[str, bool]:
     """Which of the probe's fields came back as written."""
     rules = {r.get("ID"): r for r in read.get("Rules") or () if isinstance(r, dict)}
     sizes = ((rules.get("lcc-probe-sizes") or {}).get("Filter") or {}).get("And") or {}
