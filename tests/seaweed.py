@@ -158,13 +158,15 @@ class SeaweedServer:
         raise RuntimeError(f"SeaweedFS did not start: {why}; the end of its output:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
-        """The last lines of weed's console output and of its newest log files."""
+        """The last lines of weed's console output and of its newest log files (and the console's
+        first lines: a refused flag is said there, before a long usage text)."""
         texts = [self.console, *sorted(self.logs.glob("*.log.*"), key=lambda p: p.stat().st_mtime)[-2:]]
         parts = []
         for path in texts:
             if path.is_file() and not path.is_symlink():
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-                parts.append(f"--- {path.name}\n" + "\n".join(tail))
+                text = path.read_text(errors="replace").splitlines()
+                shown = text if len(text) <= lines + 3 else [*text[:3], "...", *text[-lines:]]
+                parts.append(f"--- {path.name}\n" + "\n".join(shown))
         return "\n".join(parts) or "(no output)"
 
     def stop(self) -> None:

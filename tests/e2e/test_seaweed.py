@@ -22,7 +22,7 @@ from tests.builders import definition, rule
 from tests.conftest import MOTO_REGION
 from tests.faultproxy import FaultProxy
 from tests.helpers import KEY_ID, SECRET, DaemonProcess, assert_clean, cli_env, object_keys, put_definitions, run_cli
-from tests.seaweed import fresh_name
+from tests.seaweed import SeaweedServer, fresh_name
 
 PREFIX = "lc/"
 
@@ -156,3 +156,18 @@ def test_a_transition_fails_its_bucket_once_naming_the_server_and_the_other_buck
     ), synced
     assert held(s3, archived).rules == ()
     assert held(s3, plain).rules == KEPT
+
+
+class _Refused(SeaweedServer):
+    """A ``weed mini`` given a flag it does not know: it exits at once."""
+
+    def _arguments(self, ports: list[int]) -> list[str]:
+        return [*super()._arguments(ports), "-no.such.flag=1"]
+
+
+def test_a_server_that_does_not_start_fails_with_the_end_of_its_output(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError) as caught, _Refused(tmp_path, access_key=KEY_ID, secret_key=SECRET):
+        pass
+
+    assert "SeaweedFS did not start: weed mini exited with status" in str(caught.value)
+    assert "no.such.flag" in str(caught.value)  # weed's own complaint, from its output
