@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     verify_account: bool = True
     content_md5: bool = False
     storage_classes: StorageClasses = ()
+    probe_server: bool = True
     # -- the always-on service -------------------------------------------------------------
     poll_interval: float = 30.0
     resync_interval: float = 600.0
