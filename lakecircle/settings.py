@@ -59,8 +59,7 @@ class LogLevel(StrEnum):
 
 
 class AccountsFrom(StrEnum):
-    """Where the managed accounts come from (``LCC_ACCOUNTS``); unset: the one account of
-    ``LCC_AWS_ACCOUNT``, as LakeCircle has always run."""
+    """Where the managed accounts come from (``LCC_ACCOUNTS``); unset: ``LCC_AWS_ACCOUNT``'s one account."""
 
     ORGANIZATION = "organization"
     """Organizations' ListAccounts (ACTIVE accounts), narrowed by ``LCC_ACCOUNT_FILTER``."""
