@@ -14,7 +14,8 @@
         │   ├── AccessDenied
         │   ├── NoSuchBucket
         │   ├── InvalidRequest .... S3 refused what was sent (MalformedXML, InvalidArgument)
-        │   │   └── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
+        │   │   ├── NotFound ...... what was asked for does not exist (NoSuchKey, NoSuchLifecycleConfiguration)
+        │   │   └── NotImplementedByServer  501: the S3-compatible server lacks the feature (transitions)
         │   ├── ArchivedObject .... an object in an archive storage class cannot be read
         │   ├── ConditionFailed ... a conditional write's condition did not hold: an answer, not a failure
         │   ├── MalformedResponse . S3's answer could not be read: nothing is written on it
@@ -162,6 +163,19 @@ class NotFound(InvalidRequest):
     before the class existed: a caller that does not expect a missing thing handles it,
     and prints it, as before.
     """
+
+
+class NotImplementedByServer(InvalidRequest):
+    """The S3 server answered 501 NotImplemented: it lacks what the request asks for.
+
+    S3-compatible servers implement a subset of S3 (SeaweedFS, for one, has no lifecycle
+    transitions). Another try gets the same answer, so it is never retried; the bucket fails
+    with a message naming the server and the feature, and the other buckets go on. A subclass
+    of :class:`InvalidRequest`: the request, as sent, is one this server refuses. Its message
+    says what to do, so it carries no hint of its own.
+    """
+
+    hint = ""
 
 
 class ArchivedObject(PermanentError):

@@ -59,8 +59,7 @@ class LogLevel(StrEnum):
 
 
 class AccountsFrom(StrEnum):
-    """Where the managed accounts come from (``LCC_ACCOUNTS``); unset: the one account of
-    ``LCC_AWS_ACCOUNT``, as LakeCircle has always run."""
+    """Where the managed accounts come from (``LCC_ACCOUNTS``); unset: ``LCC_AWS_ACCOUNT``'s one account."""
 
     ORGANIZATION = "organization"
     """Organizations' ListAccounts (ACTIVE accounts), narrowed by ``LCC_ACCOUNT_FILTER``."""
@@ -122,6 +121,7 @@ class Settings(BaseSettings):
     verify_account: bool = True
     content_md5: bool = False
     storage_classes: StorageClasses = ()
+    probe_server: bool = True
     # -- the always-on service -------------------------------------------------------------
     poll_interval: float = 30.0
     resync_interval: float = 600.0

@@ -24,6 +24,8 @@ import structlog
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from tests.seaweed import SeaweedServer
+
 MOTO_ACCOUNT = "123456789012"
 """The account moto's STS answers with."""
 
@@ -38,8 +40,11 @@ def _fresh_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-ONE_REPLICA = {"LCC_LEASE_SECONDS": "0"}
+ONE_REPLICA = {"LCC_LEASE_SECONDS": "0", "LCC_PROBE_SERVER": "false"}
 """The settings of one replica, leases off: how every test runs LakeCircle unless it is about leases.
+
+The server probe is off too (its scratch bucket and objects would show in the request counts
+of tests about something else); the tests of the probe turn it on.
 
 With leases on (the default) every ``sync`` and daemon waits a write timeout before its first
 write, and a lease created where none was a whole duration (30 s): a test that is not about
@@ -150,6 +155,14 @@ def moto(moto_server: str, moto_tap: tuple[str, ServerTap], monkeypatch: pytest.
     """An empty moto server, and the AWS SDK's environment pointing at it; yields its URL."""
     reset_moto(moto_server)
     moto_tap[1].reset()
+    _sdk_environment(monkeypatch, tmp_path, moto_server)
+    return moto_server
+
+
+def _sdk_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, keys: tuple[str, str] = ("testing", "testing")
+) -> None:
+    """The AWS SDK's environment pointed at the S3 server at ``url``, signing with ``keys`` (fake ones)."""
     for name in (
         "AWS_PROFILE",
         "AWS_DEFAULT_PROFILE",
@@ -165,14 +178,39 @@ def moto(moto_server: str, moto_tap: tuple[str, ServerTap], monkeypatch: pytest.
     # No configuration file of the machine running the tests may change what is tested.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys[1])
     monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    return moto_server
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
 
 
 @pytest.fixture
 def s3_client(moto: str) -> Any:
     """A plain synchronous boto3 S3 client, for arranging and inspecting the server's state."""
     return boto3.client("s3", region_name=MOTO_REGION)
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SeaweedFS's S3 server (``weed mini``) on 127.0.0.1 for the session; yields its URL.
+
+    A server that does not start fails the tests that use it, with the end of its log: the
+    binary comes with the test extra, so a missing one is a broken install, not a reason to skip.
+    """
+    from tests.helpers import KEY_ID, SECRET  # the keys every run of tests.helpers.cli_env signs with
+
+    with SeaweedServer(tmp_path_factory.mktemp("seaweed"), access_key=KEY_ID, secret_key=SECRET) as server:
+        print(f"SeaweedFS answered in {server.startup_seconds:.2f} s")  # noqa: T201 -- shown with pytest -s
+        yield server.url
+
+
+@pytest.fixture
+def seaweed(seaweed_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The session's SeaweedFS server, and the AWS SDK's environment pointing at it; yields its URL.
+
+    It is never emptied: a test takes bucket names of its own (:func:`tests.seaweed.fresh_name`).
+    """
+    from tests.helpers import KEY_ID, SECRET
+
+    _sdk_environment(monkeypatch, tmp_path, seaweed_server, keys=(KEY_ID, SECRET))
+    return seaweed_server

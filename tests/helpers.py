@@ -41,6 +41,9 @@ from tests.conftest import MOTO_ACCOUNT, MOTO_REGION, ONE_REPLICA
 Rules = Mapping[str, int]
 """A bucket's lifecycle configuration in brief: rule ID -> expiration days."""
 
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+"""The access key ID of every run :func:`cli_env` builds (AWS's documented example key)."""
+
 SECRET = "lcc-canary-7Qx2Kp9WmZ4vR8tN3bH6yJ1s"
 """A fake secret: the AWS secret key of every run, and planted in settings by the campaign."""
 
@@ -144,7 +147,7 @@ def cli_env(endpoint_url: str, home: Path, **settings: str) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(home / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_ACCESS_KEY_ID": KEY_ID,
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "AWS_SESSION_TOKEN": SECRET_TOKEN,
         "AWS_DEFAULT_REGION": MOTO_REGION,

@@ -28,6 +28,7 @@ from lakecircle import __version__
 from lakecircle.adapters.retry import RequestObserver, RetryPolicy
 from lakecircle.app.events import events_running
 from lakecircle.app.leasing import account_keeper, keeping, open_lease_store
+from lakecircle.app.probing import announce_server
 from lakecircle.app.sinks import CycleSink, HubSink
 from lakecircle.app.wiring import build_reconciler, open_account, open_hub
 from lakecircle.core.report import CycleReport
@@ -257,6 +258,8 @@ async def _runner(
     if settings.accounts_from is not None:
         own: list[S3Adapter] = []
         hub = await stack.enter_async_context(_hub(settings, definitions_dir, metrics, sink, own.append))
+        if own:
+            await announce_server(settings, own[0])
         return _Wired(hub, hub_verifier(hub, metrics, settings.resync_interval, timer), own[0] if own else None)
     account = await stack.enter_async_context(
         open_account(
@@ -267,6 +270,7 @@ async def _runner(
         )
     )
     metrics.watch_gate(account.adapter.gate)
+    await announce_server(settings, account.adapter)
     keeper = None
     if _leases(settings):
         # Closed with the rest, after the keeper's release (entered later, on the same stack).

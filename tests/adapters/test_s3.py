@@ -1010,6 +1010,9 @@ def test_the_adapter_refuses_to_work_outside_its_context() -> None:
         ("NoSuchBucket", 404, "PutObject", errors.NoSuchBucket),
         ("PreconditionFailed", 500, "PutObject", errors.ServerError),
         ("PreconditionFailed", 412, "GetObject", errors.InvalidRequest),
+        # A server that lacks a feature: a 5xx that another try would not change.
+        ("NotImplemented", 501, "PutBucketLifecycleConfiguration", errors.NotImplementedByServer),
+        ("501", 501, "GetBucketTagging", errors.NotImplementedByServer),  # no error document
     ],
 )
 def test_client_errors_map_by_code_and_status(

@@ -35,6 +35,11 @@ ACTIONS: dict[str, str | None] = {
     "ListObjectsV2": "s3:ListBucket",
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
+    # The server probe's scratch bucket and object (LCC_PROBE_SERVER): sent to S3-compatible
+    # servers only, never to AWS S3 itself (lakecircle/adapters/s3/probe.py), so never granted.
+    "CreateBucket": None,
+    "DeleteBucket": None,
+    "DeleteObject": None,
 }
 
 ORGANIZATIONS_ACTIONS: dict[str, str] = {

@@ -301,6 +301,7 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "concurrency": ("0", "0 is out of range; expected 1 to 1,024 buckets at once"),
     "verify_account": ("maybe", "expected true or false"),
     "content_md5": ("perhaps", "expected true or false"),
+    "probe_server": ("often", "expected true or false"),
     "poll_interval": ("-1", "-1 is out of range; expected 1 to 86,400 seconds"),
     "resync_interval": ("0", "0 is out of range; expected 1 to 604,800 seconds"),
     "metrics_addr": ("localhost", "expected HOST:PORT such as 127.0.0.1:9739"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -98,16 +99,25 @@ among them (a missing endpoint bucket is no lost race)."""
 
 
 def map_error(
-    exc: Exception, *, operation: str, bucket: str | None = None, attempt_timeout: float | None = None
+    exc: Exception,
+    *,
+    operation: str,
+    bucket: str | None = None,
+    attempt_timeout: float | None = None,
+    server: Server | None = None,
 ) -> errors.LakeCircleError:
     """LakeCircle's error for ``exc`` (one of :data:`FROM_BELOW`) raised by ``operation`` on ``bucket``.
 
     The caller raises the result ``from exc``. Missing credentials are a configuration
     problem (:class:`~lakecircle.errors.ConfigError`), not a bucket's failure. A
     :class:`TimeoutError` is an attempt cut off after ``attempt_timeout`` seconds.
+    ``server`` (the endpoint and the request's parameters) names what a server that answers
+    NotImplemented lacks, and the bucket when ``bucket`` is None.
     """
+    if bucket is None and server is not None:
+        bucket = server.params.get("Bucket")
     if isinstance(exc, ClientError):
-        return _map_client_error(exc, operation=operation, bucket=bucket)
+        return _map_client_error(exc, operation=operation, bucket=bucket, server=server)
     if not isinstance(exc, BOTO_ERRORS):  # aiohttp's timeouts are TimeoutErrors too: mapped below
         if isinstance(exc, ValueError):
             # botocore's parsers raise a bare ValueError for a value of the wrong type
@@ -167,7 +177,9 @@ def _map_transport_error(exc: Exception, *, operation: str, bucket: str | None) 
     return errors.PermanentError(str(exc) or type(exc).__name__, operation=operation, bucket=bucket)
 
 
-def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -> errors.S3Error:
+def _map_client_error(
+    exc: ClientError, *, operation: str, bucket: str | None, server: Server | None = None
+) -> errors.S3Error:
     response: Mapping[str, Any] = exc.response or {}
     error: Mapping[str, Any] = response.get("Error") or {}
     meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
@@ -182,6 +194,8 @@ def _map_client_error(exc: ClientError, *, operation: str, bucket: str | None) -
         # (garbled or cut short) as a retryable 500 too. Say so rather than "Internal Server Error".
         message = f"HTTP {status} without a readable S3 error document ({message}); the answer was garbled or cut short"
     cls = _error_class(code, status, operation)
+    if cls is errors.NotImplementedByServer:
+        message = _unimplemented(operation, server or Server(None, {}), message)
     return cls(message, operation=operation, bucket=bucket, code=code, request_id=request_id, status=status)
 
 
@@ -198,6 +212,8 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
     if code == "NoSuchBucket" or (status == 404 and operation == "HeadBucket"):
         # HEAD responses have no body, so HeadBucket's "no such bucket" is a bare 404.
         return errors.NoSuchBucket
+    if code == "NotImplemented" or status == 501:
+        return errors.NotImplementedByServer  # a 5xx, but another try gets the same answer
     if code in _SERVER_ERROR_CODES or (status is not None and status >= 500):
         return errors.ServerError  # whatever its code says: a failure is never read as "not found"
     if operation == "PutObject" and (code in _CONDITION_CODES or status == 412):
@@ -205,6 +221,48 @@ def _error_class(code: str | None, status: int | None, operation: str) -> type[e
     if code in _NOT_FOUND_CODES.get(operation, ()):
         return errors.NotFound
     return errors.InvalidRequest
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a request went (``endpoint``, None when unknown) and its parameters, to name what a
+    server answering NotImplemented lacks."""
+
+    endpoint: str | None
+    params: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, client: Any, params: Mapping[str, Any]) -> Server:
+        """Where ``client`` (a botocore client; a test's stub may have no ``meta``) sent ``params``."""
+        return cls(getattr(getattr(client, "meta", None), "endpoint_url", None), params)
+
+
+_TRANSITION_KEYS = {"Transitions": "transitions", "NoncurrentVersionTransitions": "noncurrent version transitions"}
+
+
+def _unimplemented(operation: str, server: Server, said: str) -> str:
+    """The message of a NotImplemented answer: the server, what it does not implement, and what to do."""
+    where = f"the S3 server at {server.endpoint}" if server.endpoint else "the S3 server"
+    if operation != "PutBucketLifecycleConfiguration":
+        return f"{where} does not implement {operation} ({said}); LakeCircle needs it: use a server that implements it"
+    config = server.params.get("LifecycleConfiguration")
+    rules = config.get("Rules") if isinstance(config, Mapping) else None
+    found: dict[str, list[str]] = {}
+    for rule in rules if isinstance(rules, list) else ():
+        for key, what in _TRANSITION_KEYS.items():
+            if isinstance(rule, Mapping) and rule.get(key):
+                found.setdefault(what, []).append(repr(str(rule.get("ID") or "(no ID)")))
+    if not found:
+        return (
+            f"{where} does not implement part of this lifecycle configuration ({said}): remove what it"
+            " lacks from the bucket's definition, or manage the bucket on a server that implements it"
+        )
+    kinds = " and ".join(found)
+    named = "; ".join(f"{what} in rule(s) {', '.join(ids)}" for what, ids in found.items())
+    return (
+        f"{where} does not implement lifecycle {kinds} ({named}): remove the {kinds} from the"
+        " bucket's definition, or manage the bucket on a server that implements them"
+    )
 
 
 _ROLE_CLASSES: tuple[tuple[type[errors.S3Error], type[errors.RoleError]], ...] = (

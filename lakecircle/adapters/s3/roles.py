@@ -54,7 +54,7 @@ from lakecircle import errors
 from lakecircle.adapters.retry import RetryOn
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.botocore import botocore_session, client_config
-from lakecircle.adapters.s3.errors import EXPIRED_TOKEN_CODES, FROM_BELOW, role_error
+from lakecircle.adapters.s3.errors import EXPIRED_TOKEN_CODES, FROM_BELOW, Server, role_error
 from lakecircle.adapters.s3.transport import BUCKETS
 from lakecircle.core.accounts import Account
 
@@ -261,9 +261,11 @@ class MemberAdapter(S3Adapter):
             operation, params, consume, region=region, service=service, lane=lane, retry_on=retry_on
         )
 
-    def _map(self, exc: Exception, *, operation: str, bucket: str | None) -> errors.LakeCircleError:
+    def _map(
+        self, exc: Exception, *, operation: str, bucket: str | None, server: Server | None = None
+    ) -> errors.LakeCircleError:
         """As the S3 adapter maps, but a refusal for an expired session names the account and the role."""
-        error = super()._map(exc, operation=operation, bucket=bucket)
+        error = super()._map(exc, operation=operation, bucket=bucket, server=server)
         if isinstance(error, errors.S3Error) and error.code in EXPIRED_TOKEN_CODES:
             return role_error(error, account=self.account, role_arn=self.member.role_arn)
         return error

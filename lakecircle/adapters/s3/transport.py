@@ -28,7 +28,7 @@ from botocore import xform_name
 
 from lakecircle.adapters.retry import RequestObserver, RetryOn, RetryPolicy, call_with_retries
 from lakecircle.adapters.s3.botocore import adjust_client, botocore_session, client_config
-from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, map_error
+from lakecircle.adapters.s3.errors import BOTO_ERRORS, FROM_BELOW, Server, map_error
 from lakecircle.adapters.slots import AccountSlots
 from lakecircle.adapters.throttle import Sleep, ThrottleGate
 from lakecircle.clocks import MonotonicClock
@@ -245,7 +245,7 @@ class S3Transport:
         except Exception as exc:  # a cancelled attempt (BaseException) is not observed
             error = exc
             if isinstance(exc, FROM_BELOW):
-                error = self._map(exc, operation=operation, bucket=params.get("Bucket"))
+                error = self._map(exc, operation=operation, bucket=None, server=Server.of(client, params))
             self._observe(operation, error, started)
             if error is exc:
                 raise
@@ -253,9 +253,11 @@ class S3Transport:
         self._observe(operation, None, started)
         return result
 
-    def _map(self, exc: Exception, *, operation: str, bucket: str | None) -> LakeCircleError:
+    def _map(
+        self, exc: Exception, *, operation: str, bucket: str | None, server: Server | None = None
+    ) -> LakeCircleError:
         """LakeCircle's error for ``exc`` (see :func:`~lakecircle.adapters.s3.errors.map_error`)."""
-        return map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout)
+        return map_error(exc, operation=operation, bucket=bucket, attempt_timeout=self.attempt_timeout, server=server)
 
     def _observe(self, operation: str, error: Exception | None, started: float) -> None:
         if self.observer is not None:

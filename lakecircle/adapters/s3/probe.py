@@ -1,0 +1,177 @@
+"""What the S3 server keeps and honours, asked once at the service's start.
+
+S3-compatible servers implement subsets of S3 and some drop what they do not keep without
+a word: moto returns a rule without its object-size filters or NewerNoncurrentVersions,
+SeaweedFS answers NotImplemented to transitions. LakeCircle would then plan the same change
+every cycle, or fail a bucket, with nothing at start to say why. :func:`probe_server` finds
+out with a handful of requests:
+
+- on a scratch bucket (``lcc-probe-<token>``, created and deleted): a lifecycle
+  configuration with object-size filters, NewerNoncurrentVersions and
+  TransitionDefaultMinimumObjectSize ``varies_by_storage_class`` (not the default, so an
+  echo is no accident) is written and read back; then one with a transition is written;
+- on a scratch object under ``LCC_ENDPOINT``: two PutObject with ``If-None-Match: *``; the
+  second must be refused (412) when the server honours conditional writes (the leases and
+  records rely on them).
+
+Against AWS S3 itself nothing is sent: AWS keeps every field and honours conditional writes,
+as documented, and neither a scratch bucket nor a scratch object is in LakeCircle's IAM
+policy; the answer says it comes from the documentation (``source``). What cannot be probed
+is said, not raised: the probe never stops the service.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from lakecircle import errors
+from lakecircle.adapters.s3.adapter import S3Adapter
+from lakecircle.adapters.s3.errors import BOTO_ERRORS, map_error
+from lakecircle.adapters.s3.transport import OBJECTS
+
+_KEPT_RULES: list[dict[str, Any]] = [
+    {
+        "ID": "lcc-probe-sizes",
+        "Status": "Enabled",
+        "Filter": {"And": {"Prefix": "probe/", "ObjectSizeGreaterThan": 1, "ObjectSizeLessThan": 1048576}},
+        "Expiration": {"Days": 1},
+    },
+    {
+        "ID": "lcc-probe-versions",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "probe/"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1},
+    },
+]
+_TDMOS = "varies_by_storage_class"
+_TRANSITION_RULE = {
+    "ID": "lcc-probe-transition",
+    "Status": "Enabled",
+    "Filter": {"Prefix": "probe/"},
+    "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+}
+CAPABILITIES = (
+    "object_size_filters",
+    "newer_noncurrent_versions",
+    "transition_default_minimum_object_size",
+    "transitions",
+    "conditional_writes",
+)
+"""What the probe asks, in the order of :class:`ServerProbe`'s fields."""
+
+
+@dataclass(frozen=True)
+class ServerProbe:
+    """What the server at ``endpoint`` keeps (True), drops or refuses (False), or was not probed for (None).
+
+    ``not_probed`` says why, one entry per part that could not be probed.
+    """
+
+    endpoint: str
+    source: str = "probe"
+    """``probe``: asked of the server; ``documentation``: AWS S3, as documented."""
+    object_size_filters: bool | None = None
+    newer_noncurrent_versions: bool | None = None
+    transition_default_minimum_object_size: bool | None = None
+    transitions: bool | None = None
+    conditional_writes: bool | None = None
+    not_probed: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        """The capabilities the server was found to lack."""
+        return [f.name for f in fields(self) if getattr(self, f.name) is False]
+
+    def log_fields(self) -> dict[str, Any]:
+        """The probe as the fields of one log line."""
+        found = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "not_probed"}
+        return found | {"missing": self.missing(), "not_probed": list(self.not_probed)}
+
+
+def is_aws(endpoint: str) -> bool:
+    """Whether ``endpoint`` is AWS S3's own (``*.amazonaws.com``, ``*.amazonaws.com.cn``)."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+async def probe_server(adapter: S3Adapter, bucket: str, prefix: str) -> ServerProbe:
+    """Probe the adapter's server (see the module's docstring); scratch objects under ``bucket``/``prefix``."""
+    try:
+        client = await adapter.client()
+    except BOTO_ERRORS as exc:
+        raise map_error(exc, operation="CreateClient") from exc
+    endpoint = str(getattr(client.meta, "endpoint_url", "") or "")
+    if is_aws(endpoint):
+        documented: dict[str, Any] = dict.fromkeys(CAPABILITIES, True)
+        return replace(ServerProbe(endpoint, "documentation"), **documented)
+    token = secrets.token_hex(6)
+    found: dict[str, Any] = {}
+    not_probed: list[str] = []
+    try:
+        found |= await _probe_lifecycle(adapter, f"lcc-probe-{token}")
+    except errors.S3Error as exc:
+        not_probed.append(f"lifecycle fields: {exc}")
+    try:
+        found["conditional_writes"] = await _probe_conditional_write(adapter, bucket, f"{prefix}probe/{token}")
+    except errors.S3Error as exc:
+        not_probed.append(f"conditional writes: {exc}")
+    return replace(ServerProbe(endpoint, not_probed=tuple(not_probed)), **found)
+
+
+async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool]:
+    """Write and read back the probe's configuration on a scratch bucket, then a transition; delete the bucket."""
+    where: dict[str, Any] = {}
+    if adapter.region and adapter.region != "us-east-1":
+        where["CreateBucketConfiguration"] = {"LocationConstraint": adapter.region}
+    await adapter.call("CreateBucket", region=adapter.region, Bucket=scratch, **where)
+    try:
+        await adapter.call(
+            "PutBucketLifecycleConfiguration",
+            region=adapter.region,
+            Bucket=scratch,
+            LifecycleConfiguration={"Rules": _KEPT_RULES},
+            TransitionDefaultMinimumObjectSize=_TDMOS,
+        )
+        read = await adapter.call("GetBucketLifecycleConfiguration", region=adapter.region, Bucket=scratch)
+        found = _kept(read)
+        try:
+            await adapter.call(
+                "PutBucketLifecycleConfiguration",
+                region=adapter.region,
+                Bucket=scratch,
+                LifecycleConfiguration={"Rules": [_TRANSITION_RULE]},
+            )
+            found["transitions"] = True
+        except errors.NotImplementedByServer:
+            found["transitions"] = False
+        return found
+    finally:
+        await adapter.call("DeleteBucket", region=adapter.region, Bucket=scratch)
+
+
+def _kept(read: dict[str, Any]) -> dict[str, bool]:
+    """Which of the probe's fields came back as written."""
+    rules = {r.get("ID"): r for r in read.get("Rules") or () if isinstance(r, dict)}
+    sizes = ((rules.get("lcc-probe-sizes") or {}).get("Filter") or {}).get("And") or {}
+    versions = (rules.get("lcc-probe-versions") or {}).get("NoncurrentVersionExpiration") or {}
+    return {
+        "object_size_filters": sizes.get("ObjectSizeGreaterThan") == 1 and sizes.get("ObjectSizeLessThan") == 1048576,
+        "newer_noncurrent_versions": versions.get("NewerNoncurrentVersions") == 1,
+        "transition_default_minimum_object_size": read.get("TransitionDefaultMinimumObjectSize") == _TDMOS,
+    }
+
+
+async def _probe_conditional_write(adapter: S3Adapter, bucket: str, key: str) -> bool:
+    """Whether a second ``If-None-Match: *`` PutObject of ``key`` is refused; the object is deleted after."""
+    create = {"IfNoneMatch": "*"}
+    await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    try:
+        await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    except errors.ConditionFailed:
+        return True
+    else:
+        return False
+    finally:
+        await adapter.call("DeleteObject", lane=OBJECTS, Bucket=bucket, Key=key)
