@@ -82,6 +82,24 @@ async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str
     assert probe.log_fields()["not_probed"] == list(probe.not_probed)
 
 
+async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found_stays(
+    moto: str, s3_client: Any
+) -> None:
+    s3_client.create_bucket(Bucket="records")
+    with FaultProxy(moto) as proxy:
+        proxy.force("DeleteBucket", ANY, Fault.DENIED)
+        proxy.force("DeleteObject", ANY, Fault.DENIED)
+        probe = await probed("records", proxy.url)
+
+    assert probe.not_probed == ()
+    assert (probe.object_size_filters, probe.transitions, probe.conditional_writes) == (False, True, True)
+    [scratch], [key] = leftovers(s3_client, "records")
+    bucket_left, object_left = probe.left_behind
+    assert bucket_left.startswith(f"the scratch bucket: bucket {scratch}: DeleteBucket failed [AccessDenied]")
+    assert object_left.startswith(f"the scratch object {key}: bucket records: DeleteObject failed [AccessDenied]")
+    assert probe.log_fields()["left_behind"] == list(probe.left_behind)
+
+
 @pytest.mark.parametrize(
     ("endpoint", "aws"),
     [
