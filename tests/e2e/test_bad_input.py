@@ -334,6 +334,7 @@ MORE_SETTING_CASES: list[tuple[str, str, str]] = [
     ("LCC_STORAGE_CLASSES", "WARM,", "a name is empty (two commas in a row, or one at an end)"),
     ("LCC_STORAGE_CLASSES", '["WARM", 3]', 'expected a JSON list of names such as ["WARM", "COLD"]'),
     ("LCC_STORAGE_CLASSES", "DEEP_ARCHIVE", "DEEP_ARCHIVE is S3's own (its rules apply)"),
+    ("LCC_STORAGE_CLASSES", "WARM,glacier", "glacier is GLACIER in other case, which S3 refuses"),
 ]
 
 FREE_FORM = {"app_name"}
