@@ -100,6 +100,19 @@ async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found
     assert probe.log_fields()["left_behind"] == list(probe.left_behind)
 
 
+async def test_a_server_answering_not_implemented_to_a_conditional_write_lacks_conditional_writes(
+    moto: str, s3_client: Any
+) -> None:
+    s3_client.create_bucket(Bucket="records")
+    with FaultProxy(moto) as proxy:
+        proxy.force("PutObject", ANY, Fault.NOT_IMPLEMENTED)
+        probe = await probed("records", proxy.url)
+
+    assert (probe.conditional_writes, probe.not_probed, probe.left_behind) == (False, (), ())
+    assert "conditional_writes" in probe.missing()
+    assert leftovers(s3_client, "records") == ([], [])
+
+
 @pytest.mark.parametrize(
     ("endpoint", "aws"),
     [

@@ -12,7 +12,7 @@ out with a handful of requests:
   echo is no accident) is written and read back; then one with a transition is written;
 - on a scratch object under ``LCC_ENDPOINT``: two PutObject with ``If-None-Match: *``; the
   second must be refused (412) when the server honours conditional writes (the leases and
-  records rely on them).
+  records rely on them); a server that answers the first with 501 NotImplemented has none.
 
 Against AWS S3 itself nothing is sent: AWS keeps every field and honours conditional writes,
 as documented, and neither a scratch bucket nor a scratch object is in LakeCircle's IAM
@@ -185,7 +185,11 @@ async def _probe_conditional_write(
     """Whether a second ``If-None-Match: *`` PutObject of ``key`` is refused, into ``found``; the
     object is deleted after (or said in ``left`` to be left behind)."""
     create = {"IfNoneMatch": "*"}
-    await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    try:
+        await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    except errors.NotImplementedByServer:
+        found["conditional_writes"] = False  # 501 to If-None-Match itself, as S3 answers a header it lacks
+        return
     try:
         await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
     except errors.ConditionFailed:
