@@ -118,6 +118,9 @@ async def test_a_server_answering_not_implemented_to_a_conditional_write_lacks_c
     [
         ("https://s3.eu-west-1.amazonaws.com", True),
         ("https://s3.cn-north-1.amazonaws.com.cn", True),
+        ("https://s3.eusc-de-east-1.amazonaws.eu", True),
+        ("https://s3.us-iso-east-1.c2s.ic.gov", True),
+        ("https://s3.dualstack.us-east-1.api.aws", True),
         ("http://127.0.0.1:8333", False),
         ("https://minio.example.com", False),
         ("https://amazonaws.com.example.org", False),

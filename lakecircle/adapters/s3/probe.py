@@ -14,21 +14,25 @@ out with a handful of requests:
   second must be refused (412) when the server honours conditional writes (the leases and
   records rely on them); a server that answers the first with 501 NotImplemented has none.
 
-Against AWS S3 itself nothing is sent: AWS keeps every field and honours conditional writes,
-as documented, and neither a scratch bucket nor a scratch object is in LakeCircle's IAM
-policy; the answer says it comes from the documentation (``source``). What cannot be probed
-is said, not raised: the probe never stops the service. A scratch bucket or object it could
-not delete (no DeleteBucket or DeleteObject for its identity, the server gone mid-probe) is named
-in ``left_behind``, and what was found before stays found.
+Against AWS S3 itself (an endpoint in any of botocore's AWS partitions) nothing is sent: AWS
+keeps every field and honours conditional writes, as documented, and neither a scratch bucket
+nor a scratch object is in LakeCircle's IAM policy; the answer says it comes from the
+documentation (``source``). What cannot be probed is said, not raised: the probe never stops
+the service. A scratch bucket or object it could not delete (no DeleteBucket or DeleteObject
+for its identity, the server gone mid-probe) is named in ``left_behind``, and what was found
+before stays found.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+import botocore.loaders
 
 from lakecircle import errors
 from lakecircle.adapters.s3.adapter import S3Adapter
@@ -97,9 +101,20 @@ class ServerProbe:
 
 
 def is_aws(endpoint: str) -> bool:
-    """Whether ``endpoint`` is AWS S3's own (``*.amazonaws.com``, ``*.amazonaws.com.cn``)."""
+    """Whether ``endpoint`` is AWS S3's own, in any partition (``*.amazonaws.com``,
+    ``*.amazonaws.com.cn``, ``*.amazonaws.eu``, the isolated regions' and the dual-stack hosts)."""
     host = (urlsplit(endpoint).hostname or "").lower()
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    return host.endswith(_aws_domains())
+
+
+@functools.cache
+def _aws_domains() -> tuple[str, ...]:
+    """The DNS suffixes of every AWS partition's endpoints, from botocore's own partitions data,
+    so a partition botocore knows is never sent a scratch bucket."""
+    data = botocore.loaders.create_loader().load_data("partitions")
+    outputs = [partition.get("outputs") or {} for partition in data.get("partitions") or ()]
+    found = {out.get(key) for out in outputs for key in ("dnsSuffix", "dualStackDnsSuffix")}
+    return tuple(sorted(f".{suffix}" for suffix in found if isinstance(suffix, str) and suffix))
 
 
 async def probe_server(adapter: S3Adapter, bucket: str, prefix: str) -> ServerProbe:
