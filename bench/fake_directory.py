@@ -63,6 +63,9 @@ class DirectoryState:
     """The most buckets a ListDirectoryBuckets page holds, whatever the request asks."""
     serves_directories: bool = True
     """False: ListDirectoryBuckets is answered 501 NotImplemented, as by a server without them."""
+    denies_directories: bool = False
+    """True: ListDirectoryBuckets is answered 403 AccessDenied, as AWS answers a role without
+    s3express:ListAllMyDirectoryBuckets."""
     lifecycles: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         request = self._request()
         state = self.server.state
         if request.path == "/":
-            if "max-directory-buckets" in request.query and not state.serves_directories:
+            if "max-directory-buckets" in request.query and state.denies_directories:
+                self._error(403, "AccessDenied", "Access Denied")
+            elif "max-directory-buckets" in request.query and not state.serves_directories:
                 self._error(501, "NotImplemented", "ListDirectoryBuckets is not implemented")
             elif "max-directory-buckets" in request.query:
                 self._send(200, _directory_page(state, request.query))

@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+import structlog
 
 from bench.fake_directory import FakeDirectoryServer
 from lakecircle import errors
@@ -113,6 +114,27 @@ async def test_a_server_without_directory_buckets_lists_none_and_is_asked_once(c
         async with adapter(fake) as s3:
             assert await listed(s3) == []
             assert s3.calls["ListDirectoryBuckets"] == 1  # NotImplemented: no retry
+
+
+@pytest.mark.anyio
+async def test_a_role_refused_list_directory_buckets_lists_its_general_buckets_says_so_once_and_asks_no_more(
+    server: FakeDirectoryServer,
+) -> None:
+    server.state.denies_directories = True
+    with structlog.testing.capture_logs() as logs:
+        async with adapter(server) as s3:
+            assert [r.name for r in await listed(s3)] == ["plain-bucket"]
+            assert [r.name for r in await listed(s3)] == ["plain-bucket"]
+            assert s3.calls["ListDirectoryBuckets"] == 1
+
+    [line] = logs
+    assert (line["event"], line["log_level"], line["region"]) == (
+        "directory_buckets_not_listed",
+        "warning",
+        "eu-west-1",
+    )
+    assert "ListDirectoryBuckets failed [AccessDenied]" in line["error"]
+    assert "s3express:ListAllMyDirectoryBuckets" in line["hint"]
 
 
 @pytest.mark.anyio

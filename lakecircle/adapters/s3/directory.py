@@ -13,7 +13,9 @@ whose endpoint is AWS's own); other servers would answer NotImplemented, or as i
 ListBuckets (moto does), which costs a listing of every bucket again. A server that is
 asked all the same (the adapter's ``directory_buckets`` set to True, as for the tests' endpoint)
 and answers NotImplemented or MethodNotAllowed (mapped to :class:`~lakecircle.errors.NotFound`)
-has none; from any answer only names of the directory form are taken.
+has none; from any answer only names of the directory form are taken. A role refused the
+call (AccessDenied: a policy from before directory buckets) lists none, with one warning, and
+its general purpose buckets are managed as before rather than the whole listing failing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import structlog
+
 from lakecircle import errors
 from lakecircle.adapters.s3.errors import followed_token
 from lakecircle.core.directory import directory_region, is_directory_bucket
@@ -29,6 +33,13 @@ from lakecircle.ports import BucketRef
 
 if TYPE_CHECKING:
     from lakecircle.adapters.s3.adapter import S3Adapter
+
+log = structlog.get_logger("lakecircle.adapters.s3.directory")
+
+_DENIED_HINT = (
+    "grant s3express:ListAllMyDirectoryBuckets (deploy/iam-policy.json) to manage directory buckets;"
+    " until then a defined directory bucket is reported missing"
+)
 
 MAX_PAGE = 1_000
 """ListDirectoryBuckets' largest page (MaxDirectoryBuckets)."""
@@ -53,6 +64,12 @@ async def directory_buckets(adapter: S3Adapter, *, prefix: str | None = None) ->
             response = await call("ListDirectoryBuckets", region=region, **params)
         except errors.NotFound:
             return  # the server has no directory buckets
+        except errors.AccessDenied as exc:
+            # A role granted before directory buckets (no s3express:ListAllMyDirectoryBuckets): its
+            # general purpose buckets are listed and managed all the same, said once, never asked again.
+            adapter.directory_buckets = False
+            log.warning("directory_buckets_not_listed", region=region, error=str(exc), hint=_DENIED_HINT)
+            return
         names = (entry.get("Name") for entry in response.get("Buckets") or ())
         page = [
             BucketRef(name, directory_region(name) or region)
