@@ -106,6 +106,8 @@ def _unparsed(name: str) -> str:
     letters, an empty base or no zone ID, said as such (each once read as "no zone ID")."""
     said = f"bucket name ends in {DIRECTORY_BUCKET_SUFFIX!r}, so it names a directory bucket (S3 Express One Zone),"
     lower = name.lower()
+    if len(name) > MAX_LENGTH:  # no name of that length to suggest
+        return f"{said} but it is {len(name):,} characters; write <base>--<zone id>{DIRECTORY_BUCKET_SUFFIX} in 3 to 63"
     if lower != name and _NAME.fullmatch(lower):
         return f"{said} but it holds upper-case letters; directory bucket names are lower case: write {lower!r}"
     if name.startswith("--") and _NAME.fullmatch(f"logs{lower}"):

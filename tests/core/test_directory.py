@@ -186,6 +186,7 @@ def test_a_malformed_zone_id_is_said_beside_the_suffix() -> None:
         ),
         ("--USE1-AZ4--x-s3", "but its base name before the zone ID is empty: write <base>--use1-az4--x-s3"),
         ("logs--x-s3", "but it holds no zone ID: write <base>--<zone id>--x-s3, such as logs--use1-az4--x-s3"),
+        ("L" * 70 + "--USE1-AZ4--x-s3", "but it is 86 characters; write <base>--<zone id>--x-s3 in 3 to 63"),
     ],
 )
 def test_a_name_that_is_no_base_zone_and_suffix_says_what_is_wrong(name: str, said: str) -> None:
