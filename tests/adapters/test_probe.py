@@ -26,6 +26,15 @@ async def probed(bucket: str, endpoint_url: str | None = None) -> ServerProbe:
         return await probe_server(adapter, bucket, PREFIX)
 
 
+async def probed_through_faults(moto: str, s3: Any, *faults: tuple[str, Fault]) -> ServerProbe:
+    """The probe of moto's server behind a proxy that answers each (operation, fault), records on ``records``."""
+    s3.create_bucket(Bucket="records")
+    with FaultProxy(moto) as proxy:
+        for operation, fault in faults:
+            proxy.force(operation, ANY, fault)
+        return await probed("records", proxy.url)
+
+
 def leftovers(s3: Any, bucket: str) -> tuple[list[str], list[str]]:
     """Scratch buckets and objects the probe left behind."""
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("lcc-probe-")]
@@ -68,10 +77,7 @@ async def test_seaweedfs_keeps_every_field_but_has_no_transitions(seaweed: str) 
 
 
 async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str, s3_client: Any) -> None:
-    s3_client.create_bucket(Bucket="records")
-    with FaultProxy(moto) as proxy:
-        proxy.force("CreateBucket", ANY, Fault.DENIED)
-        probe = await probed("records", proxy.url)
+    probe = await probed_through_faults(moto, s3_client, ("CreateBucket", Fault.DENIED))
 
     assert probe.object_size_filters is None
     assert probe.transitions is None
@@ -85,11 +91,8 @@ async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str
 async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found_stays(
     moto: str, s3_client: Any
 ) -> None:
-    s3_client.create_bucket(Bucket="records")
-    with FaultProxy(moto) as proxy:
-        proxy.force("DeleteBucket", ANY, Fault.DENIED)
-        proxy.force("DeleteObject", ANY, Fault.DENIED)
-        probe = await probed("records", proxy.url)
+    faults = (("DeleteBucket", Fault.DENIED), ("DeleteObject", Fault.DENIED))
+    probe = await probed_through_faults(moto, s3_client, *faults)
 
     assert probe.not_probed == ()
     assert (probe.object_size_filters, probe.transitions, probe.conditional_writes) == (False, True, True)
@@ -103,10 +106,7 @@ async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found
 async def test_a_server_answering_not_implemented_to_a_conditional_write_lacks_conditional_writes(
     moto: str, s3_client: Any
 ) -> None:
-    s3_client.create_bucket(Bucket="records")
-    with FaultProxy(moto) as proxy:
-        proxy.force("PutObject", ANY, Fault.NOT_IMPLEMENTED)
-        probe = await probed("records", proxy.url)
+    probe = await probed_through_faults(moto, s3_client, ("PutObject", Fault.NOT_IMPLEMENTED))
 
     assert (probe.conditional_writes, probe.not_probed, probe.left_behind) == (False, (), ())
     assert "conditional_writes" in probe.missing()
