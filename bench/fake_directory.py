@@ -63,6 +63,9 @@ class DirectoryState:
     """The most buckets a ListDirectoryBuckets page holds, whatever the request asks."""
     serves_directories: bool = True
     """False: ListDirectoryBuckets is answered 501 NotImplemented, as by a server without them."""
+    minimum_size: str | None = None
+    """A TransitionDefaultMinimumObjectSize header to answer GetBucketLifecycleConfiguration with
+    (S3 documents none for directory buckets: a client must not depend on its absence)."""
     denies_directories: bool = False
     """True: ListDirectoryBuckets is answered 403 AccessDenied, as AWS answers a role without
     s3express:ListAllMyDirectoryBuckets."""
@@ -93,8 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"") -> None:
+    def _send(self, status: int, body: bytes = b"", minimum_size: str | None = None) -> None:
         self.send_response(status)
+        if minimum_size is not None:
+            self.send_header("x-amz-transition-default-minimum-object-size", minimum_size)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amz-request-id", "FAKEDIRECTORY")
@@ -124,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             if stored is None:
                 self._error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
             else:
-                self._send(200, stored)
+                self._send(200, stored, state.minimum_size)
         elif "lifecycle" not in request.query:
             self._error(501, "NotImplemented", "not served by this test endpoint")
 

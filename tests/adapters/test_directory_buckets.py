@@ -99,6 +99,22 @@ async def test_a_directory_buckets_lifecycle_is_written_read_and_deleted_without
 
 
 @pytest.mark.anyio
+async def test_a_directory_bucket_never_reads_nor_sends_a_transition_default_minimum_object_size(
+    server: FakeDirectoryServer,
+) -> None:
+    server.state.minimum_size = "all_storage_classes_128K"
+    sized = LifecycleConfig((rule("expire", 7, prefix="tmp/"),), "varies_by_storage_class")
+    async with adapter(server) as s3:
+        ref = BucketRef(EAST)
+        await s3.put_lifecycle(ref, sized)
+        read = await s3.get_lifecycle(ref)
+
+    assert read == LifecycleConfig(sized.rules)
+    [put] = server.state.of("PUT", "lifecycle")
+    assert "x-amz-transition-default-minimum-object-size" not in put.headers
+
+
+@pytest.mark.anyio
 async def test_a_general_purpose_bucket_still_carries_expected_bucket_owner(server: FakeDirectoryServer) -> None:
     async with adapter(server) as s3:
         with pytest.raises(errors.InvalidRequest):  # the test endpoint refuses the owner everywhere

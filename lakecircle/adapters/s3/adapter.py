@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryOn
-from lakecircle.adapters.s3.directory import directory_buckets, owner_of
+from lakecircle.adapters.s3.directory import directory_buckets, directory_config, owner_of
 from lakecircle.adapters.s3.errors import followed_token, request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
 from lakecircle.adapters.s3.tag_values import with_empty_values
@@ -148,7 +148,7 @@ class S3Adapter(S3Transport):
             )
         except errors.NotFound:
             return LifecycleConfig()
-        return lifecycle_of(response, bucket=bucket.name)
+        return directory_config(bucket.name, lifecycle_of(response, bucket=bucket.name))
 
     async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
         """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
@@ -158,7 +158,7 @@ class S3Adapter(S3Transport):
             region=region,
             Bucket=bucket.name,
             **self._owner(bucket.name),
-            **config_to_request(config),
+            **config_to_request(directory_config(bucket.name, config)),
         )
 
     async def delete_lifecycle(self, bucket: BucketRef) -> None:

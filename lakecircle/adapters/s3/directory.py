@@ -29,6 +29,7 @@ import structlog
 from lakecircle import errors
 from lakecircle.adapters.s3.errors import followed_token
 from lakecircle.core.directory import directory_region, is_directory_bucket
+from lakecircle.core.model import LifecycleConfig
 from lakecircle.ports import BucketRef
 
 if TYPE_CHECKING:
@@ -94,6 +95,15 @@ def lists_directories(client: Any) -> bool:
     endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
     host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
     return bool(host) and f".{host}".endswith(AWS_HOSTS)
+
+
+def directory_config(name: str, config: LifecycleConfig) -> LifecycleConfig:
+    """``config`` as the directory bucket ``name`` takes it: without TransitionDefaultMinimumObjectSize,
+    which S3 does not support for them (a value read back would be echoed on the next write, and an
+    export would hold what validation refuses); a general purpose bucket's as it is."""
+    if not is_directory_bucket(name) or config.transition_default_minimum_object_size is None:
+        return config
+    return LifecycleConfig(config.rules, None)
 
 
 def owner_of(name: str, account: str) -> dict[str, str]:
