@@ -152,7 +152,7 @@ def parse_storage_classes(value: object) -> object:
     if not isinstance(value, str):
         return value  # a tuple given as an override; pydantic checks its type
     text = value.strip()
-    if text.startswith("["):
+    if text.startswith(("[", "{", '"')):  # JSON, meant as a list or not
         try:
             names = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -165,10 +165,12 @@ def parse_storage_classes(value: object) -> object:
     problems = []
     if not all(names):
         problems.append("a name is empty (two commas in a row, or one at an end)")
-    bad = [n for n in names if n and not STORAGE_CLASS_NAME.fullmatch(n)]
-    if bad:
+    bad = [str(i) for i, n in enumerate(names, 1) if n and not STORAGE_CLASS_NAME.fullmatch(n)]
+    if bad:  # named by place, not shown: a value pasted by mistake may be a secret
+        which = ", ".join(bad[:10]) + (", ..." if len(bad) > 10 else "")
         problems.append(
-            f"{len(bad)} name(s) are not storage class names: each is 1 to 64 letters, digits, '_', '.' or '-'"
+            f"name(s) {which} of the {len(names):,} are not storage class names:"
+            " each is 1 to 64 letters, digits, '_', '.' or '-'"
         )
     own = [n for n in names if n in STORAGE_CLASSES]
     if own:
