@@ -63,6 +63,12 @@ class DirectoryState:
     """The most buckets a ListDirectoryBuckets page holds, whatever the request asks."""
     serves_directories: bool = True
     """False: ListDirectoryBuckets is answered 501 NotImplemented, as by a server without them."""
+    minimum_size: str | None = None
+    """A TransitionDefaultMinimumObjectSize header to answer GetBucketLifecycleConfiguration with
+    (S3 documents none for directory buckets: a client must not depend on its absence)."""
+    denies_directories: bool = False
+    """True: ListDirectoryBuckets is answered 403 AccessDenied, as AWS answers a role without
+    s3express:ListAllMyDirectoryBuckets."""
     lifecycles: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,8 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"") -> None:
+    def _send(self, status: int, body: bytes = b"", minimum_size: str | None = None) -> None:
         self.send_response(status)
+        if minimum_size is not None:
+            self.send_header("x-amz-transition-default-minimum-object-size", minimum_size)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amz-request-id", "FAKEDIRECTORY")
@@ -106,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         request = self._request()
         state = self.server.state
         if request.path == "/":
-            if "max-directory-buckets" in request.query and not state.serves_directories:
+            if "max-directory-buckets" in request.query and state.denies_directories:
+                self._error(403, "AccessDenied", "Access Denied")
+            elif "max-directory-buckets" in request.query and not state.serves_directories:
                 self._error(501, "NotImplemented", "ListDirectoryBuckets is not implemented")
             elif "max-directory-buckets" in request.query:
                 self._send(200, _directory_page(state, request.query))
@@ -119,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             if stored is None:
                 self._error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
             else:
-                self._send(200, stored)
+                self._send(200, stored, state.minimum_size)
         elif "lifecycle" not in request.query:
             self._error(501, "NotImplemented", "not served by this test endpoint")
 

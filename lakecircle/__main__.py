@@ -2,10 +2,8 @@
 
 import sys
 
-from lakecircle.app.launch import prepare
+from lakecircle.app.launch import prepare, run_command_line
 
 if __name__ == "__main__":
     prepare(sys.argv[1:])
-    from lakecircle.app.cli import main
-
-    main()
+    run_command_line()

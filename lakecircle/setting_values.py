@@ -147,12 +147,12 @@ own classes and MinIO's tiers and Ceph's placement targets are written."""
 def parse_storage_classes(value: object) -> object:
     """``LCC_STORAGE_CLASSES``: names separated by commas (``WARM,COLD``) or a JSON list of them
     (``["WARM", "COLD"]``), each a transition target the server has beside S3's own. The
-    names are checked as names only; S3's own classes need no entry and are refused in it,
-    so their rules of days and order are never lost to a name given twice."""
+    names are checked as names only; S3's own classes need no entry and are refused in it, in
+    any case, so their rules of days and order are never lost to a name given twice."""
     if not isinstance(value, str):
         return value  # a tuple given as an override; pydantic checks its type
     text = value.strip()
-    if text.startswith("["):
+    if text.startswith(("[", "{", '"')):  # JSON, meant as a list or not
         try:
             names = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -165,14 +165,22 @@ def parse_storage_classes(value: object) -> object:
     problems = []
     if not all(names):
         problems.append("a name is empty (two commas in a row, or one at an end)")
-    bad = [n for n in names if n and not STORAGE_CLASS_NAME.fullmatch(n)]
-    if bad:
+    bad = [str(i) for i, n in enumerate(names, 1) if n and not STORAGE_CLASS_NAME.fullmatch(n)]
+    if bad:  # named by place, not shown: a value pasted by mistake may be a secret
+        which = ", ".join(bad[:10]) + (", ..." if len(bad) > 10 else "")
         problems.append(
-            f"{len(bad)} name(s) are not storage class names: each is 1 to 64 letters, digits, '_', '.' or '-'"
+            f"name(s) {which} of the {len(names):,} are not storage class names:"
+            " each is 1 to 64 letters, digits, '_', '.' or '-'"
         )
     own = [n for n in names if n in STORAGE_CLASSES]
     if own:
         problems.append(f"{', '.join(own)} is S3's own (its rules apply); list only the server's other classes")
+    cased = {n: c for n in names for c in STORAGE_CLASSES if n != c and n.upper() == c}
+    if cased:
+        problems.append(
+            f"{', '.join(f'{n} is {c}' for n, c in cased.items())} in other case, which S3 refuses and a reader"
+            " takes for S3's own; write S3's class in upper case in the definitions (its rules apply)"
+        )
     if problems:
         raise ValueError("; ".join(problems))
     return tuple(dict.fromkeys(names))

@@ -313,5 +313,20 @@ CORPUS: dict[str, Config] = {
         ),
         "TransitionDefaultMinimumObjectSize": "varies_by_storage_class",
     },
+    "empty-tag-values": _rules(
+        # An empty tag value, which moto returns without its Value element.
+        {
+            "ID": "untagged-team",
+            "Status": "Enabled",
+            "Filter": {"Tag": {"Key": "team", "Value": ""}},
+            "Expiration": {"Days": 5},
+        },
+        {
+            "ID": "blank-pair",
+            "Status": "Enabled",
+            "Filter": {"And": {"Prefix": "tmp/", "Tags": _tags(("a", ""), ("b", "2"))}},
+            "Expiration": {"Days": 6},
+        },
+    ),
 }
-"""36 configurations, by the name of the bucket that holds each in a test."""
+"""37 configurations, by the name of the bucket that holds each in a test."""

@@ -21,6 +21,8 @@ under load:
   length (headers, ETag included, as the server sent them): a cache or a middlebox that
   serves the wrong bytes;
 - ``denied``: 403 with S3's ``AccessDenied`` error document, never forwarded;
+- ``not_implemented``: 501 with S3's ``NotImplemented`` error document (an S3-compatible
+  server without the operation or the feature), never forwarded;
 - ``list_no_token``: a ListObjectsV2 page cut to ``list_page_keys`` keys that says
   ``IsTruncated`` but carries no ``NextContinuationToken``: a listing that cannot be
   followed to its end;
@@ -88,6 +90,7 @@ class Fault(StrEnum):
     GARBAGE = "garbage"
     REPLACE = "replace"
     DENIED = "denied"
+    NOT_IMPLEMENTED = "not_implemented"
     LIST_NO_TOKEN = "list_no_token"
     LIST_LOOP = "list_loop"
     LIST_DROP = "list_drop"
@@ -127,6 +130,12 @@ _ERRORS = {
     Fault.SLOWDOWN: (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
     Fault.SERVER_ERROR: (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
     Fault.DENIED: (403, "Forbidden", "AccessDenied", "Access Denied"),
+    Fault.NOT_IMPLEMENTED: (
+        501,
+        "Not Implemented",
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented",
+    ),
 }
 
 _GARBAGE = (

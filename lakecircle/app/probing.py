@@ -24,8 +24,9 @@ async def announce_server(settings: Settings, adapter: S3Adapter) -> None:
     """Probe the server of ``adapter`` once, scratch objects under ``LCC_ENDPOINT``, and log it.
 
     ``server_probed`` at INFO when the server keeps everything probed, at WARNING when it
-    lacks something or something could not be probed; nothing without ``LCC_ENDPOINT``
-    (``daemon --definitions`` may run without it) or with ``LCC_PROBE_SERVER=false``.
+    lacks something, something could not be probed or a scratch bucket or object is left
+    behind; nothing without ``LCC_ENDPOINT`` (``daemon --definitions`` may run without it) or
+    with ``LCC_PROBE_SERVER=false``.
     """
     if not settings.probe_server or settings.endpoint is None:
         return
@@ -36,7 +37,7 @@ async def announce_server(settings: Settings, adapter: S3Adapter) -> None:
         log.warning("server_probed", endpoint=None, missing=[], not_probed=[f"the server: {exc}"])
         return
     fields = probe.log_fields()
-    if probe.missing() or probe.not_probed:
+    if probe.missing() or probe.not_probed or probe.left_behind:
         log.warning("server_probed", **fields)
     else:
         log.info("server_probed", **fields)

@@ -75,11 +75,7 @@ def directory_name_problems(name: str) -> list[str]:
     """What is wrong with ``name`` as a directory bucket's name (one that ends in ``--x-s3``)."""
     match = _NAME.fullmatch(name)
     if match is None:
-        return [
-            f"bucket name ends in {DIRECTORY_BUCKET_SUFFIX!r}, so it names a directory bucket (S3 Express One Zone),"
-            f" but it holds no zone ID: write <base>--<zone id>{DIRECTORY_BUCKET_SUFFIX},"
-            f" such as logs--use1-az4{DIRECTORY_BUCKET_SUFFIX}"
-        ]
+        return [_unparsed(name)]
     base, zone = match.group("base"), match.group("zone")
     found = []
     if not ZONE_ID.fullmatch(zone):
@@ -103,3 +99,20 @@ def directory_name_problems(name: str) -> list[str]:
         if name.startswith(prefix)
     )
     return found
+
+
+def _unparsed(name: str) -> str:
+    """Why ``name`` (ending in ``--x-s3``) cannot be read as ``<base>--<zone id>--x-s3``: upper-case
+    letters, an empty base or no zone ID, said as such (each once read as "no zone ID")."""
+    said = f"bucket name ends in {DIRECTORY_BUCKET_SUFFIX!r}, so it names a directory bucket (S3 Express One Zone),"
+    lower = name.lower()
+    if len(name) > MAX_LENGTH:  # no name of that length to suggest
+        return f"{said} but it is {len(name):,} characters; write <base>--<zone id>{DIRECTORY_BUCKET_SUFFIX} in 3 to 63"
+    if lower != name and _NAME.fullmatch(lower):
+        return f"{said} but it holds upper-case letters; directory bucket names are lower case: write {lower!r}"
+    if name.startswith("--") and _NAME.fullmatch(f"logs{lower}"):
+        return f"{said} but its base name before the zone ID is empty: write <base>{lower}, such as logs{lower}"
+    return (
+        f"{said} but it holds no zone ID: write <base>--<zone id>{DIRECTORY_BUCKET_SUFFIX},"
+        f" such as logs--use1-az4{DIRECTORY_BUCKET_SUFFIX}"
+    )

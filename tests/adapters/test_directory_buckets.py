@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+import structlog
 
 from bench.fake_directory import FakeDirectoryServer
 from lakecircle import errors
@@ -98,6 +99,22 @@ async def test_a_directory_buckets_lifecycle_is_written_read_and_deleted_without
 
 
 @pytest.mark.anyio
+async def test_a_directory_bucket_never_reads_nor_sends_a_transition_default_minimum_object_size(
+    server: FakeDirectoryServer,
+) -> None:
+    server.state.minimum_size = "all_storage_classes_128K"
+    sized = LifecycleConfig((rule("expire", 7, prefix="tmp/"),), "varies_by_storage_class")
+    async with adapter(server) as s3:
+        ref = BucketRef(EAST)
+        await s3.put_lifecycle(ref, sized)
+        read = await s3.get_lifecycle(ref)
+
+    assert read == LifecycleConfig(sized.rules)
+    [put] = server.state.of("PUT", "lifecycle")
+    assert "x-amz-transition-default-minimum-object-size" not in put.headers
+
+
+@pytest.mark.anyio
 async def test_a_general_purpose_bucket_still_carries_expected_bucket_owner(server: FakeDirectoryServer) -> None:
     async with adapter(server) as s3:
         with pytest.raises(errors.InvalidRequest):  # the test endpoint refuses the owner everywhere
@@ -113,6 +130,27 @@ async def test_a_server_without_directory_buckets_lists_none_and_is_asked_once(c
         async with adapter(fake) as s3:
             assert await listed(s3) == []
             assert s3.calls["ListDirectoryBuckets"] == 1  # NotImplemented: no retry
+
+
+@pytest.mark.anyio
+async def test_a_role_refused_list_directory_buckets_lists_its_general_buckets_says_so_once_and_asks_no_more(
+    server: FakeDirectoryServer,
+) -> None:
+    server.state.denies_directories = True
+    with structlog.testing.capture_logs() as logs:
+        async with adapter(server) as s3:
+            assert [r.name for r in await listed(s3)] == ["plain-bucket"]
+            assert [r.name for r in await listed(s3)] == ["plain-bucket"]
+            assert s3.calls["ListDirectoryBuckets"] == 1
+
+    [line] = logs
+    assert (line["event"], line["log_level"], line["region"]) == (
+        "directory_buckets_not_listed",
+        "warning",
+        "eu-west-1",
+    )
+    assert "ListDirectoryBuckets failed [AccessDenied]" in line["error"]
+    assert "s3express:ListAllMyDirectoryBuckets" in line["hint"]
 
 
 @pytest.mark.anyio

@@ -26,6 +26,15 @@ async def probed(bucket: str, endpoint_url: str | None = None) -> ServerProbe:
         return await probe_server(adapter, bucket, PREFIX)
 
 
+async def probed_through_faults(moto: str, s3: Any, *faults: tuple[str, Fault]) -> ServerProbe:
+    """The probe of moto's server behind a proxy that answers each (operation, fault), records on ``records``."""
+    s3.create_bucket(Bucket="records")
+    with FaultProxy(moto) as proxy:
+        for operation, fault in faults:
+            proxy.force(operation, ANY, fault)
+        return await probed("records", proxy.url)
+
+
 def leftovers(s3: Any, bucket: str) -> tuple[list[str], list[str]]:
     """Scratch buckets and objects the probe left behind."""
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("lcc-probe-")]
@@ -68,10 +77,7 @@ async def test_seaweedfs_keeps_every_field_but_has_no_transitions(seaweed: str) 
 
 
 async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str, s3_client: Any) -> None:
-    s3_client.create_bucket(Bucket="records")
-    with FaultProxy(moto) as proxy:
-        proxy.force("CreateBucket", ANY, Fault.DENIED)
-        probe = await probed("records", proxy.url)
+    probe = await probed_through_faults(moto, s3_client, ("CreateBucket", Fault.DENIED))
 
     assert probe.object_size_filters is None
     assert probe.transitions is None
@@ -82,11 +88,39 @@ async def test_what_could_not_be_probed_is_said_and_the_rest_is_probed(moto: str
     assert probe.log_fields()["not_probed"] == list(probe.not_probed)
 
 
+async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found_stays(
+    moto: str, s3_client: Any
+) -> None:
+    faults = (("DeleteBucket", Fault.DENIED), ("DeleteObject", Fault.DENIED))
+    probe = await probed_through_faults(moto, s3_client, *faults)
+
+    assert probe.not_probed == ()
+    assert (probe.object_size_filters, probe.transitions, probe.conditional_writes) == (False, True, True)
+    [scratch], [key] = leftovers(s3_client, "records")
+    bucket_left, object_left = probe.left_behind
+    assert bucket_left.startswith(f"the scratch bucket: bucket {scratch}: DeleteBucket failed [AccessDenied]")
+    assert object_left.startswith(f"the scratch object {key}: bucket records: DeleteObject failed [AccessDenied]")
+    assert probe.log_fields()["left_behind"] == list(probe.left_behind)
+
+
+async def test_a_server_answering_not_implemented_to_a_conditional_write_lacks_conditional_writes(
+    moto: str, s3_client: Any
+) -> None:
+    probe = await probed_through_faults(moto, s3_client, ("PutObject", Fault.NOT_IMPLEMENTED))
+
+    assert (probe.conditional_writes, probe.not_probed, probe.left_behind) == (False, (), ())
+    assert "conditional_writes" in probe.missing()
+    assert leftovers(s3_client, "records") == ([], [])
+
+
 @pytest.mark.parametrize(
     ("endpoint", "aws"),
     [
         ("https://s3.eu-west-1.amazonaws.com", True),
         ("https://s3.cn-north-1.amazonaws.com.cn", True),
+        ("https://s3.eusc-de-east-1.amazonaws.eu", True),
+        ("https://s3.us-iso-east-1.c2s.ic.gov", True),
+        ("https://s3.dualstack.us-east-1.api.aws", True),
         ("http://127.0.0.1:8333", False),
         ("https://minio.example.com", False),
         ("https://amazonaws.com.example.org", False),

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lakecircle.core.model import LifecycleConfig, Rule, config_to_request
 from tests.conftest import ServerTap
 from tests.helpers import cli_env
@@ -176,3 +178,23 @@ def test_a_sigterm_caught_while_the_command_line_still_loads_ends_the_daemon_wit
     assert daemon.returncode == 0, err
     assert "Traceback" not in err
     assert '"event": "daemon_stopped"' in err
+
+
+@pytest.mark.parametrize("entry", ["launcher", "module"])
+def test_output_that_cannot_be_written_is_one_line_and_exit_1_never_a_traceback(entry: str, tmp_path: Path) -> None:
+    launcher = [str(Path(sys.executable).with_name("lakecircle"))]
+    command = launcher if entry == "launcher" else [sys.executable, "-m", "lakecircle"]
+    with open("/dev/full", "w") as full:  # every write: ENOSPC, as on a full disk
+        done = subprocess.run(  # noqa: S603 -- our own executable
+            [*command, "schema"],
+            env=cli_env("http://127.0.0.1:9", tmp_path),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: could not write the output: No space left on device; free some space or write elsewhere\n"
+    )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, note
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -238,11 +238,13 @@ def _never_stricter(document: dict[str, Any]) -> None:
     assert not refused or reading_errors(document), "the schema refuses what LakeCircle accepts"
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine draws slowly
 @given(broken_documents())
 def test_a_document_the_schema_refuses_is_one_lakecircle_refuses(document: dict[str, Any]) -> None:
     _never_stricter(document)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine draws slowly
 @given(definition_rules())
 def test_every_generated_valid_definition_meets_the_schema(rules: list[dict[str, Any]]) -> None:
     document = {"BucketName": "generated", "LifecycleConfiguration": {"Rules": rules}}
@@ -250,6 +252,7 @@ def test_every_generated_valid_definition_meets_the_schema(rules: list[dict[str,
     assert schema_errors(document) == []
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded machine draws slowly
 @given(fleet_file())
 def test_generated_fleet_files_meet_the_schema_when_lakecircle_accepts_them(data: bytes) -> None:
     try:

@@ -173,6 +173,30 @@ def test_a_malformed_zone_id_is_said_beside_the_suffix() -> None:
     assert "use1-az4" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        (
+            "logs--USE1-AZ4--x-s3",
+            "but it holds upper-case letters; directory bucket names are lower case: write 'logs--use1-az4--x-s3'",
+        ),
+        (
+            "--use1-az4--x-s3",
+            "but its base name before the zone ID is empty: write <base>--use1-az4--x-s3, such as logs--use1-az4--x-s3",
+        ),
+        ("--USE1-AZ4--x-s3", "but its base name before the zone ID is empty: write <base>--use1-az4--x-s3"),
+        ("logs--x-s3", "but it holds no zone ID: write <base>--<zone id>--x-s3, such as logs--use1-az4--x-s3"),
+        ("L" * 70 + "--USE1-AZ4--x-s3", "but it is 86 characters; write <base>--<zone id>--x-s3 in 3 to 63"),
+    ],
+)
+def test_a_name_that_is_no_base_zone_and_suffix_says_what_is_wrong(name: str, said: str) -> None:
+    (problem,) = load(definition(name, rule("r1"))).problems
+
+    assert problem.field == "BucketName"
+    assert problem.message.startswith("bucket name ends in '--x-s3', so it names a directory bucket")
+    assert said in problem.message
+
+
 def test_selectors_never_select_a_directory_bucket() -> None:
     definitions = load_definitions({"fleet.toml": fleet(["*"], rule("r1"))})
     matcher = Matcher(definitions.selectors)

@@ -40,6 +40,15 @@ ACTIONS: dict[str, str | None] = {
     "CreateBucket": None,
     "DeleteBucket": None,
     "DeleteObject": None,
+    "ListDirectoryBuckets": "s3express:ListAllMyDirectoryBuckets",
+}
+
+DIRECTORY_ACTIONS: dict[str, str] = {
+    # On a directory bucket (S3 Express One Zone), S3 authorizes these operations with an action
+    # of its own, granted beside the general purpose bucket's.
+    "GetBucketLifecycleConfiguration": "s3express:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3express:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3express:PutLifecycleConfiguration",
 }
 
 ORGANIZATIONS_ACTIONS: dict[str, str] = {
@@ -77,9 +86,11 @@ def called_operations(source: str) -> set[str]:
             if isinstance(target, ast.Name)
         }
         for node in ast.walk(function):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            if not isinstance(node, ast.Call):
                 continue
-            if node.func.attr not in SENDERS or not node.args:
+            # s.call(...), or call(...) through a local name for the sender
+            sender = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if sender not in SENDERS or not node.args:
                 continue
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -124,8 +135,11 @@ class A:
     async def two(self):
         op = "GetObject"
         await self._retried(op, {}, None)
+    async def three(self):
+        call = self.call
+        await call("ListDirectoryBuckets")
 """
-    assert called_operations(source) == {"ListBuckets", "GetObject"}
+    assert called_operations(source) == {"ListBuckets", "GetObject", "ListDirectoryBuckets"}
     with pytest.raises(AssertionError, match="cannot read"):
         called_operations("async def f(s, x):\n    await s.call(x.name)\n")
 
@@ -153,6 +167,7 @@ def test_the_mapping_names_real_api_operations() -> None:
 def test_the_policy_grants_exactly_the_actions_the_adapter_needs() -> None:
     operations = adapter_operations() - set(ORGANIZATIONS_ACTIONS) - set(EVENTS_ACTIONS)
     needed = {ACTIONS[op] for op in operations} - {None}
+    needed |= {DIRECTORY_ACTIONS[op] for op in operations if op in DIRECTORY_ACTIONS}
     assert set(granted()) == needed
 
 

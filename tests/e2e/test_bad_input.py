@@ -319,7 +319,7 @@ SETTING_CASES: dict[str, tuple[str, str]] = {
     "role_name": ("lake circle", "the role name is not one IAM allows"),
     "lease_seconds": ("2", "2 is out of range; expected 0 (leases off: run one replica only) or 6 to 3,600 seconds"),
     "replica_id": ("pod #1", "expected 1 to 128 letters, digits, '.', '_' or '-'"),
-    "storage_classes": ("WARM,tier two", "1 name(s) are not storage class names: each is 1 to 64 letters"),
+    "storage_classes": ("WARM,tier two", "name(s) 2 of the 2 are not storage class names: each is 1 to 64"),
 }
 
 MORE_SETTING_CASES: list[tuple[str, str, str]] = [
@@ -334,6 +334,8 @@ MORE_SETTING_CASES: list[tuple[str, str, str]] = [
     ("LCC_STORAGE_CLASSES", "WARM,", "a name is empty (two commas in a row, or one at an end)"),
     ("LCC_STORAGE_CLASSES", '["WARM", 3]', 'expected a JSON list of names such as ["WARM", "COLD"]'),
     ("LCC_STORAGE_CLASSES", "DEEP_ARCHIVE", "DEEP_ARCHIVE is S3's own (its rules apply)"),
+    ("LCC_STORAGE_CLASSES", "WARM,glacier", "glacier is GLACIER in other case, which S3 refuses"),
+    ("LCC_STORAGE_CLASSES", '{"WARM": "tier"}', 'expected a JSON list of names such as ["WARM", "COLD"]'),
 ]
 
 FREE_FORM = {"app_name"}

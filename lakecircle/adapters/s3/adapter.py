@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from lakecircle import errors
 from lakecircle.adapters.retry import RetryOn
-from lakecircle.adapters.s3.directory import directory_buckets, owner_of
+from lakecircle.adapters.s3.directory import directory_buckets, directory_config, owner_of
 from lakecircle.adapters.s3.errors import followed_token, request_id_of, unreadable_lifecycle
 from lakecircle.adapters.s3.regions import BucketRegions
+from lakecircle.adapters.s3.tag_values import with_empty_values
 from lakecircle.adapters.s3.transport import OBJECTS, S3Transport, as_is
 from lakecircle.adapters.s3.unknown_fields import UNKNOWN_FIELDS, unknown_keys
 from lakecircle.core.model import LifecycleConfig, config_from_response, config_to_request
@@ -147,7 +148,7 @@ class S3Adapter(S3Transport):
             )
         except errors.NotFound:
             return LifecycleConfig()
-        return lifecycle_of(response, bucket=bucket.name)
+        return directory_config(bucket.name, lifecycle_of(response, bucket=bucket.name))
 
     async def put_lifecycle(self, bucket: BucketRef, config: LifecycleConfig) -> None:
         """Replace the whole configuration (TransitionDefaultMinimumObjectSize included)."""
@@ -157,7 +158,7 @@ class S3Adapter(S3Transport):
             region=region,
             Bucket=bucket.name,
             **self._owner(bucket.name),
-            **config_to_request(config),
+            **config_to_request(directory_config(bucket.name, config)),
         )
 
     async def delete_lifecycle(self, bucket: BucketRef) -> None:
@@ -288,7 +289,7 @@ def lifecycle_of(response: dict[str, Any], *, bucket: str) -> LifecycleConfig:
     if unknown:
         raise errors.UnsupportedConfiguration(unknown, bucket=bucket, request_id=request_id_of(response))
     try:
-        return config_from_response(response)
+        return config_from_response(with_empty_values(response))
     except ValidationError as exc:
         keys = unknown_keys(response, exc)
         if keys is None:

@@ -13,7 +13,9 @@ whose endpoint is AWS's own); other servers would answer NotImplemented, or as i
 ListBuckets (moto does), which costs a listing of every bucket again. A server that is
 asked all the same (the adapter's ``directory_buckets`` set to True, as for the tests' endpoint)
 and answers NotImplemented or MethodNotAllowed (mapped to :class:`~lakecircle.errors.NotFound`)
-has none; from any answer only names of the directory form are taken.
+has none; from any answer only names of the directory form are taken. A role refused the
+call (AccessDenied: a policy from before directory buckets) lists none, with one warning, and
+its general purpose buckets are managed as before rather than the whole listing failing.
 """
 
 from __future__ import annotations
@@ -22,13 +24,23 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import structlog
+
 from lakecircle import errors
 from lakecircle.adapters.s3.errors import followed_token
 from lakecircle.core.directory import directory_region, is_directory_bucket
+from lakecircle.core.model import LifecycleConfig
 from lakecircle.ports import BucketRef
 
 if TYPE_CHECKING:
     from lakecircle.adapters.s3.adapter import S3Adapter
+
+log = structlog.get_logger("lakecircle.adapters.s3.directory")
+
+_DENIED_HINT = (
+    "grant s3express:ListAllMyDirectoryBuckets (deploy/iam-policy.json) to manage directory buckets;"
+    " until then a defined directory bucket is reported missing"
+)
 
 MAX_PAGE = 1_000
 """ListDirectoryBuckets' largest page (MaxDirectoryBuckets)."""
@@ -53,6 +65,12 @@ async def directory_buckets(adapter: S3Adapter, *, prefix: str | None = None) ->
             response = await call("ListDirectoryBuckets", region=region, **params)
         except errors.NotFound:
             return  # the server has no directory buckets
+        except errors.AccessDenied as exc:
+            # A role granted before directory buckets (no s3express:ListAllMyDirectoryBuckets): its
+            # general purpose buckets are listed and managed all the same, said once, never asked again.
+            adapter.directory_buckets = False
+            log.warning("directory_buckets_not_listed", region=region, error=str(exc), hint=_DENIED_HINT)
+            return
         names = (entry.get("Name") for entry in response.get("Buckets") or ())
         page = [
             BucketRef(name, directory_region(name) or region)
@@ -77,6 +95,15 @@ def lists_directories(client: Any) -> bool:
     endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
     host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
     return bool(host) and f".{host}".endswith(AWS_HOSTS)
+
+
+def directory_config(name: str, config: LifecycleConfig) -> LifecycleConfig:
+    """``config`` as the directory bucket ``name`` takes it: without TransitionDefaultMinimumObjectSize,
+    which S3 does not support for them (a value read back would be echoed on the next write, and an
+    export would hold what validation refuses); a general purpose bucket's as it is."""
+    if not is_directory_bucket(name) or config.transition_default_minimum_object_size is None:
+        return config
+    return LifecycleConfig(config.rules, None)
 
 
 def owner_of(name: str, account: str) -> dict[str, str]:

@@ -12,20 +12,27 @@ out with a handful of requests:
   echo is no accident) is written and read back; then one with a transition is written;
 - on a scratch object under ``LCC_ENDPOINT``: two PutObject with ``If-None-Match: *``; the
   second must be refused (412) when the server honours conditional writes (the leases and
-  records rely on them).
+  records rely on them); a server that answers the first with 501 NotImplemented has none.
 
-Against AWS S3 itself nothing is sent: AWS keeps every field and honours conditional writes,
-as documented, and neither a scratch bucket nor a scratch object is in LakeCircle's IAM
-policy; the answer says it comes from the documentation (``source``). What cannot be probed
-is said, not raised: the probe never stops the service.
+Against AWS S3 itself (an endpoint in any of botocore's AWS partitions) nothing is sent: AWS
+keeps every field and honours conditional writes, as documented, and neither a scratch bucket
+nor a scratch object is in LakeCircle's IAM policy; the answer says it comes from the
+documentation (``source``). What cannot be probed is said, not raised: the probe never stops
+the service. A scratch bucket or object it could not delete (no DeleteBucket or DeleteObject
+for its identity, the server gone mid-probe) is named in ``left_behind``, and what was found
+before stays found.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+import botocore.loaders
 
 from lakecircle import errors
 from lakecircle.adapters.s3.adapter import S3Adapter
@@ -67,7 +74,8 @@ CAPABILITIES = (
 class ServerProbe:
     """What the server at ``endpoint`` keeps (True), drops or refuses (False), or was not probed for (None).
 
-    ``not_probed`` says why, one entry per part that could not be probed.
+    ``not_probed`` says why, one entry per part that could not be probed; ``left_behind`` names
+    each scratch bucket or object the probe could not delete, for the user to delete.
     """
 
     endpoint: str
@@ -79,6 +87,7 @@ class ServerProbe:
     transitions: bool | None = None
     conditional_writes: bool | None = None
     not_probed: tuple[str, ...] = ()
+    left_behind: tuple[str, ...] = ()
 
     def missing(self) -> list[str]:
         """The capabilities the server was found to lack."""
@@ -86,14 +95,26 @@ class ServerProbe:
 
     def log_fields(self) -> dict[str, Any]:
         """The probe as the fields of one log line."""
-        found = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "not_probed"}
-        return found | {"missing": self.missing(), "not_probed": list(self.not_probed)}
+        lists = ("not_probed", "left_behind")
+        found = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in lists}
+        return found | {"missing": self.missing()} | {name: list(getattr(self, name)) for name in lists}
 
 
 def is_aws(endpoint: str) -> bool:
-    """Whether ``endpoint`` is AWS S3's own (``*.amazonaws.com``, ``*.amazonaws.com.cn``)."""
+    """Whether ``endpoint`` is AWS S3's own, in any partition (``*.amazonaws.com``,
+    ``*.amazonaws.com.cn``, ``*.amazonaws.eu``, the isolated regions' and the dual-stack hosts)."""
     host = (urlsplit(endpoint).hostname or "").lower()
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    return host.endswith(_aws_domains())
+
+
+@functools.cache
+def _aws_domains() -> tuple[str, ...]:
+    """The DNS suffixes of every AWS partition's endpoints, from botocore's own partitions data,
+    so a partition botocore knows is never sent a scratch bucket."""
+    data = botocore.loaders.create_loader().load_data("partitions")
+    outputs = [partition.get("outputs") or {} for partition in data.get("partitions") or ()]
+    found = {out.get(key) for out in outputs for key in ("dnsSuffix", "dualStackDnsSuffix")}
+    return tuple(sorted(f".{suffix}" for suffix in found if isinstance(suffix, str) and suffix))
 
 
 async def probe_server(adapter: S3Adapter, bucket: str, prefix: str) -> ServerProbe:
@@ -109,19 +130,30 @@ async def probe_server(adapter: S3Adapter, bucket: str, prefix: str) -> ServerPr
     token = secrets.token_hex(6)
     found: dict[str, Any] = {}
     not_probed: list[str] = []
+    left: list[str] = []
     try:
-        found |= await _probe_lifecycle(adapter, f"lcc-probe-{token}")
+        await _probe_lifecycle(adapter, f"lcc-probe-{token}", found, left)
     except errors.S3Error as exc:
         not_probed.append(f"lifecycle fields: {exc}")
     try:
-        found["conditional_writes"] = await _probe_conditional_write(adapter, bucket, f"{prefix}probe/{token}")
+        await _probe_conditional_write(adapter, bucket, f"{prefix}probe/{token}", found, left)
     except errors.S3Error as exc:
         not_probed.append(f"conditional writes: {exc}")
-    return replace(ServerProbe(endpoint, not_probed=tuple(not_probed)), **found)
+    return replace(ServerProbe(endpoint, not_probed=tuple(not_probed), left_behind=tuple(left)), **found)
 
 
-async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool]:
-    """Write and read back the probe's configuration on a scratch bucket, then a transition; delete the bucket."""
+async def _removed(deletion: Awaitable[Any], what: str, left: list[str]) -> None:
+    """Await ``deletion`` of the scratch ``what``; a failure is noted in ``left``, never raised, so
+    neither what was found before nor the error that stopped the probe is lost to it."""
+    try:
+        await deletion
+    except errors.S3Error as exc:
+        left.append(f"{what}: {exc}")
+
+
+async def _probe_lifecycle(adapter: S3Adapter, scratch: str, found: dict[str, Any], left: list[str]) -> None:
+    """Write and read back the probe's configuration on a scratch bucket, then a transition, into
+    ``found``; delete the bucket (or say in ``left`` that it is left behind)."""
     where: dict[str, Any] = {}
     if adapter.region and adapter.region != "us-east-1":
         where["CreateBucketConfiguration"] = {"LocationConstraint": adapter.region}
@@ -135,7 +167,7 @@ async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool]:
             TransitionDefaultMinimumObjectSize=_TDMOS,
         )
         read = await adapter.call("GetBucketLifecycleConfiguration", region=adapter.region, Bucket=scratch)
-        found = _kept(read)
+        found |= _kept(read)
         try:
             await adapter.call(
                 "PutBucketLifecycleConfiguration",
@@ -146,9 +178,8 @@ async def _probe_lifecycle(adapter: S3Adapter, scratch: str) -> dict[str, bool]:
             found["transitions"] = True
         except errors.NotImplementedByServer:
             found["transitions"] = False
-        return found
     finally:
-        await adapter.call("DeleteBucket", region=adapter.region, Bucket=scratch)
+        await _removed(adapter.call("DeleteBucket", region=adapter.region, Bucket=scratch), "the scratch bucket", left)
 
 
 def _kept(read: dict[str, Any]) -> dict[str, bool]:
@@ -163,15 +194,23 @@ def _kept(read: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-async def _probe_conditional_write(adapter: S3Adapter, bucket: str, key: str) -> bool:
-    """Whether a second ``If-None-Match: *`` PutObject of ``key`` is refused; the object is deleted after."""
+async def _probe_conditional_write(
+    adapter: S3Adapter, bucket: str, key: str, found: dict[str, Any], left: list[str]
+) -> None:
+    """Whether a second ``If-None-Match: *`` PutObject of ``key`` is refused, into ``found``; the
+    object is deleted after (or said in ``left`` to be left behind)."""
     create = {"IfNoneMatch": "*"}
-    await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    try:
+        await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
+    except errors.NotImplementedByServer:
+        found["conditional_writes"] = False  # 501 to If-None-Match itself, as S3 answers a header it lacks
+        return
     try:
         await adapter.write_object(bucket, key, b"lakecircle server probe\n", "text/plain", condition=create)
     except errors.ConditionFailed:
-        return True
+        found["conditional_writes"] = True
     else:
-        return False
+        found["conditional_writes"] = False
     finally:
-        await adapter.call("DeleteObject", lane=OBJECTS, Bucket=bucket, Key=key)
+        deletion = adapter.call("DeleteObject", lane=OBJECTS, Bucket=bucket, Key=key)
+        await _removed(deletion, f"the scratch object {key}", left)
