@@ -331,6 +331,7 @@ async def export_accounts(
                             buckets,
                             concurrency=settings.concurrency,
                             account=account.id,
+                            storage_classes=settings.storage_classes,
                         )
                 except LakeCircleError as exc:
                     problems.append(f"{failure(account, str(exc))}: not exported")

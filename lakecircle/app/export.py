@@ -8,10 +8,17 @@ it. Written as a server returns them, some would not validate: servers that drop
 hand back an ``And`` that holds one predicate or none (moto drops object-size filters), a
 shape S3 itself refuses on a PUT, which the canonical form says as the bare predicate or
 ``Filter = {}``.
+
+What a server holds may still be something a definition cannot say (a rule ID with a
+control character, a storage class not in ``LCC_STORAGE_CLASSES``): each file is read back
+and validated as ``validate`` would before it is written, and a bucket whose file would not
+validate is not written but named, with every problem, so the folder an export writes
+always validates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +28,9 @@ import structlog
 from lakecircle.app.wiring import open_account
 from lakecircle.core.model import LifecycleConfig
 from lakecircle.core.normalize import canonical_rule
+from lakecircle.core.parse import parse_file
 from lakecircle.core.render import config_toml
+from lakecircle.core.validate.bucket import validate_bucket
 from lakecircle.errors import LakeCircleError, S3Error
 from lakecircle.ports import BucketRef, LifecycleStore
 from lakecircle.settings import Settings
@@ -70,6 +79,21 @@ def _named(bucket: str, config: LifecycleConfig) -> LifecycleConfig:
     return config
 
 
+def refused(name: str, text: str, storage_classes: Collection[str]) -> list[str]:
+    """The errors ``validate`` would find in the file ``text``, one line each, empty if none."""
+    parsed = parse_file(name, text.encode("utf-8"))
+    found = [*parsed.problems, *(p for b in parsed.buckets for p in validate_bucket(b, storage_classes))]
+    return [str(p) for p in found if p.is_error]
+
+
+async def _write(path: Path, text: str) -> Path:
+    try:
+        await anyio.Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    return path
+
+
 async def export_store(
     store: LifecycleStore,
     output_dir: Path,
@@ -77,13 +101,16 @@ async def export_store(
     *,
     concurrency: int = 16,
     account: str | None = None,
+    storage_classes: Collection[str] = (),
 ) -> Exported:
     """Write ``<bucket>.toml`` for every bucket (or those in ``only``) that has rules.
 
     A bucket that cannot be read is a problem of its own (the others are still written);
     an output that cannot be written raises ExportError. With ``account`` (one of many
     accounts) each file says ``Accounts = ["<account>"]``, and a bucket of ``only`` the
-    account does not hold is left to the caller (another account may hold it).
+    account does not hold is left to the caller (another account may hold it). A bucket
+    whose file would not validate (with ``storage_classes`` as the extra classes) is a
+    problem too, naming each error, and is not written.
     """
     try:
         await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -104,14 +131,13 @@ async def export_store(
                 return
         if not config.rules:
             return
-        config = exportable(ref.name, config)
         path = output_dir / f"{ref.name}.toml"
-        try:
-            text = config_toml(ref.name, config, accounts=(account,) if account is not None else ())
-            await anyio.Path(path).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise _cannot_write(path, exc) from None
-        written.append(path)
+        text = config_toml(ref.name, exportable(ref.name, config), accounts=(account,) if account else ())
+        if errors := refused(path.name, text, storage_classes):
+            log.warning("export_refused", bucket=ref.name, errors=len(errors))
+            problems.append(f"{ref.name}: not exported: it would not validate as a definition: {'; '.join(errors)}")
+        else:
+            written.append(await _write(path, text))
 
     try:
         async for page in store.iter_buckets():
@@ -130,4 +156,10 @@ async def export_store(
 
 async def export_account(settings: Settings, output_dir: Path, only: frozenset[str] | None) -> Exported:
     async with open_account(settings, need_endpoint=False) as account:
-        return await export_store(account.adapter, output_dir, only, concurrency=settings.concurrency)
+        return await export_store(
+            account.adapter,
+            output_dir,
+            only,
+            concurrency=settings.concurrency,
+            storage_classes=settings.storage_classes,
+        )

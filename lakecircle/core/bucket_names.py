@@ -22,6 +22,10 @@ from typing import Final
 from lakecircle.core.directory import DIRECTORY_BUCKET_SUFFIX, directory_name_problems
 from lakecircle.core.problems import printable, shown
 
+PROBE_SCRATCH: Final = re.compile(r"lcc-probe-[0-9a-f]{12}")
+"""The scratch bucket the server probe makes and deletes at the daemon's start
+(:mod:`lakecircle.adapters.s3.probe`): LakeCircle's own for a second, selected by no selector."""
+
 MIN_LENGTH: Final = 3
 MAX_LENGTH: Final = 63
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lakecircle.core.accounts import EVERY_ACCOUNT, AccountScope
+from lakecircle.core.bucket_names import PROBE_SCRATCH
 from lakecircle.core.directory import is_directory_bucket
 from lakecircle.core.model import LifecycleConfig
 
@@ -316,8 +317,9 @@ class Matcher:
         matched. Tags are not checked (see :func:`needing_tags` and :func:`with_tags`).
 
         A directory bucket (``--x-s3``) is selected by none: its lifecycle grammar is narrower
-        than a selector's rules are checked for, so it is defined by its ``BucketName`` alone."""
-        if is_directory_bucket(name):
+        than a selector's rules are checked for, so it is defined by its ``BucketName`` alone.
+        Nor is the server probe's scratch bucket (:data:`PROBE_SCRATCH`)."""
+        if is_directory_bucket(name) or PROBE_SCRATCH.fullmatch(name):
             return ()
         candidates = [*self._everything, *self._anywhere]
         found = self._exact.get(name)

@@ -9,6 +9,7 @@ import pytest
 
 from lakecircle.adapters.s3.adapter import S3Adapter
 from lakecircle.adapters.s3.probe import ServerProbe, is_aws, probe_server
+from lakecircle.core.bucket_names import PROBE_SCRATCH
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import ANY, Fault, FaultProxy
 from tests.helpers import KEY_ID, SECRET, object_keys
@@ -97,6 +98,7 @@ async def test_what_cannot_be_deleted_is_named_as_left_behind_and_what_was_found
     assert probe.not_probed == ()
     assert (probe.object_size_filters, probe.transitions, probe.conditional_writes) == (False, True, True)
     [scratch], [key] = leftovers(s3_client, "records")
+    assert PROBE_SCRATCH.fullmatch(scratch), "selectors leave exactly the probe's scratch buckets alone"
     bucket_left, object_left = probe.left_behind
     assert bucket_left.startswith(f"the scratch bucket: bucket {scratch}: DeleteBucket failed [AccessDenied]")
     assert object_left.startswith(f"the scratch object {key}: bucket records: DeleteObject failed [AccessDenied]")

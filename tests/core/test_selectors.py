@@ -83,6 +83,10 @@ MATCH_CASES = [
         [(0, "*s"), (1, "*gs"), (2, "*logs")],
         id="nested suffixes all match a name that ends with each",
     ),
+    pytest.param(
+        [selector("*"), selector("lcc-*")], "lcc-probe-0123456789ab", [], id="the server probe's scratch bucket: none"
+    ),
+    pytest.param([selector("lcc-*")], "lcc-probe-data", [(0, "lcc-*")], id="a bucket only named like it is selected"),
 ]
 
 

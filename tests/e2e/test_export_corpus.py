@@ -82,3 +82,36 @@ def test_a_legacy_prefix_rule_is_exported_as_a_filter_and_the_order_is_kept() ->
     assert [r.to_wire()["Filter"] for r in exported.rules] == [{"Prefix": "logs/"}, {}]
     assert [r.id for r in exported.rules] == ["z", "a"]
     assert exported.transition_default_minimum_object_size == "varies_by_storage_class"
+
+
+def _put(s3_client: Any, bucket: str, rule: dict[str, Any]) -> None:
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+
+
+def test_a_bucket_whose_file_would_not_validate_is_named_with_its_errors_and_not_written(
+    moto: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """moto keeps a rule ID with a tab and a storage class S3 has not: what ``validate`` refuses
+    is named, nothing of it is written, the folder validates, and the class is written once allowed."""
+    expire = {"Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}}
+    _put(s3_client, "tabbed-id", {**expire, "ID": "tab\there"})
+    _put(s3_client, "vendor-class", {"ID": "tier", "Status": "Enabled", "Filter": {},
+                                     "Transitions": [{"Days": 30, "StorageClass": "WARM"}]})  # fmt: skip
+    _put(s3_client, "plain", {**expire, "ID": "expire"})
+    moto_account(monkeypatch)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", "--output", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    tabbed = next(line for line in lines if line.startswith("  tabbed-id: not exported: it would not validate"))
+    assert "tabbed-id.toml: tabbed-id: " in tabbed, tabbed
+    vendor = next(line for line in lines if line.startswith("  vendor-class: not exported: it would not validate"))
+    assert "LCC_STORAGE_CLASSES=WARM" in vendor, vendor
+    assert sorted(p.name for p in out.iterdir()) == ["plain.toml"]
+    assert CliRunner().invoke(cli, ["validate", str(out)]).exit_code == 0
+
+    monkeypatch.setenv("LCC_STORAGE_CLASSES", "WARM")
+    allowed = CliRunner().invoke(cli, ["export", "--bucket", "vendor-class", "--output", str(tmp_path / "again")])
+    assert allowed.exit_code == 0, allowed.output
+    assert CliRunner().invoke(cli, ["validate", str(tmp_path / "again")]).exit_code == 0
