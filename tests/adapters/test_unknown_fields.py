@@ -16,7 +16,14 @@ import pytest
 
 from lakecircle import errors
 from lakecircle.adapters.s3.adapter import S3Adapter
-from lakecircle.adapters.s3.unknown_fields import UNKNOWN_FIELDS, note_unknown_elements
+from lakecircle.adapters.s3.unknown_fields import (
+    _REMEMBERED_BYTES,
+    UNKNOWN_FIELDS,
+    _in_known_places,
+    _places,
+    _remembered,
+    note_unknown_elements,
+)
 from tests.conftest import MOTO_ACCOUNT, MOTO_REGION
 from tests.faultproxy import FaultProxy, Rewrite
 
@@ -114,6 +121,7 @@ def test_an_answer_botocore_knows_whole_notes_nothing() -> None:
         b"</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>"
     )
     assert noted(body) == {}
+    assert _in_known_places(body, _places(OPERATION.output_shape)), "such an answer takes the fast path, not the walk"
 
 
 def test_unknown_elements_are_named_in_each_rule_by_id_or_place_and_outside_rules() -> None:
@@ -129,3 +137,45 @@ def test_unknown_elements_are_named_in_each_rule_by_id_or_place_and_outside_rule
 @pytest.mark.parametrize(("status", "body"), [(404, b"<Error><Foo/></Error>"), (200, b"not <xml"), (200, b"")])
 def test_an_error_or_a_body_that_is_no_xml_is_left_to_botocore(status: int, body: bytes) -> None:
     assert noted(body, status) == {}
+
+
+@pytest.mark.parametrize(
+    ("inside", "field"),
+    [
+        (b"<Expiration><Days>1</Days><NewerNoncurrentVersions>2</NewerNoncurrentVersions></Expiration>",
+         "Expiration.NewerNoncurrentVersions"),
+        (b"<Filter><Days>3</Days></Filter><Expiration><Days>1</Days></Expiration>", "Filter.Days"),
+        (b"<Filter/><Expiration><Days>1</Days><Tag><Key>k</Key><Value>v</Value></Tag></Expiration>", "Expiration.Tag"),
+    ],
+)  # fmt: skip
+def test_a_known_name_in_a_place_the_shape_does_not_allow_is_noted(inside: bytes, field: str) -> None:
+    """A field S3 adds under a name it already uses elsewhere is as new as a new name."""
+    body = (
+        b"<LifecycleConfiguration><Rule><ID>r</ID><Status>Enabled</Status>"
+        + inside
+        + b"</Rule></LifecycleConfiguration>"
+    )
+    assert noted(body)[UNKNOWN_FIELDS] == [f'rule "r": {field}']
+
+
+def test_a_self_closed_and_a_namespaced_answer_known_whole_note_nothing() -> None:
+    body = (
+        b'<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>a</ID>'
+        b"<Filter/><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker>"
+        b"</Expiration></Rule></LifecycleConfiguration>"
+    )
+    assert noted(body) == {}
+
+
+def test_answers_a_fleet_shares_are_remembered_and_large_ones_checked_each_time() -> None:
+    rule = b"<Rule><ID>%d</ID><Status>Enabled</Status><Filter/>"
+    rule += b"<Expiration><Days>1</Days><Hours>2</Hours></Expiration></Rule>"
+    small = b"<LifecycleConfiguration>" + rule % 1 + b"</LifecycleConfiguration>"
+    large = b"<LifecycleConfiguration>" + b"".join(rule % i for i in range(200)) + b"</LifecycleConfiguration>"
+    assert len(small) <= _REMEMBERED_BYTES < len(large)
+    _remembered.cache_clear()
+    for _ in range(3):
+        assert noted(small)[UNKNOWN_FIELDS] == ['rule "1": Expiration.Hours']
+        assert len(noted(large)[UNKNOWN_FIELDS]) == 200
+    info = _remembered.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (2, 1, 1)
