@@ -408,14 +408,16 @@ def test_every_panel_query_returns_series_from_a_real_prometheus_scraping_the_de
         prom,
         prom_log,
     )
-    drifting = _query(base, 'sum(lakecircle_buckets{state=~"drifted|diverging"}) > 0')
     expected = {r["alert"]: "inactive" for r in alert_rules()}
-    # The demo's state decides this one: pending (its `for` is an hour) while a bucket drifts.
-    expected["LakeCircleDriftPersisting"] = "pending" if drifting else "inactive"
+    # The demo's buckets drift and are repaired while the test runs, so this one is pending
+    # (its `for` is an hour) or inactive depending on the instant of its last evaluation, which
+    # no query made afterwards can see again; it is never firing. promtool's unit tests hold its logic.
     states = {}
     for rule in rules_now():
         assert rule["health"] == "ok", rule
         states[rule["name"]] = rule["state"]
+    assert states.get("LakeCircleDriftPersisting") in {"pending", "inactive"}, states
+    expected["LakeCircleDriftPersisting"] = states["LakeCircleDriftPersisting"]
     assert states == expected
 
     # The container's HEALTHCHECK script finds /healthz the way the image runs it.
